@@ -1,0 +1,226 @@
+"""Command line: a thin layer over ``hdrtest.check`` and friends.
+
+It parses options, maps errors to exit codes (0 clean, 1 failures, 2 usage/setup, 3
+internal, 130 interrupted) and writes reports; all behaviour lives in the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import EXIT_CLEAN, EXIT_FAILURES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, HdrtestError, UsageError
+from .models import CheckReport
+from .settings import Settings, load_settings, parse_languages
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 too; keep our one-line shape
+        raise UsageError(message, path=self.prog)
+
+
+def _add_check_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", help="headers or directories (recursive); default: the settings' paths or .")
+    flags = parser.add_argument_group("flags")
+    flags.add_argument("-p", "--compile-commands", metavar="PATH", help="compile_commands.json or its directory")
+    flags.add_argument("--cflags", action="append", default=[], help="extra compiler flags (split like a shell)")
+    flags.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR")
+    flags.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME[=VALUE]")
+    flags.add_argument("-U", dest="undefines", action="append", default=[], metavar="NAME")
+    flags.add_argument("--cc", help="C compiler (default: the compile database's, $CC, cc)")
+    flags.add_argument("--cxx", help="C++ compiler (default: --cc, $CXX)")
+    flags.add_argument("--prelude", action="append", default=[], metavar="HEADER",
+                       help="force-include HEADER before each checked header")
+    flags.add_argument("--root", help="tree root (default: where the settings file is, else the git top level)")
+    sel = parser.add_argument_group("selection")
+    sel.add_argument("--exclude", action="append", default=[], metavar="GLOB")
+    sel.add_argument("--lang", help="c, c++ or c,c++ (for *.h)")
+    sel.add_argument("--changed-since", metavar="REV", help="check only headers affected since git revision REV")
+    run = parser.add_argument_group("running")
+    run.add_argument("-j", "--jobs", type=int, help="parallel compiles (default: all cores)")
+    run.add_argument("--timeout", type=float, help="seconds per compile before it is killed (default 60)")
+    run.add_argument("--max-errors", type=int, help="errors shown per header (default 10; 0 = all)")
+    run.add_argument("--check-guard", action="store_true", default=None, help="include each header twice")
+    run.add_argument("--cache-dir", help="result cache directory (default $XDG_CACHE_HOME/hdrtest)")
+    run.add_argument("--no-cache", action="store_true", default=None, help="do not read or write the result cache")
+    run.add_argument("--executor", choices=["local", "dask"], help="where compiles run (default local)")
+    run.add_argument("--scheduler", help="Dask scheduler address (or HDRTEST_DASK_SCHEDULER)")
+    var = parser.add_argument_group("configuration variants")
+    var.add_argument("--variants", help="default, none, pairwise or random:N")
+    var.add_argument("--seed", type=int, help="seed for --variants random:N")
+    var.add_argument("--option-pattern", metavar="REGEX", help="what a configuration macro looks like (CONFIG_*)")
+    var.add_argument("--option", dest="options", action="append", default=[], metavar="NAME",
+                     help="also treat NAME as a configuration option")
+    var.add_argument("--kconfig", metavar="PATH", help="Kconfig file of the tree (auto-detected at the root)")
+    var.add_argument("--kconfig-config", metavar="PATH", help=".config to start from (default ROOT/.config)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--format", default="text", help="text, json, sarif, junit, html or codeclimate")
+    out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    out.add_argument("--report", action="append", default=[], metavar="FORMAT=FILE", help="also write FORMAT to FILE")
+    out.add_argument("--baseline", metavar="FILE", help="fail only on failures not in FILE")
+    out.add_argument("--write-baseline", metavar="FILE", help="record this run's failures in FILE")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hdrtest", description="Prove every C/C++ header compiles on its own.")
+    parser.add_argument("--version", action="version", version=f"hdrtest {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    check = sub.add_parser("check", help="compile each header alone, in every configuration that matters")
+    _add_check_options(check)
+    return parser
+
+
+def _cflags(args: argparse.Namespace) -> list[str]:
+    from .plan import split_cflags
+
+    flags: list[str] = []
+    for text in args.cflags:
+        flags.extend(split_cflags(text))
+    for directory in args.include_dirs:
+        flags.append("-I" + os.path.abspath(directory))
+    flags.extend("-D" + d for d in args.defines)
+    flags.extend("-U" + u for u in args.undefines)
+    return flags
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "root": args.root,
+        "compile_commands": os.path.abspath(args.compile_commands) if args.compile_commands else None,
+        "cc": args.cc,
+        "cxx": args.cxx,
+        "jobs": args.jobs,
+        "timeout": args.timeout,
+        "max_errors": args.max_errors,
+        "check_guard": args.check_guard,
+        "cache_dir": args.cache_dir,
+        "no_cache": args.no_cache,
+        "executor": args.executor,
+        "scheduler": args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER"),
+        "variants": args.variants,
+        "seed": args.seed,
+        "option_pattern": args.option_pattern,
+        "options": args.options,
+        "kconfig": os.path.abspath(args.kconfig) if args.kconfig else None,
+        "kconfig_config": os.path.abspath(args.kconfig_config) if args.kconfig_config else None,
+        "changed_since": args.changed_since,
+        "preludes": [os.path.abspath(p) for p in args.prelude],
+    }
+    if args.lang:
+        overrides["languages"] = parse_languages(args.lang)
+    settings = load_settings(list(args.paths), overrides)
+    extra = tuple(_cflags(args))
+    changes: dict[str, Any] = {}
+    if extra:
+        changes["cflags"] = settings.cflags + extra
+    if args.exclude:
+        from .settings import Exclusion
+
+        changes["exclude"] = settings.exclude + tuple(Exclusion(g, "excluded with --exclude") for g in args.exclude)
+    if settings.jobs is not None and settings.jobs < 0:
+        raise UsageError("--jobs must be positive", path="--jobs")
+    if settings.timeout is not None and settings.timeout <= 0:
+        raise UsageError("--timeout must be positive", path="--timeout")
+    from dataclasses import replace
+
+    return replace(settings, **changes) if changes else settings
+
+
+def _write(text: str, destination: str | None) -> None:
+    if destination is None or destination == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    path = Path(destination)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write report: {exc.strerror}", path=destination) from None
+
+
+def render(report: CheckReport, fmt: str) -> str:
+    from .report import registry
+
+    return registry.render(report, fmt)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import check
+    from .progress import Progress
+
+    settings = settings_from_args(args)
+    from .report import registry
+
+    outputs = [(args.format, args.output)]
+    for item in args.report:
+        fmt, sep, dest = item.partition("=")
+        if not sep or not dest:
+            raise UsageError(f"'{item}' is not FORMAT=FILE", path="--report")
+        outputs.append((fmt, dest))
+    for fmt, _ in outputs:
+        registry.validate(fmt)
+    with Progress(quiet=args.quiet) as progress:
+        report = check(settings, list(args.paths), progress=progress.update)
+    for fmt, dest in outputs:
+        _write(render(report, fmt), dest)
+    if args.format != "text" and args.output and not args.quiet:
+        from .report.text import summary_line
+
+        sys.stderr.write(summary_line(report) + "\n")
+    return EXIT_FAILURES if report.failures else EXIT_CLEAN
+
+
+def _crash_log() -> Path:
+    directory = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hdrtest"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        directory = Path(tempfile.gettempdir())
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = directory / f"crash-{stamp}-{os.getpid()}.log"
+    path.write_text(f"hdrtest {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}", encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        handler = {"check": cmd_check}[args.command]
+        return handler(args)
+    except HdrtestError as exc:
+        sys.stderr.write(f"hdrtest: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        from .compile import kill_all
+
+        kill_all()
+        sys.stderr.write("hdrtest: interrupted; all compilers stopped\n")
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a crash log, exit 3
+        try:
+            log = _crash_log()
+            where = f"crash log written to {log}"
+        except OSError:
+            where = "no crash log could be written"
+        sys.stderr.write(f"hdrtest: internal error: {exc.__class__.__name__}: {exc}; {where}; please report it\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

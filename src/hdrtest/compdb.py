@@ -1,0 +1,192 @@
+"""Reading ``compile_commands.json`` and choosing flags for a header.
+
+A compile database has no entries for headers, so each header borrows the flags of
+the closest translation unit: same directory, then parents, then the flag set most
+units share.  Flags that belong to one translation unit (its source, ``-o``, dependency
+output) are dropped, because a header check must not write anything anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from .errors import SetupError
+
+#: Options whose next argument belongs to them and to one translation unit only.
+_DROP_WITH_ARG = {"-o", "-MF", "-MT", "-MQ", "-x", "--serialize-diagnostics", "-main-file-name"}
+#: Options dropped alone: compile-only switches and dependency generation.
+_DROP_ALONE = {"-c", "-S", "-E", "-M", "-MM", "-MD", "-MMD", "-MP", "-MG", "-fsyntax-only", "-save-temps", "--"}
+_DROP_PREFIX = ("-o", "-MF", "-MT", "-MQ", "-Wp,-MD", "-Wp,-MMD", "-save-temps=", "-fdiagnostics-format", "-fmax-errors", "-ferror-limit")
+_WRAPPERS = {"ccache", "sccache", "distcc", "icecc"}
+_SOURCE_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".c++", ".C", ".m", ".mm", ".cu", ".S", ".s"}
+_CXX_SUFFIXES = {".cc", ".cpp", ".cxx", ".c++", ".C", ".mm"}
+
+
+@dataclass(frozen=True)
+class CompileFlags:
+    """Flags for compiling one header, borrowed from a translation unit."""
+
+    compiler: str
+    flags: tuple[str, ...]
+    directory: Path
+    origin: str  # human-readable: where these flags came from
+    language: str = "c"  # language of the unit the flags came from
+
+
+@dataclass(frozen=True)
+class Entry:
+    file: Path  # absolute
+    directory: Path
+    compiler: str
+    flags: tuple[str, ...]
+
+    @property
+    def language(self) -> str:
+        return "c++" if self.file.suffix in _CXX_SUFFIXES else "c"
+
+
+def find_compile_commands(root: Path) -> Path | None:
+    for candidate in (root / "compile_commands.json", root / "build" / "compile_commands.json"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _split_command(entry: dict[str, object], path: Path, index: int) -> list[str]:
+    arguments = entry.get("arguments")
+    if isinstance(arguments, list) and arguments and all(isinstance(a, str) for a in arguments):
+        return [str(a) for a in arguments]
+    command = entry.get("command")
+    if isinstance(command, str) and command.strip():
+        try:
+            return shlex.split(command)
+        except ValueError as exc:
+            raise SetupError(
+                f"entry {index} has a 'command' that cannot be split ({exc})",
+                path=path,
+                hint="regenerate the compile database",
+            ) from None
+    raise SetupError(
+        f"entry {index} has neither 'arguments' nor 'command'",
+        path=path,
+        hint="each entry needs one of them; regenerate the compile database",
+    )
+
+
+def clean_flags(args: list[str], source: str | None) -> tuple[str, tuple[str, ...]]:
+    """Split a compile command into (compiler, flags fit for a header check)."""
+    rest = list(args)
+    compiler = rest.pop(0)
+    while rest and PurePath(compiler).name in _WRAPPERS:
+        compiler = rest.pop(0)
+    flags: list[str] = []
+    skip = False
+    for arg in rest:
+        if skip:
+            skip = False
+            continue
+        if arg in _DROP_WITH_ARG:
+            skip = True
+            continue
+        if arg in _DROP_ALONE:
+            continue
+        if arg.startswith(_DROP_PREFIX):
+            continue
+        if source is not None and (arg == source or (not arg.startswith("-") and PurePath(arg).suffix in _SOURCE_SUFFIXES)):
+            continue
+        flags.append(arg)
+    return compiler, tuple(flags)
+
+
+def load(path: Path) -> list[Entry]:
+    """Parse a compile database; every defect is a one-line ``SetupError`` naming the file."""
+    if path.is_dir():
+        path = path / "compile_commands.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SetupError("compile database not found", path=path, hint="pass -p with the file or its directory") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SetupError(f"cannot read compile database: {exc.__class__.__name__}", path=path) from None
+    if not text.strip():
+        raise SetupError("compile database is empty", path=path, hint="regenerate it, e.g. cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SetupError(
+            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=path, hint="regenerate the compile database"
+        ) from None
+    if not isinstance(data, list):
+        raise SetupError("expected a JSON array of entries", path=path, hint="regenerate the compile database")
+    if not data:
+        raise SetupError("compile database has no entries", path=path, hint="build at least one object so the database lists it")
+    base = path.parent.resolve()
+    entries = []
+    for index, raw in enumerate(data):
+        if not isinstance(raw, dict) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("directory"), str):
+            raise SetupError(f"entry {index} lacks 'file' or 'directory'", path=path, hint="regenerate the compile database")
+        directory = Path(raw["directory"])
+        if not directory.is_absolute():
+            directory = base / directory
+        directory = Path(os.path.normpath(directory))
+        args = _split_command(raw, path, index)
+        source = raw["file"]
+        file = Path(os.path.normpath(directory / source))
+        compiler, flags = clean_flags(args, source)
+        entries.append(Entry(file=file, directory=directory, compiler=compiler, flags=flags))
+    return entries
+
+
+class FlagChooser:
+    """Chooses, per header, the flags of the closest translation unit."""
+
+    def __init__(self, entries: list[Entry], origin_base: Path) -> None:
+        self._by_dir: dict[Path, list[Entry]] = {}
+        for entry in entries:
+            self._by_dir.setdefault(entry.file.parent, []).append(entry)
+        self._entries = entries
+        self._base = origin_base
+        self._common: dict[str, Entry] = {}
+        for lang in ("c", "c++"):
+            same = [e for e in entries if e.language == lang] or entries
+            counts = Counter((e.compiler, e.flags, e.directory) for e in same)
+            best = counts.most_common(1)[0][0]
+            self._common[lang] = next(e for e in same if (e.compiler, e.flags, e.directory) == best)
+
+    def _describe(self, entry: Entry, why: str) -> str:
+        try:
+            shown = entry.file.relative_to(self._base)
+        except ValueError:
+            shown = entry.file
+        return f"{shown} ({why})"
+
+    def flags_for(self, header: Path, language: str) -> CompileFlags:
+        directory = header.parent
+        why = "same directory"
+        while True:
+            candidates = self._by_dir.get(directory)
+            if candidates:
+                same = [e for e in candidates if e.language == language] or candidates
+                counts = Counter((e.compiler, e.flags) for e in same)
+                best = counts.most_common(1)[0][0]
+                entry = next(e for e in same if (e.compiler, e.flags) == best)
+                return _to_flags(entry, language, self._describe(entry, why))
+            if directory.parent == directory:
+                break
+            directory = directory.parent
+            why = "parent directory"
+        entry = self._common[language]
+        return _to_flags(entry, language, self._describe(entry, "most common flags"))
+
+
+def _to_flags(entry: Entry, language: str, origin: str) -> CompileFlags:
+    flags = entry.flags
+    if entry.language != language:
+        # -std=gnu11 on a C++ compile (or -std=c++17 on C) is an error, not a preference.
+        flags = tuple(f for f in flags if not f.startswith("-std="))
+    return CompileFlags(compiler=entry.compiler, flags=flags, directory=entry.directory, origin=origin, language=entry.language)

@@ -1,0 +1,231 @@
+"""Compiling one header alone: the unit of work every executor runs.
+
+``compile_job`` is a plain function of picklable records so that a thread, a process
+or a Dask worker can run it.  It writes only into a private temporary directory (the
+variant prelude and the dependency file), never next to the sources.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import diagnostics as diag
+from .models import Diagnostic, Job, Result, Status, Variant
+from .toolchain import probe
+
+_live: set[subprocess.Popen[bytes]] = set()
+_live_lock = threading.Lock()
+_private_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    root: Path
+    max_errors: int = 10
+
+
+def private_dir() -> Path:
+    """A per-process scratch directory outside the source tree, removed at exit."""
+    global _private_dir
+    if _private_dir is None or not _private_dir.exists():
+        _private_dir = Path(tempfile.mkdtemp(prefix="hdrtest-"))
+        atexit.register(shutil.rmtree, _private_dir, True)
+    return _private_dir
+
+
+def variant_prelude_text(variant: Variant) -> str:
+    lines = [f"/* hdrtest variant: {variant.describe()} */"]
+    for name, value in variant.defines:
+        lines.append(f"#undef {name}")
+        if value is not None:
+            lines.append(f"#define {name} {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _variant_prelude(variant: Variant) -> Path | None:
+    if not variant.defines:
+        return None
+    text = variant_prelude_text(variant)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = private_dir() / f"variant-{digest}.h"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return path
+
+
+def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, compiler_path: str | None = None) -> list[str]:
+    """The compile line: the header is the only thing the empty main file includes."""
+    command = [compiler_path or job.compiler, *job.flags, "-fsyntax-only"]
+    if json_diagnostics:
+        command.append("-fdiagnostics-format=json")
+    if deps_file is not None:
+        command += ["-MD", "-MF", str(deps_file)]
+    command += ["-x", job.language, os.devnull]
+    for prelude in job.preludes:
+        command += ["-include", str(prelude)]
+    variant_file = _variant_prelude(job.variant)
+    if variant_file is not None:
+        command += ["-include", str(variant_file)]
+    command += ["-include", str(job.header)]
+    if job.check_guard:
+        command += ["-include", str(job.header)]
+    return command
+
+
+def display_command(job: Job) -> tuple[str, ...]:
+    """The command a user can paste to reproduce the check (without hdrtest's own plumbing)."""
+    return tuple(build_command(job, json_diagnostics=False, deps_file=None))
+
+
+def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str, bool]:
+    """Run the compiler in its own process group; (returncode, output, timed_out)."""
+    proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    with _live_lock:
+        _live.add(proc)
+    try:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+            return proc.returncode, out.decode("utf-8", "replace"), False
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            out, _ = proc.communicate()
+            return None, out.decode("utf-8", "replace"), True
+    finally:
+        with _live_lock:
+            _live.discard(proc)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_all() -> None:
+    """End every compiler this process started (Ctrl-C): no orphans left behind."""
+    with _live_lock:
+        procs = list(_live)
+    for proc in procs:
+        _kill(proc)
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def read_deps(path: Path, cwd: Path) -> tuple[str, ...]:
+    """Files listed in a make-style dependency file, as absolute paths."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ()
+    text = text.replace("\\\n", " ")
+    _, _, rest = text.partition(": ")
+    files: list[str] = []
+    token = ""
+    index = 0
+    while index < len(rest):
+        char = rest[index]
+        if char == "\\" and index + 1 < len(rest) and rest[index + 1] == " ":
+            token += " "
+            index += 2
+            continue
+        if char.isspace():
+            if token:
+                files.append(token)
+                token = ""
+        else:
+            token += char
+        index += 1
+    if token:
+        files.append(token)
+    seen: dict[str, None] = {}
+    for name in files:
+        if name == os.devnull:
+            continue
+        seen[os.path.normpath(cwd / name)] = None
+    return tuple(seen)
+
+
+def _cut(records: list[Diagnostic], max_errors: int) -> tuple[list[Diagnostic], int]:
+    if max_errors <= 0:
+        return records, 0
+    kept: list[Diagnostic] = []
+    errors = 0
+    omitted = 0
+    for record in records:
+        if record.is_error:
+            errors += 1
+            if errors > max_errors:
+                omitted += 1
+                continue
+        elif errors >= max_errors:
+            continue
+        kept.append(record)
+    return kept, omitted
+
+
+def compile_job(job: Job, options: CompileOptions) -> Result:
+    """Compile ``job`` and classify the outcome; never raises for compiler failures."""
+    compiler = probe(job.compiler, job.directory)
+    mapper = diag.make_mapper(job.directory, options.root)
+    work = Path(tempfile.mkdtemp(prefix="job-", dir=private_dir()))
+    deps_file = work / "deps.d"
+    command = build_command(job, json_diagnostics=compiler.json_diagnostics, deps_file=deps_file,
+                            compiler_path=compiler.path)
+    start = time.monotonic()
+    try:
+        returncode, output, timed_out = _run(command, job.directory, job.timeout)
+        duration = time.monotonic() - start
+        deps = read_deps(deps_file, job.directory)
+    finally:
+        for leftover in work.iterdir():
+            leftover.unlink()
+        work.rmdir()
+    shown = display_command(job)
+    if timed_out:
+        return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown, raw_output=output,
+                      diagnostics=[Diagnostic(file=job.display, line=0, column=0, severity="error",
+                                              message=f"compiler did not finish within {job.timeout:g} s; killed",
+                                              category="timeout")])
+    records: list[Diagnostic] | None = None
+    text_output = output
+    if compiler.json_diagnostics:
+        records = diag.parse_gcc_json(output, mapper)
+        if records and any(r.is_error for r in records):
+            # gcc's JSON has no include chains; a text run of the failing compile does.
+            text_command = build_command(job, json_diagnostics=False, deps_file=None, compiler_path=compiler.path)
+            _, text_output, _ = _run(text_command, job.directory, job.timeout)
+            diag.attach_chains(records, diag.parse_text(text_output, mapper))
+    if records is None:
+        records = diag.parse_text(output, mapper)
+    kept, omitted = _cut(records, options.max_errors)
+    has_errors = any(r.is_error for r in records)
+    if returncode == 0 and not has_errors:
+        status = Status.PASS
+    elif returncode is not None and returncode > 0 and has_errors and "internal compiler error" not in output:
+        status = Status.FAIL
+    else:
+        status = Status.ERROR
+        if not has_errors:
+            reason = f"killed by signal {-returncode}" if returncode is not None and returncode < 0 else \
+                f"exit code {returncode} without an error diagnostic"
+            kept.insert(0, Diagnostic(file=job.display, line=0, column=0, severity="error",
+                                      message=f"compiler failed ({reason})", category="compiler-crash"))
+    return Result(job=job, status=status, diagnostics=kept, omitted_errors=omitted, duration=duration,
+                  returncode=returncode, command=shown, raw_output=text_output, dependencies=deps)

@@ -1,0 +1,176 @@
+"""Turning compiler output into ``Diagnostic`` records.
+
+gcc's ``-fdiagnostics-format=json`` is the preferred source (exact columns, options,
+child notes); gcc's and clang's text output is parsed otherwise, and also supplies the
+include chains that gcc's JSON leaves out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .models import Diagnostic
+
+_LOCATED = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<sev>fatal error|error|warning|note|remark): (?P<msg>.*)$"
+)
+_UNLOCATED = re.compile(r"^(?P<file>[^:\s][^:]*): (?P<sev>fatal error|error|warning|note): (?P<msg>.*)$")
+_INCLUDED = re.compile(r"^(?:In file included from|\s+from) (?P<file>.+?):(?P<line>\d+)?[:,]?$")
+_OPTION = re.compile(r"\s\[(?P<opt>-W[^\]]+|-Werror=[^\]]+)\]$")
+_PSEUDO_FILES = ("<command-line>", "<built-in>", "<stdin>")
+
+PathMapper = Callable[[str], tuple[str, str | None]]
+
+
+def make_mapper(directory: Path, root: Path) -> PathMapper:
+    """Map a path as the compiler printed it to (display path, absolute path)."""
+    cache: dict[str, tuple[str, str | None]] = {}
+
+    def mapper(raw: str) -> tuple[str, str | None]:
+        hit = cache.get(raw)
+        if hit is not None:
+            return hit
+        if raw in _PSEUDO_FILES or raw.startswith("<") or not raw:
+            result: tuple[str, str | None] = (raw, None)
+        else:
+            absolute = Path(os.path.normpath(directory / raw))
+            try:
+                shown = absolute.relative_to(root).as_posix()
+            except ValueError:
+                shown = absolute.as_posix()
+            result = (shown, str(absolute))
+        cache[raw] = result
+        return result
+
+    return mapper
+
+
+def _split_option(message: str) -> tuple[str, str | None]:
+    match = _OPTION.search(message)
+    if match is None:
+        return message, None
+    return message[: match.start()], match.group("opt")
+
+
+def parse_text(text: str, mapper: PathMapper) -> list[Diagnostic]:
+    """Parse gcc/clang text diagnostics; notes become children of the diagnostic before them."""
+    diagnostics: list[Diagnostic] = []
+    chain: list[tuple[str, int]] = []
+    for line in text.splitlines():
+        included = _INCLUDED.match(line)
+        if included is not None:
+            shown, absolute = mapper(included.group("file"))
+            if absolute is not None:  # <command-line> and <built-in> only say "forced include"
+                chain.append((shown, int(included.group("line") or 0)))
+            continue
+        match = _LOCATED.match(line) or _UNLOCATED.match(line)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        shown, absolute = mapper(groups["file"])
+        message, option = _split_option(groups["msg"])
+        diag = Diagnostic(
+            file=shown,
+            line=int(groups.get("line") or 0),
+            column=int(groups.get("col") or 0),
+            severity=groups["sev"],
+            message=message,
+            option=option,
+            include_chain=_outermost_first(chain),
+            abs_file=absolute,
+        )
+        chain = []
+        if diag.severity == "note" and diagnostics:
+            diagnostics[-1].children.append(diag)
+        else:
+            diagnostics.append(diag)
+    return diagnostics
+
+
+def _outermost_first(chain: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    # Compilers print the innermost includer first.
+    return list(reversed(chain))
+
+
+def _from_json_item(item: dict[str, Any], mapper: PathMapper) -> Diagnostic:
+    locations = item.get("locations") or []
+    caret: dict[str, Any] = locations[0].get("caret", {}) if locations else {}
+    raw_file = str(caret.get("file", ""))
+    shown, absolute = mapper(raw_file) if raw_file else ("", None)
+    kind = str(item.get("kind", "error"))
+    diag = Diagnostic(
+        file=shown,
+        line=int(caret.get("line", 0)),
+        column=int(caret.get("column", 0)),
+        severity=kind,
+        message=str(item.get("message", "")),
+        option=item.get("option"),
+        abs_file=absolute,
+    )
+    for child in item.get("children") or []:
+        if isinstance(child, dict):
+            diag.children.append(_from_json_item(child, mapper))
+    return diag
+
+
+def parse_gcc_json(text: str, mapper: PathMapper) -> list[Diagnostic] | None:
+    """Parse gcc's JSON diagnostics; None when the output holds no JSON array."""
+    diagnostics: list[Diagnostic] = []
+    found = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("["):
+            continue
+        try:
+            items = json.loads(stripped)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(items, list):
+            continue
+        found = True
+        diagnostics.extend(_from_json_item(i, mapper) for i in items if isinstance(i, dict))
+    return diagnostics if found else None
+
+
+def attach_chains(records: list[Diagnostic], text_records: list[Diagnostic]) -> None:
+    """Give JSON records the include chains that a text run of the same compile printed."""
+    chains = {(d.file, d.line, d.message): d.include_chain for d in text_records}
+    by_place = {(d.file, d.line): d.include_chain for d in text_records}
+    for record in records:
+        chain = chains.get((record.file, record.line, record.message)) or by_place.get((record.file, record.line))
+        if chain:
+            record.include_chain = list(chain)
+
+
+def errors_of(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.is_error]
+
+
+def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
+    """Lines in the shape gcc prints, so editors and people read them as usual."""
+    lines: list[str] = []
+    if chain and diag.include_chain:
+        for index, (file, line) in enumerate(reversed(diag.include_chain)):
+            where = f"{file}:{line}" if line else file
+            last = index == len(diag.include_chain) - 1
+            prefix = "In file included from " if index == 0 else "                 from "
+            lines.append(f"{prefix}{where}{':' if last else ','}")
+    lines.append(_location_line(diag))
+    for child in diag.children:
+        lines.append(_location_line(child))
+    return lines
+
+
+def _location_line(diag: Diagnostic) -> str:
+    place = diag.file or "hdrtest"
+    if diag.line:
+        place += f":{diag.line}"
+        if diag.column:
+            place += f":{diag.column}"
+    option = f" [{diag.option}]" if diag.option else ""
+    return f"{place}: {diag.severity}: {diag.message}{option}"

@@ -1,0 +1,51 @@
+"""Local execution: a thread per concurrent compile.
+
+Threads suffice because the work happens in compiler processes; the thread only waits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from ..compile import CompileOptions, compile_job, kill_all
+from ..models import Job, Result
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class LocalExecutor:
+    def __init__(self, jobs: int = 0) -> None:
+        self.jobs = jobs if jobs > 0 else default_jobs()
+        self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="hdrtest")
+
+    def run(self, jobs: Sequence[Job], options: CompileOptions) -> Iterator[Result]:
+        # Submit in a bounded window so that Ctrl-C has little queued work to cancel.
+        pending: set[Future[Result]] = set()
+        queue = iter(jobs)
+        window = self.jobs * 2
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window:
+                job = next(queue, None)
+                if job is None:
+                    exhausted = True
+                    break
+                pending.add(self._pool.submit(compile_job, job, options))
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            kill_all()
+        self._pool.shutdown(wait=True, cancel_futures=cancel)

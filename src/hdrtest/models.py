@@ -1,0 +1,199 @@
+"""Records passed between hdrtest's stages.
+
+Everything here is plain data: planning produces ``Job``s, executors turn them into
+``Result``s, explanation decorates ``Diagnostic``s with ``Note``s, and reports read
+``CheckReport``.  Keeping them frozen where possible lets jobs be hashed for the cache
+and pickled to remote workers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Status(str, enum.Enum):
+    """Outcome of one header in one configuration variant."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    TIMEOUT = "timeout"
+    #: The compiler could not be run or crashed (signal); never counted as a pass.
+    ERROR = "error"
+    #: Preprocessed text equals another variant's: that variant's verdict applies.
+    DEDUPED = "deduped"
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.FAIL, Status.TIMEOUT, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class OptionSetting:
+    """One configuration macro's value in a variant.
+
+    ``value`` is ``"y"``, ``"m"`` or ``"n"`` for Kconfig-style booleans/tristates, or the
+    literal replacement text for a valued macro (``"100"``, ``"\"str\""``).
+    """
+
+    name: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A configuration to compile a header in, described relative to the baseline.
+
+    ``changes`` is what hdrtest asked for (the minimal difference a user reads);
+    ``implied`` is what the configuration system changed as a consequence (Kconfig
+    ``select``/``depends on``), ``defines`` is the full list of macro changes the
+    compiler sees, in order, as ``(name, value-or-None)`` (None means ``#undef``).
+    """
+
+    name: str = "baseline"
+    changes: tuple[OptionSetting, ...] = ()
+    implied: tuple[OptionSetting, ...] = ()
+    defines: tuple[tuple[str, str | None], ...] = ()
+    reason: str = ""
+    #: ``.config`` lines that reproduce this variant in a Kconfig tree.
+    config_lines: tuple[str, ...] = ()
+
+    @property
+    def is_baseline(self) -> bool:
+        return not self.changes and not self.defines
+
+    def describe(self) -> str:
+        if self.is_baseline:
+            return "baseline"
+        text = ", ".join(str(c) for c in self.changes)
+        if self.implied:
+            text += " (which also sets " + ", ".join(str(c) for c in self.implied) + ")"
+        return text
+
+
+BASELINE = Variant()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One compile: a header, a language, flags and a variant."""
+
+    header: Path  # absolute
+    display: str  # path as shown to the user, relative to the tree root when inside it
+    language: str  # "c" or "c++"
+    compiler: str
+    flags: tuple[str, ...]  # compile flags without the TU-specific parts
+    directory: Path  # working directory of the compile
+    variant: Variant = BASELINE
+    preludes: tuple[Path, ...] = ()
+    check_guard: bool = False
+    timeout: float = 60.0
+    #: Where the flags came from ("compile_commands.json: src/foo.c", "--cflags").
+    flags_origin: str = ""
+    #: Private file holding the variant's ``#define``/``#undef`` lines, forced in before the header.
+    variant_prelude: Path | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.display}[{self.language}]@{self.variant.name}"
+
+
+@dataclass
+class Note:
+    """An explanation attached to a diagnostic; rendered as a gcc-style ``note:``."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    #: "definition", "condition", "fix", "include", "triage", ...
+    kind: str = "note"
+    #: A suggested edit as unified diff text, when the note proposes one.
+    fix_diff: str | None = None
+
+
+@dataclass
+class Diagnostic:
+    """A compiler diagnostic as a record."""
+
+    file: str  # path as shown (relative to the root when inside it)
+    line: int
+    column: int
+    severity: str  # "error", "warning", "note", "fatal error"
+    message: str
+    option: str | None = None
+    #: ``(file, line)`` pairs from the outermost include to the innermost.
+    include_chain: list[tuple[str, int]] = field(default_factory=list)
+    children: list[Diagnostic] = field(default_factory=list)
+    #: Error class from ``hdrtest.classify`` ("incomplete-type", "unknown-type", ...).
+    category: str | None = None
+    #: The name the diagnostic is about (type, function, identifier), when known.
+    symbol: str | None = None
+    notes: list[Note] = field(default_factory=list)
+    abs_file: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity in ("error", "fatal error")
+
+
+@dataclass
+class Result:
+    """The outcome of one ``Job``."""
+
+    job: Job
+    status: Status
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: Errors beyond ``--max-errors`` that were cut from ``diagnostics``.
+    omitted_errors: int = 0
+    duration: float = 0.0
+    returncode: int | None = None
+    command: tuple[str, ...] = ()
+    raw_output: str = ""
+    cached: bool = False
+    #: For DEDUPED: the variant whose preprocessed text this one equals.
+    same_as: str | None = None
+    #: Files the compile read (from the compiler's dependency output), for the cache.
+    dependencies: tuple[str, ...] = ()
+    #: Why each option of the variant was considered relevant.
+    relevance: dict[str, str] = field(default_factory=dict)
+    #: "real-build" / "header-test-only" / None when unknown.
+    triage: str | None = None
+
+
+@dataclass
+class Skipped:
+    header: str
+    reason: str
+
+
+@dataclass
+class CheckReport:
+    """Everything a report format needs."""
+
+    root: Path
+    results: list[Result]
+    skipped: list[Skipped] = field(default_factory=list)
+    elapsed: float = 0.0
+    variants_planned: int = 0
+    variants_compiled: int = 0
+    variants_deduped: int = 0
+    cache_hits: int = 0
+    #: Per header: option name -> why it was chosen.
+    relevant_options: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Result]:
+        return [r for r in self.results if r.status.failed]
+
+    @property
+    def headers_checked(self) -> int:
+        return len({(r.job.display, r.job.language) for r in self.results})
+
+    @property
+    def headers_failed(self) -> int:
+        return len({(r.job.display, r.job.language) for r in self.failures})

@@ -1,0 +1,84 @@
+"""Planning: which compiles to run for which headers, with which flags."""
+
+from __future__ import annotations
+
+import fnmatch
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import compdb
+from .discover import Header
+from .errors import UsageError
+from .models import Job
+from .settings import Settings
+from .toolchain import default_compiler
+
+
+@dataclass(frozen=True)
+class FlagSource:
+    """Where a run's flags come from: a compile database, or the command line."""
+
+    chooser: compdb.FlagChooser | None
+    database: Path | None
+    cflags: tuple[str, ...]
+    cc: str | None
+    cxx: str | None
+    root: Path
+
+    def flags_for(self, header: Path, language: str) -> compdb.CompileFlags:
+        if self.chooser is not None:
+            chosen = self.chooser.flags_for(header, language)
+            compiler = (self.cxx if language == "c++" else self.cc) or self.cc or chosen.compiler
+            return compdb.CompileFlags(compiler, chosen.flags + self.cflags, chosen.directory,
+                                       f"{self.database}: {chosen.origin}", chosen.language)
+        compiler = (self.cxx if language == "c++" else None) or self.cc or default_compiler(language)
+        return compdb.CompileFlags(compiler, self.cflags, self.root, "command-line flags", language)
+
+
+def flag_source(settings: Settings) -> FlagSource:
+    database: Path | None = None
+    if settings.compile_commands:
+        database = settings.resolve(settings.compile_commands)
+        if database.is_dir():
+            database = database / "compile_commands.json"
+        if not database.exists():
+            raise UsageError("compile database not found", path=database,
+                             hint="pass -p with compile_commands.json or the directory holding it")
+    elif not settings.cflags:
+        database = compdb.find_compile_commands(settings.root)
+    chooser = None
+    if database is not None:
+        entries = compdb.load(database)
+        chooser = compdb.FlagChooser(entries, settings.root)
+    return FlagSource(chooser, database, settings.cflags, settings.cc, settings.cxx, settings.root)
+
+
+def split_cflags(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise UsageError(f"cannot split --cflags: {exc}", path="--cflags") from None
+
+
+def preludes_for(header: Header, settings: Settings) -> tuple[Path, ...]:
+    chosen = [settings.resolve(p) for p in settings.preludes]
+    for rule in settings.prelude_rules:
+        if fnmatch.fnmatchcase(header.display, rule.pattern):
+            chosen.append(settings.resolve(rule.header))
+    for prelude in chosen:
+        if not prelude.is_file():
+            raise UsageError("prelude header not found", path=prelude, hint="fix --prelude or the preludes setting")
+    return tuple(dict.fromkeys(chosen))
+
+
+def baseline_jobs(headers: list[Header], settings: Settings, source: FlagSource) -> list[Job]:
+    jobs = []
+    for header in headers:
+        preludes = preludes_for(header, settings)
+        for language in header.languages:
+            chosen = source.flags_for(header.path, language)
+            jobs.append(Job(header=header.path, display=header.display, language=language, compiler=chosen.compiler,
+                            flags=chosen.flags, directory=chosen.directory, preludes=preludes,
+                            check_guard=settings.check_guard, timeout=settings.timeout, flags_origin=chosen.origin))
+    return jobs

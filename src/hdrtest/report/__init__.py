@@ -1,0 +1,1 @@
+"""Report formats: each module turns a ``CheckReport`` into one format's text."""

@@ -1,0 +1,90 @@
+"""Plain-dict forms of hdrtest's records, shared by the JSON report and the other formats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from ..models import CheckReport, Diagnostic, Note, Result, Variant
+
+SCHEMA = "hdrtest-report/1"
+
+
+def note_dict(note: Note) -> dict[str, Any]:
+    return {"message": note.message, "kind": note.kind, "file": note.file, "line": note.line,
+            "column": note.column, "fix_diff": note.fix_diff}
+
+
+def diagnostic_dict(diag: Diagnostic) -> dict[str, Any]:
+    return {
+        "file": diag.file,
+        "line": diag.line,
+        "column": diag.column,
+        "severity": diag.severity,
+        "message": diag.message,
+        "option": diag.option,
+        "category": diag.category,
+        "symbol": diag.symbol,
+        "include_chain": [{"file": f, "line": n} for f, n in diag.include_chain],
+        "children": [diagnostic_dict(c) for c in diag.children],
+        "notes": [note_dict(n) for n in diag.notes],
+    }
+
+
+def variant_dict(variant: Variant) -> dict[str, Any]:
+    return {
+        "name": variant.name,
+        "description": variant.describe(),
+        "changes": [{"option": c.name, "value": c.value} for c in variant.changes],
+        "implied": [{"option": c.name, "value": c.value} for c in variant.implied],
+        "defines": [{"macro": name, "value": value} for name, value in variant.defines],
+        "reason": variant.reason,
+        "config_lines": list(variant.config_lines),
+    }
+
+
+def result_dict(result: Result) -> dict[str, Any]:
+    job = result.job
+    return {
+        "header": job.display,
+        "language": job.language,
+        "variant": variant_dict(job.variant),
+        "status": result.status.value,
+        "command": list(result.command),
+        "directory": str(job.directory),
+        "flags_origin": job.flags_origin,
+        "duration": round(result.duration, 4),
+        "cached": result.cached,
+        "same_as": result.same_as,
+        "omitted_errors": result.omitted_errors,
+        "triage": result.triage,
+        "relevance": dict(result.relevance),
+        "diagnostics": [diagnostic_dict(d) for d in result.diagnostics],
+    }
+
+
+def summary_dict(report: CheckReport) -> dict[str, Any]:
+    return {
+        "headers_checked": report.headers_checked,
+        "headers_failed": report.headers_failed,
+        "results": len(report.results),
+        "failed_results": len(report.failures),
+        "skipped": len(report.skipped),
+        "variants_planned": report.variants_planned,
+        "variants_compiled": report.variants_compiled,
+        "variants_deduped": report.variants_deduped,
+        "cache_hits": report.cache_hits,
+        "elapsed": round(report.elapsed, 3),
+    }
+
+
+def report_dict(report: CheckReport) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "hdrtest", "version": __version__},
+        "root": str(report.root),
+        "summary": summary_dict(report),
+        "relevant_options": report.relevant_options,
+        "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
+        "results": [result_dict(r) for r in report.results],
+    }

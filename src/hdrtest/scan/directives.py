@@ -1,0 +1,386 @@
+"""A fast line scanner for preprocessor directives.
+
+It does what the preprocessor's first phases do, and no more: joins backslash
+continuations, drops comments (they may hide or span directives), keeps string
+literals intact, and then follows ``#if``/``#elif``/``#else``/``#endif`` nesting to give
+every line its presence condition.  No macro expansion happens: conditions are kept as
+formulas (see ``conditions``), which is what lets us reason about configurations
+other than the one at hand.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+from .conditions import TRUE, Formula, OptionFilter, conj, neg, parse_condition
+
+__all__ = [
+    "ScanError",
+    "CondBlock",
+    "IncludeDirective",
+    "MacroDef",
+    "MacroUndef",
+    "FileScan",
+    "scan_directives",
+    "strip_comments",
+]
+
+
+class ScanError(Exception):
+    """Unbalanced conditionals; ``str()`` is ``path:line: message`` like a compiler's."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(path, line, message)
+        self.path = path
+        self.line = line
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CondBlock:
+    """One branch of a conditional: ``#if X ... `` up to its ``#elif``/``#else``/``#endif``."""
+
+    kind: str  # "if" "ifdef" "ifndef" "elif" "elifdef" "elifndef" "else"
+    expr: str  # the directive's expression text, comments removed
+    formula: Formula  # this branch's own test
+    condition: Formula  # presence condition of the branch body
+    start_line: int  # line of the directive that opens the branch
+    end_line: int  # line of the directive that closes it
+    depth: int = 0  # 0 for a top-level conditional
+    is_guard: bool = False  # the include guard's #ifndef (its condition is TRUE)
+
+
+@dataclass(frozen=True)
+class IncludeDirective:
+    spelling: str  # "linux/types.h" (no delimiters), or the macro text when computed
+    angled: bool
+    line: int
+    condition: Formula
+    kind: str = "include"  # "include", "include_next", "import"
+    computed: bool = False  # ``#include MACRO``: not resolvable without expansion
+
+
+@dataclass(frozen=True)
+class MacroDef:
+    name: str
+    line: int
+    condition: Formula
+    is_function_like: bool
+    body: str
+    params: tuple[str, ...] = ()
+    end_line: int = 0
+
+
+@dataclass(frozen=True)
+class MacroUndef:
+    name: str
+    line: int
+    condition: Formula
+
+
+@dataclass
+class FileScan:
+    path: str
+    conditionals: list[CondBlock] = field(default_factory=list)
+    includes: list[IncludeDirective] = field(default_factory=list)
+    defines: list[MacroDef] = field(default_factory=list)
+    undefs: list[MacroUndef] = field(default_factory=list)
+    #: The include guard macro, ``"#pragma once"``, or None.
+    guard: str | None = None
+    pragma_once: bool = False
+    line_count: int = 0
+    #: ``#error`` directives as (line, condition, text): a header that is not meant to be
+    #: included on its own often says so this way.
+    errors: list[tuple[int, Formula, str]] = field(default_factory=list)
+    # condition_at() tables: the condition in force from _starts[i] on is _conds[i].
+    _starts: list[int] = field(default_factory=lambda: [1], repr=False)
+    _conds: list[Formula] = field(default_factory=lambda: [TRUE], repr=False)
+
+    def condition_at(self, line: int) -> Formula:
+        """Presence condition of a 1-based line (directive lines get their context's)."""
+        return self._conds[bisect.bisect_right(self._starts, line) - 1] if line >= 1 else TRUE
+
+    def _change(self, line: int, cond: Formula) -> None:
+        if self._starts[-1] == line:
+            self._conds[-1] = cond
+        elif self._conds[-1] != cond:
+            self._starts.append(line)
+            self._conds.append(cond)
+
+
+# Comments and literals, lexed together so that "/*" in a string is not a comment and
+# "//" in a comment is not one either.  An unterminated block comment runs to the end.
+_LEX = re.compile(
+    r"""/\*.*?(?:\*/|\Z)|//(?:\\\n|[^\n])*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'""",
+    re.S,
+)
+
+
+def _replace_comment(m: re.Match[str]) -> str:
+    s = m.group(0)
+    if s[0] != "/" or len(s) < 2 or s[1] not in "*/":
+        return s
+    n = s.count("\n")
+    # A comment is one space; a multi-line one becomes continuations so that line
+    # numbers stay right and a directive it interrupts stays one logical line.
+    return " " + "\\\n" * n if n else " "
+
+
+def strip_comments(text: str) -> str:
+    """Replace comments by spaces, keeping every newline (as continuations inside comments)."""
+    if "/" not in text:
+        return text
+    return _LEX.sub(_replace_comment, text)
+
+
+_CONT = re.compile(r"\\[ \t]*\n")
+_DIRECTIVE = re.compile(r"[ \t\f\v]*#[ \t\f\v]*([A-Za-z_][A-Za-z0-9_]*)?(.*)", re.S)
+_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+_CONDITIONAL = {"if", "ifdef", "ifndef"}
+_BRANCH = {"elif", "elifdef", "elifndef", "else"}
+
+
+@dataclass
+class _Directive:
+    keyword: str
+    rest: str
+    line: int
+    end_line: int
+    start: int  # offsets in the comment-free text
+    end: int
+
+
+def _directives(clean: str) -> list[_Directive]:
+    out: list[_Directive] = []
+    line = 1
+    counted = 0  # offset up to which newlines are counted into `line`
+    pos = 0
+    find = clean.find
+    while True:
+        hash_pos = find("#", pos)
+        if hash_pos < 0:
+            break
+        ls = clean.rfind("\n", 0, hash_pos) + 1
+        prefix = clean[ls:hash_pos]
+        if prefix.strip(" \t\f\v"):
+            pos = hash_pos + 1
+            # A '#' inside a continued directive line (e.g. stringification) is skipped
+            # here because the whole logical line was consumed below.
+            continue
+        # The physical line may continue a previous one (a comment spanning lines, or a
+        # backslash): then this is a directive only if the logical line began blank.
+        start = ls
+        while start >= 2 and clean[start - 1] == "\n" and _ends_with_backslash(clean, start - 1):
+            prev = clean.rfind("\n", 0, start - 1) + 1
+            if _CONT.sub("", clean[prev:start]).strip(" \t\f\v"):
+                start = -1
+                break
+            start = prev
+        if start < 0:
+            pos = hash_pos + 1
+            continue
+        end = find("\n", hash_pos)
+        while end >= 0 and _ends_with_backslash(clean, end):
+            end = find("\n", end + 1)
+        if end < 0:
+            end = len(clean)
+        line += clean.count("\n", counted, start)
+        counted = start
+        raw = clean[start:end]
+        logical = _CONT.sub("", raw)
+        m = _DIRECTIVE.match(logical)
+        if m is not None:
+            out.append(_Directive(m.group(1) or "", m.group(2), line, line + raw.count("\n"), start, end))
+        pos = end + 1
+    return out
+
+
+def _ends_with_backslash(text: str, newline: int) -> bool:
+    i = newline - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return i >= 0 and text[i] == "\\"
+
+
+_GUARD_IF = re.compile(r"\s*!\s*defined\s*(?:\(\s*([A-Za-z_]\w*)\s*\)|([A-Za-z_]\w*))\s*$")
+
+
+def _find_guard(clean: str, ds: list[_Directive]) -> str | None:
+    """The include guard macro if the classic guard pattern covers the whole file."""
+    if len(ds) < 3 or _CONT.sub("", clean[: ds[0].start]).strip():
+        return None
+    first = ds[0]
+    if first.keyword == "ifndef":
+        m = _NAME.match(first.rest)
+        name = m.group(1) if m else None
+    elif first.keyword == "if":
+        g = _GUARD_IF.match(first.rest)
+        name = (g.group(1) or g.group(2)) if g else None
+    else:
+        return None
+    second = _NAME.match(ds[1].rest)
+    if not name or ds[1].keyword != "define" or second is None or second.group(1) != name:
+        return None
+    depth = 0
+    for i, d in enumerate(ds):
+        if d.keyword in _CONDITIONAL:
+            depth += 1
+        elif d.keyword == "endif":
+            depth -= 1
+            if depth == 0:
+                if i != len(ds) - 1 or _CONT.sub("", clean[d.end :]).strip():
+                    return None
+                return name
+        elif depth == 1 and d.keyword in _BRANCH:
+            return None
+    return None
+
+
+@dataclass
+class _Frame:
+    kind: str
+    index: int  # slot in conditionals of the open branch
+    enclosing: Formula
+    tests: list[Formula]  # formulas of the branches so far
+    open_line: int
+    seen_else: bool = False
+    guard: bool = False
+
+
+def scan_directives(
+    text: str, path: str, options: OptionFilter | None = None, strict: bool = True
+) -> FileScan:
+    """Scan one file's directives.
+
+    ``strict`` raises ``ScanError`` for an unbalanced ``#endif``/``#else``/``#elif`` or a
+    missing ``#endif``; otherwise such mistakes are tolerated (stray directives are
+    ignored, open conditionals are closed at the end of the file).
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    clean = strip_comments(text)
+    ds = _directives(clean)
+    scan = FileScan(path=path, line_count=text.count("\n") + (0 if text.endswith("\n") or not text else 1))
+    guard = _find_guard(clean, ds)
+    slots: list[CondBlock | None] = []
+    stack: list[_Frame] = []
+    cur: Formula = TRUE
+
+    def close_branch(frame: _Frame, end_line: int) -> None:
+        block = slots[frame.index]
+        assert block is not None
+        slots[frame.index] = CondBlock(
+            block.kind,
+            block.expr,
+            block.formula,
+            block.condition,
+            block.start_line,
+            end_line,
+            block.depth,
+            block.is_guard,
+        )
+
+    def open_branch(frame: _Frame, kind: str, expr: str, formula: Formula, d: _Directive) -> Formula:
+        earlier = [neg(t) for t in frame.tests]
+        cond = frame.enclosing if frame.guard else conj(frame.enclosing, *earlier, formula)
+        frame.tests.append(formula)
+        frame.index = len(slots)
+        slots.append(CondBlock(kind, expr, formula, cond, d.line, d.line, len(stack) - 1, frame.guard))
+        scan._change(d.line, frame.enclosing)
+        scan._change(d.end_line + 1, cond)
+        return cond
+
+    for d in ds:
+        kw = d.keyword
+        if kw in _CONDITIONAL:
+            expr = " ".join(d.rest.split())
+            formula = parse_condition(kw, expr, options)
+            frame = _Frame(kw, -1, cur, [], d.line, guard=guard is not None and not stack and d is ds[0])
+            stack.append(frame)
+            cur = open_branch(frame, kw, expr, formula, d)
+        elif kw in _BRANCH:
+            if not stack:
+                if strict:
+                    raise ScanError(path, d.line, f"#{kw} without #if")
+                continue
+            frame = stack[-1]
+            if frame.seen_else:
+                if strict:
+                    raise ScanError(path, d.line, f"#{kw} after #else (the #if is at line {frame.open_line})")
+                continue
+            close_branch(frame, d.line)
+            expr = " ".join(d.rest.split()) if kw != "else" else ""
+            formula = parse_condition(kw, expr, options)
+            frame.seen_else = kw == "else"
+            cur = open_branch(frame, kw, expr, formula, d)
+        elif kw == "endif":
+            if not stack:
+                if strict:
+                    raise ScanError(path, d.line, "#endif without #if")
+                continue
+            frame = stack.pop()
+            close_branch(frame, d.line)
+            cur = frame.enclosing
+            scan._change(d.line, cur)
+            scan._change(d.end_line + 1, cur)
+        elif kw in ("include", "include_next", "import"):
+            scan.includes.append(_include(d, kw, cur))
+        elif kw == "define":
+            macro = _define(d, cur)
+            if macro is not None:
+                scan.defines.append(macro)
+        elif kw == "undef":
+            m = _NAME.match(d.rest)
+            if m:
+                scan.undefs.append(MacroUndef(m.group(1), d.line, cur))
+        elif kw == "pragma":
+            if d.rest.split() == ["once"] and not stack:
+                scan.pragma_once = True
+        elif kw == "error":
+            scan.errors.append((d.line, cur, " ".join(d.rest.split())))
+    if stack:
+        if strict:
+            frame = stack[0]
+            raise ScanError(path, frame.open_line, f"unterminated #{frame.kind}")
+        while stack:
+            close_branch(stack.pop(), max(scan.line_count, 1))
+        scan._change(max(scan.line_count, 1) + 1, TRUE)
+    scan.conditionals = [b for b in slots if b is not None]
+    scan.guard = guard if guard is not None else ("#pragma once" if scan.pragma_once else None)
+    return scan
+
+
+def _include(d: _Directive, kw: str, cond: Formula) -> IncludeDirective:
+    rest = d.rest.strip()
+    if rest.startswith("<"):
+        close = rest.find(">")
+        if close > 0:
+            return IncludeDirective(rest[1:close], True, d.line, cond, kw)
+    elif rest.startswith('"'):
+        close = rest.find('"', 1)
+        if close > 0:
+            return IncludeDirective(rest[1:close], False, d.line, cond, kw)
+    return IncludeDirective(" ".join(rest.split()), False, d.line, cond, kw, computed=True)
+
+
+_PARAMS = re.compile(r"\(([^)]*)\)")
+
+
+def _define(d: _Directive, cond: Formula) -> MacroDef | None:
+    m = _NAME.match(d.rest)
+    if m is None:
+        return None
+    name = m.group(1)
+    after = d.rest[m.end() :]
+    if after.startswith("("):  # no space before "(": function-like
+        p = _PARAMS.match(after)
+        if p is None:
+            return MacroDef(name, d.line, cond, True, after.strip(), (), d.end_line)
+        params = tuple(x.strip() for x in p.group(1).split(",") if x.strip())
+        return MacroDef(name, d.line, cond, True, after[p.end() :].strip(), params, d.end_line)
+    return MacroDef(name, d.line, cond, False, after.strip(), (), d.end_line)

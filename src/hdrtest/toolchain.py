@@ -1,0 +1,79 @@
+"""Knowing the compiler: where it is, what it is, which diagnostics format it speaks."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SetupError
+
+
+@dataclass(frozen=True)
+class Compiler:
+    command: str  # as given (name or path)
+    path: str  # resolved executable
+    family: str  # "gcc", "clang" or "unknown"
+    version: str  # first line of --version
+    json_diagnostics: bool  # gcc's -fdiagnostics-format=json works
+
+    @property
+    def identity(self) -> str:
+        """What the cache keys on: a different binary or version is a different compiler."""
+        return f"{self.path}\0{self.version}"
+
+
+def _resolve(command: str, directory: Path | None) -> str | None:
+    if os.sep in command:
+        path = Path(command)
+        if not path.is_absolute() and directory is not None:
+            path = directory / path
+        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+    return shutil.which(command)
+
+
+@functools.lru_cache(maxsize=None)
+def probe(command: str, directory: Path | None = None) -> Compiler:
+    """Identify a compiler once per run; a missing or broken one is a setup error."""
+    path = _resolve(command, directory)
+    if path is None:
+        raise SetupError("compiler not found", path=command,
+                         hint="install it, or name another with --cc or the CC environment variable")
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False,
+                             stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f"compiler does not run: {exc}", path=path, hint="check the installation") from None
+    text = (out.stdout or out.stderr).strip()
+    first = text.splitlines()[0] if text else ""
+    if out.returncode != 0:
+        raise SetupError(f"'{path} --version' failed with exit code {out.returncode}", path=path,
+                         hint="name a working compiler with --cc")
+    lowered = text.lower()
+    if "clang" in lowered:
+        family = "clang"
+    elif "gcc" in lowered or "free software foundation" in lowered:
+        family = "gcc"
+    else:
+        family = "unknown"
+    json_ok = family == "gcc" and _accepts_json(path)
+    return Compiler(command=command, path=path, family=family, version=first, json_diagnostics=json_ok)
+
+
+def _accepts_json(path: str) -> bool:
+    try:
+        out = subprocess.run([path, "-fdiagnostics-format=json", "-fsyntax-only", "-x", "c", os.devnull],
+                             capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+def default_compiler(language: str) -> str:
+    env = os.environ.get("CXX" if language == "c++" else "CC")
+    if env:
+        return env
+    return os.environ.get("CC") or "cc"
