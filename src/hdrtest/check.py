@@ -10,7 +10,7 @@ from typing import Protocol
 from .compile import CompileOptions
 from .discover import discover
 from .executors import Executor
-from .executors.local import LocalExecutor
+from .executors.factory import make_executor
 from .models import CheckReport, Job, Result
 from .plan import baseline_jobs, flag_source
 from .settings import Settings
@@ -73,7 +73,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
     options = CompileOptions(root=settings.root, max_errors=settings.max_errors)
     own_executor = executor is None
-    runner = executor or LocalExecutor(settings.jobs)
+    runner = executor or make_executor(settings)
     try:
         results, hits = run_jobs(jobs, options, runner, cache=cache, progress=progress)
     except BaseException:

@@ -701,6 +701,28 @@ def scan_kconfig_tree(root: Path) -> dict[str, _SymInfo]:
     return index
 
 
+_CMD_ENV = re.compile(r'^ifneq "\$\(([A-Za-z_][A-Za-z0-9_]*)\)" "(.*)"$')
+
+
+def kconfig_env_from_cmd(path: Path) -> dict[str, str]:
+    """The environment Kconfig was evaluated with, from ``include/config/auto.conf.cmd``.
+
+    conf records every environment variable its macros read (CC, CC_VERSION_TEXT, SRCARCH,
+    ...) as ``ifneq "$(VAR)" "value"`` so make can rerun it when one changes; replaying them
+    reproduces the evaluation without make.  Empty when the file is missing.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _CMD_ENV.match(line)
+        if m:
+            env[m.group(1)] = m.group(2)
+    return env
+
+
 def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
     """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
     out: dict[str, tuple[float, int] | None] = {}
@@ -718,14 +740,33 @@ class KernelConfBackend:
     """Evaluate configurations with a Linux tree's own kconfig tools, outside the tree."""
 
     def __init__(self, root: Path, config: Path, workdir: Path, *, arch: str | None = None,
-                 make: str = "make", timeout: float = 300.0) -> None:
+                 make: str = "make", timeout: float = 300.0, mode: str = "auto") -> None:
+        """``mode``: "make" runs ``make -C root olddefconfig``; "conf" runs the tree's built
+        ``scripts/kconfig/conf`` directly in a private directory with the environment
+        recorded in ``include/config/auto.conf.cmd``; "auto" picks "conf" when both exist.
+
+        "conf" is preferred because Kconfig's ``$(cc-option)`` probes make ``.tmp_PID``
+        directories in the working directory: under make that is the tree (created and
+        removed again, but still writes), under "conf" it is the private directory.
+        """
         self._root = root.resolve()
         self._config_bytes = config.read_bytes()
         self._baseline = parse_dotconfig(self._config_bytes.decode("utf-8", "replace"))
-        self._workdir = workdir
+        self._workdir = workdir.resolve()
         self._arch = arch
         self._make = make
         self._timeout = timeout
+        conf_env = kconfig_env_from_cmd(self._root / "include" / "config" / "auto.conf.cmd")
+        conf_bin = self._root / "scripts" / "kconfig" / "conf"
+        if mode == "auto":
+            mode = "conf" if conf_env and os.access(conf_bin, os.X_OK) and arch is None \
+                else "make"
+        if mode not in ("make", "conf"):
+            raise ValueError(f"unknown mode {mode!r}")
+        if mode == "conf" and not conf_env:
+            raise KconfigError(f"{self._root}: no include/config/auto.conf.cmd (run make prepare)")
+        self.mode = mode
+        self._conf_env = conf_env
         self._index: dict[str, _SymInfo] | None = None
         self._lock = threading.Lock()
         self._memo: dict[tuple[str, str], Resolution | None] = {}
@@ -825,13 +866,25 @@ class KernelConfBackend:
             cfg.write_bytes(self._config_bytes)
             if assigns:
                 self._run(["bash", str(self._root / "scripts" / "config"), "--file", str(cfg),
-                           "--keep-case", *self._config_args(assigns)])
+                           "--keep-case", *self._config_args(assigns)], private, {})
             before = _tree_witnesses(self._root)
-            argv = [self._make, "-s", "-C", str(self._root), f"KCONFIG_CONFIG={cfg}"]
-            if self._arch:
-                argv.append(f"ARCH={self._arch}")
+            # conf creates auto.conf/autoconf.h/rustc_cfg when they are missing: point them
+            # at the private directory so a configured but unprepared tree stays untouched.
+            env = {"KCONFIG_CONFIG": str(cfg),
+                   "KCONFIG_AUTOCONFIG": str(private / "auto.conf"),
+                   "KCONFIG_AUTOHEADER": str(private / "autoconf.h"),
+                   "KCONFIG_RUSTCCFG": str(private / "rustc_cfg")}
             started = time.monotonic()
-            self._run(argv + ["olddefconfig"])
+            if self.mode == "conf":
+                env.update(self._conf_env)
+                env["srctree"] = str(self._root)
+                self._run([str(self._root / "scripts" / "kconfig" / "conf"), "--olddefconfig",
+                           str(self._root / env.get("KBUILD_KCONFIG", "Kconfig"))], private, env)
+            else:
+                argv = [self._make, "-s", "-C", str(self._root), f"KCONFIG_CONFIG={cfg}"]
+                if self._arch:
+                    argv.append(f"ARCH={self._arch}")
+                self._run(argv + ["olddefconfig"], private, env)
             self.timings.append(time.monotonic() - started)
             if _tree_witnesses(self._root) != before:
                 raise KconfigError(f"olddefconfig wrote into {self._root}; refusing to go on")
@@ -858,12 +911,14 @@ class KernelConfBackend:
                 args += ["--set-val", sym, value]
         return args
 
-    def _run(self, argv: list[str]) -> None:
-        # A make jobserver inherited from an outer make would confuse the inner one.
+    def _run(self, argv: list[str], cwd: Path, extra_env: Mapping[str, str]) -> None:
+        # A make jobserver inherited from an outer make would confuse the inner one, and a
+        # KCONFIG_* variable from the caller's shell must not redirect the output.
         env = {k: v for k, v in os.environ.items()
-               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "KCONFIG_CONFIG")}
+               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
+        env.update(extra_env)
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=env,
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd,
                                   timeout=self._timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise KconfigError(f"{argv[0]} failed: {e}") from e

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .conditions import TRUE, Formula, OptionFilter, conj, neg, parse_condition
 
@@ -55,8 +56,11 @@ class CondBlock:
     is_guard: bool = False  # the include guard's #ifndef (its condition is TRUE)
 
 
-@dataclass(frozen=True)
-class IncludeDirective:
+# The records below are NamedTuples, not dataclasses: a kernel tree has a million
+# #defines, and construction cost dominates the scan.
+
+
+class IncludeDirective(NamedTuple):
     spelling: str  # "linux/types.h" (no delimiters), or the macro text when computed
     angled: bool
     line: int
@@ -65,19 +69,17 @@ class IncludeDirective:
     computed: bool = False  # ``#include MACRO``: not resolvable without expansion
 
 
-@dataclass(frozen=True)
-class MacroDef:
+class MacroDef(NamedTuple):
     name: str
     line: int
     condition: Formula
     is_function_like: bool
-    body: str
-    params: tuple[str, ...] = ()
+    body: str  # replacement text, continuations joined, comments removed, stripped
+    params: tuple[str, ...] = ()  # "..." for a variadic tail
     end_line: int = 0
 
 
-@dataclass(frozen=True)
-class MacroUndef:
+class MacroUndef(NamedTuple):
     name: str
     line: int
     condition: Formula
@@ -139,16 +141,18 @@ def strip_comments(text: str) -> str:
 
 
 _CONT = re.compile(r"\\[ \t]*\n")
-_DIRECTIVE = re.compile(r"[ \t\f\v]*#[ \t\f\v]*([A-Za-z_][A-Za-z0-9_]*)?(.*)", re.S)
+# A directive: '#' first on a line, the keyword, and the rest of the logical line
+# (continuations included).  Matched from the preceding newline, which lets the regex
+# engine jump from newline to newline instead of trying every position.
+_DIRECTIVE = re.compile(r"\n[ \t\f\v]*#[ \t\f\v]*([A-Za-z_][A-Za-z0-9_]*)?([^\\\n]*(?:\\(?:[ \t]*\n)?[^\\\n]*)*)")
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
 _CONDITIONAL = {"if", "ifdef", "ifndef"}
 _BRANCH = {"elif", "elifdef", "elifndef", "else"}
 
 
-@dataclass
-class _Directive:
+class _Directive(NamedTuple):
     keyword: str
-    rest: str
+    rest: str  # continuations removed
     line: int
     end_line: int
     start: int  # offsets in the comment-free text
@@ -157,54 +161,38 @@ class _Directive:
 
 def _directives(clean: str) -> list[_Directive]:
     out: list[_Directive] = []
+    text = "\n" + clean  # so that a directive on the first line is preceded by a newline
     line = 1
-    counted = 0  # offset up to which newlines are counted into `line`
-    pos = 0
-    find = clean.find
-    while True:
-        hash_pos = find("#", pos)
-        if hash_pos < 0:
-            break
-        ls = clean.rfind("\n", 0, hash_pos) + 1
-        prefix = clean[ls:hash_pos]
-        if prefix.strip(" \t\f\v"):
-            pos = hash_pos + 1
-            # A '#' inside a continued directive line (e.g. stringification) is skipped
-            # here because the whole logical line was consumed below.
+    counted = 1  # offset in `text` up to which newlines are counted into `line`
+    count = text.count
+    for m in _DIRECTIVE.finditer(text):
+        nl = m.start()
+        if nl > 0 and text[nl - 1] == "\\" and _continued(text, nl):
             continue
-        # The physical line may continue a previous one (a comment spanning lines, or a
-        # backslash): then this is a directive only if the logical line began blank.
-        start = ls
-        while start >= 2 and clean[start - 1] == "\n" and _ends_with_backslash(clean, start - 1):
-            prev = clean.rfind("\n", 0, start - 1) + 1
-            if _CONT.sub("", clean[prev:start]).strip(" \t\f\v"):
-                start = -1
-                break
-            start = prev
-        if start < 0:
-            pos = hash_pos + 1
-            continue
-        end = find("\n", hash_pos)
-        while end >= 0 and _ends_with_backslash(clean, end):
-            end = find("\n", end + 1)
-        if end < 0:
-            end = len(clean)
-        line += clean.count("\n", counted, start)
-        counted = start
-        raw = clean[start:end]
-        logical = _CONT.sub("", raw)
-        m = _DIRECTIVE.match(logical)
-        if m is not None:
-            out.append(_Directive(m.group(1) or "", m.group(2), line, line + raw.count("\n"), start, end))
-        pos = end + 1
+        line += count("\n", counted, nl + 1)
+        counted = nl + 1
+        rest = m.group(2)
+        if "\\" in rest:
+            end_line = line + rest.count("\n")
+            rest = _CONT.sub("", rest)
+        else:
+            end_line = line
+        out.append(_Directive(m.group(1) or "", rest, line, end_line, nl, m.end() - 1))
     return out
 
 
-def _ends_with_backslash(text: str, newline: int) -> bool:
-    i = newline - 1
-    while i >= 0 and text[i] in " \t":
-        i -= 1
-    return i >= 0 and text[i] == "\\"
+def _continued(text: str, nl: int) -> bool:
+    """Whether the line after ``text[nl]`` continues a logical line with content before it.
+
+    Comments that span lines leave continuations behind: ``x; /* ... */ #if`` is no
+    directive, while a directive after a comment that begins its line is one.
+    """
+    start = nl
+    while start > 0 and text[start - 1] == "\\":
+        start = text.rfind("\n", 0, start - 1)
+        if _CONT.sub("", text[start + 1 : nl + 1]).strip(" \t\f\v\\"):
+            return True
+    return False
 
 
 _GUARD_IF = re.compile(r"\s*!\s*defined\s*(?:\(\s*([A-Za-z_]\w*)\s*\)|([A-Za-z_]\w*))\s*$")
@@ -295,9 +283,14 @@ def scan_directives(
         scan._change(d.end_line + 1, cond)
         return cond
 
+    defines = scan.defines
     for d in ds:
         kw = d.keyword
-        if kw in _CONDITIONAL:
+        if kw == "define":  # by far the most common directive
+            macro = _define(d, cur)
+            if macro is not None:
+                defines.append(macro)
+        elif kw in _CONDITIONAL:
             expr = " ".join(d.rest.split())
             formula = parse_condition(kw, expr, options)
             frame = _Frame(kw, -1, cur, [], d.line, guard=guard is not None and not stack and d is ds[0])
@@ -330,10 +323,6 @@ def scan_directives(
             scan._change(d.end_line + 1, cur)
         elif kw in ("include", "include_next", "import"):
             scan.includes.append(_include(d, kw, cur))
-        elif kw == "define":
-            macro = _define(d, cur)
-            if macro is not None:
-                scan.defines.append(macro)
         elif kw == "undef":
             m = _NAME.match(d.rest)
             if m:
@@ -368,19 +357,16 @@ def _include(d: _Directive, kw: str, cond: Formula) -> IncludeDirective:
     return IncludeDirective(" ".join(rest.split()), False, d.line, cond, kw, computed=True)
 
 
-_PARAMS = re.compile(r"\(([^)]*)\)")
+_DEFINE = re.compile(r"[ \t\f\v]*([A-Za-z_][A-Za-z0-9_]*)(\([^)]*\)?)?(.*)", re.S)
 
 
 def _define(d: _Directive, cond: Formula) -> MacroDef | None:
-    m = _NAME.match(d.rest)
+    m = _DEFINE.match(d.rest)
     if m is None:
         return None
-    name = m.group(1)
-    after = d.rest[m.end() :]
-    if after.startswith("("):  # no space before "(": function-like
-        p = _PARAMS.match(after)
-        if p is None:
-            return MacroDef(name, d.line, cond, True, after.strip(), (), d.end_line)
-        params = tuple(x.strip() for x in p.group(1).split(",") if x.strip())
-        return MacroDef(name, d.line, cond, True, after[p.end() :].strip(), params, d.end_line)
-    return MacroDef(name, d.line, cond, False, after.strip(), (), d.end_line)
+    name, params, body = m.groups()
+    if params is None:
+        return MacroDef(name, d.line, cond, False, body.strip(), (), d.end_line)
+    # No space before "(": function-like.
+    names = tuple(x.strip() for x in params.strip("()").split(",")) if params != "()" else ()
+    return MacroDef(name, d.line, cond, True, body.strip(), names, d.end_line)

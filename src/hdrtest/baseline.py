@@ -1,0 +1,229 @@
+"""Baselines: remember today's failures so CI fails only on new ones.
+
+A failure is identified by what does not move when unrelated lines are edited: the
+header, its language, the variant's name and, per error, its class and its message with
+line numbers and other free-standing numbers taken out.  The same identity drives SARIF's
+and Code Climate's fingerprints and the before/after comparison of ``hdrtest diff``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import UsageError
+from .models import CheckReport, Diagnostic, Result
+
+VERSION = 1
+
+#: ``file.h:12:3`` and ``file.h:12`` references inside a message (``previous declaration at x.h:4``).
+_FILE_LINE = re.compile(r"(?P<file>[\w./+-]+\.\w+):\d+(?::\d+)?")
+#: Numbers standing alone; digits inside identifiers (``u32``, ``int64_t``) stay, they name different things.
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+#: gcc quotes with ‘’ in a UTF-8 locale and '' in the C locale; CI and laptops differ.
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": "'"})
+
+ErrorKey = tuple[str, str]  # (category, normalized message)
+ResultKey = tuple[str, str, str]  # (header, language, variant name)
+
+
+def category_of(diag: Diagnostic) -> str:
+    """The error class a report files a diagnostic under (``other`` before classification)."""
+    return diag.category or "other"
+
+
+def normalize_message(message: str) -> str:
+    """A message with what moves when lines shift (line numbers, counts) replaced by ``N``."""
+    text = message.translate(_QUOTES)
+    text = _FILE_LINE.sub(lambda m: m.group("file") + ":N", text)
+    text = _NUMBER.sub("N", text)
+    return " ".join(text.split())
+
+
+def error_key(diag: Diagnostic) -> ErrorKey:
+    return (category_of(diag), normalize_message(diag.message))
+
+
+def result_key(result: Result) -> ResultKey:
+    return (result.job.display, result.job.language, result.job.variant.name)
+
+
+def error_diagnostics(result: Result) -> list[Diagnostic]:
+    return [d for d in result.diagnostics if d.is_error]
+
+
+def error_keys(result: Result) -> Counter[ErrorKey]:
+    """The errors of a result as a multiset: two identical errors are two."""
+    keys: Counter[ErrorKey] = Counter(error_key(d) for d in error_diagnostics(result))
+    if not keys and result.status.failed:
+        # A failure without an error diagnostic still needs an identity.
+        keys[(result.status.value, result.status.value)] += 1
+    return keys
+
+
+def fingerprint(*parts: str) -> str:
+    """A stable hex digest of the identity parts (NUL-separated so parts cannot run together)."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class BaselineEntry:
+    header: str
+    language: str
+    variant: str
+    status: str
+    errors: Counter[ErrorKey]
+
+
+@dataclass
+class Baseline:
+    entries: dict[ResultKey, BaselineEntry]
+    path: Path | None = None
+
+    def known_errors(self, key: ResultKey) -> Counter[ErrorKey]:
+        entry = self.entries.get(key)
+        return Counter(entry.errors) if entry is not None else Counter()
+
+
+def from_report(report: CheckReport) -> Baseline:
+    entries: dict[ResultKey, BaselineEntry] = {}
+    for result in report.failures:
+        key = result_key(result)
+        entry = entries.get(key)
+        if entry is None:
+            entries[key] = BaselineEntry(key[0], key[1], key[2], result.status.value, error_keys(result))
+        else:  # the same job planned twice: keep the larger multiset
+            entry.errors |= error_keys(result)
+    return Baseline(entries)
+
+
+def to_dict(baseline: Baseline) -> dict[str, Any]:
+    items = []
+    for key in sorted(baseline.entries):
+        entry = baseline.entries[key]
+        errors = [{"category": cat, "message": msg, "count": count}
+                  for (cat, msg), count in sorted(entry.errors.items())]
+        items.append({"header": entry.header, "language": entry.language, "variant": entry.variant,
+                      "status": entry.status, "errors": errors})
+    return {"version": VERSION, "tool": {"name": "hdrtest", "version": __version__}, "failures": items}
+
+
+def write(report: CheckReport, path: Path | str) -> Baseline:
+    """Record the report's failures in ``path`` (sorted, so the file diffs well in review)."""
+    baseline = from_report(report)
+    target = Path(path)
+    text = json.dumps(to_dict(baseline), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write baseline: {exc.strerror}", path=target) from None
+    baseline.path = target
+    return baseline
+
+
+def _bad(path: Path, what: str) -> UsageError:
+    return UsageError(f"not an hdrtest baseline: {what}", path=path,
+                      hint="write one with 'hdrtest check --write-baseline FILE'")
+
+
+def _parse_entry(item: Any, path: Path) -> BaselineEntry:
+    if not isinstance(item, dict):
+        raise _bad(path, "each failure must be an object")
+    names = ("header", "language", "variant", "status")
+    if not all(isinstance(item.get(n), str) for n in names) or not isinstance(item.get("errors"), list):
+        raise _bad(path, "a failure lacks header, language, variant, status or errors")
+    errors: Counter[ErrorKey] = Counter()
+    for error in item["errors"]:
+        if not isinstance(error, dict) or not isinstance(error.get("category"), str) \
+                or not isinstance(error.get("message"), str):
+            raise _bad(path, "an error lacks category or message")
+        count = error.get("count", 1)
+        if not isinstance(count, int) or count < 1:
+            raise _bad(path, "an error's count must be a positive integer")
+        # Normalized again: a hand-edited file may carry raw line numbers.
+        errors[(error["category"], normalize_message(error["message"]))] += count
+    return BaselineEntry(item["header"], item["language"], item["variant"], item["status"], errors)
+
+
+def load(path: Path | str) -> Baseline:
+    source = Path(path)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError("baseline file not found", path=source,
+                         hint="create it with 'hdrtest check --write-baseline FILE'") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read baseline: {exc.strerror}", path=source) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _bad(source, f"invalid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("version"), int):
+        raise _bad(source, "no version field")
+    if data["version"] > VERSION:
+        raise UsageError(f"baseline version {data['version']} is newer than this hdrtest understands", path=source,
+                         hint="upgrade hdrtest")
+    failures = data.get("failures")
+    if not isinstance(failures, list):
+        raise _bad(source, "no failures list")
+    entries: dict[ResultKey, BaselineEntry] = {}
+    for item in failures:
+        entry = _parse_entry(item, source)
+        key = (entry.header, entry.language, entry.variant)
+        if key in entries:
+            entries[key].errors += entry.errors
+        else:
+            entries[key] = entry
+    return Baseline(entries, source)
+
+
+def new_errors(result: Result, known: Counter[ErrorKey]) -> list[Diagnostic]:
+    """The result's errors not covered by ``known`` (each known error covers one occurrence)."""
+    remaining = Counter(known)
+    fresh: list[Diagnostic] = []
+    for diag in error_diagnostics(result):
+        key = error_key(diag)
+        if remaining[key] > 0:
+            remaining[key] -= 1
+        else:
+            fresh.append(diag)
+    return fresh
+
+
+def is_new_failure(result: Result, known: Counter[ErrorKey]) -> bool:
+    if not result.status.failed:
+        return False
+    if not known:
+        return True
+    return bool(error_keys(result) - known)
+
+
+def new_failures(report: CheckReport, baseline: Baseline) -> list[Result]:
+    """Failed results with at least one error the baseline does not know."""
+    return [r for r in report.failures if is_new_failure(r, baseline.known_errors(result_key(r)))]
+
+
+def render_text(report: CheckReport, baseline: Baseline) -> str:
+    """The text report with baselined failures left out and counted."""
+    from .report.text import result_lines, summary_line
+
+    fresh = new_failures(report, baseline)
+    fresh_ids = {id(r) for r in fresh}
+    lines: list[str] = []
+    for result in fresh:
+        lines.append("NEW " + result_lines(result)[0])
+        lines.extend(result_lines(result)[1:])
+        lines.append("")
+    for skipped in report.skipped:
+        lines.append(f"skipped {skipped.header}: {skipped.reason}")
+    known = [r for r in report.failures if id(r) not in fresh_ids]
+    where = f" ({baseline.path})" if baseline.path else ""
+    lines.append(f"hdrtest: {len(fresh)} new failure(s); {len(known)} known failure(s) in the baseline{where} "
+                 "not shown")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"

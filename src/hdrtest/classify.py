@@ -1,0 +1,273 @@
+"""Sorting compiler errors into the classes hdrtest knows how to explain.
+
+gcc and clang word the same problem differently (and gcc quotes with ‘’ in a UTF-8
+locale, '' otherwise); this module maps both to one category and the name the error
+is about.  For an incomplete type the name is the *type* (``struct foo``), which gcc's
+"field ‘x’ has incomplete type" does not print: it is taken from clang's child note
+("forward declaration of 'struct foo'") or from the declaration at the error's line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import Diagnostic
+
+INCOMPLETE_TYPE = "incomplete-type"
+UNKNOWN_TYPE = "unknown-type"
+IMPLICIT_FUNCTION = "implicit-function"
+UNDECLARED_IDENTIFIER = "undeclared-identifier"
+NO_MEMBER = "no-member"
+REDEFINITION = "redefinition"
+MISSING_INCLUDE = "missing-include"
+INCLUDE_GUARD = "include-guard"
+OTHER = "other"
+
+CATEGORIES = (INCOMPLETE_TYPE, UNKNOWN_TYPE, IMPLICIT_FUNCTION, UNDECLARED_IDENTIFIER, NO_MEMBER, REDEFINITION,
+              MISSING_INCLUDE, INCLUDE_GUARD, OTHER)
+
+#: ``(path, line) -> text of that line`` (1-based), None when unreadable.
+LineReader = Callable[[str, int], "str | None"]
+
+
+@dataclass(frozen=True)
+class Classification:
+    category: str
+    #: What the error is about: a type ("struct foo"), function, identifier, member or include spelling.
+    symbol: str | None = None
+    #: For no-member: the type that lacks the member; for a field/variable: the declared name.
+    context: str | None = None
+
+
+_Q = "'"
+_NAME = r"'(?P<name>[^']+)'"
+_TYPE = r"'(?P<type>[^']+)'(?: \(aka '(?P<aka>[^']+)'\))?"
+
+# Each pattern is matched with ``search`` against the message with quotes normalised.
+_INCOMPLETE_DECL = [  # gcc: names the declaration, not its type
+    re.compile(r"^field " + _NAME + r" has incomplete type"),
+    re.compile(r"^storage size of " + _NAME + r" isn't known"),
+    re.compile(r"^parameter \d+ \(" + _NAME + r"\) has incomplete type"),
+    re.compile(r"^type of formal parameter \d+ is incomplete"),
+    re.compile(r"^return type is an incomplete type"),
+]
+_INCOMPLETE_TYPE = [
+    re.compile(r"incomplete (?:element |result |return |non-array )?type(?:def)? " + _TYPE),
+    re.compile(r"invalid use of undefined type " + _TYPE),
+    re.compile(r"incomplete definition of type " + _TYPE),
+    re.compile(r"tentative definition has type " + _TYPE + r" that is never completed"),
+    re.compile(r"argument type " + _TYPE + r" is incomplete"),
+    re.compile(r"^variable has incomplete type " + _TYPE),
+]
+_UNKNOWN_TYPE = [
+    re.compile(r"^unknown type name " + _NAME),
+    # gcc, for a field or parameter whose type name it does not know.
+    re.compile(r"^expected specifier-qualifier-list before " + _NAME),
+    re.compile(r"^expected declaration specifiers or '\.\.\.' before " + _NAME),
+    # g++
+    re.compile(r"^" + _NAME + r" does not name a type"),
+    re.compile(r"^" + _NAME + r" has not been declared"),
+]
+_IMPLICIT = [
+    re.compile(r"implicit declaration of function " + _NAME),
+    re.compile(r"call to undeclared function " + _NAME),
+]
+_UNDECLARED = [
+    re.compile(r"^" + _NAME + r" undeclared"),
+    re.compile(r"use of undeclared identifier " + _NAME),
+    re.compile(r"^" + _NAME + r" was not declared in this scope"),
+]
+_NO_MEMBER = [
+    re.compile(r"^'(?P<type>[^']+)' has no member named " + _NAME),
+    re.compile(r"no member named " + _NAME + r" in '(?P<type>[^']+)'"),
+]
+_REDEFINITION = [
+    re.compile(r"^(?:nested )?redefinition of (?:typedef |enumerator )?" + _NAME),
+    re.compile(r"^redeclaration of (?:enumerator )?" + _NAME),
+    re.compile(r"^conflicting types for " + _NAME),
+    re.compile(r"^typedef redefinition with different types"),
+    re.compile(r"^conflicting type qualifiers for " + _NAME),
+]
+_MISSING_INCLUDE = [
+    re.compile(r"^(?P<name>[^:]+): No such file or directory$"),
+    re.compile(r"^" + _NAME + r" file not found"),
+]
+_FORWARD_NOTE = re.compile(r"forward declaration of '(?P<type>[^']+)'")
+_PREVIOUS_NOTE = re.compile(r"previous (?:definition|declaration)|originally defined here|unguarded header")
+
+_TAGGED = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_QUALIFIERS = frozenset({
+    "const", "volatile", "restrict", "__restrict", "__restrict__", "static", "extern", "register", "inline",
+    "__inline", "__inline__", "auto", "_Thread_local", "__thread", "signed", "unsigned", "typedef",
+})
+
+
+def normalise_quotes(message: str) -> str:
+    """gcc's typographic quotes as ASCII, so one pattern serves every locale and clang."""
+    return message.replace("\u2018", _Q).replace("\u2019", _Q).replace("`", _Q)
+
+
+def clean_type(text: str) -> str:
+    """``const struct foo *[3]`` -> ``struct foo``: the name to look up."""
+    tagged = _TAGGED.search(text)
+    if tagged is not None:
+        return f"{tagged.group(1)} {tagged.group(2)}"
+    words = [w for w in _WORD.findall(text) if w not in _QUALIFIERS]
+    return words[-1] if words else text.strip()
+
+
+def read_line(path: str, line: int) -> str | None:
+    """A source line, for the declarations gcc names but does not show."""
+    try:
+        with Path(path).open(encoding="utf-8", errors="replace") as handle:
+            for number, text in enumerate(handle, 1):
+                if number == line:
+                    return text.rstrip("\n")
+    except OSError:
+        return None
+    return None
+
+
+def type_of_declaration(path: str, line: int, column: int, name: str | None,
+                        lines: LineReader = read_line) -> str | None:
+    """The type written before the declared ``name`` at ``path:line:column``.
+
+    Looks at the text before the name (and at the line before, for declarations split
+    across lines): the last ``struct/union/enum TAG`` there, else the last identifier
+    that is not a qualifier (a typedef name).
+    """
+    text = lines(path, line)
+    if text is None:
+        return None
+    cut = column - 1 if column > 0 else len(text)
+    if name:
+        found = [m.start() for m in re.finditer(r"\b" + re.escape(name) + r"\b", text)]
+        before = [s for s in found if s <= cut]
+        if before:
+            cut = before[-1]
+        elif found:
+            cut = found[0]
+    prefix = text[:cut]
+    # Only the current declaration matters: stop at the previous ';', '{', '(' or ','.
+    parts = re.split(r"[;{(,]", prefix)
+    decl = parts[-1]
+    if not _WORD.search(_strip_qualifiers(decl)) and line > 1:
+        previous = lines(path, line - 1) or ""
+        decl = re.split(r"[;{(,]", previous)[-1] + " " + decl
+    decl = decl.replace("*", " ")
+    tagged = list(_TAGGED.finditer(decl))
+    if tagged:
+        last = tagged[-1]
+        return f"{last.group(1)} {last.group(2)}"
+    words = [w for w in _WORD.findall(decl) if w not in _QUALIFIERS]
+    return words[-1] if words else None
+
+
+def _strip_qualifiers(text: str) -> str:
+    return " ".join(w for w in _WORD.findall(text) if w not in _QUALIFIERS)
+
+
+def _search(patterns: Sequence[re.Pattern[str]], message: str) -> re.Match[str] | None:
+    for pattern in patterns:
+        match = pattern.search(message)
+        if match is not None:
+            return match
+    return None
+
+
+def _type_of(match: re.Match[str]) -> str:
+    groups = match.groupdict()
+    return clean_type(groups.get("aka") or groups["type"])
+
+
+def _is_guard_failure(diag: Diagnostic, related: Sequence[Diagnostic]) -> bool:
+    """Whether a redefinition's earlier definition is the very same place (the header read twice)."""
+    for note in [*diag.children, *related]:
+        message = normalise_quotes(note.message)
+        if "unguarded header" in message or "included multiple times" in message:
+            return True
+        if _PREVIOUS_NOTE.search(message) and note.file == diag.file and note.line == diag.line:
+            return True
+    return False
+
+
+def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnostic] = (),
+            check_guard: bool = False, lines: LineReader = read_line) -> Classification:
+    """Classify one diagnostic.
+
+    ``related`` are notes that gcc's JSON output lists after the error instead of as
+    its children; ``check_guard`` says the header was included twice, so that a
+    redefinition at the same place is an include-guard failure.  ``family`` ("gcc",
+    "clang") is accepted for wordings that only one compiler uses; the patterns cover both.
+    """
+    del family  # every pattern is specific enough to apply to either compiler
+    message = normalise_quotes(diag.message)
+    notes = [*diag.children, *related]
+
+    match = _search(_INCOMPLETE_TYPE, message)
+    if match is not None:
+        return Classification(INCOMPLETE_TYPE, _type_of(match))
+    match = _search(_INCOMPLETE_DECL, message)
+    if match is not None:
+        declared = match.groupdict().get("name")
+        for note in notes:
+            forward = _FORWARD_NOTE.search(normalise_quotes(note.message))
+            if forward is not None:
+                return Classification(INCOMPLETE_TYPE, clean_type(forward.group("type")), declared)
+        source = diag.abs_file or diag.file
+        found = type_of_declaration(source, diag.line, diag.column, declared, lines) if source else None
+        return Classification(INCOMPLETE_TYPE, found, declared)
+    if "incomplete type" in message:  # a wording not listed above
+        quoted = re.findall(r"'([^']+)'", message)
+        return Classification(INCOMPLETE_TYPE, clean_type(quoted[-1]) if quoted else None)
+
+    for patterns, category in ((_UNKNOWN_TYPE, UNKNOWN_TYPE), (_IMPLICIT, IMPLICIT_FUNCTION),
+                               (_UNDECLARED, UNDECLARED_IDENTIFIER)):
+        match = _search(patterns, message)
+        if match is not None:
+            return Classification(category, match.group("name"))
+    match = _search(_NO_MEMBER, message)
+    if match is not None:
+        return Classification(NO_MEMBER, match.group("name"), clean_type(match.group("type")))
+    match = _search(_REDEFINITION, message)
+    if match is not None:
+        name = match.groupdict().get("name")
+        category = INCLUDE_GUARD if check_guard and _is_guard_failure(diag, related) else REDEFINITION
+        return Classification(category, name)
+    match = _search(_MISSING_INCLUDE, message)
+    if match is not None:
+        return Classification(MISSING_INCLUDE, match.group("name").strip())
+    return Classification(OTHER, None)
+
+
+def classify(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnostic] = (),
+             check_guard: bool = False, lines: LineReader = read_line) -> tuple[str, str | None]:
+    """``(category, symbol)`` of a diagnostic; see ``analyse``."""
+    found = analyse(diag, family, related=related, check_guard=check_guard, lines=lines)
+    return found.category, found.symbol
+
+
+def related_notes(diagnostics: Sequence[Diagnostic], index: int) -> list[Diagnostic]:
+    """Top-level notes right after ``diagnostics[index]``: gcc's JSON does not nest every note."""
+    notes: list[Diagnostic] = []
+    for diag in diagnostics[index + 1:]:
+        if diag.severity != "note":
+            break
+        notes.append(diag)
+    return notes
+
+
+def classify_all(diagnostics: Sequence[Diagnostic], family: str = "gcc", *, check_guard: bool = False,
+                 lines: LineReader = read_line) -> None:
+    """Set ``category`` and ``symbol`` on every error and warning (notes are left alone)."""
+    for index, diag in enumerate(diagnostics):
+        if diag.severity == "note" or diag.category is not None:
+            continue
+        found = analyse(diag, family, related=related_notes(diagnostics, index), check_guard=check_guard,
+                        lines=lines)
+        diag.category = found.category
+        diag.symbol = found.symbol

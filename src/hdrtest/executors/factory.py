@@ -1,0 +1,54 @@
+"""Choosing the executor a run's settings ask for."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..compdb import find_compile_commands
+from ..errors import UsageError
+from ..settings import Settings
+from . import Executor
+from .local import LocalExecutor
+
+EXECUTORS = ("local", "dask")
+
+
+def compile_database(settings: Settings) -> Path | None:
+    """The compile database the run reads, if any: workers must see the same one."""
+    if settings.compile_commands:
+        path = settings.resolve(settings.compile_commands)
+        return path / "compile_commands.json" if path.is_dir() else path
+    if settings.cflags:
+        return None
+    return find_compile_commands(settings.root)
+
+
+def make_executor(settings: Settings) -> Executor:
+    """A ready executor; ``dask`` connects to the scheduler now, so a wrong address fails early.
+
+    Dask options not in the settings come from the environment: ``HDRTEST_DASK_SCHEDULER``
+    (when ``--scheduler`` is absent), ``HDRTEST_DASK_RESOURCES`` (``compile=1``: only
+    workers started with ``--resources compile=1`` get compiles), ``HDRTEST_DASK_BATCH``
+    (jobs per task).
+    """
+    if settings.executor == "local":
+        return LocalExecutor(settings.jobs)
+    if settings.executor != "dask":
+        raise UsageError(f"unknown executor '{settings.executor}'", path="executor",
+                         hint="use " + " or ".join(EXECUTORS))
+    from .dask import DaskExecutor, import_distributed, parse_resources
+
+    import_distributed()  # the missing-package error comes before any complaint about the address
+    address = settings.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER")
+    if not address:
+        raise UsageError("the Dask executor needs a scheduler address", path="--scheduler",
+                         hint="pass --scheduler tcp://HOST:8786 or set HDRTEST_DASK_SCHEDULER")
+    batch_text = os.environ.get("HDRTEST_DASK_BATCH", "1")
+    try:
+        batch = int(batch_text)
+    except ValueError:
+        raise UsageError(f"'{batch_text}' is not a whole number", path="HDRTEST_DASK_BATCH") from None
+    database = compile_database(settings)
+    return DaskExecutor(address, resources=parse_resources(os.environ.get("HDRTEST_DASK_RESOURCES", "")),
+                        batch_size=batch, tree_files=(database,) if database is not None else ())

@@ -1,0 +1,256 @@
+"""Does a failing configuration break a real build, or only the header test?
+
+A header's failure matters to a real build when some translation unit that includes
+it is compiled in that configuration.  The compile database lists the units; an
+include scan finds the ones that reach the header; in a Kbuild tree the
+``obj-$(CONFIG_…)`` / ``foo-$(CONFIG_…)`` lines of the Makefiles say under which
+configuration each unit is built.  The kernel fixes header-test-only failures with
+stubs too, so they are still reported, only labelled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compdb import Entry
+from .scan.conditions import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
+from .scan.includes import IncludeGraph, ScanCache, SearchPath
+
+REAL_BUILD = "real-build"
+HEADER_TEST_ONLY = "header-test-only"
+
+_MAKEFILES = ("Kbuild", "Makefile")
+# "obj-$(CONFIG_FOO) += a.o b/", "kvmgt-y := x.o", "i915-objs += ...", with continuations joined.
+_RULE = re.compile(r"^\s*(?P<target>[A-Za-z0-9_.\-]+)-(?P<sel>\$\((?P<cfg>CONFIG_[A-Za-z0-9_]+)\)|y|m|objs)"
+                   r"\s*(?:\+=|:=|=)\s*(?P<rhs>.*)$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    makefile: Path
+    line: int
+    target: str  # "obj" or a composite object's name ("kvmgt")
+    condition: Formula  # TRUE for "-y" / "-objs"
+    tokens: tuple[str, ...]
+
+
+@dataclass
+class Kbuild:
+    """Makefile rules of a tree, read on demand and kept per directory."""
+
+    root: Path
+    _rules: dict[Path, list[Rule]] = field(default_factory=dict)
+
+    def rules_in(self, directory: Path) -> list[Rule]:
+        cached = self._rules.get(directory)
+        if cached is not None:
+            return cached
+        rules: list[Rule] = []
+        for name in _MAKEFILES:
+            path = directory / name
+            if path.is_file():
+                rules.extend(parse_rules(path))
+        self._rules[directory] = rules
+        return rules
+
+    def is_kbuild(self, unit: Path) -> bool:
+        """Whether any Makefile from the unit's directory up to the root has Kbuild rules."""
+        return any(self.rules_in(d) for d in self._up(unit.parent))
+
+    def _up(self, directory: Path) -> list[Path]:
+        dirs = []
+        current = directory
+        while True:
+            dirs.append(current)
+            if current == self.root or current.parent == current:
+                break
+            try:
+                current.relative_to(self.root)
+            except ValueError:
+                break
+            current = current.parent
+        return dirs
+
+    def object_condition(self, obj: Path, depth: int = 0) -> Formula | None:
+        """When ``obj`` (an absolute ``.o`` path or a ``dir/`` path) is built; None if no rule names it."""
+        if depth > 12:
+            return None
+        found: list[Formula] = []
+        is_dir = obj.suffix != ".o"
+        for directory in self._up(obj.parent):
+            for rule in self.rules_in(directory):
+                base = self._matching_base(rule, obj, is_dir)
+                if base is None:
+                    continue
+                if rule.target in ("obj", "lib", "core", "drivers", "subdir"):
+                    found.append(conj(rule.condition, self.directory_condition(base, depth + 1)))
+                else:
+                    composite = self.object_condition(base / (rule.target + ".o"), depth + 1)
+                    found.append(conj(rule.condition, composite if composite is not None else TRUE))
+            if found:
+                break
+        return disj(*found) if found else None
+
+    def directory_condition(self, directory: Path, depth: int = 0) -> Formula:
+        """When Kbuild descends into ``directory``; TRUE when no Makefile above names it."""
+        if directory == self.root or depth > 12:
+            return TRUE
+        found = self.object_condition(directory / "", depth)
+        return found if found is not None else TRUE
+
+    def _matching_base(self, rule: Rule, obj: Path, is_dir: bool) -> Path | None:
+        """The directory a rule's token is relative to, when one of its tokens names ``obj``.
+
+        A Makefile included from its parent's (i915's gvt/Makefile) spells objects
+        relative to the parent, so every ancestor of the Makefile is tried.
+        """
+        target = str(obj).rstrip("/")
+        for token in rule.tokens:
+            if is_dir != token.endswith("/"):
+                continue
+            for base in self._up(rule.makefile.parent):
+                if os.path.normpath(base / token.rstrip("/")) == target:
+                    return base
+        return None
+
+
+def parse_rules(path: Path) -> list[Rule]:
+    """The ``X-$(CONFIG_Y) += objs`` lines of one Makefile."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    rules: list[Rule] = []
+    logical = ""
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0]
+        if not logical:
+            start = number
+        if line.rstrip().endswith("\\"):
+            logical += line.rstrip()[:-1] + " "
+            continue
+        logical += line
+        match = _RULE.match(logical)
+        logical = ""
+        if match is None:
+            continue
+        tokens = tuple(t for t in match.group("rhs").split() if t.endswith((".o", "/")) and "$" not in t)
+        if not tokens:
+            continue
+        cfg = match.group("cfg")
+        condition = disj(Defined(cfg), Defined(cfg + "_MODULE")) if cfg else TRUE
+        rules.append(Rule(path, start, match.group("target"), condition, tokens))
+    return rules
+
+
+def unit_condition(unit: Path, kbuild: Kbuild) -> Formula | None:
+    """When a translation unit is compiled; None outside Kbuild (always built, as far as we know)."""
+    if not kbuild.is_kbuild(unit):
+        return None
+    found = kbuild.object_condition(unit.with_suffix(".o"))
+    return found if found is not None else kbuild.directory_condition(unit.parent)
+
+
+def including_units(header: Path, entries: Sequence[Entry], *, cache: ScanCache | None = None) -> list[Entry]:
+    """Units of the compile database whose include closure (every branch) reaches ``header``."""
+    target = Path(os.path.normpath(header))
+    groups: dict[tuple[object, ...], tuple[SearchPath, list[Entry]]] = {}
+    for entry in entries:
+        search = SearchPath.from_flags(entry.flags, entry.directory)
+        groups.setdefault(search.key(), (search, []))[1].append(entry)
+    shared = cache if cache is not None else ScanCache()
+    found: list[Entry] = []
+    for search, group in groups.values():
+        graph = IncludeGraph.build([e.file for e in group], search, shared, with_forced=False)
+        reaching = graph.reverse_closure([target])
+        found.extend(e for e in group if Path(os.path.normpath(e.file)) in reaching)
+    return found
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str | None  # REAL_BUILD, HEADER_TEST_ONLY, or None when unknown
+    message: str
+    built: tuple[str, ...] = ()  # units built in this configuration
+    not_built: tuple[str, ...] = ()
+
+
+def _off_options(formula: Formula, values: Mapping[str, str | None]) -> list[str]:
+    """The options whose being unset makes ``formula`` false ("CONFIG_X" for defined(CONFIG_X) || ..._MODULE)."""
+    if evaluate(formula, values) is not False:
+        return []
+    if isinstance(formula, And):
+        return [name for part in formula.fs for name in _off_options(part, values)]
+    if isinstance(formula, Or):
+        names = {n for part in formula.fs for n in _off_options(part, values)}
+        return sorted({n[: -len("_MODULE")] if n.endswith("_MODULE") and n[: -len("_MODULE")] in names else n
+                       for n in names})
+    if isinstance(formula, Defined):
+        return [formula.name]
+    return [to_c(formula)]
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | None], root: Path, *,
+           preferred: Iterable[str] = (), cache: ScanCache | None = None,
+           kbuild: Kbuild | None = None) -> Verdict:
+    """Judge one failing header in the configuration ``values`` (macro name -> value).
+
+    ``preferred`` are option names to mention first when saying which options keep
+    the units from being built (the variant's own changes).
+    """
+    units = including_units(header, entries, cache=cache)
+    if not units:
+        return Verdict(None, "no translation unit in the compile database includes it; "
+                             "whether a real build breaks is unknown")
+    kb = kbuild or Kbuild(root)
+    built: list[str] = []
+    not_built: list[str] = []
+    off: list[str] = []
+    unknown: list[str] = []
+    for entry in units:
+        condition = unit_condition(entry.file, kb)
+        shown = _shown(entry.file, root)
+        value = True if condition is None else evaluate(condition, values)
+        if value is False:
+            not_built.append(shown)
+            off.extend(_off_options(condition, values) if condition is not None else [])
+        elif value is None:
+            unknown.append(shown)
+        else:
+            built.append(shown)
+    if built:
+        more = f" and {len(built) - 1} more" if len(built) > 1 else ""
+        return Verdict(REAL_BUILD, f"real build breaks: {built[0]}{more} include(s) it and are built in this "
+                                   "configuration", tuple(built), tuple(not_built))
+    if unknown:
+        return Verdict(None, f"{unknown[0]} includes it; whether it is built here is unknown", (), tuple(not_built))
+    names = list(dict.fromkeys(off))
+    first = [n for n in names if n in set(preferred)]
+    names = first + [n for n in names if n not in first]
+    if names:
+        when = f"when {_join(names)} {'is' if len(names) == 1 else 'are'} off"
+    else:
+        when = "in this configuration"
+    return Verdict(HEADER_TEST_ONLY,
+                   f"header-test-only (no translation unit that includes it is built {when}; "
+                   f"{len(not_built)} including unit(s), e.g. {not_built[0]})", (), tuple(not_built))
+
+
+def _join(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    if len(names) > 3:
+        names = names[:3] + [f"{len(names) - 3} other(s)"]
+    return ", ".join(names[:-1]) + " and " + names[-1]

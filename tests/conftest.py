@@ -1,0 +1,72 @@
+"""Shared helpers: real trees in temporary directories, and running hdrtest as a user would."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+COMPILERS = [c for c in ("gcc", "clang") if shutil.which(c)]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.stdout)
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def hdrtest(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300) -> Run:
+    """Run the installed CLI in a subprocess, the way a user or CI does."""
+    full_env = dict(os.environ)
+    # A fresh cache outside the checked tree unless the test shares one on purpose.
+    full_env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hdrtest-test-cache-")
+    full_env.pop("FORCE_COLOR", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable, "-m", "hdrtest", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    hashes = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            hashes[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.is_dir():
+            hashes[str(path.relative_to(root)) + "/"] = "dir"
+    return hashes
+
+
+@pytest.fixture(params=COMPILERS)
+def compiler(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def cache_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    yield {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
