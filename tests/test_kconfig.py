@@ -468,3 +468,17 @@ def test_kernel_make_and_conf_modes_agree(tmp_path: Path) -> None:
     via_conf = KernelConfBackend(root, root / ".config", tmp_path / "a", mode="conf")
     via_make = KernelConfBackend(root, root / ".config", tmp_path / "b", mode="make")
     assert via_conf.flip("CONFIG_PM", "n") == via_make.flip("CONFIG_PM", "n")
+
+
+def test_kconfig_fingerprint_follows_kconfig_files(tmp_path: Path) -> None:
+    from hdrtest.kconfig import kconfig_fingerprint
+
+    (tmp_path / "include" / "config").mkdir(parents=True)
+    (tmp_path / "Kconfig").write_text("config A\n\tbool\n")
+    (tmp_path / "include" / "config" / "auto.conf.cmd").write_text(
+        'deps_config := \\\n\tKconfig \\\n\n$(autoconfig): $(deps_config)\n')
+    first = kconfig_fingerprint(tmp_path)
+    assert first and kconfig_fingerprint(tmp_path) == first
+    (tmp_path / "Kconfig").write_text("config A\n\tbool \"a\"\n")
+    assert kconfig_fingerprint(tmp_path) != first
+    assert kconfig_fingerprint(tmp_path / "nowhere") == ""

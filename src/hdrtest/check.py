@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .compile import CompileOptions
+from . import kconfig, variants
+from .compile import CompileOptions, private_dir
 from .discover import discover
+from .errors import UsageError
 from .executors import Executor
 from .executors.factory import make_executor
-from .models import CheckReport, Job, Result
-from .plan import baseline_jobs, flag_source
+from .models import CheckReport, Job, Result, Status
+from .plan import FlagSource, baseline_jobs, flag_source
+from .scan.conditions import OptionFilter
 from .settings import Settings
 from .toolchain import probe
+from .touched import touched_options
 
 ProgressCallback = Callable[[Result, int, int], None]
 
@@ -62,24 +68,109 @@ def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
     return [results[i] for i in range(len(jobs))], hits
 
 
+def cache_root(settings: Settings) -> Path:
+    """Where hdrtest keeps caches (results, symbol index, Kconfig resolutions)."""
+    if settings.cache_dir:
+        return settings.resolve(settings.cache_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hdrtest"
+
+
+def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> kconfig.KconfigBackend | None:
+    config: Path | None = None
+    if settings.kconfig_config:
+        config = settings.resolve(settings.kconfig_config)
+        if not config.is_file():
+            raise UsageError("configuration file not found", path=config, hint="fix --kconfig-config")
+    elif source.database is not None and (source.database.parent / ".config").is_file():
+        config = source.database.parent / ".config"  # an O= build directory has its own .config
+    kconfig_file = settings.resolve(settings.kconfig) if settings.kconfig else None
+    if kconfig_file is not None and not kconfig_file.is_file():
+        raise UsageError("Kconfig file not found", path=kconfig_file, hint="fix --kconfig")
+    try:
+        return kconfig.detect(settings.root, kconfig_file, config, workdir)
+    except kconfig.KconfigError as exc:
+        raise UsageError(str(exc), hint="pass --variants none to check without Kconfig, or fix the Kconfig") from None
+
+
+@dataclass
+class VariantPlanning:
+    jobs: list[Job]
+    same_as: dict[Job, Job]
+    relevance: dict[str, dict[str, str]]
+    notes: list[str]
+
+
+def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job]) -> VariantPlanning:
+    """Variant jobs for every baseline job, with the relevance behind them and the dedupe map."""
+    strategy = variants.Strategy.parse(settings.variants, settings.seed)
+    if strategy.kind == "none" or not baseline:
+        return VariantPlanning([], {}, {}, [])
+    options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
+    caches = cache_root(settings) if not settings.no_cache else Path(private_dir())
+    backend = _kconfig_backend(settings, source, caches / "kconfig")
+    touched = touched_options(settings.root, settings.changed_since, options) if settings.changed_since else None
+    context = variants.scan_context(baseline, caches / "symbols")
+    flipper = variants.Flipper(backend)
+    planned: list[Job] = []
+    relevance: dict[str, dict[str, str]] = {}
+    notes: list[str] = []
+    for job in baseline:
+        plan = variants.plan_header(job, context, flipper, options, strategy, settings.root, touched)
+        if plan.reasons:
+            relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
+        if plan.dropped_options:
+            notes.append(f"{job.display}: {plan.dropped_options} more relevant option(s) not flipped")
+        notes.extend(f"{job.display}: {text}" for text in plan.impossible)
+        planned.extend(variants.variant_jobs(plan))
+    same = variants.dedupe(baseline, planned, settings.jobs) if planned else {}
+    return VariantPlanning(planned, same, relevance, notes)
+
+
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
-          cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> CheckReport:
-    """Discover headers, plan compiles, run them and collect a report."""
+          cache: ResultStore | None = None, progress: ProgressCallback | None = None,
+          explain: bool = True) -> CheckReport:
+    """Discover headers, plan compiles (baseline and variants), run them and collect a report.
+
+    ``explain``: classify failures and attach explanations, fixes and triage as notes.
+    """
     start = time.monotonic()
     headers, skipped = discover(paths_to_check(settings, paths), settings)
     source = flag_source(settings)
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
+    planning = plan_all_variants(settings, source, jobs)
+    to_run = jobs + [j for j in planning.jobs if j not in planning.same_as]
     options = CompileOptions(root=settings.root, max_errors=settings.max_errors)
     own_executor = executor is None
     runner = executor or make_executor(settings)
     try:
-        results, hits = run_jobs(jobs, options, runner, cache=cache, progress=progress)
+        results, hits = run_jobs(to_run, options, runner, cache=cache, progress=progress)
     except BaseException:
         runner.close(cancel=True)
         raise
     if own_executor:
         runner.close()
-    return CheckReport(root=settings.root, results=results, skipped=skipped, elapsed=time.monotonic() - start,
-                       variants_planned=len(jobs), variants_compiled=len(jobs) - hits, cache_hits=hits)
+    by_job = {r.job: r for r in results}
+    ordered: list[Result] = []
+    for job in jobs + planning.jobs:
+        if job in planning.same_as:
+            twin = planning.same_as[job]
+            result = Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
+                            command=by_job[twin].command if twin in by_job else ())
+        else:
+            result = by_job[job]
+        wanted = planning.relevance.get(job.display, {})
+        result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
+        ordered.append(result)
+    report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
+                       variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
+                       variants_deduped=len(planning.same_as), cache_hits=hits,
+                       relevant_options=planning.relevance, notes=planning.notes)
+    if explain and report.failures:
+        from .explain import explain_report
+
+        explain_report(report, settings)
+        report.elapsed = time.monotonic() - start
+    return report

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     check = sub.add_parser("check", help="compile each header alone, in every configuration that matters")
     _add_check_options(check)
+    check.add_argument("--fix", action="store_true", help="also print the suggested edits as a unified diff")
+    fix = sub.add_parser("fix", help="show the edits that make failing headers pass (unified diff); --apply writes them")
+    _add_check_options(fix)
+    fix.add_argument("--apply", action="store_true",
+                     help="write the edits (inside the tree only), re-check, and undo them unless the header passes")
     return parser
 
 
@@ -170,14 +175,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     for fmt, _ in outputs:
         registry.validate(fmt)
     with Progress(quiet=args.quiet) as progress:
-        report = check(settings, list(args.paths), progress=progress.update)
+        report = check(settings, list(args.paths), progress=progress.update, explain=not args.fix)
+    fix_diff = None
+    if args.fix:
+        from .fix import suggest
+
+        fix_diff = suggest(report, settings)
     for fmt, dest in outputs:
         _write(render(report, fmt), dest)
+    if fix_diff:
+        (sys.stdout if args.format == "text" and args.output in (None, "-") else sys.stderr).write(fix_diff)
     if args.format != "text" and args.output and not args.quiet:
         from .report.text import summary_line
 
         sys.stderr.write(summary_line(report) + "\n")
     return EXIT_FAILURES if report.failures else EXIT_CLEAN
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    from .fix import run_fix
+    from .progress import Progress
+
+    settings = settings_from_args(args)
+    with Progress(quiet=args.quiet) as progress:
+        return run_fix(settings, list(args.paths), apply=args.apply, write=sys.stdout.write,
+                       say=lambda text: sys.stderr.write(text + "\n"), progress=progress.update)
 
 
 def _crash_log() -> Path:
@@ -199,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        handler = {"check": cmd_check}[args.command]
+        handler = {"check": cmd_check, "fix": cmd_fix}[args.command]
         return handler(args)
     except HdrtestError as exc:
         sys.stderr.write(f"hdrtest: error: {exc}\n")

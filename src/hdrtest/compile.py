@@ -52,12 +52,22 @@ def variant_prelude_text(variant: Variant) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _variant_dir() -> Path:
+    """Variant headers outlive the run so that printed reproducers keep working."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hdrtest" / "variants"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return private_dir()
+    return base if os.access(base, os.W_OK) else private_dir()
+
+
 def _variant_prelude(variant: Variant) -> Path | None:
     if not variant.defines:
         return None
     text = variant_prelude_text(variant)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = private_dir() / f"variant-{digest}.h"
+    path = _variant_dir() / f"variant-{digest}.h"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(text, encoding="utf-8")

@@ -70,6 +70,7 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
         path = Path(os.path.normpath(path))
         if not path.exists():
             raise UsageError("no such file or directory", path=given, hint="check the path given to hdrtest check")
+        candidates: list[Path]
         if path.is_dir():
             candidates = []
             for dirpath, dirnames, filenames in os.walk(path):

@@ -185,6 +185,8 @@ class CheckReport:
     cache_hits: int = 0
     #: Per header: option name -> why it was chosen.
     relevant_options: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Planning remarks a user should see (options not flipped, flips Kconfig refused).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Result]:

@@ -18,7 +18,7 @@ from .errors import UsageError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
         section = tool.get("hdrtest") if isinstance(tool, dict) else None
-        return section if isinstance(section, dict) else None
-    return data
+        return dict(section) if isinstance(section, dict) else None
+    return dict(data)
 
 
 def find_settings(start: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -179,8 +179,7 @@ def load_settings(paths: list[str], overrides: dict[str, Any], cwd: Path | None 
         values["settings_file"] = settings_file
         root = settings_file.parent
     else:
-        root = git_toplevel(start) if start.exists() else None
-        root = root or cwd
+        root = (git_toplevel(start) if start.exists() else None) or cwd
     if explicit_root:
         root = Path(explicit_root).resolve()
     values["root"] = Path(os.path.normpath(root))

@@ -10,6 +10,10 @@ from ..models import CheckReport
 FORMATS = {
     "text": "text",
     "json": "json_report",
+    "sarif": "sarif",
+    "junit": "junit",
+    "html": "html",
+    "codeclimate": "codeclimate",
 }
 
 

@@ -22,7 +22,7 @@ def _note_lines(diag: Diagnostic) -> list[str]:
     return lines
 
 
-def result_lines(result: Result) -> list[str]:
+def result_lines(result: Result, baseline_status: Status | None = None) -> list[str]:
     job = result.job
     head = f"FAIL {job.display} [{job.language}]"
     if result.status is Status.TIMEOUT:
@@ -31,8 +31,12 @@ def result_lines(result: Result) -> list[str]:
         head = f"ERROR {job.display} [{job.language}]"
     head += f" in {job.variant.describe()}"
     lines = [head]
-    if not job.variant.is_baseline and job.variant.reason:
-        lines.append(f"  variant chosen because {job.variant.reason}")
+    if not job.variant.is_baseline:
+        if job.variant.reason:
+            lines.append(f"  variant chosen because {job.variant.reason}")
+        if baseline_status is not None:
+            verdict = "passes" if baseline_status in (Status.PASS, Status.DEDUPED) else "fails too"
+            lines.append(f"  the baseline configuration {verdict}")
     if result.triage:
         lines.append(f"  impact: {result.triage}")
     for diag in result.diagnostics:
@@ -63,13 +67,43 @@ def summary_line(report: CheckReport) -> str:
     return "hdrtest: " + ", ".join(parts)
 
 
+def minimal_failures(results: list[Result]) -> tuple[list[Result], dict[int, list[Result]]]:
+    """Failing results whose variant is not a superset of another failing variant of the same header.
+
+    Returns the minimal ones and, by ``id`` of a minimal result, the larger variants it explains.
+    """
+    failing = [r for r in results if r.status.failed]
+    minimal: list[Result] = []
+    covered: dict[int, list[Result]] = {}
+    for result in failing:
+        mine = {str(c) for c in result.job.variant.changes}
+        smaller = None
+        for other in failing:
+            if other is result or (other.job.display, other.job.language) != (result.job.display, result.job.language):
+                continue
+            theirs = {str(c) for c in other.job.variant.changes}
+            if theirs < mine:
+                smaller = other
+                break
+        if smaller is None:
+            minimal.append(result)
+        else:
+            covered.setdefault(id(smaller), []).append(result)
+    return minimal, covered
+
+
 def render(report: CheckReport) -> str:
     lines: list[str] = []
-    for result in report.results:
-        if result.status.failed:
-            lines.extend(result_lines(result))
-            lines.append("")
+    baseline = {(r.job.display, r.job.language): r.status for r in report.results if r.job.variant.is_baseline}
+    minimal, covered = minimal_failures(report.results)
+    for result in minimal:
+        lines.extend(result_lines(result, baseline.get((result.job.display, result.job.language))))
+        for larger in covered.get(id(result), []):
+            lines.append(f"  also fails in {larger.job.variant.describe()}")
+        lines.append("")
     for skipped in report.skipped:
         lines.append(f"skipped {skipped.header}: {skipped.reason}")
+    for note in report.notes:
+        lines.append(f"note: {note}")
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"

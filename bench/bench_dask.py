@@ -1,0 +1,133 @@
+"""Benchmark: the same headers on one local worker vs two Dask workers on this machine.
+
+    PYTHONPATH=src python bench/bench_dask.py [--set usr-linux|synthetic|all] [--limit N] [--batch N ...]
+
+Two header sets bracket real trees: ``usr-linux`` is /usr/include/linux (system headers,
+~10 ms per compile: Dask's per-task overhead is most visible there) and ``synthetic`` is
+generated headers that each pull in a large include closure (~0.1-0.3 s per compile, like a
+kernel driver header).  Every run's report is compared with the local one (timings
+removed): a faster run with different answers would be worthless.
+
+Prints wall times, the ratio local(1) / dask(2 workers), and the measured round trip of an
+empty Dask task, which is the overhead each compile pays on the cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, LocalCluster
+
+from hdrtest.check import check
+from hdrtest.executors import Executor
+from hdrtest.executors.dask import DaskExecutor
+from hdrtest.executors.local import LocalExecutor
+from hdrtest.models import CheckReport
+from hdrtest.report.serialize import report_dict
+from hdrtest.settings import Settings
+
+
+def _stripped(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _stripped(v) for k, v in data.items() if k not in ("duration", "elapsed")}
+    if isinstance(data, list):
+        return [_stripped(v) for v in data]
+    return data
+
+
+def synthetic_tree(directory: Path, count: int) -> Settings:
+    """``count`` headers, each including a shared closure of ~130k declarations."""
+    include = directory / "include"
+    include.mkdir(parents=True)
+    lines = ["#ifndef BIG_H", "#define BIG_H", "#define D0 int big(int);"]
+    lines += [f"#define D{i} D{i - 1} D{i - 1}" for i in range(1, 18)]
+    lines += ["D17", "#endif", ""]
+    (include / "big.h").write_text("\n".join(lines))
+    for index in range(count):
+        (include / f"part_{index}.h").write_text(
+            f'#include "big.h"\nstruct part_{index} {{ int a; long b; }};\n'
+            f"static inline int part_{index}_a(const struct part_{index} *p) {{ return p->a; }}\n")
+    return Settings(root=directory, cc="gcc", cflags=("-std=gnu11", f"-I{include}"), jobs=1)
+
+
+def usr_linux(limit: int) -> tuple[Settings, list[str]]:
+    root = Path("/usr/include")
+    headers = sorted(str(p) for p in (root / "linux").rglob("*.h"))
+    if limit:
+        headers = headers[:limit]
+    return Settings(root=root, cc="gcc", cflags=("-std=gnu11",), jobs=1), headers
+
+
+def timed(settings: Settings, paths: list[str], executor: Executor) -> tuple[float, CheckReport]:
+    start = time.monotonic()
+    report = check(settings, paths, executor=executor)
+    elapsed = time.monotonic() - start
+    executor.close()
+    return elapsed, report
+
+
+def task_round_trip(client: Any, count: int = 200) -> float:
+    """Median seconds for one empty task: submit, run on a worker, result back."""
+    samples = []
+    for index in range(count):
+        start = time.perf_counter()
+        client.submit(int, index, pure=False).result()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def bench_set(name: str, settings: Settings, paths: list[str], client: Any, batches: list[int]) -> None:
+    local_time, local = timed(settings, paths, LocalExecutor(1))
+    jobs = len(local.results)
+    mean_compile = sum(r.duration for r in local.results) / max(jobs, 1)
+    print(f"\n[{name}] {jobs} compiles, mean {mean_compile * 1000:.0f} ms each, "
+          f"{len(local.failures)} failing")
+    print(f"  local, 1 worker      {local_time:7.2f} s")
+    local2_time, local2 = timed(settings, paths, LocalExecutor(2))
+    print(f"  local, 2 workers     {local2_time:7.2f} s   speed-up {local_time / local2_time:4.2f}x")
+    assert _stripped(report_dict(local2)) == _stripped(report_dict(local)), "local -j2 differs"
+    for batch in batches:
+        dask_time, remote = timed(settings, paths, DaskExecutor(client=client, batch_size=batch))
+        same = _stripped(report_dict(remote)) == _stripped(report_dict(local))
+        print(f"  dask, 2 workers, batch {batch:<3d} {dask_time:6.2f} s   ratio local(1)/dask(2) "
+              f"{local_time / dask_time:4.2f}x   same results: {'yes' if same else 'NO'}")
+        if not same:
+            sys.exit("dask results differ from the local run")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=["usr-linux", "synthetic", "all"], default="all")
+    parser.add_argument("--limit", type=int, default=0, help="at most N headers of /usr/include/linux")
+    parser.add_argument("--synthetic", type=int, default=40, help="number of synthetic headers")
+    parser.add_argument("--batch", type=int, action="append", help="jobs per Dask task (repeatable; default 1 and 8)")
+    args = parser.parse_args()
+    batches = args.batch or [1, 8]
+    scratch = Path(tempfile.mkdtemp(prefix="hdrtest-bench-"))
+    try:
+        start = time.monotonic()
+        with LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                          dashboard_address=":0", silence_logs=40) as cluster, \
+                Client(cluster, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+            print(f"cluster: 2 worker processes x 1 thread on loopback, up in {time.monotonic() - start:.2f} s")
+            print(f"empty-task round trip (median of 200): {task_round_trip(client) * 1000:.2f} ms")
+            if args.set in ("usr-linux", "all"):
+                settings, paths = usr_linux(args.limit)
+                bench_set("usr-linux", settings, paths, client, batches)
+            if args.set in ("synthetic", "all"):
+                settings = synthetic_tree(scratch / "synthetic", args.synthetic)
+                bench_set("synthetic", settings, [str(settings.root)], client, batches)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

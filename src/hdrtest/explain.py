@@ -1,0 +1,811 @@
+"""Explaining failures: where the missing thing is, under which condition, and the fix.
+
+For each classified error the name is looked up in the symbol index (built lazily,
+only when something failed, over the failing headers' include closures and the
+include directories of their flags).  The configuration's macro values come from
+one ``cc -dM -E`` per flag set, so that a definition's presence condition can be
+evaluated the way the compiler saw it.  The outcome is a list of gcc-style notes on
+the diagnostic, and ``fix.Edit`` records for ``hdrtest fix``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from . import classify as cls
+from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff, shown_path, split_function, \
+    struct_stub
+from .models import CheckReport, Diagnostic, Job, Note, Result
+from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
+from .scan.directives import CondBlock, FileScan, scan_directives
+from .scan.includes import SearchPath
+from .settings import Settings
+
+Values = dict[str, "str | None"]
+
+
+class DefinitionLike(Protocol):
+    """What explanation reads from a symbol index entry (``scan.symbols.Definition``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def file(self) -> str | Path: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def condition(self) -> Formula: ...
+
+
+class IndexLike(Protocol):
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]: ...
+
+
+TAG_KINDS = ("struct", "union", "enum")
+#: Which index kinds can answer each error class.
+KINDS_FOR = {
+    cls.UNKNOWN_TYPE: ("typedef", "macro"),
+    cls.IMPLICIT_FUNCTION: ("function", "function-decl", "macro"),
+    cls.UNDECLARED_IDENTIFIER: ("macro", "enumerator", "variable", "function", "function-decl"),
+}
+
+
+def _q(name: str) -> str:
+    return f"\u2018{name}\u2019"
+
+
+# ---------------------------------------------------------------------------
+# The configuration as the compiler sees it
+
+_VALUES: dict[tuple[str, ...], Values] = {}
+_VALUES_LOCK = threading.Lock()
+
+
+def config_command(job: Job) -> list[str]:
+    """``cc FLAGS -dM -E`` with the job's forced includes and variant, without the header."""
+    from .compile import private_dir, variant_prelude_text
+    from .toolchain import probe
+
+    command = [probe(job.compiler, job.directory).path, *job.flags, "-dM", "-E", "-x", job.language, os.devnull]
+    for prelude in job.preludes:
+        command += ["-include", str(prelude)]
+    if job.variant.defines:
+        text = variant_prelude_text(job.variant)
+        path = private_dir() / f"explain-variant-{abs(hash(text)):x}.h"
+        if not path.exists():
+            path.write_text(text, encoding="utf-8")
+        command += ["-include", str(path)]
+    return command
+
+
+def parse_macros(text: str) -> Values:
+    values: Values = {}
+    for line in text.splitlines():
+        if not line.startswith("#define "):
+            continue
+        head, _, body = line[len("#define "):].partition(" ")
+        name = head.split("(", 1)[0]
+        values[name] = body
+    return values
+
+
+def config_values(job: Job) -> Values:
+    """Macro name -> replacement text, for the configuration the job compiled in (cached per flag set)."""
+    command = config_command(job)
+    key = (str(job.directory), *command)
+    with _VALUES_LOCK:
+        cached = _VALUES.get(key)
+    if cached is not None:
+        return cached
+    try:
+        out = subprocess.run(command, cwd=job.directory, capture_output=True, text=True, timeout=job.timeout,
+                             stdin=subprocess.DEVNULL, check=False)
+        values = parse_macros(out.stdout)
+    except (OSError, subprocess.TimeoutExpired):
+        values = {}
+    with _VALUES_LOCK:
+        _VALUES[key] = values
+    return values
+
+
+def why_false(formula: Formula, values: Values) -> list[str]:
+    """Phrases saying why ``formula`` is false here ("CONFIG_X is not set")."""
+    if evaluate(formula, values) is not False:
+        return []
+    if isinstance(formula, Defined):
+        return [f"{formula.name} is not set"]
+    if isinstance(formula, Not):
+        inner = formula.f
+        if isinstance(inner, Defined):
+            value = values.get(inner.name)
+            return [f"{inner.name} is set" + (f" (to {value})" if value not in (None, "", "1") else "")]
+        return [f"{to_c(inner)} holds"]
+    if isinstance(formula, (And, Or)):
+        phrases = [p for part in formula.fs for p in why_false(part, values)]
+        # defined(X) || defined(X_MODULE): one phrase for the tristate.
+        drop = {f"{p[: -len(' is not set')]}_MODULE is not set" for p in phrases if p.endswith(" is not set")}
+        return list(dict.fromkeys(p for p in phrases if p not in drop))
+    if isinstance(formula, Atom):
+        shown = [f"{n}={values[n]}" if values.get(n) is not None else f"{n} unset" for n in sorted(macros(formula))]
+        return [f"{formula.text} is false" + (f" ({', '.join(shown)})" if shown else "")]
+    return [f"{to_c(formula)} is false"]
+
+
+def guard_directive(formula: Formula) -> str:
+    """How a C programmer writes a test of ``formula`` (``#ifdef X``, ``#if IS_ENABLED(X)``)."""
+    if isinstance(formula, Defined):
+        return f"#ifdef {formula.name}"
+    if isinstance(formula, Not) and isinstance(formula.f, Defined):
+        return f"#ifndef {formula.f.name}"
+    if (isinstance(formula, Or) and len(formula.fs) == 2 and all(isinstance(f, Defined) for f in formula.fs)):
+        first, second = formula.fs
+        assert isinstance(first, Defined) and isinstance(second, Defined)
+        if second.name == first.name + "_MODULE":
+            return f"#if IS_ENABLED({first.name})"
+    return f"#if {to_c(formula)}"
+
+
+# ---------------------------------------------------------------------------
+# Files: text and directive scans, read once per run
+
+
+@dataclass
+class Files:
+    options: OptionFilter
+    _lines: dict[str, list[str]] = field(default_factory=dict)
+    _scans: dict[str, FileScan] = field(default_factory=dict)
+
+    def lines(self, path: str) -> list[str]:
+        cached = self._lines.get(path)
+        if cached is None:
+            try:
+                cached = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                cached = []
+            self._lines[path] = cached
+        return cached
+
+    def scan(self, path: str) -> FileScan:
+        cached = self._scans.get(path)
+        if cached is None:
+            cached = scan_directives("\n".join(self.lines(path)) + "\n", path, self.options, strict=False)
+            self._scans[path] = cached
+        return cached
+
+
+def _chain_of(scan: FileScan, block: CondBlock) -> list[CondBlock]:
+    """The branches of the ``#if``/``#elif``/``#else`` chain that ``block`` belongs to."""
+    blocks = [b for b in scan.conditionals if b.depth == block.depth]
+    index = blocks.index(block)
+    start = index
+    while start > 0 and blocks[start].kind not in ("if", "ifdef", "ifndef") \
+            and blocks[start - 1].end_line == blocks[start].start_line:
+        start -= 1
+    end = index
+    while end + 1 < len(blocks) and blocks[end + 1].kind not in ("if", "ifdef", "ifndef") \
+            and blocks[end + 1].start_line == blocks[end].end_line:
+        end += 1
+    return blocks[start:end + 1]
+
+
+@dataclass(frozen=True)
+class GuardSite:
+    """The conditional that hides a definition in this configuration."""
+
+    block: CondBlock  # the branch holding the definition
+    chain: tuple[CondBlock, ...]
+    #: Where a stub goes: before this line (the closing #elif/#else/#endif of a true branch, or the #endif).
+    insert_line: int
+    needs_else: bool
+
+    @property
+    def first_line(self) -> int:
+        return self.chain[0].start_line
+
+    @property
+    def endif_line(self) -> int:
+        return self.chain[-1].end_line
+
+
+def hiding_guard(scan: FileScan, line: int, values: Values) -> GuardSite | None:
+    """The outermost conditional around ``line`` whose branch is false here, and where a stub fits."""
+    around = sorted((b for b in scan.conditionals if b.start_line < line < b.end_line and not b.is_guard),
+                    key=lambda b: b.depth)
+    for block in around:
+        if evaluate(block.condition, values) is not False:
+            continue
+        chain = _chain_of(scan, block)
+        true_branches = [b for b in chain if evaluate(b.condition, values) is True]
+        if true_branches:
+            target = true_branches[0]
+            if target is block:
+                return None
+            return GuardSite(block, tuple(chain), target.end_line, False)
+        if any(b.kind == "else" for b in chain):
+            return None  # the #else is there and false too: an enclosing condition decides
+        return GuardSite(block, tuple(chain), chain[-1].end_line, True)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Stubs
+
+
+def stub_for(definition: DefinitionLike, files: Files) -> str | None:
+    """The neutral definition of ``definition`` that can go into an ``#else``."""
+    kind = definition.kind
+    name = definition.name
+    path = str(definition.file)
+    if kind in ("struct", "union"):
+        return struct_stub(kind, name)
+    if kind in ("function", "function-decl"):
+        signature = getattr(definition, "signature", None)
+        ret = getattr(definition, "return_type", None)
+        parts = None
+        if signature:
+            parts = split_function(str(signature), name)
+        if parts is None:
+            parts = split_function(declaration_text(files.lines(path), definition.line), name)
+        if parts is None:
+            return None
+        found_ret, params = parts
+        return function_stub(name, str(ret) if ret else found_ret, params)
+    if kind == "macro":
+        for macro in files.scan(path).defines:
+            if macro.name == name and macro.line == definition.line:
+                return macro_stub(name, macro.params if macro.is_function_like else None, macro.body)
+        return f"#define {name}"
+    if kind == "typedef":
+        text = declaration_text(files.lines(path), definition.line)
+        if text.startswith("typedef") and "{" not in text:
+            return text + ";"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Explaining one result
+
+
+@dataclass
+class Context:
+    result: Result
+    root: Path
+    index: IndexLike
+    values: Values
+    closure: frozenset[str]
+    search: SearchPath
+    files: Files
+    indexed_files: int = 0
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class Explained:
+    notes: list[Note] = field(default_factory=list)
+    edits: list[Edit] = field(default_factory=list)
+
+
+def _norm(path: str | Path) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
+def _shown(path: str | Path, root: Path) -> str:
+    return shown_path(Path(_norm(path)), root)
+
+
+def _where(definition: DefinitionLike, root: Path) -> str:
+    return f"{_shown(definition.file, root)}:{definition.line}"
+
+
+def _lookup(index: IndexLike, name: str, kinds: Sequence[str]) -> list[DefinitionLike]:
+    return list(index.lookup(name, kinds))
+
+
+def _query(symbol: str, category: str) -> tuple[str, tuple[str, ...], bool]:
+    """(name, kinds, needs a complete type) for a classified symbol."""
+    words = symbol.split()
+    if len(words) == 2 and words[0] in TAG_KINDS:
+        return words[1], (words[0],), category == cls.INCOMPLETE_TYPE
+    if category == cls.INCOMPLETE_TYPE:
+        return symbol, ("typedef",), True
+    return symbol, KINDS_FOR.get(category, ("macro", "function", "function-decl", "variable", "typedef",
+                                            "enumerator")), False
+
+
+def _typedef_target(definition: DefinitionLike, files: Files) -> str | None:
+    """``struct fwd`` for ``typedef struct fwd fwd_t;``."""
+    text = declaration_text(files.lines(str(definition.file)), definition.line)
+    tagged = cls.clean_type(text.replace("typedef", "", 1).rsplit(definition.name, 1)[0])
+    return tagged if tagged.split()[0] in TAG_KINDS else None
+
+
+def include_spelling(target: Path, user: Path, search: SearchPath) -> str | None:
+    """``<linux/kvm_host.h>`` or ``"local.h"``: how ``user`` can include ``target``."""
+    target = Path(_norm(target))
+    if target.parent == Path(_norm(user)).parent:
+        return f'"{target.name}"'
+    best: str | None = None
+    for directory in search.angled_chain():
+        try:
+            relative = target.relative_to(directory).as_posix()
+        except ValueError:
+            continue
+        found = search.resolve(relative, True, user)
+        if found is not None and _norm(found) == str(target) and (best is None or len(relative) < len(best)):
+            best = relative
+    if best is not None:
+        return f"<{best}>"
+    for directory in search.quote_chain():
+        try:
+            return f'"{target.relative_to(directory).as_posix()}"'
+        except ValueError:
+            continue
+    return None
+
+
+def _sibling_spellings(user: Path, files: Files, limit: int = 200) -> dict[str, int]:
+    """How often files next to ``user`` include each spelling: the tree's habits."""
+    counts: dict[str, int] = {}
+    try:
+        neighbours = sorted(p for p in user.parent.iterdir() if p.suffix in (".h", ".c", ".hh", ".hpp", ".cc", ".cpp"))
+    except OSError:
+        return counts
+    for path in neighbours[:limit]:
+        for include in files.scan(str(path)).includes:
+            spelled = f"<{include.spelling}>" if include.angled else f'"{include.spelling}"'
+            counts[spelled] = counts.get(spelled, 0) + 1
+    return counts
+
+
+def include_line(user: Path, files: Files) -> int:
+    """Where a new ``#include`` goes in ``user``: after its last unconditional one, else after its guard."""
+    scan = files.scan(str(user))
+    top = [i.line for i in scan.includes if i.condition == TRUE]
+    if top:
+        return max(top) + 1
+    if scan.guard and scan.guard != "#pragma once":
+        for macro in scan.defines:
+            if macro.name == scan.guard:
+                return macro.end_line + 1 if macro.end_line else macro.line + 1
+    return 1
+
+
+def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLike, ctx: Context) -> Explained:
+    """Case (a): defined, but only under a condition that is false here."""
+    out = Explained()
+    root = ctx.root
+    reasons = why_false(definition.condition, ctx.values)
+    where = _where(definition, root)
+    variant = ctx.result.job.variant
+    config = "in this configuration" if variant.is_baseline else f"in this configuration ({variant.describe()})"
+    message = f"{label} is defined at {where} only when {to_c(definition.condition)}"
+    if reasons:
+        message += f"; {config} " + ", ".join(reasons)
+    if _norm(definition.file) not in ctx.closure:
+        message += f" (and {_shown(ctx.result.job.header, root)} does not include {_shown(definition.file, root)})"
+    out.notes.append(Note(message, file=_shown(definition.file, root), line=definition.line, kind="definition"))
+    site = hiding_guard(ctx.files.scan(str(definition.file)), definition.line, ctx.values)
+    stub = stub_for(definition, ctx.files)
+    shown_file = _shown(definition.file, root)
+    number = 1
+    if site is not None and stub is not None:
+        edit = Edit(file=Path(_norm(definition.file)), line=site.insert_line, lines=(stub,),
+                    group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
+                    description=f"stub for {label}")
+        out.edits.append(edit)
+        branch = "a new #else" if site.needs_else else "the branch taken here"
+        out.notes.append(Note(f"fix {number}: add a stub to {branch} of the conditional at "
+                              f"{shown_file}:{site.first_line}-{site.endif_line}: {stub}",
+                              file=shown_file, line=site.insert_line, kind="fix",
+                              fix_diff=render_diff([edit], root)))
+        number += 1
+    if site is not None:
+        block_text = f"the {guard_directive(site.block.formula)} block ({shown_file}:{site.first_line})"
+    else:
+        block_text = f"its {guard_directive(definition.condition)} block"
+    out.notes.append(Note(f"fix {number}: move {label} out of {block_text}, so that every configuration has it",
+                          file=shown_file, line=definition.line, kind="fix"))
+    out.notes.append(Note(f"fix {number + 1}: or guard the use at {diag.file}:{diag.line} with "
+                          f"{guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
+    return out
+
+
+def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[DefinitionLike], ctx: Context) -> Explained:
+    """Case (b): defined unconditionally in a header this one does not include."""
+    out = Explained()
+    user = Path(diag.abs_file or _norm(ctx.root / diag.file))
+    habits = _sibling_spellings(user, ctx.files)
+    scored: list[tuple[tuple[int, int, int], str, DefinitionLike]] = []
+    for definition in candidates:
+        spelled = include_spelling(Path(str(definition.file)), user, ctx.search)
+        if spelled is None:
+            continue
+        reachable = 0 if spelled.startswith("<") or spelled.startswith('"') else 1
+        scored.append(((reachable, -habits.get(spelled, 0), len(spelled)), spelled, definition))
+    if not scored:
+        definition = candidates[0]
+        out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)}, which no include path of this "
+                              "compile reaches", file=_shown(definition.file, ctx.root), line=definition.line,
+                              kind="definition"))
+        return out
+    scored.sort(key=lambda item: item[0])
+    _, spelled, definition = scored[0]
+    others = f" (also at {len(candidates) - 1} other place(s))" if len(candidates) > 1 else ""
+    out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)}{others}, which "
+                          f"{_shown(user, ctx.root)} does not include", file=_shown(definition.file, ctx.root),
+                          line=definition.line, kind="definition"))
+    text = f"#include {spelled}"
+    edit = Edit(file=user, line=include_line(user, ctx.files), lines=(text,), group="include",
+                description=f"include for {label}")
+    out.edits.append(edit)
+    out.notes.append(Note(f"fix: add '{text}' to {_shown(user, ctx.root)}", file=_shown(user, ctx.root),
+                          line=edit.line, kind="include", fix_diff=render_diff([edit], ctx.root)))
+    return out
+
+
+def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context) -> Explained:
+    """A member declared only under a condition inside its struct."""
+    out = Explained()
+    name, kinds, _ = _query(container, cls.INCOMPLETE_TYPE)
+    for definition in _lookup(ctx.index, name, kinds):
+        if not definition.complete:
+            continue
+        path = str(definition.file)
+        lines = ctx.files.lines(path)
+        depth = 0
+        for number in range(definition.line, min(len(lines), definition.line + 2000) + 1):
+            text = lines[number - 1]
+            if number > definition.line and depth > 0 and _declares(text, member):
+                condition = ctx.files.scan(path).condition_at(number)
+                if evaluate(condition, ctx.values) is False:
+                    reasons = why_false(condition, ctx.values)
+                    out.notes.append(Note(
+                        f"member {_q(member)} of {_q(container)} is declared at {_shown(path, ctx.root)}:{number} "
+                        f"only when {to_c(condition)}; in this configuration {', '.join(reasons)}",
+                        file=_shown(path, ctx.root), line=number, kind="definition"))
+                    out.notes.append(Note(f"fix: guard the use at {diag.file}:{diag.line} with "
+                                          f"{guard_directive(condition)}, or declare the member unconditionally",
+                                          file=diag.file, line=diag.line, kind="fix"))
+                    return out
+            depth += text.count("{") - text.count("}")
+            if number > definition.line and depth <= 0 and "}" in text:
+                break
+        out.notes.append(Note(f"{_q(container)} (defined at {_where(definition, ctx.root)}) has no member "
+                              f"{_q(member)} in any configuration", file=_shown(path, ctx.root),
+                              line=definition.line, kind="definition"))
+        return out
+    return out
+
+
+def _declares(text: str, member: str) -> bool:
+    import re
+
+    return re.search(r"[\s*]" + re.escape(member) + r"\s*(?:\[[^\]]*\]\s*)?(?::\s*\d+\s*)?[;,]", text) is not None
+
+
+def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> Explained:
+    out = Explained()
+    base = Path(spelling).name
+    found = sorted(p for p in _files_named(ctx.root, base) if p.as_posix().endswith("/" + spelling) or
+                   p.name == spelling)
+    if not found:
+        out.notes.append(Note(f"no file {_q(spelling)} exists in the tree or on the include path",
+                              kind="definition"))
+        return out
+    shown = ", ".join(_shown(p, ctx.root) for p in found[:3])
+    out.notes.append(Note(f"{_q(spelling)} is not on this compile's include path; the tree has {shown}"
+                          + (f" and {len(found) - 3} more" if len(found) > 3 else ""), kind="definition"))
+    user = Path(diag.abs_file or _norm(ctx.root / diag.file))
+    spelled = include_spelling(found[0], user, ctx.search)
+    if spelled is not None:
+        out.notes.append(Note(f"fix: spell it #include {spelled}, or add its directory with -I", kind="fix"))
+    return out
+
+
+_NAMES: dict[Path, dict[str, list[Path]]] = {}
+
+
+def _files_named(root: Path, name: str) -> list[Path]:
+    table = _NAMES.get(root)
+    if table is None:
+        table = {}
+        for directory, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for filename in filenames:
+                table.setdefault(filename, []).append(Path(directory) / filename)
+        _NAMES[root] = table
+    return table.get(name, [])
+
+
+def guard_macro(display: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9]", "_", display).upper().lstrip("_") + "_"
+
+
+def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
+    out = Explained()
+    path = Path(diag.abs_file or _norm(ctx.root / diag.file))
+    scan = ctx.files.scan(str(path))
+    if scan.guard is not None:
+        out.notes.append(Note(f"{diag.file} has the include guard {scan.guard}, yet {_q(diag.symbol or '?')} is "
+                              "defined twice when it is included twice", kind="definition"))
+        return out
+    macro = guard_macro(_shown(path, ctx.root))
+    lines = ctx.files.lines(str(path))
+    first = 1
+    while first <= len(lines) and (not lines[first - 1].strip() or lines[first - 1].lstrip().startswith(("//", "/*", "*"))):
+        first += 1
+    edits = [Edit(path, first, (f"#ifndef {macro}", f"#define {macro}"), group="guard-open",
+                  description="include guard"),
+             Edit(path, len(lines) + 1, (f"#endif /* {macro} */",), group="guard-close", description="include guard")]
+    out.edits.extend(edits)
+    out.notes.append(Note(f"{diag.file} has no include guard: a second #include defines "
+                          f"{_q(diag.symbol or '?')} again", file=diag.file, kind="definition"))
+    out.notes.append(Note(f"fix: wrap it in #ifndef {macro} / #define {macro} ... #endif", file=diag.file,
+                          kind="fix", fix_diff=render_diff(edits, ctx.root)))
+    return out
+
+
+def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
+    """Notes and edits for one classified error."""
+    category = diag.category
+    symbol = diag.symbol
+    if category is None or symbol is None and category != cls.INCLUDE_GUARD:
+        return Explained()
+    key = (category, symbol or "")
+    if key in ctx.seen:
+        return Explained()
+    ctx.seen.add(key)
+    if category == cls.INCLUDE_GUARD:
+        return _explain_guard(diag, ctx)
+    assert symbol is not None
+    if category == cls.MISSING_INCLUDE:
+        return _explain_missing_include(diag, symbol, ctx)
+    if category == cls.NO_MEMBER:
+        context = cls.analyse(diag).context
+        return _explain_member(diag, symbol, context, ctx) if context else Explained()
+    if category in (cls.REDEFINITION, cls.OTHER):
+        return _explain_redefinition(diag, symbol, ctx) if category == cls.REDEFINITION else Explained()
+    name, kinds, needs_complete = _query(symbol, category)
+    label = _q(symbol)
+    definitions = _lookup(ctx.index, name, kinds)
+    if category == cls.INCOMPLETE_TYPE and kinds == ("typedef",):
+        # gcc names the typedef; the type to complete is what it stands for.
+        for typedef in definitions:
+            target = _typedef_target(typedef, ctx.files)
+            if target is not None:
+                name, kinds, _ = _query(target, category)
+                label = f"{_q(target)} (through typedef {_q(symbol)})"
+                definitions = _lookup(ctx.index, name, kinds)
+                break
+    return explain_definitions(diag, label, definitions, needs_complete, ctx)
+
+
+def explain_definitions(diag: Diagnostic, label: str, definitions: list[DefinitionLike], needs_complete: bool,
+                        ctx: Context) -> Explained:
+    """The decision between the four cases, given what the index knows."""
+    out = Explained()
+    complete = [d for d in definitions if d.complete or not needs_complete]
+    forwards = [d for d in definitions if needs_complete and not d.complete]
+    seen_forwards = [d for d in forwards if _norm(d.file) in ctx.closure]
+    values = ctx.values
+    disabled = [d for d in complete if evaluate(d.condition, values) is False]
+    enabled = [d for d in complete if evaluate(d.condition, values) is True]
+    unknown = [d for d in complete if evaluate(d.condition, values) is None]
+    in_closure = [d for d in enabled if _norm(d.file) in ctx.closure]
+    elsewhere = [d for d in enabled if _norm(d.file) not in ctx.closure]
+    if seen_forwards and complete:
+        where = _where(seen_forwards[0], ctx.root)
+        target = (disabled or elsewhere or in_closure or unknown)[0]
+        out.notes.append(Note(f"{label} is only forward-declared where a complete type is needed ({where}); its "
+                              f"complete definition is at {_where(target, ctx.root)}",
+                              file=_shown(seen_forwards[0].file, ctx.root), line=seen_forwards[0].line,
+                              kind="definition"))
+    if disabled and not in_closure:
+        disabled.sort(key=lambda d: (_norm(d.file) not in ctx.closure, len(to_c(d.condition))))
+        found = _explain_conditional(diag, label, disabled[0], ctx)
+        out.notes += found.notes
+        out.edits += found.edits
+        if elsewhere:
+            more = _explain_elsewhere(diag, label, elsewhere, ctx)
+            out.notes += [Note("it is also defined unconditionally: " + n.message, n.file, n.line, n.column,
+                               n.kind, n.fix_diff) for n in more.notes]
+        return out
+    if elsewhere and not in_closure:
+        found = _explain_elsewhere(diag, label, elsewhere, ctx)
+        out.notes += found.notes
+        out.edits += found.edits
+        return out
+    if in_closure:
+        definition = in_closure[0]
+        user = diag.abs_file and _norm(diag.abs_file)
+        if user == _norm(definition.file) and definition.line > diag.line:
+            message = f"{label} is defined at {_where(definition, ctx.root)}, after its use at line {diag.line}"
+        else:
+            message = f"{label} is defined at {_where(definition, ctx.root)}, which this compile reads"
+            if definition.condition != TRUE:
+                message += f" (when {to_c(definition.condition)}, which holds here)"
+        out.notes.append(Note(message, file=_shown(definition.file, ctx.root), line=definition.line,
+                              kind="definition"))
+        return out
+    if unknown:
+        definition = unknown[0]
+        out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)} only when "
+                              f"{to_c(definition.condition)}, whose value here is unknown",
+                              file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
+        return out
+    if forwards:
+        definition = (seen_forwards or forwards)[0]
+        out.notes.append(Note(f"{label} is only forward-declared ({_where(definition, ctx.root)}); no complete "
+                              f"definition exists in the {ctx.indexed_files} indexed file(s)",
+                              file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
+        return out
+    out.notes.append(Note(f"{label} is defined nowhere in the {ctx.indexed_files} indexed file(s) (the header's "
+                          "includes and the include directories of its flags)", kind="definition"))
+    return out
+
+
+def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explained:
+    out = Explained()
+    words = symbol.split()
+    name = words[-1]
+    kinds = (words[0],) if len(words) == 2 and words[0] in TAG_KINDS else \
+        ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator")
+    places = [d for d in _lookup(ctx.index, name, kinds)
+              if d.complete and _norm(d.file) in ctx.closure and evaluate(d.condition, ctx.values) is not False]
+    if len(places) > 1:
+        shown = ", ".join(_where(d, ctx.root) for d in places[:4])
+        out.notes.append(Note(f"{_q(symbol)} is defined {len(places)} times in what this compile reads: {shown}; "
+                              "keep one definition and include its header where the others are",
+                              kind="definition"))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The report
+
+
+@dataclass
+class Explanation:
+    """What ``explain_report`` did: the edits it suggests and how long the index took."""
+
+    edits: list[Edit] = field(default_factory=list)
+    edits_by_result: dict[str, list[Edit]] = field(default_factory=dict)
+    index_files: int = 0
+    index_seconds: float = 0.0
+
+
+def include_dirs(job: Job) -> list[Path]:
+    search = SearchPath.from_flags(job.flags, job.directory)
+    return list(dict.fromkeys([*search.quote_dirs, *search.include_dirs, *search.system_dirs, *search.after_dirs]))
+
+
+_HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inc")
+
+
+def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
+    """The failing headers' include closures, their directories, and every header under their -I directories."""
+    chosen: dict[str, None] = {}
+    for result in results:
+        for dep in result.dependencies:
+            chosen[_norm(dep)] = None
+        chosen[_norm(result.job.header)] = None
+    directories: dict[Path, None] = {}
+    for result in results:
+        directories[result.job.header.parent] = None
+        for directory in include_dirs(result.job):
+            directories[directory] = None
+    for directory in directories:
+        for base, dirnames, filenames in os.walk(directory):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in filenames:
+                if filename.endswith(_HEADER_SUFFIXES):
+                    chosen[os.path.join(base, filename)] = None
+            if len(chosen) > limit:
+                break
+    return [Path(p) for p in chosen]
+
+
+def symbol_cache_dir(settings: Settings) -> Path:
+    if settings.no_cache:
+        from .compile import private_dir
+
+        return private_dir() / "symbols"
+    if settings.cache_dir:
+        return settings.resolve(settings.cache_dir) / "symbols"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "hdrtest" / "symbols"
+
+
+def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | None = None) -> IndexLike:
+    from .scan.symbols import SymbolIndex
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    index: IndexLike = SymbolIndex.build(paths, cache_dir, options)
+    return index
+
+
+def _option_filter(settings: Settings) -> OptionFilter:
+    return OptionFilter.from_args((settings.option_pattern,), settings.options)
+
+
+def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike | None = None,
+                   triage_results: bool = True) -> Explanation:
+    """Classify every failing result's diagnostics and attach explanations (and triage) as notes."""
+    from .toolchain import probe
+
+    explanation = Explanation()
+    failing = [r for r in report.results if r.status.failed and r.diagnostics]
+    if not failing:
+        return explanation
+    for result in failing:
+        family = probe(result.job.compiler, result.job.directory).family
+        cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
+    needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE)
+                      for r in failing for d in r.diagnostics if d.is_error)
+    if index is None and needs_index:
+        start = time.monotonic()
+        paths = index_paths(failing)
+        index = build_index(paths, symbol_cache_dir(settings), _option_filter(settings))
+        explanation.index_seconds = time.monotonic() - start
+        explanation.index_files = len(paths)
+    files = Files(_option_filter(settings))
+    for result in failing:
+        ctx = Context(result=result, root=report.root, index=index or _EmptyIndex(), values=config_values(result.job),
+                      closure=frozenset(_norm(d) for d in [*result.dependencies, str(result.job.header)]),
+                      search=SearchPath.from_flags(result.job.flags, result.job.directory), files=files,
+                      indexed_files=explanation.index_files)
+        edits: list[Edit] = []
+        for diag in result.diagnostics:
+            if not diag.is_error:
+                continue
+            found = explain_diagnostic(diag, ctx)
+            diag.notes.extend(found.notes)
+            edits.extend(found.edits)
+        explanation.edits_by_result[result.job.key] = edits
+        explanation.edits.extend(edits)
+    if triage_results:
+        _triage(failing, settings, report.root)
+    return explanation
+
+
+class _EmptyIndex:
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
+        return []
+
+
+def _triage(failing: Sequence[Result], settings: Settings, root: Path) -> None:
+    from . import compdb
+    from .plan import flag_source
+    from .scan.includes import ScanCache
+    from .triage import Kbuild, triage
+
+    try:
+        database = flag_source(settings).database
+    except Exception:  # noqa: BLE001 - triage is an extra; a broken database was reported by the check
+        return
+    if database is None:
+        return
+    entries = compdb.load(database)
+    cache = ScanCache()
+    kbuild = Kbuild(root)
+    for result in failing:
+        preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
+        verdict = triage(result.job.header, entries, config_values(result.job), root, preferred=preferred,
+                         cache=cache, kbuild=kbuild)
+        result.triage = verdict.label
+        first = next((d for d in result.diagnostics if d.is_error), None)
+        if first is not None:
+            first.notes.append(Note(verdict.message, kind="triage"))

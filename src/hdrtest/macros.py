@@ -1,0 +1,54 @@
+"""The macros a compile sees before the header: the configuration the flags give.
+
+``cc FLAGS -dM -E -x c /dev/null -include PRELUDES`` lists every macro defined by the
+command line and the forced includes (for Linux, ``kconfig.h`` pulls in
+``generated/autoconf.h``), which is exactly the baseline configuration.  One run per
+distinct (compiler, flags, preludes) is cached for the whole process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from .errors import SetupError
+from .models import Job
+
+_DEFINE = re.compile(r"^#define (?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<params>\([^)]*\))?(?: (?P<body>.*))?$")
+
+
+def parse_dm(text: str) -> dict[str, str]:
+    """``-dM`` output as name -> replacement text (function-like macros keep their params in the name's value)."""
+    macros: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _DEFINE.match(line)
+        if match is not None:
+            body = match.group("body") or ""
+            macros[match.group("name")] = (match.group("params") or "") + body if match.group("params") else body
+    return macros
+
+
+@functools.lru_cache(maxsize=256)
+def _defined_macros(compiler: str, flags: tuple[str, ...], directory: Path, language: str,
+                    preludes: tuple[Path, ...]) -> dict[str, str]:
+    command = [compiler, *flags, "-dM", "-E", "-x", language, os.devnull]
+    for prelude in preludes:
+        command += ["-include", str(prelude)]
+    try:
+        out = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=120,
+                             stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f"cannot list the configuration macros: {exc}", path=compiler) from None
+    if out.returncode != 0:
+        first = (out.stderr.strip().splitlines() or ["(no message)"])[0]
+        raise SetupError(f"the flags do not preprocess an empty file: {first}", path=compiler,
+                         hint="check the compile database or --cflags")
+    return parse_dm(out.stdout)
+
+
+def defined_macros(job: Job) -> dict[str, str]:
+    """Macros in force when ``job``'s header is included (baseline variant)."""
+    return dict(_defined_macros(job.compiler, job.flags, job.directory, job.language, job.preludes))

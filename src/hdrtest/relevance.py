@@ -1,0 +1,126 @@
+"""Which configuration options matter for a header, and why.
+
+A Linux header's include closure names thousands of options; flipping each is
+hopeless.  An option matters for header H when:
+
+* H's own conditionals test it;
+* a name H uses (a field's type, a function it calls, a macro it expands) has
+  definitions in H's include closure only under conditions on it — a name defined in
+  every configuration (unconditionally, or in both ``#ifdef`` and ``#else``) cannot go
+  missing, so its guards do not matter; names used by the bodies of macros, inline
+  functions and typedefs H uses are followed the same way, a few levels deep;
+* a change being checked touched a conditional block on it in a file of H's closure.
+
+Pure functions over a scanned include graph and a symbol index.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, macros
+from .scan.symbols import SymbolIndex
+
+#: Kinds whose bodies are compiled or expanded where they are used.
+_FOLLOWED_KINDS = {"macro", "function", "typedef"}
+#: Brute-force coverage check limit (2**N assignments).
+_MAX_COVERAGE_VARS = 12
+
+
+@dataclass(frozen=True)
+class Reason:
+    option: str
+    why: str
+    #: 0: H's own conditional or a touched block; 1: a name H uses; 2+: reached through a body.
+    depth: int
+
+
+def covered(conditions: Sequence[Formula]) -> bool:
+    """True when some definition exists in every configuration (the disjunction is a tautology).
+
+    Opaque comparisons count as possibly true: a false alarm on them would send
+    hdrtest flipping options that a value test, not a presence test, depends on.
+    """
+    if any(c == TRUE for c in conditions):
+        return True
+    names = sorted(set().union(*(macros(c) for c in conditions))) if conditions else []
+    if not conditions:
+        return False
+    if len(names) > _MAX_COVERAGE_VARS:
+        return False
+    for values in itertools.product((False, True), repeat=len(names)):
+        assignment = {n: ("1" if v else None) for n, v in zip(names, values)}
+        if not any(evaluate(c, assignment) in (True, None) for c in conditions):
+            return False
+    return True
+
+
+def _short(path: str, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def relevant_options(
+    header_display: str,
+    own_conditions: Sequence[tuple[int, Formula]],
+    used_names: Iterable[str],
+    closure: set[str],
+    index: SymbolIndex,
+    options: OptionFilter,
+    root: Path,
+    *,
+    touched: Mapping[str, str] | None = None,
+    max_depth: int = 3,
+    max_names: int = 20000,
+) -> list[Reason]:
+    """Relevant options for one header, most direct first, each with its reason.
+
+    ``own_conditions`` are (line, formula) of the header's own ``#if`` branches;
+    ``closure`` the absolute paths of the files the header may include; ``touched``
+    maps options guarding blocks a change edited (in the closure) to a reason.
+    """
+    found: dict[str, Reason] = {}
+
+    def add(option: str, why: str, depth: int) -> None:
+        if option not in found or found[option].depth > depth:
+            found[option] = Reason(option, why, depth)
+
+    for line, formula in own_conditions:
+        for option in sorted(options.options(formula)):
+            add(option, f"{header_display}:{line} tests it", 0)
+    for option, why in (touched or {}).items():
+        add(option, why, 0)
+
+    seen: set[str] = set()
+    frontier = sorted(set(used_names))
+    user = {name: header_display for name in frontier}
+    for depth in range(1, max_depth + 1):
+        following: set[str] = set()
+        for name in frontier:
+            if name in seen or len(seen) >= max_names:
+                continue
+            seen.add(name)
+            definitions = [d for d in index.lookup(name) if d.file in closure]
+            if not definitions:
+                continue
+            conditions = [d.condition for d in definitions]
+            if not covered(conditions):
+                for definition in definitions:
+                    for option in sorted(options.options(definition.condition)):
+                        where = f"{_short(definition.file, root)}:{definition.line}"
+                        add(option, f"it guards {definition.kind} '{name}' ({where}), used by {user[name]}", depth)
+            for definition in definitions:
+                if definition.kind in _FOLLOWED_KINDS:
+                    for used in definition.uses:
+                        if used not in seen and used not in user:
+                            user[used] = f"'{name}'"
+                            following.add(used)
+        frontier = sorted(following)
+        if not frontier:
+            break
+    return sorted(found.values(), key=lambda r: (r.depth, r.option))

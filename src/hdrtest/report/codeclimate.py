@@ -1,0 +1,39 @@
+"""``--format codeclimate``: the Code Climate issue list GitLab shows in merge requests.
+
+GitLab reads ``description``, ``check_name``, ``fingerprint`` (unique per report),
+``severity`` and ``location.path``/``location.lines.begin``; it needs a line for every
+issue, so location-less errors (timeouts, crashes) are placed at line 1 of the header.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..models import CheckReport
+from .findings import Finding, collect
+
+#: Errors that are not a verdict on the code rank above the header's own errors.
+_SEVERITY = {"timeout": "critical", "compiler-crash": "critical"}
+
+
+def issue(finding: Finding) -> dict[str, Any]:
+    first = finding.first
+    variant = first.job.variant.describe()
+    headers = finding.headers
+    affected = headers[0] if len(headers) == 1 else f"{headers[0]} and {len(headers) - 1} more"
+    path = finding.path if finding.path is not None else first.job.display
+    line = finding.line if finding.path is not None else 1
+    return {
+        "type": "issue",
+        "check_name": f"hdrtest/{finding.category}",
+        "description": f"{finding.diagnostic.message} (when {affected} is compiled alone, {variant})",
+        "categories": ["Bug Risk"],
+        "fingerprint": finding.fingerprint[:32],
+        "severity": _SEVERITY.get(finding.category, "major"),
+        "location": {"path": path, "lines": {"begin": max(line, 1)}},
+    }
+
+
+def render(report: CheckReport) -> str:
+    return json.dumps([issue(f) for f in collect(report)], indent=2, ensure_ascii=False) + "\n"

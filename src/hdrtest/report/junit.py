@@ -1,0 +1,110 @@
+"""``--format junit``: one testcase per header and variant, as GitLab and Jenkins read JUnit XML.
+
+Passing headers are testcases too, so CI dashboards count them; failures carry the
+gcc-style diagnostics, timeouts and crashes are errors (the header got no verdict), and
+skipped headers and deduplicated variants are skipped with their reason.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import PurePosixPath
+
+from ..models import CheckReport, Result, Skipped, Status
+from .text import result_lines
+
+# XML 1.0 cannot carry most control characters, and compiler output may hold some (colour codes).
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
+
+
+def classname(header: str) -> str:
+    """The directory as a dotted path, so report viewers group headers by directory."""
+    parent = PurePosixPath(header).parent.as_posix().strip("/")
+    return parent.replace("/", ".") if parent not in ("", ".") else "(root)"
+
+
+def case_name(result: Result) -> str:
+    return f"{result.job.display} [{result.job.variant.describe()}]"
+
+
+def _first_error(result: Result) -> str:
+    for diag in result.diagnostics:
+        if diag.is_error:
+            place = diag.file + (f":{diag.line}" if diag.line else "") + (f":{diag.column}" if diag.column else "")
+            return f"{place}: {diag.severity}: {diag.message}"
+    return f"{result.job.display}: {result.status.value}"
+
+
+def _testcase(result: Result) -> ET.Element:
+    job = result.job
+    case = ET.Element("testcase", {"classname": classname(job.display), "name": clean(case_name(result)),
+                                   "file": job.display, "time": f"{result.duration:.3f}"})
+    if result.status is Status.PASS:
+        return case
+    if result.status is Status.DEDUPED:
+        ET.SubElement(case, "skipped", {"message": clean(
+            f"same preprocessed text as variant {result.same_as or '?'}; its verdict applies")})
+        return case
+    tag = "failure" if result.status is Status.FAIL else "error"
+    category = next((d.category for d in result.diagnostics if d.is_error and d.category), None)
+    element = ET.SubElement(case, tag, {"message": clean(_first_error(result)),
+                                        "type": category or result.status.value})
+    element.text = clean("\n".join(result_lines(result)) + "\n")
+    return case
+
+
+def _skipped_case(skipped: Skipped) -> ET.Element:
+    case = ET.Element("testcase", {"classname": classname(skipped.header), "name": clean(skipped.header),
+                                   "file": skipped.header, "time": "0.000"})
+    ET.SubElement(case, "skipped", {"message": clean(skipped.reason)})
+    return case
+
+
+def _suite(name: str, cases: list[ET.Element], time: float) -> ET.Element:
+    suite = ET.Element("testsuite", {
+        "name": name,
+        "tests": str(len(cases)),
+        "failures": str(sum(1 for c in cases if c.find("failure") is not None)),
+        "errors": str(sum(1 for c in cases if c.find("error") is not None)),
+        "skipped": str(sum(1 for c in cases if c.find("skipped") is not None)),
+        "time": f"{time:.3f}",
+    })
+    suite.extend(cases)
+    return suite
+
+
+def junit_tree(report: CheckReport) -> ET.Element:
+    by_language: dict[str, list[Result]] = {}
+    for result in report.results:
+        by_language.setdefault(result.job.language, []).append(result)
+    suites: list[ET.Element] = []
+    languages = sorted(by_language) or ["c"]
+    for index, language in enumerate(languages):
+        results = by_language.get(language, [])
+        cases = [_testcase(r) for r in results]
+        if index == 0:
+            # Skipped headers were never given a language; they are listed once, in the first suite.
+            cases.extend(_skipped_case(s) for s in report.skipped)
+        suites.append(_suite(f"hdrtest ({language})", cases, sum(r.duration for r in results)))
+    root = ET.Element("testsuites", {
+        "name": "hdrtest",
+        "tests": str(sum(int(s.get("tests", "0")) for s in suites)),
+        "failures": str(sum(int(s.get("failures", "0")) for s in suites)),
+        "errors": str(sum(int(s.get("errors", "0")) for s in suites)),
+        "skipped": str(sum(int(s.get("skipped", "0")) for s in suites)),
+        "time": f"{report.elapsed:.3f}",
+    })
+    root.extend(suites)
+    return root
+
+
+def render(report: CheckReport) -> str:
+    tree = junit_tree(report)
+    ET.indent(tree)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode") + "\n"

@@ -1,0 +1,311 @@
+"""``--format sarif``: SARIF 2.1.0 as GitHub code scanning reads it.
+
+One run; one rule per error class; one result per finding (see ``findings``) with a
+root-relative location under the ``SRCROOT`` base, a fingerprint that survives line
+shifts, hdrtest's explanations as related locations and its suggested edits as fixes.
+Errors that have no place in the tree (a timeout, a crashed compiler) become tool
+execution notifications, which is where SARIF puts problems that are not about a line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from .. import __version__
+from ..models import CheckReport, Diagnostic, Note, Result
+from .findings import Finding, collect, in_tree
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://pypi.org/project/hdrtest/"
+FINGERPRINT_KEY = "hdrtestFindingHash/v1"
+SRCROOT = "SRCROOT"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    short: str
+    full: str
+    help: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("incomplete-type", "IncompleteType", "A type is used where its complete definition is needed",
+         "The header embeds, dereferences or takes the size of a struct or union that is only declared (or "
+         "defined under a condition that is false here) by the time the header uses it.",
+         "Include the header that defines the type, or define it (a stub in the #else branch when the real "
+         "definition is configuration-dependent). A pointer to the type only needs a forward declaration."),
+    Rule("unknown-type", "UnknownType", "A type name is not declared",
+         "The header uses a type name (typedef) that nothing before it declares when it is compiled alone.",
+         "Include the header that declares the type before using it."),
+    Rule("implicit-function", "ImplicitFunction", "A function is called without a declaration",
+         "The header calls a function (often in a static inline body) that is not declared when the header is "
+         "compiled alone; C99 and later reject implicit declarations.",
+         "Include the header that declares the function, or move the inline body to a source file."),
+    Rule("undeclared-identifier", "UndeclaredIdentifier", "An identifier or macro is not declared",
+         "The header uses a variable, enumerator or macro that is not declared or defined when the header is "
+         "compiled alone; configuration macros used as values are a frequent cause.",
+         "Include the header that declares it, or guard the use with the same condition as its definition."),
+    Rule("no-member", "NoMember", "A struct or union has no such member",
+         "The header accesses a member that the type does not have in this configuration, typically because the "
+         "member is declared under a configuration condition.",
+         "Guard the access with the member's condition, or declare the member unconditionally."),
+    Rule("redefinition", "Redefinition", "Something is defined twice",
+         "A type, function, variable or macro is defined twice: a missing or broken include guard, or two headers "
+         "that define the same name.",
+         "Add or fix the include guard, or define the name in one header only."),
+    Rule("missing-include", "MissingInclude", "An included file cannot be found",
+         "An #include names a file that the include path does not reach with the flags hdrtest borrowed for this "
+         "header.",
+         "Fix the include path in the header, or the flags (compile database, --cflags, -I) hdrtest uses."),
+    Rule("include-guard", "IncludeGuard", "The header cannot be included twice",
+         "Including the header a second time fails: it has no include guard (or #pragma once), or the guard does "
+         "not cover all of it.",
+         "Wrap the whole header in #ifndef NAME / #define NAME / #endif, or use #pragma once."),
+    Rule("timeout", "Timeout", "The compiler did not finish in time",
+         "The compile of the header alone ran longer than the timeout and was killed.",
+         "Raise --timeout, or look for runaway macro expansion or template instantiation."),
+    Rule("compiler-crash", "CompilerCrash", "The compiler crashed or could not run",
+         "The compiler exited without an error diagnostic (a signal, an internal compiler error); this is not a "
+         "verdict on the header.",
+         "Rerun the reproducer command by hand; report the compiler bug if it crashes again."),
+    Rule("other", "OtherError", "The header does not compile on its own",
+         "The compiler rejected the header when it was compiled alone, with an error hdrtest does not classify.",
+         "Read the compiler's message; the reproducer command compiles the header the same way."),
+)
+RULE_INDEX = {rule.id: index for index, rule in enumerate(RULES)}
+
+
+def _rule_dict(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.short},
+        "fullDescription": {"text": rule.full},
+        "help": {"text": rule.help, "markdown": f"**{rule.short}.** {rule.full}\n\n{rule.help}"},
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": ["header-hygiene", "self-contained-headers"], "precision": "very-high",
+                       "problem.severity": "error"},
+    }
+
+
+def _rule_ref(category: str) -> tuple[str, int]:
+    rule = category if category in RULE_INDEX else "other"
+    return rule, RULE_INDEX[rule]
+
+
+def _region(line: int, column: int) -> dict[str, int]:
+    region = {"startLine": max(line, 1)}
+    if column > 0:
+        region["startColumn"] = column
+    return region
+
+
+def _physical(path: str, line: int = 0, column: int = 0) -> dict[str, Any]:
+    location: dict[str, Any] = {"artifactLocation": {"uri": path, "uriBaseId": SRCROOT}}
+    if line > 0:
+        location["region"] = _region(line, column)
+    return location
+
+
+def reproducer(result: Result) -> str:
+    return "cd " + shlex.quote(str(result.job.directory)) + " && " + shlex.join(result.command)
+
+
+def _related(diag: Diagnostic) -> list[dict[str, Any]]:
+    related: list[dict[str, Any]] = []
+
+    def add(path: str | None, line: int | None, column: int | None, text: str) -> None:
+        if path is None or not in_tree(path) or not line or line < 1:
+            return
+        related.append({"id": len(related) + 1, "physicalLocation": _physical(path, line, column or 0),
+                        "message": {"text": text}})
+
+    for file, line in diag.include_chain:
+        add(file, line, 0, "included from here")
+    for child in diag.children:
+        add(child.file, child.line, child.column, f"{child.severity}: {child.message}")
+    for note in diag.notes:
+        add(note.file or diag.file, note.line, note.column, note.message)
+    return related
+
+
+_HUNK = re.compile(r"^@@ -(?P<old>\d+)(?:,(?P<oldn>\d+))? \+(?P<new>\d+)(?:,(?P<newn>\d+))? @@")
+
+
+def _diff_path(line: str) -> str:
+    name = line[4:].split("\t", 1)[0].strip()
+    return name[2:] if name.startswith(("a/", "b/")) else name
+
+
+def fix_from_diff(note: Note, default_path: str) -> dict[str, Any] | None:
+    """A SARIF fix from a unified diff, or None when the diff is not one SARIF can carry."""
+    if not note.fix_diff:
+        return None
+    changes: dict[str, list[dict[str, Any]]] = {}
+    path = default_path
+    lines = note.fix_diff.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("+++ "):
+            path = _diff_path(line)
+        match = _HUNK.match(line)
+        index += 1
+        if match is None:
+            continue
+        old_start = int(match.group("old"))
+        old_count = int(match.group("oldn") or "1")
+        inserted: list[str] = []
+        seen_old = 0
+        while index < len(lines) and not lines[index].startswith(("@@", "--- ", "+++ ")):
+            body = lines[index]
+            index += 1
+            if body.startswith("\\"):  # "\ No newline at end of file"
+                continue
+            if body.startswith(("+", " ")) or body == "":
+                inserted.append(body[1:])
+            if body.startswith(("-", " ")) or body == "":
+                seen_old += 1
+        if seen_old != old_count or not in_tree(path) or path == "/dev/null":
+            return None
+        # Whole lines are replaced: from column 1 of the first old line to column 1 of the line after
+        # the last one, so the inserted text carries its own newlines.
+        first = old_start if old_count else old_start + 1
+        region = {"startLine": max(first, 1), "startColumn": 1, "endLine": max(first, 1) + old_count,
+                  "endColumn": 1}
+        changes.setdefault(path, []).append(
+            {"deletedRegion": region, "insertedContent": {"text": "".join(t + "\n" for t in inserted)}})
+    if not changes:
+        return None
+    return {
+        "description": {"text": note.message},
+        "artifactChanges": [{"artifactLocation": {"uri": p, "uriBaseId": SRCROOT}, "replacements": r}
+                            for p, r in changes.items()],
+    }
+
+
+def _affected(finding: Finding) -> str:
+    parts = []
+    for header in finding.headers[:3]:
+        parts.append(header)
+    more = len(finding.headers) - 3
+    text = ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+    variant = finding.first.job.variant.describe()
+    return f"when {text} {'is' if len(finding.headers) == 1 else 'are'} compiled alone ({variant})"
+
+
+def _message(finding: Finding) -> dict[str, str]:
+    diag = finding.diagnostic
+    where = ""
+    if finding.moved:
+        where = f" [in {diag.file}" + (f":{diag.line}" if diag.line else "") + "]"
+    text = f"{diag.message}{where} {_affected(finding)}"
+    markdown = [text.replace("*", "\\*").replace("_", "\\_")]
+    for note in diag.notes:
+        markdown.append(f"- note: {note.message}")
+        if note.fix_diff:
+            markdown.append("\n```diff\n" + note.fix_diff.rstrip("\n") + "\n```")
+    markdown.append("\nReproduce:\n\n```sh\n" + reproducer(finding.first) + "\n```")
+    return {"text": text, "markdown": "\n".join(markdown)}
+
+
+def _properties(finding: Finding) -> dict[str, Any]:
+    first = finding.first
+    variant = first.job.variant
+    props: dict[str, Any] = {
+        "header": first.job.display,
+        "headers": finding.headers,
+        "language": first.job.language,
+        "variant": variant.name,
+        "variantDescription": variant.describe(),
+        "status": first.status.value,
+        "reproduce": reproducer(first),
+    }
+    if variant.reason:
+        props["variantReason"] = variant.reason
+    if variant.config_lines:
+        props["configLines"] = list(variant.config_lines)
+    if finding.diagnostic.symbol:
+        props["symbol"] = finding.diagnostic.symbol
+    if first.triage:
+        props["triage"] = first.triage
+    if finding.moved:
+        props["originalLocation"] = f"{finding.diagnostic.file}:{finding.diagnostic.line}"
+    return props
+
+
+def _result(finding: Finding) -> dict[str, Any]:
+    assert finding.path is not None
+    rule_id, rule_index = _rule_ref(finding.category)
+    result: dict[str, Any] = {
+        "ruleId": rule_id,
+        "ruleIndex": rule_index,
+        "level": "error",
+        "message": _message(finding),
+        "locations": [{"physicalLocation": _physical(finding.path, finding.line, finding.column)}],
+        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+        "properties": _properties(finding),
+    }
+    related = _related(finding.diagnostic)
+    if related:
+        result["relatedLocations"] = related
+    fixes = [f for f in (fix_from_diff(n, finding.path) for n in finding.diagnostic.notes) if f is not None]
+    if fixes:
+        result["fixes"] = fixes
+    return result
+
+
+def _notification(finding: Finding) -> dict[str, Any]:
+    rule_id, rule_index = _rule_ref(finding.category)
+    first = finding.first
+    notification: dict[str, Any] = {
+        "level": "error",
+        "message": {"text": f"{first.job.display} ({first.job.variant.describe()}): {finding.diagnostic.message}"},
+        "associatedRule": {"id": rule_id, "index": rule_index},
+        "properties": _properties(finding),
+    }
+    if in_tree(first.job.display):
+        notification["locations"] = [{"physicalLocation": _physical(first.job.display)}]
+    return notification
+
+
+def _root_uri(report: CheckReport) -> str:
+    uri = report.root.resolve().as_uri()
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def sarif_dict(report: CheckReport) -> dict[str, Any]:
+    findings = collect(report)
+    located = [f for f in findings if f.path is not None]
+    unlocated = [f for f in findings if f.path is None]
+    invocation: dict[str, Any] = {"executionSuccessful": True, "toolExecutionNotifications":
+                                  [_notification(f) for f in unlocated]}
+    run: dict[str, Any] = {
+        "tool": {"driver": {
+            "name": "hdrtest",
+            "version": __version__,
+            "semanticVersion": __version__,
+            "informationUri": INFORMATION_URI,
+            "rules": [_rule_dict(rule) for rule in RULES],
+        }},
+        "originalUriBaseIds": {SRCROOT: {"uri": _root_uri(report),
+                                         "description": {"text": "the tree hdrtest checked"}}},
+        "invocations": [invocation],
+        "results": [_result(f) for f in located],
+        "properties": {
+            "headersChecked": report.headers_checked,
+            "headersFailed": report.headers_failed,
+            "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
+        },
+    }
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def render(report: CheckReport) -> str:
+    return json.dumps(sarif_dict(report), indent=2, ensure_ascii=False) + "\n"

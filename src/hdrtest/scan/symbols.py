@@ -1,0 +1,620 @@
+"""A symbol index: where every struct, typedef, function, variable and macro is defined,
+and under which presence condition.
+
+C definitions come from tree-sitter-c; macros and presence conditions come from the
+directive scanner.  tree-sitter sees every ``#if`` branch at once (it does not
+preprocess), which is exactly what is wanted here: the index answers "where could X be
+defined, and when", e.g. ``struct kvm_page_track_notifier_node`` is complete only when
+``defined(CONFIG_KVM_EXTERNAL_WRITE_TRACKING)``.
+
+Kernel headers are full of attribute macros (``__packed``, ``__must_check``, ``__init``)
+that a grammar cannot know; they are blanked out (same length, so offsets and lines
+stay valid) before parsing, and whatever still fails to parse is skipped: ERROR nodes
+are searched for the declarations inside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import tree_sitter
+
+from .conditions import FALSE, Formula, OptionFilter
+from .directives import FileScan, ScanError, scan_directives
+from .includes import read_text
+from .uses import C_KEYWORDS, identifiers, new_parser
+
+__all__ = [
+    "Definition",
+    "KINDS",
+    "TAG_KINDS",
+    "index_file",
+    "SymbolIndex",
+    "INDEX_VERSION",
+]
+
+#: Bump when what index_file() produces changes, so old caches are not used.
+INDEX_VERSION = 1
+
+KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
+TAG_KINDS = frozenset({"struct", "union", "enum"})
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """One definition or declaration of a name.
+
+    ``complete``: for tags, a ``{...}`` body (versus a forward declaration ``struct X;``
+    or a file-scope mention such as ``typedef struct X X_t;``); for functions, a body
+    (versus a prototype, kind ``function-decl``); for variables, a definition (versus
+    ``extern``); always True for typedefs, enumerators and macros.
+    """
+
+    name: str
+    kind: str
+    complete: bool
+    file: str  # absolute
+    line: int  # 1-based
+    condition: Formula
+    signature: str | None = None
+    uses: frozenset[str] = frozenset()
+    return_type: str | None = None
+    end_line: int = 0
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Frozen slotted dataclasses do not unpickle on every Python we support.
+        return (
+            Definition,
+            (
+                self.name,
+                self.kind,
+                self.complete,
+                self.file,
+                self.line,
+                self.condition,
+                self.signature,
+                self.uses,
+                self.return_type,
+                self.end_line,
+            ),
+        )
+
+    @property
+    def is_tag(self) -> bool:
+        return self.kind in TAG_KINDS
+
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+# ---------------------------------------------------------------------------
+# Attribute macros
+
+
+# Object-like macros that expand to attributes, qualifiers or nothing (Linux, glibc).
+_ATTRIBUTE_WORDS = frozenset(
+    """
+    __packed __always_inline __user __force __iomem asmlinkage __must_check __init __exit
+    noinstr __rcu __percpu ____cacheline_aligned ____cacheline_aligned_in_smp
+    __cacheline_aligned __cacheline_aligned_in_smp __randomize_layout __no_randomize_layout
+    __bitwise __maybe_unused notrace __cold __hot __visible __read_mostly __noreturn
+    __ro_after_init __pure __weak __used __always_unused __initdata __initconst __exitdata
+    __ref __refdata __meminit __meminitdata __sched __malloc __attribute_const__ noinline
+    __noinline __designated_init __nonstring __latent_entropy __naked __flatten __noclone
+    __nocfi __gnu_inline __safe __nocast __kernel __private __cpuidle __irq_entry __kprobes
+    __deprecated __noinline_for_stack noinline_for_stack __no_kcsan __no_sanitize_address
+    __noscs __fix_address __init_or_module __net_init __net_exit __head __bpf_kfunc
+    __THROW __THROWNL __wur __attribute_pure__ __attribute_malloc__ __attribute_deprecated__
+    __attribute_warn_unused_result__ __attribute_used__ __attribute_noinline__
+    __fortify_function __extern_inline __extern_always_inline __BEGIN_DECLS __END_DECLS
+    __attribute_artificial__ __returns_nonnull __attribute_maybe_unused__
+    """.split()
+)
+# Function-like ones: the parenthesised arguments go too.
+_ATTRIBUTE_CALLS = frozenset(
+    """
+    __attribute__ __attribute __aligned __printf __scanf __section __counted_by __alloc_size
+    __realloc_size __assume_aligned __must_hold __acquires __releases __cond_acquires
+    __cond_releases __alias __copy __nonnull __attr_access __attr_access_none __attr_dealloc
+    __attribute_format_arg__ __attribute_format_strfmon__ __deprecated_msg __asm__ __asm
+    __declspec __attribute_alloc_size__ __attribute_alloc_align__ __diagnose_as
+    """.split()
+)
+_ATTRIBUTE_RE = re.compile(rb"(?<![A-Za-z0-9_])(?:__[A-Za-z0-9_]+|notrace|noinline(?:_for_stack)?|noinstr|asmlinkage)\b")
+
+
+def blank_attributes(data: bytes) -> bytes:
+    """Replace attribute macros by spaces of the same length (newlines kept)."""
+    buf: bytearray | None = None
+    n = len(data)
+    for m in _ATTRIBUTE_RE.finditer(data):
+        word = m.group().decode("ascii")
+        start, end = m.span()
+        if word in _ATTRIBUTE_CALLS:
+            i = end
+            while i < n and data[i] in b" \t\n":
+                i += 1
+            if i < n and data[i] == 0x28:  # "(": blank to the matching ")"
+                depth = 0
+                while i < n:
+                    c = data[i]
+                    if c == 0x28:
+                        depth += 1
+                    elif c == 0x29:
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    i += 1
+                end = min(i + 1, n)
+        elif word not in _ATTRIBUTE_WORDS:
+            continue
+        if buf is None:
+            buf = bytearray(data)
+        segment = data[start:end]
+        buf[start:end] = bytes(b if b == 0x0A else 0x20 for b in segment) if b"\n" in segment else b" " * (end - start)
+    return bytes(buf) if buf is not None else data
+
+
+# ---------------------------------------------------------------------------
+# Indexing one file
+
+_CONTAINERS = {
+    "translation_unit",
+    "preproc_if",
+    "preproc_ifdef",
+    "preproc_else",
+    "preproc_elif",
+    "preproc_elifdef",
+    "ERROR",
+    "declaration_list",
+}
+_TAG_SPECIFIERS = {"struct_specifier": "struct", "union_specifier": "union", "enum_specifier": "enum"}
+_NAME_NODES = {"identifier", "type_identifier", "field_identifier", "primitive_type"}
+_STORAGE_WORDS = frozenset(
+    "static extern inline __inline __inline__ _Noreturn register auto __extension__ constexpr "
+    "thread_local _Thread_local __thread".split()
+)
+_SPACES = re.compile(r"\s+")
+
+
+def _unwrap(d: tree_sitter.Node | None) -> tuple[tree_sitter.Node | None, bool, int]:
+    """``(name node, declares a function, pointer levels around the function declarator)``."""
+    is_func = False
+    stars = 0
+    while d is not None:
+        t = d.type
+        if t in _NAME_NODES:
+            return d, is_func, stars
+        if t == "function_declarator":
+            is_func = True
+            d = d.child_by_field_name("declarator")
+        elif t == "pointer_declarator":
+            is_func = False
+            stars += 1
+            d = d.child_by_field_name("declarator")
+        elif t in ("array_declarator", "init_declarator"):
+            if t == "array_declarator":
+                is_func = False
+            d = d.child_by_field_name("declarator")
+        elif t in ("parenthesized_declarator", "attributed_declarator"):
+            d = d.named_child(0)
+        else:
+            return None, False, 0
+    return None, False, 0
+
+
+class _Indexer:
+    def __init__(self, path: str, data: bytes, blanked: bytes, scan: FileScan) -> None:
+        self.path = path
+        self.data = data
+        self.blanked = blanked
+        self.scan = scan
+        self.out: list[Definition] = []
+
+    def text(self, start: int, end: int) -> str:
+        return self.data[start:end].decode("utf-8", "surrogateescape")
+
+    def add(
+        self,
+        name: str,
+        kind: str,
+        complete: bool,
+        node: tree_sitter.Node,
+        uses: frozenset[str] = frozenset(),
+        signature: str | None = None,
+        return_type: str | None = None,
+    ) -> None:
+        line = node.start_point.row + 1
+        cond = self.scan.condition_at(line)
+        if cond == FALSE:
+            return  # in "#if 0": never compiled
+        self.out.append(
+            Definition(name, kind, complete, self.path, line, cond, signature, uses, return_type, node.end_point.row + 1)
+        )
+
+    def uses_of(self, node: tree_sitter.Node, own: str | None) -> frozenset[str]:
+        found = identifiers(self.data[node.start_byte : node.end_byte])
+        found.discard(own or "")
+        return frozenset(found)
+
+    # -- walkers ------------------------------------------------------------
+
+    def items(self, node: tree_sitter.Node) -> None:
+        for child in node.children:
+            t = child.type
+            if t == "declaration":
+                self.declaration(child)
+            elif t == "function_definition":
+                self.function(child)
+            elif t == "type_definition":
+                self.typedef(child)
+            elif t in _TAG_SPECIFIERS:
+                self.tag(child, mention=True)
+            elif t in _CONTAINERS:
+                self.items(child)
+            elif t == "linkage_specification":  # extern "C" { ... } or extern "C" int f(void);
+                self.items(child)
+
+    def tag(self, spec: tree_sitter.Node, mention: bool) -> None:
+        """A struct/union/enum specifier; ``mention``: record it even without a body."""
+        kind = _TAG_SPECIFIERS[spec.type]
+        name_node = spec.child_by_field_name("name")
+        body = spec.child_by_field_name("body")
+        name = name_node.text.decode("ascii", "replace") if name_node is not None and name_node.text else None
+        if body is None:
+            if name and mention:
+                self.add(name, kind, False, spec)
+            return
+        if name:
+            self.add(name, kind, True, spec, self.uses_of(body, name))
+        if kind == "enum":
+            self.enumerators(body)
+        else:
+            self.fields(body)
+
+    def fields(self, body: tree_sitter.Node) -> None:
+        # C puts tags defined inside a struct into the enclosing (file) scope.
+        for child in body.children:
+            t = child.type
+            if t == "field_declaration":
+                spec = child.child_by_field_name("type")
+                if spec is not None and spec.type in _TAG_SPECIFIERS:
+                    self.tag(spec, mention=False)
+            elif t in _CONTAINERS:
+                self.fields(child)
+
+    def enumerators(self, body: tree_sitter.Node) -> None:
+        for child in body.children:
+            if child.type == "enumerator":
+                name = child.child_by_field_name("name")
+                if name is not None and name.text:
+                    ident = name.text.decode("ascii", "replace")
+                    value = child.child_by_field_name("value")
+                    uses = self.uses_of(value, ident) if value is not None else frozenset()
+                    self.add(ident, "enumerator", True, child, uses)
+            elif child.type in _CONTAINERS:
+                self.enumerators(child)
+
+    def _type_part(self, node: tree_sitter.Node, declarator: tree_sitter.Node, stars: int) -> str | None:
+        """Return type text: specifiers before the declarator, storage and attributes dropped."""
+        text = self.blanked[node.start_byte : declarator.start_byte].decode("utf-8", "surrogateescape")
+        words = [w for w in _SPACES.split(text.replace("*", " * ")) if w and w not in _STORAGE_WORDS]
+        rtype = " ".join(words)
+        if stars:
+            rtype += " " + "*" * stars
+        return rtype.replace("* *", "**") or None
+
+    def function(self, node: tree_sitter.Node) -> None:
+        spec = node.child_by_field_name("type")
+        if spec is not None and spec.type in _TAG_SPECIFIERS:
+            self.tag(spec, mention=False)
+        declarator = node.child_by_field_name("declarator")
+        body = node.child_by_field_name("body")
+        name_node, is_func, stars = _unwrap(declarator)
+        if name_node is None or declarator is None or body is None or not is_func or not name_node.text:
+            return
+        name = name_node.text.decode("ascii", "replace")
+        signature = _SPACES.sub(" ", self.text(node.start_byte, body.start_byte)).strip()
+        self.add(
+            name,
+            "function",
+            True,
+            node,
+            self.uses_of(node, name),
+            signature,
+            self._type_part(node, declarator, stars),
+        )
+
+    def declaration(self, node: tree_sitter.Node) -> None:
+        spec = node.child_by_field_name("type")
+        has_body = False
+        if spec is not None and spec.type in _TAG_SPECIFIERS:
+            has_body = spec.child_by_field_name("body") is not None
+            self.tag(spec, mention=True)
+        extern = any(c.type == "storage_class_specifier" and c.text == b"extern" for c in node.children)
+        for d in node.children_by_field_name("declarator"):
+            name_node, is_func, stars = _unwrap(d)
+            if name_node is None or not name_node.text:
+                continue
+            name = name_node.text.decode("ascii", "replace")
+            if has_body and name.startswith("__"):
+                continue  # "struct x {...} __some_attribute;" misread as a declarator
+            if name in C_KEYWORDS:
+                continue
+            if is_func:
+                signature = _SPACES.sub(" ", self.text(node.start_byte, d.end_byte)).strip()
+                self.add(
+                    name,
+                    "function-decl",
+                    False,
+                    node,
+                    self.uses_of(node, name),
+                    signature,
+                    self._type_part(node, d, stars),
+                )
+            else:
+                self.add(name, "variable", not extern, node, self.uses_of(node, name))
+
+    def typedef(self, node: tree_sitter.Node) -> None:
+        spec = node.child_by_field_name("type")
+        has_body = False
+        if spec is not None and spec.type in _TAG_SPECIFIERS:
+            has_body = spec.child_by_field_name("body") is not None
+            self.tag(spec, mention=True)
+        signature = None if has_body else _SPACES.sub(" ", self.text(node.start_byte, node.end_byte)).strip()
+        for d in node.children_by_field_name("declarator"):
+            name_node, _, _ = _unwrap(d)
+            if name_node is None or not name_node.text:
+                continue
+            name = name_node.text.decode("ascii", "replace")
+            self.add(name, "typedef", True, node, self.uses_of(node, name), signature)
+
+    def macros(self) -> None:
+        for m in self.scan.defines:
+            if m.condition == FALSE:
+                continue
+            if m.is_function_like:
+                signature = f"#define {m.name}({', '.join(m.params)})"
+            else:
+                signature = f"#define {m.name}"
+            uses: frozenset[str] = frozenset()
+            if m.body:
+                found = identifiers(m.body.encode("utf-8", "surrogateescape"))
+                found.discard(m.name)
+                found.difference_update(m.params)
+                uses = frozenset(found)
+            self.out.append(
+                Definition(m.name, "macro", True, self.path, m.line, m.condition, signature, uses, None, m.end_line)
+            )
+
+
+def scan_file(path: str, data: bytes, options: OptionFilter | None = None) -> FileScan:
+    """Directive scan that never fails: unbalanced files are scanned leniently."""
+    text = read_text(data)
+    try:
+        return scan_directives(text, path, options)
+    except ScanError:
+        return scan_directives(text, path, options, strict=False)
+
+
+def index_file(
+    path: str, text: bytes, options: OptionFilter | None = None, scan: FileScan | None = None
+) -> list[Definition]:
+    """Definitions in one file, in source order (macros first), dead ``#if 0`` code left out."""
+    if scan is None:
+        scan = scan_file(path, text, options)
+    blanked = blank_attributes(text)
+    tree = new_parser().parse(blanked)
+    indexer = _Indexer(path, text, blanked, scan)
+    indexer.macros()
+    indexer.items(tree.root_node)
+    return indexer.out
+
+
+# ---------------------------------------------------------------------------
+# The index
+
+
+def _cache_namespace(options: OptionFilter | None) -> str:
+    try:
+        ts_version = metadata.version("tree-sitter-c")
+    except metadata.PackageNotFoundError:
+        ts_version = "unknown"
+    opts = options or OptionFilter()
+    digest = hashlib.sha256(repr((sorted(opts.patterns), sorted(opts.names))).encode()).hexdigest()[:12]
+    return f"symbols-v{INDEX_VERSION}-tsc{ts_version}-{digest}"
+
+
+# Cached entries are stored without the file name (the same content may live at several
+# paths): a tuple of Definition fields minus ``file``.
+_Row = tuple[str, str, bool, int, Formula, str | None, frozenset[str], str | None, int]
+
+
+def _to_rows(defs: list[Definition]) -> list[_Row]:
+    return [
+        (d.name, d.kind, d.complete, d.line, d.condition, d.signature, d.uses, d.return_type, d.end_line) for d in defs
+    ]
+
+
+def _from_rows(path: str, rows: list[_Row]) -> list[Definition]:
+    return [Definition(r[0], r[1], r[2], path, r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+
+
+@dataclass
+class IndexStats:
+    files: int = 0
+    bytes: int = 0
+    parsed: int = 0  # files indexed from source
+    cached: int = 0  # files whose definitions came from the cache
+    unreadable: int = 0
+
+
+class SymbolIndex:
+    """Definitions of many files, looked up by name.  Picklable."""
+
+    def __init__(self, options: OptionFilter | None = None, cache_dir: Path | None = None) -> None:
+        self.options = options
+        self.cache_dir = cache_dir
+        self._namespace = _cache_namespace(options)
+        self._by_name: dict[str, list[Definition]] = {}
+        self._by_file: dict[str, tuple[str, list[Definition]]] = {}
+        self._memo: dict[str, list[_Row]] = {}  # sha256 -> rows, this process
+        self.errors: dict[str, str] = {}
+        self.stats = IndexStats()
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_memo"] = {}  # a per-process speed-up, not worth shipping
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+
+    # -- building -----------------------------------------------------------
+
+    def _cache_path(self, digest: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / self._namespace / digest[:2] / f"{digest}.pickle"
+
+    def _load(self, digest: str) -> list[_Row] | None:
+        rows = self._memo.get(digest)
+        if rows is not None:
+            return rows
+        p = self._cache_path(digest)
+        if p is None:
+            return None
+        try:
+            with open(p, "rb") as f:
+                loaded = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+            return None
+        if not isinstance(loaded, list):
+            return None
+        self._memo[digest] = loaded
+        return loaded
+
+    def _store(self, digest: str, rows: list[_Row]) -> None:
+        self._memo[digest] = rows
+        p = self._cache_path(digest)
+        if p is None:
+            return
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".pickle")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    pickle.dump(rows, f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, p)  # atomic: concurrent builders never see half a file
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+    def add_text(self, path: str | Path, data: bytes) -> list[Definition]:
+        """Index ``data`` as the content of ``path`` (replacing what was known about it)."""
+        key = os.path.abspath(path)
+        digest = hashlib.sha256(data).hexdigest()
+        old = self._by_file.get(key)
+        if old is not None:
+            if old[0] == digest:
+                return old[1]
+            self.remove_file(key)
+        rows = self._load(digest)
+        if rows is None:
+            defs = index_file(key, data, self.options)
+            self._store(digest, _to_rows(defs))
+            self.stats.parsed += 1
+        else:
+            defs = _from_rows(key, rows)
+            self.stats.cached += 1
+        self.stats.files += 1
+        self.stats.bytes += len(data)
+        self._by_file[key] = (digest, defs)
+        by_name = self._by_name
+        for d in defs:
+            entry = by_name.get(d.name)
+            if entry is None:
+                by_name[d.name] = [d]
+            else:
+                entry.append(d)
+        return defs
+
+    def add_file(self, path: str | Path) -> list[Definition]:
+        """Read and index one file; raises OSError if it cannot be read."""
+        with open(path, "rb") as f:
+            data = f.read()
+        return self.add_text(path, data)
+
+    def add_files(self, paths: Iterable[str | Path]) -> int:
+        """Index many files, skipping unreadable ones (recorded in ``errors``); returns the count added."""
+        count = 0
+        for p in paths:
+            try:
+                self.add_file(p)
+                count += 1
+            except OSError as exc:
+                self.errors[os.path.abspath(p)] = exc.strerror or str(exc)
+                self.stats.unreadable += 1
+        return count
+
+    def remove_file(self, path: str | Path) -> None:
+        key = os.path.abspath(path)
+        old = self._by_file.pop(key, None)
+        if old is None:
+            return
+        for name in {d.name for d in old[1]}:
+            kept = [d for d in self._by_name.get(name, ()) if d.file != key]
+            if kept:
+                self._by_name[name] = kept
+            else:
+                self._by_name.pop(name, None)
+
+    @classmethod
+    def build(
+        cls,
+        paths: Iterable[str | Path],
+        cache_dir: Path | None = None,
+        options: OptionFilter | None = None,
+    ) -> SymbolIndex:
+        """Index ``paths``; with ``cache_dir`` each file's definitions are kept by content hash."""
+        index = cls(options, cache_dir)
+        index.add_files(paths)
+        return index
+
+    # -- queries ----------------------------------------------------------------
+
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> list[Definition]:
+        defs = self._by_name.get(name, [])
+        if kinds is None:
+            return list(defs)
+        wanted = {kinds} if isinstance(kinds, str) else set(kinds)
+        return [d for d in defs if d.kind in wanted]
+
+    def complete_definitions(self, name: str, kinds: Iterable[str] | None = None) -> list[Definition]:
+        return [d for d in self.lookup(name, kinds) if d.complete]
+
+    def files(self) -> list[str]:
+        return list(self._by_file)
+
+    def definitions_in(self, path: str | Path) -> list[Definition]:
+        entry = self._by_file.get(os.path.abspath(path))
+        return list(entry[1]) if entry is not None else []
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_name.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name

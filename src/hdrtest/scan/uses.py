@@ -1,0 +1,153 @@
+"""What a header refers to: identifiers, and which of them are struct/union/enum tags.
+
+Identifiers come from a tokenizer (comments, strings, character literals and header
+names skipped; keywords dropped) because it also sees macro bodies and ``#if``
+expressions, which a C parse does not.  Tags need syntax (``struct X`` with attributes
+in between, or a definition versus a mention), so they come from tree-sitter.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import tree_sitter
+import tree_sitter_c
+
+__all__ = [
+    "C_KEYWORDS",
+    "identifiers",
+    "used_identifiers",
+    "TagUse",
+    "tag_uses",
+    "tag_use_sites",
+    "c_language",
+    "new_parser",
+]
+
+#: C keywords (C89..C23, GNU spellings) and preprocessor words that are never names.
+C_KEYWORDS = frozenset(
+    """
+    auto break case char const continue default do double else enum extern float for goto
+    if inline int long register restrict return short signed sizeof static struct switch
+    typedef union unsigned void volatile while _Alignas _Alignof _Atomic _Bool _Complex
+    _Generic _Imaginary _Noreturn _Static_assert _Thread_local _BitInt _Decimal32
+    _Decimal64 _Decimal128 alignas alignof constexpr nullptr static_assert thread_local
+    typeof typeof_unqual __typeof __typeof__ __typeof_unqual__ __attribute __attribute__
+    __asm __asm__ asm __inline __inline__ __restrict __restrict__ __volatile __volatile__
+    __const __const__ __signed __signed__ __extension__ __label__ __alignof __alignof__
+    __auto_type __builtin_va_list __int128 __thread _Float16 _Float32 _Float64 _Float128
+    __real__ __imag__ defined __VA_ARGS__ __VA_OPT__ __has_include __has_include_next
+    """.split()
+)
+
+# Bytes tokenizer: group 1 is an identifier; everything else is matched to be skipped.
+# "#include <a/b.h>" and "#word" (directive keywords, stringification) are skipped too.
+_TOKENS = re.compile(
+    rb"""/\*.*?(?:\*/|\Z)|//(?:\\\n|[^\n])*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
+    rb"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
+    rb"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|\b([A-Za-z_][A-Za-z0-9_]*)""",
+    re.S,
+)
+
+
+def identifiers(text: bytes) -> set[str]:
+    """Every identifier in ``text`` outside comments, strings and header names, keywords dropped."""
+    found = set(_TOKENS.findall(text))
+    found.discard(b"")
+    return {s for s in (t.decode("ascii") for t in found) if s not in C_KEYWORDS}
+
+
+def used_identifiers(text: bytes) -> set[str]:
+    """The identifiers a header references (types, functions, macros, config options)."""
+    return identifiers(text)
+
+
+_LANGUAGE: tree_sitter.Language | None = None
+_LOCAL = threading.local()
+
+
+def c_language() -> tree_sitter.Language:
+    global _LANGUAGE
+    if _LANGUAGE is None:
+        _LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
+    return _LANGUAGE
+
+
+def new_parser() -> tree_sitter.Parser:
+    """A tree-sitter C parser for the calling thread (parsers are not thread-safe)."""
+    parser: tree_sitter.Parser | None = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = tree_sitter.Parser(c_language())
+        _LOCAL.parser = parser
+    return parser
+
+
+@dataclass(frozen=True)
+class TagUse:
+    kind: str  # "struct", "union", "enum"
+    name: str
+    line: int  # 1-based
+    #: This mention is a definition with a body (``struct X { ... }``).
+    defines: bool
+    #: The type is used by value (a field, variable or parameter of type ``struct X``
+    #: rather than a pointer to it), which needs the complete type.
+    by_value: bool
+
+
+_TAG_QUERY_TEXT = """
+(struct_specifier name: (type_identifier) @struct)
+(union_specifier name: (type_identifier) @union)
+(enum_specifier name: (type_identifier) @enum)
+"""
+_TAG_QUERY: tree_sitter.Query | None = None
+
+_VALUE_HOLDERS = {"field_declaration", "declaration", "parameter_declaration"}
+_DECLARATOR_LEAVES = {"identifier", "field_identifier", "array_declarator"}
+
+
+def _by_value(spec: tree_sitter.Node) -> bool:
+    holder = spec.parent
+    if holder is None or holder.type not in _VALUE_HOLDERS:
+        return False
+    for d in holder.children_by_field_name("declarator"):
+        while d.type in ("init_declarator", "attributed_declarator", "array_declarator"):
+            inner = d.child_by_field_name("declarator") or d.named_child(0)
+            if inner is None:
+                break
+            d = inner
+        if d.type in ("identifier", "field_identifier"):
+            return True
+    return False
+
+
+def tag_use_sites(text: bytes) -> list[TagUse]:
+    """Every ``struct X``/``union X``/``enum X`` in the text, in order, with how it is used."""
+    global _TAG_QUERY
+    if _TAG_QUERY is None:
+        _TAG_QUERY = tree_sitter.Query(c_language(), _TAG_QUERY_TEXT)
+    tree = new_parser().parse(text)
+    captures = tree_sitter.QueryCursor(_TAG_QUERY).captures(tree.root_node)
+    out = []
+    for kind, nodes in captures.items():
+        for node in nodes:
+            spec = node.parent
+            if spec is None or node.text is None:
+                continue
+            out.append(
+                TagUse(
+                    kind,
+                    node.text.decode("utf-8", "surrogateescape"),
+                    node.start_point.row + 1,
+                    spec.child_by_field_name("body") is not None,
+                    _by_value(spec),
+                )
+            )
+    out.sort(key=lambda t: (t.line, t.name))
+    return out
+
+
+def tag_uses(text: bytes) -> set[tuple[str, str]]:
+    """``{(kind, name)}`` of the tags a header mentions, e.g. ``("struct", "kvm")``."""
+    return {(t.kind, t.name) for t in tag_use_sites(text)}

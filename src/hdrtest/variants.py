@@ -1,0 +1,266 @@
+"""Planning configuration variants per header, and sharing results of identical ones.
+
+The baseline is the configuration the flags give.  Each relevant option (see
+``relevance``) is flipped once by default; ``pairwise`` adds every pair and
+``random:N`` samples combinations.  In a Kconfig tree every flip goes through
+Kconfig (``kconfig``), so variants are valid configurations and record what else
+changed; elsewhere a flip is a ``#define``/``#undef`` of the macro.  Variants whose
+preprocessed text equals another's share its result instead of being compiled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import random
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import kconfig
+from .errors import UsageError
+from .macros import defined_macros
+from .models import Job, OptionSetting, Variant
+from .relevance import Reason, relevant_options
+from .scan.conditions import Formula, OptionFilter
+from .scan.directives import ScanError, scan_directives
+from .scan.includes import IncludeGraph, ScanCache, SearchPath
+from .scan.symbols import SymbolIndex
+from .scan.uses import used_identifiers
+
+_LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.M)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    kind: str = "default"  # "none", "default", "pairwise", "random"
+    samples: int = 0
+    seed: int = 0
+    max_options: int = 12
+
+    @classmethod
+    def parse(cls, text: str, seed: int = 0) -> Strategy:
+        text = (text or "default").strip()
+        if text in ("none", "default", "pairwise"):
+            return cls(text, seed=seed)
+        if text.startswith("random:"):
+            try:
+                count = int(text.split(":", 1)[1])
+            except ValueError:
+                count = -1
+            if count > 0:
+                return cls("random", samples=count, seed=seed)
+        raise UsageError(f"unknown variant strategy '{text}'", path="--variants",
+                         hint="use none, default, pairwise or random:N")
+
+
+@dataclass
+class HeaderPlan:
+    job: Job  # the baseline job
+    reasons: list[Reason]
+    variants: list[Variant] = field(default_factory=list)
+    #: Flips Kconfig refused, as "CONFIG_X=n: why".
+    impossible: list[str] = field(default_factory=list)
+    dropped_options: int = 0
+
+
+class Flipper:
+    """Turns "option X to value V" into a Variant, through Kconfig when the tree has one."""
+
+    def __init__(self, backend: kconfig.KconfigBackend | None) -> None:
+        self.backend = backend
+        self._memo: dict[tuple[str, str], kconfig.Resolution | None] = {}
+
+    def value(self, option: str, macros: Mapping[str, str]) -> str:
+        if self.backend is not None and self.backend.known(option):
+            return self.backend.baseline().get(option, "n")
+        if option in macros:
+            return "y"
+        if option + "_MODULE" in macros:
+            return "m"
+        return "n"
+
+    def targets(self, option: str, current: str) -> list[str]:
+        if current in ("y", "m"):
+            wanted = ["n"]
+        elif current == "n":
+            wanted = ["y"]
+        else:
+            return []  # valued options (ints, strings) are not flipped
+        tristate = self.backend is not None and self.backend.known(option) and self.backend.is_tristate(option)
+        if tristate and current != "m":
+            wanted.append("m")
+        return wanted
+
+    def resolve(self, option: str, target: str) -> kconfig.Resolution | None:
+        key = (option, target)
+        if key not in self._memo:
+            if self.backend is not None and self.backend.known(option):
+                self._memo[key] = self.backend.flip(option, target)
+            else:
+                self._memo[key] = kconfig.plain_flip(option, target)
+        return self._memo[key]
+
+
+def _variant_name(changes: Sequence[OptionSetting]) -> str:
+    return ",".join(str(c) for c in changes)
+
+
+def _combine(resolutions: Sequence[kconfig.Resolution], reason: str) -> Variant:
+    """Several flips at once: their macro changes merged, later ones winning."""
+    defines: dict[str, str | None] = {}
+    changes: list[OptionSetting] = []
+    implied: list[OptionSetting] = []
+    lines: list[str] = []
+    for res in resolutions:
+        defines.update(dict(res.defines))
+        changes.extend(res.via or (res.requested,))
+        implied.extend(res.implied)
+        lines.extend(res.config_lines)
+    return Variant(name=_variant_name(changes), changes=tuple(changes), implied=tuple(dict.fromkeys(implied)),
+                   defines=tuple(defines.items()), reason=reason, config_lines=tuple(dict.fromkeys(lines)))
+
+
+def _search_key(job: Job) -> tuple[object, ...]:
+    return (job.compiler, job.flags, job.directory, job.language)
+
+
+@dataclass
+class ScanContext:
+    """Include graphs per distinct flag set, and one symbol index over every scanned file."""
+
+    graphs: dict[tuple[object, ...], IncludeGraph]
+    index: SymbolIndex
+
+
+def scan_context(jobs: Sequence[Job], cache_dir: Path | None) -> ScanContext:
+    shared = ScanCache()
+    graphs: dict[tuple[object, ...], IncludeGraph] = {}
+    by_key: dict[tuple[object, ...], list[Job]] = {}
+    for job in jobs:
+        by_key.setdefault(_search_key(job), []).append(job)
+    files: set[Path] = set()
+    for key, group in by_key.items():
+        first = group[0]
+        search = SearchPath.from_flags(first.flags, first.directory, first.compiler, first.language)
+        starts = [j.header for j in group] + [p for j in group for p in j.preludes]
+        graph = IncludeGraph.build(starts, search, shared)
+        graphs[key] = graph
+        files.update(graph.files())
+    index = SymbolIndex.build(sorted(files), cache_dir)
+    return ScanContext(graphs, index)
+
+
+def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
+    try:
+        scan = scan_directives(header.read_text(encoding="utf-8", errors="replace"), str(header))
+    except (OSError, ScanError):
+        return []
+    return [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
+
+
+def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: OptionFilter, strategy: Strategy,
+                root: Path, touched: Mapping[Path, Mapping[str, str]] | None = None) -> HeaderPlan:
+    graph = context.graphs[_search_key(job)]
+    closure_paths = graph.closure(job.header) + [p for pre in job.preludes for p in graph.closure(pre)]
+    closure = {str(p) for p in closure_paths}
+    touched_here: dict[str, str] = {}
+    for path, touched_reasons in (touched or {}).items():
+        if str(path) in closure:
+            for option, why in touched_reasons.items():
+                touched_here.setdefault(option, why)
+    try:
+        text = job.header.read_bytes()
+    except OSError:
+        text = b""
+    own = _own_conditions(job.header)
+    reasons = relevant_options(job.display, own, used_identifiers(text), closure, context.index, options, root,
+                               touched=touched_here)
+    plan = HeaderPlan(job=job, reasons=reasons[: strategy.max_options],
+                      dropped_options=max(0, len(reasons) - strategy.max_options))
+    if strategy.kind == "none" or not plan.reasons:
+        return plan
+    macros = defined_macros(job)
+    single: list[tuple[Reason, kconfig.Resolution]] = []
+    for reason in plan.reasons:
+        current = flipper.value(reason.option, macros)
+        for target in flipper.targets(reason.option, current):
+            resolution = flipper.resolve(reason.option, target)
+            if resolution is None or not resolution.achieved:
+                plan.impossible.append(f"{reason.option}={target}: the configuration system does not allow it")
+                continue
+            if not resolution.defines:
+                continue
+            single.append((reason, resolution))
+            name = _variant_name(resolution.via or (resolution.requested,))
+            variant = resolution.to_variant(name, reason=f"{reason.option} matters: {reason.why}")
+            plan.variants.append(variant)
+    if strategy.kind == "pairwise":
+        for (ra, a), (rb, b) in itertools.combinations(single, 2):
+            if ra.option != rb.option:
+                plan.variants.append(_combine([a, b], f"pairwise: {ra.option} and {rb.option}"))
+    elif strategy.kind == "random":
+        rng = random.Random(f"{strategy.seed}:{job.display}")
+        for _ in range(strategy.samples):
+            if not single:
+                break
+            count = rng.randint(1, len(single))
+            chosen = rng.sample(single, count)
+            by_option = {r.option: res for r, res in chosen}
+            plan.variants.append(_combine(list(by_option.values()),
+                                          "random sample (seed " + str(strategy.seed) + ")"))
+    unique: dict[tuple[tuple[str, str | None], ...], Variant] = {}
+    for variant in plan.variants:
+        unique.setdefault(tuple(sorted(variant.defines, key=lambda d: d[0])), variant)
+    plan.variants = list(unique.values())
+    return plan
+
+
+def variant_jobs(plan: HeaderPlan) -> list[Job]:
+    return [replace(plan.job, variant=v) for v in plan.variants]
+
+
+def preprocessed_digest(job: Job) -> str | None:
+    """Hash of the header's preprocessed text with line markers dropped; None if it does not preprocess."""
+    from .compile import build_command
+
+    command = build_command(job, json_diagnostics=False, deps_file=None)
+    command = [c for c in command if c != "-fsyntax-only"]
+    command[1:1] = ["-E", "-P"]
+    try:
+        out = subprocess.run(command, cwd=job.directory, capture_output=True, timeout=job.timeout,
+                             stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    text = _LINE_MARKER.sub(b"", out.stdout)
+    text = b"\n".join(line for line in text.splitlines() if line.strip())
+    return hashlib.sha256(text).hexdigest()
+
+
+def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int) -> dict[Job, Job]:
+    """For each variant job whose preprocessed text equals an earlier job's: that job."""
+    groups: dict[tuple[object, ...], list[Job]] = {}
+    for job in list(baselines) + list(variants):
+        groups.setdefault((job.header, job.language), []).append(job)
+    todo = [job for group in groups.values() if len(group) > 1 for job in group]
+    workers = max(1, jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        digests = dict(zip(todo, pool.map(preprocessed_digest, todo)))
+    same: dict[Job, Job] = {}
+    for group in groups.values():
+        first_by_digest: dict[str, Job] = {}
+        for job in group:
+            digest = digests.get(job)
+            if digest is None:
+                continue
+            if digest in first_by_digest and not job.variant.is_baseline:
+                same[job] = first_by_digest[digest]
+            else:
+                first_by_digest.setdefault(digest, job)
+    return same

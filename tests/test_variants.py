@@ -1,0 +1,174 @@
+"""Configuration variants: found unprompted, Kconfig-valid, deduped, change-driven."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, hdrtest, tree_hashes, write_tree
+
+GVT = "drivers/gpu/drm/i915/gvt/gvt.h"
+
+
+def by_variant(data: dict, header: str) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {r["variant"]["name"]: r for r in data["results"] if r["header"] == header}
+
+
+def test_kvm_gvt_failure_is_found_without_naming_the_option(compiler: str) -> None:
+    run = hdrtest("check", "--cc", compiler, "-p", "examples/kvm-gvt/build-on", "--format", "json",
+                  "examples/kvm-gvt", cwd=EXAMPLES.parent)
+    assert run.returncode == 1, run.stderr
+    data = run.json()
+    results = by_variant(data, GVT)
+    assert results["baseline"]["status"] == "pass"
+    failing = [r for r in results.values() if r["status"] == "fail"]
+    assert len(failing) == 1
+    variant = failing[0]["variant"]
+    # The hidden option cannot be turned off directly: Kconfig turns off the option that selects it.
+    assert [c["option"] + "=" + c["value"] for c in variant["changes"]] == ["CONFIG_DRM_I915_GVT_KVMGT=n"]
+    implied = {c["option"]: c["value"] for c in variant["implied"]}
+    assert implied["CONFIG_KVM_EXTERNAL_WRITE_TRACKING"] == "n"
+    assert implied["CONFIG_DRM_I915_GVT"] == "n"
+    assert any("incomplete type" in d["message"] for d in failing[0]["diagnostics"])
+    why = data["relevant_options"][GVT]["CONFIG_KVM_EXTERNAL_WRITE_TRACKING"]
+    assert "kvm_page_track_notifier_node" in why and "kvm_page_track.h" in why
+    assert "# CONFIG_DRM_I915_GVT_KVMGT is not set" in variant["config_lines"]
+    # Other headers have nothing guarded to flip
+    assert set(by_variant(data, "drivers/gpu/drm/i915/gvt/trace.h")) == {"baseline"}
+
+
+def test_kvm_gvt_text_report_names_the_minimal_configuration() -> None:
+    run = hdrtest("check", "-p", "examples/kvm-gvt/build-on", "examples/kvm-gvt", cwd=EXAMPLES.parent)
+    assert run.returncode == 1
+    assert (f"FAIL {GVT} [c] in CONFIG_DRM_I915_GVT_KVMGT=n (which also sets "
+            in run.stdout)
+    assert "CONFIG_KVM_EXTERNAL_WRITE_TRACKING=n" in run.stdout
+    assert "the baseline configuration passes" in run.stdout
+    assert "or set in .config: # CONFIG_DRM_I915_GVT_KVMGT is not set" in run.stdout
+
+
+@pytest.mark.parametrize("config", ["build-on", "build-off"])
+def test_fixed_tree_passes_every_variant(config: str) -> None:
+    run = hdrtest("check", "-p", f"examples/kvm-gvt-fixed/{config}", "--format", "json", "examples/kvm-gvt-fixed",
+                  cwd=EXAMPLES.parent)
+    assert run.returncode == 0, run.stdout
+    data = run.json()
+    assert data["summary"]["variants_planned"] > data["summary"]["headers_checked"]
+
+
+def test_baseline_failure_is_reported_as_such() -> None:
+    run = hdrtest("check", "--format", "json", "examples/kvm-gvt", cwd=EXAMPLES.parent)
+    assert run.returncode == 1
+    results = by_variant(run.json(), GVT)
+    assert results["baseline"]["status"] == "fail"
+
+
+def test_plain_macros_without_kconfig(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "feature.h": "#ifndef FEATURE_H\n#define FEATURE_H\n#ifdef HAVE_ZLIB\ntypedef struct { int level; } zopts_t;\n"
+                     "#endif\n#endif\n",
+        "user.h": '#include "feature.h"\nstruct conf { zopts_t z; };\n',
+        "other.h": "int other;\n",
+    })
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DHAVE_ZLIB=1", "--option-pattern", "HAVE_[A-Z]+",
+                  "--format", "json", ".", cwd=tmp_path)
+    assert run.returncode == 1
+    results = by_variant(run.json(), "user.h")
+    assert results["baseline"]["status"] == "pass"
+    assert results["HAVE_ZLIB=n"]["status"] == "fail"
+    assert results["HAVE_ZLIB=n"]["relevance"]["HAVE_ZLIB"].startswith("it guards typedef 'zopts_t'")
+    # Without the option pattern, HAVE_ZLIB is not a configuration option: nothing to flip.
+    plain = hdrtest("check", "--cc", compiler, "--cflags=-DHAVE_ZLIB=1", "--format", "json", ".", cwd=tmp_path)
+    assert plain.returncode == 0
+    assert hdrtest("check", "--cc", compiler, "--cflags=-DHAVE_ZLIB=1", "--option", "HAVE_ZLIB",
+                   ".", cwd=tmp_path).returncode == 1
+
+
+def test_covered_names_are_not_flipped(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "lock.h": "#ifdef CONFIG_DEBUG_LOCK\nstruct lock { int owner; int count; };\n#else\nstruct lock { int count; };\n"
+                  "#endif\n",
+        "user.h": '#include "lock.h"\nstruct thing { struct lock l; };\n',
+    })
+    run = hdrtest("check", "--format", "json", "user.h", cwd=tmp_path)
+    assert run.returncode == 0
+    assert run.json()["relevant_options"] == {}
+    assert run.json()["summary"]["variants_planned"] == 1
+
+
+def test_identical_preprocessed_variants_are_deduped(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "quiet.h": "#ifdef CONFIG_TRACE\n#endif\nint quiet;\n",
+        "loud.h": "#ifdef CONFIG_TRACE\nint traced;\n#endif\nint loud;\n",
+    })
+    run = hdrtest("check", "--format", "json", ".", cwd=tmp_path)
+    assert run.returncode == 0
+    data = run.json()
+    quiet = by_variant(data, "quiet.h")
+    assert quiet["CONFIG_TRACE=y"]["status"] == "deduped"
+    assert quiet["CONFIG_TRACE=y"]["same_as"] == "baseline"
+    assert by_variant(data, "loud.h")["CONFIG_TRACE=y"]["status"] == "pass"
+    assert data["summary"]["variants_deduped"] == 1
+    assert data["summary"]["variants_compiled"] == 3
+
+
+def test_pairwise_and_random_strategies(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "multi.h": "#ifdef CONFIG_A\nint a;\n#endif\n#ifdef CONFIG_B\nint b;\n#endif\n#ifdef CONFIG_C\nint c;\n#endif\n",
+    })
+    default = hdrtest("check", "--format", "json", "multi.h", cwd=tmp_path).json()
+    assert set(by_variant(default, "multi.h")) == {"baseline", "CONFIG_A=y", "CONFIG_B=y", "CONFIG_C=y"}
+    pairwise = hdrtest("check", "--variants", "pairwise", "--format", "json", "multi.h", cwd=tmp_path).json()
+    assert "CONFIG_A=y,CONFIG_B=y" in by_variant(pairwise, "multi.h")
+    assert len(by_variant(pairwise, "multi.h")) == 1 + 3 + 3
+    first = hdrtest("check", "--variants", "random:3", "--seed", "7", "--format", "json", "multi.h", cwd=tmp_path)
+    again = hdrtest("check", "--variants", "random:3", "--seed", "7", "--format", "json", "multi.h", cwd=tmp_path)
+    assert set(by_variant(first.json(), "multi.h")) == set(by_variant(again.json(), "multi.h"))
+    none = hdrtest("check", "--variants", "none", "--format", "json", "multi.h", cwd=tmp_path).json()
+    assert set(by_variant(none, "multi.h")) == {"baseline"}
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
+                   capture_output=True)
+
+
+def test_changed_since_flips_options_of_touched_blocks(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "deep.h": "#ifndef DEEP_H\n#define DEEP_H\n#ifdef CONFIG_X\nint x_get(void);\n#else\n"
+                  "static inline int x_get(void) { return 0; }\n#endif\n#endif\n",
+        "middle.h": '#ifndef MIDDLE_H\n#define MIDDLE_H\n#include "deep.h"\n'
+                    "static inline int middle_value(void) { return x_get() + 1; }\n#endif\n",
+        "top.h": '#ifndef TOP_H\n#define TOP_H\n#include "middle.h"\nstruct top { int v; };\n#endif\n',
+        "unrelated.h": "#ifndef UNRELATED_H\n#define UNRELATED_H\nint unrelated;\n#endif\n",
+    })
+    (tmp_path / "compile_commands.json").write_text(
+        '[{"directory": ".", "file": "main.c", "arguments": ["cc", "-Werror=implicit-function-declaration", '
+        '"-DCONFIG_X=1", "-c", "main.c"]}]')
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "base")
+    clean = hdrtest("check", "--changed-since", "HEAD", "--format", "json", "top.h", cwd=tmp_path)
+    assert clean.returncode == 0
+    # Remove the #else stub: top.h never names x_get, yet it breaks when CONFIG_X is off.
+    deep = tmp_path / "deep.h"
+    deep.write_text(deep.read_text().replace("#else\nstatic inline int x_get(void) { return 0; }\n", ""))
+    before = tree_hashes(tmp_path)
+    run = hdrtest("check", "--changed-since", "HEAD", "--format", "json", "top.h", cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    results = by_variant(run.json(), "top.h")
+    assert results["baseline"]["status"] == "pass"
+    assert results["CONFIG_X=n"]["status"] == "fail"
+    assert "the change touched a block on it at deep.h" in run.json()["relevant_options"]["top.h"]["CONFIG_X"]
+    assert tree_hashes(tmp_path) == before
+
+
+def test_variants_do_not_write_into_the_tree(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(EXAMPLES / "kvm-gvt", tree)
+    before = tree_hashes(tree)
+    hdrtest("check", "-p", "build-on", "--variants", "pairwise", ".", cwd=tree)
+    assert tree_hashes(tree) == before
