@@ -19,10 +19,16 @@ from typing import Any
 
 import pytest
 
+from dataclasses import replace
+
 from hdrtest.check import check
-from hdrtest.models import CheckReport, Note
+from hdrtest.compile import CompileOptions, compile_job
+from hdrtest.models import CheckReport, Note, OptionSetting, Result, Status, Variant
 from hdrtest.report import html as html_report
 from hdrtest.settings import Settings
+
+FOO_OFF = Variant(name="CONFIG_FOO=n", changes=(OptionSetting("CONFIG_FOO", "n"),), defines=(("CONFIG_FOO", None),),
+                  reason="CONFIG_FOO guards struct foo, used by inc/guarded.h", config_lines=("# CONFIG_FOO is not set",))
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome"))
                  if p), None)
@@ -35,12 +41,22 @@ def _tree(root: Path) -> None:
     # A path and a message that would break naive HTML.
     (root / "inc" / "evil<script>.h").write_text(
         "#pragma once\nstruct s { struct x_</script><b>bold</b> y; };\n")
+    (root / "inc" / "guarded.h").write_text(
+        "#pragma once\n#ifdef CONFIG_FOO\nstruct foo { int x; };\n#endif\nstruct user { struct foo f; };\n")
 
 
 def _report(root: Path) -> CheckReport:
+    """Baseline results from a real check, plus a CONFIG_FOO=n column compiled for real."""
     _tree(root)
-    settings = Settings(root=root, cflags=("-std=c11",), jobs=2)
+    settings = Settings(root=root, cflags=("-std=c11", "-DCONFIG_FOO=1"), jobs=2, no_cache=True, variants="none")
     report = check(settings, [str(root / "inc")])
+    by_header = {r.job.display: r for r in report.results}
+    options = CompileOptions(root=root)
+    extra = [compile_job(replace(by_header[h].job, variant=FOO_OFF), options) for h in ("inc/guarded.h", "inc/good.h")]
+    extra.append(Result(job=replace(by_header["inc/bad.h"].job, variant=FOO_OFF), status=Status.DEDUPED,
+                        same_as="baseline"))
+    extra.append(compile_job(replace(by_header["inc/evil<script>.h"].job, variant=FOO_OFF, timeout=0.0005), options))
+    report = CheckReport(root=root, results=report.results + extra, skipped=report.skipped, elapsed=report.elapsed)
     for result in report.failures:
         for diag in result.diagnostics:
             if diag.is_error and "member" in diag.message:
@@ -54,8 +70,11 @@ def _report(root: Path) -> CheckReport:
 
 def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
     report = _report(tmp_path / "tree")
-    assert {r.job.display: r.status.value for r in report.results} == {
-        "inc/bad.h": "fail", "inc/evil<script>.h": "fail", "inc/good.h": "pass"}
+    assert [(r.job.display, r.job.variant.name, r.status.value) for r in report.results] == [
+        ("inc/bad.h", "baseline", "fail"), ("inc/evil<script>.h", "baseline", "fail"),
+        ("inc/good.h", "baseline", "pass"), ("inc/guarded.h", "baseline", "pass"),
+        ("inc/guarded.h", "CONFIG_FOO=n", "fail"), ("inc/good.h", "CONFIG_FOO=n", "pass"),
+        ("inc/bad.h", "CONFIG_FOO=n", "deduped"), ("inc/evil<script>.h", "CONFIG_FOO=n", "timeout")]
     page = html_report.render(report)
     # Nothing is loaded from anywhere: no external URLs in src/href, a CSP that forbids fetching.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
@@ -65,14 +84,20 @@ def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "<b>bold</b>" not in page and "evil<script>" not in page
     data_text = page.split('<script type="application/json" id="hdrtest-data">', 1)[1].split("</script>", 1)[0]
     data = json.loads(data_text)
-    assert [row["header"] for row in data["rows"]] == ["inc/bad.h", "inc/evil<script>.h", "inc/good.h"]
-    assert data["summary"]["cells"]["fail"] == 2 and data["summary"]["cells"]["pass"] == 1
+    assert [row["header"] for row in data["rows"]] == ["inc/bad.h", "inc/evil<script>.h", "inc/good.h",
+                                                       "inc/guarded.h"]
+    assert [v["name"] for v in data["variants"]] == ["baseline", "CONFIG_FOO=n"]
+    assert data["summary"]["cells"] == {"pass": 3, "fail": 3, "timeout": 1, "error": 0, "deduped": 1}
     bad = data["cells"][data["rows"][0]["cells"]["baseline"]]
     assert "has incomplete type" in bad["diagnostics"]
-    assert bad["notes"][0]["fix"].startswith("--- a/inc/bad.h")
+    mine = [n for n in bad["notes"] if n["message"] == "'struct inner' is only declared here, never defined"]
+    assert mine and mine[0]["fix"].startswith("--- a/inc/bad.h") and mine[0]["place"] == "inc/bad.h:2"
     assert "-fsyntax-only" in bad["reproduce"]
     good = data["cells"][data["rows"][2]["cells"]["baseline"]]
     assert good["status"] == "pass" and "diagnostics" not in good
+    guarded = data["cells"][data["rows"][3]["cells"]["CONFIG_FOO=n"]]
+    assert guarded["status"] == "fail" and "#undef CONFIG_FOO" in guarded["reproduce"]
+    assert "# CONFIG_FOO is not set" in guarded["reproduce"] and guarded["reason"].startswith("CONFIG_FOO guards")
 
 
 class DevTools:
@@ -187,10 +212,15 @@ def test_clicking_a_failing_cell_shows_its_diagnostics(tmp_path: Path) -> None:
     try:
         browser.open(page.as_uri())
         browser.wait_for("document.body && document.body.dataset.ready === 'true'")
-        assert browser.evaluate("document.querySelectorAll('#matrix tbody tr').length") == 3
+        assert browser.evaluate("document.querySelectorAll('#matrix tbody tr').length") == 4
         assert browser.evaluate("document.getElementById('details').hidden") is True
         summary = browser.evaluate("document.getElementById('summary').textContent")
-        assert "3headers checked" in summary and "2headers failed" in summary
+        assert "4headers checked" in summary and "3headers failed" in summary and "1timeout" in summary
+        # Cells are coloured by status: a class per status, and the colours differ.
+        colours = browser.evaluate(
+            "Object.fromEntries(['pass', 'fail', 'timeout', 'deduped'].map(s => [s,"
+            " getComputedStyle(document.querySelector('#matrix td.s-' + s)).backgroundColor]))")
+        assert len(set(colours.values())) == 4, colours
         # The hostile file name is shown as text, not turned into markup.
         assert browser.evaluate("document.querySelectorAll('#matrix b').length") == 0
         assert "evil<script>.h" in browser.evaluate("document.querySelector('#matrix tbody').textContent")
@@ -203,13 +233,23 @@ def test_clicking_a_failing_cell_shows_its_diagnostics(tmp_path: Path) -> None:
                          "g.dispatchEvent(new Event('input'));"
                          "const s = document.getElementById('status-filter'); s.value = 'failing';"
                          "s.dispatchEvent(new Event('change'))")
-        assert browser.evaluate("Array.from(document.querySelectorAll('#matrix tbody td.header'))"
-                                ".map(td => td.textContent)") == ["inc/bad.h", "inc/evil<script>.h"]
-        # Sorting: clicking the header column twice puts the rows in reverse order.
+        headers = "Array.from(document.querySelectorAll('#matrix tbody td.header')).map(td => td.textContent)"
+        assert browser.evaluate(headers) == ["inc/bad.h", "inc/evil<script>.h", "inc/guarded.h"]
+        # Sorting: clicking the header column once more reverses the order ...
         browser.click("#matrix thead th[data-key='header']")
-        assert browser.evaluate("document.querySelector('#matrix tbody td.header').textContent") \
-            == "inc/evil<script>.h"
+        assert browser.evaluate(headers) == ["inc/guarded.h", "inc/evil<script>.h", "inc/bad.h"]
+        # ... and the variant's column sorts by status, the worst first.
+        browser.click("#matrix thead th[data-key='v:CONFIG_FOO=n']")
+        assert browser.evaluate(headers) == ["inc/evil<script>.h", "inc/guarded.h", "inc/bad.h"]
         browser.click("#matrix thead th[data-key='header']")
+
+        # The variant's failing cell: its reason and reproducer.
+        browser.click("#matrix tbody tr:nth-child(3) td.cell.s-fail")
+        browser.wait_for("!document.getElementById('details').hidden")
+        variant_text = browser.evaluate("document.getElementById('details').innerText")
+        assert "inc/guarded.h [c]" in variant_text and "CONFIG_FOO=n" in variant_text
+        assert "variant chosen because CONFIG_FOO guards struct foo" in variant_text
+        assert "#undef CONFIG_FOO" in variant_text and "has incomplete type" in variant_text
 
         # The click a person makes: on bad.h's failing cell.
         browser.click("#matrix tbody tr:first-child td.cell.s-fail")

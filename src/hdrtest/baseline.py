@@ -67,6 +67,22 @@ def error_keys(result: Result) -> Counter[ErrorKey]:
     return keys
 
 
+def ensure_classified(results: list[Result]) -> None:
+    """Give unclassified errors their class, so a run without explanations matches one with them."""
+    from . import classify
+    from .errors import HdrtestError
+    from .toolchain import probe
+
+    for result in results:
+        if not any(d.is_error and d.category is None for d in result.diagnostics):
+            continue
+        try:
+            family = probe(result.job.compiler, result.job.directory).family
+        except HdrtestError:
+            family = "gcc"
+        classify.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
+
+
 def fingerprint(*parts: str) -> str:
     """A stable hex digest of the identity parts (NUL-separated so parts cannot run together)."""
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
@@ -93,6 +109,7 @@ class Baseline:
 
 def from_report(report: CheckReport) -> Baseline:
     entries: dict[ResultKey, BaselineEntry] = {}
+    ensure_classified(report.failures)
     for result in report.failures:
         key = result_key(result)
         entry = entries.get(key)
@@ -205,6 +222,7 @@ def is_new_failure(result: Result, known: Counter[ErrorKey]) -> bool:
 
 def new_failures(report: CheckReport, baseline: Baseline) -> list[Result]:
     """Failed results with at least one error the baseline does not know."""
+    ensure_classified(report.failures)
     return [r for r in report.failures if is_new_failure(r, baseline.known_errors(result_key(r)))]
 
 

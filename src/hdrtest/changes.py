@@ -251,12 +251,13 @@ class GraphStore(Protocol):
     def save_graph(self, key: str, data: bytes) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class FileRecord:
     stamp: Stamp | None  # None: not trusted, re-read next time
-    digest: str  # sha256 of the content; "" when unreadable
-    names: str  # encode_includes() text
     targets: list[str]  # resolved includes
+    #: sha256 of the content ("" when unreadable) and encode_includes() text; None until loaded (see IncludeGraph).
+    digest: str | None = None
+    names: str | None = None
 
 
 @dataclass
@@ -267,13 +268,31 @@ class IncludeGraph:
     files: dict[str, FileRecord] = field(default_factory=dict)
     consulted: dict[str, Stamp | None] = field(default_factory=dict)
     _reverse: dict[str, set[str]] | None = None
-    #: What the last ``update`` did, for measurements: files re-read, files re-resolved, graph rebuilt from scratch.
+    #: What the last ``update`` did, for measurements: files re-read, files re-resolved.
     rescanned: int = 0
     reresolved: int = 0
+    #: Stored digests and includes as written, decoded only when needed: a warm run with
+    #: nothing changed reads just stamps and edges.
+    _details: bytes | None = None
+    _details_order: list[str] = field(default_factory=list)
+
+    def _load_details(self) -> None:
+        if self._details is None:
+            return
+        digests, names = json.loads(zlib.decompress(self._details))
+        self._details = None
+        for path, digest, text in zip(self._details_order, digests, names):
+            record = self.files.get(path)
+            if record is not None and record.digest is None:
+                record.digest, record.names = digest, text
 
     def includes(self, path: str) -> tuple[Include, ...]:
         record = self.files.get(path)
-        return decode_includes(record.names) if record is not None else ()
+        if record is None:
+            return ()
+        if record.names is None:
+            self._load_details()
+        return decode_includes(record.names or "")
 
     def reverse_closure(self, files: Iterable[Path | str]) -> set[Path]:
         """``files`` and every file that includes one of them, directly or not."""
@@ -321,7 +340,7 @@ class IncludeGraph:
             path = queue.popleft()
             if path in self.files:
                 continue
-            record = FileRecord(None, "", "", [])
+            record = FileRecord(None, [], "", "")
             self.files[path] = record
             self._rescan(path, record)
             self._resolve(path, record, resolver)
@@ -337,6 +356,8 @@ class IncludeGraph:
     def _rescan(self, path: str, record: FileRecord) -> bool:
         """Re-read ``path``; True if its includes may have changed."""
         self.rescanned += 1
+        if record.digest is None:
+            self._load_details()
         taken = time.time_ns()
         try:
             with open(path, "rb") as handle:
@@ -357,7 +378,9 @@ class IncludeGraph:
 
     def _resolve(self, path: str, record: FileRecord, resolver: Resolver) -> None:
         targets = []
-        for include in decode_includes(record.names):
+        if record.names is None:
+            self._load_details()
+        for include in decode_includes(record.names or ""):
             if include.kind == "has":
                 continue
             target = resolver.resolve(include, path, self.chains)
@@ -368,6 +391,7 @@ class IncludeGraph:
     # -- persistence ------------------------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
+        self._load_details()
         paths = list(self.files)
         index = {p: i for i, p in enumerate(paths)}
         extra: list[str] = []
@@ -377,30 +401,32 @@ class IncludeGraph:
                     index[target] = len(paths) + len(extra)
                     extra.append(target)
         body = {
-            "version": 1,
+            "version": 2,
             "chains": [self.chains.quote, self.chains.angled],
             "paths": paths + extra,
             "stamps": [r.stamp for r in self.files.values()],
-            "digests": [r.digest for r in self.files.values()],
-            "names": [r.names for r in self.files.values()],
             "targets": [[index[t] for t in r.targets] for r in self.files.values()],
             "consulted": list(self.consulted.items()),
         }
-        return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+        details = [[r.digest for r in self.files.values()], [r.names for r in self.files.values()]]
+        head = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+        tail = zlib.compress(json.dumps(details, separators=(",", ":")).encode(), 1)
+        return len(head).to_bytes(8, "little") + head + tail
 
     @classmethod
     def from_bytes(cls, data: bytes, chains: Chains) -> IncludeGraph:
         """A stored graph, or an empty one when ``data`` is unusable or for another search path."""
         graph = cls(chains)
         try:
-            body: dict[str, Any] = json.loads(zlib.decompress(data))
-            if body.get("version") != 1 or body.get("chains") != [list(chains.quote), list(chains.angled)]:
+            size = int.from_bytes(data[:8], "little")
+            body: dict[str, Any] = json.loads(zlib.decompress(data[8:8 + size]))
+            if body.get("version") != 2 or body.get("chains") != [list(chains.quote), list(chains.angled)]:
                 return graph
             paths: list[str] = body["paths"]
-            for i, (stamp, digest, names, targets) in enumerate(
-                    zip(body["stamps"], body["digests"], body["names"], body["targets"])):
-                graph.files[paths[i]] = FileRecord(tuple(stamp) if stamp else None, digest, names,
-                                                   [paths[t] for t in targets])
+            for i, (stamp, targets) in enumerate(zip(body["stamps"], body["targets"])):
+                graph.files[paths[i]] = FileRecord(tuple(stamp) if stamp else None, [paths[t] for t in targets])
+            graph._details = data[8 + size:]
+            graph._details_order = paths[:len(graph.files)]
             graph.consulted = {d: (tuple(s) if s else None) for d, s in body["consulted"]}
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
             return cls(chains)

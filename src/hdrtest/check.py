@@ -140,6 +140,10 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
+    if settings.changed_since:
+        from .changes import select_changed
+
+        jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
     planning = plan_all_variants(settings, source, jobs)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as]
     options = CompileOptions(root=settings.root, max_errors=settings.max_errors)

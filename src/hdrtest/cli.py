@@ -81,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_options(fix)
     fix.add_argument("--apply", action="store_true",
                      help="write the edits (inside the tree only), re-check, and undo them unless the header passes")
+    diff = sub.add_parser("diff", help="check the headers a git change affects, before and after; report what it "
+                                       "broke (>>) or fixed")
+    diff.add_argument("base", metavar="BASE", help="git revision before the change")
+    diff.add_argument("head", metavar="HEAD", nargs="?",
+                      help="git revision after the change (default: the working tree, read as it is)")
+    _add_check_options(diff)
+    cache = sub.add_parser("cache", help="show, clear or shrink the result cache")
+    cache.add_argument("action", choices=["stats", "clear", "prune"])
+    cache.add_argument("--max-size", metavar="SIZE", help="prune: evict least recently used entries down to SIZE "
+                                                          "(e.g. 500M, 2G)")
+    cache.add_argument("--cache-dir", help="result cache directory (default $XDG_CACHE_HOME/hdrtest)")
+    cache.add_argument("--json", action="store_true", help="stats as JSON")
     return parser
 
 
@@ -107,7 +119,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "timeout": args.timeout,
         "max_errors": args.max_errors,
         "check_guard": args.check_guard,
-        "cache_dir": args.cache_dir,
+        "cache_dir": os.path.abspath(args.cache_dir) if args.cache_dir else None,
         "no_cache": args.no_cache,
         "executor": args.executor,
         "scheduler": args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER"),
@@ -174,21 +186,38 @@ def cmd_check(args: argparse.Namespace) -> int:
         outputs.append((fmt, dest))
     for fmt, _ in outputs:
         registry.validate(fmt)
-    with Progress(quiet=args.quiet) as progress:
-        report = check(settings, list(args.paths), progress=progress.update, explain=not args.fix)
+    from . import baseline as baselines
+
+    known = baselines.load(args.baseline) if args.baseline else None  # a bad file fails before any compile
+    from .cache import open_cache
+
+    cache = open_cache(settings)
+    try:
+        with Progress(quiet=args.quiet) as progress:
+            report = check(settings, list(args.paths), progress=progress.update, explain=not args.fix, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
     fix_diff = None
     if args.fix:
         from .fix import suggest
 
         fix_diff = suggest(report, settings)
     for fmt, dest in outputs:
-        _write(render(report, fmt), dest)
+        _write(baselines.render_text(report, known) if known is not None and fmt == "text" else render(report, fmt),
+               dest)
     if fix_diff:
         (sys.stdout if args.format == "text" and args.output in (None, "-") else sys.stderr).write(fix_diff)
     if args.format != "text" and args.output and not args.quiet:
         from .report.text import summary_line
 
         sys.stderr.write(summary_line(report) + "\n")
+    if args.write_baseline:
+        baselines.write(report, args.write_baseline)
+        if known is None:
+            return EXIT_CLEAN  # every failure of this run is in the baseline just written
+    if known is not None:
+        return EXIT_FAILURES if baselines.new_failures(report, known) else EXIT_CLEAN
     return EXIT_FAILURES if report.failures else EXIT_CLEAN
 
 
@@ -200,6 +229,32 @@ def cmd_fix(args: argparse.Namespace) -> int:
     with Progress(quiet=args.quiet) as progress:
         return run_fix(settings, list(args.paths), apply=args.apply, write=sys.stdout.write,
                        say=lambda text: sys.stderr.write(text + "\n"), progress=progress.update)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from . import diffmode
+    from .progress import Progress
+
+    if args.format not in ("text", "json"):
+        raise UsageError(f"hdrtest diff writes text or json, not '{args.format}'", path="--format")
+    head, paths = args.head, list(args.paths)
+    settings = settings_from_args(args)
+    if head is not None and os.path.exists(head) and \
+            diffmode.resolve_commit(diffmode.toplevel(settings.root), head) is None:
+        paths.insert(0, head)  # as with git diff: a HEAD that is no revision but a path is a path
+        head = None
+    with Progress(quiet=args.quiet) as progress:
+        result = diffmode.run_diff(settings, args.base, head, paths=paths, progress=progress.update)
+    _write(diffmode.render_json(result) if args.format == "json" else diffmode.render_text(result), args.output)
+    return EXIT_FAILURES if result.has_new_failures else EXIT_CLEAN
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .cache import cache_command
+
+    settings = load_settings([], {"cache_dir": os.path.abspath(args.cache_dir) if args.cache_dir else None})
+    sys.stdout.write(cache_command(args.action, settings, max_size=args.max_size, as_json=args.json))
+    return EXIT_CLEAN
 
 
 def _crash_log() -> Path:
@@ -221,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        handler = {"check": cmd_check, "fix": cmd_fix}[args.command]
+        handler = {"check": cmd_check, "fix": cmd_fix, "diff": cmd_diff, "cache": cmd_cache}[args.command]
         return handler(args)
     except HdrtestError as exc:
         sys.stderr.write(f"hdrtest: error: {exc}\n")

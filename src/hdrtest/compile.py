@@ -49,6 +49,8 @@ def variant_prelude_text(variant: Variant) -> str:
         lines.append(f"#undef {name}")
         if value is not None:
             lines.append(f"#define {name} {value}")
+    if variant.prelude_text:
+        lines.append(variant.prelude_text.rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
@@ -63,7 +65,7 @@ def _variant_dir() -> Path:
 
 
 def _variant_prelude(variant: Variant) -> Path | None:
-    if not variant.defines:
+    if not variant.defines and not variant.prelude_text:
         return None
     text = variant_prelude_text(variant)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]

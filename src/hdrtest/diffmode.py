@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import compdb
-from .baseline import error_diagnostics, error_key, error_keys, result_key
+from .baseline import ensure_classified, error_diagnostics, error_key, error_keys, result_key
 from .check import ProgressCallback, check
 from .diagnostics import render_gcc_style
 from .errors import UsageError
@@ -70,6 +70,8 @@ class DiffResult:
     fixed: list[Change] = field(default_factory=list)
     #: Where HEAD was checked out for the check (the working tree itself when head_rev is None).
     head_tree: Path | None = None
+    #: HEAD's overlay of generated files (see ``Rebase``), None for the working tree.
+    head_overlay: Path | None = None
 
     @property
     def has_new_failures(self) -> bool:
@@ -456,6 +458,7 @@ def _multiset_minus(result: Result, other: Counter[tuple[str, str]]) -> list[Dia
 
 def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Change]]:
     """(new, fixed): errors in HEAD that BASE did not have, and the other way round."""
+    ensure_classified(base.failures + head.failures)
     base_by_key = {result_key(r): r for r in base.results}
     head_by_key = {result_key(r): r for r in head.results}
     new: list[Change] = []
@@ -490,11 +493,13 @@ def _empty_report(root: Path) -> CheckReport:
     return CheckReport(root=root, results=[])
 
 
-def _check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None) -> CheckReport:
+def _check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None, *,
+                explain: bool) -> CheckReport:
     present = [str(settings.root / h) for h in headers if (settings.root / h).is_file()]
     if not present:
         return _empty_report(settings.root)
-    return check(settings, present, progress=progress)
+    # The headers are chosen already; --changed-since would filter again against the wrong tree.
+    return check(replace(settings, changed_since=None), present, progress=progress, explain=explain)
 
 
 def _add_worktree(top: Path, path: Path, commit: str) -> None:
@@ -542,8 +547,9 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
         headers |= affected_headers(head_tree, rel_root, settings, changed, untracked=head_commit is None,
                                     forced=forced, prefixes=prefixes)
         ordered = sorted(headers)
-        base_report = _check_tree(base_settings, ordered, progress)
-        head_report = _check_tree(head_settings, ordered, progress)
+        # BASE's errors only need their class (``compare`` classifies); HEAD's new ones are explained.
+        base_report = _check_tree(base_settings, ordered, progress, explain=False)
+        head_report = _check_tree(head_settings, ordered, progress, explain=True)
     finally:
         for tree in worktrees:
             _remove_worktree(top, tree)
@@ -551,7 +557,8 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
     new, fixed = compare(base_report, head_report)
     return DiffResult(base_rev=base_rev, head_rev=head_rev, base_commit=base_commit, head_commit=head_commit,
                       toplevel=top, changed_files=changed, headers=ordered, base=base_report, head=head_report,
-                      new=new, fixed=fixed, head_tree=head_tree)
+                      new=new, fixed=fixed, head_tree=head_tree,
+                      head_overlay=scratch / "head-settings" / "overlay" if head_commit is not None else None)
 
 
 def _prefixes(settings: Settings, root: Path, paths: Sequence[str]) -> list[str]:
@@ -571,7 +578,33 @@ def _prefixes(settings: Settings, root: Path, paths: Sequence[str]) -> list[str]
 
 
 def _short(commit: str | None) -> str:
-    return commit[:12] if commit else "working tree"
+    return commit[:12] if commit else "uncommitted"
+
+
+def _moved_back(text: str, worktree: Path, top: Path) -> str:
+    """``text`` with a leading worktree path turned into the same path in the user's checkout."""
+    prefix = str(worktree)
+    for option in ("", *_DIR_OPTIONS, *_FILE_OPTIONS):  # a plain path, or a joined option: -I/path
+        rest = text[len(option):]
+        if text.startswith(option) and (rest == prefix or rest.startswith(prefix + "/")):
+            return option + str(top) + rest[len(prefix):]
+    return text
+
+
+def user_command(command: Sequence[str], worktree: Path, top: Path, overlay: Path | None) -> list[str]:
+    """A worktree compile as it reads in the user's checkout: paths moved back, the overlay dropped
+    (the checkout has its generated files in place)."""
+    out: list[str] = []
+    index = 0
+    while index < len(command):
+        arg = command[index]
+        if overlay is not None and arg in _DIR_OPTIONS and index + 1 < len(command) and \
+                (command[index + 1] == str(overlay) or command[index + 1].startswith(str(overlay) + "/")):
+            index += 2
+            continue
+        out.append(_moved_back(arg, worktree, top))
+        index += 1
+    return out
 
 
 def reproducer(diff: DiffResult, result: Result) -> list[str]:
@@ -580,9 +613,8 @@ def reproducer(diff: DiffResult, result: Result) -> list[str]:
     command = shlex.join(result.command)
     directory = str(result.job.directory)
     if diff.head_commit is not None and diff.head_tree is not None:
-        worktree = str(diff.head_tree)
-        command = command.replace(worktree, str(diff.toplevel))
-        directory = directory.replace(worktree, str(diff.toplevel))
+        command = shlex.join(user_command(result.command, diff.head_tree, diff.toplevel, diff.head_overlay))
+        directory = _moved_back(directory, diff.head_tree, diff.toplevel)
         steps.append(f"git checkout {shlex.quote(diff.head_rev or diff.head_commit)}")
     if result.job.variant.defines:
         steps.append("# with a forced header holding: " + "; ".join(

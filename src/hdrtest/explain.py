@@ -312,6 +312,22 @@ def _lookup(index: IndexLike, name: str, kinds: Sequence[str]) -> list[Definitio
     return list(index.lookup(name, kinds))
 
 
+def _lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: bool) -> list[DefinitionLike]:
+    """Look in the closure first; index the include directories only when it has no usable definition."""
+    found = _lookup(ctx.index, name, kinds)
+    if any(d.complete or not needs_complete for d in found):
+        return found
+    widen = getattr(ctx.index, "widen", None)
+    if widen is not None and widen():
+        found = _lookup(ctx.index, name, kinds)
+    return found
+
+
+def _indexed(ctx: Context) -> int:
+    files = getattr(ctx.index, "files", None)
+    return files if isinstance(files, int) else ctx.indexed_files
+
+
 def _query(symbol: str, category: str) -> tuple[str, tuple[str, ...], bool]:
     """(name, kinds, needs a complete type) for a classified symbol."""
     words = symbol.split()
@@ -387,11 +403,9 @@ def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLik
     root = ctx.root
     reasons = why_false(definition.condition, ctx.values)
     where = _where(definition, root)
-    variant = ctx.result.job.variant
-    config = "in this configuration" if variant.is_baseline else f"in this configuration ({variant.describe()})"
     message = f"{label} is defined at {where} only when {to_c(definition.condition)}"
     if reasons:
-        message += f"; {config} " + ", ".join(reasons)
+        message += "; in this configuration " + ", ".join(reasons)
     if _norm(definition.file) not in ctx.closure:
         message += f" (and {_shown(ctx.result.job.header, root)} does not include {_shown(definition.file, root)})"
     out.notes.append(Note(message, file=_shown(definition.file, root), line=definition.line, kind="definition"))
@@ -580,7 +594,7 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
         return _explain_redefinition(diag, symbol, ctx) if category == cls.REDEFINITION else Explained()
     name, kinds, needs_complete = _query(symbol, category)
     label = _q(symbol)
-    definitions = _lookup(ctx.index, name, kinds)
+    definitions = _lookup_wide(ctx, name, kinds, needs_complete and kinds != ("typedef",))
     if category == cls.INCOMPLETE_TYPE and kinds == ("typedef",):
         # gcc names the typedef; the type to complete is what it stands for.
         for typedef in definitions:
@@ -588,7 +602,7 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
             if target is not None:
                 name, kinds, _ = _query(target, category)
                 label = f"{_q(target)} (through typedef {_q(symbol)})"
-                definitions = _lookup(ctx.index, name, kinds)
+                definitions = _lookup_wide(ctx, name, kinds, True)
                 break
     return explain_definitions(diag, label, definitions, needs_complete, ctx)
 
@@ -649,10 +663,10 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
     if forwards:
         definition = (seen_forwards or forwards)[0]
         out.notes.append(Note(f"{label} is only forward-declared ({_where(definition, ctx.root)}); no complete "
-                              f"definition exists in the {ctx.indexed_files} indexed file(s)",
+                              f"definition exists in the {_indexed(ctx)} indexed file(s)",
                               file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
         return out
-    out.notes.append(Note(f"{label} is defined nowhere in the {ctx.indexed_files} indexed file(s) (the header's "
+    out.notes.append(Note(f"{label} is defined nowhere in the {_indexed(ctx)} indexed file(s) (the header's "
                           "includes and the include directories of its flags)", kind="definition"))
     return out
 
@@ -695,13 +709,19 @@ def include_dirs(job: Job) -> list[Path]:
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inc")
 
 
-def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
-    """The failing headers' include closures, their directories, and every header under their -I directories."""
+def closure_paths(results: Sequence[Result]) -> list[Path]:
+    """What the failing compiles read: their include closures (from the compiler's dependency output)."""
     chosen: dict[str, None] = {}
     for result in results:
+        chosen[_norm(result.job.header)] = None
         for dep in result.dependencies:
             chosen[_norm(dep)] = None
-        chosen[_norm(result.job.header)] = None
+    return [Path(p) for p in chosen]
+
+
+def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
+    """Every header in the failing headers' directories and under the include directories of their flags."""
+    chosen: dict[str, None] = {}
     directories: dict[Path, None] = {}
     for result in results:
         directories[result.job.header.parent] = None
@@ -716,6 +736,49 @@ def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
             if len(chosen) > limit:
                 break
     return [Path(p) for p in chosen]
+
+
+def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
+    """The closure and the wider set together (what a fully widened ``LazyIndex`` covers)."""
+    return list(dict.fromkeys([*closure_paths(results), *wider_paths(results, limit)]))
+
+
+class LazyIndex:
+    """A symbol index over the failing compiles' closures, widened to the include directories on demand.
+
+    Most explanations are about something the header does read (a definition under a
+    false condition); only a name not defined anywhere in the closure needs the wider
+    (and, on a kernel tree, ten times larger) set of headers.
+    """
+
+    def __init__(self, results: Sequence[Result], cache_dir: Path, options: OptionFilter | None = None) -> None:
+        self.results = list(results)
+        self.cache_dir = cache_dir
+        self.options = options
+        self.widened = False
+        self.seconds = 0.0
+        start = time.monotonic()
+        first = closure_paths(self.results)
+        self.index = build_index(first, cache_dir, options)
+        self.files = len(first)
+        self.seconds += time.monotonic() - start
+
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
+        return self.index.lookup(name, kinds)
+
+    def widen(self) -> bool:
+        """Index the include directories too; False when that was done already."""
+        if self.widened:
+            return False
+        self.widened = True
+        start = time.monotonic()
+        adder = getattr(self.index, "add_files", None)
+        if adder is not None:
+            more = wider_paths(self.results)
+            adder(more)
+            self.files = len(set(closure_paths(self.results)) | set(more))
+        self.seconds += time.monotonic() - start
+        return True
 
 
 def symbol_cache_dir(settings: Settings) -> Path:
@@ -755,12 +818,10 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
     needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE)
                       for r in failing for d in r.diagnostics if d.is_error)
+    lazy: LazyIndex | None = None
     if index is None and needs_index:
-        start = time.monotonic()
-        paths = index_paths(failing)
-        index = build_index(paths, symbol_cache_dir(settings), _option_filter(settings))
-        explanation.index_seconds = time.monotonic() - start
-        explanation.index_files = len(paths)
+        lazy = LazyIndex(failing, symbol_cache_dir(settings), _option_filter(settings))
+        index = lazy
     files = Files(_option_filter(settings))
     for result in failing:
         ctx = Context(result=result, root=report.root, index=index or _EmptyIndex(), values=config_values(result.job),
@@ -776,6 +837,9 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
             edits.extend(found.edits)
         explanation.edits_by_result[result.job.key] = edits
         explanation.edits.extend(edits)
+    if lazy is not None:
+        explanation.index_seconds = lazy.seconds
+        explanation.index_files = lazy.files
     if triage_results:
         _triage(failing, settings, report.root)
     return explanation

@@ -61,6 +61,10 @@ class Variant:
     reason: str = ""
     #: ``.config`` lines that reproduce this variant in a Kconfig tree.
     config_lines: tuple[str, ...] = ()
+    #: Extra text for the variant's forced header after the macro changes: headers a
+    #: build generates from the configuration (Linux's bounds.h, asm-offsets.h),
+    #: regenerated for this variant, each under its own include guard.
+    prelude_text: str = ""
 
     @property
     def is_baseline(self) -> bool:

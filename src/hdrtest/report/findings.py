@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..baseline import category_of, error_diagnostics, fingerprint, normalize_message
+from ..baseline import category_of, ensure_classified, error_diagnostics, fingerprint, normalize_message
 from ..models import CheckReport, Diagnostic, Result
 
 
@@ -60,6 +60,7 @@ def place(diag: Diagnostic, result: Result) -> tuple[str | None, int, int]:
 def collect(report: CheckReport) -> list[Finding]:
     """Errors of the failed results, one finding per (place, variant, class, message)."""
     by_key: dict[tuple[object, ...], Finding] = {}
+    ensure_classified(report.failures)  # fingerprints hold the class: it must not depend on --fix
     for result in report.failures:
         for diag in error_diagnostics(result):
             path, line, column = place(diag, result)

@@ -113,6 +113,7 @@ def page_data(report: CheckReport) -> dict[str, Any]:
         "rows": list(rows.values()),
         "cells": cells,
         "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
+        "notes": list(report.notes),
     }
 
 
@@ -162,6 +163,7 @@ def render(report: CheckReport) -> str:
 <aside id="details" class="details" hidden></aside>
 </div>
 <section id="skipped-section" class="skipped" hidden><h2>Skipped headers</h2><ul id="skipped"></ul></section>
+<section id="notes-section" class="skipped" hidden><h2>Planning notes</h2><ul id="notes"></ul></section>
 </main>
 <noscript><p>This report needs JavaScript to draw the matrix; the data is in the hdrtest-data script element.</p></noscript>
 <script type="application/json" id="hdrtest-data">{script_json(data)}</script>

@@ -201,7 +201,15 @@
     document.getElementById("skipped-section").hidden = false;
   }
 
+  function drawNotes() {
+    if (!data.notes || !data.notes.length) { return; }
+    var list = document.getElementById("notes");
+    data.notes.forEach(function (note) { list.appendChild(el("li", null, note)); });
+    document.getElementById("notes-section").hidden = false;
+  }
+
   drawSummary();
+  drawNotes();
   drawHead();
   drawBody();
   drawSkipped();

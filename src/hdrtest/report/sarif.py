@@ -20,7 +20,6 @@ from ..models import CheckReport, Diagnostic, Note, Result
 from .findings import Finding, collect, in_tree
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://pypi.org/project/hdrtest/"
 FINGERPRINT_KEY = "hdrtestFindingHash/v1"
 SRCROOT = "SRCROOT"
 
@@ -275,6 +274,23 @@ def _notification(finding: Finding) -> dict[str, Any]:
     return notification
 
 
+def information_uri() -> str | None:
+    """The project's home page from the installed package's metadata (``[project.urls]``), if it has one."""
+    from importlib import metadata
+
+    try:
+        meta = metadata.metadata("hdrtest")
+    except metadata.PackageNotFoundError:
+        return None
+    entries: list[str] = [str(e) for e in meta.get_all("Project-URL") or []]
+    for entry in entries:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("homepage", "home", "documentation", "source", "repository") and url.strip():
+            return url.strip()
+    home = str(meta["Home-page"] or "").strip()  # PackageMetadata returns None for a missing key
+    return home or None
+
+
 def _root_uri(report: CheckReport) -> str:
     uri = report.root.resolve().as_uri()
     return uri if uri.endswith("/") else uri + "/"
@@ -286,14 +302,13 @@ def sarif_dict(report: CheckReport) -> dict[str, Any]:
     unlocated = [f for f in findings if f.path is None]
     invocation: dict[str, Any] = {"executionSuccessful": True, "toolExecutionNotifications":
                                   [_notification(f) for f in unlocated]}
+    driver: dict[str, Any] = {"name": "hdrtest", "version": __version__, "semanticVersion": __version__}
+    home = information_uri()
+    if home:
+        driver["informationUri"] = home
+    driver["rules"] = [_rule_dict(rule) for rule in RULES]
     run: dict[str, Any] = {
-        "tool": {"driver": {
-            "name": "hdrtest",
-            "version": __version__,
-            "semanticVersion": __version__,
-            "informationUri": INFORMATION_URI,
-            "rules": [_rule_dict(rule) for rule in RULES],
-        }},
+        "tool": {"driver": driver},
         "originalUriBaseIds": {SRCROOT: {"uri": _root_uri(report),
                                          "description": {"text": "the tree hdrtest checked"}}},
         "invocations": [invocation],

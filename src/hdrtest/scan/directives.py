@@ -95,6 +95,9 @@ class FileScan:
     #: The include guard macro, ``"#pragma once"``, or None.
     guard: str | None = None
     pragma_once: bool = False
+    #: Anything besides directives, comments and blank space (a header of macros only
+    #: needs no C parse).
+    has_code: bool = True
     line_count: int = 0
     #: ``#error`` directives as (line, condition, text): a header that is not meant to be
     #: included on its own often says so this way.
@@ -229,6 +232,18 @@ def _find_guard(clean: str, ds: list[_Directive]) -> str | None:
     return None
 
 
+def _has_code(clean: str, ds: list[_Directive]) -> bool:
+    prev = 0
+    for d in ds:
+        if clean[prev : d.start].strip(_BLANK):
+            return True
+        prev = d.end
+    return bool(clean[prev:].strip(_BLANK))
+
+
+_BLANK = " \t\n\r\f\v\\"  # continuations left by multi-line comments count as blank
+
+
 @dataclass
 class _Frame:
     kind: str
@@ -255,6 +270,7 @@ def scan_directives(
     ds = _directives(clean)
     scan = FileScan(path=path, line_count=text.count("\n") + (0 if text.endswith("\n") or not text else 1))
     guard = _find_guard(clean, ds)
+    scan.has_code = _has_code(clean, ds)
     slots: list[CondBlock | None] = []
     stack: list[_Frame] = []
     cur: Formula = TRUE

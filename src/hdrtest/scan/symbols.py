@@ -27,16 +27,21 @@ from pathlib import Path
 
 import tree_sitter
 
-from .conditions import FALSE, Formula, OptionFilter
+from .conditions import FALSE, Formula, OptionFilter, from_json, to_json
 from .directives import FileScan, ScanError, scan_directives
 from .includes import read_text
-from .uses import C_KEYWORDS, identifiers, new_parser
+from .uses import C_KEYWORDS, identifiers_in, new_parser
 
 __all__ = [
     "Definition",
     "KINDS",
     "TAG_KINDS",
     "index_file",
+    "index_symbols",
+    "FileSymbols",
+    "IndexStats",
+    "blank_attributes",
+    "scan_file",
     "SymbolIndex",
     "INDEX_VERSION",
 ]
@@ -128,15 +133,26 @@ _ATTRIBUTE_CALLS = frozenset(
     __declspec __attribute_alloc_size__ __attribute_alloc_align__ __diagnose_as
     """.split()
 )
-_ATTRIBUTE_RE = re.compile(rb"(?<![A-Za-z0-9_])(?:__[A-Za-z0-9_]+|notrace|noinline(?:_for_stack)?|noinstr|asmlinkage)\b")
+
+
+def _attribute_regex() -> re.Pattern[str]:
+    # One alternation under a literal "__" prefix: far faster than matching every
+    # dunder identifier and checking it in Python (kernel code has many).
+    words = sorted(_ATTRIBUTE_WORDS | _ATTRIBUTE_CALLS, key=len, reverse=True)
+    dunder = [re.escape(w[2:]) for w in words if w.startswith("__")]
+    other = [re.escape(w) for w in words if not w.startswith("__")]
+    return re.compile(r"\b(?:__(?:%s)|%s)\b" % ("|".join(dunder), "|".join(other)), re.A)
+
+
+_ATTRIBUTE_RE = _attribute_regex()
 
 
 def blank_attributes(data: bytes) -> bytes:
     """Replace attribute macros by spaces of the same length (newlines kept)."""
     buf: bytearray | None = None
     n = len(data)
-    for m in _ATTRIBUTE_RE.finditer(data):
-        word = m.group().decode("ascii")
+    for m in _ATTRIBUTE_RE.finditer(data.decode("latin-1")):
+        word = m.group()
         start, end = m.span()
         if word in _ATTRIBUTE_CALLS:
             i = end
@@ -154,8 +170,6 @@ def blank_attributes(data: bytes) -> bytes:
                             break
                     i += 1
                 end = min(i + 1, n)
-        elif word not in _ATTRIBUTE_WORDS:
-            continue
         if buf is None:
             buf = bytearray(data)
         segment = data[start:end]
@@ -211,16 +225,55 @@ def _unwrap(d: tree_sitter.Node | None) -> tuple[tree_sitter.Node | None, bool, 
     return None, False, 0
 
 
+# A definition without its file, as stored in caches and in the index: the same content
+# may live at several paths, and building Definition objects for 500,000 macros nobody
+# asks about is most of a warm build's time otherwise.
+#   (name, kind, complete, line, condition index, signature, uses, return_type, end_line)
+_Row = tuple[str, str, bool, int, int, str | None, tuple[str, ...], str | None, int]
+
+
+@dataclass
+class FileSymbols:
+    """One file's definitions in stored form: conditions are shared through a table."""
+
+    conditions: list[Formula]
+    rows: list[_Row]
+
+    def definition(self, path: str, i: int) -> Definition:
+        r = self.rows[i]
+        return Definition(r[0], r[1], r[2], path, r[3], self.conditions[r[4]], r[5], frozenset(r[6]), r[7], r[8])
+
+    def definitions(self, path: str) -> list[Definition]:
+        return [self.definition(path, i) for i in range(len(self.rows))]
+
+
 class _Indexer:
-    def __init__(self, path: str, data: bytes, blanked: bytes, scan: FileScan) -> None:
-        self.path = path
+    def __init__(self, data: bytes, blanked: bytes, scan: FileScan) -> None:
         self.data = data
+        self.latin = data.decode("latin-1")  # same offsets as the bytes, for the tokenizer
         self.blanked = blanked
         self.scan = scan
-        self.out: list[Definition] = []
+        self.rows: list[_Row] = []
+        self.conditions: list[Formula] = []
+        self._cond_index: dict[Formula, int] = {}
+        self._by_id: dict[int, int] = {}
+        self._keep: list[Formula] = []
 
     def text(self, start: int, end: int) -> str:
         return self.data[start:end].decode("utf-8", "surrogateescape")
+
+    def cond(self, f: Formula) -> int:
+        # By identity first: condition_at() hands out the same object for a whole
+        # region, and hashing a formula walks all of it (dataclass hashes are not cached).
+        i = self._by_id.get(id(f))
+        if i is None:
+            i = self._cond_index.get(f)
+            if i is None:
+                i = self._cond_index[f] = len(self.conditions)
+                self.conditions.append(f)
+            self._by_id[id(f)] = i
+            self._keep.append(f)  # ids stay unique only while the objects live
+        return i
 
     def add(
         self,
@@ -228,7 +281,7 @@ class _Indexer:
         kind: str,
         complete: bool,
         node: tree_sitter.Node,
-        uses: frozenset[str] = frozenset(),
+        uses: tuple[str, ...] = (),
         signature: str | None = None,
         return_type: str | None = None,
     ) -> None:
@@ -236,14 +289,14 @@ class _Indexer:
         cond = self.scan.condition_at(line)
         if cond == FALSE:
             return  # in "#if 0": never compiled
-        self.out.append(
-            Definition(name, kind, complete, self.path, line, cond, signature, uses, return_type, node.end_point.row + 1)
+        self.rows.append(
+            (name, kind, complete, line, self.cond(cond), signature, uses, return_type, node.end_point.row + 1)
         )
 
-    def uses_of(self, node: tree_sitter.Node, own: str | None) -> frozenset[str]:
-        found = identifiers(self.data[node.start_byte : node.end_byte])
+    def uses_of(self, node: tree_sitter.Node, own: str | None) -> tuple[str, ...]:
+        found = identifiers_in(self.latin, node.start_byte, node.end_byte)
         found.discard(own or "")
-        return frozenset(found)
+        return tuple(sorted(found))
 
     # -- walkers ------------------------------------------------------------
 
@@ -298,7 +351,7 @@ class _Indexer:
                 if name is not None and name.text:
                     ident = name.text.decode("ascii", "replace")
                     value = child.child_by_field_name("value")
-                    uses = self.uses_of(value, ident) if value is not None else frozenset()
+                    uses = self.uses_of(value, ident) if value is not None else ()
                     self.add(ident, "enumerator", True, child, uses)
             elif child.type in _CONTAINERS:
                 self.enumerators(child)
@@ -340,28 +393,22 @@ class _Indexer:
             has_body = spec.child_by_field_name("body") is not None
             self.tag(spec, mention=True)
         extern = any(c.type == "storage_class_specifier" and c.text == b"extern" for c in node.children)
+        uses: tuple[str, ...] | None = None
         for d in node.children_by_field_name("declarator"):
             name_node, is_func, stars = _unwrap(d)
             if name_node is None or not name_node.text:
                 continue
             name = name_node.text.decode("ascii", "replace")
-            if has_body and name.startswith("__"):
+            if (has_body and name.startswith("__")) or name in C_KEYWORDS:
                 continue  # "struct x {...} __some_attribute;" misread as a declarator
-            if name in C_KEYWORDS:
-                continue
+            if uses is None:
+                uses = self.uses_of(node, None)
+            own = tuple(u for u in uses if u != name)
             if is_func:
                 signature = _SPACES.sub(" ", self.text(node.start_byte, d.end_byte)).strip()
-                self.add(
-                    name,
-                    "function-decl",
-                    False,
-                    node,
-                    self.uses_of(node, name),
-                    signature,
-                    self._type_part(node, d, stars),
-                )
+                self.add(name, "function-decl", False, node, own, signature, self._type_part(node, d, stars))
             else:
-                self.add(name, "variable", not extern, node, self.uses_of(node, name))
+                self.add(name, "variable", not extern, node, own)
 
     def typedef(self, node: tree_sitter.Node) -> None:
         spec = node.child_by_field_name("type")
@@ -370,12 +417,15 @@ class _Indexer:
             has_body = spec.child_by_field_name("body") is not None
             self.tag(spec, mention=True)
         signature = None if has_body else _SPACES.sub(" ", self.text(node.start_byte, node.end_byte)).strip()
+        uses: tuple[str, ...] | None = None
         for d in node.children_by_field_name("declarator"):
             name_node, _, _ = _unwrap(d)
             if name_node is None or not name_node.text:
                 continue
             name = name_node.text.decode("ascii", "replace")
-            self.add(name, "typedef", True, node, self.uses_of(node, name), signature)
+            if uses is None:
+                uses = self.uses_of(node, None)
+            self.add(name, "typedef", True, node, tuple(u for u in uses if u != name), signature)
 
     def macros(self) -> None:
         for m in self.scan.defines:
@@ -385,14 +435,14 @@ class _Indexer:
                 signature = f"#define {m.name}({', '.join(m.params)})"
             else:
                 signature = f"#define {m.name}"
-            uses: frozenset[str] = frozenset()
+            uses: tuple[str, ...] = ()
             if m.body:
-                found = identifiers(m.body.encode("utf-8", "surrogateescape"))
+                found = identifiers_in(m.body)
                 found.discard(m.name)
                 found.difference_update(m.params)
-                uses = frozenset(found)
-            self.out.append(
-                Definition(m.name, "macro", True, self.path, m.line, m.condition, signature, uses, None, m.end_line)
+                uses = tuple(sorted(found))
+            self.rows.append(
+                (m.name, "macro", True, m.line, self.cond(m.condition), signature, uses, None, m.end_line)
             )
 
 
@@ -405,18 +455,31 @@ def scan_file(path: str, data: bytes, options: OptionFilter | None = None) -> Fi
         return scan_directives(text, path, options, strict=False)
 
 
+def index_symbols(
+    path: str, data: bytes, options: OptionFilter | None = None, scan: FileScan | None = None
+) -> FileSymbols:
+    """``index_file`` in stored form (what the index and its cache keep)."""
+    if scan is None:
+        scan = scan_file(path, data, options)
+    indexer = _Indexer(data, b"", scan)
+    indexer.macros()
+    if scan.has_code:
+        blanked = blank_attributes(data)
+        indexer.blanked = blanked
+        tree = new_parser().parse(blanked)
+        indexer.items(tree.root_node)
+    return FileSymbols(indexer.conditions, indexer.rows)
+
+
 def index_file(
     path: str, text: bytes, options: OptionFilter | None = None, scan: FileScan | None = None
 ) -> list[Definition]:
-    """Definitions in one file, in source order (macros first), dead ``#if 0`` code left out."""
-    if scan is None:
-        scan = scan_file(path, text, options)
-    blanked = blank_attributes(text)
-    tree = new_parser().parse(blanked)
-    indexer = _Indexer(path, text, blanked, scan)
-    indexer.macros()
-    indexer.items(tree.root_node)
-    return indexer.out
+    """Definitions in one file (macros first, then C in source order), ``#if 0`` code left out.
+
+    ``path`` is recorded as given (make it absolute); ``scan`` may be passed when the
+    caller already has the file's directive scan.
+    """
+    return index_symbols(path, text, options, scan).definitions(path)
 
 
 # ---------------------------------------------------------------------------
@@ -433,19 +496,27 @@ def _cache_namespace(options: OptionFilter | None) -> str:
     return f"symbols-v{INDEX_VERSION}-tsc{ts_version}-{digest}"
 
 
-# Cached entries are stored without the file name (the same content may live at several
-# paths): a tuple of Definition fields minus ``file``.
-_Row = tuple[str, str, bool, int, Formula, str | None, frozenset[str], str | None, int]
+def _encode(fs: FileSymbols) -> bytes:
+    # Formulas go in as JSON-like lists: unpickling plain lists and tuples is several
+    # times faster than rebuilding dataclass instances, and most files share few.
+    return pickle.dumps(([to_json(c) for c in fs.conditions], fs.rows), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _to_rows(defs: list[Definition]) -> list[_Row]:
-    return [
-        (d.name, d.kind, d.complete, d.line, d.condition, d.signature, d.uses, d.return_type, d.end_line) for d in defs
-    ]
+def _decode(blob: bytes) -> FileSymbols:
+    conds, rows = pickle.loads(blob)
+    return FileSymbols([from_json(c) for c in conds], rows)
 
 
-def _from_rows(path: str, rows: list[_Row]) -> list[Definition]:
-    return [Definition(r[0], r[1], r[2], path, r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+def _index_worker(args: tuple[str, OptionFilter | None]) -> tuple[str, str, bytes | None, str | None]:
+    """For a process pool: ``(path, sha256, encoded symbols, error)``."""
+    path, options = args
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return path, "", None, exc.strerror or str(exc)
+    digest = hashlib.sha256(data).hexdigest()
+    return path, digest, _encode(index_symbols(path, data, options)), None
 
 
 @dataclass
@@ -453,66 +524,77 @@ class IndexStats:
     files: int = 0
     bytes: int = 0
     parsed: int = 0  # files indexed from source
-    cached: int = 0  # files whose definitions came from the cache
+    cached: int = 0  # files whose definitions came from the cache (disk or memory)
     unreadable: int = 0
 
 
+@dataclass
+class _Entry:
+    digest: str
+    symbols: FileSymbols
+    built: dict[int, Definition]
+
+
 class SymbolIndex:
-    """Definitions of many files, looked up by name.  Picklable."""
+    """Definitions of many files, looked up by name.  Picklable.
+
+    Definitions are kept in stored form and built on lookup, so a warm build costs
+    little more than hashing the files.
+    """
 
     def __init__(self, options: OptionFilter | None = None, cache_dir: Path | None = None) -> None:
         self.options = options
         self.cache_dir = cache_dir
         self._namespace = _cache_namespace(options)
-        self._by_name: dict[str, list[Definition]] = {}
-        self._by_file: dict[str, tuple[str, list[Definition]]] = {}
-        self._memo: dict[str, list[_Row]] = {}  # sha256 -> rows, this process
+        self._by_name: dict[str, list[tuple[str, int]]] = {}
+        self._by_file: dict[str, _Entry] = {}
+        self._memo: dict[str, FileSymbols] = {}  # sha256 -> symbols, this process only
+        self._fresh: set[str] = set()  # digests parsed by a worker pool, not yet counted
         self.errors: dict[str, str] = {}
         self.stats = IndexStats()
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state["_memo"] = {}  # a per-process speed-up, not worth shipping
+        state["_fresh"] = set()
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
 
-    # -- building -----------------------------------------------------------
+    # -- cache ----------------------------------------------------------------
 
     def _cache_path(self, digest: str) -> Path | None:
         if self.cache_dir is None:
             return None
         return self.cache_dir / self._namespace / digest[:2] / f"{digest}.pickle"
 
-    def _load(self, digest: str) -> list[_Row] | None:
-        rows = self._memo.get(digest)
-        if rows is not None:
-            return rows
+    def _load(self, digest: str) -> FileSymbols | None:
+        fs = self._memo.get(digest)
+        if fs is not None:
+            return fs
         p = self._cache_path(digest)
         if p is None:
             return None
         try:
             with open(p, "rb") as f:
-                loaded = pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
-            return None
-        if not isinstance(loaded, list):
-            return None
-        self._memo[digest] = loaded
-        return loaded
+                fs = _decode(f.read())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError):
+            return None  # missing or damaged: recompute
+        self._memo[digest] = fs
+        return fs
 
-    def _store(self, digest: str, rows: list[_Row]) -> None:
-        self._memo[digest] = rows
+    def _store(self, digest: str, fs: FileSymbols, blob: bytes | None = None) -> None:
+        self._memo[digest] = fs
         p = self._cache_path(digest)
-        if p is None:
+        if p is None or p.exists():
             return
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".pickle")
             try:
                 with os.fdopen(fd, "wb") as f:
-                    pickle.dump(rows, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    f.write(blob if blob is not None else _encode(fs))
                 os.replace(tmp, p)  # atomic: concurrent builders never see half a file
             except BaseException:
                 os.unlink(tmp)
@@ -520,60 +602,113 @@ class SymbolIndex:
         except OSError:
             pass  # a cache that cannot be written only costs time
 
+    # -- building -------------------------------------------------------------
+
+    def _install(self, key: str, digest: str, fs: FileSymbols, size: int) -> None:
+        if key in self._by_file:
+            self.remove_file(key)
+        self.stats.files += 1
+        self.stats.bytes += size
+        self._by_file[key] = _Entry(digest, fs, {})
+        by_name = self._by_name
+        for i, row in enumerate(fs.rows):
+            entry = by_name.get(row[0])
+            if entry is None:
+                by_name[row[0]] = [(key, i)]
+            else:
+                entry.append((key, i))
+
     def add_text(self, path: str | Path, data: bytes) -> list[Definition]:
         """Index ``data`` as the content of ``path`` (replacing what was known about it)."""
         key = os.path.abspath(path)
         digest = hashlib.sha256(data).hexdigest()
         old = self._by_file.get(key)
-        if old is not None:
-            if old[0] == digest:
-                return old[1]
-            self.remove_file(key)
-        rows = self._load(digest)
-        if rows is None:
-            defs = index_file(key, data, self.options)
-            self._store(digest, _to_rows(defs))
+        if old is not None and old.digest == digest:
+            return self.definitions_in(key)
+        fs = self._load(digest)
+        if fs is None:
+            fs = index_symbols(key, data, self.options)
+            self._store(digest, fs)
             self.stats.parsed += 1
         else:
-            defs = _from_rows(key, rows)
             self.stats.cached += 1
-        self.stats.files += 1
-        self.stats.bytes += len(data)
-        self._by_file[key] = (digest, defs)
-        by_name = self._by_name
-        for d in defs:
-            entry = by_name.get(d.name)
-            if entry is None:
-                by_name[d.name] = [d]
-            else:
-                entry.append(d)
-        return defs
+        self._install(key, digest, fs, len(data))
+        return self.definitions_in(key)
+
+    def _add_quiet(self, path: str | Path) -> None:
+        key = os.path.abspath(path)
+        with open(key, "rb") as f:
+            data = f.read()
+        digest = hashlib.sha256(data).hexdigest()
+        old = self._by_file.get(key)
+        if old is not None and old.digest == digest:
+            return
+        fs = self._load(digest)
+        if fs is None:
+            fs = index_symbols(key, data, self.options)
+            self._store(digest, fs)
+            self.stats.parsed += 1
+        elif digest in self._fresh:
+            self._fresh.discard(digest)
+            self.stats.parsed += 1
+        else:
+            self.stats.cached += 1
+        self._install(key, digest, fs, len(data))
 
     def add_file(self, path: str | Path) -> list[Definition]:
         """Read and index one file; raises OSError if it cannot be read."""
-        with open(path, "rb") as f:
-            data = f.read()
-        return self.add_text(path, data)
+        self._add_quiet(path)
+        return self.definitions_in(path)
 
-    def add_files(self, paths: Iterable[str | Path]) -> int:
-        """Index many files, skipping unreadable ones (recorded in ``errors``); returns the count added."""
+    def add_files(self, paths: Iterable[str | Path], jobs: int = 1) -> int:
+        """Index many files, skipping unreadable ones (recorded in ``errors``); returns how many.
+
+        ``jobs`` > 1 parses the files missing from the cache in that many processes.
+        """
+        absolute = [os.path.abspath(p) for p in paths]
+        if jobs > 1:
+            self._prefill(absolute, jobs)
         count = 0
-        for p in paths:
+        for p in absolute:
             try:
-                self.add_file(p)
+                self._add_quiet(p)
                 count += 1
             except OSError as exc:
-                self.errors[os.path.abspath(p)] = exc.strerror or str(exc)
+                self.errors[p] = exc.strerror or str(exc)
                 self.stats.unreadable += 1
         return count
+
+    def _prefill(self, paths: list[str], jobs: int) -> None:
+        """Parse the files missing from the cache in a process pool, filling the memo."""
+        todo: list[str] = []
+        for p in paths:
+            try:
+                with open(p, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+            except OSError:
+                continue  # reported by the serial pass
+            if self._load(digest) is None:
+                todo.append(p)
+        if len(todo) < 2 * jobs:
+            return
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunk = max(1, len(todo) // (jobs * 8))
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for _path, digest, blob, _error in pool.map(
+                _index_worker, [(p, self.options) for p in todo], chunksize=chunk
+            ):
+                if blob is not None and digest not in self._memo:
+                    self._store(digest, _decode(blob), blob)
+                    self._fresh.add(digest)
 
     def remove_file(self, path: str | Path) -> None:
         key = os.path.abspath(path)
         old = self._by_file.pop(key, None)
         if old is None:
             return
-        for name in {d.name for d in old[1]}:
-            kept = [d for d in self._by_name.get(name, ()) if d.file != key]
+        for name in {row[0] for row in old.symbols.rows}:
+            kept = [ref for ref in self._by_name.get(name, ()) if ref[0] != key]
             if kept:
                 self._by_name[name] = kept
             else:
@@ -585,36 +720,52 @@ class SymbolIndex:
         paths: Iterable[str | Path],
         cache_dir: Path | None = None,
         options: OptionFilter | None = None,
+        jobs: int = 1,
     ) -> SymbolIndex:
         """Index ``paths``; with ``cache_dir`` each file's definitions are kept by content hash."""
         index = cls(options, cache_dir)
-        index.add_files(paths)
+        index.add_files(paths, jobs)
         return index
 
     # -- queries ----------------------------------------------------------------
 
-    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> list[Definition]:
-        defs = self._by_name.get(name, [])
-        if kinds is None:
-            return list(defs)
-        wanted = {kinds} if isinstance(kinds, str) else set(kinds)
-        return [d for d in defs if d.kind in wanted]
+    def _definition(self, path: str, i: int) -> Definition:
+        entry = self._by_file[path]
+        d = entry.built.get(i)
+        if d is None:
+            d = entry.built[i] = entry.symbols.definition(path, i)
+        return d
 
-    def complete_definitions(self, name: str, kinds: Iterable[str] | None = None) -> list[Definition]:
+    def lookup(self, name: str, kinds: Iterable[str] | str | None = None) -> list[Definition]:
+        """Every definition or declaration of ``name`` (optionally of the given kinds)."""
+        refs = self._by_name.get(name, ())
+        if kinds is None:
+            return [self._definition(p, i) for p, i in refs]
+        wanted = {kinds} if isinstance(kinds, str) else set(kinds)
+        return [self._definition(p, i) for p, i in refs if self._by_file[p].symbols.rows[i][1] in wanted]
+
+    def complete_definitions(self, name: str, kinds: Iterable[str] | str | None = None) -> list[Definition]:
         return [d for d in self.lookup(name, kinds) if d.complete]
 
     def files(self) -> list[str]:
         return list(self._by_file)
 
-    def definitions_in(self, path: str | Path) -> list[Definition]:
+    def digest(self, path: str | Path) -> str | None:
         entry = self._by_file.get(os.path.abspath(path))
-        return list(entry[1]) if entry is not None else []
+        return entry.digest if entry is not None else None
+
+    def definitions_in(self, path: str | Path) -> list[Definition]:
+        key = os.path.abspath(path)
+        entry = self._by_file.get(key)
+        if entry is None:
+            return []
+        return [self._definition(key, i) for i in range(len(entry.symbols.rows))]
 
     def names(self) -> list[str]:
         return list(self._by_name)
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._by_name.values())
+        return sum(len(e.symbols.rows) for e in self._by_file.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name

@@ -18,6 +18,7 @@ import tree_sitter_c
 __all__ = [
     "C_KEYWORDS",
     "identifiers",
+    "identifiers_in",
     "used_identifiers",
     "TagUse",
     "tag_uses",
@@ -42,21 +43,28 @@ C_KEYWORDS = frozenset(
     """.split()
 )
 
-# Bytes tokenizer: group 1 is an identifier; everything else is matched to be skipped.
+# Tokenizer: group 1 is an identifier; everything else is matched only to be skipped.
 # "#include <a/b.h>" and "#word" (directive keywords, stringification) are skipped too.
+# It runs on str; bytes are decoded as latin-1 so that offsets stay byte offsets.
 _TOKENS = re.compile(
-    rb"""/\*.*?(?:\*/|\Z)|//(?:\\\n|[^\n])*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
-    rb"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
-    rb"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|\b([A-Za-z_][A-Za-z0-9_]*)""",
-    re.S,
+    r"""/\*.*?(?:\*/|\Z)|//(?:\\\n|[^\n])*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
+    r"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
+    r"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|\b([A-Za-z_][A-Za-z0-9_]*)""",
+    re.S | re.A,
 )
 
 
+def identifiers_in(text: str, start: int = 0, end: int | None = None) -> set[str]:
+    """Identifiers of ``text[start:end]`` outside comments, strings and header names, keywords dropped."""
+    found = set(_TOKENS.findall(text, start, len(text) if end is None else end))
+    found.discard("")
+    found -= C_KEYWORDS
+    return found
+
+
 def identifiers(text: bytes) -> set[str]:
-    """Every identifier in ``text`` outside comments, strings and header names, keywords dropped."""
-    found = set(_TOKENS.findall(text))
-    found.discard(b"")
-    return {s for s in (t.decode("ascii") for t in found) if s not in C_KEYWORDS}
+    """``identifiers_in`` for bytes."""
+    return identifiers_in(text.decode("latin-1"))
 
 
 def used_identifiers(text: bytes) -> set[str]:

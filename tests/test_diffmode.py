@@ -1,0 +1,209 @@
+"""``hdrtest diff``: a temporary git repository, a commit that breaks one header and fixes another."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from hdrtest import diffmode
+from hdrtest.settings import Settings
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "GIT_CONFIG_NOSYSTEM": "1"}
+
+A_OK = "#pragma once\n#include <config.h>\nstruct a { int x[CFG_SIZE]; };\n"
+A_BROKEN = "#pragma once\n#include <config.h>\nstruct a { struct missing m; int x[CFG_SIZE]; };\n"
+B_BROKEN = "#pragma once\nstruct b { undefined_t y; };\n"
+B_FIXED = "#pragma once\ntypedef int undefined_t;\nstruct b { undefined_t y; };\n"
+
+
+def plain(text: str) -> str:
+    """gcc's quotes depend on the locale."""
+    return text.replace("\u2018", "'").replace("\u2019", "'")
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, **GIT_ENV), timeout=60)
+    return out.stdout
+
+
+def write(repo: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    """Commit 1: a.h passes, b.h fails.  Commit 2: a.h breaks, b.h is fixed.
+
+    The compile database and the generated config.h are ignored by git, as a build's output is:
+    the base worktree must still find config.h, or every header would fail there.
+    """
+    root = tmp_path / "repo"
+    write(root, {
+        ".gitignore": "build/\ncompile_commands.json\n",
+        "inc/a.h": A_OK,
+        "inc/b.h": B_BROKEN,
+        "inc/c.h": "#pragma once\n#include \"a.h\"\nstruct c { struct a inner; };\n",
+        "inc/d.h": "#pragma once\nstruct d { int z; };\n",
+        "inc/old.h": "#pragma once\nstruct old { broken_t v; };\n",
+        "src/x.c": "#include \"a.h\"\n",
+        "build/gen/config.h": "#define CFG_SIZE 4\n",
+        "compile_commands.json": (
+            f'[{{"directory": "{root}", "arguments": ["cc", "-std=c11", "-I{root}/build/gen", "-Iinc", "-c",'
+            ' "src/x.c", "-o", "build/x.o"], "file": "src/x.c"}]\n'),
+    })
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
+    write(root, {"inc/a.h": A_BROKEN, "inc/b.h": B_FIXED})
+    git(root, "commit", "-qam", "two: break a.h, fix b.h")
+    return root
+
+
+def snapshot(repo: Path) -> tuple[str, str, str, dict[str, str]]:
+    """Everything a user could notice: HEAD, status, worktrees, and every file's bytes."""
+    files = {}
+    for path in sorted(repo.rglob("*")):
+        if path.is_file() and ".git" not in path.relative_to(repo).parts:
+            files[path.relative_to(repo).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain", "--ignored"),
+            git(repo, "worktree", "list", "--porcelain"), files)
+
+
+def settings_for(repo: Path) -> Settings:
+    return Settings(root=repo, jobs=2, no_cache=True, variants="none")
+
+
+def test_diff_between_two_commits(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # to see what run_diff leaves in the temp directory
+    before = snapshot(repo)
+    result = diffmode.run_diff(settings_for(repo), "HEAD~1", "HEAD")
+    assert not list(scratch.glob("hdrtest-diff-*"))
+    assert snapshot(repo) == before  # the user's checkout is untouched, and no worktree is left registered
+
+    assert result.changed_files == ["inc/a.h", "inc/b.h"]
+    # a.h and b.h changed; c.h includes a.h; d.h and old.h have nothing to do with the change.
+    assert result.headers == ["inc/a.h", "inc/b.h", "inc/c.h"]
+    base = {r.job.display: r.status.value for r in result.base.results}
+    assert base == {"inc/a.h": "pass", "inc/b.h": "fail", "inc/c.h": "pass"}  # config.h came from the overlay
+    assert sorted(c.result.job.display for c in result.new) == ["inc/a.h", "inc/c.h"]
+    assert [(c.result.job.display, c.now_passes) for c in result.fixed] == [("inc/b.h", True)]
+    assert result.has_new_failures
+
+    text = diffmode.render_text(result)
+    assert text.startswith("[auto build test ERROR on HEAD~1]")
+    assert "All errors (new ones prefixed by >>):" in text
+    marked = [plain(line) for line in text.splitlines() if line.startswith(">>")]
+    assert marked == [">> inc/a.h:3:27: error: field 'm' has incomplete type"] * 2
+    assert "   In file included from inc/c.h:2:" in text
+    assert "Fixed by the change:" in text and "inc/b.h [c] in baseline: now compiles alone" in text
+    assert "undefined_t" in text.split("Fixed by the change:")[1]
+    assert "old.h" not in text and "inc/d.h" not in text
+    # The reproducer runs in the user's checkout: no path of the (removed) worktrees is left in it.
+    reproduce = [line.strip() for line in text.splitlines() if line.startswith("        ")]
+    assert reproduce[0] == "git checkout HEAD"
+    assert reproduce[1].startswith(f"cd {repo} && cc -std=c11") and f"{repo}/inc/a.h" in reproduce[1]
+    assert "hdrtest-diff" not in text
+
+
+def test_diff_against_the_working_tree(repo: Path) -> None:
+    write(repo, {"inc/d.h": "#pragma once\nstruct d { zint z; };\n",
+                 "inc/e.h": "#pragma once\n#include \"d.h\"\n"})  # e.h is new and untracked
+    before = snapshot(repo)
+    result = diffmode.run_diff(settings_for(repo), "HEAD", None)
+    assert snapshot(repo) == before
+    assert result.head_commit is None and result.changed_files == ["inc/d.h", "inc/e.h"]
+    assert [(c.result.job.display, [plain(d.message) for d in c.errors]) for c in result.new] == [
+        ("inc/d.h", ["unknown type name 'zint'"]), ("inc/e.h", ["unknown type name 'zint'"])]
+    assert result.fixed == []
+    text = diffmode.render_text(result)
+    assert "head:     the working tree (uncommitted)" in text
+    assert f"cd {repo} && cc -std=c11 -I{repo}/build/gen -Iinc" in text
+
+
+def test_only_fixes_exit_clean_and_old_failures_stay_quiet(repo: Path) -> None:
+    write(repo, {"inc/a.h": A_OK, "inc/d.h": "#pragma once\nstruct d { int z; };\n/* touched */\n"})
+    git(repo, "commit", "-qam", "three: fix a.h again")
+    result = diffmode.run_diff(settings_for(repo), "HEAD~1", "HEAD")
+    assert result.new == [] and not result.has_new_failures
+    assert sorted(c.result.job.display for c in result.fixed) == ["inc/a.h", "inc/c.h"]
+    assert diffmode.render_text(result).startswith("[auto build test OK on HEAD~1]")
+
+    # old.h fails in both revisions: touching it reports nothing new.
+    write(repo, {"inc/old.h": "/* moved down */\n#pragma once\nstruct old { broken_t v; };\n"})
+    git(repo, "commit", "-qam", "four: touch old.h")
+    result = diffmode.run_diff(settings_for(repo), "HEAD~1", "HEAD")
+    assert result.headers == ["inc/old.h"] and result.new == [] and result.fixed == []
+    assert result.still_failing == 1
+
+
+def test_cli_diff(repo: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), NO_COLOR="1")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hdrtest.cli", "diff", *args, "--variants", "none",
+                               "--no-cache", "-q"], cwd=repo, capture_output=True, text=True, env=env, timeout=300,
+                              check=False)
+
+    broke = run("HEAD~1", "HEAD")
+    assert broke.returncode == 1, broke.stderr
+    assert ">> inc/a.h:3:27: error:" in broke.stdout
+    fixed_only = run("HEAD~1", "HEAD", "inc/b.h")  # only b.h: its fix alone is not a failure
+    assert fixed_only.returncode == 0, fixed_only.stdout + fixed_only.stderr
+    assert "Fixed by the change:" in fixed_only.stdout and ">>" not in fixed_only.stdout
+    as_path = run("HEAD", "inc/b.h")  # HEAD is then a path: compare with the (clean) working tree
+    assert as_path.returncode == 0 and "0 affected" in as_path.stdout
+    unknown = run("no-such-rev")
+    assert unknown.returncode == 2 and "unknown revision 'no-such-rev'" in unknown.stderr
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_affected_files_follow_includes_transitively() -> None:
+    edges = [
+        diffmode.IncludeEdge("inc/top.h", "mid.h", quoted=True),
+        diffmode.IncludeEdge("inc/mid.h", "linux/low.h", quoted=False),
+        diffmode.IncludeEdge("other/low_user.h", "../inc/low.h", quoted=True),  # a different low.h
+        diffmode.IncludeEdge("inc/unrelated.h", "types.h", quoted=False),
+    ]
+    assert diffmode.affected_files(edges, ["include/linux/low.h"]) == {
+        "include/linux/low.h", "inc/mid.h", "inc/top.h"}
+    assert diffmode.affected_files(edges, ["inc/low.h"]) == {"inc/low.h", "other/low_user.h"}
+
+
+def test_rebase_args_moves_paths_and_keeps_generated_fallback(tmp_path: Path) -> None:
+    top, tree, overlay = tmp_path / "top", tmp_path / "wt", tmp_path / "overlay"
+    for directory in (top / "include", tree / "include", overlay / "include", top / "gen"):
+        directory.mkdir(parents=True)
+    (tree / "include" / "kconfig.h").write_text("")
+    (top / "gen" / "autoconf.h").write_text("")
+    (overlay / "gen").mkdir()
+    (overlay / "gen" / "autoconf.h").symlink_to(top / "gen" / "autoconf.h")
+    rebase = diffmode.Rebase(top, tree, overlay)
+    args = ["cc", "-Iinclude", "-isystem", "/usr/include", "-include", "include/kconfig.h", "-include",
+            "gen/autoconf.h", "-I", "gen", "-DX=1", "-o", "x.o"]
+    assert diffmode.rebase_args(args, top, rebase) == [
+        "cc", "-I", f"{tree}/include", "-I", f"{overlay}/include", "-isystem", "/usr/include",
+        "-include", f"{tree}/include/kconfig.h", "-include", f"{top}/gen/autoconf.h",
+        "-I", f"{tree}/gen", "-I", f"{overlay}/gen", "-DX=1", "-o", "x.o"]
+    back = diffmode.user_command(diffmode.rebase_args(args, top, rebase), tree, top, overlay)
+    assert back == ["cc", "-I", f"{top}/include", "-isystem", "/usr/include", "-include", f"{top}/include/kconfig.h",
+                    "-include", f"{top}/gen/autoconf.h", "-I", f"{top}/gen", "-DX=1", "-o", "x.o"]
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    from hdrtest.errors import UsageError
+
+    with pytest.raises(UsageError, match="not inside a git repository"):
+        diffmode.run_diff(Settings(root=tmp_path), "HEAD", None)
