@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ from hdrtest.compile import CompileOptions  # noqa: E402
 from hdrtest.errors import SetupError, UsageError  # noqa: E402
 from hdrtest.executors.dask import (  # noqa: E402
     DaskExecutor,
-    TreeExpectation,
     compile_batch,
     expectation_for,
     parse_resources,
@@ -61,7 +61,7 @@ def client() -> Iterator[Any]:
 # --- trees -------------------------------------------------------------------------------
 
 HEAVY = "\n".join(["#ifndef HEAVY_H", "#define HEAVY_H", "#define D0 int heavy(int);",
-                   *(f"#define D{i} D{i - 1} D{i - 1}" for i in range(1, 16)), "D15", "#endif", ""])
+                   *(f"#define D{i} D{i - 1} D{i - 1}" for i in range(1, 15)), "D14", "#endif", ""])
 
 
 def make_tree(root: Path, passing: int, failing: int, *, heavy: bool = False) -> Path:
@@ -131,21 +131,32 @@ def test_cli_json_identical_for_example_tree(client: Any, tmp_path: Path, monkey
                                              capsys: pytest.CaptureFixture[str]) -> None:
     local_out = tmp_path / "local.json"
     dask_out = tmp_path / "dask.json"
-    assert main(["check", str(EXAMPLE), "--format", "json", "-o", str(local_out), "-q"]) == 1
+    # The workers were started with the real cache directory: the reproducers they build name
+    # variant headers there, and the executor must rebuild them to name this process's.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["check", str(EXAMPLE), "--no-cache", "--format", "json", "-o", str(local_out), "-q"]) == 1
     monkeypatch.setenv("HDRTEST_DASK_SCHEDULER", client.scheduler.address)
-    assert main(["check", str(EXAMPLE), "--executor", "dask", "--format", "json", "-o", str(dask_out), "-q"]) == 1
+    assert main(["check", str(EXAMPLE), "--no-cache", "--executor", "dask", "--format", "json", "-o", str(dask_out),
+                 "-q"]) == 1
     local = json.loads(local_out.read_text())
     remote = json.loads(dask_out.read_text())
     assert remote["summary"]["headers_failed"] == 1
+    assert remote["summary"]["cache_hits"] == 0
+    assert any(r["variant"]["name"] != "baseline" for r in remote["results"]), "the example plans variants"
     assert without_timings(remote) == without_timings(local)
     assert "Traceback" not in capsys.readouterr().err
 
 
 def test_batches_give_the_same_results(client: Any, tmp_path: Path) -> None:
-    include = make_tree(tmp_path, passing=4, failing=3)
+    include = make_tree(tmp_path, passing=12, failing=4)
     settings = tree_settings(tmp_path, include)
     single = check(settings, [str(tmp_path)], executor=DaskExecutor(client=client))
-    batched = check(settings, [str(tmp_path)], executor=DaskExecutor(client=client, batch_size=3))
+    executor = DaskExecutor(client=client, batch_size=3)
+    batched = check(settings, [str(tmp_path)], executor=executor)
+    assert len(batched.results) == 17
+    # 17 jobs on 2 worker threads: batches shrink so that each thread still gets 4 tasks.
+    assert executor.effective_batch(17) == 2
+    assert executor.effective_batch(1000) == 3
     assert without_timings(report_dict(batched)) == without_timings(report_dict(single))
 
 
@@ -199,6 +210,35 @@ def test_interrupt_cancels_remote_jobs(client: Any, tmp_path: Path) -> None:
     assert live_hdrtest_tasks(client) == []
 
 
+def test_ctrl_c_on_the_command_line(client: Any, tmp_path: Path) -> None:
+    include = make_tree(tmp_path, passing=30, failing=0, heavy=True)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HDRTEST_DASK_SCHEDULER=client.scheduler.address,
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "hdrtest", "check", str(include), "--cc", "gcc",
+                             f"--cflags=-I{include}", "--executor", "dask", "--no-cache"],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen = ""
+    try:
+        while "[1/" not in seen:  # the first result is back: the rest are queued or running remotely
+            line = proc.stderr.readline()
+            assert line, f"hdrtest ended early: {seen}"
+            seen += line
+        assert live_hdrtest_tasks(client)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, seen + err
+    assert "interrupted" in err and "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while live_hdrtest_tasks(client) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_hdrtest_tasks(client) == []
+
+
 def test_close_with_cancel_mid_run(client: Any, tmp_path: Path) -> None:
     include = make_tree(tmp_path, passing=20, failing=0, heavy=True)
     settings = tree_settings(tmp_path, include)
@@ -225,7 +265,7 @@ def test_failed_task_is_an_error_never_a_pass(client: Any, tmp_path: Path) -> No
     options = CompileOptions(root=tmp_path)
     expect = expectation_for(jobs, options)
     # An expectation no worker can meet: the task refuses, the executor reports errors.
-    broken = TreeExpectation(expect.root, expect.directories, expect.files, expect.compilers, "0.0-other")
+    broken = replace(expect, hdrtest_version="0.0-other")
     future = client.submit(compile_batch, tuple(jobs), options, broken, pure=False)
     assert "runs hdrtest" in str(future.exception(timeout=60))
     assert future.status == "error"
@@ -257,11 +297,12 @@ def test_worker_check_finds_missing_and_changed_files(tmp_path: Path) -> None:
     assert str(database) in {f.path for f in expect.files}
     assert {c.command for c in expect.compilers} == {"gcc"}
     database.write_text('[{"directory": "/elsewhere"}]\n')
-    moved = TreeExpectation("/nonexistent/tree", ("/nonexistent/tree",), expect.files, expect.compilers,
-                            expect.hdrtest_version)
+    moved = replace(expect, root="/nonexistent/tree", directories=("/nonexistent/tree",))
     problems = worker_problems(moved)
     assert f"sees different content in {database}" in problems
     assert "does not see directory /nonexistent/tree" in problems
+    assert ("runs different hdrtest code under the same version " + expect.hdrtest_version
+            in worker_problems(replace(expect, hdrtest_code="0" * 64)))
     database.unlink()
     assert any(p.startswith(f"cannot read {database}") for p in worker_problems(expect))
 
@@ -401,3 +442,11 @@ def test_unreachable_scheduler_is_a_setup_error() -> None:
     with pytest.raises(SetupError, match="cannot connect to the Dask scheduler"):
         DaskExecutor(f"tcp://127.0.0.1:{port}", connect_timeout=2)
     assert time.monotonic() - start < 30
+
+
+def test_cluster_without_workers_is_a_setup_error(tmp_path: Path) -> None:
+    include = make_tree(tmp_path, passing=1, failing=0)
+    settings = tree_settings(tmp_path, include)
+    with _cluster(n_workers=0) as cluster, distributed.Client(cluster, set_as_default=False) as dask_client:
+        with pytest.raises(SetupError, match="no Dask worker joined the scheduler within 1 s"):
+            check(settings, [str(tmp_path)], executor=DaskExecutor(client=dask_client, connect_timeout=1))

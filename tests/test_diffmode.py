@@ -207,3 +207,41 @@ def test_not_a_repository(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="not inside a git repository"):
         diffmode.run_diff(Settings(root=tmp_path), "HEAD", None)
+
+
+def test_seed_case_fix_and_regression_in_a_variant(tmp_path: Path) -> None:
+    """gvt.h fails alone only with CONFIG_DRM_I915_GVT_KVMGT=n; the stub in kvm_page_track.h fixes it.
+
+    After the fix the variant may no longer be planned at all (nothing guards the struct any
+    more): diff mode must still compile it in both revisions to see the fix.
+    """
+    import shutil
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "kvm-gvt"
+    repo = tmp_path / "linux"
+    shutil.copytree(example, repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "as shipped")
+    track = repo / "arch" / "x86" / "include" / "asm" / "kvm_page_track.h"
+    text = track.read_text()
+    marker = "#endif /* CONFIG_KVM_EXTERNAL_WRITE_TRACKING */"
+    assert marker in text
+    track.write_text(text.replace(marker, "#else\nstruct kvm_page_track_notifier_node {};\n" + marker, 1))
+    git(repo, "commit", "-qam", "stub for the build without write tracking")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), NO_COLOR="1")
+
+    def diff(*revs: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hdrtest.cli", "diff", *revs, "-p", "build-on", "--no-cache",
+                               "-q"], cwd=repo, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+    fixed = diff("HEAD~1", "HEAD")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "Fixed by the change:" in fixed.stdout and ">>" not in fixed.stdout
+    assert "drivers/gpu/drm/i915/gvt/gvt.h [c] in CONFIG_" in fixed.stdout and "now compiles alone" in fixed.stdout
+    broken = diff("HEAD", "HEAD~1")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert plain(broken.stdout).count(
+        ">> drivers/gpu/drm/i915/gvt/gvt.h:20:45: error: field 'track_node' has incomplete type") == 1
+    assert "reproduce:" in broken.stdout and "git checkout 'HEAD~1'" in broken.stdout
+    assert git(repo, "status", "--porcelain") == ""

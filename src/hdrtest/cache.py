@@ -37,8 +37,8 @@ from types import TracebackType
 from typing import Any
 
 from . import __version__
-from .changes import RACY_NS, Chains, Include, Resolver, Stamp, decode_includes, encode_includes, job_search_path, \
-    scan_includes, stamp_of, trusted
+from .changes import RACY_NS, Chains, Include, Resolver, Stamp, decode_includes, encode_includes, job_chains, \
+    job_search_path, scan_includes, stamp_of, trusted
 from .errors import UsageError
 from .models import Diagnostic, Job, Note, Result, Status
 from .settings import Settings
@@ -206,6 +206,8 @@ class ResultCache:
         self.opened_ns = time.time_ns()
         self.errors: list[str] = []
         self.hits = self.misses = self.stored = self.not_stored = 0
+        #: Why results were not stored, with counts (for ``stats`` and debugging).
+        self.skipped: dict[str, int] = {}
         self._lock = threading.RLock()
         self._ids: dict[str, int] = {}
         self._paths: dict[int, str] = {}
@@ -222,6 +224,7 @@ class ResultCache:
         self._counts = {"lookups": 0, "hits": 0, "stores": 0}
         self._resolver = Resolver()
         self._watch_memo: dict[tuple[str, Chains, Include], tuple[str, ...]] = {}
+        self._environment = [os.environ.get(name) for name in _ENVIRONMENT]
         self._db = self._open()
 
     # -- connection -----------------------------------------------------------------------------------------
@@ -310,8 +313,7 @@ class ResultCache:
         compiler = probe(job.compiler, job.directory)
         fields = ["hdrtest-result", SCHEMA, __version__, compiler.identity, job.language, list(job.flags),
                   str(job.directory), str(job.header), [str(p) for p in job.preludes],
-                  [list(d) for d in job.variant.defines], job.check_guard, self.context,
-                  [os.environ.get(name) for name in _ENVIRONMENT]]
+                  [list(d) for d in job.variant.defines], job.check_guard, self.context, self._environment]
         return hashlib.sha256(json.dumps(fields).encode("utf-8", "surrogateescape")).digest()
 
     # -- paths and stamps -----------------------------------------------------------------------------------
@@ -517,22 +519,23 @@ class ResultCache:
     def _store(self, result: Result) -> bool:
         job = result.job
         if result.status not in (Status.PASS, Status.FAIL) or result.cached:
-            return False
+            return self._skip("not a pass or fail" if not result.cached else "cached")
         deps = [d for d in result.dependencies if not _VARIANT_FILE.match(os.path.basename(d))]
         if str(job.header) not in deps:
-            return False  # no dependency list: nothing to check a later lookup against
+            return self._skip("no dependency list")  # nothing to check a later lookup against
         horizon = self.opened_ns - RACY_NS
         digests = []
         for dep in deps:
             try:
                 st = os.stat(dep)
             except OSError:
-                return False
+                return self._skip("a dependency vanished")
             if max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
-                return False  # changed while this run was going: which version did the compiler read?
+                # Changed while this run was going: which version did the compiler read?
+                return self._skip("a dependency changed during the run")
             digests.append(self.file_digest(dep, scan=True))
         if MISSING in digests:
-            return False
+            return self._skip("a dependency is unreadable")
         dirs = self._watched_dirs(job, deps)
         dir_digests = []
         for directory in dirs:
@@ -541,9 +544,9 @@ class ResultCache:
                 try:
                     st = os.stat(directory)
                 except OSError:
-                    return False
+                    return self._skip("an include directory vanished")
                 if max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
-                    return False
+                    return self._skip(f"include directory {directory} changed during the run")
             dir_digests.append(digest)
         payload = zlib.compress(json.dumps(result_to_dict(result)).encode("utf-8", "surrogateescape"), 6)
         now = time.time_ns()
@@ -561,6 +564,10 @@ class ResultCache:
             self._flush_pending(db)
         return True
 
+    def _skip(self, reason: str) -> bool:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        return False
+
     def _watched_dirs(self, job: Job, deps: Sequence[str]) -> list[str]:
         """Directories where a new file could change what this compile reads.
 
@@ -571,9 +578,15 @@ class ResultCache:
         names nothing we can follow, so for a file with one, every directory any
         dependency's relative path could be in counts.
         """
-        chains = Chains.of(job_search_path(job))
+        search = job_search_path(job)
+        chains = job_chains(job)
         watched: dict[str, None] = dict.fromkeys(chains.all_dirs())
-        watched[str(job.directory)] = None  # -include files are looked up there first
+        for spelling in (*search.forced_includes, *search.macro_includes):
+            # -include files are looked up in the working directory first, then along the quote chain.
+            if not os.path.isabs(spelling):
+                sub = os.path.dirname(spelling)
+                bases = [str(job.directory), *chains.quote]
+                watched.update(dict.fromkeys(os.path.normpath(os.path.join(b, sub)) for b in bases))
         computed: list[str] = []
         for dep in deps:
             watched[os.path.dirname(dep)] = None

@@ -140,15 +140,30 @@ def job_search_path(job: Job) -> SearchPath:
     return _search_path(job.compiler, job.language, job.flags, job.directory)
 
 
-def job_roots(job: Job) -> tuple[str, ...]:
-    """The files a job's compile starts from: forced includes in its flags, preludes, the header."""
-    search = job_search_path(job)
+@functools.lru_cache(maxsize=4096)
+def _chains(compiler: str, language: str, flags: tuple[str, ...], directory: Path) -> Chains:
+    return Chains.of(_search_path(compiler, language, flags, directory))
+
+
+def job_chains(job: Job) -> Chains:
+    return _chains(job.compiler, job.language, job.flags, job.directory)
+
+
+@functools.lru_cache(maxsize=4096)
+def _forced(compiler: str, language: str, flags: tuple[str, ...], directory: Path) -> tuple[str, ...]:
+    search = _search_path(compiler, language, flags, directory)
     forced = [str(p) for p in search.forced_include_paths() if p is not None]
     for spelling in search.macro_includes:
-        here = os.path.normpath(os.path.join(job.directory, spelling))
+        here = os.path.normpath(os.path.join(directory, spelling))
         found = Path(here) if os.path.isfile(here) else search.resolve(spelling, False, None)
         if found is not None:
             forced.append(str(found))
+    return tuple(forced)
+
+
+def job_roots(job: Job) -> tuple[str, ...]:
+    """The files a job's compile starts from: forced includes in its flags, preludes, the header."""
+    forced = _forced(job.compiler, job.language, job.flags, job.directory)
     return (*forced, *(str(p) for p in job.preludes), str(job.header))
 
 
@@ -550,10 +565,19 @@ def select_changed(jobs: Sequence[Job], settings: Settings, store: object | None
     if {Path(os.path.normpath(c)) for c in config_files} & changed:
         return list(jobs)
     graph_store = store if isinstance(store, GraphStore) else None
-    roots = {job: job_roots(job) for job in jobs}
+    # Jobs share search paths by the thousand: group them before asking for chains (hashing is not free).
+    groups: dict[tuple[str, str, tuple[str, ...], Path], list[int]] = {}
+    for index, job in enumerate(jobs):
+        groups.setdefault((job.compiler, job.language, job.flags, job.directory), []).append(index)
+    roots: list[tuple[str, ...]] = [()] * len(jobs)
     by_chains: dict[Chains, list[str]] = {}
-    for job in jobs:
-        by_chains.setdefault(Chains.of(job_search_path(job)), []).extend(roots[job])
+    for key, members in groups.items():
+        forced = _forced(*key)
+        files = by_chains.setdefault(_chains(*key), [])
+        for index in members:
+            job = jobs[index]
+            roots[index] = (*forced, *(str(p) for p in job.preludes), str(job.header))
+            files.extend(roots[index])
     graphs = [load_graph(chains, files, graph_store) for chains, files in by_chains.items()]
-    hit = affected_headers({r for rs in roots.values() for r in rs}, changed, graphs)
-    return [job for job in jobs if any(r in hit for r in roots[job])]
+    hit = affected_headers({r for rs in roots for r in rs}, changed, graphs)
+    return [job for job, job_roots_ in zip(jobs, roots) if any(r in hit for r in job_roots_)]

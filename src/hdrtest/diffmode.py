@@ -33,7 +33,7 @@ from .baseline import ensure_classified, error_diagnostics, error_key, error_key
 from .check import ProgressCallback, check
 from .diagnostics import render_gcc_style
 from .errors import UsageError
-from .models import CheckReport, Diagnostic, Result
+from .models import CheckReport, Diagnostic, Job, Result
 from .settings import Settings
 
 _INCLUDE = re.compile(rb'^[ \t]*#[ \t]*(?:include|include_next|import)[ \t]*([<"])([^>"\n]+)[>"]', re.MULTILINE)
@@ -415,6 +415,10 @@ def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) ->
     }
     if database is not None and database.exists():
         changes["compile_commands"] = str(rebase_database(database, rebase, scratch))
+        # The check looks for an O= build's .config next to the database; the copy has none beside it.
+        beside = database.parent / ".config"
+        if not settings.kconfig_config and beside.is_file():
+            changes["kconfig_config"] = str(rebase.file(beside.resolve()))
     return replace(settings, **changes)
 
 
@@ -489,6 +493,44 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
 # -- running --------------------------------------------------------------------------------------------------
 
 
+def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
+    """Jobs for ``target``'s tree in the failing variants only ``source`` planned.
+
+    Variants are planned from each revision's text, so a fix can remove the very variant it
+    fixes (and a change can add the one it breaks).  The build robot builds both trees in the
+    same configuration; so does this, by running the other side's failing variants here too.
+    """
+    have = {result_key(r) for r in target.results}
+    baselines = {(r.job.display, r.job.language): r.job for r in target.results if r.job.variant.is_baseline}
+    jobs: dict[Job, None] = {}
+    for result in source.results:
+        if not result.status.failed or result.job.variant.is_baseline or result_key(result) in have:
+            continue
+        twin = baselines.get((result.job.display, result.job.language))
+        if twin is not None:
+            jobs[replace(twin, variant=result.job.variant, variant_prelude=None)] = None
+    return list(jobs)
+
+
+def _run_counterparts(report: CheckReport, jobs: list[Job], settings: Settings,
+                      progress: ProgressCallback | None) -> None:
+    if not jobs:
+        return
+    from .check import run_jobs
+    from .compile import CompileOptions
+    from .executors.factory import make_executor
+
+    runner = make_executor(settings)
+    try:
+        results, _ = run_jobs(jobs, CompileOptions(root=settings.root, max_errors=settings.max_errors), runner,
+                              progress=progress)
+    except BaseException:
+        runner.close(cancel=True)
+        raise
+    runner.close()
+    report.results.extend(results)
+
+
 def _empty_report(root: Path) -> CheckReport:
     return CheckReport(root=root, results=[])
 
@@ -550,6 +592,10 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
         # BASE's errors only need their class (``compare`` classifies); HEAD's new ones are explained.
         base_report = _check_tree(base_settings, ordered, progress, explain=False)
         head_report = _check_tree(head_settings, ordered, progress, explain=True)
+        to_base = counterpart_jobs(head_report, base_report)
+        to_head = counterpart_jobs(base_report, head_report)
+        _run_counterparts(base_report, to_base, base_settings, progress)
+        _run_counterparts(head_report, to_head, head_settings, progress)
     finally:
         for tree in worktrees:
             _remove_worktree(top, tree)

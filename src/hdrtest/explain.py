@@ -11,6 +11,7 @@ the diagnostic, and ``fix.Edit`` records for ``hdrtest fix``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -53,6 +54,8 @@ class IndexLike(Protocol):
 
 
 TAG_KINDS = ("struct", "union", "enum")
+#: The note kinds this module writes (and replaces when it explains a result again).
+OWN_NOTE_KINDS = frozenset({"definition", "fix", "include", "triage", "explain-error"})
 #: Which index kinds can answer each error class.
 KINDS_FOR = {
     cls.UNKNOWN_TYPE: ("typedef", "macro"),
@@ -73,20 +76,20 @@ _VALUES_LOCK = threading.Lock()
 
 
 def config_command(job: Job) -> list[str]:
-    """``cc FLAGS -dM -E`` with the job's forced includes and variant, without the header."""
-    from .compile import private_dir, variant_prelude_text
+    """The job's own compile line, made to dump macros (``-dM -E``) without reading the header.
+
+    Built from ``compile.build_command`` so that forced includes, preludes and the
+    variant's header are exactly those of the compile being explained.
+    """
+    from .compile import build_command
     from .toolchain import probe
 
-    command = [probe(job.compiler, job.directory).path, *job.flags, "-dM", "-E", "-x", job.language, os.devnull]
-    for prelude in job.preludes:
-        command += ["-include", str(prelude)]
-    if job.variant.defines:
-        text = variant_prelude_text(job.variant)
-        path = private_dir() / f"explain-variant-{abs(hash(text)):x}.h"
-        if not path.exists():
-            path.write_text(text, encoding="utf-8")
-        command += ["-include", str(path)]
-    return command
+    command = build_command(job, json_diagnostics=False, deps_file=None,
+                            compiler_path=probe(job.compiler, job.directory).path)
+    header = str(job.header)
+    while len(command) >= 2 and command[-2] == "-include" and command[-1] == header:
+        del command[-2:]
+    return ["-E" if arg == "-fsyntax-only" else arg for arg in command] + ["-dM"]
 
 
 def parse_macros(text: str) -> Values:
@@ -503,8 +506,6 @@ def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context)
 
 
 def _declares(text: str, member: str) -> bool:
-    import re
-
     return re.search(r"[\s*]" + re.escape(member) + r"\s*(?:\[[^\]]*\]\s*)?(?::\s*\d+\s*)?[;,]", text) is not None
 
 
@@ -543,8 +544,7 @@ def _files_named(root: Path, name: str) -> list[Path]:
 
 
 def guard_macro(display: str) -> str:
-    import re
-
+    """``T_H_`` for ``t.h``: the macro of a new include guard, from the header's path."""
     return re.sub(r"[^A-Za-z0-9]", "_", display).upper().lstrip("_") + "_"
 
 
@@ -814,6 +814,9 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
     if not failing:
         return explanation
     for result in failing:
+        # Results can come back from a cache or be explained twice (check --fix): start clean.
+        for diag in result.diagnostics:
+            diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
         family = probe(result.job.compiler, result.job.directory).family
         cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
     needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE)
@@ -832,7 +835,13 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         for diag in result.diagnostics:
             if not diag.is_error:
                 continue
-            found = explain_diagnostic(diag, ctx)
+            try:
+                found = explain_diagnostic(diag, ctx)
+            except (OSError, ValueError, RecursionError) as exc:
+                # An explanation is an extra: a file that vanished or a construct the
+                # scanners misread must not cost the user the check itself.
+                found = Explained([Note(f"hdrtest could not explain this error ({exc.__class__.__name__}: {exc})",
+                                        kind="explain-error")])
             diag.notes.extend(found.notes)
             edits.extend(found.edits)
         explanation.edits_by_result[result.job.key] = edits

@@ -267,12 +267,9 @@ def split_function(declaration: str, name: str) -> tuple[str, str] | None:
 
 
 def suggest(report: CheckReport, settings: Settings) -> str:
-    """Explain ``report`` (if the check did not already) and return the suggested edits as one diff."""
+    """Explain ``report`` (again, if the check did already) and return the suggested edits as one diff."""
     from .explain import explain_report
 
-    for result in report.failures:
-        for diag in result.diagnostics:
-            diag.notes = [n for n in diag.notes if n.kind not in ("definition", "fix", "include", "triage")]
     explanation = explain_report(report, settings)
     ok, _ = split_inside(explanation.edits, settings.root)
     return render_diff(ok, settings.root)

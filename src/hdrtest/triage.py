@@ -96,11 +96,15 @@ class Kbuild:
         return disj(*found) if found else None
 
     def directory_condition(self, directory: Path, depth: int = 0) -> Formula:
-        """When Kbuild descends into ``directory``; TRUE when no Makefile above names it."""
-        if directory == self.root or depth > 12:
+        """When Kbuild descends into ``directory``.
+
+        A directory no Makefile names (the top-level ones come from the main Makefile's
+        own variables) takes its parent's condition: it cannot be built more often.
+        """
+        if directory == self.root or self.root not in directory.parents or depth > 12:
             return TRUE
         found = self.object_condition(directory / "", depth)
-        return found if found is not None else TRUE
+        return found if found is not None else self.directory_condition(directory.parent, depth + 1)
 
     def _matching_base(self, rule: Rule, obj: Path, is_dir: bool) -> Path | None:
         """The directory a rule's token is relative to, when one of its tokens names ``obj``.

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import kconfig
+from . import kbuild, kconfig
 from .errors import UsageError
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
@@ -164,7 +164,8 @@ def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
 
 
 def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: OptionFilter, strategy: Strategy,
-                root: Path, touched: Mapping[Path, Mapping[str, str]] | None = None) -> HeaderPlan:
+                root: Path, touched: Mapping[Path, Mapping[str, str]] | None = None,
+                generated_cache: Path | None = None) -> HeaderPlan:
     graph = context.graphs[_search_key(job)]
     closure_paths = graph.closure(job.header) + [p for pre in job.preludes for p in graph.closure(pre)]
     closure = {str(p) for p in closure_paths}
@@ -217,6 +218,12 @@ def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: Optio
     for variant in plan.variants:
         unique.setdefault(tuple(sorted(variant.defines, key=lambda d: d[0])), variant)
     plan.variants = list(unique.values())
+    if isinstance(flipper.backend, kconfig.KernelConfBackend) and plan.variants:
+        # A Linux build bakes sizes and offsets of the configuration into include/generated
+        # (bounds.h, asm-offsets.h); each variant needs its own or static asserts fail falsely.
+        plan.variants, regen_notes = kbuild.fill_preludes(root, job, plan.variants,
+                                                          cache_dir=generated_cache or kbuild.default_cache_dir())
+        plan.impossible.extend(regen_notes)
     return plan
 
 

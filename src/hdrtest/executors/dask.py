@@ -19,13 +19,13 @@ import importlib
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from .. import __version__
-from ..compile import CompileOptions, compile_job
+from ..compile import CompileOptions, compile_job, display_command
 from ..errors import HdrtestError, SetupError, UsageError
 from ..models import Diagnostic, Job, Result, Status
 from ..toolchain import probe
@@ -93,6 +93,9 @@ class TreeExpectation:
     files: tuple[FileFingerprint, ...]
     compilers: tuple[CompilerFingerprint, ...]
     hdrtest_version: str
+    #: Digest of the modules that shape a result: a worker with an older install of the same
+    #: version number would otherwise classify diagnostics differently without anyone noticing.
+    hdrtest_code: str = ""
 
 
 def file_digest(path: Path) -> str:
@@ -100,6 +103,22 @@ def file_digest(path: Path) -> str:
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(block)
+    return hasher.hexdigest()
+
+
+_RESULT_MODULES = ("compile", "diagnostics", "models", "toolchain", "executors.dask")
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    hasher = hashlib.sha256()
+    for name in _RESULT_MODULES:
+        module = importlib.import_module(f"hdrtest.{name}")
+        source = getattr(module, "__file__", None)
+        try:
+            hasher.update(Path(source).read_bytes() if source else name.encode())
+        except OSError:
+            hasher.update(name.encode())
     return hasher.hexdigest()
 
 
@@ -127,7 +146,8 @@ def expectation_for(jobs: Sequence[Job], options: CompileOptions, tree_files: Se
             found = probe(job.compiler, job.directory)
             compilers[(job.compiler, where)] = CompilerFingerprint(job.compiler, where, found.path, found.version)
     return TreeExpectation(root=str(options.root), directories=directories[:MAX_DIRECTORIES], files=files,
-                           compilers=tuple(compilers.values()), hdrtest_version=__version__)
+                           compilers=tuple(compilers.values()), hdrtest_version=__version__,
+                           hdrtest_code=code_digest())
 
 
 def worker_problems(expect: TreeExpectation) -> list[str]:
@@ -138,6 +158,8 @@ def worker_problems(expect: TreeExpectation) -> list[str]:
     problems: list[str] = []
     if __version__ != expect.hdrtest_version:
         problems.append(f"runs hdrtest {__version__}, this machine {expect.hdrtest_version}")
+    elif expect.hdrtest_code and code_digest() != expect.hdrtest_code:
+        problems.append(f"runs different hdrtest code under the same version {__version__}")
     for directory in expect.directories:
         if not os.path.isdir(directory):
             problems.append(f"does not see directory {directory}")
@@ -232,6 +254,7 @@ class DaskExecutor:
         self._distributed = distributed
         self._pending: dict[str, tuple[Any, tuple[Job, ...]]] = {}
         self._verified: set[tuple[TreeExpectation, tuple[str, ...]]] = set()
+        self._slots = 1  # worker threads that may take compiles, known after ``verify``
         if client is not None:
             self._client = client
             self._own_client = False
@@ -241,7 +264,8 @@ class DaskExecutor:
                              hint="pass --scheduler tcp://HOST:8786 or set HDRTEST_DASK_SCHEDULER")
         try:
             self._client = distributed.Client(scheduler, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
+        # distributed.TimeoutError is asyncio's, which Python 3.10 does not merge into TimeoutError.
+        except (OSError, TimeoutError, distributed.TimeoutError, ValueError) as exc:
             raise SetupError(f"cannot connect to the Dask scheduler: {exc}", path=scheduler,
                              hint="start one with 'dask scheduler' and workers with 'dask worker ADDRESS', "
                                   "or fix --scheduler / HDRTEST_DASK_SCHEDULER") from None
@@ -257,7 +281,7 @@ class DaskExecutor:
         """Worker address -> display name, for workers offering the resources tasks ask for."""
         try:
             self._client.wait_for_workers(1, timeout=self.connect_timeout)
-        except (TimeoutError, OSError):
+        except (TimeoutError, OSError, self._distributed.TimeoutError):
             raise SetupError(f"no Dask worker joined the scheduler within {self.connect_timeout:g} s",
                              path=self._client.scheduler.address, hint="start workers with 'dask worker ADDRESS'") from None
         workers: dict[str, Any] = self._client.scheduler_info(n_workers=-1)["workers"]
@@ -280,6 +304,7 @@ class DaskExecutor:
         Returns the addresses checked.
         """
         workers = self.eligible_workers()
+        self._slots = self._thread_count(workers)
         key = (expect, tuple(sorted(workers)))
         if key in self._verified:
             return list(workers)
@@ -301,6 +326,18 @@ class DaskExecutor:
         self._verified.add(key)
         return list(workers)
 
+    def _thread_count(self, workers: Mapping[str, str]) -> int:
+        info: dict[str, Any] = self._client.scheduler_info(n_workers=-1)["workers"]
+        return sum(int(info.get(address, {}).get("nthreads", 1)) for address in workers) or 1
+
+    def effective_batch(self, jobs: int) -> int:
+        """``batch_size``, but small enough that every worker thread gets a few tasks:
+        a batch is the unit of load balancing, and two big batches on two threads wait for
+        the slower one."""
+        if self.batch_size <= 1:
+            return 1
+        return max(1, min(self.batch_size, jobs // (4 * self._slots)))
+
     # -- running --
 
     def run(self, jobs: Sequence[Job], options: CompileOptions) -> Iterator[Result]:
@@ -308,7 +345,8 @@ class DaskExecutor:
             return
         expect = expectation_for(jobs, options, self.tree_files)
         self.verify(expect)
-        batches = [tuple(jobs[i:i + self.batch_size]) for i in range(0, len(jobs), self.batch_size)]
+        size = self.effective_batch(len(jobs))
+        batches = [tuple(jobs[i:i + size]) for i in range(0, len(jobs), size)]
         token = uuid.uuid4().hex[:12]
         # Readable, unique keys: the dashboard groups tasks by the prefix.
         keys = [f"hdrtest-compile-{token}-{index}" for index in range(len(batches))]
@@ -339,7 +377,9 @@ class DaskExecutor:
                 return
             for job, result in zip(batch, results):
                 if isinstance(result, Result) and result.job == job:
-                    yield result
+                    # The reproducer names the variant header where the worker wrote it (its own
+                    # cache directory); rebuild it here so it names a file on this machine.
+                    yield replace(result, command=display_command(job))
                 else:
                     yield error_result(job, "remote compile answered for another job")
         elif status == "error":

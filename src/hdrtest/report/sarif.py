@@ -287,8 +287,9 @@ def information_uri() -> str | None:
         label, _, url = entry.partition(",")
         if label.strip().lower() in ("homepage", "home", "documentation", "source", "repository") and url.strip():
             return url.strip()
-    home = str(meta["Home-page"] or "").strip()  # PackageMetadata returns None for a missing key
-    return home or None
+    # get_all: a missing key is None in every importlib.metadata version (indexing raises in some).
+    homes: list[str] = [str(h).strip() for h in meta.get_all("Home-page") or [] if str(h).strip()]
+    return homes[0] if homes else None
 
 
 def _root_uri(report: CheckReport) -> str:

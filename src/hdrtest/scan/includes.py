@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import threading
 from collections import deque
@@ -22,6 +23,8 @@ from .directives import FileScan, ScanError, scan_directives
 
 __all__ = [
     "SearchPath",
+    "CompilerInfo",
+    "probe_compiler",
     "builtin_include_dirs",
     "IncludeEdge",
     "FileNode",
@@ -34,8 +37,18 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # The compiler's own search directories
 
-_BUILTIN_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[Path, ...]] = {}
-_BUILTIN_LOCK = threading.Lock()
+@dataclass(frozen=True)
+class CompilerInfo:
+    """What a compiler searches and reads before the first line of a file."""
+
+    #: Built-in ``#include <...>`` directories, in order.
+    include_dirs: tuple[Path, ...] = ()
+    #: Headers read implicitly before the main file (gcc's ``stdc-predef.h``).
+    implicit_includes: tuple[Path, ...] = ()
+
+
+_PROBE_CACHE: dict[tuple[str, str, tuple[str, ...]], CompilerInfo] = {}
+_PROBE_LOCK = threading.Lock()
 
 
 def _parse_verbose_dirs(stderr: str) -> tuple[Path, ...]:
@@ -55,33 +68,58 @@ def _parse_verbose_dirs(stderr: str) -> tuple[Path, ...]:
     return tuple(dirs)
 
 
-def builtin_include_dirs(compiler: str, language: str = "c", flags: Sequence[str] = ()) -> tuple[Path, ...]:
-    """The compiler's built-in ``#include <...>`` directories, probed once per process.
+_LINEMARKER = re.compile(r'^# \d+ "([^"<>]+)" 1(?: |$)', re.M)
 
-    ``flags`` are the options that change them (``--sysroot``, ``--target``, ``-m32``...).
-    A compiler that cannot be run yields no directories rather than an exception: the
-    graph is then incomplete for system headers, which only costs precision.
+
+def _parse_implicit(stdout: str) -> tuple[Path, ...]:
+    """Files entered before the main file, from ``-E`` linemarkers (flag 1: entering)."""
+    found = [Path(os.path.normpath(m.group(1))) for m in _LINEMARKER.finditer(stdout)]
+    return tuple(dict.fromkeys(p for p in found if str(p) != os.devnull))
+
+
+def probe_compiler(compiler: str, language: str = "c", flags: Sequence[str] = ()) -> CompilerInfo:
+    """Ask ``compiler -E -x LANG -v /dev/null`` once per process what it searches and reads.
+
+    ``flags`` are the options that change the answer (``--sysroot``, ``--target``,
+    ``-m32``, ``-ffreestanding``...).  A compiler that cannot be run yields an empty
+    answer rather than an exception: the graph then misses system headers, which only
+    costs precision.
     """
     key = (compiler, language, tuple(flags))
-    with _BUILTIN_LOCK:
-        cached = _BUILTIN_CACHE.get(key)
+    with _PROBE_LOCK:
+        cached = _PROBE_CACHE.get(key)
     if cached is not None:
         return cached
     cmd = [compiler, *flags, "-E", "-x", language, "-v", os.devnull]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        dirs = _parse_verbose_dirs(proc.stderr)
+        info = CompilerInfo(_parse_verbose_dirs(proc.stderr), _parse_implicit(proc.stdout))
     except (OSError, subprocess.SubprocessError):
-        dirs = ()
-    with _BUILTIN_LOCK:
-        _BUILTIN_CACHE[key] = dirs
-    return dirs
+        info = CompilerInfo()
+    with _PROBE_LOCK:
+        _PROBE_CACHE[key] = info
+    return info
+
+
+def builtin_include_dirs(compiler: str, language: str = "c", flags: Sequence[str] = ()) -> tuple[Path, ...]:
+    """The compiler's built-in ``#include <...>`` directories (see ``probe_compiler``)."""
+    return probe_compiler(compiler, language, flags).include_dirs
 
 
 # Options that change where the compiler's own headers are; passed on to the probe.
 _PROBE_WITH_ARG = {"-target", "-isysroot", "--sysroot", "--gcc-toolchain", "-b", "-V"}
 _PROBE_PREFIXES = ("--sysroot=", "--target=", "--gcc-toolchain=", "-stdlib=", "-isysroot")
-_PROBE_EXACT = {"-m32", "-m64", "-mx32", "-m16", "-nostdinc++", "-nostdlibinc", "-nobuiltininc"}
+_PROBE_EXACT = {
+    "-m32",
+    "-m64",
+    "-mx32",
+    "-m16",
+    "-nostdinc++",
+    "-nostdlibinc",
+    "-nobuiltininc",
+    "-ffreestanding",
+    "-fno-hosted",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -96,6 +134,8 @@ class SearchPath:
     include_dirs: tuple[Path, ...] = ()  # -I
     system_dirs: tuple[Path, ...] = ()  # -isystem
     builtin_dirs: tuple[Path, ...] = ()  # the compiler's own
+    #: Read before everything else without being asked for (gcc's stdc-predef.h).
+    implicit_includes: tuple[Path, ...] = ()
     after_dirs: tuple[Path, ...] = ()  # -idirafter
     #: ``-include`` files in order, as spelled (see ``forced_include_paths``).
     forced_includes: tuple[str, ...] = ()
@@ -220,14 +260,15 @@ class SearchPath:
             return Path(os.path.normpath(directory / d))
 
         lang = lang or "c"
-        builtin: tuple[Path, ...] = ()
+        info = CompilerInfo()
         if compiler is not None and not nostdinc:
-            builtin = builtin_include_dirs(compiler, "c++" if lang.startswith("c++") else "c", probe)
+            info = probe_compiler(compiler, "c++" if lang.startswith("c++") else "c", probe)
         return cls(
             quote_dirs=tuple(absolute(d) for d in quote),
             include_dirs=tuple(absolute(d) for d in inc),
             system_dirs=tuple(absolute(d) for d in system),
-            builtin_dirs=builtin,
+            builtin_dirs=info.include_dirs,
+            implicit_includes=info.implicit_includes,
             after_dirs=tuple(absolute(d) for d in after),
             forced_includes=tuple(forced),
             macro_includes=tuple(imacros),
@@ -416,6 +457,7 @@ class IncludeGraph:
         graph = cls(search, cache)
         starts: list[Path | str] = list(start_files)
         if with_forced:
+            starts += list(search.implicit_includes)
             starts += [p for p in search.forced_include_paths() if p is not None]
         graph.add(starts)
         return graph
@@ -518,10 +560,11 @@ class IncludeGraph:
         return order
 
     def compile_closure(self, path: Path | str) -> list[Path]:
-        """What a compile of ``path`` with the forced includes reads, in order."""
+        """What ``cc FLAGS -include path`` reads, in order: implicit and forced includes first."""
         order: list[Path] = []
         seen: set[Path] = set()
-        for first in [*(p for p in self.search.forced_include_paths() if p is not None), Path(path)]:
+        forced = [p for p in self.search.forced_include_paths() if p is not None]
+        for first in [*self.search.implicit_includes, *forced, Path(path)]:
             for p in self.closure(first):
                 if p not in seen:
                     seen.add(p)

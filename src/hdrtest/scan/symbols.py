@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Bump when what index_file() produces changes, so old caches are not used.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
 TAG_KINDS = frozenset({"struct", "union", "enum"})
@@ -73,6 +73,8 @@ class Definition:
     uses: frozenset[str] = frozenset()
     return_type: str | None = None
     end_line: int = 0
+    #: Macros: the replacement text (``uses`` are the identifiers in it, parameters excluded).
+    body: str | None = None
 
     def __reduce__(self) -> tuple[object, ...]:
         # Frozen slotted dataclasses do not unpickle on every Python we support.
@@ -89,6 +91,7 @@ class Definition:
                 self.uses,
                 self.return_type,
                 self.end_line,
+                self.body,
             ),
         )
 
@@ -228,8 +231,9 @@ def _unwrap(d: tree_sitter.Node | None) -> tuple[tree_sitter.Node | None, bool, 
 # A definition without its file, as stored in caches and in the index: the same content
 # may live at several paths, and building Definition objects for 500,000 macros nobody
 # asks about is most of a warm build's time otherwise.
-#   (name, kind, complete, line, condition index, signature, uses, return_type, end_line)
-_Row = tuple[str, str, bool, int, int, str | None, tuple[str, ...], str | None, int]
+#   (name, kind, complete, line, condition index, signature, uses, return_type, end_line,
+#    macro body).  A macro's uses are computed from its body when it is looked up.
+_Row = tuple[str, str, bool, int, int, str | None, tuple[str, ...], str | None, int, str | None]
 
 
 @dataclass
@@ -241,10 +245,21 @@ class FileSymbols:
 
     def definition(self, path: str, i: int) -> Definition:
         r = self.rows[i]
-        return Definition(r[0], r[1], r[2], path, r[3], self.conditions[r[4]], r[5], frozenset(r[6]), r[7], r[8])
+        uses = frozenset(r[6]) if r[9] is None else _macro_uses(r[0], r[5], r[9])
+        return Definition(r[0], r[1], r[2], path, r[3], self.conditions[r[4]], r[5], uses, r[7], r[8], r[9])
 
     def definitions(self, path: str) -> list[Definition]:
         return [self.definition(path, i) for i in range(len(self.rows))]
+
+
+def _macro_uses(name: str, signature: str | None, body: str) -> frozenset[str]:
+    if not body:
+        return frozenset()
+    found = identifiers_in(body)
+    found.discard(name)
+    if signature is not None and signature.endswith(")"):
+        found.difference_update(p.strip() for p in signature.partition("(")[2][:-1].split(","))
+    return frozenset(found)
 
 
 class _Indexer:
@@ -290,7 +305,7 @@ class _Indexer:
         if cond == FALSE:
             return  # in "#if 0": never compiled
         self.rows.append(
-            (name, kind, complete, line, self.cond(cond), signature, uses, return_type, node.end_point.row + 1)
+            (name, kind, complete, line, self.cond(cond), signature, uses, return_type, node.end_point.row + 1, None)
         )
 
     def uses_of(self, node: tree_sitter.Node, own: str | None) -> tuple[str, ...]:
@@ -435,14 +450,8 @@ class _Indexer:
                 signature = f"#define {m.name}({', '.join(m.params)})"
             else:
                 signature = f"#define {m.name}"
-            uses: tuple[str, ...] = ()
-            if m.body:
-                found = identifiers_in(m.body)
-                found.discard(m.name)
-                found.difference_update(m.params)
-                uses = tuple(sorted(found))
             self.rows.append(
-                (m.name, "macro", True, m.line, self.cond(m.condition), signature, uses, None, m.end_line)
+                (m.name, "macro", True, m.line, self.cond(m.condition), signature, (), None, m.end_line, m.body)
             )
 
 

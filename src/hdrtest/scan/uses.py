@@ -47,7 +47,8 @@ C_KEYWORDS = frozenset(
 # "#include <a/b.h>" and "#word" (directive keywords, stringification) are skipped too.
 # It runs on str; bytes are decoded as latin-1 so that offsets stay byte offsets.
 _TOKENS = re.compile(
-    r"""/\*.*?(?:\*/|\Z)|//(?:\\\n|[^\n])*|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
+    r"""/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|/\*.*|//[^\n\\]*(?:\\.[^\n\\]*)*"""
+    r"""|"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"""
     r"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
     r"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|\b([A-Za-z_][A-Za-z0-9_]*)""",
     re.S | re.A,

@@ -1,0 +1,379 @@
+"""Explanations of real gcc and clang failures: where the name is, when, and the fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, write_tree
+from hdrtest.check import check
+from hdrtest.explain import (config_values, explain_report, guard_directive, hiding_guard, include_spelling,
+                             why_false)
+from hdrtest.fix import apply_and_verify, render_diff
+from hdrtest.models import CheckReport, Diagnostic, Note, Result
+from hdrtest.report.text import render
+from hdrtest.scan.conditions import Defined, Not, Or, parse_condition
+from hdrtest.scan.directives import scan_directives
+from hdrtest.scan.includes import SearchPath
+from hdrtest.settings import Settings, load_settings
+
+G = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"
+
+
+def settings_for(root: Path, compiler: str, *flags: str, check_guard: bool = False) -> Settings:
+    return Settings(root=root, cc=compiler, cflags=("-std=gnu11", "-I" + str(root / "include"), *flags),
+                    check_guard=check_guard, jobs=1, variants="none", no_cache=True)
+
+
+def run(root: Path, settings: Settings, header: str = "t.h") -> tuple[CheckReport, Result]:
+    report = check(settings, [str(root / header)])
+    failing = report.failures
+    assert len(failing) == 1, render(report)
+    return report, failing[0]
+
+
+def first_error(result: Result) -> Diagnostic:
+    return next(d for d in result.diagnostics if d.is_error)
+
+
+def notes_of(result: Result, kind: str | None = None) -> list[Note]:
+    return [n for d in result.diagnostics for n in d.notes if kind is None or n.kind == kind]
+
+
+def texts(result: Result) -> str:
+    return "\n".join(n.message for n in notes_of(result))
+
+
+# ---------------------------------------------------------------------------
+# The seed case
+
+
+GVT_STUB_DIFF = """\
+--- a/arch/x86/include/asm/kvm_page_track.h
++++ b/arch/x86/include/asm/kvm_page_track.h
+@@ -25,6 +25,8 @@
+ 
+ int kvm_write_track_add_gfn(struct kvm *kvm, gfn_t gfn);
+ int kvm_write_track_remove_gfn(struct kvm *kvm, gfn_t gfn);
++#else
++struct kvm_page_track_notifier_node {};
+ #endif /* CONFIG_KVM_EXTERNAL_WRITE_TRACKING */
+ 
+ #endif /* _ASM_X86_KVM_PAGE_TRACK_H */
+"""
+
+
+def test_kvm_gvt_is_explained_with_the_stub(tmp_path: Path, compiler: str) -> None:
+    root = tmp_path / "kvm-gvt"
+    shutil.copytree(EXAMPLES / "kvm-gvt", root)
+    header = "drivers/gpu/drm/i915/gvt/gvt.h"
+    settings = load_settings([header], {"cc": compiler, "no_cache": True, "variants": "none"}, cwd=root)
+    report = check(settings, [str(root / header)])
+    [result] = report.failures
+    error = first_error(result)
+    assert (error.category, error.symbol) == ("incomplete-type", "struct kvm_page_track_notifier_node")
+    definition = notes_of(result, "definition")[0]
+    assert definition.message == (
+        "\u2018struct kvm_page_track_notifier_node\u2019 is defined at arch/x86/include/asm/kvm_page_track.h:12 "
+        "only when defined(CONFIG_KVM_EXTERNAL_WRITE_TRACKING); in this configuration "
+        "CONFIG_KVM_EXTERNAL_WRITE_TRACKING is not set")
+    assert (definition.file, definition.line) == ("arch/x86/include/asm/kvm_page_track.h", 12)
+    fixes = notes_of(result, "fix")
+    assert [f.message.split(":")[0] for f in fixes] == ["fix 1", "fix 2", "fix 3"]
+    assert fixes[0].fix_diff == GVT_STUB_DIFF
+    assert "move \u2018struct kvm_page_track_notifier_node\u2019 out of the #ifdef " \
+           "CONFIG_KVM_EXTERNAL_WRITE_TRACKING block" in fixes[1].message
+    assert fixes[2].message.endswith(f"guard the use at {header}:20 with #ifdef CONFIG_KVM_EXTERNAL_WRITE_TRACKING")
+    assert result.triage == "header-test-only"
+    [triage] = notes_of(result, "triage")
+    assert "no translation unit that includes it is built when CONFIG_DRM_I915_GVT_KVMGT is off" in triage.message
+    text = render(report)
+    assert "arch/x86/include/asm/kvm_page_track.h:12: note: \u2018struct kvm_page_track_notifier_node\u2019" in text
+    assert "    +struct kvm_page_track_notifier_node {};" in text
+    assert "impact: header-test-only" in text
+
+
+def test_kvm_gvt_variant_from_the_on_configuration(tmp_path: Path) -> None:
+    root = tmp_path / "kvm-gvt"
+    shutil.copytree(EXAMPLES / "kvm-gvt", root)
+    header = "drivers/gpu/drm/i915/gvt/gvt.h"
+    settings = load_settings([header], {"no_cache": True, "compile_commands": str(root / "build-on")}, cwd=root)
+    report = check(settings, [str(root / header)])
+    [result] = report.failures
+    assert not result.job.variant.is_baseline
+    assert "in this configuration CONFIG_KVM_EXTERNAL_WRITE_TRACKING is not set" in texts(result)
+    assert notes_of(result, "fix")[0].fix_diff == GVT_STUB_DIFF
+    assert result.triage == "header-test-only"
+
+
+# ---------------------------------------------------------------------------
+# (a) defined only under a false condition: functions, macros, an existing #else
+
+
+DEEP_FUNCTIONS = G.format(g="DEEP_H", body="""#include <stddef.h>
+#ifdef CONFIG_FEATURE
+struct feature;
+int feature_count(const char *name,
+                  unsigned long flags);
+void feature_reset(void);
+struct feature *feature_get(int id);
+#endif""")
+USER = G.format(g="T_H", body="""#include <deep.h>
+static inline int t_count(void)
+{
+\tfeature_reset();
+\treturn feature_count("x", 0) + (feature_get(1) != NULL);
+}""")
+
+
+def test_function_stubs_share_one_else(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"include/deep.h": DEEP_FUNCTIONS, "t.h": USER})
+    settings = settings_for(tmp_path, compiler, "-Werror=implicit-function-declaration")
+    report, result = run(tmp_path, settings)
+    categories = [(d.category, d.symbol) for d in result.diagnostics if d.is_error]
+    assert ("implicit-function", "feature_reset") in categories
+    assert ("implicit-function", "feature_count") in categories
+    assert "\u2018feature_count\u2019 is defined at include/deep.h:6 only when defined(CONFIG_FEATURE); " \
+           "in this configuration CONFIG_FEATURE is not set" in texts(result)
+    explanation = explain_report(_fresh(report), settings)
+    diff = render_diff(explanation.edits, tmp_path)
+    assert diff.count("+#else") == 1
+    assert "+static inline void feature_reset(void) { }" in diff
+    assert "+static inline int feature_count(const char *name, unsigned long flags) { return 0; }" in diff
+    assert "+static inline struct feature *feature_get(int id) { return NULL; }" in diff
+    outcome = apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")]))
+    assert outcome.passed, outcome.message
+    # The configuration that has the feature still compiles the real prototypes.
+    on = settings_for(tmp_path, compiler, "-Werror=implicit-function-declaration", "-DCONFIG_FEATURE")
+    assert not check(on, [str(tmp_path / "t.h")]).failures
+
+
+def _fresh(report: CheckReport) -> CheckReport:
+    for result in report.results:
+        for diag in result.diagnostics:
+            diag.notes = []
+    return report
+
+
+def test_macro_stub_goes_into_the_existing_else(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/sizes.h": G.format(g="SIZES_H", body="#ifdef CONFIG_BIG\n#define BUF_WORDS 64\n#else\n"
+                                                      "#define SMALL_BUFFERS 1\n#endif"),
+        "t.h": G.format(g="T_H", body="#include <sizes.h>\nstruct holder {\n\tint words[BUF_WORDS];\n};"),
+    })
+    settings = settings_for(tmp_path, compiler)
+    report, result = run(tmp_path, settings)
+    assert (first_error(result).category, first_error(result).symbol) == ("undeclared-identifier", "BUF_WORDS")
+    stub = notes_of(result, "fix")[0]
+    assert stub.fix_diff is not None
+    assert "+#else" not in stub.fix_diff
+    assert "+#define BUF_WORDS 0\n #endif" in stub.fix_diff
+    assert "the branch taken here" in stub.message
+    explanation = explain_report(_fresh(report), settings)
+    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+
+
+def test_nested_condition_names_the_false_one(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/deep.h": G.format(g="DEEP_H", body="#if defined(CONFIG_OUTER)\n#if IS_ENABLED(CONFIG_INNER)\n"
+                                                    "struct inner_state { int n; };\n#endif\n#endif"),
+        "t.h": G.format(g="T_H", body="#include <deep.h>\nstruct user { struct inner_state s; };"),
+        "include/linux/kconfig.h": "#define IS_ENABLED(x) defined(x)\n",
+    })
+    settings = settings_for(tmp_path, compiler, "-DCONFIG_OUTER", "-include", "linux/kconfig.h")
+    _, result = run(tmp_path, settings)
+    text = texts(result)
+    assert "only when defined(CONFIG_OUTER) && (defined(CONFIG_INNER) || defined(CONFIG_INNER_MODULE))" in text
+    assert "in this configuration CONFIG_INNER is not set" in text
+    stub = notes_of(result, "fix")[0]
+    assert stub.fix_diff is not None and " #if IS_ENABLED(CONFIG_INNER)" in stub.fix_diff
+    assert "+#else\n+struct inner_state {};\n #endif\n #endif" in stub.fix_diff
+    assert "#if IS_ENABLED(CONFIG_INNER)" in notes_of(result, "fix")[1].message
+
+
+# ---------------------------------------------------------------------------
+# (b) defined in a header that is not included; (c) only forward-declared; (d) nowhere
+
+
+def test_missing_include_is_suggested_and_works(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/net/widget.h": G.format(g="WIDGET_H", body="struct widget {\n\tint id;\n};"),
+        "t.h": G.format(g="T_H", body="#include <stddef.h>\nstruct user {\n\tstruct widget w;\n};"),
+    })
+    settings = settings_for(tmp_path, compiler)
+    report, result = run(tmp_path, settings)
+    assert "\u2018struct widget\u2019 is defined at include/net/widget.h:3, which t.h does not include" in texts(result)
+    [fix] = notes_of(result, "include")
+    assert fix.message == "fix: add '#include <net/widget.h>' to t.h"
+    assert fix.fix_diff is not None and " #include <stddef.h>\n+#include <net/widget.h>\n" in fix.fix_diff
+    explanation = explain_report(_fresh(report), settings)
+    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+
+
+def test_the_header_siblings_include_is_preferred(tmp_path: Path, compiler: str) -> None:
+    body = "struct gadget {\n\tint id;\n};"
+    write_tree(tmp_path, {
+        "include/aa/gadget.h": G.format(g="AA_H", body=body),
+        "include/bb/gadget_types.h": G.format(g="BB_H", body=body),
+        "drv/other.c": "#include <bb/gadget_types.h>\n",
+        "drv/more.h": "#include <bb/gadget_types.h>\n",
+        "drv/t.h": G.format(g="T_H", body="struct user { struct gadget g; };"),
+    })
+    _, result = run(tmp_path, settings_for(tmp_path, compiler), "drv/t.h")
+    [fix] = notes_of(result, "include")
+    assert fix.message == "fix: add '#include <bb/gadget_types.h>' to drv/t.h"
+    assert "(also at 1 other place(s))" in texts(result)
+
+
+def test_forward_declaration_points_at_the_complete_type(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/fwd.h": G.format(g="FWD_H", body="struct thing;"),
+        "include/thing.h": G.format(g="THING_H", body="struct thing {\n\tlong v;\n};"),
+        "t.h": G.format(g="T_H", body="#include <fwd.h>\nstatic inline long get(struct thing t) { return t.v; }"),
+    })
+    _, result = run(tmp_path, settings_for(tmp_path, compiler))
+    text = texts(result)
+    assert "\u2018struct thing\u2019 is only forward-declared where a complete type is needed (include/fwd.h:3); " \
+           "its complete definition is at include/thing.h:3" in text
+    assert "fix: add '#include <thing.h>' to t.h" in text
+
+
+def test_defined_nowhere(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"include/other.h": "int unrelated;\n",
+                          "t.h": G.format(g="T_H", body="struct user { mystery_t m; };")})
+    _, result = run(tmp_path, settings_for(tmp_path, compiler))
+    assert (first_error(result).category, first_error(result).symbol) == ("unknown-type", "mystery_t")
+    [note] = notes_of(result, "definition")
+    assert note.message.startswith("\u2018mystery_t\u2019 is defined nowhere in the ")
+    assert not notes_of(result, "fix")
+
+
+def test_typedef_of_an_incomplete_struct(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/types.h": G.format(g="TYPES_H", body="typedef struct conn conn_t;\n#ifdef CONFIG_NET\n"
+                                                      "struct conn { int fd; };\n#endif"),
+        "t.h": G.format(g="T_H", body="#include <types.h>\nstruct user { conn_t c; };"),
+    })
+    _, result = run(tmp_path, settings_for(tmp_path, compiler))
+    text = texts(result)
+    assert "is defined at include/types.h:5 only when defined(CONFIG_NET)" in text
+    assert "\u2018struct conn\u2019" in text
+    assert "+struct conn {};" in (notes_of(result, "fix")[0].fix_diff or "")
+
+
+def test_defined_after_its_use(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"t.h": G.format(g="T_H", body="static inline int lim(void) { return LIMIT; }\n"
+                                                        "#define LIMIT 3")})
+    _, result = run(tmp_path, settings_for(tmp_path, compiler))
+    assert "\u2018LIMIT\u2019 is defined at t.h:4, after its use at line 3" in texts(result)
+
+
+# ---------------------------------------------------------------------------
+# Members, missing files, include guards
+
+
+def test_member_declared_under_a_condition(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/stats.h": G.format(g="STATS_H", body="struct stats {\n\tint calls;\n#ifdef CONFIG_STATS\n"
+                                                      "\tunsigned long hits;\n#endif\n};"),
+        "t.h": G.format(g="T_H", body="#include <stats.h>\n"
+                                      "static inline unsigned long h(struct stats *s) { return s->hits; }"),
+    })
+    _, result = run(tmp_path, settings_for(tmp_path, compiler))
+    assert (first_error(result).category, first_error(result).symbol) == ("no-member", "hits")
+    assert "member \u2018hits\u2019 of \u2018struct stats\u2019 is declared at include/stats.h:6 only when " \
+           "defined(CONFIG_STATS); in this configuration CONFIG_STATS is not set" in texts(result)
+
+
+def test_missing_file_found_elsewhere_in_the_tree(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"include/net/widget.h": "struct widget { int id; };\n",
+                          "t.h": G.format(g="T_H", body="#include <widget.h>")})
+    _, result = run(tmp_path, settings_for(tmp_path, compiler))
+    assert (first_error(result).category, first_error(result).symbol) == ("missing-include", "widget.h")
+    text = texts(result)
+    assert "\u2018widget.h\u2019 is not on this compile's include path; the tree has include/net/widget.h" in text
+    assert "fix: spell it #include <net/widget.h>" in text
+
+
+def test_include_guard_fix_makes_the_double_include_pass(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"t.h": "/* a header without a guard */\nstruct once { int a; };\n"})
+    settings = settings_for(tmp_path, compiler, check_guard=True)
+    report, result = run(tmp_path, settings)
+    assert first_error(result).category == "include-guard"
+    fix = notes_of(result, "fix")[0]
+    assert fix.fix_diff is not None
+    assert "+#ifndef T_H_\n+#define T_H_\n struct once { int a; };\n+#endif /* T_H_ */" in fix.fix_diff
+    explanation = explain_report(_fresh(report), settings)
+    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+
+
+def test_nothing_happens_without_failures(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"t.h": G.format(g="T_H", body="int fine(void);")})
+    settings = settings_for(tmp_path, compiler)
+    report = check(settings, [str(tmp_path / "t.h")])
+    explanation = explain_report(report, settings)
+    assert not report.failures and explanation.index_files == 0 and not explanation.edits
+
+
+def test_check_can_leave_explanations_out(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"t.h": G.format(g="T_H", body="struct user { mystery_t m; };")})
+    report = check(settings_for(tmp_path, "gcc"), [str(tmp_path / "t.h")], explain=False)
+    assert report.failures and not notes_of(report.failures[0]) and first_error(report.failures[0]).category is None
+
+
+# ---------------------------------------------------------------------------
+# Pieces
+
+
+def test_config_values_follow_the_flags(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"include/conf.h": "#define CONFIG_FROM_FILE 1\n",
+                          "t.h": G.format(g="T_H", body="struct user { mystery_t m; };")})
+    settings = settings_for(tmp_path, compiler, "-DCONFIG_HZ=250", "-include", str(tmp_path / "include/conf.h"))
+    _, result = run(tmp_path, settings)
+    values = config_values(result.job)
+    assert values["CONFIG_HZ"] == "250" and values["CONFIG_FROM_FILE"] == "1"
+    assert "CONFIG_NOT_THERE" not in values
+
+
+def test_why_false_and_guard_directive() -> None:
+    values: dict[str, str | None] = {"CONFIG_ON": "1", "CONFIG_HZ": "100"}
+    assert why_false(Defined("CONFIG_OFF"), values) == ["CONFIG_OFF is not set"]
+    assert why_false(Defined("CONFIG_ON"), values) == []
+    assert why_false(Not(Defined("CONFIG_ON")), values) == ["CONFIG_ON is set"]
+    tristate = Or((Defined("CONFIG_X"), Defined("CONFIG_X_MODULE")))
+    assert why_false(tristate, values) == ["CONFIG_X is not set"]
+    assert why_false(parse_condition("if", "CONFIG_HZ > 250"), values) == ["CONFIG_HZ > 250 is false (CONFIG_HZ=100)"]
+    assert guard_directive(Defined("A")) == "#ifdef A"
+    assert guard_directive(Not(Defined("A"))) == "#ifndef A"
+    assert guard_directive(tristate) == "#if IS_ENABLED(CONFIG_X)"
+
+
+def test_hiding_guard_picks_the_right_branch() -> None:
+    text = "#ifdef A\nint a;\n#elif defined(B)\nint b;\n#endif\n#ifdef C\nint c;\n#else\nint notc;\n#endif\n"
+    scan = scan_directives(text, "x.h")
+    site = hiding_guard(scan, 2, {"B": "1"})  # a's branch is false, the #elif is taken: the stub goes there
+    assert site is not None and (site.insert_line, site.needs_else) == (5, False)
+    site = hiding_guard(scan, 2, {})  # nothing taken: a new #else before the #endif
+    assert site is not None and (site.insert_line, site.needs_else) == (5, True)
+    site = hiding_guard(scan, 7, {})  # #else exists and is taken
+    assert site is not None and (site.insert_line, site.needs_else) == (10, False)
+    assert hiding_guard(scan, 9, {}) is None  # the #else itself is live: nothing hides it
+
+
+def test_include_spelling(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"include/linux/a.h": "", "drv/b.h": "", "drv/c.h": ""})
+    search = SearchPath.from_flags(["-Iinclude"], tmp_path)
+    assert include_spelling(tmp_path / "include/linux/a.h", tmp_path / "drv/c.h", search) == "<linux/a.h>"
+    assert include_spelling(tmp_path / "drv/b.h", tmp_path / "drv/c.h", search) == '"b.h"'
+    assert include_spelling(tmp_path / "elsewhere.h", tmp_path / "drv/c.h", search) is None
+
+
+@pytest.mark.parametrize("flag", ["-DCONFIG_FEATURE"])
+def test_no_stub_when_the_condition_holds(tmp_path: Path, flag: str) -> None:
+    # With the option on the prototypes are seen; an error about something else gets no stub.
+    write_tree(tmp_path, {"include/deep.h": DEEP_FUNCTIONS,
+                          "t.h": G.format(g="T_H", body="#include <deep.h>\nstruct u { mystery_t m; };")})
+    _, result = run(tmp_path, settings_for(tmp_path, "gcc", flag))
+    assert not notes_of(result, "fix")

@@ -1,0 +1,153 @@
+"""Suggested edits: merging, diffs, stubs, applying inside the tree only, and `hdrtest fix`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, hdrtest, tree_hashes, write_tree
+from hdrtest.check import check
+from hdrtest.errors import UsageError
+from hdrtest.fix import (Edit, FileChange, apply_and_verify, changes, declaration_text, function_stub, macro_stub,
+                         render_diff, split_function, split_inside, struct_stub, write_changes)
+from hdrtest.settings import Settings
+
+GVT = "drivers/gpu/drm/i915/gvt/gvt.h"
+TRACK = "arch/x86/include/asm/kvm_page_track.h"
+
+
+def test_edits_at_one_place_share_their_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "x.h"
+    path.write_text("#ifdef A\nint a(void);\n#endif\n")
+    edits = [Edit(path, 3, ("int a(void) { return 0; }",), group="g", prefix=("#else",)),
+             Edit(path, 3, ("struct s {};",), group="g", prefix=("#else",)),
+             Edit(path, 3, ("struct s {};",), group="g", prefix=("#else",))]
+    [change] = changes(edits)
+    assert change.new == "#ifdef A\nint a(void);\n#else\nint a(void) { return 0; }\nstruct s {};\n#endif\n"
+    assert render_diff(edits, tmp_path) == (
+        "--- a/x.h\n+++ b/x.h\n@@ -1,3 +1,6 @@\n #ifdef A\n int a(void);\n+#else\n"
+        "+int a(void) { return 0; }\n+struct s {};\n #endif\n")
+
+
+def test_insertions_in_several_places_keep_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "x.h"
+    path.write_text("a\nb\nc")  # no final newline
+    [change] = changes([Edit(path, 4, ("end",)), Edit(path, 1, ("start",)), Edit(path, 2, ("mid",))])
+    assert change.new == "start\na\nmid\nb\nc\nend\n"
+
+
+@pytest.mark.parametrize("ret,params,expected", [
+    ("int", "struct kvm *kvm, gfn_t gfn", "static inline int f(struct kvm *kvm, gfn_t gfn) { return 0; }"),
+    ("void", "", "static inline void f(void) { }"),
+    ("extern struct page *", "int n", "static inline struct page *f(int n) { return NULL; }"),
+    ("bool", "void", "static inline bool f(void) { return false; }"),
+    ("struct pair", "void", "static inline struct pair f(void) { return (struct pair){ 0 }; }"),
+])
+def test_function_stub(ret: str, params: str, expected: str) -> None:
+    assert function_stub("f", ret, params) == expected
+
+
+def test_macro_and_struct_stubs() -> None:
+    assert macro_stub("N", None, "64") == "#define N 0"
+    assert macro_stub("FLAG", None, "") == "#define FLAG"
+    assert macro_stub("clear", ["b"], "do { memset(b, 0, 8); } while (0)") == "#define clear(b) do { } while (0)"
+    assert macro_stub("get", ["a", "b"], "((a) + (b))") == "#define get(a, b) (0)"
+    assert struct_stub("union", "u") == "union u {};"
+
+
+def test_declaration_text_and_split_function() -> None:
+    lines = ["int __must_check kvm_add(struct kvm *kvm, /* the gfn */", "\t\tgfn_t gfn);", "int other;"]
+    text = declaration_text(lines, 1)
+    assert text == "int __must_check kvm_add(struct kvm *kvm, gfn_t gfn)"
+    assert split_function(text, "kvm_add") == ("int __must_check", "struct kvm *kvm, gfn_t gfn")
+    assert split_function("void (*cb)(int)", "missing") is None
+
+
+def test_nothing_outside_the_tree_is_written(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    outside = tmp_path / "elsewhere.h"
+    write_tree(tmp_path, {"tree/in.h": "x\n", "elsewhere.h": "y\n"})
+    edits = [Edit(root / "in.h", 1, ("a",)), Edit(outside, 1, ("b",))]
+    ok, out = split_inside(edits, root)
+    assert [e.file for e in ok] == [root / "in.h"] and [e.file for e in out] == [outside]
+    with pytest.raises(UsageError):
+        write_changes([FileChange(outside, "y\n", "b\ny\n")], root)
+    assert outside.read_text() == "y\n"
+    # A symbolic link inside the tree that points out of it does not count as inside.
+    (root / "link.h").symlink_to(outside)
+    assert split_inside([Edit(root / "link.h", 1, ("c",))], root)[0] == []
+
+
+def test_hard_linked_copies_are_not_written_through(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"tree/x.h": "one\n"})
+    os.link(tmp_path / "tree/x.h", tmp_path / "original.h")
+    write_changes(changes([Edit(tmp_path / "tree/x.h", 1, ("zero",))]), tmp_path / "tree")
+    assert (tmp_path / "tree/x.h").read_text() == "zero\none\n"
+    assert (tmp_path / "original.h").read_text() == "one\n"
+
+
+def test_an_edit_that_does_not_help_is_reverted(tmp_path: Path, compiler: str) -> None:
+    body = "#ifndef T_H\n#define T_H\nstruct u { mystery_t m; };\n#endif\n"
+    write_tree(tmp_path, {"t.h": body})
+    settings = Settings(root=tmp_path, cc=compiler, jobs=1, variants="none", no_cache=True)
+    outcome = apply_and_verify([Edit(tmp_path / "t.h", 3, ("/* not a fix */",))], tmp_path,
+                               lambda: check(settings, [str(tmp_path / "t.h")], explain=False))
+    assert outcome.applied and outcome.reverted and outcome.passed is False
+    assert "still fails" in outcome.message
+    assert (tmp_path / "t.h").read_text() == body
+
+
+# ---------------------------------------------------------------------------
+# The command line
+
+
+def test_fix_apply_on_kvm_gvt_then_every_check_passes(tmp_path: Path, compiler: str) -> None:
+    root = tmp_path / "kvm-gvt"
+    shutil.copytree(EXAMPLES / "kvm-gvt", root)
+    before = tree_hashes(root)
+    shown = hdrtest("fix", "--cc", compiler, "-q", GVT, cwd=root)
+    assert shown.returncode == 1, shown.stderr
+    assert shown.stdout.startswith(f"--- a/{TRACK}\n+++ b/{TRACK}\n")
+    assert "+#else\n+struct kvm_page_track_notifier_node {};\n #endif /* CONFIG_KVM_EXTERNAL_WRITE_TRACKING */" \
+        in shown.stdout
+    assert tree_hashes(root) == before  # showing writes nothing
+    applied = hdrtest("fix", "--cc", compiler, "-q", GVT, "--apply", cwd=root)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "the re-check passes" in applied.stderr
+    changed = {k for k in tree_hashes(root) if tree_hashes(root)[k] != before.get(k)}
+    assert changed == {TRACK}
+    for extra in ([], ["-p", "build-on"], ["-p", "build-off"]):
+        after = hdrtest("check", "--cc", compiler, "-q", *extra, cwd=root)
+        assert after.returncode == 0, after.stdout
+    # Nothing left to fix.
+    again = hdrtest("fix", "--cc", compiler, "-q", GVT, cwd=root)
+    assert again.returncode == 0 and "nothing to fix" in again.stderr
+
+
+def test_check_fix_prints_the_diff_after_the_report(tmp_path: Path) -> None:
+    root = tmp_path / "kvm-gvt"
+    shutil.copytree(EXAMPLES / "kvm-gvt", root)
+    run = hdrtest("check", "-q", "--fix", GVT, cwd=root)
+    assert run.returncode == 1
+    report, _, diff = run.stdout.partition(f"--- a/{TRACK}")
+    assert "FAIL drivers/gpu/drm/i915/gvt/gvt.h" in report and "note: fix 1" in report
+    assert report.count("note: fix 1") == 1  # explained once, not twice
+    assert "+struct kvm_page_track_notifier_node {};" in diff
+
+
+def test_fix_never_edits_outside_the_tree(tmp_path: Path) -> None:
+    outside = tmp_path / "vendor/include/dep.h"
+    write_tree(tmp_path, {
+        "vendor/include/dep.h": "#ifndef DEP_H\n#define DEP_H\n#ifdef CONFIG_DEP\nstruct dep { int a; };\n"
+                                "#endif\n#endif\n",
+        "tree/hdrtest.toml": f'cflags = ["-I{tmp_path / "vendor/include"}"]\nvariants = "none"\n',
+        "tree/t.h": "#ifndef T_H\n#define T_H\n#include <dep.h>\nstruct u { struct dep d; };\n#endif\n",
+    })
+    before = outside.read_text()
+    run = hdrtest("fix", "-q", "t.h", "--apply", cwd=tmp_path / "tree")
+    assert run.returncode == 1
+    assert "outside the checked tree" in run.stderr
+    assert outside.read_text() == before

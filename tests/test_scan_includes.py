@@ -1,0 +1,251 @@
+"""Include resolution (checked against gcc itself) and the include graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hdrtest.scan.conditions import TRUE, Defined
+from hdrtest.scan.includes import IncludeGraph, ScanCache, SearchPath, builtin_include_dirs
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+
+def gcc_deps(main: Path, flags: list[str], cwd: Path) -> set[Path]:
+    """The files gcc actually reads compiling ``main`` (``-M``), normalised."""
+    out = subprocess.run(
+        ["gcc", *flags, "-M", "-MG", "-x", "c", str(main)], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout
+    words = out.replace("\\\n", " ").split(":", 1)[1].split()
+    return {Path(os.path.normpath(cwd / w)) for w in words}
+
+
+def test_builtin_dirs_come_from_the_compiler() -> None:
+    dirs = builtin_include_dirs("gcc", "c")
+    assert any((d / "stddef.h").is_file() for d in dirs)  # gcc's own stddef.h
+    assert Path("/usr/include") in dirs
+    assert builtin_include_dirs("gcc", "c") is dirs  # probed once, then cached
+    if shutil.which("g++"):
+        cxx = builtin_include_dirs("gcc", "c++")
+        assert any((d / "vector").is_file() for d in cxx)
+    assert builtin_include_dirs("/nonexistent/cc", "c") == ()
+
+
+def test_from_flags_parses_every_form(tmp_path: Path) -> None:
+    flags = [
+        "-I", "a", "-Ib", "--include-directory=c", "-iquote", "q1", "-iquoteq2",
+        "-isystem", "s1", "-isystems2", "-idirafter", "late", "-include", "first.h",
+        "-includesecond.h", "-imacros", "m.h", "-DX=1", "-O2", "-x", "c",
+    ]  # fmt: skip
+    sp = SearchPath.from_flags(flags, tmp_path)
+    assert sp.include_dirs == (tmp_path / "a", tmp_path / "b", tmp_path / "c")
+    assert sp.quote_dirs == (tmp_path / "q1", tmp_path / "q2")
+    assert sp.system_dirs == (tmp_path / "s1", tmp_path / "s2")
+    assert sp.after_dirs == (tmp_path / "late",)
+    assert sp.forced_includes == ("first.h", "second.h")
+    assert sp.macro_includes == ("m.h",)
+    assert sp.builtin_dirs == ()  # no compiler given
+    assert sp.language == "c"
+    with_gcc = SearchPath.from_flags(["-I", "/abs"], tmp_path, compiler="gcc")
+    assert with_gcc.builtin_dirs == builtin_include_dirs("gcc", "c")
+    assert SearchPath.from_flags(["-nostdinc"], tmp_path, compiler="gcc").builtin_dirs == ()
+
+
+def test_quote_versus_angle_resolution_matches_gcc(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "src/main.h": '#include "b.h"\n#include <c.h>\n#include "q.h"\n#include <stddef.h>\n',
+            "src/b.h": "/* next to main.h: wins for quotes */\n",
+            "src/c.h": "/* next to main.h: not searched for <> */\n",
+            "inc/b.h": "/* -I */\n",
+            "inc/c.h": "/* -I: wins for <> */\n",
+            "quote/q.h": "/* -iquote: only for quotes */\n",
+            "quote/c.h": "/* -iquote: never for <> */\n",
+        },
+    )
+    flags = ["-iquote", "quote", "-I", "inc"]
+    sp = SearchPath.from_flags(flags, tmp_path, compiler="gcc")
+    main = tmp_path / "src/main.h"
+    assert sp.resolve("b.h", False, main) == tmp_path / "src/b.h"
+    assert sp.resolve("b.h", True, main) == tmp_path / "inc/b.h"
+    assert sp.resolve("c.h", True, main) == tmp_path / "inc/c.h"
+    assert sp.resolve("c.h", False, tmp_path / "elsewhere.h") == tmp_path / "quote/c.h"
+    assert sp.resolve("q.h", False, main) == tmp_path / "quote/q.h"
+    assert sp.resolve("q.h", True, main) is None
+    assert sp.resolve("nope.h", False, main) is None
+    stddef = sp.resolve("stddef.h", True, main)
+    assert stddef is not None and stddef.parent in sp.builtin_dirs
+
+    graph = IncludeGraph.build([main], sp)
+    assert set(graph.compile_closure(main)) == gcc_deps(main, flags, tmp_path)
+    assert sp.implicit_includes == (Path("/usr/include/stdc-predef.h"),)  # gcc reads it unasked
+    assert set(graph.closure(main)) == gcc_deps(main, flags, tmp_path) - set(sp.implicit_includes)
+
+
+def test_order_of_i_isystem_idirafter(tmp_path: Path) -> None:
+    for d in ("i", "sys", "after"):
+        write(tmp_path, {f"{d}/x.h": f"/* {d} */\n"})
+    write(tmp_path, {"sys/only_sys.h": "", "after/only_after.h": "", "m.h": "#include <x.h>\n"})
+    flags = ["-idirafter", "after", "-isystem", "sys", "-I", "i"]
+    sp = SearchPath.from_flags(flags, tmp_path, compiler="gcc")
+    assert sp.resolve("x.h", True, None) == tmp_path / "i/x.h"
+    assert sp.resolve("only_after.h", True, None) == tmp_path / "after/only_after.h"
+    assert gcc_deps(tmp_path / "m.h", flags, tmp_path) >= {tmp_path / "i/x.h"}
+    # A directory given both as -I and -isystem is searched as a system directory.
+    both = SearchPath.from_flags(["-I", "sys", "-I", "i", "-isystem", "sys"], tmp_path)
+    assert both.angled_chain()[:2] == (tmp_path / "i", tmp_path / "sys")
+
+
+def test_include_next_matches_gcc(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "first/limits_wrap.h": "#include_next <limits_wrap.h>\n",
+            "second/limits_wrap.h": "int from_second;\n",
+            "main.h": "#include <limits_wrap.h>\n",
+        },
+    )
+    flags = ["-I", "first", "-I", "second"]
+    sp = SearchPath.from_flags(flags, tmp_path, compiler="gcc")
+    graph = IncludeGraph.build([tmp_path / "main.h"], sp)
+    (edge,) = graph.edges(tmp_path / "first/limits_wrap.h")
+    assert edge.kind == "include_next" and edge.target == tmp_path / "second/limits_wrap.h"
+    assert set(graph.compile_closure(tmp_path / "main.h")) == gcc_deps(tmp_path / "main.h", flags, tmp_path)
+
+
+def test_forced_includes_resolve_from_the_working_directory(tmp_path: Path) -> None:
+    write(tmp_path, {"include/linux/kconfig.h": "#include <generated/autoconf.h>\n"})
+    write(tmp_path, {"include/generated/autoconf.h": "#define CONFIG_A 1\n", "h.h": "int x;\n"})
+    flags = ["-I", "include", "-include", "include/linux/kconfig.h", "-ffreestanding"]
+    sp = SearchPath.from_flags(flags, tmp_path, compiler="gcc")
+    assert sp.implicit_includes == ()  # -ffreestanding: no stdc-predef.h
+    assert sp.forced_include_paths() == [tmp_path / "include/linux/kconfig.h"]
+    graph = IncludeGraph.build([tmp_path / "h.h"], sp)
+    assert graph.compile_closure(tmp_path / "h.h") == [
+        tmp_path / "include/linux/kconfig.h",
+        tmp_path / "include/generated/autoconf.h",
+        tmp_path / "h.h",
+    ]
+    assert gcc_deps(tmp_path / "h.h", flags, tmp_path) == set(graph.compile_closure(tmp_path / "h.h"))
+
+
+def test_graph_over_approximates_branches_and_keeps_edge_conditions(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "a.h": '#ifndef A_H\n#define A_H\n#include "b.h"\n#ifdef CONFIG_X\n#include "x.h"\n#else\n'
+            '#include "nox.h"\n#endif\n#include "b.h"\n#include "missing.h"\n#endif\n',
+            "b.h": '#pragma once\n#include "c.h"\n',
+            "c.h": "",
+            "x.h": '#include "c.h"\n',
+            "nox.h": "",
+        },
+    )
+    sp = SearchPath.from_flags([], tmp_path)
+    graph = IncludeGraph.build([tmp_path / "a.h"], sp)
+    a = tmp_path / "a.h"
+    edges = {e.spelling: e for e in graph.edges(a)}
+    assert edges["x.h"].condition == Defined("CONFIG_X")
+    assert edges["nox.h"].condition != TRUE
+    assert edges["b.h"].condition == TRUE  # the include guard is not a configuration
+    assert edges["missing.h"].target is None
+    assert [(p, e.spelling) for p, e in graph.missing()] == [(a, "missing.h")]
+    # Order of first inclusion, each file once.
+    assert graph.closure(a) == [a, tmp_path / "b.h", tmp_path / "c.h", tmp_path / "x.h", tmp_path / "nox.h"]
+    assert graph.nodes[a].guard == "A_H" and graph.nodes[tmp_path / "b.h"].guard == "#pragma once"
+    # With CONFIG_X, gcc reads a subset of our closure; without it, another subset.
+    for flags in ([], ["-DCONFIG_X"]):
+        gcc_reads = gcc_deps(a, ["-ffreestanding", *flags], tmp_path) - {tmp_path / "missing.h"}
+        assert gcc_reads <= set(graph.closure(a))
+        assert (tmp_path / "x.h" in gcc_reads) == bool(flags)
+
+
+def test_gcc_closure_of_a_system_header(tmp_path: Path) -> None:
+    sp = SearchPath.from_flags([], tmp_path, compiler="gcc")
+    stdio = sp.resolve("stdio.h", True, None)
+    assert stdio is not None
+    graph = IncludeGraph.build([stdio], sp)
+    assert gcc_deps(stdio, [], tmp_path) <= set(graph.compile_closure(stdio))
+
+
+def test_reverse_closure(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "a.h": '#include "b.h"\n',
+            "b.h": '#include "c.h"\n',
+            "c.h": "",
+            "d.h": '#ifdef CONFIG_Z\n#include "c.h"\n#endif\n',
+            "e.h": '#include "b.h"\n',
+            "f.h": "",
+        },
+    )
+    sp = SearchPath.from_flags([], tmp_path)
+    graph = IncludeGraph.build([tmp_path / n for n in ("a.h", "d.h", "e.h", "f.h")], sp)
+
+    def names(paths: set[Path]) -> set[str]:
+        return {p.name for p in paths}
+
+    assert names(graph.reverse_closure([tmp_path / "c.h"])) == {"a.h", "b.h", "c.h", "d.h", "e.h"}
+    assert names(graph.reverse_closure([tmp_path / "b.h"])) == {"a.h", "b.h", "e.h"}
+    assert names(graph.reverse_closure([tmp_path / "f.h", tmp_path / "a.h"])) == {"a.h", "f.h"}
+    assert graph.reverse_closure([tmp_path / "not-in-graph.h"]) == set()
+    assert names(graph.includers(tmp_path / "c.h")) == {"b.h", "d.h"}
+
+
+def test_refresh_rescans_only_changed_files(tmp_path: Path) -> None:
+    write(tmp_path, {"a.h": '#include "b.h"\n', "b.h": "", "new.h": ""})
+    sp = SearchPath.from_flags([], tmp_path)
+    cache = ScanCache()
+    graph = IncludeGraph.build([tmp_path / "a.h"], sp, cache)
+    assert graph.refresh() == set()
+    (tmp_path / "a.h").write_text('#include "b.h"\n#include "new.h"\n')
+    os.utime(tmp_path / "a.h", ns=(1, 1))  # make sure the stat differs even on coarse clocks
+    assert graph.refresh() == {tmp_path / "a.h"}
+    assert tmp_path / "new.h" in graph.nodes
+    assert graph.closure(tmp_path / "a.h")[-1] == tmp_path / "new.h"
+
+
+def test_identical_content_is_scanned_once(tmp_path: Path) -> None:
+    text = '#ifdef CONFIG_A\n#include "x.h"\n#endif\n'
+    write(tmp_path, {"one/h.h": text, "two/h.h": text})
+    cache = ScanCache()
+    graph = IncludeGraph.build([tmp_path / "one/h.h", tmp_path / "two/h.h"], SearchPath(), cache)
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert len(graph.nodes) == 2
+
+
+def test_unbalanced_file_is_recorded_not_fatal(tmp_path: Path) -> None:
+    write(tmp_path, {"bad.h": '#ifdef CONFIG_A\n#include "c.h"\n', "c.h": ""})
+    graph = IncludeGraph.build([tmp_path / "bad.h"], SearchPath())
+    node = graph.nodes[tmp_path / "bad.h"]
+    assert node.error is not None and node.error.startswith(f"{tmp_path / 'bad.h'}:1: unterminated #ifdef")
+    assert graph.closure(tmp_path / "bad.h") == [tmp_path / "bad.h", tmp_path / "c.h"]
+    assert graph.edges(tmp_path / "bad.h")[0].condition == Defined("CONFIG_A")
+
+
+def test_persistence_round_trip(tmp_path: Path) -> None:
+    write(tmp_path, {"a.h": '#ifdef CONFIG_A\n#include "b.h"\n#endif\n#include <nothere.h>\n', "b.h": ""})
+    sp = SearchPath.from_flags(["-I", "."], tmp_path)
+    graph = IncludeGraph.build([tmp_path / "a.h"], sp)
+    restored = IncludeGraph.from_json(json.loads(json.dumps(graph.to_json())), sp)
+    assert restored.nodes == graph.nodes
+    assert restored.refresh() == set()
+    assert pickle.loads(pickle.dumps(graph)).nodes == graph.nodes
+    # Saved under another search path: not reused.
+    other = SearchPath.from_flags(["-I", "elsewhere"], tmp_path)
+    assert IncludeGraph.from_json(graph.to_json(), other).nodes == {}

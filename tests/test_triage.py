@@ -1,0 +1,133 @@
+"""Triage: does a failing configuration break a real build, or only the header test?"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import write_tree
+from hdrtest import compdb
+from hdrtest.check import check
+from hdrtest.scan.conditions import evaluate, to_c
+from hdrtest.settings import Settings
+from hdrtest.triage import HEADER_TEST_ONLY, REAL_BUILD, Kbuild, including_units, parse_rules, triage, unit_condition
+
+KBUILD = {
+    "drivers/Makefile": "obj-$(CONFIG_DRM)\t+= drm/\nobj-y += misc/\n",
+    "drivers/drm/Makefile": (
+        "# a comment: obj-$(CONFIG_NOPE) += core.o\n"
+        "i915-y := core.o\n"
+        "i915-$(CONFIG_GVT) += intel_gvt.o\n"
+        "include $(src)/gvt/Makefile\n"
+        "obj-$(CONFIG_I915) += i915.o\n"
+        "obj-$(CONFIG_KVMGT) += kvmgt.o\n"
+        "ccflags-y += -Iinclude\n"
+    ),
+    "drivers/drm/gvt/Makefile": "kvmgt-$(CONFIG_GVT) += \\\n\tgvt/a.o \\\n\tgvt/b.o\n",
+    "drivers/drm/gvt/gvt.h": "struct gvt { int n; };\n",
+    "drivers/drm/gvt/a.c": '#include "gvt.h"\n',
+    "drivers/drm/gvt/b.c": '#include "local.h"\n',
+    "drivers/drm/gvt/local.h": '#include "gvt.h"\n',
+    "drivers/drm/core.c": "#include <linux/types.h>\n",
+    "drivers/drm/intel_gvt.c": "int x;\n",
+    "drivers/drm/tools/helper.c": "int y;\n",
+    "drivers/misc/m.c": '#include "../drm/gvt/gvt.h"\n',
+}
+
+ON: dict[str, str | None] = {"CONFIG_DRM": "1", "CONFIG_I915": "1", "CONFIG_GVT": "1", "CONFIG_KVMGT": "1"}
+
+
+def _without(*names: str) -> dict[str, str | None]:
+    return {k: v for k, v in ON.items() if k not in names}
+
+
+def test_parse_rules_joins_continuations_and_skips_comments(tmp_path: Path) -> None:
+    write_tree(tmp_path, KBUILD)
+    rules = parse_rules(tmp_path / "drivers/drm/gvt/Makefile")
+    assert [(r.target, r.tokens, r.line) for r in rules] == [("kvmgt", ("gvt/a.o", "gvt/b.o"), 1)]
+    drm = parse_rules(tmp_path / "drivers/drm/Makefile")
+    assert [r.target for r in drm] == ["i915", "i915", "obj", "obj"]  # no comment, no ccflags
+
+
+def test_unit_conditions_follow_composites_and_directories(tmp_path: Path) -> None:
+    write_tree(tmp_path, KBUILD)
+    kb = Kbuild(tmp_path)
+    gvt_a = unit_condition(tmp_path / "drivers/drm/gvt/a.c", kb)
+    assert gvt_a is not None
+    assert evaluate(gvt_a, ON) is True
+    assert evaluate(gvt_a, _without("CONFIG_KVMGT")) is False
+    assert evaluate(gvt_a, _without("CONFIG_GVT")) is False
+    assert evaluate(gvt_a, _without("CONFIG_DRM")) is False
+    assert evaluate(gvt_a, {**_without("CONFIG_KVMGT"), "CONFIG_KVMGT_MODULE": "1"}) is True
+    core = unit_condition(tmp_path / "drivers/drm/core.c", kb)
+    assert core is not None and evaluate(core, _without("CONFIG_GVT", "CONFIG_KVMGT")) is True
+    assert evaluate(core, _without("CONFIG_I915")) is False
+    helper = unit_condition(tmp_path / "drivers/drm/tools/helper.c", kb)  # no rule: built with its directory
+    assert helper is not None and to_c(helper) == "defined(CONFIG_DRM) || defined(CONFIG_DRM_MODULE)"
+    misc = unit_condition(tmp_path / "drivers/misc/m.c", kb)
+    assert misc is not None and evaluate(misc, {}) is True
+
+
+def test_outside_kbuild_units_are_always_built(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"src/main.c": "int main(void) { return 0; }\n"})
+    assert unit_condition(tmp_path / "src/main.c", Kbuild(tmp_path)) is None
+
+
+def _database(root: Path, units: list[str]) -> list[compdb.Entry]:
+    entries = [{"directory": str(root), "file": unit, "arguments": ["cc", "-Iinclude", "-c", unit]} for unit in units]
+    (root / "compile_commands.json").write_text(json.dumps(entries))
+    return compdb.load(root / "compile_commands.json")
+
+
+def test_including_units_follow_headers(tmp_path: Path) -> None:
+    write_tree(tmp_path, KBUILD)
+    entries = _database(tmp_path, ["drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c", "drivers/drm/core.c",
+                                   "drivers/misc/m.c"])
+    found = sorted(e.file.relative_to(tmp_path).as_posix()
+                   for e in including_units(tmp_path / "drivers/drm/gvt/gvt.h", entries))
+    assert found == ["drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c", "drivers/misc/m.c"]
+
+
+def test_header_test_only_names_the_options(tmp_path: Path) -> None:
+    write_tree(tmp_path, KBUILD)
+    entries = _database(tmp_path, ["drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c", "drivers/drm/core.c"])
+    header = tmp_path / "drivers/drm/gvt/gvt.h"
+    verdict = triage(header, entries, _without("CONFIG_KVMGT"), tmp_path)
+    assert verdict.label == HEADER_TEST_ONLY
+    assert verdict.message.startswith("header-test-only (no translation unit that includes it is built when "
+                                      "CONFIG_KVMGT is off; 2 including unit(s)")
+    both = triage(header, entries, _without("CONFIG_KVMGT", "CONFIG_GVT"), tmp_path, preferred=["CONFIG_KVMGT"])
+    assert "when CONFIG_KVMGT and CONFIG_GVT are off" in both.message
+    real = triage(header, entries, ON, tmp_path)
+    assert real.label == REAL_BUILD and real.built == ("drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c")
+
+
+def test_a_unit_built_in_every_configuration_makes_it_real(tmp_path: Path) -> None:
+    write_tree(tmp_path, KBUILD)
+    entries = _database(tmp_path, ["drivers/drm/gvt/a.c", "drivers/misc/m.c"])
+    verdict = triage(tmp_path / "drivers/drm/gvt/gvt.h", entries, {}, tmp_path)
+    assert verdict.label == REAL_BUILD and verdict.built == ("drivers/misc/m.c",)
+
+
+def test_no_including_unit_is_unknown(tmp_path: Path) -> None:
+    write_tree(tmp_path, KBUILD)
+    entries = _database(tmp_path, ["drivers/drm/core.c"])
+    verdict = triage(tmp_path / "drivers/drm/gvt/gvt.h", entries, ON, tmp_path)
+    assert verdict.label is None and "no translation unit in the compile database includes it" in verdict.message
+
+
+def test_check_triages_a_real_build_failure(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/api.h": "#ifndef API_H\n#define API_H\nstruct api { size_t n; };\n#endif\n",
+        "src/main.c": '#include <stddef.h>\n#include "api.h"\nint main(void) { return 0; }\n',
+    })
+    entries = [{"directory": str(tmp_path), "file": "src/main.c",
+                "arguments": [compiler, "-Iinclude", "-c", "src/main.c"]}]
+    (tmp_path / "compile_commands.json").write_text(json.dumps(entries))
+    settings = Settings(root=tmp_path, compile_commands=str(tmp_path / "compile_commands.json"), jobs=1,
+                        variants="none", no_cache=True)
+    report = check(settings, [str(tmp_path / "include/api.h")])
+    [result] = report.failures
+    assert result.triage == REAL_BUILD
+    notes = [n for d in result.diagnostics for n in d.notes if n.kind == "triage"]
+    assert len(notes) == 1 and "src/main.c" in notes[0].message
