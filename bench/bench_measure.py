@@ -30,6 +30,39 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
+def cpu_busy() -> float:
+    """Seconds of CPU the whole machine has spent busy since boot (/proc/stat), to see what others used meanwhile."""
+    try:
+        fields = Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Wall time, load and the CPU time every other process on the machine used during one measurement."""
+
+    def __init__(self) -> None:
+        self.load = load1()
+        self._busy = cpu_busy()
+        self._start = time.monotonic()
+        self.wall = 0.0
+        self.busy = 0.0
+
+    def stop(self) -> Meter:
+        self.wall = time.monotonic() - self._start
+        self.busy = cpu_busy() - self._busy
+        return self
+
+    def foreign(self, own_cpu: float) -> float:
+        """CPU seconds other processes took while this ran (clamped: /proc/stat ticks are coarse)."""
+        return max(0.0, self.busy - own_cpu)
+
+    def describe(self, own_cpu: float) -> str:
+        return f"load {self.load:.2f}, others {self.foreign(own_cpu):.1f} cpu-s"
+
+
 def machine_lines() -> list[str]:
     model = "unknown"
     try:
@@ -76,29 +109,24 @@ def run_timed(argv: Sequence[str], cwd: Path, *, env: dict[str, str] | None = No
 
 
 @dataclass(frozen=True)
-class PoolRun:
-    """Every header's bare compile through a pool of ``jobs`` workers."""
+class Measure:
+    """One timed method: its wall and CPU time, and how busy the rest of the machine was meanwhile."""
 
-    wall: float  # the whole pool, start to end
-    per_header: dict[Path, Timed]
-    jobs: int
+    wall: float
+    cpu: float
+    load: float  # 1-minute load average when it started
+    foreign: float  # CPU seconds other processes used while it ran
 
-    @property
-    def sum_wall(self) -> float:
-        return sum(t.wall for t in self.per_header.values())
+    @classmethod
+    def of(cls, meter: Meter, cpu: float) -> Measure:
+        return cls(meter.wall, cpu, meter.load, meter.foreign(cpu))
 
-    @property
-    def sum_cpu(self) -> float:
-        return sum(t.cpu for t in self.per_header.values())
+    def text(self) -> str:
+        return f"{self.wall:.2f} s wall, {self.cpu:.2f} s cpu (load {self.load:.2f}, others {self.foreign:.1f} cpu-s)"
 
-    @property
-    def limit(self) -> float:
-        """Sum of per-compile wall times spread evenly over the cores: no scheduler can do better."""
-        return self.sum_wall / self.jobs
-
-    @property
-    def passed(self) -> set[Path]:
-        return {h for h, t in self.per_header.items() if t.returncode == 0}
+    def as_dict(self) -> dict[str, float]:
+        return {"wall": round(self.wall, 3), "cpu": round(self.cpu, 3), "load1": round(self.load, 2),
+                "foreign_cpu": round(self.foreign, 2)}
 
 
 @dataclass(frozen=True)
@@ -112,7 +140,7 @@ class Spec:
 
 
 def specs_for(group: Group) -> list[Spec]:
-    """Flags from hdrtest's own library: the compile database entry (or --cflags) hdrtest chooses per header."""
+    """Flags from hdrtest's own library: the compile database entry (or -I/--cflags) hdrtest chooses per header."""
     from hdrtest.cli import build_parser, settings_from_args
     from hdrtest.plan import flag_source
 
@@ -127,22 +155,73 @@ def specs_for(group: Group) -> list[Spec]:
     return specs
 
 
-def run_pool(specs: Sequence[Spec], jobs: int, command: Callable[[Spec], list[str]]) -> PoolRun:
-    def one(spec: Spec) -> tuple[Path, Timed]:
-        return spec.header, run_timed(command(spec), spec.directory)
+@dataclass(frozen=True)
+class PoolRun:
+    """Every header's bare compile through a pool of ``jobs`` workers."""
 
-    start = time.monotonic()
+    measure: Measure  # the whole pool, start to end; cpu = sum over compiles
+    per_header: dict[Path, Timed]
+    jobs: int
+
+    @property
+    def sum_wall(self) -> float:
+        return sum(t.wall for t in self.per_header.values())
+
+    @property
+    def limit(self) -> float:
+        """Sum of per-compile wall times spread evenly over the cores: no scheduler can do better."""
+        return self.sum_wall / self.jobs
+
+    @property
+    def passed(self) -> set[Path]:
+        return {h for h, t in self.per_header.items() if t.returncode == 0}
+
+    def text(self) -> str:
+        m = self.measure
+        return (f"{self.limit:.2f} s (sum {self.sum_wall:.2f} s / {self.jobs}; cpu {m.cpu:.2f} s; pool wall "
+                f"{m.wall:.2f} s; load {m.load:.2f}, others {m.foreign:.1f} cpu-s)")
+
+    def as_dict(self) -> dict[str, float]:
+        return {**self.measure.as_dict(), "sum_wall": round(self.sum_wall, 3), "limit": round(self.limit, 3),
+                "passed": len(self.passed)}
+
+
+def run_pool(specs: Sequence[Spec], jobs: int, command: Callable[[int, Spec], list[str]]) -> PoolRun:
+    def one(item: tuple[int, Spec]) -> tuple[Path, Timed]:
+        index, spec = item
+        return spec.header, run_timed(command(index, spec), spec.directory)
+
+    meter = Meter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = dict(pool.map(one, specs))
-    return PoolRun(time.monotonic() - start, done, jobs)
+        done = dict(pool.map(one, enumerate(specs)))
+    meter.stop()
+    return PoolRun(Measure.of(meter, sum(t.cpu for t in done.values())), done, jobs)
 
 
-def syntax_command(spec: Spec) -> list[str]:
+def syntax_command(_: int, spec: Spec) -> list[str]:
     return [spec.compiler, *spec.flags, "-fsyntax-only", "-x", "c", os.devnull, "-include", str(spec.header)]
 
 
-def assembly_command(spec: Spec) -> list[str]:
+def assembly_command(_: int, spec: Spec) -> list[str]:
     return [spec.compiler, *spec.flags, "-S", "-o", os.devnull, "-x", "c", os.devnull, "-include", str(spec.header)]
+
+
+def hdrtest_command(scratch: Path) -> Callable[[int, Spec], list[str]]:
+    """The compile hdrtest itself runs (its ``build_command``: JSON diagnostics, a dependency file), bare."""
+    from hdrtest.compile import build_command
+    from hdrtest.models import Job
+    from hdrtest.toolchain import probe
+
+    scratch.mkdir(parents=True, exist_ok=True)
+
+    def command(index: int, spec: Spec) -> list[str]:
+        compiler = probe(spec.compiler, spec.directory)
+        job = Job(header=spec.header, display=spec.header.name, language="c", compiler=spec.compiler,
+                  flags=spec.flags, directory=spec.directory)
+        return build_command(job, json_diagnostics=compiler.json_diagnostics, deps_file=scratch / f"{index}.d",
+                             compiler_path=compiler.path)
+
+    return command
 
 
 def include_closures(specs: Sequence[Spec], jobs: int, scratch: Path) -> tuple[dict[Path, frozenset[str]], float]:
@@ -189,13 +268,10 @@ def write_makefile(specs: Sequence[Spec], work: Path, *, kernel_doc: Path | None
     stamps = work / "stamps"
     stamps.mkdir(parents=True, exist_ok=True)
     variables: dict[tuple[str, tuple[str, ...], Path], int] = {}
-    lines = ["# Generated by hdrtest bench/bench.py: the kernel i915 header test rule, one target per header.",
-             ".PHONY: all", "all:"]
     rules: list[str] = []
     targets: dict[Path, Path] = {}
     for index, spec in enumerate(specs):
-        key = (spec.compiler, spec.flags, spec.directory)
-        number = variables.setdefault(key, len(variables))
+        number = variables.setdefault((spec.compiler, spec.flags, spec.directory), len(variables))
         stamp = stamps / f"{index:05d}.hdrtest"
         targets[spec.header] = stamp
         depfile = stamps / f"{index:05d}.d"
@@ -206,7 +282,8 @@ def write_makefile(specs: Sequence[Spec], work: Path, *, kernel_doc: Path | None
             recipe += f"{_recipe_word(str(kernel_doc))} -none -Werror $<; "
         recipe += "touch $@"
         rules += [f"{_make_word(str(stamp))}: {_make_word(str(spec.header))}", recipe]
-    lines[-1] = "all: " + " ".join(_make_word(str(t)) for t in targets.values())
+    lines = ["# Generated by hdrtest bench/bench.py: the kernel i915 header test rule, one target per header.",
+             ".PHONY: all", "all: " + " ".join(_make_word(str(t)) for t in targets.values())]
     for (compiler, flags, _), number in variables.items():
         lines.append(f"CC_{number} := {_recipe_word(compiler)}")
         lines.append(f"c_flags_{number} := {' '.join(_recipe_word(f) for f in flags)}")
@@ -215,21 +292,22 @@ def write_makefile(specs: Sequence[Spec], work: Path, *, kernel_doc: Path | None
     return makefile, targets
 
 
-def run_make(specs: Sequence[Spec], work: Path, jobs: int, *, kernel_doc: Path | None) -> tuple[Timed, set[Path]]:
+def run_make(specs: Sequence[Spec], work: Path, jobs: int, *, kernel_doc: Path | None) -> tuple[Measure, set[Path]]:
     makefile, targets = write_makefile(specs, work, kernel_doc=kernel_doc)
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    meter = Meter()
     timed = run_timed(["make", "-f", str(makefile), f"-j{jobs}", "-k", "-s", "--no-print-directory", "all"], work,
                       env=env, log=work / "make.log")
-    return timed, {h for h, stamp in targets.items() if stamp.exists()}
+    meter.stop()
+    return Measure.of(meter, timed.cpu), {h for h, stamp in targets.items() if stamp.exists()}
 
 
 # --- hdrtest --------------------------------------------------------------------------------------------------------
 
 @dataclass
 class HdrtestRun:
-    timed: Timed
+    measure: Measure
     report: dict[str, Any]
-    load: float
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -244,6 +322,9 @@ class HdrtestRun:
         return {root / r["header"] for r in self.report["results"]
                 if not compiled_only or (not r["cached"] and r["status"] != "deduped")}
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.measure.as_dict(), "summary": self.summary}
+
 
 def run_hdrtest(group: Group, work: Path, label: str, jobs: int, extra: Sequence[str]) -> HdrtestRun:
     """``hdrtest check`` as a user runs it (a fresh process), with a JSON report to read the figures from."""
@@ -252,15 +333,15 @@ def run_hdrtest(group: Group, work: Path, label: str, jobs: int, extra: Sequence
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *filter(None, [env.get("PYTHONPATH")])])
     env["XDG_CACHE_HOME"] = str(work / "xdg")  # variant preludes and any default cache stay in the work dir
-    env.pop("NO_COLOR", None)
     argv = [sys.executable, "-m", "hdrtest", "check", "--root", str(group.root), *group.options, "-j", str(jobs),
             "-q", "--format", "json", "-o", str(report), *extra, *(str(h) for h in group.headers)]
     (work / f"{label}.argv").write_text(shlex.join(argv) + "\n", encoding="utf-8")
-    load = load1()
+    meter = Meter()
     timed = run_timed(argv, group.root, env=env, log=work / f"{label}.log")
+    meter.stop()
     if timed.returncode not in (0, 1) or not report.is_file():
         raise SystemExit(f"bench: hdrtest {label} exited {timed.returncode}; see {work / (label + '.log')}")
-    return HdrtestRun(timed, json.loads(report.read_text(encoding="utf-8")), load)
+    return HdrtestRun(Measure.of(meter, timed.cpu), json.loads(report.read_text(encoding="utf-8")))
 
 
 # --- one group, every step ------------------------------------------------------------------------------------------
@@ -286,14 +367,14 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def _secs(timed: Timed) -> str:
-    return f"{timed.wall:7.2f} s wall, {timed.cpu:7.2f} s cpu"
-
-
 def _names(paths: set[Path], root: Path, limit: int = 12) -> str:
     shown = sorted(os.path.relpath(p, root) for p in paths)
     more = f" (+{len(shown) - limit} more)" if len(shown) > limit else ""
     return ", ".join(shown[:limit]) + more
+
+
+def _rel(paths: set[Path], root: Path) -> list[str]:
+    return sorted(os.path.relpath(p, root) for p in paths)
 
 
 def _log(message: str) -> None:
@@ -309,44 +390,38 @@ def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kerne
     # no timed method below pays for cold disk reads.
     _log(f"{group.name}: include closures (gcc -M) of {n} headers")
     closures, closure_wall = include_closures(specs, jobs, work / "deps")
-    fig.values["closure_wall"] = closure_wall
+    fig.values["closure_wall"] = round(closure_wall, 3)
 
-    make_timed: Timed | None = None
+    make: Measure | None = None
     make_passed: set[Path] = set()
     if 1 in steps:
         _log(f"{group.name}: make -j{jobs} -k, kernel rule (cc -S) per header")
-        load = load1()
-        make_timed, make_passed = run_make(specs, work / "make", jobs, kernel_doc=None)
-        fig.values["make"] = {"wall": make_timed.wall, "cpu": make_timed.cpu, "load1": load,
-                              "passed": len(make_passed)}
-        fig.add("1. make -S (kernel rule), wall", _secs(make_timed) + f", load {load:.2f}")
+        make, make_passed = run_make(specs, work / "make", jobs, kernel_doc=None)
+        fig.values["make"] = {**make.as_dict(), "passed": len(make_passed)}
+        fig.add("1. make -S (kernel rule)", make.text())
         doc = group.root / "scripts" / "kernel-doc"
         if kernel_doc and doc.is_file():
             _log(f"{group.name}: make, kernel rule with kernel-doc")
-            load = load1()
-            doc_timed, _ = run_make(specs, work / "make-doc", jobs, kernel_doc=doc)
-            fig.values["make_kernel_doc"] = {"wall": doc_timed.wall, "cpu": doc_timed.cpu, "load1": load}
-            fig.add("   make -S + kernel-doc (full kernel rule)", _secs(doc_timed) + f", load {load:.2f}")
+            with_doc, _ = run_make(specs, work / "make-doc", jobs, kernel_doc=doc)
+            fig.values["make_kernel_doc"] = with_doc.as_dict()
+            fig.add("   make -S + kernel-doc (full kernel rule)", with_doc.text())
 
     bare: PoolRun | None = None
+    own: PoolRun | None = None
     if 2 in steps:
         _log(f"{group.name}: bare cc -fsyntax-only, pool of {jobs}")
-        load = load1()
         bare = run_pool(specs, jobs, syntax_command)
         _log(f"{group.name}: bare cc -S -o /dev/null, pool of {jobs}")
-        load_s = load1()
         bare_s = run_pool(specs, jobs, assembly_command)
-        fig.values["bare_syntax"] = {"pool_wall": bare.wall, "sum_wall": bare.sum_wall, "sum_cpu": bare.sum_cpu,
-                                     "limit": bare.limit, "load1": load, "passed": len(bare.passed)}
-        fig.values["bare_S"] = {"pool_wall": bare_s.wall, "sum_wall": bare_s.sum_wall, "sum_cpu": bare_s.sum_cpu,
-                                "limit": bare_s.limit, "load1": load_s, "passed": len(bare_s.passed)}
-        fig.add("2. bare -fsyntax-only: sum of walls / cores",
-                f"{bare.limit:7.2f} s (sum {bare.sum_wall:.2f} s, cpu {bare.sum_cpu:.2f} s, pool wall "
-                f"{bare.wall:.2f} s), load {load:.2f}")
-        fig.add("   bare -S -o /dev/null: sum of walls / cores",
-                f"{bare_s.limit:7.2f} s (sum {bare_s.sum_wall:.2f} s, cpu {bare_s.sum_cpu:.2f} s, pool wall "
-                f"{bare_s.wall:.2f} s), load {load_s:.2f}")
-        fig.add("   -fsyntax-only / -S (the saving hdrtest starts from)", f"{bare.sum_wall / bare_s.sum_wall:.3f}")
+        _log(f"{group.name}: hdrtest's own compile command (JSON diagnostics, -MD), bare, pool of {jobs}")
+        own = run_pool(specs, jobs, hdrtest_command(work / "own-deps"))
+        fig.values["bare_syntax"] = bare.as_dict()
+        fig.values["bare_S"] = bare_s.as_dict()
+        fig.values["bare_hdrtest_command"] = own.as_dict()
+        fig.add("2. limit: bare -fsyntax-only, sum of walls / cores", bare.text())
+        fig.add("   bare -S -o /dev/null, sum of walls / cores", bare_s.text())
+        fig.add("   -fsyntax-only / -S, summed compile walls (the saving)", f"{bare.sum_wall / bare_s.sum_wall:.3f}")
+        fig.add("   hdrtest's compile command run bare, sum / cores", own.text())
 
     cold: HdrtestRun | None = None
     cache = work / "hdrtest" / "cache"
@@ -355,65 +430,54 @@ def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kerne
         nocache = run_hdrtest(group, work / "hdrtest", "nocache", jobs, ["--no-cache", "--variants", "none"])
         _log(f"{group.name}: hdrtest cold (fresh --cache-dir) --variants none")
         cold = run_hdrtest(group, work / "hdrtest", "cold", jobs, ["--cache-dir", str(cache), "--variants", "none"])
-        fig.values["hdrtest_nocache"] = {"wall": nocache.timed.wall, "cpu": nocache.timed.cpu, "load1": nocache.load,
-                                         "elapsed": nocache.summary["elapsed"]}
-        fig.values["hdrtest_cold"] = {"wall": cold.timed.wall, "cpu": cold.timed.cpu, "load1": cold.load,
-                                      "elapsed": cold.summary["elapsed"], "summary": cold.summary}
-        fig.add("   hdrtest --no-cache, wall", _secs(nocache.timed) + f", load {nocache.load:.2f}")
-        fig.add("   hdrtest cold (fresh cache), wall", _secs(cold.timed) + f", load {cold.load:.2f}")
-        if make_timed is not None:
-            ratio = cold.timed.wall / make_timed.wall
-            fig.values["ratio_1"] = ratio
-            fig.add("1. hdrtest cold / make", f"{ratio:.3f} (--no-cache: {nocache.timed.wall / make_timed.wall:.3f})",
+        fig.values["hdrtest_nocache"] = nocache.as_dict()
+        fig.values["hdrtest_cold"] = cold.as_dict()
+        fig.add("   hdrtest --no-cache", nocache.measure.text())
+        fig.add("   hdrtest cold (fresh --cache-dir)", cold.measure.text())
+        if make is not None:
+            ratio = cold.measure.wall / make.wall
+            fig.values["ratio_1"] = round(ratio, 4)
+            fig.values["ratio_1_nocache"] = round(nocache.measure.wall / make.wall, 4)
+            fig.add("1. hdrtest cold / make", f"{ratio:.3f} (--no-cache: {nocache.measure.wall / make.wall:.3f})",
                     "<= 0.75", _verdict(ratio <= 0.75))
+            everything = set(group.headers)
             hd_passed = cold.baseline_passed(group.root)
-            all_headers = set(group.headers)
-            fig.add("   failing headers: make / hdrtest", f"{n - len(make_passed)} / {n - len(hd_passed)}")
-            only_make = (all_headers - make_passed) - (all_headers - hd_passed)
-            only_hd = (all_headers - hd_passed) - (all_headers - make_passed)
-            fig.values["fail_make"] = sorted(os.path.relpath(p, group.root) for p in all_headers - make_passed)
-            fig.values["fail_hdrtest"] = sorted(os.path.relpath(p, group.root) for p in all_headers - hd_passed)
-            agree = not only_make and not only_hd
+            make_failed, hd_failed = everything - make_passed, everything - hd_passed
+            fig.values["failed_make"] = _rel(make_failed, group.root)
+            fig.values["failed_hdrtest"] = _rel(hd_failed, group.root)
+            fig.add("   failing headers: make / hdrtest", f"{len(make_failed)} / {len(hd_failed)}")
+            agree = make_failed == hd_failed
             fig.add("   pass/fail sets agree", "yes" if agree else
-                    f"NO: fail only in make: [{_names(only_make, group.root)}]; "
-                    f"fail only in hdrtest: [{_names(only_hd, group.root)}]", "same sets", _verdict(agree))
-        if bare is not None:
-            overhead = cold.timed.wall / bare.limit - 1
-            fig.values["overhead_2"] = overhead
+                    f"NO: fail only in make: [{_names(make_failed - hd_failed, group.root)}]; "
+                    f"fail only in hdrtest: [{_names(hd_failed - make_failed, group.root)}]", "same sets",
+                    _verdict(agree))
+        if bare is not None and own is not None:
+            overhead = cold.measure.wall / bare.limit - 1
+            fig.values["overhead_2"] = round(overhead, 4)
+            fig.values["overhead_2_nocache"] = round(nocache.measure.wall / bare.limit - 1, 4)
             fig.add("2. hdrtest cold overhead over the limit",
-                    f"{overhead * 100:+.1f}% (--no-cache: {(nocache.timed.wall / bare.limit - 1) * 100:+.1f}%)",
+                    f"{overhead * 100:+.1f}% (--no-cache: {(nocache.measure.wall / bare.limit - 1) * 100:+.1f}%)",
                     "<= 5%", _verdict(overhead <= 0.05))
+            fig.add("   of which: its compile command (JSON, -MD), bare",
+                    f"{(own.limit / bare.limit - 1) * 100:+.1f}%; the rest (Python, scheduling, cache): "
+                    f"{(cold.measure.wall - own.limit) / bare.limit * 100:+.1f}% "
+                    f"({cold.measure.cpu - own.measure.cpu:.2f} cpu-s beyond its compiles)")
 
     if cold is not None and 3 in steps:
         _log(f"{group.name}: hdrtest warm")
         warm = run_hdrtest(group, work / "hdrtest", "warm", jobs, ["--cache-dir", str(cache), "--variants", "none"])
-        ratio = warm.timed.wall / cold.timed.wall
-        fig.values["hdrtest_warm"] = {"wall": warm.timed.wall, "cpu": warm.timed.cpu, "load1": warm.load,
-                                      "summary": warm.summary}
-        fig.values["ratio_3"] = ratio
-        fig.add("3. hdrtest warm, wall", _secs(warm.timed) + f", load {warm.load:.2f}, "
-                f"cache hits {warm.summary['cache_hits']}/{warm.summary['results']}")
+        ratio = warm.measure.wall / cold.measure.wall
+        fig.values["hdrtest_warm"] = warm.as_dict()
+        fig.values["ratio_3"] = round(ratio, 4)
+        fig.add("3. hdrtest warm", warm.measure.text() + f"; cache hits {warm.summary['cache_hits']}/"
+                f"{warm.summary['results']}")
         fig.add("3. warm / cold", f"{ratio * 100:.1f}%", "<= 2%", _verdict(ratio <= 0.02))
 
     if cold is not None and 4 in steps and group.touch is not None:
         _measure_touch(group, work, jobs, cache, cold, closures, fig)
 
     if 5 in steps:
-        _log(f"{group.name}: hdrtest with default variants (fresh cache)")
-        run = run_hdrtest(group, work / "hdrtest", "variants", jobs, ["--cache-dir", str(work / "hdrtest" / "vcache")])
-        variants = {r["variant"]["name"] for r in run.report["results"]}
-        headers = run.summary["headers_checked"]
-        product = len(variants) * headers
-        compiled = run.summary["variants_compiled"]
-        share = compiled / product if product else 0.0
-        fig.values["variants"] = {"summary": run.summary, "distinct_variants": len(variants), "product": product,
-                                  "wall": run.timed.wall, "cpu": run.timed.cpu, "load1": run.load}
-        fig.add("5. variants: planned / deduped / compiled",
-                f"{run.summary['variants_planned']} / {run.summary['variants_deduped']} / {compiled} "
-                f"({_secs(run.timed)}, load {run.load:.2f})")
-        fig.add("5. compiled / (headers x distinct variants)",
-                f"{compiled} / ({headers} x {len(variants)} = {product}) = {share * 100:.1f}%", "<= 30%",
-                _verdict(share <= 0.30))
+        _measure_variants(group, work, jobs, fig)
     return fig
 
 
@@ -438,40 +502,87 @@ def _measure_touch(group: Group, work: Path, jobs: int, cache: Path, cold: Hdrte
         if touched.read_bytes() != original:
             restore(group.root, touched)
     name = os.path.relpath(touched, group.root)
+    fig.values["touched"] = {"file": name, "dependents": len(expected), "gcc_M_failed": _rel(unknown, group.root)}
     fig.add("4. touched", f"{name}: {len(expected)} of {len(closures)} headers include it (gcc -M)"
-            + (f"; gcc -M failed for {len(unknown)}" if unknown else ""))
+            + (f"; gcc -M failed for {len(unknown)}: {_names(unknown, group.root)}" if unknown else ""))
     for attempt, run in enumerate(runs, 1):
         selected = run.headers(group.root, compiled_only=False)
         compiled = run.headers(group.root, compiled_only=True)
-        ratio = run.timed.wall / cold.timed.wall
+        ratio = run.measure.wall / cold.measure.wall
         exact = compiled == expected
         fig.values[f"changed_{attempt}"] = {
-            "wall": run.timed.wall, "cpu": run.timed.cpu, "load1": run.load, "selected": len(selected),
-            "compiled": len(compiled), "expected": len(expected), "ratio": ratio,
-            "compiled_not_expected": sorted(os.path.relpath(p, group.root) for p in compiled - expected),
-            "expected_not_compiled": sorted(os.path.relpath(p, group.root) for p in expected - compiled),
-            "selected_not_expected": sorted(os.path.relpath(p, group.root) for p in selected - expected)}
-        what = "graph built" if attempt == 1 else "graph cached"
-        fig.add(f"4. --changed-since ({what}): selected / re-compiled",
-                f"{len(selected)} / {len(compiled)} in {_secs(run.timed)}, load {run.load:.2f}; "
-                f"{ratio * 100:.1f}% of cold")
+            **run.as_dict(), "selected": len(selected), "compiled": len(compiled), "ratio": round(ratio, 4),
+            "compiled_not_dependent": _rel(compiled - expected, group.root),
+            "dependent_not_compiled": _rel(expected - compiled, group.root),
+            "selected_not_dependent": _rel(selected - expected, group.root)}
+        what = "include graph built" if attempt == 1 else "include graph cached"
+        fig.add(f"4. --changed-since HEAD, {what}: selected / compiled",
+                f"{len(selected)} / {len(compiled)}; {run.measure.text()}; {ratio * 100:.1f}% of cold")
         detail = "exactly the gcc -M dependents" if exact else (
-            f"re-compiled but not dependents: [{_names(compiled - expected, group.root)}]; "
-            f"dependents not re-compiled: [{_names(expected - compiled, group.root)}]")
-        fig.add("   re-compiled == dependents", detail, "only the dependents", _verdict(exact))
+            f"compiled, not dependents: [{_names(compiled - expected, group.root)}]; "
+            f"dependents not compiled: [{_names(expected - compiled, group.root)}]")
+        fig.add("   compiled == dependents", detail, "only the dependents", _verdict(exact))
         if attempt == 1 and selected - expected:
             fig.remarks.append(f"{group.name}: --changed-since selected {len(selected - expected)} header(s) gcc -M "
-                               f"does not list as dependents (the include graph counts every #include, whatever "
-                               f"#if guards it); they were cache hits, not compiles: "
+                               f"does not list as dependents (its include graph counts every #include, whatever "
+                               f"#if guards it); they were answered from the cache, not compiled: "
                                f"{_names(selected - expected, group.root)}")
 
 
+def _measure_variants(group: Group, work: Path, jobs: int, fig: Figures) -> None:
+    _log(f"{group.name}: hdrtest with default variants (fresh cache)")
+    run = run_hdrtest(group, work / "hdrtest", "variants", jobs, ["--cache-dir", str(work / "hdrtest" / "vcache")])
+    variants = {r["variant"]["name"] for r in run.report["results"]}
+    headers = run.summary["headers_checked"]
+    product = len(variants) * headers
+    compiled = run.summary["variants_compiled"]
+    share = compiled / product if product else 0.0
+    per_header = [len({r["variant"]["name"] for r in run.report["results"] if r["header"] == h})
+                  for h in {r["header"] for r in run.report["results"]}]
+    fig.values["variants"] = {**run.as_dict(), "distinct_variants": len(variants), "product": product,
+                              "share": round(share, 4), "max_variants_per_header": max(per_header, default=0)}
+    fig.add("5. variants: planned / deduped / compiled",
+            f"{run.summary['variants_planned']} / {run.summary['variants_deduped']} / {compiled}; "
+            f"{run.measure.text()}")
+    fig.add("5. compiled / (headers x distinct variants)",
+            f"{compiled} / ({headers} x {len(variants)} = {product}) = {share * 100:.1f}%", "<= 30%",
+            _verdict(share <= 0.30))
+
+
+def totals(figures: Sequence[Figures]) -> Figures:
+    """A set of several groups: the ratios of summed times, as if the groups were one run."""
+    fig = Figures("all groups", sum(f.headers for f in figures), " + ".join(f.group for f in figures))
+
+    def total(*keys: str) -> float | None:
+        found = [f.values.get(keys[0], {}).get(keys[1]) for f in figures]
+        return sum(found) if all(v is not None for v in found) else None
+
+    make, cold, limit, warm = (total("make", "wall"), total("hdrtest_cold", "wall"), total("bare_syntax", "limit"),
+                               total("hdrtest_warm", "wall"))
+    if make and cold:
+        fig.add("1. hdrtest cold / make (summed walls)", f"{cold:.2f} / {make:.2f} = {cold / make:.3f}", "<= 0.75",
+                _verdict(cold / make <= 0.75))
+    if limit and cold:
+        fig.add("2. overhead over the limit (summed)", f"{(cold / limit - 1) * 100:+.1f}%", "<= 5%",
+                _verdict(cold / limit - 1 <= 0.05))
+    if warm and cold:
+        fig.add("3. warm / cold (summed)", f"{warm / cold * 100:.1f}%", "<= 2%", _verdict(warm / cold <= 0.02))
+    variant_figs = [f.values["variants"] for f in figures if "variants" in f.values]
+    if variant_figs:
+        done = sum(v["summary"]["variants_compiled"] for v in variant_figs)
+        product = sum(v["product"] for v in variant_figs)
+        fig.add("5. variants compiled / product (summed)", f"{done} / {product} = {done / product * 100:.1f}%",
+                "<= 30%", _verdict(done <= 0.30 * product))
+    return fig
+
+
 def render_table(figures: Sequence[Figures]) -> str:
+    shown = list(figures) + ([totals(figures)] if len(figures) > 1 else [])
+    width = max((len(r[0]) for f in shown for r in f.rows), default=10)
     lines: list[str] = []
-    for fig in figures:
+    for fig in shown:
         lines.append("")
         lines.append(f"## {fig.group}: {fig.headers} headers ({fig.selection})")
-        width = max((len(r[0]) for r in fig.rows), default=10)
         for label, value, target, verdict in fig.rows:
             tail = f"   [target {target}: {verdict}]" if target else ""
             lines.append(f"{label:<{width}}  {value}{tail}")

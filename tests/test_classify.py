@@ -155,3 +155,11 @@ def test_type_of_declaration_reads_the_line(tmp_path: Path) -> None:
     assert type_of_declaration(str(source), 2, 18, "track_node") == "struct kvm_node"
     assert type_of_declaration(str(source), 3, 10, "ptr") == "foo_t"
     assert type_of_declaration(str(tmp_path / "gone.h"), 1, 1, "x") is None
+
+
+def test_c_locale_quotes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LC_ALL", "C")
+    result = run_case(tmp_path, "gcc", CASES[0])
+    _, diag = _first_error(result, None)
+    assert "\u2018" not in diag.message
+    assert classify(diag, "gcc") == ("incomplete-type", "struct fwd")

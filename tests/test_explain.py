@@ -320,7 +320,7 @@ def test_nothing_happens_without_failures(tmp_path: Path, compiler: str) -> None
 def test_check_can_leave_explanations_out(tmp_path: Path) -> None:
     write_tree(tmp_path, {"t.h": G.format(g="T_H", body="struct user { mystery_t m; };")})
     report = check(settings_for(tmp_path, "gcc"), [str(tmp_path / "t.h")], explain=False)
-    assert report.failures and not notes_of(report.failures[0]) and first_error(report.failures[0]).category is None
+    assert report.failures and not notes_of(report.failures[0]) and report.failures[0].triage is None
 
 
 # ---------------------------------------------------------------------------
@@ -377,3 +377,17 @@ def test_no_stub_when_the_condition_holds(tmp_path: Path, flag: str) -> None:
                           "t.h": G.format(g="T_H", body="#include <deep.h>\nstruct u { mystery_t m; };")})
     _, result = run(tmp_path, settings_for(tmp_path, "gcc", flag))
     assert not notes_of(result, "fix")
+
+
+def test_typedef_stub_is_a_copy(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "include/kvm_types.h": G.format(g="KT_H", body="#ifdef CONFIG_KVM\ntypedef unsigned long gfn_t;\n#endif"),
+        "t.h": G.format(g="T_H", body="#include <kvm_types.h>\nstruct range {\n\tgfn_t start;\n};"),
+    })
+    settings = settings_for(tmp_path, compiler)
+    report, result = run(tmp_path, settings)
+    assert (first_error(result).category, first_error(result).symbol) == ("unknown-type", "gfn_t")
+    stub = notes_of(result, "fix")[0]
+    assert "+#else\n+typedef unsigned long gfn_t;\n #endif" in (stub.fix_diff or "")
+    explanation = explain_report(_fresh(report), settings)
+    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed

@@ -249,3 +249,54 @@ def test_persistence_round_trip(tmp_path: Path) -> None:
     # Saved under another search path: not reused.
     other = SearchPath.from_flags(["-I", "elsewhere"], tmp_path)
     assert IncludeGraph.from_json(graph.to_json(), other).nodes == {}
+
+
+def linux_gvt_command() -> tuple[Path, list[str]]:
+    """A real kbuild compile of an i915/gvt file: (directory, flags without -c/-o/source)."""
+    import shlex
+
+    value = os.environ.get("HDRTEST_LINUX_TREE")
+    db_path = Path(value or "/nonexistent") / "compile_commands.json"
+    if not db_path.is_file():
+        pytest.skip("HDRTEST_LINUX_TREE does not point at a Linux tree with compile_commands.json")
+    entries = [e for e in json.loads(db_path.read_text()) if "i915/gvt/" in e["file"]]
+    if not entries:
+        pytest.skip("no i915/gvt compile in compile_commands.json")
+    entry = entries[0]
+    args = entry.get("arguments") or shlex.split(entry["command"])
+    flags: list[str] = []
+    skip = False
+    for a in args[1:]:
+        if skip:
+            skip = False
+        elif a == "-o":
+            skip = True
+        elif a != "-c" and a != entry["file"] and not a.endswith(".c") and not a.startswith("-Wp,"):
+            flags.append(a)
+    return Path(entry["directory"]), flags
+
+
+@pytest.mark.slow
+@pytest.mark.linux
+def test_linux_gvt_closure_covers_gcc() -> None:
+    directory, flags = linux_gvt_command()
+    gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"
+    sp = SearchPath.from_flags(flags, directory, compiler="gcc")
+    assert sp.nostdinc and sp.builtin_dirs == ()
+    graph = IncludeGraph.build([gvt], sp)
+    closure = graph.compile_closure(gvt)
+    out = subprocess.run(
+        ["gcc", *flags, "-M", "-x", "c", os.devnull, "-include", str(gvt)],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    deps = {Path(os.path.normpath(directory / w)) for w in out.replace("\\\n", " ").split(":", 1)[1].split()}
+    deps.discard(Path(os.devnull))
+    assert len(deps) > 500
+    assert deps <= set(closure)  # every branch followed: a superset of one configuration
+    forced = [p for p in sp.forced_include_paths() if p is not None]
+    assert len(forced) == len(sp.forced_includes) == 3 and closure[0] == forced[0]
+    assert [p for p in closure if p in forced] == forced  # -include order kept
+    assert gvt in graph.reverse_closure([directory / "arch/x86/include/asm/kvm_page_track.h"])

@@ -360,3 +360,27 @@ def test_real_system_headers_cold_and_warm(tmp_path: Path) -> None:
     # The uapi struct everyone knows is found complete, in the right file.
     (stat,) = [d for d in warm.lookup("statx", "struct") if d.complete]
     assert stat.file == str(root / "stat.h")
+
+
+@pytest.mark.slow
+@pytest.mark.linux
+def test_linux_gvt_closure_index(tmp_path: Path) -> None:
+    from test_scan_includes import linux_gvt_command
+
+    from hdrtest.scan.includes import IncludeGraph, SearchPath
+
+    directory, flags = linux_gvt_command()
+    gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"
+    closure = IncludeGraph.build([gvt], SearchPath.from_flags(flags, directory)).compile_closure(gvt)
+    index = SymbolIndex.build(closure, cache_dir=tmp_path, jobs=2)
+    assert index.stats.files == len(closure) and not index.errors
+    complete = index.complete_definitions("kvm_page_track_notifier_node", "struct")
+    assert any(d.condition == WT and d.file.endswith("asm/kvm_page_track.h") for d in complete)
+    uses = [t for t in tag_use_sites(gvt.read_bytes()) if t.name == "kvm_page_track_notifier_node"]
+    assert uses and uses[0].by_value
+    # A few definitions every kernel header depends on.
+    assert index.complete_definitions("list_head", "struct")
+    assert any(d.kind == "typedef" for d in index.lookup("u32"))
+    assert any(d.kind == "macro" for d in index.lookup("IS_ENABLED"))
+    warm = SymbolIndex.build(closure, cache_dir=tmp_path)
+    assert warm.stats.parsed == 0

@@ -225,6 +225,7 @@ class ResultCache:
         self._resolver = Resolver()
         self._watch_memo: dict[tuple[str, Chains, Include], tuple[str, ...]] = {}
         self._environment = [os.environ.get(name) for name in _ENVIRONMENT]
+        self._closed = False
         self._db = self._open()
 
     # -- connection -----------------------------------------------------------------------------------------
@@ -241,14 +242,19 @@ class ResultCache:
         return db
 
     def _open(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = None
         try:
             db = self._connect()
             self._migrate(db)
             return db
+        except sqlite3.OperationalError:
+            if db is not None:
+                db.close()
+            raise  # locked, unwritable, out of space: the caller runs without a cache
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise
-            # Not a database (or damaged beyond use): set it aside and start afresh.
+            if db is not None:
+                db.close()
+            # Not a database, or damaged beyond use: set it aside and start afresh.
             stamp = time.strftime("%Y%m%d-%H%M%S")
             for suffix in ("", "-wal", "-shm"):
                 old = Path(str(self.path) + suffix)
@@ -283,21 +289,26 @@ class ResultCache:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            # Ids learnt inside the transaction are gone with it; another run may hand them out.
+            self._ids.clear()
+            self._paths.clear()
+            self._paths_loaded = False
             raise
-        self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
-            if self._db is None:
+            if self._closed:
                 return
             try:
                 self.flush()
             except sqlite3.Error as exc:
                 self.errors.append(str(exc))
+            self._closed = True
             self._db.close()
-            self._db = None  # type: ignore[assignment]
 
     def __enter__(self) -> ResultCache:
         return self
@@ -406,12 +417,6 @@ class ResultCache:
         self._scans[digest] = decode_includes(row[0])
         return True
 
-    def includes(self, path: str) -> tuple[Include, ...] | None:
-        """The includes ``path`` names (kept by content hash), or None if it cannot be read."""
-        with self._lock:
-            digest = self.file_digest(path, scan=True)
-            return None if digest == MISSING else self._scans.get(digest, ())
-
     def dir_digest(self, path: str) -> bytes:
         """A fingerprint of the names in directory ``path``, once per run."""
         digest = self._dir_memo.get(path)
@@ -459,7 +464,7 @@ class ResultCache:
     def lookup(self, job: Job) -> Result | None:
         """The stored result for ``job`` if every file and directory it depended on is unchanged."""
         with self._lock:
-            if self._db is None:
+            if self._closed:
                 return None
             try:
                 return self._lookup(job)
@@ -504,7 +509,7 @@ class ResultCache:
     def store(self, result: Result) -> None:
         """Keep ``result`` if it is a lasting verdict and nothing it read changed during the run."""
         with self._lock:
-            if self._db is None:
+            if self._closed:
                 return
             try:
                 if self._store(result):
@@ -624,7 +629,7 @@ class ResultCache:
     def flush(self) -> None:
         """Write hit times, counters and newly learnt stamps (the lookups' side effects)."""
         with self._lock:
-            if self._db is None or not (self._used or self._new_file_stamps or self._new_dir_stamps or
+            if self._closed or not (self._used or self._new_file_stamps or self._new_dir_stamps or
                                         self._new_scans or any(self._counts.values())):
                 return
             with self._write() as db:

@@ -184,28 +184,24 @@ def trusted(stamp: Stamp, taken_ns: int) -> bool:
 class Resolver:
     """Resolves include names with one directory listing per directory, shared by all lookups.
 
-    It remembers each directory it listed with its stamp, so that a stored resolution can
-    be checked later with one ``stat`` per directory.
+    It remembers each directory it listed with its stamp and a digest of its names, so that
+    a stored resolution can be checked later with one ``stat`` per directory (and a listing
+    when the stamp moved: saving a file by renaming a new one over it changes the stamp,
+    not the names).
     """
 
     def __init__(self) -> None:
         self._listings: dict[str, frozenset[str]] = {}
-        #: Directory -> stamp when listed (None: it did not exist or could not be listed).
-        self.consulted: dict[str, Stamp | None] = {}
+        #: Directory -> (stamp, names digest) when listed; None: it did not exist or could not be listed.
+        self.consulted: dict[str, Listing | None] = {}
 
     def names(self, directory: str) -> frozenset[str]:
         listing = self._listings.get(directory)
         if listing is None:
-            try:
-                taken = time.time_ns()
-                stamp: Stamp | None = stamp_of(os.stat(directory))
-                listing = frozenset(os.listdir(directory))
-                if stamp is not None and not trusted(stamp, taken):
-                    stamp = (-1, -1, -1, -1)  # never matches: listed again next time
-            except OSError:
-                listing, stamp = frozenset(), None
+            found = list_directory(directory)
+            listing = frozenset(found[1]) if found is not None else frozenset()
             self._listings[directory] = listing
-            self.consulted[directory] = stamp
+            self.consulted[directory] = (found[0], names_digest(found[1])) if found is not None else None
         return listing
 
     def exists(self, path: str) -> bool:
@@ -242,16 +238,45 @@ def _after(dirs: list[str], includer: str) -> list[str]:
     return dirs
 
 
-def still_valid(consulted: dict[str, Stamp | None]) -> bool:
-    """Whether every directory listing behind a resolution is unchanged."""
-    for directory, stamp in consulted.items():
+Listing = tuple[Stamp, str]  # a directory's stamp and names digest
+_UNTRUSTED: Stamp = (-1, -1, -1, -1)
+
+
+def list_directory(directory: str) -> tuple[Stamp, list[str]] | None:
+    """A directory's stamp (``_UNTRUSTED`` when too fresh to rely on) and names; None if it cannot be listed."""
+    try:
+        taken = time.time_ns()
+        stamp = stamp_of(os.stat(directory))
+        names = os.listdir(directory)
+    except OSError:
+        return None
+    return (stamp if trusted(stamp, taken) else _UNTRUSTED), names
+
+
+def names_digest(names: Iterable[str]) -> str:
+    return hashlib.sha256("\0".join(sorted(names)).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def still_valid(consulted: dict[str, Listing | None]) -> tuple[bool, bool]:
+    """Whether every directory listing behind a resolution is unchanged, and whether a stamp was refreshed."""
+    refreshed = False
+    for directory, known in consulted.items():
         try:
             now: Stamp | None = stamp_of(os.stat(directory))
         except OSError:
             now = None
-        if now != stamp:
-            return False
-    return True
+        if known is None or now is None:
+            if known is not None or now is not None:
+                return False, refreshed
+            continue
+        if now == known[0]:
+            continue
+        found = list_directory(directory)  # moved stamp: did the names change too?
+        if found is None or names_digest(found[1]) != known[1]:
+            return False, refreshed
+        consulted[directory] = (found[0], known[1])
+        refreshed = True
+    return True, refreshed
 
 
 # --- the graph --------------------------------------------------------------------------------------------------
@@ -281,7 +306,7 @@ class IncludeGraph:
 
     chains: Chains
     files: dict[str, FileRecord] = field(default_factory=dict)
-    consulted: dict[str, Stamp | None] = field(default_factory=dict)
+    consulted: dict[str, Listing | None] = field(default_factory=dict)
     _reverse: dict[str, set[str]] | None = None
     #: What the last ``update`` did, for measurements: files re-read, files re-resolved.
     rescanned: int = 0
@@ -335,8 +360,9 @@ class IncludeGraph:
         self.rescanned = self.reresolved = 0
         resolver = Resolver()
         dirty: set[str] = set()
-        if not still_valid(self.consulted):
-            dirty.update(self.files)  # a directory changed: resolutions may differ, scans are still good
+        valid, refreshed = still_valid(self.consulted)
+        if not valid:
+            dirty.update(self.files)  # names in a directory changed: resolutions may differ, scans are still good
             self.consulted = {}
         for path, record in self.files.items():
             try:
@@ -363,7 +389,7 @@ class IncludeGraph:
             queue.extend(t for t in record.targets if t not in self.files)
         self.consulted.update(resolver.consulted)
         self.reresolved = len(dirty)
-        changed = bool(dirty) or added or self.rescanned > 0
+        changed = bool(dirty) or added or self.rescanned > 0 or refreshed
         if changed:
             self._reverse = None
         return changed
@@ -416,7 +442,7 @@ class IncludeGraph:
                     index[target] = len(paths) + len(extra)
                     extra.append(target)
         body = {
-            "version": 2,
+            "version": 3,
             "chains": [self.chains.quote, self.chains.angled],
             "paths": paths + extra,
             "stamps": [r.stamp for r in self.files.values()],
@@ -435,14 +461,14 @@ class IncludeGraph:
         try:
             size = int.from_bytes(data[:8], "little")
             body: dict[str, Any] = json.loads(zlib.decompress(data[8:8 + size]))
-            if body.get("version") != 2 or body.get("chains") != [list(chains.quote), list(chains.angled)]:
+            if body.get("version") != 3 or body.get("chains") != [list(chains.quote), list(chains.angled)]:
                 return graph
             paths: list[str] = body["paths"]
             for i, (stamp, targets) in enumerate(zip(body["stamps"], body["targets"])):
                 graph.files[paths[i]] = FileRecord(tuple(stamp) if stamp else None, [paths[t] for t in targets])
             graph._details = data[8 + size:]
             graph._details_order = paths[:len(graph.files)]
-            graph.consulted = {d: (tuple(s) if s else None) for d, s in body["consulted"]}
+            graph.consulted = {d: ((tuple(s[0]), s[1]) if s else None) for d, s in body["consulted"]}
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
             return cls(chains)
         return graph

@@ -172,9 +172,15 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
                        variants_deduped=len(planning.same_as), cache_hits=hits,
                        relevant_options=planning.relevance, notes=planning.notes)
-    if explain and report.failures:
-        from .explain import explain_report
+    if report.failures:
+        if explain:
+            from .explain import explain_report
 
-        explain_report(report, settings)
+            explain_report(report, settings)
+        else:
+            from .baseline import ensure_classified
+
+            # Baselines, fingerprints and diff match errors by class: it must not depend on --fix.
+            ensure_classified(report.results)
         report.elapsed = time.monotonic() - start
     return report

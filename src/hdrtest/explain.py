@@ -448,8 +448,9 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
         spelled = include_spelling(Path(str(definition.file)), user, ctx.search)
         if spelled is None:
             continue
-        reachable = 0 if spelled.startswith("<") or spelled.startswith('"') else 1
-        scored.append(((reachable, -habits.get(spelled, 0), len(spelled)), spelled, definition))
+        # The tree's habit first, then the header nearest to the user, then the shortest spelling.
+        near = len(os.path.commonpath([_norm(definition.file), str(user)]))
+        scored.append(((-habits.get(spelled, 0), -near, len(spelled)), spelled, definition))
     if not scored:
         definition = candidates[0]
         out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)}, which no include path of this "
@@ -558,8 +559,9 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
         return out
     macro = guard_macro(_shown(path, ctx.root))
     lines = ctx.files.lines(str(path))
-    first = 1
-    while first <= len(lines) and (not lines[first - 1].strip() or lines[first - 1].lstrip().startswith(("//", "/*", "*"))):
+    first = 1  # the guard goes after the leading comment (licence, description)
+    while first <= len(lines) and (not lines[first - 1].strip()
+                                   or lines[first - 1].lstrip().startswith(("//", "/*", "*"))):
         first += 1
     edits = [Edit(path, first, (f"#ifndef {macro}", f"#define {macro}"), group="guard-open",
                   description="include guard"),

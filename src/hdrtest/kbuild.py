@@ -10,7 +10,9 @@ files) compiles.  Here the files are made again the way the root ``Kbuild`` make
 the variant's macros forced in, the ``->NAME VALUE`` markers turned into ``#define``s as
 ``sed-offsets`` does, and ``timeconst.bc`` run through ``bc``.  Each result keeps the real
 header's include guard, so putting it in the variant's forced header turns the header's
-own ``#include <generated/...>`` into a no-op.  Nothing is written into the tree.
+own ``#include <generated/...>`` into a no-op (the tree's files must still exist: the
+preprocessor opens a file before it sees the guard, so the tree has to be prepared).
+Nothing is written into the tree.
 """
 
 from __future__ import annotations

@@ -485,9 +485,10 @@ def index_file(
 ) -> list[Definition]:
     """Definitions in one file (macros first, then C in source order), ``#if 0`` code left out.
 
-    ``path`` is recorded as given (make it absolute); ``scan`` may be passed when the
-    caller already has the file's directive scan.
+    ``path`` is recorded absolute; ``scan`` may be passed when the caller already has
+    the file's directive scan.
     """
+    path = os.path.abspath(path)
     return index_symbols(path, text, options, scan).definitions(path)
 
 
