@@ -15,6 +15,7 @@ empty Dask task, which is the overhead each compile pays on the cluster.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -91,6 +92,14 @@ def task_round_trip(client: Any, count: int = 200) -> float:
     return statistics.median(samples)
 
 
+def task_throughput(client: Any, count: int = 2000) -> float:
+    """Empty tasks per second with many in flight: the scheduler's and workers' per-task cost."""
+    start = time.perf_counter()
+    futures = client.map(int, range(count), pure=False)
+    client.gather(futures)
+    return count / (time.perf_counter() - start)
+
+
 def bench_set(name: str, settings: Settings, paths: list[str], client: Any, batches: list[int], repeat: int) -> None:
     local_time, local = timed(settings, paths, lambda: LocalExecutor(1), repeat)
     jobs = len(local.results)
@@ -128,18 +137,21 @@ def main() -> None:
         start = time.monotonic()
         # distributed's constructors are untyped; ":0" keeps clear of any other cluster's dashboard port.
         with LocalCluster(processes=True, n_workers=2, threads_per_worker=1,  # type: ignore[no-untyped-call]
-                          host="127.0.0.1", dashboard_address=":0", silence_logs=40) as cluster, \
+                          host="127.0.0.1", dashboard_address=":0", silence_logs=50) as cluster, \
                 Client(cluster, set_as_default=False) as client:  # type: ignore[no-untyped-call]
             client.wait_for_workers(2, timeout=60)
             print(f"cluster: 2 worker processes x 1 thread on loopback, up in {time.monotonic() - start:.2f} s; "
                   f"best of {args.repeat} runs each; worker profiler {'off' if args.no_profiler else 'on'}")
-            print(f"empty-task round trip (median of 200): {task_round_trip(client) * 1000:.2f} ms")
+            print(f"empty-task round trip (median of 200): {task_round_trip(client) * 1000:.2f} ms; "
+                  f"throughput with 2000 in flight: {task_throughput(client):.0f} tasks/s")
             if args.set in ("usr-linux", "all"):
                 settings, paths = usr_linux(args.limit)
                 bench_set("usr-linux", settings, paths, client, batches, args.repeat)
             if args.set in ("synthetic", "all"):
                 settings = synthetic_tree(scratch / "synthetic", args.synthetic)
                 bench_set("synthetic", settings, [str(settings.root)], client, batches, args.repeat)
+        print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+              f"on {os.cpu_count()} cores (other jobs make every number here noisy)")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

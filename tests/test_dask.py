@@ -270,7 +270,7 @@ def test_failed_task_is_an_error_never_a_pass(client: Any, tmp_path: Path) -> No
     assert "runs hdrtest" in str(future.exception(timeout=60))
     assert future.status == "error"
     executor = DaskExecutor(client=client)
-    results = list(executor._collect(future, tuple(jobs)))
+    results = list(executor._collect(future, None, tuple(jobs)))
     assert [r.status for r in results] == [Status.ERROR] * len(jobs)
     assert all("remote compile refused: worker" in r.diagnostics[0].message for r in results)
 

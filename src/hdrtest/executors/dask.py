@@ -355,27 +355,27 @@ class DaskExecutor:
         for future, batch in zip(futures, batches):
             self._pending[future.key] = (future, batch)
         try:
-            for future in self._distributed.as_completed(futures, loop=self._client.loop):
+            # with_results: results are fetched concurrently in the client's event loop; fetching
+            # each one here with future.result() would cost a network round trip per compile.
+            completed = self._distributed.as_completed(futures, loop=self._client.loop, with_results=True,
+                                                       raise_errors=False)
+            for future, outcome in completed:
                 entry = self._pending.pop(future.key, None)
                 if entry is None:
                     continue
-                yield from self._collect(future, entry[1])
+                yield from self._collect(future, outcome, entry[1])
         finally:
             # Left early (Ctrl-C, an error downstream): nothing should keep running for us.
             self._cancel_pending()
 
-    def _collect(self, future: Any, batch: tuple[Job, ...]) -> Iterator[Result]:
+    def _collect(self, future: Any, outcome: Any, batch: tuple[Job, ...]) -> Iterator[Result]:
+        """Results for one finished task; ``outcome`` is what ``as_completed`` gathered for it."""
         status = future.status
         if status == "finished":
-            try:
-                results = future.result()
-            except Exception as exc:  # noqa: BLE001 - a result that cannot be fetched is an error result
-                yield from (error_result(job, _describe_failure(exc)) for job in batch)
-                return
-            if not isinstance(results, list) or len(results) != len(batch):
+            if not isinstance(outcome, list) or len(outcome) != len(batch):
                 yield from (error_result(job, "remote compile returned a malformed answer") for job in batch)
                 return
-            for job, result in zip(batch, results):
+            for job, result in zip(batch, outcome):
                 if isinstance(result, Result) and result.job == job:
                     # The reproducer names the variant header where the worker wrote it (its own
                     # cache directory); rebuild it here so it names a file on this machine.
