@@ -68,18 +68,12 @@ def usr_linux(limit: int) -> tuple[Settings, list[str]]:
     return Settings(root=root, cc="gcc", cflags=("-std=gnu11",), jobs=1), headers
 
 
-def timed(settings: Settings, paths: list[str], make: Callable[[], Executor], repeat: int) -> tuple[float, CheckReport]:
-    """Best wall time of ``repeat`` runs: on a shared machine the minimum is the least disturbed run."""
-    best = float("inf")
-    report: CheckReport | None = None
-    for _ in range(repeat):
-        executor = make()
-        start = time.monotonic()
-        report = check(settings, paths, executor=executor)
-        best = min(best, time.monotonic() - start)
-        executor.close()
-    assert report is not None
-    return best, report
+def run_once(settings: Settings, paths: list[str], executor: Executor) -> tuple[float, CheckReport]:
+    start = time.monotonic()
+    report = check(settings, paths, executor=executor)
+    elapsed = time.monotonic() - start
+    executor.close()
+    return elapsed, report
 
 
 def task_round_trip(client: Any, count: int = 200) -> float:
@@ -101,22 +95,34 @@ def task_throughput(client: Any, count: int = 2000) -> float:
 
 
 def bench_set(name: str, settings: Settings, paths: list[str], client: Any, batches: list[int], repeat: int) -> None:
-    local_time, local = timed(settings, paths, lambda: LocalExecutor(1), repeat)
-    jobs = len(local.results)
-    mean_compile = sum(r.duration for r in local.results) / max(jobs, 1)
-    print(f"\n[{name}] {jobs} compiles, mean {mean_compile * 1000:.0f} ms each, "
-          f"{len(local.failures)} failing")
-    print(f"  local, 1 worker      {local_time:7.2f} s")
-    local2_time, local2 = timed(settings, paths, lambda: LocalExecutor(2), repeat)
-    print(f"  local, 2 workers     {local2_time:7.2f} s   speed-up {local_time / local2_time:4.2f}x")
-    assert _stripped(report_dict(local2)) == _stripped(report_dict(local)), "local -j2 differs"
+    """Rounds of every configuration back to back; ratios are taken within a round, where the
+    machine's other load is most alike, and the median round is reported."""
+    configs: list[tuple[str, Callable[[], Executor]]] = [("local, 1 worker", lambda: LocalExecutor(1)),
+                                                         ("local, 2 workers", lambda: LocalExecutor(2))]
     for batch in batches:
-        dask_time, remote = timed(settings, paths, lambda: DaskExecutor(client=client, batch_size=batch), repeat)
-        same = _stripped(report_dict(remote)) == _stripped(report_dict(local))
-        print(f"  dask, 2 workers, batch {batch:<3d} {dask_time:6.2f} s   ratio local(1)/dask(2) "
-              f"{local_time / dask_time:4.2f}x   same results: {'yes' if same else 'NO'}")
-        if not same:
-            sys.exit("dask results differ from the local run")
+        configs.append((f"dask, 2 workers, batch {batch}",
+                        lambda batch=batch: DaskExecutor(client=client, batch_size=batch)))  # type: ignore[misc]
+    times: dict[str, list[float]] = {label: [] for label, _ in configs}
+    reference: CheckReport | None = None
+    for _ in range(repeat):
+        for label, make in configs:
+            elapsed, report = run_once(settings, paths, make())
+            times[label].append(elapsed)
+            if reference is None:
+                reference = report
+            elif _stripped(report_dict(report)) != _stripped(report_dict(reference)):
+                sys.exit(f"{label}: results differ from the local run")
+    assert reference is not None
+    jobs = len(reference.results)
+    mean_compile = sum(r.duration for r in reference.results) / max(jobs, 1)
+    print(f"\n[{name}] {jobs} compiles, mean {mean_compile * 1000:.0f} ms each, {len(reference.failures)} failing; "
+          f"every run's report identical to the first (timings aside)")
+    base = times["local, 1 worker"]
+    for label, _ in configs:
+        ratios = [b / t for b, t in zip(base, times[label])]
+        print(f"  {label:<26s} median {statistics.median(times[label]):6.2f} s   "
+              f"local(1)/this: median {statistics.median(ratios):4.2f}x (rounds: "
+              + ", ".join(f"{r:.2f}" for r in ratios) + ")")
 
 
 def main() -> None:
@@ -124,7 +130,7 @@ def main() -> None:
     parser.add_argument("--set", choices=["usr-linux", "synthetic", "all"], default="all")
     parser.add_argument("--limit", type=int, default=300, help="at most N headers of /usr/include/linux (0: all)")
     parser.add_argument("--synthetic", type=int, default=30, help="number of synthetic headers")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration; the best time counts")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of all configurations; the median counts")
     parser.add_argument("--no-profiler", action="store_true",
                         help="switch off the workers' statistical profiler (a 10 ms sampling thread)")
     parser.add_argument("--batch", type=int, action="append", help="jobs per Dask task (repeatable; default 1 and 8)")
@@ -141,7 +147,7 @@ def main() -> None:
                 Client(cluster, set_as_default=False) as client:  # type: ignore[no-untyped-call]
             client.wait_for_workers(2, timeout=60)
             print(f"cluster: 2 worker processes x 1 thread on loopback, up in {time.monotonic() - start:.2f} s; "
-                  f"best of {args.repeat} runs each; worker profiler {'off' if args.no_profiler else 'on'}")
+                  f"{args.repeat} rounds; worker profiler {'off' if args.no_profiler else 'on'}")
             print(f"empty-task round trip (median of 200): {task_round_trip(client) * 1000:.2f} ms; "
                   f"throughput with 2000 in flight: {task_throughput(client):.0f} tasks/s")
             if args.set in ("usr-linux", "all"):

@@ -116,7 +116,8 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     for job in baseline:
-        plan = variants.plan_header(job, context, flipper, options, strategy, settings.root, touched)
+        plan = variants.plan_header(job, context, flipper, options, strategy, settings.root, touched,
+                                    generated_cache=caches / "generated")
         if plan.reasons:
             relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
         if plan.dropped_options:

@@ -347,7 +347,8 @@ def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
     for path, stamp in data.get("witnesses", {}).items():
         if _stamp(path) != stamp:
             return None
-    return tuple((str(name), str(text)) for name, text in data.get("headers", []))
+    headers = tuple((str(name), str(text)) for name, text in data.get("headers", []))
+    return headers or None  # a damaged record is a miss, not "nothing to regenerate"
 
 
 def _disk_put(cache_dir: Path, key: str, headers: tuple[tuple[str, str], ...], witnesses: set[str]) -> None:
