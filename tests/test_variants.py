@@ -172,3 +172,24 @@ def test_variants_do_not_write_into_the_tree(tmp_path: Path) -> None:
     before = tree_hashes(tree)
     hdrtest("check", "-p", "build-on", "--variants", "pairwise", ".", cwd=tree)
     assert tree_hashes(tree) == before
+
+
+def test_variants_that_turn_off_the_headers_own_directory_are_not_tested(tmp_path: Path) -> None:
+    """The kernel header-tests a directory only when Kbuild builds it: such variants are noise."""
+    write_tree(tmp_path, {
+        "Makefile": "obj-$(CONFIG_FOO) += foo/\nobj-y += bar/\n",
+        "include/foo_api.h": "#ifndef FOO_API_H\n#define FOO_API_H\n#ifdef CONFIG_FOO\nstruct foo_ops { int (*run)(void); };\n"
+                             "#endif\n#endif\n",
+        "foo/Makefile": "obj-y += foo_core.o\n",
+        "foo/foo.h": '#include <foo_api.h>\nstruct foo_dev { struct foo_ops ops; };\n',
+        "bar/Makefile": "obj-y += bar_core.o\n",
+        "bar/bar.h": '#include <foo_api.h>\nstruct bar_dev { struct foo_ops ops; };\n',
+    })
+    run = hdrtest("check", "--cflags=-Iinclude -DCONFIG_FOO=1", "--format", "json", "foo", "bar", cwd=tmp_path)
+    data = run.json()
+    assert set(by_variant(data, "foo/foo.h")) == {"baseline"}
+    assert by_variant(data, "bar/bar.h")["CONFIG_FOO=n"]["status"] == "fail"
+    assert run.returncode == 1
+    text = hdrtest("check", "--cflags=-Iinclude -DCONFIG_FOO=1", "foo", cwd=tmp_path)
+    assert text.returncode == 0
+    assert "CONFIG_FOO=n: not tested, Kbuild does not build foo/ in it" in text.stdout

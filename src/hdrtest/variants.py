@@ -10,6 +10,7 @@ preprocessed text equals another's share its result instead of being compiled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -21,12 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import kbuild, kconfig
+from . import kbuild, kconfig, triage
+from .discover import display_path
 from .errors import UsageError
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
 from .relevance import Reason, relevant_options
-from .scan.conditions import Formula, OptionFilter
+from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
 from .scan.includes import IncludeGraph, ScanCache, SearchPath
 from .scan.symbols import SymbolIndex
@@ -218,6 +220,7 @@ def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: Optio
     for variant in plan.variants:
         unique.setdefault(tuple(sorted(variant.defines, key=lambda d: d[0])), variant)
     plan.variants = list(unique.values())
+    plan.variants = _drop_unbuilt(job, plan, macros, root)
     if isinstance(flipper.backend, kconfig.KernelConfBackend) and plan.variants:
         # A Linux build bakes sizes and offsets of the configuration into include/generated
         # (bounds.h, asm-offsets.h); each variant needs its own or static asserts fail falsely.
@@ -225,6 +228,39 @@ def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: Optio
                                                           cache_dir=generated_cache or kbuild.default_cache_dir())
         plan.impossible.extend(regen_notes)
     return plan
+
+
+@functools.lru_cache(maxsize=8)
+def _kbuild(root: Path) -> triage.Kbuild:
+    return triage.Kbuild(root)
+
+
+def _drop_unbuilt(job: Job, plan: HeaderPlan, macros: Mapping[str, str], root: Path) -> list[Variant]:
+    """Drop variants in which Kbuild does not descend into the header's directory.
+
+    The kernel runs a directory's header test only when it builds that directory (i915's
+    needs CONFIG_DRM_I915), so a variant that turns the directory off tests a
+    configuration nobody compiles the header in.  A variant that only turns off the unit
+    that includes it (gvt.h with CONFIG_DRM_I915_GVT_KVMGT=n) is kept: that is exactly
+    what the header test catches and a build does not.
+    """
+    tree = _kbuild(root)
+    if not plan.variants or not tree.is_kbuild(job.header):
+        return plan.variants
+    built_when = tree.directory_condition(job.header.parent)
+    if built_when == TRUE:
+        return plan.variants
+    kept = []
+    for variant in plan.variants:
+        values: dict[str, str | None] = dict(macros)
+        values.update(dict(variant.defines))
+        if evaluate(built_when, values) is False:
+            where = display_path(job.header.parent, root)
+            plan.impossible.append(f"{variant.name}: not tested, Kbuild does not build {where}/ in it "
+                                   f"(needs {to_c(built_when)})")
+        else:
+            kept.append(variant)
+    return kept
 
 
 def variant_jobs(plan: HeaderPlan) -> list[Job]:
