@@ -245,3 +245,12 @@ def test_seed_case_fix_and_regression_in_a_variant(tmp_path: Path) -> None:
         ">> drivers/gpu/drm/i915/gvt/gvt.h:20:45: error: field 'track_node' has incomplete type") == 1
     assert "reproduce:" in broken.stdout and "git checkout 'HEAD~1'" in broken.stdout
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_scan_includes_reads_every_include_form(tmp_path: Path) -> None:
+    (tmp_path / "a.h").write_text('#include "x.h"\n# include_next <y.h>\n#import <z.h>\n#include MACRO\n'
+                                  "#if __has_include(<probe.h>)\n#endif\n")
+    edges = diffmode.scan_includes(tmp_path, ["a.h", "missing.h"])
+    assert [(e.target, e.quoted) for e in edges] == [("x.h", True), ("y.h", False), ("z.h", False),
+                                                     ("probe.h", False)]
+    assert all(e.includer == "a.h" for e in edges)

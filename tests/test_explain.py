@@ -391,3 +391,29 @@ def test_typedef_stub_is_a_copy(tmp_path: Path, compiler: str) -> None:
     assert "+#else\n+typedef unsigned long gfn_t;\n #endif" in (stub.fix_diff or "")
     explanation = explain_report(_fresh(report), settings)
     assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+
+
+def test_unusable_cache_dir_still_explains(tmp_path: Path) -> None:
+    from conftest import hdrtest
+
+    write_tree(tmp_path / "tree", {
+        "t.h": "#ifndef T_H\n#define T_H\n#ifdef CONFIG_X\nstruct x { int a; };\n#endif\nstruct y { struct x x; };\n"
+               "#endif\n",
+    })
+    (tmp_path / "blocker").write_text("a file where the cache directory should be")
+    run = hdrtest("check", "--cache-dir", str(tmp_path / "blocker" / "cache"), "--variants", "none", "t.h",
+                  cwd=tmp_path / "tree")
+    assert run.returncode == 1, run.stderr
+    assert "only when" in run.stdout and "CONFIG_X" in run.stdout
+
+
+def test_missing_include_search_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdrtest import explain
+
+    write_tree(tmp_path, {f"d{i}/f{i}.h": "" for i in range(6)} | {"zz/wanted.h": ""})
+    monkeypatch.setattr(explain, "_NAMES", {})
+    assert explain._files_named(tmp_path, "wanted.h") == ([tmp_path / "zz/wanted.h"], True)
+    monkeypatch.setattr(explain, "_NAMES", {})
+    monkeypatch.setattr(explain, "_NAMES_LIMIT", 3)
+    named, complete = explain._files_named(tmp_path, "wanted.h")
+    assert not complete and named == []

@@ -482,3 +482,34 @@ def test_kconfig_fingerprint_follows_kconfig_files(tmp_path: Path) -> None:
     (tmp_path / "Kconfig").write_text("config A\n\tbool \"a\"\n")
     assert kconfig_fingerprint(tmp_path) != first
     assert kconfig_fingerprint(tmp_path / "nowhere") == ""
+
+
+def test_kconfig_tree_index_is_kept_under_the_fingerprint(tmp_path: Path) -> None:
+    root = tmp_path / "linux"
+    (root / "include" / "config").mkdir(parents=True)
+    (root / "Kconfig").write_text("config A\n\tbool \"a\"\nconfig T\n\ttristate \"t\"\n")
+    (root / "include" / "config" / "auto.conf.cmd").write_text(
+        'deps_config := \\\n\tKconfig \\\n\n$(autoconfig): $(deps_config)\n')
+    (root / ".config").write_text("CONFIG_A=y\n# CONFIG_T is not set\n")
+    work = tmp_path / "work"
+    backend = KernelConfBackend(root, root / ".config", work, mode="make")
+    assert backend.known("CONFIG_A") and backend.is_tristate("CONFIG_T") and not backend.known("CONFIG_NOPE")
+    [stored] = (work / "cache").glob("tree-*.pickle")
+    # A new scan would see CONFIG_LATER; the stored index does not (Kconfig.extra is not in deps_config).
+    (root / "Kconfig.extra").write_text("config LATER\n\tbool \"later\"\n")
+    assert not KernelConfBackend(root, root / ".config", work, mode="make").known("CONFIG_LATER")
+    stored.write_bytes(b"damaged")
+    assert KernelConfBackend(root, root / ".config", work, mode="make").known("CONFIG_LATER")  # rescanned
+    # An edit to a Kconfig file conf read changes the fingerprint, so the tree is scanned again.
+    (root / "Kconfig").write_text("config A\n\tbool \"a\"\nconfig T\n\tbool \"t\"\n")
+    assert not KernelConfBackend(root, root / ".config", work, mode="make").is_tristate("CONFIG_T")
+
+
+def test_baseline_answers_known_without_reading_kconfig(tmp_path: Path) -> None:
+    root = tmp_path / "linux"
+    root.mkdir()
+    (root / ".config").write_text("CONFIG_A=y\nCONFIG_M=m\nCONFIG_S=\"x\"\n")
+    backend = KernelConfBackend(root, root / ".config", tmp_path / "work", mode="make")
+    assert backend.known("CONFIG_A") and backend.symbol_type("CONFIG_M") == "tristate"
+    assert backend.symbol_type("CONFIG_S") == "string"
+    assert backend._index is None  # no Kconfig file was read

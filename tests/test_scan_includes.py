@@ -300,3 +300,39 @@ def test_linux_gvt_closure_covers_gcc() -> None:
     assert len(forced) == len(sp.forced_includes) == 3 and closure[0] == forced[0]
     assert [p for p in closure if p in forced] == forced  # -include order kept
     assert gvt in graph.reverse_closure([directory / "arch/x86/include/asm/kvm_page_track.h"])
+
+
+def test_scans_are_kept_on_disk_by_content(tmp_path: Path) -> None:
+    write(tmp_path / "src", {"a.h": '#ifdef CONFIG_A\n#include "b.h"\n#endif\n', "b.h": "#include <c.h>\n",
+                             "bad.h": '#ifdef X\n#include "b.h"\n'})
+    store = tmp_path / "scans"
+    starts = [tmp_path / "src/a.h", tmp_path / "src/bad.h"]
+    cold = ScanCache(cache_dir=store)
+    first = IncludeGraph.build(starts, SearchPath(), cold)
+    assert (cold.misses, cold.disk_hits) == (3, 0)
+    warm = ScanCache(cache_dir=store)
+    second = IncludeGraph.build(starts, SearchPath(), warm)
+    assert (warm.misses, warm.disk_hits) == (0, 3)
+    assert second.nodes == first.nodes
+    # The same content elsewhere: its stored error names the new path.
+    write(tmp_path / "copy", {"bad.h": '#ifdef X\n#include "b.h"\n'})
+    moved = IncludeGraph.build([tmp_path / "copy/bad.h"], SearchPath(), ScanCache(cache_dir=store))
+    error = moved.nodes[tmp_path / "copy/bad.h"].error
+    assert error is not None and error.startswith(str(tmp_path / "copy/bad.h") + ":1:")
+    # A damaged entry is scanned again (and repaired), not trusted.
+    for entry in store.rglob("*.pickle"):
+        entry.write_bytes(b"garbage")
+    repaired = ScanCache(cache_dir=store)
+    assert IncludeGraph.build(starts, SearchPath(), repaired).nodes == first.nodes
+    assert (repaired.misses, repaired.disk_hits) == (3, 0)
+    again = ScanCache(cache_dir=store)
+    IncludeGraph.build(starts, SearchPath(), again)
+    assert again.disk_hits == 3
+
+
+def test_unwritable_scan_cache_only_costs_time(tmp_path: Path) -> None:
+    write(tmp_path, {"a.h": '#include "b.h"\n', "b.h": ""})
+    (tmp_path / "ro").write_text("a file where a directory should be")
+    cache = ScanCache(cache_dir=tmp_path / "ro" / "scans")
+    graph = IncludeGraph.build([tmp_path / "a.h"], SearchPath(), cache)
+    assert set(graph.nodes) == {tmp_path / "a.h", tmp_path / "b.h"}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+import pytest
 
 from conftest import write_tree
 from hdrtest import compdb
@@ -116,7 +119,8 @@ def test_no_including_unit_is_unknown(tmp_path: Path) -> None:
     assert verdict.label is None and "no translation unit in the compile database includes it" in verdict.message
 
 
-def test_check_triages_a_real_build_failure(tmp_path: Path, compiler: str) -> None:
+def api_tree(tmp_path: Path, compiler: str) -> None:
+    """A header missing an include, and a unit in the compile database that includes it."""
     write_tree(tmp_path, {
         "include/api.h": "#ifndef API_H\n#define API_H\nstruct api { size_t n; };\n#endif\n",
         "src/main.c": '#include <stddef.h>\n#include "api.h"\nint main(void) { return 0; }\n',
@@ -124,6 +128,10 @@ def test_check_triages_a_real_build_failure(tmp_path: Path, compiler: str) -> No
     entries = [{"directory": str(tmp_path), "file": "src/main.c",
                 "arguments": [compiler, "-Iinclude", "-c", "src/main.c"]}]
     (tmp_path / "compile_commands.json").write_text(json.dumps(entries))
+
+
+def test_check_triages_a_real_build_failure(tmp_path: Path, compiler: str) -> None:
+    api_tree(tmp_path, compiler)
     settings = Settings(root=tmp_path, compile_commands=str(tmp_path / "compile_commands.json"), jobs=1,
                         variants="none", no_cache=True)
     report = check(settings, [str(tmp_path / "include/api.h")])
@@ -131,3 +139,54 @@ def test_check_triages_a_real_build_failure(tmp_path: Path, compiler: str) -> No
     assert result.triage == REAL_BUILD
     notes = [n for d in result.diagnostics for n in d.notes if n.kind == "triage"]
     assert len(notes) == 1 and "src/main.c" in notes[0].message
+
+
+def test_a_cached_failure_comes_back_explained_and_triaged(tmp_path: Path, compiler: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdrtest import explain
+    from hdrtest.cache import open_cache
+
+    api_tree(tmp_path, compiler)
+    settings = Settings(root=tmp_path, compile_commands=str(tmp_path / "compile_commands.json"), jobs=1,
+                        variants="none", cache_dir=str(tmp_path / "cache"))
+    time.sleep(0.12)  # past the racy window: results reading fresh files are not stored (changes.RACY_NS)
+    cache = open_cache(settings)
+    assert cache is not None
+    with cache:
+        [first] = check(settings, [str(tmp_path / "include/api.h")], cache=cache).failures
+    assert not first.cached and first.triage == REAL_BUILD
+
+    def not_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached, explained result was explained again")
+
+    monkeypatch.setattr(explain, "explain_diagnostic", not_again)
+    monkeypatch.setattr(explain, "_triage", not_again)
+    cache = open_cache(settings)
+    assert cache is not None
+    with cache:
+        [again] = check(settings, [str(tmp_path / "include/api.h")], cache=cache).failures
+    assert again.cached
+    assert again.triage == REAL_BUILD
+    assert [n for d in again.diagnostics for n in d.notes] == [n for d in first.diagnostics for n in d.notes]
+    assert any(n.kind == "triage" for d in again.diagnostics for n in d.notes)
+    cache = open_cache(settings)
+    assert cache is not None
+    with cache:  # no explanation asked for (hdrtest fix explains on its own): none shown
+        [plain] = check(settings, [str(tmp_path / "include/api.h")], cache=cache, explain=False).failures
+    assert plain.cached and plain.triage is None and not [n for d in plain.diagnostics for n in d.notes]
+
+
+def test_unit_graphs_are_built_once_for_many_headers(tmp_path: Path) -> None:
+    from hdrtest.scan.includes import ScanCache
+    from hdrtest.triage import UnitGraphs
+
+    write_tree(tmp_path, KBUILD)
+    entries = [compdb.Entry(file=tmp_path / f, directory=tmp_path, compiler="cc", flags=("-c",))
+               for f in ("drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c", "drivers/misc/m.c")]
+    scans = ScanCache()
+    graphs = UnitGraphs(entries, scans)
+    gvt = {e.file.name for e in graphs.including(tmp_path / "drivers/drm/gvt/gvt.h")}
+    scanned = scans.misses
+    local = {e.file.name for e in graphs.including(tmp_path / "drivers/drm/gvt/local.h")}
+    assert gvt == {"a.c", "b.c", "m.c"} and local == {"b.c"}
+    assert scans.misses == scanned  # the second question scanned nothing

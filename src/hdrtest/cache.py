@@ -13,7 +13,9 @@ IMMEDIATE`` transaction, so concurrent runs wait for each other briefly instead 
 failing, and a run killed at any point leaves the database consistent: an entry is
 either fully written or absent.  Only PASS and FAIL verdicts are kept (a timeout or a
 compiler crash says nothing lasting), and only when the compiler wrote a dependency
-list (gcc writes none after a fatal error such as a missing include).
+list (gcc writes none after a fatal error such as a missing include); plus DEDUPED
+verdicts, checked against what the variant's preprocessing read.  A result explained
+after it was stored is written again with its notes (``update``).
 """
 
 from __future__ import annotations
@@ -221,6 +223,8 @@ class ResultCache:
         self._new_dir_stamps: dict[str, tuple[Stamp, bytes]] = {}
         self._new_scans: dict[bytes, str] = {}
         self._used: list[bytes] = []
+        #: Keys whose entry this run validated (a hit) or wrote: ``update`` may rewrite only those.
+        self._current: set[bytes] = set()
         self._counts = {"lookups": 0, "hits": 0, "stores": 0}
         self._resolver = Resolver()
         self._watch_memo: dict[tuple[str, Chains, Include], tuple[str, ...]] = {}
@@ -500,6 +504,7 @@ class ResultCache:
         self.hits += 1
         self._counts["hits"] += 1
         self._used.append(key)
+        self._current.add(key)
         if len(self._used) >= 1000:
             self.flush()
         return result
@@ -523,7 +528,7 @@ class ResultCache:
 
     def _store(self, result: Result) -> bool:
         job = result.job
-        if result.status not in (Status.PASS, Status.FAIL) or result.cached:
+        if result.status not in (Status.PASS, Status.FAIL, Status.DEDUPED) or result.cached:
             return self._skip("not a pass or fail" if not result.cached else "cached")
         deps = [d for d in result.dependencies if not _VARIANT_FILE.match(os.path.basename(d))]
         if str(job.header) not in deps:
@@ -566,8 +571,29 @@ class ResultCache:
                         hashlib.sha256(b"".join(digests)).digest(), dirs_blob,
                         hashlib.sha256(b"".join(dir_digests)).digest(), size, now, now))
             self._counts["stores"] += 1
+            self._current.add(self.key(job))
             self._flush_pending(db)
         return True
+
+    def update(self, result: Result) -> None:
+        """Rewrite the stored verdict of ``result`` (now with explanations), keeping what it depends on.
+
+        Only an entry this run has checked or written is rewritten: an older one may be
+        stale, and the result must not be attached to what it was not made from.
+        """
+        with self._lock:
+            if self._closed or result.status not in (Status.PASS, Status.FAIL):
+                return
+            try:
+                key = self.key(result.job)
+                if key not in self._current:
+                    return
+                payload = zlib.compress(json.dumps(result_to_dict(result)).encode("utf-8", "surrogateescape"), 6)
+                with self._write() as db:
+                    db.execute("UPDATE entries SET payload = ?, size = size - length(payload) + ? WHERE key = ?",
+                               (payload, len(payload), key))
+            except sqlite3.Error as exc:
+                self.errors.append(f"cache update failed: {exc}")
 
     def _skip(self, reason: str) -> bool:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +18,7 @@ from .executors.factory import make_executor
 from .models import CheckReport, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
 from .scan.conditions import OptionFilter
+from .scan.includes import ScanCache
 from .settings import Settings
 from .toolchain import probe
 from .touched import touched_options
@@ -47,6 +48,8 @@ def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
     hits = 0
     for index, job in enumerate(jobs):
         cached = cache.lookup(job) if cache is not None else None
+        if cached is not None and cached.status is Status.DEDUPED:
+            cached = None  # a stored dedupe verdict (see plan_all_variants), not something a compile said
         if cached is not None:
             results[index] = cached
             hits += 1
@@ -99,18 +102,71 @@ class VariantPlanning:
     same_as: dict[Job, Job]
     relevance: dict[str, dict[str, str]]
     notes: list[str]
+    #: The run's include graphs, scans and symbol index, for explanations to reuse.
+    context: variants.ScanContext | None = None
 
 
-def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job]) -> VariantPlanning:
-    """Variant jobs for every baseline job, with the relevance behind them and the dedupe map."""
+def run_caches(settings: Settings) -> Path:
+    """The directory for this run's disk caches: the user's cache, or a private one with --no-cache."""
+    return cache_root(settings) if not settings.no_cache else Path(private_dir())
+
+
+class RunStore:
+    """The run's view of a result cache: every job looked up once, however many steps ask."""
+
+    def __init__(self, cache: ResultStore) -> None:
+        self.cache = cache
+        self._seen: dict[Job, Result | None] = {}
+
+    def lookup(self, job: Job) -> Result | None:
+        if job not in self._seen:
+            self._seen[job] = self.cache.lookup(job)
+        return self._seen[job]
+
+    def store(self, result: Result) -> None:
+        self.cache.store(result)
+
+    def settled(self, group: Sequence[Job]) -> dict[Job, Job] | None:
+        """A header's dedupe map from the cache, when every job of ``group`` is a hit; else None.
+
+        A hit means nothing the job's preprocessing read has changed, so neither has its
+        preprocessed text: the stored verdicts (deduped onto which variant) still hold.
+        """
+        found = [self.lookup(job) for job in group]
+        if any(r is None for r in found):
+            return None
+        compiled: dict[str, Job] = {}
+        for job, result in zip(group, found):
+            if result is not None and result.status is not Status.DEDUPED:
+                compiled.setdefault(job.variant.name, job)
+        same: dict[Job, Job] = {}
+        for job, result in zip(group, found):
+            if result is not None and result.status is Status.DEDUPED:
+                twin = compiled.get(result.same_as or "")
+                if twin is None or job.variant.is_baseline:
+                    return None  # deduped onto a variant no longer planned: decide afresh
+                same[job] = twin
+        return same
+
+
+def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job],
+                      store: RunStore | None = None) -> VariantPlanning:
+    """Variant jobs for every baseline job, with the relevance behind them and the dedupe map.
+
+    With ``store``, headers whose every job is a cache hit are not preprocessed again, and
+    fresh dedupe verdicts are stored (keyed like the variant's compile).
+    """
     strategy = variants.Strategy.parse(settings.variants, settings.seed)
     if strategy.kind == "none" or not baseline:
         return VariantPlanning([], {}, {}, [])
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
-    caches = cache_root(settings) if not settings.no_cache else Path(private_dir())
+    caches = run_caches(settings)
     backend = _kconfig_backend(settings, source, caches / "kconfig")
     touched = touched_options(settings.root, settings.changed_since, options) if settings.changed_since else None
-    context = variants.scan_context(baseline, caches / "symbols")
+    kept = None if settings.no_cache else caches  # a private cache dies with the run: writing it only costs
+    context = variants.scan_context(baseline, caches / "symbols",
+                                    ScanCache(cache_dir=kept / "scans" if kept else None),
+                                    relevance_dir=kept / "relevance" if kept else None)
     flipper = variants.Flipper(backend)
     planned: list[Job] = []
     relevance: dict[str, dict[str, str]] = {}
@@ -124,8 +180,15 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             notes.append(f"{job.display}: {plan.dropped_options} more relevant option(s) not flipped")
         notes.extend(f"{job.display}: {text}" for text in plan.impossible)
         planned.extend(variants.variant_jobs(plan))
-    same = variants.dedupe(baseline, planned, settings.jobs) if planned else {}
-    return VariantPlanning(planned, same, relevance, notes)
+    reads: dict[Job, tuple[str, ...]] = {}
+    same = variants.dedupe(baseline, planned, settings.jobs, settled=store.settled if store else None,
+                           reads=reads) if planned else {}
+    if store is not None:
+        for job, twin in same.items():
+            if job in reads:
+                store.store(Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
+                                   dependencies=reads[job]))
+    return VariantPlanning(planned, same, relevance, notes, context)
 
 
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
@@ -145,13 +208,14 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         from .changes import select_changed
 
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
-    planning = plan_all_variants(settings, source, jobs)
+    store = RunStore(cache) if cache is not None else None
+    planning = plan_all_variants(settings, source, jobs, store)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as]
     options = CompileOptions(root=settings.root, max_errors=settings.max_errors)
     own_executor = executor is None
     runner = executor or make_executor(settings)
     try:
-        results, hits = run_jobs(to_run, options, runner, cache=cache, progress=progress)
+        results, hits = run_jobs(to_run, options, runner, cache=store, progress=progress)
     except BaseException:
         runner.close(cancel=True)
         raise
@@ -177,10 +241,24 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         if explain:
             from .explain import explain_report
 
-            explain_report(report, settings)
+            context = planning.context
+            explanation = explain_report(report, settings, skip_explained=True,
+                                         base_index=context.index if context and context.index_built else None,
+                                         scans=context.scans if context is not None else None)
+            update = getattr(cache, "update", None)
+            if update is not None:
+                # Keep the notes with the verdict: a warm run shows them without explaining again.
+                for result in explanation.explained:
+                    update(result)
         else:
             from .baseline import ensure_classified
+            from .explain import OWN_NOTE_KINDS
 
+            for result in report.failures:
+                if result.cached:  # stored with its explanation by an earlier run: none was asked for
+                    result.triage = None
+                    for diag in result.diagnostics:
+                        diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
             # Baselines, fingerprints and diff match errors by class: it must not depend on --fix.
             ensure_classified(report.results)
         report.elapsed = time.monotonic() - start

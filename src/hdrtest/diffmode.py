@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -36,7 +35,6 @@ from .errors import UsageError
 from .models import CheckReport, Diagnostic, Job, Result
 from .settings import Settings
 
-_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*(?:include|include_next|import)[ \t]*([<"])([^>"\n]+)[>"]', re.MULTILINE)
 #: Options whose value is an include directory (a fallback to the user's tree is added after it).
 _DIR_OPTIONS = ("-I", "-isystem", "-iquote", "-idirafter")
 #: Options whose value is one file.
@@ -153,16 +151,24 @@ class IncludeEdge:
 
 
 def scan_includes(tree: Path, files: Iterable[str]) -> list[IncludeEdge]:
-    """``#include`` lines of each file, read without preprocessing (conditions are ignored: over-approximate)."""
+    """``#include`` lines of each file, read without preprocessing (conditions are ignored: over-approximate).
+
+    The lines are read by ``changes.scan_includes``, the scanner behind ``--changed-since``,
+    so both ways of selecting headers by a change agree on what a file includes (a
+    ``__has_include`` probe counts: a change to the file it names changes the answer).
+    """
+    from .changes import scan_includes as include_lines
+
     edges: list[IncludeEdge] = []
     for name in files:
         try:
             data = (tree / name).read_bytes()
         except OSError:
             continue
-        for match in _INCLUDE.finditer(data):
-            target = match.group(2).decode("utf-8", "replace").strip()
-            edges.append(IncludeEdge(name, target, match.group(1) == b'"'))
+        for include in include_lines(data):
+            target = include.spelling.strip()
+            if not include.computed and target:
+                edges.append(IncludeEdge(name, target, not include.angled))
     return edges
 
 

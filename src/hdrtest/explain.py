@@ -26,7 +26,7 @@ from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff,
 from .models import CheckReport, Diagnostic, Job, Note, Result
 from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
 from .scan.directives import CondBlock, FileScan, scan_directives
-from .scan.includes import SearchPath
+from .scan.includes import ScanCache, SearchPath
 from .settings import Settings
 
 Values = dict[str, "str | None"]
@@ -513,11 +513,12 @@ def _declares(text: str, member: str) -> bool:
 def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> Explained:
     out = Explained()
     base = Path(spelling).name
-    found = sorted(p for p in _files_named(ctx.root, base) if p.as_posix().endswith("/" + spelling) or
-                   p.name == spelling)
+    named, complete = _files_named(ctx.root, base)
+    found = sorted(p for p in named if p.as_posix().endswith("/" + spelling) or p.name == spelling)
     if not found:
-        out.notes.append(Note(f"no file {_q(spelling)} exists in the tree or on the include path",
-                              kind="definition"))
+        where = "in the tree or on the include path" if complete else \
+            f"among the first {_NAMES_LIMIT:,} files of the tree"
+        out.notes.append(Note(f"no file {_q(spelling)} exists {where}", kind="definition"))
         return out
     shown = ", ".join(_shown(p, ctx.root) for p in found[:3])
     out.notes.append(Note(f"{_q(spelling)} is not on this compile's include path; the tree has {shown}"
@@ -529,19 +530,31 @@ def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> E
     return out
 
 
-_NAMES: dict[Path, dict[str, list[Path]]] = {}
+#: Root -> (file name -> directories holding one, whether the whole tree was listed).
+_NAMES: dict[Path, tuple[dict[str, list[str]], bool]] = {}
+#: How many files a search for a missing include lists at most: a root such as /tmp or $HOME
+#: can hold millions, and a hint is not worth minutes.
+_NAMES_LIMIT = 300_000
 
 
-def _files_named(root: Path, name: str) -> list[Path]:
-    table = _NAMES.get(root)
-    if table is None:
-        table = {}
+def _files_named(root: Path, name: str) -> tuple[list[Path], bool]:
+    """Files called ``name`` under ``root`` (hidden directories skipped), and whether all of it was searched."""
+    known = _NAMES.get(root)
+    if known is None:
+        table: dict[str, list[str]] = {}
+        count = 0
+        complete = True
         for directory, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for filename in filenames:
-                table.setdefault(filename, []).append(Path(directory) / filename)
-        _NAMES[root] = table
-    return table.get(name, [])
+                table.setdefault(filename, []).append(directory)  # strings: a Path per file costs seconds
+            count += len(filenames)
+            if count > _NAMES_LIMIT:
+                complete = False
+                break
+        known = _NAMES[root] = (table, complete)
+    table, complete = known
+    return [Path(directory, name) for directory in table.get(name, [])], complete
 
 
 def guard_macro(display: str) -> str:
@@ -699,6 +712,8 @@ class Explanation:
 
     edits: list[Edit] = field(default_factory=list)
     edits_by_result: dict[str, list[Edit]] = field(default_factory=dict)
+    #: The results this call explained (those it skipped as already explained are not here).
+    explained: list[Result] = field(default_factory=list)
     index_files: int = 0
     index_seconds: float = 0.0
 
@@ -753,7 +768,9 @@ class LazyIndex:
     (and, on a kernel tree, ten times larger) set of headers.
     """
 
-    def __init__(self, results: Sequence[Result], cache_dir: Path, options: OptionFilter | None = None) -> None:
+    def __init__(self, results: Sequence[Result], cache_dir: Path, options: OptionFilter | None = None, *,
+                 base: IndexLike | None = None) -> None:
+        """``base``: an index this run already built (the variant planner's), extended instead of rebuilt."""
         self.results = list(results)
         self.cache_dir = cache_dir
         self.options = options
@@ -761,8 +778,14 @@ class LazyIndex:
         self.seconds = 0.0
         start = time.monotonic()
         first = closure_paths(self.results)
-        self.index = build_index(first, cache_dir, options)
-        self.files = len(first)
+        adder = getattr(base, "add_files", None)
+        if base is not None and adder is not None:
+            adder(first)  # files it has already cost a hash each
+            self.index = base
+        else:
+            self.index = build_index(first, cache_dir, options)
+        listed = getattr(self.index, "files", None)
+        self.files = len(listed()) if callable(listed) else len(first)
         self.seconds += time.monotonic() - start
 
     def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
@@ -778,26 +801,34 @@ class LazyIndex:
         if adder is not None:
             more = wider_paths(self.results)
             adder(more)
-            self.files = len(set(closure_paths(self.results)) | set(more))
+            listed = getattr(self.index, "files", None)
+            self.files = len(listed()) if callable(listed) else len(set(closure_paths(self.results)) | set(more))
         self.seconds += time.monotonic() - start
         return True
 
 
 def symbol_cache_dir(settings: Settings) -> Path:
-    if settings.no_cache:
-        from .compile import private_dir
+    from .check import run_caches
 
-        return private_dir() / "symbols"
-    if settings.cache_dir:
-        return settings.resolve(settings.cache_dir) / "symbols"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "hdrtest" / "symbols"
+    return run_caches(settings) / "symbols"
+
+
+def scan_cache_dir(settings: Settings) -> Path:
+    from .check import run_caches
+
+    return run_caches(settings) / "scans"
 
 
 def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | None = None) -> IndexLike:
+    from .compile import private_dir
     from .scan.symbols import SymbolIndex
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        # An unusable --cache-dir costs the cache, not the explanation.
+        cache_dir = private_dir() / "symbols"
+        cache_dir.mkdir(parents=True, exist_ok=True)
     index: IndexLike = SymbolIndex.build(paths, cache_dir, options)
     return index
 
@@ -806,15 +837,29 @@ def _option_filter(settings: Settings) -> OptionFilter:
     return OptionFilter.from_args((settings.option_pattern,), settings.options)
 
 
+def is_explained(result: Result) -> bool:
+    """Whether a result already carries this module's notes (it came back from the cache explained)."""
+    return any(n.kind in OWN_NOTE_KINDS for d in result.diagnostics for n in d.notes)
+
+
 def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike | None = None,
-                   triage_results: bool = True) -> Explanation:
-    """Classify every failing result's diagnostics and attach explanations (and triage) as notes."""
+                   triage_results: bool = True, base_index: IndexLike | None = None,
+                   scans: ScanCache | None = None, skip_explained: bool = False) -> Explanation:
+    """Classify every failing result's diagnostics and attach explanations (and triage) as notes.
+
+    ``base_index`` and ``scans``: the run's symbol index and directive scans, reused rather
+    than built again.  ``skip_explained``: leave results that already carry notes alone
+    (a cached result comes back with its explanation; ``hdrtest fix`` wants the edits, so
+    it explains everything again).
+    """
     from .toolchain import probe
 
     explanation = Explanation()
-    failing = [r for r in report.results if r.status.failed and r.diagnostics]
+    failing = [r for r in report.results if r.status.failed and r.diagnostics
+               and not (skip_explained and is_explained(r))]
     if not failing:
         return explanation
+    explanation.explained = failing
     for result in failing:
         # Results can come back from a cache or be explained twice (check --fix): start clean.
         for diag in result.diagnostics:
@@ -825,7 +870,10 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
                       for r in failing for d in r.diagnostics if d.is_error)
     lazy: LazyIndex | None = None
     if index is None and needs_index:
-        lazy = LazyIndex(failing, symbol_cache_dir(settings), _option_filter(settings))
+        same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
+            _option_filter(settings) == OptionFilter()
+        lazy = LazyIndex(failing, symbol_cache_dir(settings), _option_filter(settings),
+                         base=base_index if same_filter else None)
         index = lazy
     files = Files(_option_filter(settings))
     for result in failing:
@@ -852,7 +900,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         explanation.index_seconds = lazy.seconds
         explanation.index_files = lazy.files
     if triage_results:
-        _triage(failing, settings, report.root)
+        _triage(failing, settings, report.root, scans)
     return explanation
 
 
@@ -861,11 +909,10 @@ class _EmptyIndex:
         return []
 
 
-def _triage(failing: Sequence[Result], settings: Settings, root: Path) -> None:
+def _triage(failing: Sequence[Result], settings: Settings, root: Path, scans: ScanCache | None = None) -> None:
     from . import compdb
     from .plan import flag_source
-    from .scan.includes import ScanCache
-    from .triage import Kbuild, triage
+    from .triage import Kbuild, UnitGraphs, triage
 
     try:
         database = flag_source(settings).database
@@ -874,12 +921,14 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path) -> None:
     if database is None:
         return
     entries = compdb.load(database)
-    cache = ScanCache()
+    if scans is None:
+        scans = ScanCache(cache_dir=None if settings.no_cache else scan_cache_dir(settings))
+    graphs = UnitGraphs(entries, scans)
     kbuild = Kbuild(root)
     for result in failing:
         preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
         verdict = triage(result.job.header, entries, config_values(result.job), root, preferred=preferred,
-                         cache=cache, kbuild=kbuild)
+                         graphs=graphs, kbuild=kbuild)
         result.triage = verdict.label
         first = next((d for d in result.diagnostics if d.is_error), None)
         if first is not None:

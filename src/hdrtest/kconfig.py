@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from hdrtest.atomic import write_atomic
 from hdrtest.models import OptionSetting, Variant
 
 PREFIX = "CONFIG_"
@@ -707,6 +709,47 @@ def scan_kconfig_tree(root: Path) -> dict[str, _SymInfo]:
     return index
 
 
+#: Bump when ``_SymInfo`` or what ``scan_kconfig_text`` records changes.
+_TREE_INDEX_VERSION = "hdrtest-kconfig-tree-1"
+
+
+_Row = tuple[str | None, bool, list[tuple[str, str]], list[str], int | None]
+
+
+def encode_tree_index(index: Mapping[str, _SymInfo]) -> bytes:
+    rows = {name: (i.type, i.prompt, i.selected_by, sorted(i.depends), i.choice) for name, i in index.items()}
+    return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class TreeIndex(Mapping[str, _SymInfo]):
+    """A stored ``scan_kconfig_tree``: symbols are rebuilt when asked for (a run asks for a few dozen of ~20,000)."""
+
+    def __init__(self, rows: dict[str, _Row]) -> None:
+        self._rows = rows
+        self._built: dict[str, _SymInfo] = {}
+
+    def __getitem__(self, name: str) -> _SymInfo:
+        info = self._built.get(name)
+        if info is None:
+            kind, prompt, selected, depends, choice = self._rows[name]
+            info = self._built[name] = _SymInfo(kind, bool(prompt), [(a, b) for a, b in selected], set(depends),
+                                                choice)
+        return info
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def decode_tree_index(blob: bytes) -> TreeIndex:
+    rows = pickle.loads(blob)
+    if not isinstance(rows, dict):
+        raise ValueError("damaged Kconfig index")
+    return TreeIndex(rows)
+
+
 _CMD_ENV = re.compile(r'^ifneq "\$\(([A-Za-z_][A-Za-z0-9_]*)\)" "(.*)"$')
 
 
@@ -802,7 +845,7 @@ class KernelConfBackend:
             raise KconfigError(f"{self._root}: no include/config/auto.conf.cmd (run make prepare)")
         self.mode = mode
         self._conf_env = conf_env
-        self._index: dict[str, _SymInfo] | None = None
+        self._index: Mapping[str, _SymInfo] | None = None
         self._lock = threading.Lock()
         self._memo: dict[tuple[str, str], Resolution | None] = {}
         self._eval_memo: dict[frozenset[Assignment], State] = {}
@@ -817,10 +860,17 @@ class KernelConfBackend:
         return dict(self._baseline)
 
     def known(self, option: str) -> bool:
+        if macro_name(option) in self._baseline:
+            return True  # olddefconfig writes every symbol it gives a value: no need to read Kconfig
         info = self._info(option)
         return info is not None and info.type is not None
 
     def symbol_type(self, option: str) -> str | None:
+        value = self._baseline.get(macro_name(option))
+        if value == "m":
+            return "tristate"
+        if value is not None and value.startswith('"'):
+            return "string"
         info = self._info(option)
         return None if info is None else info.type
 
@@ -845,8 +895,32 @@ class KernelConfBackend:
 
     def _info(self, option: str) -> _SymInfo | None:
         if self._index is None:
-            self._index = scan_kconfig_tree(self._root)
+            self._index = self._load_tree_index()
         return self._index.get(symbol_name(option))
+
+    def _tree_index_path(self) -> Path | None:
+        if self._fingerprint is None:
+            self._fingerprint = kconfig_fingerprint(self._root)
+        if not self._fingerprint:
+            return None  # no record of which Kconfig files there are: nothing to key a cache by
+        h = hashlib.sha256()
+        for part in (_TREE_INDEX_VERSION.encode(), str(self._root).encode(), self._fingerprint.encode()):
+            h.update(part)
+            h.update(b"\0")
+        return self._cache_dir / f"tree-{h.hexdigest()}.pickle"
+
+    def _load_tree_index(self) -> Mapping[str, _SymInfo]:
+        """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files)."""
+        path = self._tree_index_path()
+        if path is not None:
+            try:
+                return decode_tree_index(path.read_bytes())
+            except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError):
+                pass  # missing or damaged: scan again
+        index = scan_kconfig_tree(self._root)
+        if path is not None:
+            write_atomic(path, encode_tree_index(index))
+        return index
 
     # -- disk cache
 
@@ -885,11 +959,7 @@ class KernelConfBackend:
                     "changed": [list(c) for c in res.changed],
                     "config_lines": list(res.config_lines),
                     "defines": [list(d) for d in res.defines]}
-        self._cache_dir.mkdir(parents=True, exist_ok=True)
-        path = self._cache_path(requested)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        write_atomic(self._cache_path(requested), json.dumps(data).encode())
 
     # -- evaluation
 

@@ -160,20 +160,37 @@ def unit_condition(unit: Path, kbuild: Kbuild) -> Formula | None:
     return found if found is not None else kbuild.directory_condition(unit.parent)
 
 
+class UnitGraphs:
+    """The include graphs of a compile database's units, one per search path, built once and shared."""
+
+    def __init__(self, entries: Sequence[Entry], cache: ScanCache | None = None) -> None:
+        self.entries = list(entries)
+        self.cache = cache if cache is not None else ScanCache()
+        self._graphs: list[tuple[IncludeGraph, list[Entry]]] | None = None
+
+    def graphs(self) -> list[tuple[IncludeGraph, list[Entry]]]:
+        if self._graphs is None:
+            groups: dict[tuple[object, ...], tuple[SearchPath, list[Entry]]] = {}
+            for entry in self.entries:
+                search = SearchPath.from_flags(entry.flags, entry.directory)
+                groups.setdefault(search.key(), (search, []))[1].append(entry)
+            self._graphs = [(IncludeGraph.build([e.file for e in group], search, self.cache, with_forced=False),
+                             group) for search, group in groups.values()]
+        return self._graphs
+
+    def including(self, header: Path) -> list[Entry]:
+        """Units whose include closure (every branch) reaches ``header``."""
+        target = Path(os.path.normpath(header))
+        found: list[Entry] = []
+        for graph, group in self.graphs():
+            reaching = graph.reverse_closure([target])
+            found.extend(e for e in group if Path(os.path.normpath(e.file)) in reaching)
+        return found
+
+
 def including_units(header: Path, entries: Sequence[Entry], *, cache: ScanCache | None = None) -> list[Entry]:
     """Units of the compile database whose include closure (every branch) reaches ``header``."""
-    target = Path(os.path.normpath(header))
-    groups: dict[tuple[object, ...], tuple[SearchPath, list[Entry]]] = {}
-    for entry in entries:
-        search = SearchPath.from_flags(entry.flags, entry.directory)
-        groups.setdefault(search.key(), (search, []))[1].append(entry)
-    shared = cache if cache is not None else ScanCache()
-    found: list[Entry] = []
-    for search, group in groups.values():
-        graph = IncludeGraph.build([e.file for e in group], search, shared, with_forced=False)
-        reaching = graph.reverse_closure([target])
-        found.extend(e for e in group if Path(os.path.normpath(e.file)) in reaching)
-    return found
+    return UnitGraphs(entries, cache).including(header)
 
 
 @dataclass(frozen=True)
@@ -208,13 +225,14 @@ def _shown(path: Path, root: Path) -> str:
 
 def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | None], root: Path, *,
            preferred: Iterable[str] = (), cache: ScanCache | None = None,
-           kbuild: Kbuild | None = None) -> Verdict:
+           kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None) -> Verdict:
     """Judge one failing header in the configuration ``values`` (macro name -> value).
 
     ``preferred`` are option names to mention first when saying which options keep
-    the units from being built (the variant's own changes).
+    the units from being built (the variant's own changes).  ``graphs``: the units' include
+    graphs when several headers are judged against the same database (built once).
     """
-    units = including_units(header, entries, cache=cache)
+    units = graphs.including(header) if graphs is not None else including_units(header, entries, cache=cache)
     if not units:
         return Verdict(None, "no translation unit in the compile database includes it; "
                              "whether a real build breaks is unknown")

@@ -13,17 +13,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import json
 import os
 import random
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import kbuild, kconfig, triage
 from .discover import display_path
+from .atomic import write_atomic
 from .errors import UsageError
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
@@ -133,14 +135,36 @@ def _search_key(job: Job) -> tuple[object, ...]:
 
 @dataclass
 class ScanContext:
-    """Include graphs per distinct flag set, and one symbol index over every scanned file."""
+    """Include graphs per distinct flag set, and one symbol index over every scanned file.
+
+    The index is built on first use: a warm run whose relevance comes from the disk
+    (``relevance_dir``) never needs it.
+    """
 
     graphs: dict[tuple[object, ...], IncludeGraph]
-    index: SymbolIndex
+    files: list[Path]
+    symbols_dir: Path | None = None
+    #: The directive scans behind the graphs, for whoever scans more of the tree in this run (triage).
+    scans: ScanCache = field(default_factory=ScanCache)
+    #: Where each header's relevant options are kept, keyed by the content of its include closure.
+    relevance_dir: Path | None = None
+    _index: SymbolIndex | None = field(default=None, repr=False)
+
+    @property
+    def index(self) -> SymbolIndex:
+        if self._index is None:
+            self._index = SymbolIndex.build(self.files, self.symbols_dir)
+        return self._index
+
+    @property
+    def index_built(self) -> bool:
+        return self._index is not None
 
 
-def scan_context(jobs: Sequence[Job], cache_dir: Path | None) -> ScanContext:
-    shared = ScanCache()
+def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache | None = None, *,
+                 relevance_dir: Path | None = None) -> ScanContext:
+    """Graphs (and, lazily, the index) over ``jobs``; ``cache_dir`` keeps symbols, ``scans`` its scans."""
+    shared = scans if scans is not None else ScanCache()
     graphs: dict[tuple[object, ...], IncludeGraph] = {}
     by_key: dict[tuple[object, ...], list[Job]] = {}
     for job in jobs:
@@ -153,8 +177,68 @@ def scan_context(jobs: Sequence[Job], cache_dir: Path | None) -> ScanContext:
         graph = IncludeGraph.build(starts, search, shared)
         graphs[key] = graph
         files.update(graph.files())
-    index = SymbolIndex.build(sorted(files), cache_dir)
-    return ScanContext(graphs, index)
+    return ScanContext(graphs, sorted(files), cache_dir, shared, relevance_dir)
+
+
+#: Bump when what ``header_relevance`` stores changes.
+_RELEVANCE_FORMAT = 1
+_RELEVANCE_CODE: list[str] = []
+
+
+def _relevance_code() -> str:
+    """The code relevance depends on: an edit to any of it must not be answered from old results."""
+    if not _RELEVANCE_CODE:
+        from . import relevance
+        from .scan import conditions, directives, symbols, uses
+
+        h = hashlib.sha256(f"{_RELEVANCE_FORMAT}:{symbols.INDEX_VERSION}".encode())
+        for module in (relevance, conditions, directives, symbols, uses):
+            h.update(Path(module.__file__ or "").read_bytes())
+        try:
+            from importlib import metadata
+
+            h.update(metadata.version("tree-sitter-c").encode())
+        except Exception:  # noqa: BLE001 - no version: the source hashes still key it
+            pass
+        _RELEVANCE_CODE.append(h.hexdigest())
+    return _RELEVANCE_CODE[0]
+
+
+def _relevance_key(job: Job, graph: IncludeGraph, closure_paths: Sequence[Path], options: OptionFilter,
+                   root: Path, touched: Mapping[str, str]) -> str | None:
+    """What relevance depends on: the header's name and closure, each file's content, the option filter."""
+    digests = []
+    for path in sorted(set(closure_paths)):
+        node = graph.nodes.get(path)
+        if node is None or not node.sha256:
+            return None  # unread or unreadable: nothing to key by
+        digests.append((str(path), node.sha256))
+    fields = [_relevance_code(), job.display, str(job.header), str(root), list(options.patterns),
+              sorted(options.names), sorted(touched.items()), digests]
+    return hashlib.sha256(json.dumps(fields).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Path], options: OptionFilter,
+                     root: Path, touched: Mapping[str, str]) -> list[Reason]:
+    """``relevant_options`` for one header, kept on disk by the content of its include closure."""
+    graph = context.graphs[_search_key(job)]
+    key = _relevance_key(job, graph, closure_paths, options, root, touched) if context.relevance_dir else None
+    where = context.relevance_dir / key[:2] / f"{key}.json" if context.relevance_dir and key else None
+    if where is not None:
+        try:
+            return [Reason(str(o), str(w), int(d)) for o, w, d in json.loads(where.read_bytes())]
+        except (OSError, ValueError, TypeError):
+            pass  # missing or damaged: compute again
+    try:
+        text = job.header.read_bytes()
+    except OSError:
+        text = b""
+    own = _own_conditions(job.header)
+    reasons = relevant_options(job.display, own, used_identifiers(text), {str(p) for p in closure_paths},
+                               context.index, options, root, touched=touched)
+    if where is not None:
+        write_atomic(where, json.dumps([[r.option, r.why, r.depth] for r in reasons]).encode())
+    return reasons
 
 
 def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
@@ -176,13 +260,7 @@ def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: Optio
         if str(path) in closure:
             for option, why in touched_reasons.items():
                 touched_here.setdefault(option, why)
-    try:
-        text = job.header.read_bytes()
-    except OSError:
-        text = b""
-    own = _own_conditions(job.header)
-    reasons = relevant_options(job.display, own, used_identifiers(text), closure, context.index, options, root,
-                               touched=touched_here)
+    reasons = header_relevance(job, context, closure_paths, options, root, touched_here)
     plan = HeaderPlan(job=job, reasons=reasons[: strategy.max_options],
                       dropped_options=max(0, len(reasons) - strategy.max_options))
     if strategy.kind == "none" or not plan.reasons:
@@ -269,37 +347,69 @@ def variant_jobs(plan: HeaderPlan) -> list[Job]:
 
 def preprocessed_digest(job: Job) -> str | None:
     """Hash of the header's preprocessed text with line markers dropped; None if it does not preprocess."""
-    from .compile import build_command
+    return preprocess(job)[0]
 
-    command = build_command(job, json_diagnostics=False, deps_file=None)
-    command = [c for c in command if c != "-fsyntax-only"]
-    command[1:1] = ["-E", "-P"]
-    try:
-        out = subprocess.run(command, cwd=job.directory, capture_output=True, timeout=job.timeout,
-                             stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
+
+def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
+    """``preprocessed_digest`` and the files the preprocessor read (what the digest depends on)."""
+    import tempfile
+
+    from .compile import build_command, private_dir, read_deps
+
+    with tempfile.TemporaryDirectory(prefix="pp-", dir=private_dir()) as work:
+        deps_file = Path(work) / "deps.d"
+        command = build_command(job, json_diagnostics=False, deps_file=deps_file)
+        command = [c for c in command if c != "-fsyntax-only"]
+        command[1:1] = ["-E", "-P"]
+        try:
+            out = subprocess.run(command, cwd=job.directory, capture_output=True, timeout=job.timeout,
+                                 stdin=subprocess.DEVNULL, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None, ()
+        if out.returncode != 0:
+            return None, ()
+        reads = read_deps(deps_file, job.directory)
     text = _LINE_MARKER.sub(b"", out.stdout)
     text = b"\n".join(line for line in text.splitlines() if line.strip())
-    return hashlib.sha256(text).hexdigest()
+    return hashlib.sha256(text).hexdigest(), reads
 
 
-def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int) -> dict[Job, Job]:
-    """For each variant job whose preprocessed text equals an earlier job's: that job."""
+#: Given a group of jobs (one header, baseline first), the dedupe map a cache already knows, or None.
+Settled = Callable[[Sequence[Job]], "dict[Job, Job] | None"]
+
+
+def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int, *, settled: Settled | None = None,
+           reads: dict[Job, tuple[str, ...]] | None = None) -> dict[Job, Job]:
+    """For each variant job whose preprocessed text equals an earlier job's: that job.
+
+    ``settled``: answers a header's group without preprocessing (from the result cache,
+    when every job of the group is a hit).  ``reads`` receives, per preprocessed job, the
+    files its preprocessing read, so a verdict can be cached against them.
+    """
     groups: dict[tuple[object, ...], list[Job]] = {}
     for job in list(baselines) + list(variants):
         groups.setdefault((job.header, job.language), []).append(job)
-    todo = [job for group in groups.values() if len(group) > 1 for job in group]
+    same: dict[Job, Job] = {}
+    todo: list[Job] = []
+    open_groups: list[list[Job]] = []
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        known = settled(group) if settled is not None else None
+        if known is not None:
+            same.update(known)
+        else:
+            open_groups.append(group)
+            todo.extend(group)
     workers = max(1, jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = dict(zip(todo, pool.map(preprocessed_digest, todo)))
-    same: dict[Job, Job] = {}
-    for group in groups.values():
+        done = dict(zip(todo, pool.map(preprocess, todo)))
+    if reads is not None:
+        reads.update((job, files) for job, (digest, files) in done.items() if digest is not None)
+    for group in open_groups:
         first_by_digest: dict[str, Job] = {}
         for job in group:
-            digest = digests.get(job)
+            digest = done[job][0]
             if digest is None:
                 continue
             if digest in first_by_digest and not job.variant.is_baseline:

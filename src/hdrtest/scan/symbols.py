@@ -19,7 +19,6 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import tree_sitter
 
+from ..atomic import write_atomic
 from .conditions import FALSE, Formula, OptionFilter, from_json, to_json
 from .directives import FileScan, ScanError, scan_directives
 from .includes import read_text
@@ -597,20 +597,8 @@ class SymbolIndex:
     def _store(self, digest: str, fs: FileSymbols, blob: bytes | None = None) -> None:
         self._memo[digest] = fs
         p = self._cache_path(digest)
-        if p is None or p.exists():
-            return
-        try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".pickle")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(blob if blob is not None else _encode(fs))
-                os.replace(tmp, p)  # atomic: concurrent builders never see half a file
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        if p is not None and not p.exists():
+            write_atomic(p, blob if blob is not None else _encode(fs))
 
     # -- building -------------------------------------------------------------
 
