@@ -371,3 +371,17 @@ def test_concurrent_runs_share_one_cache(tmp_path: Path) -> None:
     assert entries(cache / DB_NAME) == 41  # 40 headers and common.h
     again = run_json(tree, cache)
     assert again["summary"]["cache_hits"] == 41 and statuses(again) == results[0]
+
+
+def test_cache_clear_also_empties_the_side_caches(tmp_path: Path) -> None:
+    from conftest import EXAMPLES, hdrtest as run_hdrtest
+
+    cache = tmp_path / "c"
+    run_hdrtest("check", "-q", "--cache-dir", str(cache), "-p", "build-on", ".", cwd=EXAMPLES / "kvm-gvt")
+    present = {p.name for p in cache.iterdir() if p.is_dir()}
+    assert {"scans", "relevance", "symbols"} <= present
+    stats = run_hdrtest("cache", "stats", "--cache-dir", str(cache), cwd=tmp_path)
+    assert "scans/" in stats.stdout
+    cleared = run_hdrtest("cache", "clear", "--cache-dir", str(cache), cwd=tmp_path)
+    assert cleared.returncode == 0 and "removed" in cleared.stdout
+    assert not any(p.is_dir() for p in cache.iterdir())

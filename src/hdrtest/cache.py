@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import re
 import sqlite3
 import stat as stat_module
@@ -41,6 +42,7 @@ from typing import Any
 from . import __version__
 from .changes import RACY_NS, Chains, Include, Resolver, Stamp, decode_includes, encode_includes, job_chains, \
     job_search_path, scan_includes, stamp_of, trusted
+from .cachedir import default_cache_dir
 from .errors import UsageError
 from .models import Diagnostic, Job, Note, Result, Status
 from .settings import Settings
@@ -155,12 +157,6 @@ def format_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/hdrtest``, or ``~/.cache/hdrtest``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hdrtest"
 
 
 @dataclass(frozen=True)
@@ -806,9 +802,44 @@ def context_for(settings: Settings) -> str:
     return json.dumps({"root": str(settings.root), "max_errors": settings.max_errors})
 
 
+def cache_dir(settings: Settings) -> Path:
+    """Where every hdrtest cache of this run lives (``--cache-dir``, else the default)."""
+    return settings.resolve(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+
+
 def cache_path(settings: Settings) -> Path:
-    directory = settings.resolve(settings.cache_dir) if settings.cache_dir else default_cache_dir()
-    return directory / DB_NAME
+    return cache_dir(settings) / DB_NAME
+
+
+#: Content-addressed side caches kept beside the result database; ``clear`` empties them too.
+SIDE_CACHES = ("scans", "relevance", "symbols", "kconfig", "generated", "variants")
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def side_cache_lines(directory: Path) -> list[str]:
+    return [f"{name + '/':<12} {format_size(_tree_size(directory / name))}"
+            for name in SIDE_CACHES if (directory / name).is_dir()]
+
+
+def clear_side_caches(directory: Path) -> int:
+    """Remove the side caches; returns the bytes freed."""
+    freed = 0
+    for name in SIDE_CACHES:
+        target = directory / name
+        if target.is_dir():
+            freed += _tree_size(target)
+            shutil.rmtree(target, ignore_errors=True)
+    return freed
 
 
 def open_cache(settings: Settings, warn: Callable[[str], None] | None = None) -> ResultCache | None:
@@ -850,11 +881,14 @@ def cache_command(action: str, settings: Settings, *, max_size: str | None = Non
             stats = cache.stats()
             if as_json:
                 body = {k: (str(v) if isinstance(v, Path) else v) for k, v in stats.__dict__.items()}
-                return json.dumps({**body, "exists": True}, indent=2) + "\n"
-            return "\n".join(stats.lines()) + "\n"
+                sides = {name: _tree_size(path.parent / name) for name in SIDE_CACHES if (path.parent / name).is_dir()}
+                return json.dumps({**body, "exists": True, "side_caches": sides}, indent=2) + "\n"
+            return "\n".join(stats.lines() + side_cache_lines(path.parent)) + "\n"
         if action == "clear":
             removed = cache.clear()
-            return f"removed {removed} entries; {format_size(cache.disk_size())} on disk ({path})\n"
+            freed = clear_side_caches(path.parent)
+            return (f"removed {removed} entries and {format_size(freed)} of scans, indexes and variant headers; "
+                    f"{format_size(cache.disk_size())} on disk ({path})\n")
         before = cache.disk_size()
         evicted = cache.prune(limit)
         return (f"evicted {evicted} least recently used entries; {format_size(before)} -> "

@@ -73,10 +73,9 @@ def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
 
 def cache_root(settings: Settings) -> Path:
     """Where hdrtest keeps caches (results, symbol index, Kconfig resolutions)."""
-    if settings.cache_dir:
-        return settings.resolve(settings.cache_dir)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hdrtest"
+    from .cache import cache_dir
+
+    return cache_dir(settings)
 
 
 def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> kconfig.KconfigBackend | None:

@@ -258,7 +258,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _crash_log() -> Path:
-    directory = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hdrtest"
+    from .cachedir import default_cache_dir
+
+    directory = default_cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import diagnostics as diag
+from .cachedir import default_cache_dir
 from .models import Diagnostic, Job, Result, Status, Variant
 from .toolchain import probe
 
@@ -56,7 +57,7 @@ def variant_prelude_text(variant: Variant) -> str:
 
 def _variant_dir() -> Path:
     """Variant headers outlive the run so that printed reproducers keep working."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hdrtest" / "variants"
+    base = default_cache_dir() / "variants"
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -33,6 +33,7 @@ from pathlib import Path
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
 from .kconfig import kconfig_env_from_cmd
+from . import cachedir
 from .models import Job, Variant
 from .toolchain import probe
 
@@ -301,8 +302,7 @@ def forget() -> None:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hdrtest" / "generated"
+    return cachedir.default_cache_dir() / "generated"
 
 
 def _file_bytes(path: Path) -> bytes:
