@@ -320,12 +320,12 @@ def test_ctrl_c_stops_all_compilers_and_exits_130(tmp_path: Path) -> None:
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path.parent / "cache-int"))
     proc = subprocess.Popen([sys.executable, "-m", "hdrtest", "check", "-j", "2", "--timeout", "120", "."],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # generous: CI machines are shared
     while time.monotonic() < deadline and len(_compiler_processes_under(tmp_path)) < 2:
         time.sleep(0.2)
     assert _compiler_processes_under(tmp_path), "compilers never started"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     time.sleep(0.5)

@@ -82,6 +82,8 @@ CASES = [
     Case("redefinition-is-not-guard", {"t.h": G.format(g="T", body="int conf(int);\nlong conf(int);")},
          "redefinition", "conf", check_guard=True),
     Case("other", {"t.h": G.format(g="T", body="static int x = ;")}, "other", None),
+    Case("error-directive", {"t.h": '#ifndef T_INDIRECT\n#error "include u.h instead"\n#endif\n'},
+         "error-directive", '"include u.h instead"'),
 ]
 
 

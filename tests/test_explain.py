@@ -417,3 +417,15 @@ def test_missing_include_search_is_bounded(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(explain, "_NAMES_LIMIT", 3)
     named, complete = explain._files_named(tmp_path, "wanted.h")
     assert not complete and named == []
+
+
+def test_error_directive_is_explained_as_deliberate(tmp_path: Path, compiler: str) -> None:
+    from conftest import hdrtest as run_hdrtest, write_tree as write
+
+    write(tmp_path, {"patchkey.h": "#ifndef _LINUX_PATCHKEY_H_INDIRECT\n#error \"patchkey.h included directly\"\n#endif\n"})
+    run = run_hdrtest("check", "--cc", compiler, "--format", "json", "patchkey.h", cwd=tmp_path)
+    assert run.returncode == 1
+    diag = run.json()["results"][0]["diagnostics"][0]
+    assert diag["category"] == "error-directive"
+    assert any("refuses this configuration or direct inclusion" in n["message"] and "hdrtest: skip" in n["message"]
+               for n in diag["notes"])

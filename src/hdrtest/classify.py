@@ -24,9 +24,11 @@ NO_MEMBER = "no-member"
 REDEFINITION = "redefinition"
 MISSING_INCLUDE = "missing-include"
 INCLUDE_GUARD = "include-guard"
+#: ``#error`` fired: the header refuses to be compiled this way (often "include foo.h instead").
+ERROR_DIRECTIVE = "error-directive"
 OTHER = "other"
 
-CATEGORIES = (INCOMPLETE_TYPE, UNKNOWN_TYPE, IMPLICIT_FUNCTION, UNDECLARED_IDENTIFIER, NO_MEMBER, REDEFINITION,
+CATEGORIES = (ERROR_DIRECTIVE, INCOMPLETE_TYPE, UNKNOWN_TYPE, IMPLICIT_FUNCTION, UNDECLARED_IDENTIFIER, NO_MEMBER, REDEFINITION,
               MISSING_INCLUDE, INCLUDE_GUARD, OTHER)
 
 #: ``(path, line) -> text of that line`` (1-based), None when unreadable.
@@ -207,6 +209,12 @@ def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnost
     del family  # every pattern is specific enough to apply to either compiler
     message = normalise_quotes(diag.message)
     notes = [*diag.children, *related]
+    if message.startswith("#error"):  # gcc quotes the directive
+        return Classification(ERROR_DIRECTIVE, message[len("#error"):].strip() or None)
+    source = diag.abs_file or diag.file
+    text = lines(source, diag.line) if source and diag.line else None
+    if text is not None and re.match(r"\s*#\s*error\b", text):  # clang prints only the text
+        return Classification(ERROR_DIRECTIVE, message.strip() or None)
 
     match = _search(_INCOMPLETE_TYPE, message)
     if match is not None:

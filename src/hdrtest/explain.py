@@ -587,10 +587,22 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
     return out
 
 
+def _explain_error_directive(diag: Diagnostic, ctx: Context) -> Explained:
+    """An ``#error`` in a header is usually a deliberate "do not include me alone"."""
+    shown = diag.file or "the header"
+    return Explained(notes=[Note(
+        f"{shown}:{diag.line} refuses this configuration or direct inclusion with #error; if that is by design, "
+        f"exclude it with a reason in the settings (exclude = [{{path = \"{shown}\", reason = \"...\"}}]) or mark it "
+        f"/* hdrtest: skip - reason */; otherwise the condition around the #error names what is missing",
+        file=diag.file, line=diag.line, kind="fix")])
+
+
 def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
     """Notes and edits for one classified error."""
     category = diag.category
     symbol = diag.symbol
+    if category == cls.ERROR_DIRECTIVE:
+        return _explain_error_directive(diag, ctx)
     if category is None or symbol is None and category != cls.INCLUDE_GUARD:
         return Explained()
     key = (category, symbol or "")

@@ -116,6 +116,19 @@ def git_toplevel(start: Path) -> Path | None:
     return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
+def _fallback_root(start: Path, cwd: Path) -> Path:
+    """Outside git and settings: the working directory, unless the paths lie elsewhere.
+
+    Checking /usr/include/linux from /tmp must not make /tmp the tree (reports relative to
+    it, searches walking it).
+    """
+    try:
+        start.relative_to(cwd)
+        return cwd
+    except ValueError:
+        return start if start.is_dir() else start.parent
+
+
 def _as_tuple(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -179,7 +192,7 @@ def load_settings(paths: list[str], overrides: dict[str, Any], cwd: Path | None 
         values["settings_file"] = settings_file
         root = settings_file.parent
     else:
-        root = (git_toplevel(start) if start.exists() else None) or cwd
+        root = (git_toplevel(start) if start.exists() else None) or _fallback_root(start, cwd)
     if explicit_root:
         root = Path(explicit_root).resolve()
     values["root"] = Path(os.path.normpath(root))

@@ -34,6 +34,11 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("error-directive", "ErrorDirective", "The header stops the compile with #error",
+         "An #error directive fired when the header was compiled on its own: most often a deliberate "
+         "\"include foo.h instead\", sometimes a configuration the header does not support.",
+         "If the header is not meant to be included alone, exclude it with a reason in the settings or mark it "
+         "with /* hdrtest: skip - reason */; otherwise provide what the condition around the #error asks for."),
     Rule("incomplete-type", "IncompleteType", "A type is used where its complete definition is needed",
          "The header embeds, dereferences or takes the size of a struct or union that is only declared (or "
          "defined under a condition that is false here) by the time the header uses it.",
