@@ -28,7 +28,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import compdb
-from .baseline import ensure_classified, error_diagnostics, error_key, error_keys, result_key
+from .baseline import ensure_classified, error_diagnostics, error_keys, result_key
+from .baseline import new_errors as baseline_new_errors
 from .check import ProgressCallback, check
 from .diagnostics import render_gcc_style
 from .errors import UsageError
@@ -454,18 +455,6 @@ def forced_files(settings: Settings, top: Path) -> set[str]:
 # -- comparing ------------------------------------------------------------------------------------------------
 
 
-def _multiset_minus(result: Result, other: Counter[tuple[str, str]]) -> list[Diagnostic]:
-    remaining = Counter(other)
-    left: list[Diagnostic] = []
-    for diag in error_diagnostics(result):
-        key = error_key(diag)
-        if remaining[key] > 0:
-            remaining[key] -= 1
-        else:
-            left.append(diag)
-    return left
-
-
 def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Change]]:
     """(new, fixed): errors in HEAD that BASE did not have, and the other way round."""
     ensure_classified(base.failures + head.failures)
@@ -477,7 +466,7 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
             continue
         before = base_by_key.get(key)
         known = error_keys(before) if before is not None and before.status.failed else Counter()
-        fresh = _multiset_minus(result, known)
+        fresh = baseline_new_errors(result, known)
         if not error_diagnostics(result) and not known:
             fresh = list(result.diagnostics)  # a failure without error records (should not happen) is still new
         if fresh:
@@ -490,7 +479,7 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
         if after is None:
             continue  # the header is gone or no longer checked: nothing to say about it
         still = error_keys(after) if after.status.failed else Counter()
-        gone = _multiset_minus(result, still)
+        gone = baseline_new_errors(result, still)
         if gone:
             fixed.append(Change(result, gone, now_passes=not after.status.failed))
     return new, fixed
