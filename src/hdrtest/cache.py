@@ -635,12 +635,20 @@ class ResultCache:
                     self._watch_memo[memo_key] = found
                 watched.update(dict.fromkeys(found))
         if computed:
-            roots = list(chains.all_dirs()) + [os.path.dirname(d) for d in deps]
+            # Every relative directory a dependency has below some root: walk each dependency's
+            # ancestors against a set (a deps x roots scan cost seconds per kernel header).
+            roots = {r.rstrip("/") for r in chains.all_dirs()} | {os.path.dirname(d).rstrip("/") for d in deps}
             subdirs = {""}
             for dep in deps:
-                for root in roots:
-                    if dep.startswith(root.rstrip("/") + "/"):
-                        subdirs.add(os.path.dirname(dep[len(root.rstrip("/")) + 1:]))
+                parent = os.path.dirname(dep)
+                current = parent
+                while True:
+                    if current.rstrip("/") in roots:
+                        subdirs.add("" if current == parent else os.path.relpath(parent, current))
+                    upper = os.path.dirname(current)
+                    if upper == current:
+                        break
+                    current = upper
             for dep in computed:
                 bases = [os.path.dirname(dep), *chains.quote]
                 watched.update(dict.fromkeys(os.path.normpath(os.path.join(b, s)) for b in bases for s in subdirs))
