@@ -398,3 +398,15 @@ def test_internal_error_exit_3_with_crash_log(tmp_path: Path, monkeypatch: pytes
     assert "internal error: RuntimeError: boom; crash log written to" in err
     logs = list((tmp_path / "cache/hdrtest").glob("crash-*.log"))
     assert logs and "RuntimeError: boom" in logs[0].read_text()
+
+
+def test_asm_mode_reports_warnings_gcc_emits_only_past_parsing(tmp_path: Path) -> None:
+    """Linux's i915 header test uses -S: with -Werror an unused static constant fails there, not in -fsyntax-only."""
+    write_tree(tmp_path, {"ids.h": GUARDED.format(g="IDS_H", body="static const char *const ids[] = { \"a\", \"b\" };")})
+    flags = "--cflags=-Wall -Werror=unused-const-variable"
+    assert hdrtest("check", flags, "ids.h", cwd=tmp_path).returncode == 0
+    run = hdrtest("check", flags, "--mode", "asm", "--format", "json", "ids.h", cwd=tmp_path)
+    assert run.returncode == 1
+    result = run.json()["results"][0]
+    assert result["command"][result["command"].index("-S"):][:3] == ["-S", "-o", "/dev/null"]
+    assert any("defined but not used" in d["message"] for d in result["diagnostics"])

@@ -324,7 +324,7 @@ class ResultCache:
         compiler = probe(job.compiler, job.directory)
         fields = ["hdrtest-result", SCHEMA, __version__, compiler.identity, job.language, list(job.flags),
                   str(job.directory), str(job.header), [str(p) for p in job.preludes],
-                  [list(d) for d in job.variant.defines], job.variant.prelude_text, job.check_guard, self.context, self._environment]
+                  [list(d) for d in job.variant.defines], job.variant.prelude_text, job.check_guard, job.mode, self.context, self._environment]
         return hashlib.sha256(json.dumps(fields).encode("utf-8", "surrogateescape")).digest()
 
     # -- paths and stamps -----------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("-j", "--jobs", type=int, help="parallel compiles (default: all cores)")
     run.add_argument("--timeout", type=float, help="seconds per compile before it is killed (default 60)")
     run.add_argument("--max-errors", type=int, help="errors shown per header (default 10; 0 = all)")
+    run.add_argument("--mode", choices=["syntax", "asm"],
+                     help="syntax: -fsyntax-only (default); asm: -S -o /dev/null like Linux's i915 header test, which "
+                          "also reports warnings gcc emits only past parsing (unused static functions/constants)")
     run.add_argument("--check-guard", action="store_true", default=None, help="include each header twice")
     run.add_argument("--cache-dir", help="result cache directory (default $XDG_CACHE_HOME/hdrtest)")
     run.add_argument("--no-cache", action="store_true", default=None, help="do not read or write the result cache")
@@ -119,6 +122,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "timeout": args.timeout,
         "max_errors": args.max_errors,
         "check_guard": args.check_guard,
+        "mode": args.mode,
         "cache_dir": os.path.abspath(args.cache_dir) if args.cache_dir else None,
         "no_cache": args.no_cache,
         "executor": args.executor,

@@ -80,7 +80,8 @@ def _variant_prelude(variant: Variant) -> Path | None:
 
 def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, compiler_path: str | None = None) -> list[str]:
     """The compile line: the header is the only thing the empty main file includes."""
-    command = [compiler_path or job.compiler, *job.flags, "-fsyntax-only"]
+    command = [compiler_path or job.compiler, *job.flags]
+    command += ["-S", "-o", os.devnull] if job.mode == "asm" else ["-fsyntax-only"]
     if json_diagnostics:
         command.append("-fdiagnostics-format=json")
     if deps_file is not None:

@@ -10,6 +10,8 @@ the diagnostic, and ``fix.Edit`` records for ``hdrtest fix``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 import subprocess
@@ -84,7 +86,8 @@ def config_command(job: Job) -> list[str]:
     from .compile import build_command
     from .toolchain import probe
 
-    command = build_command(job, json_diagnostics=False, deps_file=None,
+    # Preprocessing only: start from the syntax-only line whatever --mode the check used.
+    command = build_command(dataclasses.replace(job, mode="syntax"), json_diagnostics=False, deps_file=None,
                             compiler_path=probe(job.compiler, job.directory).path)
     header = str(job.header)
     while len(command) >= 2 and command[-2] == "-include" and command[-1] == header:

@@ -95,6 +95,9 @@ class Job:
     variant: Variant = BASELINE
     preludes: tuple[Path, ...] = ()
     check_guard: bool = False
+    #: "syntax" (-fsyntax-only) or "asm" (-S -o /dev/null, as Linux's i915 header test): some
+    #: warnings (unused static functions and constants) exist only past parsing, so -Werror trees need asm.
+    mode: str = "syntax"
     timeout: float = 60.0
     #: Where the flags came from ("compile_commands.json: src/foo.c", "--cflags").
     flags_origin: str = ""

@@ -80,5 +80,5 @@ def baseline_jobs(headers: list[Header], settings: Settings, source: FlagSource)
             chosen = source.flags_for(header.path, language)
             jobs.append(Job(header=header.path, display=header.display, language=language, compiler=chosen.compiler,
                             flags=chosen.flags, directory=chosen.directory, preludes=preludes,
-                            check_guard=settings.check_guard, timeout=settings.timeout, flags_origin=chosen.origin))
+                            check_guard=settings.check_guard, mode=settings.mode, timeout=settings.timeout, flags_origin=chosen.origin))
     return jobs

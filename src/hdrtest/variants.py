@@ -358,7 +358,8 @@ def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
 
     with tempfile.TemporaryDirectory(prefix="pp-", dir=private_dir()) as work:
         deps_file = Path(work) / "deps.d"
-        command = build_command(job, json_diagnostics=False, deps_file=deps_file)
+        # Preprocessing only: start from the syntax-only line whatever --mode the check used.
+        command = build_command(replace(job, mode="syntax"), json_diagnostics=False, deps_file=deps_file)
         command = [c for c in command if c != "-fsyntax-only"]
         command[1:1] = ["-E", "-P"]
         try:
