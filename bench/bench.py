@@ -35,7 +35,7 @@ if str(REPO / "src") not in sys.path:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_measure import (  # noqa: E402 - after the path setup above
-    Figures, default_jobs, machine_lines, measure_group, render_table, scratch_dir,
+    GATE, Figures, default_jobs, machine_lines, measure_group, render_table, scratch_dir,
 )
 from bench_sets import SETS, Group, build_set  # noqa: E402
 
@@ -59,6 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kernel-doc", action="store_true",
                         help="also time the kernel's full i915 rule (compile, then scripts/kernel-doc -none "
                              "-Werror) as an extra row")
+    parser.add_argument("--repeat", type=int, default=1, metavar="R",
+                        help="run steps 1-3 R times, interleaved, and keep each method's fastest round (other "
+                             "processes only ever slow a run down); default 1")
+    parser.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
+                        help="before each timed method, wait up to SECONDS for other processes to leave the cores "
+                             "idle (a shared machine); default 0 = do not wait")
     parser.add_argument("--steps", default="1,2,3,4,5", help="which measurements to run (default all: 1,2,3,4,5)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure as JSON to FILE")
     args = parser.parse_args(argv)
@@ -66,8 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.set_name = "i915" if args.tree else "fallback"
     if args.set_name != "fallback" and args.tree is None:
         parser.error(f"--set {args.set_name} needs --tree (a prepared Linux tree)")
-    if args.jobs < 1 or args.sample < 1:
-        parser.error("--jobs and --sample must be positive")
+    if args.jobs < 1 or args.sample < 1 or args.repeat < 1:
+        parser.error("--jobs, --sample and --repeat must be positive")
     try:
         args.step_set = {int(s) for s in args.steps.split(",") if s.strip()}
     except ValueError:
@@ -77,20 +83,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    GATE.patience = args.quiet_wait
     out = args.out.resolve() if args.out else scratch_dir()
     out.mkdir(parents=True, exist_ok=True)
     try:
         started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        machine = machine_lines()  # before measuring: the commit under test is the one the run started with
         groups: list[Group] = build_set(args.set_name, args.tree, out, sample=args.sample, touch=args.touch)
         print(f"hdrtest bench: set {args.set_name}, {sum(len(g.headers) for g in groups)} headers in "
               f"{len(groups)} group(s), jobs {args.jobs}, work dir {out}", file=sys.stderr)
         figures: list[Figures] = []
         for group in groups:
             figures.append(measure_group(group, out / group.name.replace("/", "-"), jobs=args.jobs,
-                                         steps=args.step_set, kernel_doc=args.kernel_doc))
+                                         steps=args.step_set, kernel_doc=args.kernel_doc, repeat=args.repeat))
         print(f"# hdrtest bench, set {args.set_name}, started {started}, finished "
               f"{time.strftime('%H:%M:%S')}, jobs {args.jobs}")
-        for line in machine_lines():
+        for line in machine:
             print(f"# {line}")
         print(render_table(figures))
         if args.json:

@@ -81,7 +81,13 @@ def machine_lines() -> list[str]:
         pass
     gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
     make = subprocess.run(["make", "--version"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
-    return [f"machine: {os.cpu_count()} cpus ({default_jobs()} usable), {model}, {memory} RAM, "
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=False).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"], capture_output=True,
+                           text=True, check=False).stdout.split("\n")
+    changed = [line[3:] for line in dirty if line.strip()]
+    return [f"hdrtest: commit {commit}" + (f" + uncommitted changes in {', '.join(changed)}" if changed else ""),
+            f"machine: {os.cpu_count()} cpus ({default_jobs()} usable), {model}, {memory} RAM, "
             f"{platform.system()} {platform.release()}",
             f"tools: {gcc}; {make}; Python {platform.python_version()}"]
 
@@ -308,6 +314,8 @@ def run_make(specs: Sequence[Spec], work: Path, jobs: int, *, kernel_doc: Path |
 class HdrtestRun:
     measure: Measure
     report: dict[str, Any]
+    python_cpu: float  # the hdrtest process itself, every thread
+    compilers_cpu: float  # the compilers it ran
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -323,25 +331,66 @@ class HdrtestRun:
                 if not compiled_only or (not r["cached"] and r["status"] != "deduped")}
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.measure.as_dict(), "summary": self.summary}
+        return {**self.measure.as_dict(), "python_cpu": round(self.python_cpu, 3),
+                "compilers_cpu": round(self.compilers_cpu, 3), "summary": self.summary}
+
+    def split(self) -> str:
+        return f"hdrtest process {self.python_cpu:.2f} cpu-s, its compilers {self.compilers_cpu:.2f} cpu-s"
+
+
+def hdrtest_env(work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    env["XDG_CACHE_HOME"] = str(work / "xdg")  # variant preludes and any default cache stay in the work dir
+    # An installed tool has its bytecode compiled; without it every start re-compiles hdrtest's sources (~0.25 s).
+    # The bytecode goes to the work directory, not next to the sources.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def prepare_hdrtest(work: Path) -> None:
+    """Compile hdrtest's bytecode once, untimed, as an install would."""
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "src" / "hdrtest")], env=hdrtest_env(work),
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+#: Runs ``python -m hdrtest ARGS`` in-process and, at exit, writes the CPU seconds of the hdrtest process itself
+#: (Python, every thread) and of its waited-for children (the compilers) to $HDRTEST_BENCH_RUSAGE.
+_RUSAGE_WRAPPER = """
+import atexit, os, resource, runpy, sys
+def _report():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(os.environ["HDRTEST_BENCH_RUSAGE"], "w") as out:
+        out.write(f"{own.ru_utime + own.ru_stime} {kids.ru_utime + kids.ru_stime}\\n")
+atexit.register(_report)
+sys.argv = ["hdrtest", *sys.argv[1:]]
+runpy.run_module("hdrtest", run_name="__main__", alter_sys=True)
+"""
 
 
 def run_hdrtest(group: Group, work: Path, label: str, jobs: int, extra: Sequence[str]) -> HdrtestRun:
     """``hdrtest check`` as a user runs it (a fresh process), with a JSON report to read the figures from."""
     work.mkdir(parents=True, exist_ok=True)
     report = work / f"{label}.json"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *filter(None, [env.get("PYTHONPATH")])])
-    env["XDG_CACHE_HOME"] = str(work / "xdg")  # variant preludes and any default cache stay in the work dir
-    argv = [sys.executable, "-m", "hdrtest", "check", "--root", str(group.root), *group.options, "-j", str(jobs),
-            "-q", "--format", "json", "-o", str(report), *extra, *(str(h) for h in group.headers)]
-    (work / f"{label}.argv").write_text(shlex.join(argv) + "\n", encoding="utf-8")
+    env = hdrtest_env(work)
+    args = ["check", "--root", str(group.root), *group.options, "-j", str(jobs), "-q", "--format", "json",
+            "-o", str(report), *extra, *(str(h) for h in group.headers)]
+    (work / f"{label}.argv").write_text(shlex.join([sys.executable, "-m", "hdrtest", *args]) + "\n",
+                                        encoding="utf-8")
+    usage = work / f"{label}.rusage"
+    env["HDRTEST_BENCH_RUSAGE"] = str(usage)
     meter = Meter()
-    timed = run_timed(argv, group.root, env=env, log=work / f"{label}.log")
+    timed = run_timed([sys.executable, "-c", _RUSAGE_WRAPPER, *args], group.root, env=env,
+                      log=work / f"{label}.log")
     meter.stop()
     if timed.returncode not in (0, 1) or not report.is_file():
         raise SystemExit(f"bench: hdrtest {label} exited {timed.returncode}; see {work / (label + '.log')}")
-    return HdrtestRun(Measure.of(meter, timed.cpu), json.loads(report.read_text(encoding="utf-8")))
+    python_cpu, compilers_cpu = (float(v) for v in usage.read_text(encoding="utf-8").split())
+    return HdrtestRun(Measure.of(meter, timed.cpu), json.loads(report.read_text(encoding="utf-8")),
+                      python_cpu, compilers_cpu)
 
 
 # --- one group, every step ------------------------------------------------------------------------------------------
@@ -381,65 +430,166 @@ def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')} load {load1():.2f}] {message}", file=sys.stderr, flush=True)
 
 
-def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kernel_doc: bool) -> Figures:
+@dataclass
+class QuietGate:
+    """Before each timed method, wait (up to ``patience`` seconds) until other processes leave the cores idle.
+
+    Idle means: over a ``window``-second sample, the whole machine used less than ``threshold`` of one core (none of
+    bench's own processes run between methods).  Waits are logged and summed in the JSON figures.
+    """
+
+    patience: float = 0.0
+    window: float = 3.0
+    threshold: float = 0.10
+    waited: float = 0.0
+    gave_up: int = 0
+
+    def wait(self) -> None:
+        if self.patience <= 0:
+            return
+        start = time.monotonic()
+        while True:
+            before = cpu_busy()
+            time.sleep(self.window)
+            busy = (cpu_busy() - before) / self.window
+            if busy < self.threshold:
+                break
+            if time.monotonic() - start > self.patience:
+                self.gave_up += 1
+                _log(f"machine still busy ({busy:.2f} cores) after {self.patience:.0f} s; measuring anyway")
+                break
+        self.waited += time.monotonic() - start
+
+
+GATE = QuietGate()
+
+
+def _step(message: str) -> None:
+    GATE.wait()
+    _log(message)
+
+
+class _Rounds:
+    """Each method's best round (shortest time): other processes only ever make a run slower."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, Any] = {}
+        self.values: dict[str, list[float]] = {}
+
+    def keep(self, name: str, key: float, value: Any) -> None:
+        seen = self.values.setdefault(name, [])
+        if not seen or key < min(seen):
+            self.best[name] = value
+        seen.append(key)
+
+    def spread(self, name: str) -> str:
+        seen = self.values.get(name, [])
+        if len(seen) < 2:
+            return ""
+        return f"; best of {len(seen)}: " + ", ".join(f"{v:.2f}" for v in seen)
+
+
+def _by_wall(item: Any) -> tuple[float, Any]:
+    return item.measure.wall if hasattr(item, "measure") else item.wall, item
+
+
+def _by_limit(pool: PoolRun) -> tuple[float, PoolRun]:
+    return pool.limit, pool
+
+
+def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kernel_doc: bool,
+                  repeat: int = 1) -> Figures:
     work.mkdir(parents=True, exist_ok=True)
     fig = Figures(group.name, len(group.headers), group.selection)
     specs = specs_for(group)
     n = len(specs)
+    prepare_hdrtest(work / "hdrtest")
     # gcc -M first: step 4's expected answer, and it reads every header of every closure into the page cache, so
     # no timed method below pays for cold disk reads.
     _log(f"{group.name}: include closures (gcc -M) of {n} headers")
     closures, closure_wall = include_closures(specs, jobs, work / "deps")
     fig.values["closure_wall"] = round(closure_wall, 3)
+    (work / "closures.json").write_text(json.dumps({os.path.relpath(h, group.root): sorted(c)
+                                                    for h, c in closures.items()}) + "\n", encoding="utf-8")
+
+    rounds = _Rounds()
+    doc = group.root / "scripts" / "kernel-doc"
+    for number in range(repeat):
+        tag = f" (round {number + 1} of {repeat})" if repeat > 1 else ""
+        if 1 in steps:
+            _step(f"{group.name}: make -j{jobs} -k, kernel rule (cc -S) per header{tag}")
+            make_run = run_make(specs, work / f"make-{number}", jobs, kernel_doc=None)
+            rounds.keep("make", make_run[0].wall, make_run)
+            if kernel_doc and doc.is_file():
+                _step(f"{group.name}: make, kernel rule with kernel-doc{tag}")
+                rounds.keep("make_doc", *_by_wall(run_make(specs, work / f"make-doc-{number}", jobs,
+                                                           kernel_doc=doc)[0]))
+        if 2 in steps:
+            _step(f"{group.name}: bare cc -fsyntax-only, pool of {jobs}{tag}")
+            rounds.keep("bare", *_by_limit(run_pool(specs, jobs, syntax_command)))
+            _step(f"{group.name}: bare cc -S -o /dev/null, pool of {jobs}{tag}")
+            rounds.keep("bare_s", *_by_limit(run_pool(specs, jobs, assembly_command)))
+            _step(f"{group.name}: hdrtest's compile command (JSON diagnostics, -MD), bare, pool of {jobs}{tag}")
+            rounds.keep("own", *_by_limit(run_pool(specs, jobs, hdrtest_command(work / "own-deps"))))
+        if steps & {1, 2, 3, 4}:
+            _step(f"{group.name}: hdrtest --no-cache --variants none{tag}")
+            nocache_run = run_hdrtest(group, work / "hdrtest", f"nocache-{number}", jobs,
+                                      ["--no-cache", "--variants", "none"])
+            rounds.keep("nocache", nocache_run.measure.wall, nocache_run)
+            _step(f"{group.name}: hdrtest cold (fresh --cache-dir) --variants none{tag}")
+            cache_dir = work / "hdrtest" / f"cache-{number}"
+            cold_run = run_hdrtest(group, work / "hdrtest", f"cold-{number}", jobs,
+                                   ["--cache-dir", str(cache_dir), "--variants", "none"])
+            rounds.keep("cold", cold_run.measure.wall, (cold_run, cache_dir))
+            if 3 in steps:
+                _step(f"{group.name}: hdrtest warm{tag}")
+                rounds.keep("warm", *_by_wall(run_hdrtest(group, work / "hdrtest", f"warm-{number}", jobs,
+                                                          ["--cache-dir", str(cache_dir), "--variants", "none"])))
+    fig.values["rounds"] = {name: [round(v, 3) for v in values] for name, values in rounds.values.items()}
 
     make: Measure | None = None
     make_passed: set[Path] = set()
-    if 1 in steps:
-        _log(f"{group.name}: make -j{jobs} -k, kernel rule (cc -S) per header")
-        make, make_passed = run_make(specs, work / "make", jobs, kernel_doc=None)
+    with_doc: Measure = rounds.best.get("make_doc", Measure(1.0, 1.0, 0.0, 0.0))
+    if "make" in rounds.best:
+        make, make_passed = rounds.best["make"]
         fig.values["make"] = {**make.as_dict(), "passed": len(make_passed)}
-        fig.add("1. make -S (kernel rule)", make.text())
-        doc = group.root / "scripts" / "kernel-doc"
-        if kernel_doc and doc.is_file():
-            _log(f"{group.name}: make, kernel rule with kernel-doc")
-            with_doc, _ = run_make(specs, work / "make-doc", jobs, kernel_doc=doc)
-            fig.values["make_kernel_doc"] = with_doc.as_dict()
-            fig.add("   make -S + kernel-doc (full kernel rule)", with_doc.text())
+        fig.add("1. make -S (kernel rule)", make.text() + rounds.spread("make"))
+    if "make_doc" in rounds.best:
+        fig.values["make_kernel_doc"] = with_doc.as_dict()
+        fig.add("   make -S + kernel-doc (full kernel rule)", with_doc.text() + rounds.spread("make_doc"))
 
-    bare: PoolRun | None = None
-    own: PoolRun | None = None
-    if 2 in steps:
-        _log(f"{group.name}: bare cc -fsyntax-only, pool of {jobs}")
-        bare = run_pool(specs, jobs, syntax_command)
-        _log(f"{group.name}: bare cc -S -o /dev/null, pool of {jobs}")
-        bare_s = run_pool(specs, jobs, assembly_command)
-        _log(f"{group.name}: hdrtest's own compile command (JSON diagnostics, -MD), bare, pool of {jobs}")
-        own = run_pool(specs, jobs, hdrtest_command(work / "own-deps"))
+    bare: PoolRun | None = rounds.best.get("bare")
+    own: PoolRun | None = rounds.best.get("own")
+    if bare is not None and own is not None:
+        bare_s: PoolRun = rounds.best["bare_s"]
         fig.values["bare_syntax"] = bare.as_dict()
         fig.values["bare_S"] = bare_s.as_dict()
         fig.values["bare_hdrtest_command"] = own.as_dict()
-        fig.add("2. limit: bare -fsyntax-only, sum of walls / cores", bare.text())
-        fig.add("   bare -S -o /dev/null, sum of walls / cores", bare_s.text())
+        fig.add("2. limit: bare -fsyntax-only, sum of walls / cores", bare.text() + rounds.spread("bare"))
+        fig.add("   bare -S -o /dev/null, sum of walls / cores", bare_s.text() + rounds.spread("bare_s"))
         fig.add("   -fsyntax-only / -S, summed compile walls (the saving)", f"{bare.sum_wall / bare_s.sum_wall:.3f}")
-        fig.add("   hdrtest's compile command run bare, sum / cores", own.text())
+        fig.add("   hdrtest's compile command run bare, sum / cores", own.text() + rounds.spread("own"))
 
     cold: HdrtestRun | None = None
-    cache = work / "hdrtest" / "cache"
-    if steps & {1, 2, 3, 4}:
-        _log(f"{group.name}: hdrtest --no-cache --variants none")
-        nocache = run_hdrtest(group, work / "hdrtest", "nocache", jobs, ["--no-cache", "--variants", "none"])
-        _log(f"{group.name}: hdrtest cold (fresh --cache-dir) --variants none")
-        cold = run_hdrtest(group, work / "hdrtest", "cold", jobs, ["--cache-dir", str(cache), "--variants", "none"])
+    cache = work / "hdrtest" / "cache-0"
+    if "cold" in rounds.best:
+        cold, cache = rounds.best["cold"]
+        nocache: HdrtestRun = rounds.best["nocache"]
         fig.values["hdrtest_nocache"] = nocache.as_dict()
         fig.values["hdrtest_cold"] = cold.as_dict()
-        fig.add("   hdrtest --no-cache", nocache.measure.text())
-        fig.add("   hdrtest cold (fresh --cache-dir)", cold.measure.text())
+        fig.add("   hdrtest --no-cache", nocache.measure.text() + rounds.spread("nocache"))
+        fig.add("   hdrtest cold (fresh --cache-dir)", cold.measure.text() + rounds.spread("cold"))
+        fig.add("   cold, CPU split", cold.split() + f" (--no-cache: {nocache.split()})")
         if make is not None:
             ratio = cold.measure.wall / make.wall
             fig.values["ratio_1"] = round(ratio, 4)
             fig.values["ratio_1_nocache"] = round(nocache.measure.wall / make.wall, 4)
-            fig.add("1. hdrtest cold / make", f"{ratio:.3f} (--no-cache: {nocache.measure.wall / make.wall:.3f})",
-                    "<= 0.75", _verdict(ratio <= 0.75))
+            fig.values["ratio_1_cpu"] = round(cold.measure.cpu / make.cpu, 4)
+            fig.add("1. hdrtest cold / make", f"{ratio:.3f} (--no-cache: {nocache.measure.wall / make.wall:.3f}; "
+                    f"cpu: {cold.measure.cpu / make.cpu:.3f})", "<= 0.75", _verdict(ratio <= 0.75))
+            if "make_doc" in rounds.best:
+                fig.add("   hdrtest cold / make with kernel-doc", f"{cold.measure.wall / with_doc.wall:.3f} "
+                        f"(cpu: {cold.measure.cpu / with_doc.cpu:.3f})")
             everything = set(group.headers)
             hd_passed = cold.baseline_passed(group.root)
             make_failed, hd_failed = everything - make_passed, everything - hd_passed
@@ -455,29 +605,32 @@ def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kerne
             overhead = cold.measure.wall / bare.limit - 1
             fig.values["overhead_2"] = round(overhead, 4)
             fig.values["overhead_2_nocache"] = round(nocache.measure.wall / bare.limit - 1, 4)
+            cpu_overhead = cold.measure.cpu / bare.measure.cpu - 1
+            fig.values["overhead_2_cpu"] = round(cpu_overhead, 4)
             fig.add("2. hdrtest cold overhead over the limit",
-                    f"{overhead * 100:+.1f}% (--no-cache: {(nocache.measure.wall / bare.limit - 1) * 100:+.1f}%)",
-                    "<= 5%", _verdict(overhead <= 0.05))
+                    f"{overhead * 100:+.1f}% (--no-cache: {(nocache.measure.wall / bare.limit - 1) * 100:+.1f}%; "
+                    f"cpu: {cpu_overhead * 100:+.1f}%)", "<= 5%", _verdict(overhead <= 0.05))
             fig.add("   of which: its compile command (JSON, -MD), bare",
                     f"{(own.limit / bare.limit - 1) * 100:+.1f}%; the rest (Python, scheduling, cache): "
                     f"{(cold.measure.wall - own.limit) / bare.limit * 100:+.1f}% "
                     f"({cold.measure.cpu - own.measure.cpu:.2f} cpu-s beyond its compiles)")
 
-    if cold is not None and 3 in steps:
-        _log(f"{group.name}: hdrtest warm")
-        warm = run_hdrtest(group, work / "hdrtest", "warm", jobs, ["--cache-dir", str(cache), "--variants", "none"])
+    if cold is not None and "warm" in rounds.best:
+        warm: HdrtestRun = rounds.best["warm"]
         ratio = warm.measure.wall / cold.measure.wall
         fig.values["hdrtest_warm"] = warm.as_dict()
         fig.values["ratio_3"] = round(ratio, 4)
-        fig.add("3. hdrtest warm", warm.measure.text() + f"; cache hits {warm.summary['cache_hits']}/"
-                f"{warm.summary['results']}")
-        fig.add("3. warm / cold", f"{ratio * 100:.1f}%", "<= 2%", _verdict(ratio <= 0.02))
+        fig.add("3. hdrtest warm", warm.measure.text() + rounds.spread("warm") +
+                f"; cache hits {warm.summary['cache_hits']}/{warm.summary['results']}; {warm.split()}")
+        fig.add("3. warm / cold", f"{ratio * 100:.1f}% (cpu: {warm.measure.cpu / cold.measure.cpu * 100:.1f}%)",
+                "<= 2%", _verdict(ratio <= 0.02))
 
     if cold is not None and 4 in steps and group.touch is not None:
         _measure_touch(group, work, jobs, cache, cold, closures, fig)
 
     if 5 in steps:
         _measure_variants(group, work, jobs, fig)
+    fig.values["quiet_gate"] = {"patience": GATE.patience, "waited": round(GATE.waited, 1), "gave_up": GATE.gave_up}
     return fig
 
 
@@ -493,6 +646,7 @@ def _measure_touch(group: Group, work: Path, jobs: int, cache: Path, cold: Hdrte
         for attempt in (1, 2):
             # Two edits: the first --changed-since run also builds the include graph; the second shows the steady
             # state, where the graph is already in the cache.
+            GATE.wait()  # before the edit: the file stays as committed while bench waits
             touched.write_bytes(original + f"/* hdrtest bench edit {attempt} */\n".encode())
             _log(f"{group.name}: touched {touched}, hdrtest --changed-since HEAD (edit {attempt})")
             runs.append(run_hdrtest(group, work / "hdrtest", f"changed{attempt}", jobs,
@@ -509,18 +663,24 @@ def _measure_touch(group: Group, work: Path, jobs: int, cache: Path, cold: Hdrte
         selected = run.headers(group.root, compiled_only=False)
         compiled = run.headers(group.root, compiled_only=True)
         ratio = run.measure.wall / cold.measure.wall
-        exact = compiled == expected
+        # A header gcc -M cannot list (a missing include) has no dependency list, so hdrtest never caches it: when
+        # its include graph reaches the touched file it is compiled again, rightly. It is left out of the equality.
+        exact = compiled - unknown == expected
         fig.values[f"changed_{attempt}"] = {
             **run.as_dict(), "selected": len(selected), "compiled": len(compiled), "ratio": round(ratio, 4),
-            "compiled_not_dependent": _rel(compiled - expected, group.root),
+            "compiled_not_dependent": _rel(compiled - expected - unknown, group.root),
+            "compiled_without_deps": _rel(compiled & unknown, group.root),
             "dependent_not_compiled": _rel(expected - compiled, group.root),
             "selected_not_dependent": _rel(selected - expected, group.root)}
         what = "include graph built" if attempt == 1 else "include graph cached"
         fig.add(f"4. --changed-since HEAD, {what}: selected / compiled",
                 f"{len(selected)} / {len(compiled)}; {run.measure.text()}; {ratio * 100:.1f}% of cold")
         detail = "exactly the gcc -M dependents" if exact else (
-            f"compiled, not dependents: [{_names(compiled - expected, group.root)}]; "
+            f"compiled, not dependents: [{_names(compiled - expected - unknown, group.root)}]; "
             f"dependents not compiled: [{_names(expected - compiled, group.root)}]")
+        if compiled & unknown:
+            detail += (f"; plus {len(compiled & unknown)} header(s) without a dependency list (never cached): "
+                       f"{_names(compiled & unknown, group.root)}")
         fig.add("   compiled == dependents", detail, "only the dependents", _verdict(exact))
         if attempt == 1 and selected - expected:
             fig.remarks.append(f"{group.name}: --changed-since selected {len(selected - expected)} header(s) gcc -M "
