@@ -231,3 +231,28 @@ def test_warm_run_takes_dedupe_verdicts_from_the_cache(tmp_path: Path, monkeypat
     (tree / "quiet.h").write_text("#ifdef CONFIG_TRACE\n#endif\nint quiet, louder;\n")
     time.sleep(0.12)
     assert statuses() == cold
+
+
+def test_a_failing_kconfig_evaluation_costs_the_variant_not_the_run() -> None:
+    from hdrtest import kconfig
+    from hdrtest.variants import Flipper
+
+    class Broken:
+        def baseline(self) -> dict[str, str]:
+            return {"CONFIG_A": "y"}
+
+        def flip(self, option: str, value: str) -> kconfig.Resolution | None:
+            raise kconfig.KconfigError("scripts/kconfig/conf failed: timed out after 300 seconds")
+
+        def symbol_type(self, option: str) -> str | None:
+            return "bool"
+
+        def is_tristate(self, option: str) -> bool:
+            return False
+
+        def known(self, option: str) -> bool:
+            return True
+
+    flipper = Flipper(Broken())
+    assert flipper.resolve("CONFIG_A", "n") is None
+    assert "timed out" in flipper.failures[("CONFIG_A", "n")]

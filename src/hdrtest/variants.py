@@ -78,6 +78,8 @@ class Flipper:
     def __init__(self, backend: kconfig.KconfigBackend | None) -> None:
         self.backend = backend
         self._memo: dict[tuple[str, str], kconfig.Resolution | None] = {}
+        #: Flips whose Kconfig evaluation failed, with the reason.
+        self.failures: dict[tuple[str, str], str] = {}
 
     def value(self, option: str, macros: Mapping[str, str]) -> str:
         if self.backend is not None and self.backend.known(option):
@@ -104,7 +106,13 @@ class Flipper:
         key = (option, target)
         if key not in self._memo:
             if self.backend is not None and self.backend.known(option):
-                self._memo[key] = self.backend.flip(option, target)
+                try:
+                    self._memo[key] = self.backend.flip(option, target)
+                except kconfig.KconfigError as exc:
+                    # One flip Kconfig could not evaluate (a hung probe, a broken .config) costs
+                    # that variant, not the run.
+                    self.failures[key] = str(exc).splitlines()[0][:300] if str(exc) else exc.__class__.__name__
+                    self._memo[key] = None
             else:
                 self._memo[key] = kconfig.plain_flip(option, target)
         return self._memo[key]
@@ -272,7 +280,9 @@ def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: Optio
         for target in flipper.targets(reason.option, current):
             resolution = flipper.resolve(reason.option, target)
             if resolution is None or not resolution.achieved:
-                plan.impossible.append(f"{reason.option}={target}: the configuration system does not allow it")
+                failure = flipper.failures.get((reason.option, target))
+                plan.impossible.append(f"{reason.option}={target}: " + (
+                    f"not tested, Kconfig failed: {failure}" if failure else "the configuration system does not allow it"))
                 continue
             if not resolution.defines:
                 continue
