@@ -18,6 +18,21 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 
+#: The kernel's IS_ENABLED machinery (include/linux/kconfig.h), written from its documented behaviour.
+KCONFIG_H = (
+    "#define __ARG_PLACEHOLDER_1 0,\n"
+    "#define __take_second_arg(__ignored, val, ...) val\n"
+    "#define __is_defined(x) ___is_defined(x)\n"
+    "#define ___is_defined(val) ____is_defined(__ARG_PLACEHOLDER_##val)\n"
+    "#define ____is_defined(arg1_or_junk) __take_second_arg(arg1_or_junk 1, 0)\n"
+    "#define IS_BUILTIN(option) __is_defined(option)\n"
+    "#define IS_MODULE(option) __is_defined(option##_MODULE)\n"
+    "#define IS_ENABLED(option) __or(IS_BUILTIN(option), IS_MODULE(option))\n"
+    "#define __or(x, y) ___or(x, y)\n"
+    "#define ___or(x, y) ____or(__ARG_PLACEHOLDER_##x, y)\n"
+    "#define ____or(arg1_or_junk, y) __take_second_arg(arg1_or_junk 1, y)\n"
+    )
+
 COMPILERS = [c for c in ("gcc", "clang") if shutil.which(c)]
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import KCONFIG_H
+
 from hdrtest.scan.conditions import (
     FALSE,
     TRUE,
@@ -138,19 +140,7 @@ def test_formula_agrees_with_gcc(expr: str, tmp_path: Path) -> None:
     """to_c() and evaluate() mean what the preprocessor means, in every configuration."""
     kconfig = tmp_path / "kconfig.h"
     # The kernel's IS_ENABLED machinery, written from its documented behaviour.
-    kconfig.write_text(
-        "#define __ARG_PLACEHOLDER_1 0,\n"
-        "#define __take_second_arg(__ignored, val, ...) val\n"
-        "#define __is_defined(x) ___is_defined(x)\n"
-        "#define ___is_defined(val) ____is_defined(__ARG_PLACEHOLDER_##val)\n"
-        "#define ____is_defined(arg1_or_junk) __take_second_arg(arg1_or_junk 1, 0)\n"
-        "#define IS_BUILTIN(option) __is_defined(option)\n"
-        "#define IS_MODULE(option) __is_defined(option##_MODULE)\n"
-        "#define IS_ENABLED(option) __or(IS_BUILTIN(option), IS_MODULE(option))\n"
-        "#define __or(x, y) ___or(x, y)\n"
-        "#define ___or(x, y) ____or(__ARG_PLACEHOLDER_##x, y)\n"
-        "#define ____or(arg1_or_junk, y) __take_second_arg(arg1_or_junk 1, y)\n"
-    )
+    kconfig.write_text(KCONFIG_H)
     f = parse_condition("if", expr)
     names = ["CONFIG_A", "CONFIG_B", "CONFIG_C", "CONFIG_C_MODULE", "CONFIG_A_MODULE"]
     for bits in range(1 << len(names)):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import KCONFIG_H
+
 from hdrtest.scan.conditions import FALSE, TRUE, And, Defined, Not, Or, conj, evaluate, neg, to_c
 from hdrtest.scan.directives import ScanError, scan_directives
 
@@ -260,19 +262,7 @@ def test_presence_conditions_agree_with_gcc(tmp_path: Path) -> None:
     scan = scan_directives(text, str(header))
     decl_lines = lines_with(text, "int l")
     kconfig = tmp_path / "k.h"
-    kconfig.write_text(
-        "#define __ARG_PLACEHOLDER_1 0,\n"
-        "#define __take_second_arg(__ignored, val, ...) val\n"
-        "#define __is_defined(x) ___is_defined(x)\n"
-        "#define ___is_defined(val) ____is_defined(__ARG_PLACEHOLDER_##val)\n"
-        "#define ____is_defined(arg1_or_junk) __take_second_arg(arg1_or_junk 1, 0)\n"
-        "#define IS_BUILTIN(option) __is_defined(option)\n"
-        "#define IS_MODULE(option) __is_defined(option##_MODULE)\n"
-        "#define IS_ENABLED(option) __or(IS_BUILTIN(option), IS_MODULE(option))\n"
-        "#define __or(x, y) ___or(x, y)\n"
-        "#define ___or(x, y) ____or(__ARG_PLACEHOLDER_##x, y)\n"
-        "#define ____or(arg1_or_junk, y) __take_second_arg(arg1_or_junk 1, y)\n"
-    )
+    kconfig.write_text(KCONFIG_H)
     for bits in range(8):
         config = {n: "1" for i, n in enumerate(["CONFIG_A", "CONFIG_B", "CONFIG_C"]) if bits >> i & 1}
         cmd = ["gcc", "-E", "-P", "-include", str(kconfig)]
