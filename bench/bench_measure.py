@@ -638,6 +638,13 @@ def _measure_touch(group: Group, work: Path, jobs: int, cache: Path, cold: Hdrte
                    closures: dict[Path, frozenset[str]], fig: Figures) -> None:
     assert group.touch is not None
     touched = group.touch
+    name = os.path.relpath(touched, group.root)
+    local = subprocess.run(["git", "-C", str(group.root), "status", "--porcelain", "--", name], capture_output=True,
+                           text=True, check=False)
+    if local.returncode != 0 or local.stdout.strip():
+        # Restoring runs git checkout: on a file with local edits that would throw them away.
+        fig.add("4. skipped", f"{name} is not a clean git-tracked file (git status: {local.stdout.strip() or 'error'})")
+        return
     expected = {h for h, closure in closures.items() if str(touched) in closure}
     unknown = {h for h, closure in closures.items() if not closure}
     original = touched.read_bytes()
@@ -655,7 +662,6 @@ def _measure_touch(group: Group, work: Path, jobs: int, cache: Path, cold: Hdrte
     finally:
         if touched.read_bytes() != original:
             restore(group.root, touched)
-    name = os.path.relpath(touched, group.root)
     fig.values["touched"] = {"file": name, "dependents": len(expected), "gcc_M_failed": _rel(unknown, group.root)}
     fig.add("4. touched", f"{name}: {len(expected)} of {len(closures)} headers include it (gcc -M)"
             + (f"; gcc -M failed for {len(unknown)}: {_names(unknown, group.root)}" if unknown else ""))
