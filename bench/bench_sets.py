@@ -51,7 +51,7 @@ def _sampled(headers: list[Path], sample: int) -> tuple[tuple[Path, ...], str]:
     if sample <= 1:
         return tuple(ordered), f"all {len(ordered)}"
     chosen = ordered[::sample]
-    return tuple(chosen), f"every {sample}th of {len(ordered)} (sorted by path, starting with the first): {len(chosen)}"
+    return tuple(chosen), f"1 in {sample} of {len(ordered)} (sorted by path, starting with the first): {len(chosen)}"
 
 
 def _touch_path(root: Path, given: str | None, default: str) -> Path:
