@@ -96,14 +96,10 @@ def config_command(job: Job) -> list[str]:
 
 
 def parse_macros(text: str) -> Values:
-    values: Values = {}
-    for line in text.splitlines():
-        if not line.startswith("#define "):
-            continue
-        head, _, body = line[len("#define "):].partition(" ")
-        name = head.split("(", 1)[0]
-        values[name] = body
-    return values
+    """``-dM`` output as name -> body (one parser for the whole tool: ``macros.parse_dm``)."""
+    from .macros import parse_dm
+
+    return dict(parse_dm(text, keep_params=False))
 
 
 def config_values(job: Job) -> Values:

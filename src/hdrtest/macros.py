@@ -20,14 +20,16 @@ from .models import Job
 _DEFINE = re.compile(r"^#define (?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<params>\([^)]*\))?(?: (?P<body>.*))?$")
 
 
-def parse_dm(text: str) -> dict[str, str]:
-    """``-dM`` output as name -> replacement text (function-like macros keep their params in the name's value)."""
+def parse_dm(text: str, *, keep_params: bool = True) -> dict[str, str]:
+    """``-dM`` output as name -> replacement text; function-like macros keep ``(params)`` in front of
+    their body unless ``keep_params`` is false."""
     macros: dict[str, str] = {}
     for line in text.splitlines():
         match = _DEFINE.match(line)
         if match is not None:
             body = match.group("body") or ""
-            macros[match.group("name")] = (match.group("params") or "") + body if match.group("params") else body
+            params = match.group("params")
+            macros[match.group("name")] = params + body if params and keep_params else body
     return macros
 
 
