@@ -177,16 +177,14 @@ def test_a_cached_failure_comes_back_explained_and_triaged(tmp_path: Path, compi
 
 
 def test_unit_graphs_are_built_once_for_many_headers(tmp_path: Path) -> None:
-    from hdrtest.scan.includes import ScanCache
     from hdrtest.triage import UnitGraphs
 
     write_tree(tmp_path, KBUILD)
     entries = [compdb.Entry(file=tmp_path / f, directory=tmp_path, compiler="cc", flags=("-c",))
                for f in ("drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c", "drivers/misc/m.c")]
-    scans = ScanCache()
-    graphs = UnitGraphs(entries, scans)
+    graphs = UnitGraphs(entries)
     gvt = {e.file.name for e in graphs.including(tmp_path / "drivers/drm/gvt/gvt.h")}
-    scanned = scans.misses
+    scanned = graphs.scanned
     local = {e.file.name for e in graphs.including(tmp_path / "drivers/drm/gvt/local.h")}
     assert gvt == {"a.c", "b.c", "m.c"} and local == {"b.c"}
-    assert scans.misses == scanned  # the second question scanned nothing
+    assert scanned > 0 and graphs.scanned == scanned  # the second question scanned nothing

@@ -8,10 +8,11 @@ where a new file could shadow one of its includes.  Timestamps are only a shortc
 skip re-hashing (a file whose size, mtime, ctime and inode match a recorded stamp has
 the recorded hash); they never decide a hit.
 
-Storage is one SQLite database in WAL mode.  Every write is one short ``BEGIN
-IMMEDIATE`` transaction, so concurrent runs wait for each other briefly instead of
-failing, and a run killed at any point leaves the database consistent: an entry is
-either fully written or absent.  Only PASS and FAIL verdicts are kept (a timeout or a
+Storage is one SQLite database in WAL mode.  Results are written in batches (a few
+dozen, or half a second's worth), each one short ``BEGIN IMMEDIATE`` transaction, so
+concurrent runs wait for each other briefly instead of failing, and a run killed at any
+point leaves the database consistent: an entry is either fully written or absent (a
+kill loses at most the batch in hand, which the next run compiles again).  Only PASS and FAIL verdicts are kept (a timeout or a
 compiler crash says nothing lasting), and only when the compiler wrote a dependency
 list (gcc writes none after a fatal error such as a missing include); plus DEDUPED
 verdicts, checked against what the variant's preprocessing read.  A result explained
@@ -134,6 +135,31 @@ def result_from_dict(data: dict[str, Any], job: Job) -> Result:
                   triage=data.get("triage"))
 
 
+def _payload(result: Result) -> bytes:
+    """A stored result: its dependencies are the entry's own columns, its command is rebuilt on a hit."""
+    data = result_to_dict(result)
+    del data["dependencies"], data["command"]
+    return zlib.compress(json.dumps(data).encode("utf-8", "surrogateescape"), 1)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A result on its way to the database."""
+
+    key: bytes
+    status: str
+    payload: bytes
+    deps: Sequence[str]
+    dirs: Sequence[str]
+    deps_digest: bytes
+    dirs_digest: bytes
+
+
+#: A batch is written when it has this many results or is this old, whichever comes first.
+_BATCH = 32
+_BATCH_SECONDS = 0.5
+
+
 # --- sizes ----------------------------------------------------------------------------------------------------------
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1000, "KIB": 1 << 10, "M": 1 << 20, "MB": 1000 ** 2,
@@ -223,8 +249,18 @@ class ResultCache:
         self._current: set[bytes] = set()
         self._counts = {"lookups": 0, "hits": 0, "stores": 0}
         self._resolver = Resolver()
-        self._watch_memo: dict[tuple[str, Chains, Include], tuple[str, ...]] = {}
+        self._watch_memo: dict[tuple[str, int, Include], tuple[str, ...]] = {}
+        self._chain_ids: dict[Chains, int] = {}
+        self._dep_watch: dict[tuple[int, str], tuple[dict[str, None], bool]] = {}
+        self._ancestor_memo: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._joined: dict[tuple[str, str], str] = {}
+        #: Per run: a dependency's digest (file path) or a watched directory's fingerprint (path + "/"),
+        #: or why results reading it are not stored.
+        self._settled: dict[str, bytes | str] = {}
         self._environment = [os.environ.get(name) for name in _ENVIRONMENT]
+        #: Results waiting to be written: one transaction per batch, not per compile.
+        self._entries: list[_Entry] = []
+        self._written = time.monotonic()
         self._closed = False
         self._db = self._open()
 
@@ -473,6 +509,8 @@ class ResultCache:
                 return None
 
     def _lookup(self, job: Job) -> Result | None:
+        if self._entries:
+            self._flush_locked()  # the entry asked for may be waiting to be written
         key = self.key(job)
         self._counts["lookups"] += 1
         row = self._db.execute("SELECT payload, deps, deps_digest, dirs, dirs_digest FROM entries WHERE key = ?",
@@ -496,6 +534,7 @@ class ResultCache:
         from .compile import display_command
 
         result.command = display_command(job)  # the variant prelude's path is this run's
+        result.dependencies = tuple(deps)
         result.cached = True
         self.hits += 1
         self._counts["hits"] += 1
@@ -526,50 +565,70 @@ class ResultCache:
         job = result.job
         if result.status not in (Status.PASS, Status.FAIL, Status.DEDUPED) or result.cached:
             return self._skip("not a pass or fail" if not result.cached else "cached")
-        deps = [d for d in result.dependencies if not _VARIANT_FILE.match(os.path.basename(d))]
+        deps = [d for d in result.dependencies if "variant-" not in d or not _VARIANT_FILE.match(os.path.basename(d))]
         if str(job.header) not in deps:
             return self._skip("no dependency list")  # nothing to check a later lookup against
-        horizon = self.opened_ns - RACY_NS
         digests = []
         for dep in deps:
-            try:
-                st = os.stat(dep)
-            except OSError:
-                return self._skip("a dependency vanished")
-            if max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
-                # Changed while this run was going: which version did the compiler read?
-                return self._skip("a dependency changed during the run")
-            digests.append(self.file_digest(dep, scan=True))
-        if MISSING in digests:
-            return self._skip("a dependency is unreadable")
+            digest = self._settled_file(dep)
+            if isinstance(digest, str):
+                return self._skip(digest)
+            digests.append(digest)
         dirs = self._watched_dirs(job, deps)
         dir_digests = []
         for directory in dirs:
-            digest = self.dir_digest(directory)
-            if digest not in (MISSING, NOT_A_DIRECTORY):
-                try:
-                    st = os.stat(directory)
-                except OSError:
-                    return self._skip("an include directory vanished")
-                if max(st.st_mtime_ns, st.st_ctime_ns) >= horizon:
-                    return self._skip(f"include directory {directory} changed during the run")
+            digest = self._settled_dir(directory)
+            if isinstance(digest, str):
+                return self._skip(digest)
             dir_digests.append(digest)
-        payload = zlib.compress(json.dumps(result_to_dict(result)).encode("utf-8", "surrogateescape"), 6)
-        now = time.time_ns()
-        with self._write() as db:
-            ids = self._ensure_ids([*deps, *dirs])
-            deps_blob = array("q", (ids[d] for d in deps)).tobytes()
-            dirs_blob = array("q", (ids[d] for d in dirs)).tobytes()
-            size = len(payload) + len(deps_blob) + len(dirs_blob) + 160
-            db.execute("INSERT OR REPLACE INTO entries(key, status, payload, deps, deps_digest, dirs, dirs_digest,"
-                       " size, created, used, hits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                       (self.key(job), result.status.value, payload, deps_blob,
-                        hashlib.sha256(b"".join(digests)).digest(), dirs_blob,
-                        hashlib.sha256(b"".join(dir_digests)).digest(), size, now, now))
-            self._counts["stores"] += 1
-            self._current.add(self.key(job))
-            self._flush_pending(db)
+        key = self.key(job)
+        self._entries.append(_Entry(key, result.status.value, _payload(result), deps, dirs,
+                                    hashlib.sha256(b"".join(digests)).digest(),
+                                    hashlib.sha256(b"".join(dir_digests)).digest()))
+        self._counts["stores"] += 1
+        self._current.add(key)
+        if len(self._entries) >= _BATCH or time.monotonic() - self._written >= _BATCH_SECONDS:
+            self._flush_locked()
         return True
+
+    # A dependency is judged once per run, when the first result that read it is stored.
+    # A file that was older than the run then and is edited later makes the compiles that
+    # read the edit be stored under the digest from before it: the next run sees other
+    # content and misses, which costs a compile, never a wrong verdict.
+
+    def _settled_file(self, path: str) -> bytes | str:
+        """The content digest to store for dependency ``path``, or why no result reading it can be stored."""
+        found = self._settled.get(path)
+        if found is None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                found = "a dependency vanished"
+            else:
+                if max(st.st_mtime_ns, st.st_ctime_ns) >= self.opened_ns - RACY_NS:
+                    # Changed while this run was going: which version did the compiler read?
+                    found = "a dependency changed during the run"
+                else:
+                    digest = self.file_digest(path, scan=True)
+                    found = "a dependency is unreadable" if digest == MISSING else digest
+            self._settled[path] = found
+        return found
+
+    def _settled_dir(self, path: str) -> bytes | str:
+        """The listing fingerprint to store for watched directory ``path``, or why it cannot be stored."""
+        found = self._settled.get(path + "/")
+        if found is None:
+            found = self.dir_digest(path)
+            if found not in (MISSING, NOT_A_DIRECTORY):
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    found = "an include directory vanished"
+                else:
+                    if max(st.st_mtime_ns, st.st_ctime_ns) >= self.opened_ns - RACY_NS:
+                        found = f"include directory {path} changed during the run"
+            self._settled[path + "/"] = found
+        return found
 
     def update(self, result: Result) -> None:
         """Rewrite the stored verdict of ``result`` (now with explanations), keeping what it depends on.
@@ -584,7 +643,8 @@ class ResultCache:
                 key = self.key(result.job)
                 if key not in self._current:
                     return
-                payload = zlib.compress(json.dumps(result_to_dict(result)).encode("utf-8", "surrogateescape"), 6)
+                self._flush_locked()
+                payload = _payload(result)
                 with self._write() as db:
                     db.execute("UPDATE entries SET payload = ?, size = size - length(payload) + ? WHERE key = ?",
                                (payload, len(payload), key))
@@ -604,9 +664,13 @@ class ResultCache:
         directory and the directory of every dependency.  A computed ``#include MACRO``
         names nothing we can follow, so for a file with one, every directory any
         dependency's relative path could be in counts.
+
+        Kernel headers read about a thousand files each, mostly the same ones: what a
+        dependency contributes is worked out once per run and search path.
         """
         search = job_search_path(job)
         chains = job_chains(job)
+        chain_id = self._chain_ids.setdefault(chains, len(self._chain_ids))
         watched: dict[str, None] = dict.fromkeys(chains.all_dirs())
         for spelling in (*search.forced_includes, *search.macro_includes):
             # -include files are looked up in the working directory first, then along the quote chain.
@@ -615,58 +679,104 @@ class ResultCache:
                 bases = [str(job.directory), *chains.quote]
                 watched.update(dict.fromkeys(os.path.normpath(os.path.join(b, sub)) for b in bases))
         computed: list[str] = []
+        memo = self._dep_watch
         for dep in deps:
-            watched[os.path.dirname(dep)] = None
-            includes = self._scans.get(self.file_digest(dep, scan=True), ())
-            dep_dir = os.path.dirname(dep)
-            for include in includes:
-                if include.computed:
-                    computed.append(dep)
-                    continue
-                memo_key = ("" if include.angled else dep_dir, chains, include)
-                found = self._watch_memo.get(memo_key)
-                if found is None:
-                    dirs: list[str] = []
-                    for candidate in self._resolver.candidates(include, dep, chains):
-                        dirs.append(os.path.dirname(candidate))
-                        if self._resolver.exists(candidate):
-                            break
-                    found = tuple(dirs)
-                    self._watch_memo[memo_key] = found
-                watched.update(dict.fromkeys(found))
+            found = memo.get((chain_id, dep))
+            if found is None:
+                found = memo[(chain_id, dep)] = self._dep_watched(dep, chains, chain_id)
+            watched.update(found[0])
+            if found[1]:
+                computed.append(dep)
         if computed:
-            # Every relative directory a dependency has below some root: walk each dependency's
-            # ancestors against a set (a deps x roots scan cost seconds per kernel header).
-            roots = {r.rstrip("/") for r in chains.all_dirs()} | {os.path.dirname(d).rstrip("/") for d in deps}
-            subdirs = {""}
-            for dep in deps:
-                parent = os.path.dirname(dep)
-                current = parent
-                while True:
-                    if current.rstrip("/") in roots:
-                        subdirs.add("" if current == parent else os.path.relpath(parent, current))
-                    upper = os.path.dirname(current)
-                    if upper == current:
-                        break
-                    current = upper
-            for dep in computed:
-                bases = [os.path.dirname(dep), *chains.quote]
-                watched.update(dict.fromkeys(os.path.normpath(os.path.join(b, s)) for b in bases for s in subdirs))
+            self._add_computed(watched, chains, deps, computed)
         return list(watched)
+
+    def _dep_watched(self, dep: str, chains: Chains, chain_id: int) -> tuple[dict[str, None], bool]:
+        """The directories ``dep``'s includes watch along ``chains``, and whether it has a computed include."""
+        dep_dir = os.path.dirname(dep)
+        watched: dict[str, None] = {dep_dir: None}
+        computed = False
+        for include in self._scans.get(self.file_digest(dep, scan=True), ()):
+            if include.computed:
+                computed = True
+                continue
+            # Quoted includes search the includer's directory first; #include_next resumes after it.
+            place = dep_dir if not include.angled or include.kind == "next" else ""
+            memo_key = (place, chain_id, include)
+            found = self._watch_memo.get(memo_key)
+            if found is None:
+                dirs: list[str] = []
+                for candidate in self._resolver.candidates(include, dep, chains):
+                    dirs.append(os.path.dirname(candidate))
+                    if self._resolver.exists(candidate):
+                        break
+                found = self._watch_memo[memo_key] = tuple(dirs)
+            watched.update(dict.fromkeys(found))
+        return watched, computed
+
+    def _add_computed(self, watched: dict[str, None], chains: Chains, deps: Sequence[str],
+                      computed: Sequence[str]) -> None:
+        # Every relative directory a dependency has below some root: each distinct parent
+        # directory's ancestors against a set (a deps x roots scan cost seconds per kernel header).
+        parents = {os.path.dirname(d) for d in deps}
+        roots = {r.rstrip("/") for r in chains.all_dirs()} | {p.rstrip("/") for p in parents}
+        subdirs = {""}
+        for parent in parents:
+            for ancestor, relative in self._ancestors(parent):
+                if ancestor in roots:
+                    subdirs.add(relative)
+        for dep in computed:
+            for base in (os.path.dirname(dep), *chains.quote):
+                for sub in subdirs:
+                    joined = self._joined.get((base, sub))
+                    if joined is None:
+                        joined = self._joined[(base, sub)] = os.path.normpath(os.path.join(base, sub))
+                    watched[joined] = None
+
+    def _ancestors(self, directory: str) -> tuple[tuple[str, str], ...]:
+        """``directory``'s strict ancestors (without a trailing slash) and its path relative to each."""
+        found = self._ancestor_memo.get(directory)
+        if found is None:
+            pairs = []
+            current = directory
+            while True:
+                upper = os.path.dirname(current)
+                if upper == current:
+                    break
+                pairs.append((upper.rstrip("/"), os.path.relpath(directory, upper)))
+                current = upper
+            found = self._ancestor_memo[directory] = tuple(pairs)
+        return found
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write hit times, counters and newly learnt stamps (the lookups' side effects)."""
+        """Write stored results, hit times, counters and newly learnt stamps."""
         with self._lock:
-            if self._closed or not (self._used or self._new_file_stamps or self._new_dir_stamps or
-                                        self._new_scans or any(self._counts.values())):
-                return
-            with self._write() as db:
-                self._flush_pending(db)
+            self._flush_locked()
 
-    def _flush_pending(self, db: sqlite3.Connection) -> None:
+    def _flush_locked(self) -> None:
+        if self._closed or not (self._entries or self._used or self._new_file_stamps or self._new_dir_stamps or
+                                self._new_scans or any(self._counts.values())):
+            return
+        entries, self._entries = self._entries, []
+        with self._write() as db:
+            self._flush_pending(db, entries)
+        self._written = time.monotonic()
+
+    def _flush_pending(self, db: sqlite3.Connection, entries: Sequence[_Entry] = ()) -> None:
         now = time.time_ns()
+        if entries:
+            ids = self._ensure_ids([path for entry in entries for path in (*entry.deps, *entry.dirs)])
+            rows = []
+            for entry in entries:
+                deps_blob = array("q", (ids[d] for d in entry.deps)).tobytes()
+                dirs_blob = array("q", (ids[d] for d in entry.dirs)).tobytes()
+                size = len(entry.payload) + len(deps_blob) + len(dirs_blob) + 160
+                rows.append((entry.key, entry.status, entry.payload, deps_blob, entry.deps_digest, dirs_blob,
+                             entry.dirs_digest, size, now, now))
+            db.executemany("INSERT OR REPLACE INTO entries(key, status, payload, deps, deps_digest, dirs,"
+                           " dirs_digest, size, created, used, hits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", rows)
         if self._used:
             db.executemany("UPDATE entries SET used = ?, hits = hits + 1 WHERE key = ?",
                            [(now, key) for key in self._used])
@@ -714,6 +824,7 @@ class ResultCache:
 
     def stats(self) -> CacheStats:
         with self._lock:
+            self._flush_locked()
             db = self._db
             by_status = dict(db.execute("SELECT status, COUNT(*) FROM entries GROUP BY status").fetchall())
             entry_bytes = db.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()[0]
@@ -728,6 +839,7 @@ class ResultCache:
     def clear(self) -> int:
         """Remove everything; returns the number of entries removed."""
         with self._lock:
+            self._entries = []
             with self._write() as db:
                 count: int = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
                 for table in _DROP:
@@ -742,6 +854,7 @@ class ResultCache:
         Returns the number of entries evicted.
         """
         with self._lock:
+            self._flush_locked()
             self._compact()
             evicted = 0
             while self.disk_size() > max_size:

@@ -51,8 +51,10 @@ class Include(NamedTuple):
     computed: bool = False
 
 
+# Matched from the newline before the directive: the regex engine then skips from newline
+# to newline, where ``^`` with re.M tries every position (four times slower on kernel headers).
 _DIRECTIVE = re.compile(
-    rb"^[ \t]*#[ \t]*(include_next|include|import)[ \t]*(?:([<\"])([^>\"\r\n]*)[>\"]|([^\r\n]*))", re.M)
+    rb"\n[ \t]*#[ \t]*(include_next|include|import)[ \t]*(?:([<\"])([^>\"\r\n]*)[>\"]|([^\r\n]*))")
 _HAS_INCLUDE = re.compile(rb"__has_include(_next)?[ \t]*\([ \t]*([<\"])([^>\"\r\n]*)[>\"]")
 _KIND = {b"include": "include", b"import": "include", b"include_next": "next"}
 
@@ -60,7 +62,7 @@ _KIND = {b"include": "include", b"import": "include", b"include_next": "next"}
 def scan_includes(data: bytes) -> tuple[Include, ...]:
     """Every include a file's text names; comments are not stripped (extra names only widen the graph)."""
     found: list[Include] = []
-    for match in _DIRECTIVE.finditer(data):
+    for match in _DIRECTIVE.finditer(b"\n" + data):
         keyword, delim, name, rest = match.groups()
         if delim is not None:
             found.append(Include(name.decode("utf-8", "surrogateescape"), delim == b"<", _KIND[keyword]))

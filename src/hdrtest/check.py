@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from . import kconfig, variants
+from .changes import GraphStore
 from .compile import CompileOptions, private_dir
 from .discover import discover
 from .errors import UsageError
@@ -16,11 +16,11 @@ from .executors import Executor
 from .executors.factory import make_executor
 from .models import CheckReport, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
-from .scan.conditions import OptionFilter
-from .scan.includes import ScanCache
 from .settings import Settings
 from .toolchain import probe
-from .touched import touched_options
+
+if TYPE_CHECKING:  # planning variants loads Kconfig and the scanners: not for --variants none
+    from . import kconfig, variants
 
 ProgressCallback = Callable[[Result, int, int], None]
 
@@ -78,6 +78,8 @@ def cache_root(settings: Settings) -> Path:
 
 
 def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> kconfig.KconfigBackend | None:
+    from . import kconfig
+
     config: Path | None = None
     if settings.kconfig_config:
         config = settings.resolve(settings.kconfig_config)
@@ -154,8 +156,15 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     With ``store``, headers whose every job is a cache hit are not preprocessed again, and
     fresh dedupe verdicts are stored (keyed like the variant's compile).
     """
+    if (settings.variants or "").strip() == "none" or not baseline:
+        return VariantPlanning([], {}, {}, [])
+    from . import variants
+    from .scan.conditions import OptionFilter
+    from .scan.includes import ScanCache
+    from .touched import touched_options
+
     strategy = variants.Strategy.parse(settings.variants, settings.seed)
-    if strategy.kind == "none" or not baseline:
+    if strategy.kind == "none":
         return VariantPlanning([], {}, {}, [])
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
@@ -242,7 +251,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
             context = planning.context
             explanation = explain_report(report, settings, skip_explained=True,
                                          base_index=context.index if context and context.index_built else None,
-                                         scans=context.scans if context is not None else None)
+                                         graphs=cache if isinstance(cache, GraphStore) else None)
             update = getattr(cache, "update", None)
             if update is not None:
                 # Keep the notes with the verdict: a warm run shows them without explaining again.

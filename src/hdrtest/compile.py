@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +29,8 @@ from .toolchain import probe
 _live: set[subprocess.Popen[bytes]] = set()
 _live_lock = threading.Lock()
 _private_dir: Path | None = None
+#: Names each compile's dependency file (next() on a count is atomic under the GIL).
+_job_numbers = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -142,37 +146,28 @@ def kill_all() -> None:
             pass
 
 
+#: A word of a make rule: a run of non-blanks, where "\\ " is a space inside a file name.
+_DEP_WORD = re.compile(r"(?:\\ |\S)+")
+
+
 def read_deps(path: Path, cwd: Path) -> tuple[str, ...]:
-    """Files listed in a make-style dependency file, as absolute paths."""
+    """Files listed in a make-style dependency file, as absolute paths.
+
+    Runs once per compile on lists of a thousand kernel headers, hence regular
+    expressions over the whole text rather than a loop over characters.
+    """
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ()
-    text = text.replace("\\\n", " ")
-    _, _, rest = text.partition(": ")
-    files: list[str] = []
-    token = ""
-    index = 0
-    while index < len(rest):
-        char = rest[index]
-        if char == "\\" and index + 1 < len(rest) and rest[index + 1] == " ":
-            token += " "
-            index += 2
-            continue
-        if char.isspace():
-            if token:
-                files.append(token)
-                token = ""
-        else:
-            token += char
-        index += 1
-    if token:
-        files.append(token)
+    _, _, rest = text.replace("\\\n", " ").partition(": ")
+    base = str(cwd)
     seen: dict[str, None] = {}
-    for name in files:
-        if name == os.devnull:
-            continue
-        seen[os.path.normpath(cwd / name)] = None
+    for word in _DEP_WORD.findall(rest):
+        if "\\" in word or "$$" in word:
+            word = word.replace("\\ ", " ").replace("\\#", "#").replace("$$", "$")
+        if word != os.devnull:
+            seen[os.path.normpath(os.path.join(base, word))] = None
     return tuple(seen)
 
 
@@ -198,8 +193,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
     """Compile ``job`` and classify the outcome; never raises for compiler failures."""
     compiler = probe(job.compiler, job.directory)
     mapper = diag.make_mapper(job.directory, options.root)
-    work = Path(tempfile.mkdtemp(prefix="job-", dir=private_dir()))
-    deps_file = work / "deps.d"
+    deps_file = private_dir() / f"deps-{next(_job_numbers)}.d"
     command = build_command(job, json_diagnostics=compiler.json_diagnostics, deps_file=deps_file,
                             compiler_path=compiler.path)
     start = time.monotonic()
@@ -208,9 +202,10 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         duration = time.monotonic() - start
         deps = read_deps(deps_file, job.directory)
     finally:
-        for leftover in work.iterdir():
-            leftover.unlink()
-        work.rmdir()
+        try:
+            deps_file.unlink()
+        except FileNotFoundError:
+            pass
     shown = display_command(job)
     if timed_out:
         return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown, raw_output=output,

@@ -28,7 +28,8 @@ from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff,
 from .models import CheckReport, Diagnostic, Job, Note, Result
 from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
 from .scan.directives import CondBlock, FileScan, scan_directives
-from .scan.includes import ScanCache, SearchPath
+from .changes import GraphStore
+from .scan.includes import SearchPath
 from .settings import Settings
 
 Values = dict[str, "str | None"]
@@ -824,12 +825,6 @@ def symbol_cache_dir(settings: Settings) -> Path:
     return run_caches(settings) / "symbols"
 
 
-def scan_cache_dir(settings: Settings) -> Path:
-    from .check import run_caches
-
-    return run_caches(settings) / "scans"
-
-
 def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | None = None) -> IndexLike:
     from .compile import private_dir
     from .scan.symbols import SymbolIndex
@@ -855,11 +850,11 @@ def is_explained(result: Result) -> bool:
 
 def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike | None = None,
                    triage_results: bool = True, base_index: IndexLike | None = None,
-                   scans: ScanCache | None = None, skip_explained: bool = False) -> Explanation:
+                   skip_explained: bool = False, graphs: GraphStore | None = None) -> Explanation:
     """Classify every failing result's diagnostics and attach explanations (and triage) as notes.
 
-    ``base_index`` and ``scans``: the run's symbol index and directive scans, reused rather
-    than built again.  ``skip_explained``: leave results that already carry notes alone
+    ``base_index``: the run's symbol index, reused rather than built again; ``graphs``:
+    where the compile database's include graphs persist (the result cache).  ``skip_explained``: leave results that already carry notes alone
     (a cached result comes back with its explanation; ``hdrtest fix`` wants the edits, so
     it explains everything again).
     """
@@ -911,7 +906,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         explanation.index_seconds = lazy.seconds
         explanation.index_files = lazy.files
     if triage_results:
-        _triage(failing, settings, report.root, scans)
+        _triage(failing, settings, report.root, graphs)
     return explanation
 
 
@@ -920,7 +915,7 @@ class _EmptyIndex:
         return []
 
 
-def _triage(failing: Sequence[Result], settings: Settings, root: Path, scans: ScanCache | None = None) -> None:
+def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None) -> None:
     from . import compdb
     from .plan import flag_source
     from .triage import Kbuild, UnitGraphs, triage
@@ -932,9 +927,7 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, scans: Sc
     if database is None:
         return
     entries = compdb.load(database)
-    if scans is None:
-        scans = ScanCache(cache_dir=None if settings.no_cache else scan_cache_dir(settings))
-    graphs = UnitGraphs(entries, scans)
+    graphs = UnitGraphs(entries, store)
     kbuild = Kbuild(root)
     for result in failing:
         preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]

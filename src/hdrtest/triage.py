@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .compdb import Entry
 from .scan.conditions import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
-from .scan.includes import IncludeGraph, ScanCache, SearchPath
+from .changes import Chains, GraphStore, IncludeGraph, load_graph
+from .scan.includes import SearchPath
 
 REAL_BUILD = "real-build"
 HEADER_TEST_ONLY = "header-test-only"
@@ -161,36 +162,45 @@ def unit_condition(unit: Path, kbuild: Kbuild) -> Formula | None:
 
 
 class UnitGraphs:
-    """The include graphs of a compile database's units, one per search path, built once and shared."""
+    """The include graphs of a compile database's units, one per search path, built once and shared.
 
-    def __init__(self, entries: Sequence[Entry], cache: ScanCache | None = None) -> None:
+    Reaching a header along any branch is all triage asks, so these are the change
+    graphs (every ``#include`` line, whatever guards it), kept in ``store`` between runs.
+    """
+
+    def __init__(self, entries: Sequence[Entry], store: GraphStore | None = None) -> None:
         self.entries = list(entries)
-        self.cache = cache if cache is not None else ScanCache()
+        self.store = store
         self._graphs: list[tuple[IncludeGraph, list[Entry]]] | None = None
 
     def graphs(self) -> list[tuple[IncludeGraph, list[Entry]]]:
         if self._graphs is None:
-            groups: dict[tuple[object, ...], tuple[SearchPath, list[Entry]]] = {}
+            groups: dict[Chains, list[Entry]] = {}
             for entry in self.entries:
-                search = SearchPath.from_flags(entry.flags, entry.directory)
-                groups.setdefault(search.key(), (search, []))[1].append(entry)
-            self._graphs = [(IncludeGraph.build([e.file for e in group], search, self.cache, with_forced=False),
-                             group) for search, group in groups.values()]
+                chains = Chains.of(SearchPath.from_flags(entry.flags, entry.directory))
+                groups.setdefault(chains, []).append(entry)
+            self._graphs = [(load_graph(chains, [str(e.file) for e in group], self.store), group)
+                            for chains, group in groups.items()]
         return self._graphs
+
+    @property
+    def scanned(self) -> int:
+        """Files read to build the graphs (for tests and measurements)."""
+        return sum(graph.rescanned for graph, _ in self._graphs or [])
 
     def including(self, header: Path) -> list[Entry]:
         """Units whose include closure (every branch) reaches ``header``."""
-        target = Path(os.path.normpath(header))
+        target = os.path.normpath(header)
         found: list[Entry] = []
         for graph, group in self.graphs():
-            reaching = graph.reverse_closure([target])
-            found.extend(e for e in group if Path(os.path.normpath(e.file)) in reaching)
+            reaching = graph.reach_back([target])
+            found.extend(e for e in group if os.path.normpath(e.file) in reaching)
         return found
 
 
-def including_units(header: Path, entries: Sequence[Entry], *, cache: ScanCache | None = None) -> list[Entry]:
+def including_units(header: Path, entries: Sequence[Entry], *, store: GraphStore | None = None) -> list[Entry]:
     """Units of the compile database whose include closure (every branch) reaches ``header``."""
-    return UnitGraphs(entries, cache).including(header)
+    return UnitGraphs(entries, store).including(header)
 
 
 @dataclass(frozen=True)
@@ -224,7 +234,7 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | None], root: Path, *,
-           preferred: Iterable[str] = (), cache: ScanCache | None = None,
+           preferred: Iterable[str] = (), store: GraphStore | None = None,
            kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None) -> Verdict:
     """Judge one failing header in the configuration ``values`` (macro name -> value).
 
@@ -232,7 +242,7 @@ def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | No
     the units from being built (the variant's own changes).  ``graphs``: the units' include
     graphs when several headers are judged against the same database (built once).
     """
-    units = graphs.including(header) if graphs is not None else including_units(header, entries, cache=cache)
+    units = graphs.including(header) if graphs is not None else including_units(header, entries, store=store)
     if not units:
         return Verdict(None, "no translation unit in the compile database includes it; "
                              "whether a real build breaks is unknown")

@@ -9,63 +9,26 @@
 
 from __future__ import annotations
 
-from .conditions import (
-    FALSE,
-    TRUE,
-    And,
-    Atom,
-    Const,
-    Defined,
-    Formula,
-    Not,
-    OptionFilter,
-    Or,
-    conj,
-    disj,
-    evaluate,
-    macros,
-    neg,
-    parse_condition,
-    to_c,
-)
-from .directives import CondBlock, FileScan, IncludeDirective, MacroDef, ScanError, scan_directives
-from .includes import IncludeEdge, IncludeGraph, ScanCache, SearchPath
-from .symbols import Definition, SymbolIndex, index_file
-from .uses import TagUse, tag_use_sites, tag_uses, used_identifiers
+import importlib
+from typing import Any
 
-__all__ = [
-    "FALSE",
-    "TRUE",
-    "And",
-    "Atom",
-    "Const",
-    "Defined",
-    "Formula",
-    "Not",
-    "OptionFilter",
-    "Or",
-    "conj",
-    "disj",
-    "evaluate",
-    "macros",
-    "neg",
-    "parse_condition",
-    "to_c",
-    "CondBlock",
-    "FileScan",
-    "IncludeDirective",
-    "MacroDef",
-    "ScanError",
-    "scan_directives",
-    "IncludeEdge",
-    "IncludeGraph",
-    "ScanCache",
-    "SearchPath",
-    "Definition",
-    "SymbolIndex",
-    "index_file",
-    "TagUse",
-    "tag_use_sites",
-    "tag_uses",
-    "used_identifiers",
-]
+# Importing a submodule (``conditions`` for every check) must not load them all: ``symbols``
+# brings in tree-sitter, which only explanations and variant planning need.
+_HOME = {
+    **dict.fromkeys(("FALSE", "TRUE", "And", "Atom", "Const", "Defined", "Formula", "Not", "OptionFilter", "Or",
+                     "conj", "disj", "evaluate", "macros", "neg", "parse_condition", "to_c"), "conditions"),
+    **dict.fromkeys(("CondBlock", "FileScan", "IncludeDirective", "MacroDef", "ScanError", "scan_directives"),
+                    "directives"),
+    **dict.fromkeys(("IncludeEdge", "IncludeGraph", "ScanCache", "SearchPath"), "includes"),
+    **dict.fromkeys(("Definition", "SymbolIndex", "index_file"), "symbols"),
+    **dict.fromkeys(("TagUse", "tag_use_sites", "tag_uses", "used_identifiers"), "uses"),
+}
+
+__all__ = list(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
