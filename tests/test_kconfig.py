@@ -513,3 +513,22 @@ def test_baseline_answers_known_without_reading_kconfig(tmp_path: Path) -> None:
     assert backend.known("CONFIG_A") and backend.symbol_type("CONFIG_M") == "tristate"
     assert backend.symbol_type("CONFIG_S") == "string"
     assert backend._index is None  # no Kconfig file was read
+
+
+@pytest.mark.linux
+@pytest.mark.slow
+def test_kernel_flips_run_concurrently_with_the_serial_answers(tmp_path: Path) -> None:
+    from hdrtest.variants import Flipper
+
+    root = linux_tree()
+    wanted = [("CONFIG_PM", "n"), ("CONFIG_SMP", "n"), ("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n"),
+              ("CONFIG_PM", "n"), ("CONFIG_DEBUG_LOCK_ALLOC", "y")]
+    serial = KernelConfBackend(root, root / ".config", tmp_path / "serial")
+    expected = {key: serial.flip(*key) for key in wanted}
+    together = KernelConfBackend(root, root / ".config", tmp_path / "together")
+    flipper = Flipper(together)
+    flipper.prefetch(wanted, 3)
+    assert {key: flipper.resolve(*key) for key in wanted} == expected
+    # The repeated flip was evaluated once, and every evaluation ran in its own directory.
+    assert len(together.timings) == len(serial.timings)
+    assert not list((tmp_path / "together" / "kconfig").glob("eval-*"))

@@ -14,6 +14,7 @@ from .discover import discover
 from .errors import UsageError
 from .executors import Executor
 from .executors.factory import make_executor
+from .executors.local import default_jobs
 from .models import CheckReport, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
 from .settings import Settings
@@ -178,9 +179,12 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     planned: list[Job] = []
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    for job in baseline:
-        plan = variants.plan_header(job, context, flipper, options, strategy, settings.root, touched,
-                                    generated_cache=caches / "generated")
+    plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched) for job in baseline]
+    flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
+                     settings.jobs or default_jobs())
+    for plan in plans:
+        job = plan.job
+        plan = variants.finish_plan(plan, flipper, strategy, settings.root, generated_cache=caches / "generated")
         if plan.reasons:
             relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
         if plan.dropped_options:

@@ -817,6 +817,9 @@ def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
 class KernelConfBackend:
     """Evaluate configurations with a Linux tree's own kconfig tools, outside the tree."""
 
+    #: Flips may be asked for from several threads at once (``Flipper.prefetch``).
+    concurrent = True
+
     def __init__(self, root: Path, config: Path, workdir: Path, *, arch: str | None = None,
                  make: str = "make", timeout: float = 300.0, mode: str = "auto") -> None:
         """``mode``: "make" runs ``make -C root olddefconfig``; "conf" runs the tree's built
@@ -847,7 +850,10 @@ class KernelConfBackend:
         self._conf_env = conf_env
         self._index: Mapping[str, _SymInfo] | None = None
         self._lock = threading.Lock()
+        self._index_lock = threading.Lock()
         self._memo: dict[tuple[str, str], Resolution | None] = {}
+        #: Flips being evaluated, each with the event its other askers wait on.
+        self._running: dict[tuple[str, str], threading.Event] = {}
         self._eval_memo: dict[frozenset[Assignment], State] = {}
         #: Wall-clock seconds of each olddefconfig run, for reports and tuning.
         self.timings: list[float] = []
@@ -878,24 +884,40 @@ class KernelConfBackend:
         return self.symbol_type(option) == "tristate"
 
     def flip(self, option: str, value: str) -> Resolution | None:
+        """Thread-safe: different flips evaluate concurrently (each ``conf`` in its own directory);
+        a second caller of the same flip waits for the first one's answer."""
         name = macro_name(option)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
         key = (requested.name, requested.value)
-        with self._lock:
-            if key in self._memo:
-                return self._memo[key]
+        while True:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+                running = self._running.get(key)
+                if running is None:
+                    running = self._running[key] = threading.Event()
+                    break
+            running.wait()  # the evaluating thread may fail: then this one tries for itself
+        try:
             cached, hit = self._disk_get(requested)
             if not hit:
                 cached = self._resolve(requested) if self.known(name) else None
                 self._disk_put(requested, cached)
-            self._memo[key] = cached
+            with self._lock:
+                self._memo[key] = cached
             return cached
+        finally:
+            with self._lock:
+                del self._running[key]
+            running.set()
 
     # -- index
 
     def _info(self, option: str) -> _SymInfo | None:
         if self._index is None:
-            self._index = self._load_tree_index()
+            with self._index_lock:
+                if self._index is None:
+                    self._index = self._load_tree_index()
         return self._index.get(symbol_name(option))
 
     def _tree_index_path(self) -> Path | None:

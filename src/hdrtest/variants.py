@@ -102,6 +102,19 @@ class Flipper:
             wanted.append("m")
         return wanted
 
+    def prefetch(self, wanted: Iterable[tuple[str, str]], workers: int) -> None:
+        """Resolve ``wanted`` flips ``workers`` at a time, for backends that run each in its own process.
+
+        A Linux flip is a ``conf --olddefconfig`` of 2-6 s; a header test of i915 asks
+        for dozens, which one after the other made variant planning the slowest step.
+        """
+        todo = [key for key in dict.fromkeys(wanted) if key not in self._memo]
+        if workers < 2 or len(todo) < 2 or not getattr(self.backend, "concurrent", False):
+            return
+        with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="kconfig") as pool:
+            for _ in pool.map(lambda key: self.resolve(*key), todo):
+                pass
+
     def resolve(self, option: str, target: str) -> kconfig.Resolution | None:
         key = (option, target)
         if key not in self._memo:
@@ -260,6 +273,13 @@ def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
 def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: OptionFilter, strategy: Strategy,
                 root: Path, touched: Mapping[Path, Mapping[str, str]] | None = None,
                 generated_cache: Path | None = None) -> HeaderPlan:
+    plan = header_reasons(job, context, options, strategy, root, touched)
+    return finish_plan(plan, flipper, strategy, root, generated_cache)
+
+
+def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strategy: Strategy, root: Path,
+                   touched: Mapping[Path, Mapping[str, str]] | None = None) -> HeaderPlan:
+    """A header's plan so far: the options that matter to it, no variants yet."""
     graph = context.graphs[_search_key(job)]
     closure_paths = graph.closure(job.header) + [p for pre in job.preludes for p in graph.closure(pre)]
     closure = {str(p) for p in closure_paths}
@@ -269,8 +289,23 @@ def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: Optio
             for option, why in touched_reasons.items():
                 touched_here.setdefault(option, why)
     reasons = header_relevance(job, context, closure_paths, options, root, touched_here)
-    plan = HeaderPlan(job=job, reasons=reasons[: strategy.max_options],
+    return HeaderPlan(job=job, reasons=reasons[: strategy.max_options],
                       dropped_options=max(0, len(reasons) - strategy.max_options))
+
+
+def flips_wanted(plan: HeaderPlan, flipper: Flipper, strategy: Strategy) -> list[tuple[str, str]]:
+    """The (option, value) flips ``finish_plan`` will ask ``flipper`` for."""
+    if strategy.kind == "none" or not plan.reasons:
+        return []
+    macros = defined_macros(plan.job)
+    return [(reason.option, target) for reason in plan.reasons
+            for target in flipper.targets(reason.option, flipper.value(reason.option, macros))]
+
+
+def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Path,
+                generated_cache: Path | None = None) -> HeaderPlan:
+    """``plan`` with its variants: each relevant option flipped (through Kconfig), then combined per strategy."""
+    job = plan.job
     if strategy.kind == "none" or not plan.reasons:
         return plan
     macros = defined_macros(job)
