@@ -429,3 +429,28 @@ def test_error_directive_is_explained_as_deliberate(tmp_path: Path, compiler: st
     assert diag["category"] == "error-directive"
     assert any("refuses this configuration or direct inclusion" in n["message"] and "hdrtest: skip" in n["message"]
                for n in diag["notes"])
+
+
+def test_the_header_the_tree_includes_is_suggested_over_the_defining_one(tmp_path: Path, compiler: str) -> None:
+    # The kernel's u8: defined in asm-generic/int-ll64.h, which files get through <linux/types.h>;
+    # also in a user-space branch of an unrelated header and in another subsystem's own types.
+    write_tree(tmp_path, {
+        "include/asm-generic/int-ll64.h": G.format(g="INT_LL64_H", body="typedef unsigned char u8;"),
+        "include/asm/types.h": G.format(g="ASM_TYPES_H", body="#include <asm-generic/int-ll64.h>"),
+        "include/linux/types.h": G.format(g="LINUX_TYPES_H", body="#ifdef __KERNEL__\n#include <asm/types.h>\n"
+                                                                   "#endif"),
+        "include/raid/pq.h": G.format(g="PQ_H", body="#ifndef __KERNEL__\ntypedef unsigned char u8;\n#endif"),
+        "include/acpi/ty.h": G.format(g="TY_H", body="typedef unsigned char u8;"),
+        "include/linux/a.h": "#include <linux/types.h>\n",
+        "include/linux/b.h": "#include <linux/types.h>\n",
+        "include/linux/t.h": G.format(g="T_H", body="struct user { u8 v; };"),
+    })
+    settings = settings_for(tmp_path, compiler, "-D__KERNEL__")
+    report, result = run(tmp_path, settings, "include/linux/t.h")
+    [fix] = notes_of(result, "include")
+    assert fix.message == "fix: add '#include <linux/types.h>' to include/linux/t.h"
+    assert "<linux/types.h>, included by 2 file(s) next to it, brings it in" in texts(result)
+    assert "pq.h" not in texts(result)  # a guard in a file this header does not read is not the cause
+    explanation = explain_report(_fresh(report), settings)
+    verify = lambda: check(settings, [str(tmp_path / "include/linux/t.h")])  # noqa: E731
+    assert apply_and_verify(explanation.edits, tmp_path, verify).passed

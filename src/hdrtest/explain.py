@@ -17,7 +17,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +29,7 @@ from .models import CheckReport, Diagnostic, Job, Note, Result
 from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
 from .scan.directives import CondBlock, FileScan, scan_directives
 from .changes import GraphStore
+from .executors.local import default_jobs
 from .scan.includes import SearchPath
 from .settings import Settings
 
@@ -321,7 +322,7 @@ def _lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: 
     if any(d.complete or not needs_complete for d in found):
         return found
     widen = getattr(ctx.index, "widen", None)
-    if widen is not None and widen():
+    if widen is not None and widen(name):
         found = _lookup(ctx.index, name, kinds)
     return found
 
@@ -385,6 +386,42 @@ def _sibling_spellings(user: Path, files: Files, limit: int = 200) -> dict[str, 
             spelled = f"<{include.spelling}>" if include.angled else f'"{include.spelling}"'
             counts[spelled] = counts.get(spelled, 0) + 1
     return counts
+
+
+def _through_habits(candidates: Sequence[DefinitionLike], habits: dict[str, int], user: Path, ctx: Context, *,
+                    at_least: int, tries: int = 8) -> tuple[str, DefinitionLike, int] | None:
+    """The most common include next to ``user`` (seen at least ``at_least`` times) whose own includes,
+    followed along the branches taken in this configuration, reach a definition."""
+    wanted = {_norm(d.file): d for d in candidates}
+    common = sorted(((count, spelled) for spelled, count in habits.items() if count >= max(2, at_least)),
+                    key=lambda item: (-item[0], item[1]))
+    for count, spelled in common[:tries]:
+        found = ctx.search.resolve(spelled[1:-1], spelled.startswith("<"), user)
+        if found is None:
+            continue
+        reached = _reached(_norm(found), wanted, ctx)
+        if reached is not None:
+            return spelled, wanted[reached], count
+    return None
+
+
+def _reached(start: str, wanted: Mapping[str, object], ctx: Context, limit: int = 3000) -> str | None:
+    """The first of ``wanted`` that ``start`` includes, directly or not, in this configuration."""
+    seen = {start}
+    queue = [start]
+    while queue and len(seen) <= limit:
+        path = queue.pop(0)
+        if path in wanted:
+            return path
+        for include in ctx.files.scan(path).includes:
+            if include.computed or evaluate(include.condition, ctx.values) is False:
+                continue
+            resolve = ctx.search.resolve_next if include.kind == "include_next" else ctx.search.resolve
+            target = resolve(include.spelling, include.angled, path)
+            if target is not None and (name := _norm(target)) not in seen:
+                seen.add(name)
+                queue.append(name)
+    return None
 
 
 def include_line(user: Path, files: Files) -> int:
@@ -460,9 +497,17 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
     scored.sort(key=lambda item: item[0])
     _, spelled, definition = scored[0]
     others = f" (also at {len(candidates) - 1} other place(s))" if len(candidates) > 1 else ""
-    out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)}{others}, which "
-                          f"{_shown(user, ctx.root)} does not include", file=_shown(definition.file, ctx.root),
-                          line=definition.line, kind="definition"))
+    message = f"{label} is defined at {_where(definition, ctx.root)}{others}, which {_shown(user, ctx.root)} " \
+              "does not include"
+    # Files next to this one reach it through a header of their own (<linux/types.h>, not
+    # <asm-generic/int-ll64.h>): that header is the one to include.
+    via = _through_habits(candidates, habits, user, ctx, at_least=habits.get(spelled, 0) + 1)
+    if via is not None:
+        spelled, definition, count = via
+        message = f"{label} is defined at {_where(definition, ctx.root)}{others}, which {_shown(user, ctx.root)} " \
+                  f"does not include; {spelled}, included by {count} file(s) next to it, brings it in"
+    out.notes.append(Note(message, file=_shown(definition.file, ctx.root), line=definition.line,
+                          kind="definition"))
     text = f"#include {spelled}"
     edit = Edit(file=user, line=include_line(user, ctx.files), lines=(text,), group="include",
                 description=f"include for {label}")
@@ -654,7 +699,11 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                               f"complete definition is at {_where(target, ctx.root)}",
                               file=_shown(seen_forwards[0].file, ctx.root), line=seen_forwards[0].line,
                               kind="definition"))
-    if disabled and not in_closure:
+    # A guard in a file this compile reads is the cause.  One in a file it does not read
+    # (the user-space branch of some unrelated header) is not, when an unconditional
+    # definition exists elsewhere: that one is the header to include.
+    guarded_here = any(_norm(d.file) in ctx.closure for d in disabled)
+    if disabled and not in_closure and (guarded_here or not elsewhere):
         disabled.sort(key=lambda d: (_norm(d.file) not in ctx.closure, len(to_c(d.condition))))
         found = _explain_conditional(diag, label, disabled[0], ctx)
         out.notes += found.notes
@@ -772,51 +821,100 @@ def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
     return list(dict.fromkeys([*closure_paths(results), *wider_paths(results, limit)]))
 
 
+#: An identifier as a whole word: what a file must contain to define it.
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class LazyIndex:
     """A symbol index over the failing compiles' closures, widened to the include directories on demand.
 
     Most explanations are about something the header does read (a definition under a
     false condition); only a name not defined anywhere in the closure needs the wider
-    (and, on a kernel tree, ten times larger) set of headers.
+    (and, on a kernel tree, ten times larger) set of headers.  Of that set, only the files
+    that contain the name as a word can define it, so widening for a name parses those
+    alone: a word list of 6,700 kernel headers takes about a second, parsing them all
+    for symbols about fifteen.
     """
 
     def __init__(self, results: Sequence[Result], cache_dir: Path, options: OptionFilter | None = None, *,
-                 base: IndexLike | None = None) -> None:
-        """``base``: an index this run already built (the variant planner's), extended instead of rebuilt."""
+                 base: IndexLike | None = None, jobs: int = 1) -> None:
+        """``base``: an index this run already built (the variant planner's), extended instead of rebuilt;
+        ``jobs``: processes to parse many files with."""
         self.results = list(results)
         self.cache_dir = cache_dir
         self.options = options
-        self.widened = False
+        self.jobs = jobs
         self.seconds = 0.0
         start = time.monotonic()
         first = closure_paths(self.results)
+        self._indexed: set[str] = {str(p) for p in first}
         adder = getattr(base, "add_files", None)
         if base is not None and adder is not None:
             adder(first)  # files it has already cost a hash each
             self.index = base
         else:
             self.index = build_index(first, cache_dir, options)
-        listed = getattr(self.index, "files", None)
-        self.files = len(listed()) if callable(listed) else len(first)
+        #: Files the answers cover: the closure, and after a widening the include directories too.
+        self.files = len(first)
+        #: The include directories' files, and for each word the ones containing it (built on the first widening).
+        self._wider: list[str] = []
+        self._words: dict[bytes, list[int]] | None = None
         self.seconds += time.monotonic() - start
+
+    @property
+    def widened(self) -> bool:
+        return self._words is not None
 
     def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
         return self.index.lookup(name, kinds)
 
-    def widen(self) -> bool:
-        """Index the include directories too; False when that was done already."""
-        if self.widened:
-            return False
-        self.widened = True
+    def widen(self, name: str | None = None) -> bool:
+        """Index the include directories' files that mention ``name`` (every one without a name).
+
+        False when that added nothing: the answer for ``name`` cannot have changed.
+        """
         start = time.monotonic()
-        adder = getattr(self.index, "add_files", None)
-        if adder is not None:
-            more = wider_paths(self.results)
-            adder(more)
-            listed = getattr(self.index, "files", None)
-            self.files = len(listed()) if callable(listed) else len(set(closure_paths(self.results)) | set(more))
-        self.seconds += time.monotonic() - start
-        return True
+        try:
+            words = self._word_map()
+            if name is None:
+                wanted = self._wider
+            else:
+                wanted = [self._wider[i] for i in words.get(name.encode("utf-8", "replace"), ())]
+            fresh = [p for p in wanted if p not in self._indexed]
+            if not fresh:
+                return False
+            self._indexed.update(fresh)
+            adder = getattr(self.index, "add_files", None)
+            if adder is None:
+                return False
+            if self.jobs > 1 and len(fresh) > 64:
+                adder(fresh, jobs=self.jobs)
+            else:
+                adder(fresh)
+            return True
+        finally:
+            self.seconds += time.monotonic() - start
+
+    def _word_map(self) -> dict[bytes, list[int]]:
+        if self._words is None:
+            closure = {str(p) for p in closure_paths(self.results)}
+            self._wider = [str(p) for p in wider_paths(self.results)]
+            self.files = len(closure | set(self._wider))
+            words: dict[bytes, list[int]] = {}
+            for number, path in enumerate(self._wider):
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read()
+                except OSError:
+                    continue  # the index records it as unreadable if it is ever asked to read it
+                for word in set(_WORD.findall(data)):
+                    found = words.get(word)
+                    if found is None:
+                        words[word] = [number]
+                    else:
+                        found.append(number)
+            self._words = words
+        return self._words
 
 
 def symbol_cache_dir(settings: Settings) -> Path:
@@ -879,7 +977,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
             _option_filter(settings) == OptionFilter()
         lazy = LazyIndex(failing, symbol_cache_dir(settings), _option_filter(settings),
-                         base=base_index if same_filter else None)
+                         base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
         index = lazy
     files = Files(_option_filter(settings))
     for result in failing:

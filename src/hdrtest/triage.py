@@ -45,6 +45,9 @@ class Kbuild:
 
     root: Path
     _rules: dict[Path, list[Rule]] = field(default_factory=dict)
+    #: Per rule, what each of its tokens names (from every base it may be relative to) -> that base.
+    _named: dict[Rule, tuple[dict[str, Path], dict[str, Path]]] = field(default_factory=dict)
+    _conditions: dict[Path, Formula | None] = field(default_factory=dict)
 
     def rules_in(self, directory: Path) -> list[Rule]:
         cached = self._rules.get(directory)
@@ -80,6 +83,11 @@ class Kbuild:
         """When ``obj`` (an absolute ``.o`` path or a ``dir/`` path) is built; None if no rule names it."""
         if depth > 12:
             return None
+        if obj not in self._conditions:
+            self._conditions[obj] = self._object_condition(obj, depth)
+        return self._conditions[obj]
+
+    def _object_condition(self, obj: Path, depth: int) -> Formula | None:
         found: list[Formula] = []
         is_dir = obj.suffix != ".o"
         for directory in self._up(obj.parent):
@@ -113,14 +121,17 @@ class Kbuild:
         A Makefile included from its parent's (i915's gvt/Makefile) spells objects
         relative to the parent, so every ancestor of the Makefile is tried.
         """
-        target = str(obj).rstrip("/")
-        for token in rule.tokens:
-            if is_dir != token.endswith("/"):
-                continue
-            for base in self._up(rule.makefile.parent):
-                if os.path.normpath(base / token.rstrip("/")) == target:
-                    return base
-        return None
+        named = self._named.get(rule)
+        if named is None:
+            files: dict[str, Path] = {}
+            dirs: dict[str, Path] = {}
+            bases = self._up(rule.makefile.parent)
+            for token in rule.tokens:
+                into = dirs if token.endswith("/") else files
+                for base in bases:
+                    into.setdefault(os.path.normpath(os.path.join(base, token.rstrip("/"))), base)
+            named = self._named[rule] = (files, dirs)
+        return named[1 if is_dir else 0].get(str(obj).rstrip("/"))
 
 
 def parse_rules(path: Path) -> list[Rule]:
