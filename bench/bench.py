@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, metavar="R",
                         help="run steps 1-3 R times, interleaved, and keep each method's fastest round (other "
                              "processes only ever slow a run down); default 1")
+    parser.add_argument("--pairs", type=int, default=0, metavar="N",
+                        help="also measure targets 1 and 2 as N back-to-back pairs (reference, hdrtest cold, "
+                             "reference, alternating) and report the median ratio; default 0 = off")
     parser.add_argument("--quiet-wait", type=float, default=0.0, metavar="SECONDS",
                         help="before each timed method, wait up to SECONDS for other processes to leave the cores "
                              "idle (a shared machine); default 0 = do not wait")
@@ -72,8 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.set_name = "i915" if args.tree else "fallback"
     if args.set_name != "fallback" and args.tree is None:
         parser.error(f"--set {args.set_name} needs --tree (a prepared Linux tree)")
-    if args.jobs < 1 or args.sample < 1 or args.repeat < 1:
-        parser.error("--jobs, --sample and --repeat must be positive")
+    if args.jobs < 1 or args.sample < 1 or args.repeat < 1 or args.pairs < 0:
+        parser.error("--jobs, --sample and --repeat must be positive, --pairs not negative")
     try:
         args.step_set = {int(s) for s in args.steps.split(",") if s.strip()}
     except ValueError:
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         figures: list[Figures] = []
         for group in groups:
             figures.append(measure_group(group, out / group.name.replace("/", "-"), jobs=args.jobs,
-                                         steps=args.step_set, kernel_doc=args.kernel_doc, repeat=args.repeat))
+                                         steps=args.step_set, kernel_doc=args.kernel_doc, repeat=args.repeat,
+                                         pairs=args.pairs))
         print(f"# hdrtest bench, set {args.set_name}, started {started}, finished "
               f"{time.strftime('%H:%M:%S')}, jobs {args.jobs}")
         for line in machine:

@@ -498,7 +498,7 @@ def _by_limit(pool: PoolRun) -> tuple[float, PoolRun]:
 
 
 def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kernel_doc: bool,
-                  repeat: int = 1) -> Figures:
+                  repeat: int = 1, pairs: int = 0) -> Figures:
     work.mkdir(parents=True, exist_ok=True)
     fig = Figures(group.name, len(group.headers), group.selection)
     specs = specs_for(group)
@@ -625,6 +625,10 @@ def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kerne
         fig.add("3. warm / cold", f"{ratio * 100:.1f}% (cpu: {warm.measure.cpu / cold.measure.cpu * 100:.1f}%)",
                 "<= 2%", _verdict(ratio <= 0.02))
 
+    if pairs and steps & {1, 2}:
+        _measure_pairs(group, work, jobs, pairs, specs, fig,
+                       doc=doc if kernel_doc and doc.is_file() and 1 in steps else None, limit=2 in steps)
+
     if cold is not None and 4 in steps and group.touch is not None:
         _measure_touch(group, work, jobs, cache, cold, closures, fig)
 
@@ -632,6 +636,61 @@ def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kerne
         _measure_variants(group, work, jobs, fig)
     fig.values["quiet_gate"] = {"patience": GATE.patience, "waited": round(GATE.waited, 1), "gave_up": GATE.gave_up}
     return fig
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _measure_pairs(group: Group, work: Path, jobs: int, pairs: int, specs: Sequence[Spec], fig: Figures, *,
+                   doc: Path | None, limit: bool) -> None:
+    """Targets 1 and 2 as ratios of runs made back to back, the median over ``pairs`` of them.
+
+    The same compiles cost up to 20% more CPU at one moment of this VM than at another, minutes
+    apart; separate rounds of each method compare different moments.  Here every hdrtest cold run
+    sits between its references, whose order alternates, so slow drift cancels in the ratio.
+    """
+    ratios_make: list[float] = []
+    ratios_limit: list[float] = []
+    for number in range(pairs):
+        refs: list[str] = (["limit"] if limit else []) + (["make_doc"] if doc is not None else [])
+        if number % 2:
+            refs.reverse()
+        measured: dict[str, float] = {}
+
+        def reference(name: str) -> None:
+            if name == "limit":
+                _step(f"{group.name}: pair {number + 1} of {pairs}: bare cc -fsyntax-only, pool of {jobs}")
+                measured[name] = run_pool(specs, jobs, syntax_command).limit
+            else:
+                _step(f"{group.name}: pair {number + 1} of {pairs}: make, kernel rule with kernel-doc")
+                measured[name] = run_make(specs, work / f"pair-make-{number}", jobs, kernel_doc=doc)[0].wall
+
+        if refs:
+            reference(refs[0])
+        _step(f"{group.name}: pair {number + 1} of {pairs}: hdrtest cold --variants none")
+        cold = run_hdrtest(group, work / "hdrtest", f"pair-cold-{number}", jobs,
+                           ["--cache-dir", str(work / "hdrtest" / f"pair-cache-{number}"), "--variants", "none"])
+        for name in refs[1:]:
+            reference(name)
+        if "limit" in measured:
+            ratios_limit.append(cold.measure.wall / measured["limit"])
+        if "make_doc" in measured:
+            ratios_make.append(cold.measure.wall / measured["make_doc"])
+    if ratios_make:
+        median = _median(ratios_make)
+        fig.values["pairs_ratio_1_kernel_doc"] = [round(r, 4) for r in ratios_make]
+        fig.add(f"1. paired: hdrtest cold / make with kernel-doc, median of {len(ratios_make)}",
+                f"{median:.3f} (pairs: {', '.join(f'{r:.3f}' for r in ratios_make)})", "<= 0.75",
+                _verdict(median <= 0.75))
+    if ratios_limit:
+        median = _median(ratios_limit) - 1
+        fig.values["pairs_overhead_2"] = [round(r - 1, 4) for r in ratios_limit]
+        fig.add(f"2. paired: hdrtest cold overhead over the limit, median of {len(ratios_limit)}",
+                f"{median * 100:+.1f}% (pairs: {', '.join(f'{(r - 1) * 100:+.1f}%' for r in ratios_limit)})",
+                "<= 5%", _verdict(median <= 0.05))
 
 
 def _measure_touch(group: Group, work: Path, jobs: int, cache: Path, cold: HdrtestRun,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -157,9 +158,14 @@ def test_cli_diff(repo: Path) -> None:
                                "--no-cache", "-q"], cwd=repo, capture_output=True, text=True, env=env, timeout=300,
                               check=False)
 
-    broke = run("HEAD~1", "HEAD")
+    sarif = repo.parent / "head.sarif"
+    broke = run("HEAD~1", "HEAD", "--report", f"sarif={sarif}")
     assert broke.returncode == 1, broke.stderr
     assert ">> inc/a.h:3:27: error:" in broke.stdout
+    results = json.loads(sarif.read_text())["runs"][0]["results"]
+    assert {r["properties"]["header"]: r["baselineState"] for r in results}["inc/a.h"] == "new"
+    refused = run("HEAD~1", "HEAD", "--baseline", str(sarif))
+    assert refused.returncode == 2 and "takes no baseline file" in refused.stderr
     fixed_only = run("HEAD~1", "HEAD", "inc/b.h")  # only b.h: its fix alone is not a failure
     assert fixed_only.returncode == 0, fixed_only.stdout + fixed_only.stderr
     assert "Fixed by the change:" in fixed_only.stdout and ">>" not in fixed_only.stdout

@@ -206,3 +206,25 @@ def test_variants_are_kept_apart(tmp_path: Path) -> None:
     assert len({r["partialFingerprints"][sarif.FINGERPRINT_KEY] for r in incomplete}) == 2
     shown = next(r for r in incomplete if r["properties"]["variant"] == "CONFIG_X=n")
     assert "CONFIG_X=n" in shown["message"]["text"] and shown["properties"]["variantReason"]
+
+
+def test_baseline_state_marks_new_and_unchanged_results(tmp_path: Path) -> None:
+    from hdrtest import baseline
+
+    root = tmp_path / "tree"
+    known = baseline.from_report(_report(root))
+    (root / "inc" / "fresh.h").write_text("#pragma once\nstruct f { missing_t v; };\n")
+    report = _report(root, shift=2)  # known errors moved down two lines: still known
+    baseline.mark(report, known)
+    document = json.loads(registry.render(report, "sarif"))
+    _validate(document)
+    states = {(r["properties"]["header"], r["message"]["text"].split(" when ")[0]): r["baselineState"]
+              for r in document["runs"][0]["results"]}
+    assert states.pop(("inc/fresh.h", "unknown type name \u2018missing_t\u2019")) == "new"
+    assert states and set(states.values()) == {"unchanged"}
+    # JSON carries the same label per error; without a baseline, neither format has one.
+    errors = [d for r in json.loads(registry.render(report, "json"))["results"] for d in r["diagnostics"]
+              if d["severity"] in ("error", "fatal error")]
+    assert {d["baseline"] for d in errors} == {"new", "unchanged"}
+    plain = json.loads(registry.render(_report(root), "sarif"))
+    assert all("baselineState" not in r for r in plain["runs"][0]["results"])

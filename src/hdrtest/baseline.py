@@ -226,6 +226,15 @@ def new_failures(report: CheckReport, baseline: Baseline) -> list[Result]:
     return [r for r in report.failures if is_new_failure(r, baseline.known_errors(result_key(r)))]
 
 
+def mark(report: CheckReport, baseline: Baseline) -> None:
+    """Label every error of the failed results "new" or "unchanged" against ``baseline``."""
+    ensure_classified(report.failures)
+    for result in report.failures:
+        fresh = {id(d) for d in new_errors(result, baseline.known_errors(result_key(result)))}
+        for diag in error_diagnostics(result):
+            diag.baseline_state = "new" if id(diag) in fresh else "unchanged"
+
+
 def render_text(report: CheckReport, baseline: Baseline) -> str:
     """The text report with baselined failures left out and counted."""
     from .report.text import result_lines, summary_line

@@ -182,14 +182,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     from .report import registry
 
-    outputs = [(args.format, args.output)]
-    for item in args.report:
-        fmt, sep, dest = item.partition("=")
-        if not sep or not dest:
-            raise UsageError(f"'{item}' is not FORMAT=FILE", path="--report")
-        outputs.append((fmt, dest))
-    for fmt, _ in outputs:
-        registry.validate(fmt)
+    outputs = [(args.format, args.output), *_extra_reports(args)]
+    registry.validate(args.format)
     from . import baseline as baselines
 
     known = baselines.load(args.baseline) if args.baseline else None  # a bad file fails before any compile
@@ -202,6 +196,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         if cache is not None:
             cache.close()
+    if known is not None:
+        baselines.mark(report, known)
     fix_diff = None
     if args.fix:
         from .fix import suggest
@@ -235,12 +231,33 @@ def cmd_fix(args: argparse.Namespace) -> int:
                        say=lambda text: sys.stderr.write(text + "\n"), progress=progress.update)
 
 
+def _extra_reports(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``--report FORMAT=FILE`` options, checked before any work starts."""
+    from .report import registry
+
+    outputs = []
+    for item in args.report:
+        fmt, sep, dest = item.partition("=")
+        if not sep or not dest:
+            raise UsageError(f"'{item}' is not FORMAT=FILE", path="--report")
+        registry.validate(fmt)
+        outputs.append((fmt, dest))
+    return outputs
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from . import diffmode
     from .progress import Progress
+    from .report import registry
 
     if args.format not in ("text", "json"):
-        raise UsageError(f"hdrtest diff writes text or json, not '{args.format}'", path="--format")
+        raise UsageError(f"hdrtest diff writes text or json, not '{args.format}'", path="--format",
+                         hint="other formats of the HEAD check: --report FORMAT=FILE")
+    if args.baseline or args.write_baseline:
+        raise UsageError("hdrtest diff compares with BASE and takes no baseline file",
+                         path="--baseline" if args.baseline else "--write-baseline",
+                         hint="use hdrtest check --baseline FILE")
+    reports = _extra_reports(args)
     head, paths = args.head, list(args.paths)
     settings = settings_from_args(args)
     if head is not None and os.path.exists(head) and \
@@ -250,6 +267,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     with Progress(quiet=args.quiet) as progress:
         result = diffmode.run_diff(settings, args.base, head, paths=paths, progress=progress.update)
     _write(diffmode.render_json(result) if args.format == "json" else diffmode.render_text(result), args.output)
+    if reports:
+        diffmode.mark_states(result)  # BASE is the baseline: SARIF's baselineState says new or unchanged
+        for fmt, dest in reports:
+            _write(registry.render(result.head, fmt), dest)
     return EXIT_FAILURES if result.has_new_failures else EXIT_CLEAN
 
 

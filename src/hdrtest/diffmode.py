@@ -485,6 +485,14 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
     return new, fixed
 
 
+def mark_states(result: DiffResult) -> None:
+    """Label HEAD's errors against BASE: "new" when this change brought them, else "unchanged"."""
+    fresh = {id(d) for change in result.new for d in change.errors}
+    for failed in result.head.failures:
+        for diag in error_diagnostics(failed):
+            diag.baseline_state = "new" if id(diag) in fresh else "unchanged"
+
+
 # -- running --------------------------------------------------------------------------------------------------
 
 

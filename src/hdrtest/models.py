@@ -142,6 +142,8 @@ class Diagnostic:
     symbol: str | None = None
     notes: list[Note] = field(default_factory=list)
     abs_file: str | None = None
+    #: Against a ``--baseline``: "new" or "unchanged" (SARIF's baselineState); None without one.
+    baseline_state: str | None = None
 
     @property
     def is_error(self) -> bool:

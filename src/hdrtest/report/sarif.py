@@ -256,6 +256,10 @@ def _result(finding: Finding) -> dict[str, Any]:
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
         "properties": _properties(finding),
     }
+    states = {d.baseline_state for d in _same_errors(finding)}
+    if states - {None}:
+        # One finding covers the error in every header that shows it: new if any of them is.
+        result["baselineState"] = "new" if "new" in states or None in states else "unchanged"
     related = _related(finding.diagnostic)
     if related:
         result["relatedLocations"] = related
@@ -263,6 +267,12 @@ def _result(finding: Finding) -> dict[str, Any]:
     if fixes:
         result["fixes"] = fixes
     return result
+
+
+def _same_errors(finding: Finding) -> list[Diagnostic]:
+    """The finding's error as each of its results reported it."""
+    wanted = (finding.diagnostic.file, finding.diagnostic.line, finding.diagnostic.message)
+    return [d for r in finding.results for d in r.diagnostics if d.is_error and (d.file, d.line, d.message) == wanted]
 
 
 def _notification(finding: Finding) -> dict[str, Any]:

@@ -28,6 +28,7 @@ def diagnostic_dict(diag: Diagnostic) -> dict[str, Any]:
         "include_chain": [{"file": f, "line": n} for f, n in diag.include_chain],
         "children": [diagnostic_dict(c) for c in diag.children],
         "notes": [note_dict(n) for n in diag.notes],
+        **({"baseline": diag.baseline_state} if diag.baseline_state else {}),
     }
 
 
