@@ -410,3 +410,16 @@ def test_asm_mode_reports_warnings_gcc_emits_only_past_parsing(tmp_path: Path) -
     result = run.json()["results"][0]
     assert result["command"][result["command"].index("-S"):][:3] == ["-S", "-o", "/dev/null"]
     assert any("defined but not used" in d["message"] for d in result["diagnostics"])
+
+
+def test_kernel_flags_get_the_kernels_own_compile_by_default(tmp_path: Path) -> None:
+    """Without --mode, a header built with kernel flags is compiled with -S, as Linux's header test does."""
+    write_tree(tmp_path, {"ids.h": GUARDED.format(g="IDS_H", body="static const char *const ids[] = { \"a\", \"b\" };")})
+    run = hdrtest("check", "--cflags=-D__KERNEL__ -Wall -Werror=unused-const-variable", "--format", "json", "ids.h",
+                  cwd=tmp_path)
+    assert run.returncode == 1
+    command = run.json()["results"][0]["command"]
+    assert "-S" in command and "-fsyntax-only" not in command
+    plain = hdrtest("check", "--cflags=-D__KERNEL__ -Wall -Werror=unused-const-variable", "--mode", "syntax",
+                    "--format", "json", "ids.h", cwd=tmp_path)
+    assert plain.returncode == 0 and "-fsyntax-only" in plain.json()["results"][0]["command"]

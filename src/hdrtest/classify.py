@@ -26,10 +26,12 @@ MISSING_INCLUDE = "missing-include"
 INCLUDE_GUARD = "include-guard"
 #: ``#error`` fired: the header refuses to be compiled this way (often "include foo.h instead").
 ERROR_DIRECTIVE = "error-directive"
+#: A static function or constant the header defines and nothing uses, with -Werror (Linux's -S header test).
+UNUSED_DEFINITION = "unused-definition"
 OTHER = "other"
 
 CATEGORIES = (ERROR_DIRECTIVE, INCOMPLETE_TYPE, UNKNOWN_TYPE, IMPLICIT_FUNCTION, UNDECLARED_IDENTIFIER, NO_MEMBER, REDEFINITION,
-              MISSING_INCLUDE, INCLUDE_GUARD, OTHER)
+              MISSING_INCLUDE, INCLUDE_GUARD, UNUSED_DEFINITION, OTHER)
 
 #: ``(path, line) -> text of that line`` (1-based), None when unreadable.
 LineReader = Callable[[str, int], "str | None"]
@@ -72,6 +74,10 @@ _UNKNOWN_TYPE = [
     # g++
     re.compile(r"^" + _NAME + r" does not name a type"),
     re.compile(r"^" + _NAME + r" has not been declared"),
+]
+_UNUSED = [
+    re.compile(r"^" + _NAME + r" defined but not used"),  # gcc, past parsing only (-S, not -fsyntax-only)
+    re.compile(r"^unused (?:variable|function) " + _NAME),  # clang
 ]
 _IMPLICIT = [
     re.compile(r"implicit declaration of function " + _NAME),
@@ -216,6 +222,9 @@ def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnost
     if text is not None and re.match(r"\s*#\s*error\b", text):  # clang prints only the text
         return Classification(ERROR_DIRECTIVE, message.strip() or None)
 
+    match = _search(_UNUSED, message)
+    if match is not None:
+        return Classification(UNUSED_DEFINITION, match.group("name"))
     match = _search(_INCOMPLETE_TYPE, message)
     if match is not None:
         return Classification(INCOMPLETE_TYPE, _type_of(match))

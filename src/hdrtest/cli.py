@@ -48,9 +48,10 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("-j", "--jobs", type=int, help="parallel compiles (default: all cores)")
     run.add_argument("--timeout", type=float, help="seconds per compile before it is killed (default 60)")
     run.add_argument("--max-errors", type=int, help="errors shown per header (default 10; 0 = all)")
-    run.add_argument("--mode", choices=["syntax", "asm"],
-                     help="syntax: -fsyntax-only (default); asm: -S -o /dev/null like Linux's i915 header test, which "
-                          "also reports warnings gcc emits only past parsing (unused static functions/constants)")
+    run.add_argument("--mode", choices=["auto", "syntax", "asm"],
+                     help="syntax: -fsyntax-only; asm: -S -o /dev/null like Linux's header test, which also reports "
+                          "warnings gcc emits only past parsing (unused static functions/constants); auto (default): "
+                          "asm for kernel flags (-D__KERNEL__), else syntax")
     run.add_argument("--check-guard", action="store_true", default=None, help="include each header twice")
     run.add_argument("--cache-dir", help="result cache directory (default $XDG_CACHE_HOME/hdrtest)")
     run.add_argument("--no-cache", action="store_true", default=None, help="do not read or write the result cache")

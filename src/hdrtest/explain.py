@@ -642,12 +642,27 @@ def _explain_error_directive(diag: Diagnostic, ctx: Context) -> Explained:
         file=diag.file, line=diag.line, kind="fix")])
 
 
+def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
+    lines = ctx.files.lines(diag.abs_file or _norm(ctx.root / diag.file))
+    text = lines[diag.line - 1] if 0 < diag.line <= len(lines) else ""
+    # A function's name is followed by its parameter list on the defining line.
+    function = re.search(r"\b" + re.escape(name) + r"\s*\(", text) is not None
+    first = "make it static inline" if function else \
+        "move the definition into the one source file that uses it and declare it extern here"
+    return Explained([Note(
+        f"{_q(name)} is a static {'function' if function else 'definition'} in a header: every file that includes "
+        f"the header gets its own copy, and with -Werror each one that does not use it fails. Fix: {first}, or "
+        "mark it __maybe_unused", file=diag.file, line=diag.line, kind="fix")])
+
+
 def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
     """Notes and edits for one classified error."""
     category = diag.category
     symbol = diag.symbol
     if category == cls.ERROR_DIRECTIVE:
         return _explain_error_directive(diag, ctx)
+    if category == cls.UNUSED_DEFINITION and symbol is not None:
+        return _explain_unused(diag, symbol, ctx)
     if category is None or symbol is None and category != cls.INCLUDE_GUARD:
         return Explained()
     key = (category, symbol or "")
@@ -970,7 +985,8 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
             diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
         family = probe(result.job.compiler, result.job.directory).family
         cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
-    needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE)
+    needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
+                                         cls.UNUSED_DEFINITION)
                       for r in failing for d in r.diagnostics if d.is_error)
     lazy: LazyIndex | None = None
     if index is None and needs_index:

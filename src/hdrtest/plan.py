@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,21 @@ def preludes_for(header: Header, settings: Settings) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
+def job_mode(mode: str, flags: Sequence[str]) -> str:
+    """``auto``: compile the way the tree's own header test does.
+
+    Linux's (``-D__KERNEL__`` in the flags) runs ``cc -S``: with -Werror, warnings gcc
+    emits only past parsing (an unused static function or constant) fail the header
+    there and would pass under -fsyntax-only.  Elsewhere parsing is the test.
+    """
+    if mode != "auto":
+        return mode
+    for index, flag in enumerate(flags):
+        if flag == "-D__KERNEL__" or (flag == "-D" and index + 1 < len(flags) and flags[index + 1] == "__KERNEL__"):
+            return "asm"
+    return "syntax"
+
+
 def baseline_jobs(headers: list[Header], settings: Settings, source: FlagSource) -> list[Job]:
     jobs = []
     for header in headers:
@@ -80,5 +96,6 @@ def baseline_jobs(headers: list[Header], settings: Settings, source: FlagSource)
             chosen = source.flags_for(header.path, language)
             jobs.append(Job(header=header.path, display=header.display, language=language, compiler=chosen.compiler,
                             flags=chosen.flags, directory=chosen.directory, preludes=preludes,
-                            check_guard=settings.check_guard, mode=settings.mode, timeout=settings.timeout, flags_origin=chosen.origin))
+                            check_guard=settings.check_guard, mode=job_mode(settings.mode, chosen.flags),
+                            timeout=settings.timeout, flags_origin=chosen.origin))
     return jobs

@@ -54,7 +54,7 @@ class Settings:
     jobs: int = 0
     timeout: float = 60.0
     check_guard: bool = False
-    mode: str = "syntax"
+    mode: str = "auto"
     option_pattern: str = r"CONFIG_[A-Za-z0-9_]+"
     options: tuple[str, ...] = ()
     variants: str = "default"

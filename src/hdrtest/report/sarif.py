@@ -71,6 +71,12 @@ RULES: tuple[Rule, ...] = (
          "Including the header a second time fails: it has no include guard (or #pragma once), or the guard does "
          "not cover all of it.",
          "Wrap the whole header in #ifndef NAME / #define NAME / #endif, or use #pragma once."),
+    Rule("unused-definition", "UnusedDefinition", "A static definition in the header is unused",
+         "The header defines a static function or constant that nothing uses when it is compiled alone, and the "
+         "flags make that warning an error. gcc reports it only when it compiles past parsing (Linux's header "
+         "test uses -S), so a -fsyntax-only check misses it.",
+         "Make a function static inline; move data into one source file and declare it extern in the header; "
+         "or mark the definition __maybe_unused (__attribute__((unused)))."),
     Rule("timeout", "Timeout", "The compiler did not finish in time",
          "The compile of the header alone ran longer than the timeout and was killed.",
          "Raise --timeout, or look for runaway macro expansion or template instantiation."),
