@@ -68,7 +68,8 @@ def test_sarif_is_valid_and_complete(tmp_path: Path) -> None:
     assert driver.get("informationUri") == sarif.information_uri()
     rule_ids = [rule["id"] for rule in driver["rules"]]
     assert rule_ids == ["error-directive", "incomplete-type", "unknown-type", "implicit-function", "undeclared-identifier", "no-member",
-                        "redefinition", "missing-include", "include-guard", "timeout", "compiler-crash", "other"]
+                        "redefinition", "missing-include", "include-guard", "unused-definition", "timeout", "compiler-crash",
+                        "other"]
     for rule in driver["rules"]:
         assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"] and rule["help"]["text"]
     assert run["originalUriBaseIds"]["SRCROOT"]["uri"] == root.resolve().as_uri() + "/"

@@ -217,7 +217,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
     if compiler.json_diagnostics:
         records = diag.parse_gcc_json(output, mapper)
         header = os.path.normpath(job.header)
-        if any(r.is_error and r.abs_file != header for r in records):
+        if records and any(r.is_error and r.abs_file != header for r in records):
             # gcc's JSON has no include chains; a text run of the failing compile does.  An
             # error in the header itself has none to show (it is included from the command line).
             text_command = build_command(job, json_diagnostics=False, deps_file=None, compiler_path=compiler.path)
