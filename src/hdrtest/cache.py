@@ -600,17 +600,10 @@ class ResultCache:
         """The content digest to store for dependency ``path``, or why no result reading it can be stored."""
         found = self._settled.get(path)
         if found is None:
-            try:
-                st = os.stat(path)
-            except OSError:
-                found = "a dependency vanished"
-            else:
-                if max(st.st_mtime_ns, st.st_ctime_ns) >= self.opened_ns - RACY_NS:
-                    # Changed while this run was going: which version did the compiler read?
-                    found = "a dependency changed during the run"
-                else:
-                    digest = self.file_digest(path, scan=True)
-                    found = "a dependency is unreadable" if digest == MISSING else digest
+            found = self._unsettled(path, "a dependency")
+            if found is None:
+                digest = self.file_digest(path, scan=True)
+                found = "a dependency is unreadable" if digest == MISSING else digest
             self._settled[path] = found
         return found
 
@@ -620,15 +613,20 @@ class ResultCache:
         if found is None:
             found = self.dir_digest(path)
             if found not in (MISSING, NOT_A_DIRECTORY):
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    found = "an include directory vanished"
-                else:
-                    if max(st.st_mtime_ns, st.st_ctime_ns) >= self.opened_ns - RACY_NS:
-                        found = f"include directory {path} changed during the run"
+                found = self._unsettled(path, f"include directory {path}") or found
             self._settled[path + "/"] = found
         return found
+
+    def _unsettled(self, path: str, what: str) -> str | None:
+        """Why ``path`` cannot vouch for a stored result (gone, or changed since the run began), or None."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return f"{what} vanished"
+        if max(st.st_mtime_ns, st.st_ctime_ns) >= self.opened_ns - RACY_NS:
+            # Changed while this run was going: which version did the compiler read?
+            return f"{what} changed during the run"
+        return None
 
     def update(self, result: Result) -> None:
         """Rewrite the stored verdict of ``result`` (now with explanations), keeping what it depends on.
