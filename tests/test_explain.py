@@ -454,3 +454,18 @@ def test_the_header_the_tree_includes_is_suggested_over_the_defining_one(tmp_pat
     explanation = explain_report(_fresh(report), settings)
     verify = lambda: check(settings, [str(tmp_path / "include/linux/t.h")])  # noqa: E731
     assert apply_and_verify(explanation.edits, tmp_path, verify).passed
+
+
+def test_a_standard_type_is_included_from_its_standard_header(tmp_path: Path, compiler: str) -> None:
+    # Other libraries on the include path typedef size_t too (libpng does): <stddef.h> is the answer.
+    write_tree(tmp_path, {
+        "include/png.h": G.format(g="PNG_H", body="typedef unsigned long size_t;"),
+        "t.h": G.format(g="T_H", body="struct user { size_t n; };"),
+    })
+    settings = settings_for(tmp_path, compiler)
+    report, result = run(tmp_path, settings)
+    [fix] = notes_of(result, "include")
+    assert fix.message == "fix: add '#include <stddef.h>' to t.h"
+    assert "\u2018size_t\u2019 comes from the standard header <stddef.h>" in texts(result)
+    explanation = explain_report(_fresh(report), settings)
+    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed

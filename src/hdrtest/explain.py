@@ -169,6 +169,8 @@ class Files:
     options: OptionFilter
     _lines: dict[str, list[str]] = field(default_factory=dict)
     _scans: dict[str, FileScan] = field(default_factory=dict)
+    #: Per standard header and search path: the files it reaches, with their include depth.
+    standard: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
 
     def lines(self, path: str) -> list[str]:
         cached = self._lines.get(path)
@@ -405,6 +407,61 @@ def _through_habits(candidates: Sequence[DefinitionLike], habits: dict[str, int]
     return None
 
 
+#: C and POSIX headers, most basic first: a name one of them provides is best included from it.
+STANDARD_HEADERS = ("stddef.h", "stdint.h", "stdbool.h", "limits.h", "stdarg.h", "errno.h", "stdio.h", "stdlib.h",
+                    "string.h", "time.h", "sys/types.h", "sys/time.h", "sys/socket.h", "netinet/in.h", "net/if.h",
+                    "unistd.h", "fcntl.h", "signal.h", "sys/ioctl.h")
+
+
+def _standard_header(name: str, kinds: set[str], user: Path, ctx: Context) -> tuple[str, DefinitionLike] | None:
+    """``<stddef.h>`` and where it defines ``name``, when a standard header (with the compiler's own
+    directories on the path) does; None in trees built without them (-nostdinc, as the kernel).
+
+    Of several, the one whose own includes reach the definition soonest: ``u_short`` is
+    ``<sys/types.h>``'s even though ``<stdlib.h>`` includes that.
+    """
+    best: tuple[int, int, str, DefinitionLike] | None = None
+    for order, header in enumerate(STANDARD_HEADERS):
+        depths = _standard_closure(header, user, ctx)
+        for definition in ctx.index.lookup(name, kinds):
+            depth = depths.get(_norm(definition.file))
+            if depth is not None and definition.complete and (best is None or (depth, order) < best[:2]):
+                best = (depth, order, f"<{header}>", definition)
+    return (best[2], best[3]) if best is not None else None
+
+
+def _standard_closure(header: str, user: Path, ctx: Context) -> dict[str, int]:
+    """Files ``<header>`` includes, directly or not, with their depth; indexed for lookups."""
+    from .changes import job_search_path
+
+    search = job_search_path(ctx.result.job)
+    key = (header, id(search))
+    known = ctx.files.standard.get(key)
+    if known is not None:
+        return known
+    depths: dict[str, int] = {}
+    found = search.resolve(header, True, user)
+    if found is not None:
+        # Standard headers provide their names when included directly, whatever internal
+        # guards (_STDDEF_H, __need_size_t) surround the definition: every branch counts.
+        depths[_norm(found)] = 0
+        queue = [_norm(found)]
+        while queue and len(depths) < 200:
+            path = queue.pop(0)
+            for include in ctx.files.scan(path).includes:
+                if include.computed:
+                    continue
+                target = search.resolve(include.spelling, include.angled, path)
+                if target is not None and (name := _norm(target)) not in depths:
+                    depths[name] = depths[path] + 1
+                    queue.append(name)
+        adder = getattr(ctx.index, "add", None)
+        if adder is not None:
+            adder(sorted(depths))
+    ctx.files.standard[key] = depths
+    return depths
+
+
 def _reached(start: str, wanted: Mapping[str, object], ctx: Context, limit: int = 3000) -> str | None:
     """The first of ``wanted`` that ``start`` includes, directly or not, in this configuration."""
     seen = {start}
@@ -499,6 +556,12 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
     others = f" (also at {len(candidates) - 1} other place(s))" if len(candidates) > 1 else ""
     message = f"{label} is defined at {_where(definition, ctx.root)}{others}, which {_shown(user, ctx.root)} " \
               "does not include"
+    standard = _standard_header(candidates[0].name, {d.kind for d in candidates}, user, ctx)
+    if standard is not None:
+        # size_t is <stddef.h>'s, whatever other libraries on the include path typedef it too.
+        spelled, definition = standard
+        message = f"{label} comes from the standard header {spelled} ({_where(definition, ctx.root)}), which " \
+                  f"{_shown(user, ctx.root)} does not include"
     # Files next to this one reach it through a header of their own (<linux/types.h>, not
     # <asm-generic/int-ll64.h>): that header is the one to include.
     via = _through_habits(candidates, habits, user, ctx, at_least=habits.get(spelled, 0) + 1)
@@ -879,6 +942,14 @@ class LazyIndex:
     @property
     def widened(self) -> bool:
         return self._words is not None
+
+    def add(self, paths: Sequence[str]) -> None:
+        """Index ``paths`` too (files outside the include directories, such as the compiler's own headers)."""
+        fresh = [p for p in paths if p not in self._indexed]
+        adder = getattr(self.index, "add_files", None)
+        if fresh and adder is not None:
+            self._indexed.update(fresh)
+            adder(fresh)
 
     def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
         return self.index.lookup(name, kinds)
