@@ -385,3 +385,20 @@ def test_cache_clear_also_empties_the_side_caches(tmp_path: Path) -> None:
     cleared = run_hdrtest("cache", "clear", "--cache-dir", str(cache), cwd=tmp_path)
     assert cleared.returncode == 0 and "removed" in cleared.stdout
     assert not any(p.is_dir() for p in cache.iterdir())
+
+
+def test_prune_bounds_the_side_caches_too(tmp_path: Path) -> None:
+    from hdrtest.cache import cache_command
+    from hdrtest.settings import Settings
+
+    cache = tmp_path / "c"
+    ResultCache(cache / DB_NAME).close()
+    old, new = cache / "symbols" / "aa" / "old.pickle", cache / "scans" / "new.json"
+    for number, path in enumerate((old, new)):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x" * 400_000)
+        os.utime(path, (1_000_000 + number * 1000, 1_000_000 + number * 1000))
+    db_size = ResultCache(cache / DB_NAME).disk_size()
+    out = cache_command("prune", Settings(root=tmp_path, cache_dir=str(cache)), max_size=str(db_size + 500_000))
+    assert "390.6 KiB of scans, indexes and variant headers" in out
+    assert not old.exists() and new.exists()  # least recently used first, and only what the budget needs

@@ -961,6 +961,36 @@ def clear_side_caches(directory: Path) -> int:
     return freed
 
 
+def prune_side_caches(directory: Path, budget: int) -> int:
+    """Remove the least recently used side-cache files until they take at most ``budget`` bytes.
+
+    Returns the bytes freed.  Every side cache is content-addressed and written atomically,
+    so a removed file is only work to redo, and a run reading it meanwhile recomputes it.
+    """
+    files: list[tuple[float, int, str]] = []
+    for name in SIDE_CACHES:
+        for dirpath, _dirs, names in os.walk(directory / name):
+            for filename in names:
+                path = os.path.join(dirpath, filename)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                # atime where the file system keeps it (relatime: at least daily), else when it was written.
+                files.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+    excess = sum(size for _, size, _ in files) - budget
+    freed = 0
+    for _, size, path in sorted(files):
+        if freed >= excess:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        freed += size
+    return freed
+
+
 def open_cache(settings: Settings, warn: Callable[[str], None] | None = None) -> ResultCache | None:
     """The run's result cache, or None with ``--no-cache`` or when it cannot be opened (a warning says why)."""
     if settings.no_cache:
@@ -1008,7 +1038,10 @@ def cache_command(action: str, settings: Settings, *, max_size: str | None = Non
             freed = clear_side_caches(path.parent)
             return (f"removed {removed} entries and {format_size(freed)} of scans, indexes and variant headers; "
                     f"{format_size(cache.disk_size())} on disk ({path})\n")
-        before = cache.disk_size()
+        # --max-size bounds the whole directory: the results first, the side caches in what is left.
+        before = cache.disk_size() + sum(_tree_size(path.parent / name) for name in SIDE_CACHES)
         evicted = cache.prune(limit)
-        return (f"evicted {evicted} least recently used entries; {format_size(before)} -> "
-                f"{format_size(cache.disk_size())} on disk ({path})\n")
+        freed = prune_side_caches(path.parent, max(0, limit - cache.disk_size()))
+        after = cache.disk_size() + sum(_tree_size(path.parent / name) for name in SIDE_CACHES)
+        return (f"evicted {evicted} least recently used entries and {format_size(freed)} of scans, indexes and "
+                f"variant headers; {format_size(before)} -> {format_size(after)} on disk ({path.parent})\n")
