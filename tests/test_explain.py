@@ -157,6 +157,12 @@ def _fresh(report: CheckReport) -> CheckReport:
     return report
 
 
+def fixes_pass(report: CheckReport, settings: Settings, root: Path, header: str = "t.h") -> bool:
+    """Explain afresh, apply the edits and re-check the header: what ``hdrtest fix --apply`` does."""
+    explanation = explain_report(_fresh(report), settings)
+    return apply_and_verify(explanation.edits, root, lambda: check(settings, [str(root / header)])).passed
+
+
 def test_macro_stub_goes_into_the_existing_else(tmp_path: Path, compiler: str) -> None:
     write_tree(tmp_path, {
         "include/sizes.h": G.format(g="SIZES_H", body="#ifdef CONFIG_BIG\n#define BUF_WORDS 64\n#else\n"
@@ -171,8 +177,7 @@ def test_macro_stub_goes_into_the_existing_else(tmp_path: Path, compiler: str) -
     assert "+#else" not in stub.fix_diff
     assert "+#define BUF_WORDS 0\n #endif" in stub.fix_diff
     assert "the branch taken here" in stub.message
-    explanation = explain_report(_fresh(report), settings)
-    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+    assert fixes_pass(report, settings, tmp_path)
 
 
 def test_nested_condition_names_the_false_one(tmp_path: Path, compiler: str) -> None:
@@ -208,8 +213,7 @@ def test_missing_include_is_suggested_and_works(tmp_path: Path, compiler: str) -
     [fix] = notes_of(result, "include")
     assert fix.message == "fix: add '#include <net/widget.h>' to t.h"
     assert fix.fix_diff is not None and " #include <stddef.h>\n+#include <net/widget.h>\n" in fix.fix_diff
-    explanation = explain_report(_fresh(report), settings)
-    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+    assert fixes_pass(report, settings, tmp_path)
 
 
 def test_the_header_siblings_include_is_preferred(tmp_path: Path, compiler: str) -> None:
@@ -305,8 +309,7 @@ def test_include_guard_fix_makes_the_double_include_pass(tmp_path: Path, compile
     fix = notes_of(result, "fix")[0]
     assert fix.fix_diff is not None
     assert "+#ifndef T_H_\n+#define T_H_\n struct once { int a; };\n+#endif /* T_H_ */" in fix.fix_diff
-    explanation = explain_report(_fresh(report), settings)
-    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+    assert fixes_pass(report, settings, tmp_path)
 
 
 def test_nothing_happens_without_failures(tmp_path: Path, compiler: str) -> None:
@@ -389,8 +392,7 @@ def test_typedef_stub_is_a_copy(tmp_path: Path, compiler: str) -> None:
     assert (first_error(result).category, first_error(result).symbol) == ("unknown-type", "gfn_t")
     stub = notes_of(result, "fix")[0]
     assert "+#else\n+typedef unsigned long gfn_t;\n #endif" in (stub.fix_diff or "")
-    explanation = explain_report(_fresh(report), settings)
-    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+    assert fixes_pass(report, settings, tmp_path)
 
 
 def test_unusable_cache_dir_still_explains(tmp_path: Path) -> None:
@@ -451,9 +453,7 @@ def test_the_header_the_tree_includes_is_suggested_over_the_defining_one(tmp_pat
     assert fix.message == "fix: add '#include <linux/types.h>' to include/linux/t.h"
     assert "<linux/types.h>, included by 2 file(s) next to it, brings it in" in texts(result)
     assert "pq.h" not in texts(result)  # a guard in a file this header does not read is not the cause
-    explanation = explain_report(_fresh(report), settings)
-    verify = lambda: check(settings, [str(tmp_path / "include/linux/t.h")])  # noqa: E731
-    assert apply_and_verify(explanation.edits, tmp_path, verify).passed
+    assert fixes_pass(report, settings, tmp_path, "include/linux/t.h")
 
 
 def test_a_standard_type_is_included_from_its_standard_header(tmp_path: Path, compiler: str) -> None:
@@ -467,5 +467,4 @@ def test_a_standard_type_is_included_from_its_standard_header(tmp_path: Path, co
     [fix] = notes_of(result, "include")
     assert fix.message == "fix: add '#include <stddef.h>' to t.h"
     assert "\u2018size_t\u2019 comes from the standard header <stddef.h>" in texts(result)
-    explanation = explain_report(_fresh(report), settings)
-    assert apply_and_verify(explanation.edits, tmp_path, lambda: check(settings, [str(tmp_path / "t.h")])).passed
+    assert fixes_pass(report, settings, tmp_path)

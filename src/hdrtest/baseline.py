@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,10 +230,16 @@ def new_failures(report: CheckReport, baseline: Baseline) -> list[Result]:
 def mark(report: CheckReport, baseline: Baseline) -> None:
     """Label every error of the failed results "new" or "unchanged" against ``baseline``."""
     ensure_classified(report.failures)
-    for result in report.failures:
-        fresh = {id(d) for d in new_errors(result, baseline.known_errors(result_key(result)))}
+    label(report.failures, [d for r in report.failures
+                            for d in new_errors(r, baseline.known_errors(result_key(r)))])
+
+
+def label(failures: Iterable[Result], fresh: Iterable[Diagnostic]) -> None:
+    """SARIF's baselineState on every error of ``failures``: "new" for those in ``fresh``, else "unchanged"."""
+    new = {id(d) for d in fresh}
+    for result in failures:
         for diag in error_diagnostics(result):
-            diag.baseline_state = "new" if id(diag) in fresh else "unchanged"
+            diag.baseline_state = "new" if id(diag) in new else "unchanged"
 
 
 def render_text(report: CheckReport, baseline: Baseline) -> str:

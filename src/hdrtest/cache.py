@@ -12,9 +12,10 @@ Storage is one SQLite database in WAL mode.  Results are written in batches (a f
 dozen, or half a second's worth), each one short ``BEGIN IMMEDIATE`` transaction, so
 concurrent runs wait for each other briefly instead of failing, and a run killed at any
 point leaves the database consistent: an entry is either fully written or absent (a
-kill loses at most the batch in hand, which the next run compiles again).  Only PASS and FAIL verdicts are kept (a timeout or a
-compiler crash says nothing lasting), and only when the compiler wrote a dependency
-list (gcc writes none after a fatal error such as a missing include); plus DEDUPED
+kill loses at most the batch in hand, which the next run compiles again).  Only PASS
+and FAIL verdicts are kept (a timeout or a compiler crash says nothing lasting), and
+only when the compiler wrote a dependency list (gcc writes none after a fatal error
+such as a missing include); plus DEDUPED
 verdicts, checked against what the variant's preprocessing read.  A result explained
 after it was stored is written again with its notes (``update``).
 """
@@ -24,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import re
+import shutil
 import sqlite3
 import stat as stat_module
 import sys
@@ -254,9 +255,10 @@ class ResultCache:
         self._dep_watch: dict[tuple[int, str], tuple[dict[str, None], bool]] = {}
         self._ancestor_memo: dict[str, tuple[tuple[str, str], ...]] = {}
         self._joined: dict[tuple[str, str], str] = {}
-        #: Per run: a dependency's digest (file path) or a watched directory's fingerprint (path + "/"),
-        #: or why results reading it are not stored.
-        self._settled: dict[str, bytes | str] = {}
+        #: Per run: a dependency's digest, or a watched directory's fingerprint, or why results
+        #: depending on it are not stored.
+        self._settled_files: dict[str, bytes | str] = {}
+        self._settled_dirs: dict[str, bytes | str] = {}
         self._environment = [os.environ.get(name) for name in _ENVIRONMENT]
         #: Results waiting to be written: one transaction per batch, not per compile.
         self._entries: list[_Entry] = []
@@ -598,23 +600,23 @@ class ResultCache:
 
     def _settled_file(self, path: str) -> bytes | str:
         """The content digest to store for dependency ``path``, or why no result reading it can be stored."""
-        found = self._settled.get(path)
+        found = self._settled_files.get(path)
         if found is None:
             found = self._unsettled(path, "a dependency")
             if found is None:
                 digest = self.file_digest(path, scan=True)
                 found = "a dependency is unreadable" if digest == MISSING else digest
-            self._settled[path] = found
+            self._settled_files[path] = found
         return found
 
     def _settled_dir(self, path: str) -> bytes | str:
         """The listing fingerprint to store for watched directory ``path``, or why it cannot be stored."""
-        found = self._settled.get(path + "/")
+        found = self._settled_dirs.get(path)
         if found is None:
             found = self.dir_digest(path)
             if found not in (MISSING, NOT_A_DIRECTORY):
                 found = self._unsettled(path, f"include directory {path}") or found
-            self._settled[path + "/"] = found
+            self._settled_dirs[path] = found
         return found
 
     def _unsettled(self, path: str, what: str) -> str | None:
@@ -945,9 +947,13 @@ def _tree_size(path: Path) -> int:
     return total
 
 
+def side_cache_sizes(directory: Path) -> dict[str, int]:
+    """Bytes in each side cache that exists under ``directory``."""
+    return {name: _tree_size(directory / name) for name in SIDE_CACHES if (directory / name).is_dir()}
+
+
 def side_cache_lines(directory: Path) -> list[str]:
-    return [f"{name + '/':<12} {format_size(_tree_size(directory / name))}"
-            for name in SIDE_CACHES if (directory / name).is_dir()]
+    return [f"{name + '/':<12} {format_size(size)}" for name, size in side_cache_sizes(directory).items()]
 
 
 def clear_side_caches(directory: Path) -> int:
@@ -1030,8 +1036,8 @@ def cache_command(action: str, settings: Settings, *, max_size: str | None = Non
             stats = cache.stats()
             if as_json:
                 body = {k: (str(v) if isinstance(v, Path) else v) for k, v in stats.__dict__.items()}
-                sides = {name: _tree_size(path.parent / name) for name in SIDE_CACHES if (path.parent / name).is_dir()}
-                return json.dumps({**body, "exists": True, "side_caches": sides}, indent=2) + "\n"
+                return json.dumps({**body, "exists": True, "side_caches": side_cache_sizes(path.parent)},
+                                  indent=2) + "\n"
             return "\n".join(stats.lines() + side_cache_lines(path.parent)) + "\n"
         if action == "clear":
             removed = cache.clear()
@@ -1039,9 +1045,10 @@ def cache_command(action: str, settings: Settings, *, max_size: str | None = Non
             return (f"removed {removed} entries and {format_size(freed)} of scans, indexes and variant headers; "
                     f"{format_size(cache.disk_size())} on disk ({path})\n")
         # --max-size bounds the whole directory: the results first, the side caches in what is left.
-        before = cache.disk_size() + sum(_tree_size(path.parent / name) for name in SIDE_CACHES)
+        sides = sum(side_cache_sizes(path.parent).values())
+        before = cache.disk_size() + sides
         evicted = cache.prune(limit)
         freed = prune_side_caches(path.parent, max(0, limit - cache.disk_size()))
-        after = cache.disk_size() + sum(_tree_size(path.parent / name) for name in SIDE_CACHES)
+        after = cache.disk_size() + sides - freed
         return (f"evicted {evicted} least recently used entries and {format_size(freed)} of scans, indexes and "
                 f"variant headers; {format_size(before)} -> {format_size(after)} on disk ({path.parent})\n")

@@ -71,13 +71,6 @@ def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
     return [results[i] for i in range(len(jobs))], hits
 
 
-def cache_root(settings: Settings) -> Path:
-    """Where hdrtest keeps caches (results, symbol index, Kconfig resolutions)."""
-    from .cache import cache_dir
-
-    return cache_dir(settings)
-
-
 def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> kconfig.KconfigBackend | None:
     from . import kconfig
 
@@ -109,7 +102,9 @@ class VariantPlanning:
 
 def run_caches(settings: Settings) -> Path:
     """The directory for this run's disk caches: the user's cache, or a private one with --no-cache."""
-    return cache_root(settings) if not settings.no_cache else Path(private_dir())
+    from .cache import cache_dir
+
+    return cache_dir(settings) if not settings.no_cache else private_dir()
 
 
 class RunStore:
@@ -164,9 +159,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     from .scan.includes import ScanCache
     from .touched import touched_options
 
-    strategy = variants.Strategy.parse(settings.variants, settings.seed)
-    if strategy.kind == "none":
-        return VariantPlanning([], {}, {}, [])
+    strategy = variants.Strategy.parse(settings.variants, settings.seed)  # "none" was answered above
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
     backend = _kconfig_backend(settings, source, caches / "kconfig")

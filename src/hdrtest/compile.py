@@ -48,6 +48,11 @@ def private_dir() -> Path:
     return _private_dir
 
 
+def scratch_deps_file() -> Path:
+    """A fresh name for one compile's dependency file, in the private directory (the caller removes it)."""
+    return private_dir() / f"deps-{next(_job_numbers)}.d"
+
+
 def variant_prelude_text(variant: Variant) -> str:
     lines = [f"/* hdrtest variant: {variant.describe()} */"]
     for name, value in variant.defines:
@@ -193,7 +198,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
     """Compile ``job`` and classify the outcome; never raises for compiler failures."""
     compiler = probe(job.compiler, job.directory)
     mapper = diag.make_mapper(job.directory, options.root)
-    deps_file = private_dir() / f"deps-{next(_job_numbers)}.d"
+    deps_file = scratch_deps_file()
     command = build_command(job, json_diagnostics=compiler.json_diagnostics, deps_file=deps_file,
                             compiler_path=compiler.path)
     start = time.monotonic()
@@ -202,10 +207,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         duration = time.monotonic() - start
         deps = read_deps(deps_file, job.directory)
     finally:
-        try:
-            deps_file.unlink()
-        except FileNotFoundError:
-            pass
+        deps_file.unlink(missing_ok=True)
     shown = display_command(job)
     if timed_out:
         return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown, raw_output=output,

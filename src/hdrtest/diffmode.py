@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import compdb
-from .baseline import ensure_classified, error_diagnostics, error_keys, result_key
+from .baseline import ensure_classified, error_diagnostics, error_keys, label, result_key
 from .baseline import new_errors as baseline_new_errors
 from .check import ProgressCallback, check
 from .diagnostics import render_gcc_style
@@ -487,10 +487,7 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
 
 def mark_states(result: DiffResult) -> None:
     """Label HEAD's errors against BASE: "new" when this change brought them, else "unchanged"."""
-    fresh = {id(d) for change in result.new for d in change.errors}
-    for failed in result.head.failures:
-        for diag in error_diagnostics(failed):
-            diag.baseline_state = "new" if id(diag) in fresh else "unchanged"
+    label(result.head.failures, [d for change in result.new for d in change.errors])
 
 
 # -- running --------------------------------------------------------------------------------------------------

@@ -11,13 +11,13 @@ the diagnostic, and ``fix.Edit`` records for ``hdrtest fix``.
 from __future__ import annotations
 
 import dataclasses
-
 import os
 import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -27,9 +27,9 @@ from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff,
     struct_stub
 from .models import CheckReport, Diagnostic, Job, Note, Result
 from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
-from .scan.directives import CondBlock, FileScan, scan_directives
 from .changes import GraphStore
 from .executors.local import default_jobs
+from .scan.directives import CondBlock, FileScan, scan_directives
 from .scan.includes import SearchPath
 from .settings import Settings
 
@@ -439,46 +439,43 @@ def _standard_closure(header: str, user: Path, ctx: Context) -> dict[str, int]:
     known = ctx.files.standard.get(key)
     if known is not None:
         return known
-    depths: dict[str, int] = {}
     found = search.resolve(header, True, user)
-    if found is not None:
-        # Standard headers provide their names when included directly, whatever internal
-        # guards (_STDDEF_H, __need_size_t) surround the definition: every branch counts.
-        depths[_norm(found)] = 0
-        queue = [_norm(found)]
-        while queue and len(depths) < 200:
-            path = queue.pop(0)
-            for include in ctx.files.scan(path).includes:
-                if include.computed:
-                    continue
-                target = search.resolve(include.spelling, include.angled, path)
-                if target is not None and (name := _norm(target)) not in depths:
-                    depths[name] = depths[path] + 1
-                    queue.append(name)
-        adder = getattr(ctx.index, "add", None)
-        if adder is not None:
-            adder(sorted(depths))
+    # Standard headers provide their names when included directly, whatever internal
+    # guards (_STDDEF_H, __need_size_t) surround the definition: every branch counts.
+    depths = dict(_included(_norm(found), search, ctx.files, None, limit=200)) if found is not None else {}
+    adder = getattr(ctx.index, "add", None)
+    if depths and adder is not None:
+        adder(sorted(depths))
     ctx.files.standard[key] = depths
     return depths
 
 
+def _included(start: str, search: SearchPath, files: Files, values: Values | None, *,
+              limit: int) -> Iterator[tuple[str, int]]:
+    """``start`` and the files it includes, directly or not, breadth first with their depth.
+
+    ``values``: follow only the branches taken with these macros; None follows every branch.
+    At most ``limit`` files are reached.
+    """
+    depths = {start: 0}
+    queue = deque([start])
+    while queue:
+        path = queue.popleft()
+        yield path, depths[path]
+        for include in files.scan(path).includes:
+            if include.computed or (values is not None and evaluate(include.condition, values) is False):
+                continue
+            resolve = search.resolve_next if include.kind == "include_next" else search.resolve
+            target = resolve(include.spelling, include.angled, path)
+            if target is not None and (name := _norm(target)) not in depths and len(depths) < limit:
+                depths[name] = depths[path] + 1
+                queue.append(name)
+
+
 def _reached(start: str, wanted: Mapping[str, object], ctx: Context, limit: int = 3000) -> str | None:
     """The first of ``wanted`` that ``start`` includes, directly or not, in this configuration."""
-    seen = {start}
-    queue = [start]
-    while queue and len(seen) <= limit:
-        path = queue.pop(0)
-        if path in wanted:
-            return path
-        for include in ctx.files.scan(path).includes:
-            if include.computed or evaluate(include.condition, ctx.values) is False:
-                continue
-            resolve = ctx.search.resolve_next if include.kind == "include_next" else ctx.search.resolve
-            target = resolve(include.spelling, include.angled, path)
-            if target is not None and (name := _norm(target)) not in seen:
-                seen.add(name)
-                queue.append(name)
-    return None
+    return next((path for path, _ in _included(start, ctx.search, ctx.files, ctx.values, limit=limit)
+                 if path in wanted), None)
 
 
 def include_line(user: Path, files: Files) -> int:
@@ -943,13 +940,18 @@ class LazyIndex:
     def widened(self) -> bool:
         return self._words is not None
 
-    def add(self, paths: Sequence[str]) -> None:
-        """Index ``paths`` too (files outside the include directories, such as the compiler's own headers)."""
+    def add(self, paths: Sequence[str]) -> bool:
+        """Index ``paths`` too (say, the compiler's own headers); False when all of them were already."""
         fresh = [p for p in paths if p not in self._indexed]
         adder = getattr(self.index, "add_files", None)
-        if fresh and adder is not None:
-            self._indexed.update(fresh)
+        if not fresh or adder is None:
+            return False
+        self._indexed.update(fresh)
+        if self.jobs > 1 and len(fresh) > 64:
+            adder(fresh, jobs=self.jobs)
+        else:
             adder(fresh)
+        return True
 
     def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
         return self.index.lookup(name, kinds)
@@ -966,18 +968,7 @@ class LazyIndex:
                 wanted = self._wider
             else:
                 wanted = [self._wider[i] for i in words.get(name.encode("utf-8", "replace"), ())]
-            fresh = [p for p in wanted if p not in self._indexed]
-            if not fresh:
-                return False
-            self._indexed.update(fresh)
-            adder = getattr(self.index, "add_files", None)
-            if adder is None:
-                return False
-            if self.jobs > 1 and len(fresh) > 64:
-                adder(fresh, jobs=self.jobs)
-            else:
-                adder(fresh)
-            return True
+            return self.add(wanted)
         finally:
             self.seconds += time.monotonic() - start
 
@@ -1038,9 +1029,10 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
     """Classify every failing result's diagnostics and attach explanations (and triage) as notes.
 
     ``base_index``: the run's symbol index, reused rather than built again; ``graphs``:
-    where the compile database's include graphs persist (the result cache).  ``skip_explained``: leave results that already carry notes alone
-    (a cached result comes back with its explanation; ``hdrtest fix`` wants the edits, so
-    it explains everything again).
+    where the compile database's include graphs persist (the result cache).
+    ``skip_explained``: leave results that already carry notes alone (a cached result
+    comes back with its explanation; ``hdrtest fix`` wants the edits, so it explains
+    everything again).
     """
     from .toolchain import probe
 

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import itertools
 import json
-import os
 import random
 import re
 import subprocess
@@ -27,6 +26,7 @@ from . import kbuild, kconfig, triage
 from .discover import display_path
 from .atomic import write_atomic
 from .errors import UsageError
+from .executors.local import default_jobs
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
 from .relevance import Reason, relevant_options
@@ -270,13 +270,6 @@ def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
     return [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
 
 
-def plan_header(job: Job, context: ScanContext, flipper: Flipper, options: OptionFilter, strategy: Strategy,
-                root: Path, touched: Mapping[Path, Mapping[str, str]] | None = None,
-                generated_cache: Path | None = None) -> HeaderPlan:
-    plan = header_reasons(job, context, options, strategy, root, touched)
-    return finish_plan(plan, flipper, strategy, root, generated_cache)
-
-
 def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strategy: Strategy, root: Path,
                    touched: Mapping[Path, Mapping[str, str]] | None = None) -> HeaderPlan:
     """A header's plan so far: the options that matter to it, no variants yet."""
@@ -397,12 +390,10 @@ def preprocessed_digest(job: Job) -> str | None:
 
 def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
     """``preprocessed_digest`` and the files the preprocessor read (what the digest depends on)."""
-    import tempfile
+    from .compile import build_command, read_deps, scratch_deps_file
 
-    from .compile import build_command, private_dir, read_deps
-
-    with tempfile.TemporaryDirectory(prefix="pp-", dir=private_dir()) as work:
-        deps_file = Path(work) / "deps.d"
+    deps_file = scratch_deps_file()
+    try:
         # Preprocessing only: start from the syntax-only line whatever --mode the check used.
         command = build_command(replace(job, mode="syntax"), json_diagnostics=False, deps_file=deps_file)
         command = [c for c in command if c != "-fsyntax-only"]
@@ -415,6 +406,8 @@ def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
         if out.returncode != 0:
             return None, ()
         reads = read_deps(deps_file, job.directory)
+    finally:
+        deps_file.unlink(missing_ok=True)
     text = _LINE_MARKER.sub(b"", out.stdout)
     text = b"\n".join(line for line in text.splitlines() if line.strip())
     return hashlib.sha256(text).hexdigest(), reads
@@ -447,7 +440,7 @@ def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int, *, sett
         else:
             open_groups.append(group)
             todo.extend(group)
-    workers = max(1, jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    workers = jobs or default_jobs()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         done = dict(zip(todo, pool.map(preprocess, todo)))
     if reads is not None:
