@@ -17,7 +17,9 @@
 #     compile_commands.json at the tree root.
 #
 # Environment: JOBS (default 2), HDRTEST_LINUX_CACHE (where the .deb is kept,
-# default /tmp/hdrtest-linux-pkg), LINUX_SOURCE_PKG (default linux-source-6.12).
+# default /tmp/hdrtest-linux-pkg), LINUX_SOURCE_PKG (default linux-source-6.12),
+# GVT (m, the default, builds DRM_I915_GVT_KVMGT as a module the way its author
+# does, so gvt/ objects carry -DMODULE; y builds it in).
 # Must run as root (apt-get). Re-running skips the steps already done.
 set -euo pipefail
 
@@ -25,6 +27,8 @@ TARGET=${1:-/work/linux}
 PKG=${LINUX_SOURCE_PKG:-linux-source-6.12}
 CACHE=${HDRTEST_LINUX_CACHE:-/tmp/hdrtest-linux-pkg}
 JOBS=${JOBS:-2}
+GVT=${GVT:-m}
+[[ $GVT == m || $GVT == y ]] || { echo "GVT must be m or y" >&2; exit 2; }
 GIT_ID=(-c user.name=hdrtest -c user.email=hdrtest@localhost)
 
 # A handful of objects: enough for compile_commands.json to carry the Kbuild
@@ -142,7 +146,7 @@ config_value() {
 check_config() {
     local bad=0 sym want got
     for spec in VIRTUALIZATION=y KVM=ym KVM_INTEL=ym KVM_X86=ym DRM=ym DRM_I915=ym \
-                VFIO=ym VFIO_MDEV=ym DRM_I915_GVT_KVMGT=ym DRM_I915_GVT=y \
+                VFIO=ym VFIO_MDEV=ym DRM_I915_GVT_KVMGT=$GVT DRM_I915_GVT=y \
                 KVM_EXTERNAL_WRITE_TRACKING=y; do
         sym=${spec%%=*}; want=${spec#*=}; got=$(config_value "$sym")
         if [[ $want != *"$got"* ]]; then
@@ -159,7 +163,12 @@ if [[ -f .config ]] && check_config 2>/dev/null; then
 else
     make -s x86_64_defconfig
     scripts/config -e VIRTUALIZATION -e KVM -e KVM_INTEL -e DRM -e DRM_I915 \
-                   -e VFIO -e DRM_I915_GVT_KVMGT
+                   -e VFIO
+    if [[ $GVT == m ]]; then
+        scripts/config -e MODULES -m DRM_I915_GVT_KVMGT
+    else
+        scripts/config -e DRM_I915_GVT_KVMGT
+    fi
     make -s olddefconfig
     check_config || die "olddefconfig did not keep the wanted options (see above)"
 fi
@@ -188,11 +197,11 @@ step_end
 
 # --- 7. compile_commands.json -----------------------------------------------
 step_begin compile_db
-# The script walks the given paths for .*.o.cmd files; limit it to the i915
-# directory (whole-tree walk finds nothing more, but is slower) and resolve
-# file names against the tree root (-d).
-python3 scripts/clang-tools/gen_compile_commands.py -d . -o compile_commands.json \
-    drivers/gpu/drm/i915
+# The whole tree, as `make compile_commands.json` does: it then also holds the
+# host programs make prepare built (scripts/, arch/x86/tools/), whose flags are
+# wrong for any kernel header; hdrtest must cope with that, as users' databases
+# have them. File names are resolved against the tree root (-d).
+python3 scripts/clang-tools/gen_compile_commands.py -d . -o compile_commands.json
 n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' compile_commands.json)
 ((n >= ${#OBJECTS[@]})) || die "compile_commands.json has $n entries, expected >= ${#OBJECTS[@]}"
 grep -q '/gvt/kvmgt\.c"' compile_commands.json || die "compile_commands.json has no gvt/kvmgt.c entry"

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import time
 import zlib
 from collections import deque
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from .errors import UsageError
+from .graph import vcs
 from .models import Job
 from .scan.includes import SearchPath
 from .settings import Settings
@@ -501,19 +501,7 @@ def load_graph(chains: Chains, roots: Iterable[str], store: GraphStore | None = 
 
 
 def _git(root: Path, *args: str) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=300,
-                             check=False, stdin=subprocess.DEVNULL, errors="surrogateescape")
-    except FileNotFoundError:
-        raise UsageError("git is not installed", path="--changed-since", hint="install git") from None
-    except subprocess.TimeoutExpired:
-        raise UsageError(f"'git {' '.join(args)}' did not finish", path=root) from None
-    if out.returncode != 0:
-        lines = out.stderr.strip().splitlines()
-        message = lines[0] if lines else f"exit code {out.returncode}"
-        raise UsageError(f"git failed: {message}", path=root,
-                         hint="--changed-since needs a git work tree and a revision it knows")
-    return out.stdout
+    return vcs.text(vcs.git(root, *args, why="--changed-since needs a git work tree and a revision it knows"))
 
 
 def changed_files(root: Path, rev: str) -> set[Path]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from . import __version__
 from .errors import EXIT_CLEAN, EXIT_FAILURES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, HdrtestError, UsageError
 from .models import CheckReport
 from .settings import Settings, load_settings, parse_languages
+from .toolchain import run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -297,8 +300,56 @@ def _crash_log() -> Path:
     return path
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: the same orderly stop as Ctrl-C (compilers ended, temporary files removed)."""
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_stop_requested = threading.Event()
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    # Only the first signal interrupts: a second one must not cut short the clean-up the first started
+    # (compilers ended, worktrees removed, edits restored).
+    if _stop_requested.is_set():
+        return
+    _stop_requested.set()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signal.Signals(signum).name)
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """Route SIGINT, SIGTERM and SIGHUP to one orderly stop; returns the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # a library caller in a thread keeps its own signal policy
+    _stop_requested.clear()
+    previous: dict[int, Any] = {}
+    for signum in _STOP_SIGNALS:
+        current = signal.getsignal(signum)
+        if current is signal.SIG_IGN and signum != signal.SIGINT:
+            continue  # nohup: the user asked us to ignore it
+        previous[signum] = current
+        signal.signal(signum, _on_signal)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    previous = _install_signal_handlers()
+    try:
+        return _main(parser, argv)
+    finally:
+        _restore_signal_handlers(previous)
+        run.reset()
+
+
+def _main(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -309,11 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HdrtestError as exc:
         sys.stderr.write(f"hdrtest: error: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        from .compile import kill_all
-
-        kill_all()
-        sys.stderr.write("hdrtest: interrupted; all compilers stopped\n")
+    except KeyboardInterrupt as exc:
+        stopped = run.terminate_all()
+        what = f"{exc.args[0]} received" if isinstance(exc, Terminated) and exc.args else "interrupted"
+        sys.stderr.write(f"hdrtest: {what}; all compilers stopped ({stopped} running)\n")
         return EXIT_INTERRUPTED
     except SystemExit as exc:  # --help / --version
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE

@@ -13,8 +13,6 @@ import itertools
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -24,10 +22,8 @@ from pathlib import Path
 from . import diagnostics as diag
 from .cachedir import default_cache_dir
 from .models import Diagnostic, Job, Result, Status, Variant
-from .toolchain import probe
+from .toolchain import probe, run
 
-_live: set[subprocess.Popen[bytes]] = set()
-_live_lock = threading.Lock()
 _private_dir: Path | None = None
 #: Names each compile's dependency file (next() on a count is atomic under the GIL).
 _job_numbers = itertools.count()
@@ -113,42 +109,20 @@ def display_command(job: Job) -> tuple[str, ...]:
 
 
 def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str, bool]:
-    """Run the compiler in its own process group; (returncode, output, timed_out)."""
-    proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    with _live_lock:
-        _live.add(proc)
+    """Run the compiler; (returncode, output, timed_out).  A compiler that cannot start is an ERROR result."""
     try:
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-            return proc.returncode, out.decode("utf-8", "replace"), False
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            out, _ = proc.communicate()
-            return None, out.decode("utf-8", "replace"), True
-    finally:
-        with _live_lock:
-            _live.discard(proc)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        done = run.run(command, cwd=cwd, timeout=timeout, merge_stderr=True)
+    except OSError as exc:
+        return 127, f"{command[0]}: cannot run: {exc}", False
+    output = done.out
+    if done.truncated:
+        output += f"\n[hdrtest: output cut at {run.OUTPUT_LIMIT // (1024 * 1024)} MiB]\n"
+    return done.returncode, output, done.timed_out
 
 
 def kill_all() -> None:
-    """End every compiler this process started (Ctrl-C): no orphans left behind."""
-    with _live_lock:
-        procs = list(_live)
-    for proc in procs:
-        _kill(proc)
-    for proc in procs:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+    """End every compiler this process started (Ctrl-C, SIGTERM): no orphans left behind."""
+    run.terminate_all()
 
 
 #: A word of a make rule: a run of non-blanks, where "\\ " is a space inside a file name.

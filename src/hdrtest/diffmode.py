@@ -19,7 +19,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ from .baseline import new_errors as baseline_new_errors
 from .check import ProgressCallback, check
 from .diagnostics import render_gcc_style
 from .errors import UsageError
+from .graph import vcs
 from .models import CheckReport, Diagnostic, Job, Result
 from .settings import Settings
 
@@ -86,19 +86,7 @@ class DiffResult:
 
 
 def _git(args: Sequence[str], cwd: Path, *, check_rc: bool = True) -> str:
-    # Hooks are switched off: a post-checkout hook must not run in, or on behalf of, the user's repository.
-    command = ["git", "-c", "core.hooksPath=/dev/null", "-C", str(cwd), *args]
-    try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False,
-                             stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise UsageError("git is not installed", hint="hdrtest diff needs git") from None
-    except subprocess.TimeoutExpired:
-        raise UsageError(f"'git {' '.join(args)}' did not finish in 10 minutes", path=cwd) from None
-    if check_rc and out.returncode != 0:
-        message = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit code {out.returncode}"
-        raise UsageError(f"git {args[0]} failed: {message}", path=cwd)
-    return out.stdout
+    return vcs.text(vcs.git(cwd, *args, check=check_rc, why="hdrtest diff compares git revisions"))
 
 
 def toplevel(start: Path) -> Path:
@@ -109,11 +97,7 @@ def toplevel(start: Path) -> Path:
 
 
 def resolve_commit(top: Path, rev: str) -> str | None:
-    out = subprocess.run(["git", "-C", str(top), "rev-parse", "--verify", "--quiet", "--end-of-options",
-                          f"{rev}^{{commit}}"], capture_output=True, text=True, timeout=60, check=False,
-                         stdin=subprocess.DEVNULL)
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
+    return vcs.commit_of(top, rev)
 
 
 def _commit(top: Path, rev: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import subprocess
 import threading
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from . import classify as cls
 from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff, shown_path, split_function, \
     struct_stub
 from .models import CheckReport, Diagnostic, Job, Note, Result
+from .toolchain.run import run
 from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
 from .changes import GraphStore
 from .executors.local import default_jobs
@@ -113,10 +113,9 @@ def config_values(job: Job) -> Values:
     if cached is not None:
         return cached
     try:
-        out = subprocess.run(command, cwd=job.directory, capture_output=True, text=True, timeout=job.timeout,
-                             stdin=subprocess.DEVNULL, check=False)
-        values = parse_macros(out.stdout)
-    except (OSError, subprocess.TimeoutExpired):
+        out = run(command, cwd=job.directory, timeout=job.timeout)
+        values = parse_macros(out.out)
+    except OSError:
         values = {}
     with _VALUES_LOCK:
         _VALUES[key] = values

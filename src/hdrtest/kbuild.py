@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
+from .toolchain.run import run
 from .kconfig import kconfig_env_from_cmd
 from . import cachedir
 from .models import Job, Variant
@@ -222,19 +222,18 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     command = [inputs.compiler, *kbuild_flags(inputs.flags, basename), "-include", str(forced_file),
                "-MD", "-MF", str(deps), "-S", "-o", "-", "-x", "c", str(source)]
     try:
-        out = subprocess.run(command, cwd=inputs.directory, capture_output=True, text=True, errors="replace",
-                             timeout=inputs.timeout, stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        raise _Failed(f"compiling {_shown(inputs.root, source)} took over {inputs.timeout:g} s") from None
+        out = run(command, cwd=inputs.directory, timeout=inputs.timeout, limit=1 << 28)
     except OSError as exc:
         raise _Failed(f"cannot run {inputs.compiler}: {exc}") from None
+    if out.timed_out:
+        raise _Failed(f"compiling {_shown(inputs.root, source)} took over {inputs.timeout:g} s")
     rel = _shown(inputs.root, source)
     if out.returncode != 0:
-        raise _Failed(f"{rel} does not compile in this variant ({_first_error(out.stderr)})")
-    if not sed_offsets(out.stdout):
+        raise _Failed(f"{rel} does not compile in this variant ({_first_error(out.err)})")
+    if not sed_offsets(out.out):
         raise _Failed(f"no '->NAME value' markers in the assembly of {rel}")
     witnesses.update(p for p in read_deps(deps, inputs.directory) if not p.startswith(str(work)))
-    return out.stdout
+    return out.out
 
 
 def _shown(root: Path, path: Path) -> str:
@@ -251,14 +250,15 @@ def _timeconst(root: Path, hz: str) -> str | None:
     if bc is None or not script.is_file():
         return None
     try:
-        out = subprocess.run([bc, "-q", str(script)], input=hz + "\n", capture_output=True, text=True,
-                             timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        out = run([bc, "-q", str(script)], input=(hz + "\n").encode(), timeout=30)
+    except OSError as exc:
         raise _Failed(f"bc failed on kernel/time/timeconst.bc: {exc}") from None
+    if out.timed_out:
+        raise _Failed("bc took over 30 s on kernel/time/timeconst.bc")
     # Past the usual "wrong HZ" guard, an #error means the script refused the value.
-    if out.returncode != 0 or "#error" in _HZ_CHECK.sub("", out.stdout):
-        raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_error(out.stderr or out.stdout)}")
-    return out.stdout
+    if out.returncode != 0 or "#error" in _HZ_CHECK.sub("", out.out):
+        raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_error(out.err or out.out)}")
+    return out.out
 
 
 def _generate(inputs: _Inputs, work: Path, witnesses: set[str]) -> tuple[tuple[str, str], ...]:

@@ -31,7 +31,6 @@ import os
 import pickle
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -42,6 +41,7 @@ from typing import Any, Protocol
 
 from hdrtest.atomic import write_atomic
 from hdrtest.models import OptionSetting, Variant
+from hdrtest.toolchain.run import run
 
 PREFIX = "CONFIG_"
 #: Rounds of the search: each round adds the options that still hold the target up.
@@ -1052,13 +1052,14 @@ class KernelConfBackend:
                if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
         env.update(extra_env)
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd,
-                                  timeout=self._timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as e:
+            proc = run(argv, env=env, cwd=cwd, timeout=self._timeout)
+        except OSError as e:
             raise KconfigError(f"{argv[0]} failed: {e}") from e
+        if proc.timed_out:
+            raise KconfigError(f"{argv[0]} did not finish within {self._timeout:g} s")
         if proc.returncode != 0:
             raise KconfigError(f"{' '.join(argv)} exited {proc.returncode}: "
-                               f"{proc.stderr.strip()[-2000:]}")
+                               f"{proc.err.strip()[-2000:]}")
 
     # -- search
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from .errors import SetupError
 from .models import Job
+from .toolchain.run import run
 
 _DEFINE = re.compile(r"^#define (?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<params>\([^)]*\))?(?: (?P<body>.*))?$")
 
@@ -40,15 +40,16 @@ def _defined_macros(compiler: str, flags: tuple[str, ...], directory: Path, lang
     for prelude in preludes:
         command += ["-include", str(prelude)]
     try:
-        out = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=120,
-                             stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        out = run(command, cwd=directory, timeout=120)
+    except OSError as exc:
         raise SetupError(f"cannot list the configuration macros: {exc}", path=compiler) from None
+    if out.timed_out:
+        raise SetupError("listing the configuration macros (-dM -E) took over 120 s", path=compiler)
     if out.returncode != 0:
-        first = (out.stderr.strip().splitlines() or ["(no message)"])[0]
+        first = (out.err.strip().splitlines() or ["(no message)"])[0]
         raise SetupError(f"the flags do not preprocess an empty file: {first}", path=compiler,
                          hint="check the compile database or --cflags")
-    return parse_dm(out.stdout)
+    return parse_dm(out.out)
 
 
 def defined_macros(job: Job) -> dict[str, str]:

@@ -7,13 +7,13 @@ which is what paths in reports are relative to.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .graph import vcs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -108,13 +108,7 @@ def find_settings(start: Path) -> tuple[Path, dict[str, Any]] | None:
 
 
 def git_toplevel(start: Path) -> Path | None:
-    directory = start if start.is_dir() else start.parent
-    try:
-        out = subprocess.run(["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
-                             capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+    return vcs.toplevel(start)
 
 
 def _fallback_root(start: Path, cwd: Path) -> Path:

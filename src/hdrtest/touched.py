@@ -9,11 +9,11 @@ of the block, CONFIG_X is flipped for every checked header whose closure holds t
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .graph import vcs
 from .scan.conditions import OptionFilter
 from .scan.directives import FileScan, ScanError, scan_directives
 
@@ -30,12 +30,15 @@ class Hunk:
     new_len: int
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120,
-                              check=False, stdin=subprocess.DEVNULL, errors="replace")
-    except OSError as exc:
-        raise UsageError(f"cannot run git: {exc.strerror}", path=root, hint="install git") from None
+def _git(root: Path, *args: str) -> _Out:
+    done = vcs.git(root, *args, check=False, why="--changed-since needs git")
+    return _Out(done.returncode, vcs.text(done))
+
+
+@dataclass(frozen=True)
+class _Out:
+    returncode: int | None
+    stdout: str
 
 
 def parse_hunks(diff: str) -> dict[str, list[Hunk]]:

@@ -16,7 +16,6 @@ import itertools
 import json
 import random
 import re
-import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from pathlib import Path
 from . import kbuild, kconfig, triage
 from .discover import display_path
 from .atomic import write_atomic
+from .toolchain.run import run
 from .errors import UsageError
 from .executors.local import default_jobs
 from .macros import defined_macros
@@ -399,11 +399,10 @@ def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
         command = [c for c in command if c != "-fsyntax-only"]
         command[1:1] = ["-E", "-P"]
         try:
-            out = subprocess.run(command, cwd=job.directory, capture_output=True, timeout=job.timeout,
-                                 stdin=subprocess.DEVNULL, check=False)
-        except (OSError, subprocess.TimeoutExpired):
+            out = run(command, cwd=job.directory, timeout=job.timeout, limit=1 << 30)
+        except OSError:
             return None, ()
-        if out.returncode != 0:
+        if out.returncode != 0 or out.truncated:
             return None, ()
         reads = read_deps(deps_file, job.directory)
     finally:

@@ -11,6 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..compile import CompileOptions, compile_job, kill_all
 from ..models import Job, Result
+from ..toolchain import run
 
 
 def default_jobs() -> int:
@@ -49,3 +50,5 @@ class LocalExecutor:
             self._pool.shutdown(wait=False, cancel_futures=True)
             kill_all()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
+        if cancel:
+            run.reset()  # every worker has returned: a library caller may go on

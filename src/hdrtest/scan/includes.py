@@ -12,7 +12,6 @@ import hashlib
 import os
 import pickle
 import re
-import subprocess
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..atomic import write_atomic
+from ..toolchain.run import run
 from . import conditions as _conditions_module
 from . import directives as _directives_module
 from .conditions import Formula, OptionFilter, from_json, to_json
@@ -98,9 +98,10 @@ def probe_compiler(compiler: str, language: str = "c", flags: Sequence[str] = ()
         return cached
     cmd = [compiler, *flags, "-E", "-x", language, "-v", os.devnull]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        info = CompilerInfo(_parse_verbose_dirs(proc.stderr), _parse_implicit(proc.stdout))
-    except (OSError, subprocess.SubprocessError):
+        proc = run(cmd, timeout=60)
+        info = CompilerInfo(_parse_verbose_dirs(proc.err), _parse_implicit(proc.out)) if not proc.timed_out \
+            else CompilerInfo()
+    except OSError:
         info = CompilerInfo()
     with _PROBE_LOCK:
         _PROBE_CACHE[key] = info

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SetupError
+from ..errors import SetupError
+from .run import run
 
 
 @dataclass(frozen=True)
@@ -19,11 +20,13 @@ class Compiler:
     family: str  # "gcc", "clang" or "unknown"
     version: str  # first line of --version
     json_diagnostics: bool  # gcc's -fdiagnostics-format=json works
+    #: Content of the executable: a wrapper script edited in place keeps its path and version line.
+    digest: str = ""
 
     @property
     def identity(self) -> str:
-        """What the cache keys on: a different binary or version is a different compiler."""
-        return f"{self.path}\0{self.version}"
+        """What the cache keys on: a different binary, version or wrapper text is a different compiler."""
+        return f"{self.path}\0{self.version}\0{self.digest}"
 
 
 def _resolve(command: str, directory: Path | None) -> str | None:
@@ -43,11 +46,12 @@ def probe(command: str, directory: Path | None = None) -> Compiler:
         raise SetupError("compiler not found", path=command,
                          hint="install it, or name another with --cc or the CC environment variable")
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False,
-                             stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        out = run([path, "--version"], timeout=30)
+    except OSError as exc:
         raise SetupError(f"compiler does not run: {exc}", path=path, hint="check the installation") from None
-    text = (out.stdout or out.stderr).strip()
+    if out.timed_out:
+        raise SetupError("'--version' did not answer within 30 s", path=path, hint="check the installation")
+    text = (out.out or out.err).strip()
     first = text.splitlines()[0] if text else ""
     if out.returncode != 0:
         raise SetupError(f"'{path} --version' failed with exit code {out.returncode}", path=path,
@@ -60,16 +64,25 @@ def probe(command: str, directory: Path | None = None) -> Compiler:
     else:
         family = "unknown"
     json_ok = family == "gcc" and _accepts_json(path)
-    return Compiler(command=command, path=path, family=family, version=first, json_diagnostics=json_ok)
+    return Compiler(command=command, path=path, family=family, version=first, json_diagnostics=json_ok,
+                    digest=_digest(path))
+
+
+def _digest(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()[:32] if hasattr(hashlib, "file_digest") \
+                else hashlib.sha256(handle.read()).hexdigest()[:32]
+    except OSError:
+        return ""
 
 
 def _accepts_json(path: str) -> bool:
     try:
-        out = subprocess.run([path, "-fdiagnostics-format=json", "-fsyntax-only", "-x", "c", os.devnull],
-                             capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+        out = run([path, "-fdiagnostics-format=json", "-fsyntax-only", "-x", "c", os.devnull], timeout=30)
+    except OSError:
         return False
-    return out.returncode == 0
+    return out.ok
 
 
 def default_compiler(language: str) -> str:

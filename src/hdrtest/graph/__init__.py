@@ -1,0 +1,1 @@
+"""The tree's structure: includes, their graph, and what version control says changed."""

@@ -1,0 +1,184 @@
+"""The one way hdrtest runs another program.
+
+Every child gets an argument list (never a shell), a closed stdin, its own process
+group, a deadline and a cap on the output kept.  Each live child is registered, so
+that Ctrl-C, SIGTERM or SIGHUP ends all of them (``terminate_all``), including the
+grandchildren a compiler driver or wrapper script starts (``cc1``, ``as``).
+
+Reading stops at the deadline even when a grandchild that left the group still holds
+the pipe open: the caller's timeout is a promise, not a hope.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Bytes of each stream kept; the rest is read and dropped so the child never blocks.
+#: A compiler that prints forever costs CPU until its deadline, not memory.
+OUTPUT_LIMIT = 4 * 1024 * 1024
+#: After the child exits, how long its pipes may stay open (a grandchild holding them).
+_EXIT_GRACE = 1.0
+
+_live: dict[int, subprocess.Popen[bytes]] = {}
+_live_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+class Stopped(Exception):
+    """A run was refused or cut short because hdrtest is shutting down."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a child did.  ``returncode`` is None when it was killed at its deadline."""
+
+    argv: tuple[str, ...]
+    returncode: int | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    truncated: bool = False
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def err(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, input: bytes | None = None,
+        env: Mapping[str, str] | None = None, merge_stderr: bool = False,
+        limit: int = OUTPUT_LIMIT) -> Completed:
+    """Run ``argv`` to completion or to its deadline; raises OSError when it cannot start.
+
+    Once ``terminate_all`` has run, worker threads get ``Stopped`` instead of a new child;
+    the main thread may still run the clean-up it needs (``git worktree remove``).
+    """
+    _refuse_when_stopping()
+    proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env is not None else None,
+                            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                            start_new_session=True, close_fds=True)
+    with _live_lock:
+        _live[proc.pid] = proc
+    try:
+        if input is not None and proc.stdin is not None:
+            _feed(proc, input)
+        out, err, timed_out, truncated = _collect(proc, time.monotonic() + timeout, limit)
+    finally:
+        _kill_group(proc)  # whatever the child left behind in its group goes with it
+        proc.wait()
+        with _live_lock:
+            _live.pop(proc.pid, None)
+    _refuse_when_stopping()
+    return Completed(tuple(argv), None if timed_out else proc.returncode, out, err, timed_out, truncated)
+
+
+def _refuse_when_stopping() -> None:
+    if _stopping.is_set() and threading.current_thread() is not threading.main_thread():
+        raise Stopped("hdrtest is stopping")
+
+
+def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    # Inputs are small (a line or two for bc); a child that does not read them gets EPIPE.
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(data)
+    except (BrokenPipeError, OSError):
+        pass
+    finally:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+
+
+def _collect(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tuple[bytes, bytes, bool, bool]:
+    streams = {s: bytearray() for s in (proc.stdout, proc.stderr) if s is not None}
+    truncated = False
+    timed_out = False
+    with selectors.DefaultSelector() as selector:
+        for stream in streams:
+            selector.register(stream, selectors.EVENT_READ)
+        exited_at: float | None = None
+        while selector.get_map():
+            now = time.monotonic()
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > _EXIT_GRACE:
+                break  # a grandchild holds the pipe: the child's answer is complete
+            if now >= deadline:
+                timed_out = proc.poll() is None
+                break
+            if _stopping.is_set() and threading.current_thread() is not threading.main_thread():
+                break
+            wait = min(deadline - now, 0.2)
+            for key, _ in selector.select(wait):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                kept = streams[key.fileobj]  # type: ignore[index]
+                room = limit - len(kept)
+                if room > 0:
+                    kept += chunk[:room]
+                if len(chunk) > room:
+                    truncated = True
+    if not timed_out and proc.poll() is None:
+        # Pipes closed but the child lives on: wait for it, within the deadline.
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    for stream in streams:
+        stream.close()
+    return (bytes(streams[proc.stdout]) if proc.stdout in streams else b"",
+            bytes(streams[proc.stderr]) if proc.stderr in streams else b"",
+            timed_out, truncated)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def terminate_all() -> int:
+    """End every child (and its process group) and refuse new ones; returns how many were live."""
+    _stopping.set()
+    with _live_lock:
+        procs = list(_live.values())
+    for proc in procs:
+        _kill_group(proc)
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    return len(procs)
+
+
+def live_count() -> int:
+    with _live_lock:
+        return len(_live)
+
+
+def reset() -> None:
+    """Accept new children again (a library caller that handled an interrupt and goes on)."""
+    _stopping.clear()
