@@ -386,6 +386,9 @@ def _on_signal(signum: int, _frame: object) -> None:
     if _stop_requested.is_set():
         return
     _stop_requested.set()
+    # End the children now, not after unwinding: unwinding joins worker threads (Kconfig flips, compiles)
+    # that would otherwise wait for their children, or start the queued ones.
+    run.terminate_all()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Terminated(signal.Signals(signum).name)

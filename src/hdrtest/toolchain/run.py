@@ -28,7 +28,8 @@ OUTPUT_LIMIT = 4 * 1024 * 1024
 _EXIT_GRACE = 1.0
 
 _live: dict[int, subprocess.Popen[bytes]] = {}
-_live_lock = threading.Lock()
+#: Re-entrant: ``terminate_all`` runs from a signal handler, which may interrupt the main thread holding it.
+_live_lock = threading.RLock()
 _stopping = threading.Event()
 
 
