@@ -228,32 +228,23 @@ def test_unbalanced_quote_in_the_database_is_a_setup_error_in_diff_as_in_check(r
         assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
-def test_include_pch_is_not_a_forced_include() -> None:
-    """``-include-pch FILE`` is clang's own option: rebasing read it as ``-include`` of ``-pch``."""
-    rebase = diffmode.Rebase(Path("/top"), Path("/wt"))
-    args = ["-include-pch", "/top/build/pch.h.pch", "-include", "/top/a.h", "-I-", "-Iinc"]
-    assert diffmode.rebase_args(args, Path("/top"), rebase) == [
-        "-include-pch", "/top/build/pch.h.pch", "-include", "/wt/a.h", "-I-", "-I", "/wt/inc"]
-
-
-def test_rebase_args_moves_paths_and_keeps_generated_fallback(tmp_path: Path) -> None:
-    top, tree, overlay = tmp_path / "top", tmp_path / "wt", tmp_path / "overlay"
-    for directory in (top / "include", tree / "include", overlay / "include", top / "gen"):
+def test_rebase_moves_every_path_and_keeps_the_builds_own_files(tmp_path: Path) -> None:
+    """No flag table: ``-include-pch FILE`` used to be read as ``-include`` of ``-pch`` (item 12)."""
+    top, tree = tmp_path / "top", tmp_path / "wt"
+    for directory in (top / "include", tree / "include", top / "build"):
         directory.mkdir(parents=True)
-    (tree / "include" / "kconfig.h").write_text("")
-    (top / "gen" / "autoconf.h").write_text("")
-    (overlay / "gen").mkdir()
-    (overlay / "gen" / "autoconf.h").symlink_to(top / "gen" / "autoconf.h")
-    rebase = diffmode.Rebase(top, tree, overlay)
-    args = ["cc", "-Iinclude", "-isystem", "/usr/include", "-include", "include/kconfig.h", "-include",
-            "gen/autoconf.h", "-I", "gen", "-DX=1", "-o", "x.o"]
-    assert diffmode.rebase_args(args, top, rebase) == [
-        "cc", "-I", f"{tree}/include", "-I", f"{overlay}/include", "-isystem", "/usr/include",
-        "-include", f"{tree}/include/kconfig.h", "-include", f"{top}/gen/autoconf.h",
-        "-I", f"{tree}/gen", "-I", f"{overlay}/gen", "-DX=1", "-o", "x.o"]
-    back = diffmode.user_command(diffmode.rebase_args(args, top, rebase), tree, top, overlay)
-    assert back == ["cc", "-I", f"{top}/include", "-isystem", "/usr/include", "-include", f"{top}/include/kconfig.h",
-                    "-include", f"{top}/gen/autoconf.h", "-I", f"{top}/gen", "-DX=1", "-o", "x.o"]
+    (top / "include" / "a.h").write_text("")
+    (tree / "include" / "a.h").write_text("")
+    (top / "build" / "pch.h.pch").write_text("")  # only the user's build has it
+    rebase = diffmode.Rebase(top, tree)
+    args = ["-include-pch", f"{top}/build/pch.h.pch", "-include", f"{top}/include/a.h", f"-I{top}/include",
+            "-I-", "-Iinc", "-isystem", "/usr/include", f'-DWHERE="{top}/include"', f"-I{top}2/x",
+            f"--sysroot={top}"]
+    moved = diffmode.rebase_args(args, rebase)
+    assert moved == ["-include-pch", f"{top}/build/pch.h.pch", "-include", f"{tree}/include/a.h",
+                     f"-I{tree}/include", "-I-", "-Iinc", "-isystem", "/usr/include", f'-DWHERE="{tree}/include"',
+                     f"-I{top}2/x", f"--sysroot={tree}"]
+    assert diffmode.user_command(moved, tree, top) == args
 
 
 def test_not_a_repository(tmp_path: Path) -> None:

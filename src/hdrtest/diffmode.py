@@ -7,10 +7,12 @@ in both with the same settings, and errors are compared by the baseline's identi
 reported: errors new in HEAD, marked ``>>``, and errors HEAD no longer has.
 
 The compile database holds absolute paths of the user's tree, and generated headers
-(``include/generated``) are usually untracked, so a worktree lacks them.  Flags are
-therefore rebased by prefix onto the worktree, and every include directory inside the
-repository keeps the user's directory as a fallback right after it: files the revision
-has come from the worktree, files only a build produced come from the user's tree.
+(``include/generated``) are usually ignored by git, so a worktree lacks them.  Paths in
+the flags are therefore moved by prefix into the worktree (no option is interpreted),
+and the worktree gets a link to each ignored header of the user's checkout where the
+revision has no file: files the revision has come from the worktree, files only a
+build produced come from the user's tree.  Which headers to check is the selection
+``check --changed-since`` makes (``graph.affected``), in each revision.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,12 +47,6 @@ from .report.serialize import diagnostic_dict, result_dict
 from .settings import Settings
 from .toolchain import probe
 
-#: Options whose value is an include directory (a fallback to the user's tree is added after it).
-_DIR_OPTIONS = ("-I", "-isystem", "-iquote", "-idirafter")
-#: Options whose value is one file.
-_FILE_OPTIONS = ("-include", "-imacros")
-#: Options that begin like one of the above but are others (how many arguments follow them).
-_OTHER_OPTIONS = {"-include-pch": 1, "-include-pth": 1, "-I-": 0}
 #: Files a header can include besides headers themselves.
 _INCLUDABLE_SUFFIXES = (".inc", ".def", ".x", ".tbl")
 
@@ -79,8 +76,6 @@ class DiffResult:
     fixed: list[Change] = field(default_factory=list)
     #: Where HEAD was checked out for the check (the working tree itself when head_rev is None).
     head_tree: Path | None = None
-    #: HEAD's overlay of generated files (see ``Rebase``), None for the working tree.
-    head_overlay: Path | None = None
 
     @property
     def has_new_failures(self) -> bool:
@@ -181,14 +176,13 @@ def config_names(settings: Settings, top: Path) -> set[str]:
 class Rebase:
     """Maps paths of the user's checkout (``old``) into a worktree (``new``).
 
-    ``overlay`` mirrors, as symbolic links, the files the user's checkout has but git
-    ignores (generated headers): include directories fall back to it, so a revision
-    sees its own tracked files plus the build's output, never the user's edits.
+    The worktree holds, as symbolic links, the files the user's checkout has but git
+    ignores (generated headers, see ``mirror_generated``), so a revision sees its own
+    tracked files plus the build's output, never the user's edits.
     """
 
     old: Path
     new: Path
-    overlay: Path | None = None
 
     def inside(self, path: Path) -> Path | None:
         try:
@@ -196,115 +190,83 @@ class Rebase:
         except ValueError:
             return None
 
-    def generated(self, path: Path) -> Path | None:
-        """The overlay's copy of an ignored file or directory of the user's checkout, if there is one."""
-        if self.overlay is None:
-            return None
-        try:
-            mirrored = self.overlay / path.relative_to(self.old)
-        except ValueError:
-            return None
-        return mirrored if mirrored.exists() else None
-
     def file(self, path: Path) -> Path:
-        """The worktree's copy; the user's file when it is generated (ignored by git); else where it would be."""
+        """The worktree's copy; the user's file when only the user's checkout has it (a build's output)."""
         moved = self.inside(path)
-        if moved is None or moved.exists():
+        if moved is None or moved.exists() or not path.exists():
             return moved or path
-        return path if self.generated(path) is not None else moved
+        return path
 
     def text(self, value: str) -> str:
-        path = Path(value)
-        return str(self.file(path)) if path.is_absolute() else value
+        """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is."""
+        return _sub_paths(value, self.old, lambda path: str(self.file(Path(path))))
 
 
-def _path_options(args: Sequence[str]) -> list[tuple[int, int, str, str]]:
-    """(start, end, option, value) for each path option; ``end`` is exclusive.
-
-    ``-include-pch FILE`` is its own option (clang), not ``-include`` joined to ``-pch``.
-    """
-    found: list[tuple[int, int, str, str]] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        if arg in _OTHER_OPTIONS:
-            index += 1 + _OTHER_OPTIONS[arg]
-            continue
-        for name in (*_FILE_OPTIONS, *_DIR_OPTIONS):
-            if arg == name and index + 1 < len(args):
-                found.append((index, index + 2, name, args[index + 1]))
-                index += 1
-                break
-            if arg.startswith(name) and len(arg) > len(name):  # the joined form: -Iinclude, -includefoo.h
-                found.append((index, index + 1, name, arg[len(name):]))
-                break
-        index += 1
-    return found
+#: What ends a path inside an argument (``-DX="/top/x"``, ``--opt=/top/a,/top/b``).
+_PATH_END = "\\s\"',;:="
 
 
-def path_arguments(args: Sequence[str], directory: Path) -> list[Path]:
-    """The include directories and forced files that compile arguments name, as absolute paths."""
-    return [Path(os.path.normpath(directory / value)) for _, _, _, value in _path_options(args)]
-
-
-def rebase_args(args: Sequence[str], directory: Path, rebase: Rebase) -> list[str]:
-    """Compile arguments with paths into the repository moved into the worktree.
-
-    Every path option becomes absolute (the working directory moves too); an include
-    directory inside the repository is followed by its overlay of generated files.
-    """
+def _sub_paths(text: str, top: Path, replace_path: Callable[[str], str]) -> str:
+    """``text`` with every path under ``top`` replaced: ``-I/top/inc``, ``-include /top/a.h``,
+    ``-DX="/top/x"``; not ``/top2/x`` nor ``/elsewhere/top/x`` (a path's middle)."""
+    pattern = re.compile(re.escape(str(top)) + f"(?:/[^{_PATH_END}]*)?(?![^{_PATH_END}/])")
     out: list[str] = []
     position = 0
-    for start, end, option, value in _path_options(args):
-        out.extend(args[position:start])
-        position = end
-        original = Path(os.path.normpath(directory / value))
-        moved = rebase.inside(original)
-        if moved is None:
-            out += [option, str(original)]
-        elif option in _FILE_OPTIONS:
-            out += [option, str(rebase.file(original))]
-        else:
-            out += [option, str(moved)]
-            overlay = rebase.generated(original)
-            if overlay is not None:
-                out += [option, str(overlay)]
-    out.extend(args[position:])
-    return out
+    for match in pattern.finditer(text):
+        word_start = max(text.rfind(c, 0, match.start()) for c in " \t\n\"',;:=") + 1
+        if "/" in text[word_start:match.start()]:
+            continue  # the middle of another path
+        out.append(text[position:match.start()])
+        out.append(replace_path(match.group(0)))
+        position = match.end()
+    out.append(text[position:])
+    return "".join(out)
 
 
-def build_overlay(top: Path, paths: Iterable[Path], overlay: Path, settings: Settings) -> Path:
-    """Mirror the ignored (generated) files under ``paths`` of the user's checkout into ``overlay``."""
-    specs: list[str] = []
-    for path in set(paths):
-        try:
-            specs.append(path.relative_to(top).as_posix() or ".")
-        except ValueError:
-            continue
-    overlay.mkdir(parents=True, exist_ok=True)
-    if not specs:
-        return overlay
-    listed = _git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--", *sorted(specs)], top)
+def rebase_args(args: Sequence[str], rebase: Rebase) -> list[str]:
+    """Compile arguments with every path into the repository moved into the worktree.
+
+    No option is interpreted: relative paths follow the working directory, which moves
+    too; absolute ones are moved wherever they appear, so no flag table can misread one
+    (``-include-pch`` is not ``-include`` of ``-pch``).
+    """
+    return [rebase.text(arg) for arg in args]
+
+
+def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
+    """Link the ignored (generated) headers of the user's checkout into the worktree where it has none."""
+    listed = _git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard"], top)
     for name in _split_z(listed):
-        if not _scannable(name, settings) and not any(name == s for s in specs):
+        if not _scannable(name, settings):
             continue
-        link = overlay / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(top / name)
-    return overlay
+        link = tree / name
+        try:
+            if not os.path.lexists(link):
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(top / name)
+        except OSError:
+            continue  # the revision has a file where the build has a directory: its own text wins
+
+
+def _moved_dir(directory: Path, rebase: Rebase) -> Path:
+    """The compile's working directory in the worktree (made when only the build has it: relative flags
+    must resolve in the worktree, not in the user's checkout)."""
+    moved = rebase.inside(directory)
+    if moved is None:
+        return directory
+    moved.mkdir(parents=True, exist_ok=True)
+    return moved
 
 
 def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination: Path) -> Path:
     """Write the entries (read by ``compdb.load``) rebased onto the worktree, outside the user's tree."""
     rebased: list[dict[str, Any]] = []
     for entry in entries:
-        moved_dir = rebase.inside(entry.directory)
         source = rebase.file(entry.file)
         rebased.append({
-            "directory": str(moved_dir if moved_dir is not None and moved_dir.is_dir() else entry.directory),
+            "directory": str(_moved_dir(entry.directory, rebase)),
             "file": str(source),
-            "arguments": [entry.compiler, *rebase_args(entry.flags, entry.directory, rebase), "-c", str(source)],
+            "arguments": [entry.compiler, *rebase_args(entry.flags, rebase), "-c", str(source)],
         })
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / "compile_commands.json"
@@ -325,17 +287,15 @@ def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) ->
     """The same settings, pointed at the worktree ``tree`` of the repository at ``top``."""
     database = user_database(settings)
     entries = compdb.load(database) if database is not None and database.exists() else []
-    named = [p for entry in entries for p in path_arguments(entry.flags, entry.directory)]
-    named += path_arguments(settings.cflags, settings.root)
-    overlay = build_overlay(top, named, scratch / "overlay", settings)
-    rebase = Rebase(top, tree, overlay)
+    mirror_generated(top, tree, settings)
+    rebase = Rebase(top, tree)
     root = rebase.inside(settings.root.resolve())
     if root is None:
         raise UsageError("the root is outside the git repository", path=settings.root)
     changes: dict[str, Any] = {
         "root": root,
         "settings_file": rebase.file(settings.settings_file) if settings.settings_file else None,
-        "cflags": tuple(rebase_args(settings.cflags, settings.root, rebase)),
+        "cflags": tuple(rebase_args(settings.cflags, rebase)),
         "preludes": tuple(rebase.text(p) for p in settings.preludes),
         "kconfig": rebase.text(settings.kconfig) if settings.kconfig else None,
         "kconfig_config": rebase.text(settings.kconfig_config) if settings.kconfig_config else None,
@@ -496,8 +456,7 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
     new, fixed = compare(base_report, head_report)
     return DiffResult(base_rev=base_rev, head_rev=head_rev, base_commit=base_commit, head_commit=head_commit,
                       toplevel=top, changed_files=changed, headers=ordered, base=base_report, head=head_report,
-                      new=new, fixed=fixed, head_tree=head_tree,
-                      head_overlay=scratch / "head-settings" / "overlay" if head_commit is not None else None)
+                      new=new, fixed=fixed, head_tree=head_tree)
 
 
 def _prefixes(settings: Settings, root: Path, paths: Sequence[str]) -> list[str]:
@@ -521,29 +480,13 @@ def _short(commit: str | None) -> str:
 
 
 def _moved_back(text: str, worktree: Path, top: Path) -> str:
-    """``text`` with a leading worktree path turned into the same path in the user's checkout."""
-    prefix = str(worktree)
-    for option in ("", *_DIR_OPTIONS, *_FILE_OPTIONS):  # a plain path, or a joined option: -I/path
-        rest = text[len(option):]
-        if text.startswith(option) and (rest == prefix or rest.startswith(prefix + "/")):
-            return option + str(top) + rest[len(prefix):]
-    return text
+    """``text`` with every worktree path turned into the same path in the user's checkout."""
+    return _sub_paths(text, worktree, lambda path: str(top) + path[len(str(worktree)):])
 
 
-def user_command(command: Sequence[str], worktree: Path, top: Path, overlay: Path | None) -> list[str]:
-    """A worktree compile as it reads in the user's checkout: paths moved back, the overlay dropped
-    (the checkout has its generated files in place)."""
-    out: list[str] = []
-    index = 0
-    while index < len(command):
-        arg = command[index]
-        if overlay is not None and arg in _DIR_OPTIONS and index + 1 < len(command) and \
-                (command[index + 1] == str(overlay) or command[index + 1].startswith(str(overlay) + "/")):
-            index += 2
-            continue
-        out.append(_moved_back(arg, worktree, top))
-        index += 1
-    return out
+def user_command(command: Sequence[str], worktree: Path, top: Path) -> list[str]:
+    """A worktree compile as it reads in the user's checkout (generated files are in place there)."""
+    return [_moved_back(arg, worktree, top) for arg in command]
 
 
 def reproducer(diff: DiffResult, result: Result) -> list[str]:
@@ -552,7 +495,7 @@ def reproducer(diff: DiffResult, result: Result) -> list[str]:
     command = shlex.join(result.command)
     directory = str(result.job.directory)
     if diff.head_commit is not None and diff.head_tree is not None:
-        command = shlex.join(user_command(result.command, diff.head_tree, diff.toplevel, diff.head_overlay))
+        command = shlex.join(user_command(result.command, diff.head_tree, diff.toplevel))
         directory = _moved_back(directory, diff.head_tree, diff.toplevel)
         steps.append(f"git checkout {shlex.quote(diff.head_rev or diff.head_commit)}")
     if result.job.variant.defines:
