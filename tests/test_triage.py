@@ -284,3 +284,27 @@ def test_kbuild_cmd_files_list_what_the_object_read(tmp_path: Path) -> None:
             "  drivers/x/a.h \\\n\ndrivers/x/a.o: $(deps_drivers/x/a.o)\n")
     assert kbuild_cmd_deps(text, tmp_path) == {str(tmp_path / "include/linux/kconfig.h"),
                                                str(tmp_path / "drivers/x/a.h")}
+
+
+@pytest.mark.linux
+def test_gvt_in_a_linux_tree_is_judged_by_what_its_objects_read() -> None:
+    """gvt.h: the built gvt objects' .o.cmd files say they read it (no -M run); with GVT off none is built."""
+    value = os.environ.get("HDRTEST_LINUX_TREE")
+    if not value or not (Path(value) / "compile_commands.json").is_file():
+        pytest.skip("HDRTEST_LINUX_TREE does not point at a Linux tree with compile_commands.json")
+    root = Path(value)
+    header = root / "drivers/gpu/drm/i915/gvt/gvt.h"
+    entries = [e for e in compdb.load(root / "compile_commands.json")
+               if e.file.parent == header.parent and (e.file.parent / f".{e.file.stem}.o.cmd").is_file()]
+    if not entries:
+        pytest.skip("no gvt object is built in this tree")
+    graphs = UnitGraphs(entries)
+    on = {"CONFIG_DRM": "1", "CONFIG_PCI": "1", "CONFIG_DRM_I915": "1", "CONFIG_DRM_I915_GVT": "1",
+          "CONFIG_DRM_I915_GVT_KVMGT_MODULE": "1"}
+    real = triage(header, entries, on, root, graphs=graphs)
+    assert real.label == REAL_BUILD and "its dependency file ." in real.message
+    assert graphs.reads.runs == 0
+    off = triage(header, entries, {"CONFIG_DRM": "1", "CONFIG_PCI": "1", "CONFIG_DRM_I915": "1"}, root,
+                 graphs=graphs, variant=Variant(name="gvt-off", changes=(OptionSetting("CONFIG_DRM_I915_GVT", "n"),),
+                                                defines=(("CONFIG_DRM_I915_GVT", None),)))
+    assert off.label == HEADER_TEST_ONLY
