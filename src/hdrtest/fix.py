@@ -171,11 +171,14 @@ def _replace_all(targets: Sequence[tuple[Path, str]], written: list[Path]) -> No
             except OSError as exc:
                 raise _WriteError(path, exc) from exc
         for path, temp in staged:
+            # Counted before the rename: a signal right after it must still see the file restored
+            # (restoring one the rename did not reach writes its own text again, which is harmless).
+            written.append(path)
             try:
                 os.replace(temp, path)
             except OSError as exc:
+                written.pop()
                 raise _WriteError(path, exc) from exc
-            written.append(path)
     finally:
         for _, temp in staged:
             _unlink(temp)  # renamed ones are gone already
@@ -191,10 +194,10 @@ def write_changes(file_changes: Sequence[FileChange], root: Path) -> None:
             raise UsageError("refusing to edit a file outside the checked tree", path=change.path)
     written: list[Path] = []
     try:
-        _replace_all([(real_target(c.path), c.new) for c in file_changes], written)
+        _replace_all([(real_target(c.path, root), c.new) for c in file_changes], written)
     except BaseException as exc:
         done = set(written)
-        left = revert([c for c in file_changes if real_target(c.path) in done])
+        left = revert([c for c in file_changes if real_target(c.path, root) in done], root)
         if isinstance(exc, _WriteError):
             raise _cannot(exc, root, left) from None
         raise
@@ -208,11 +211,11 @@ def _cannot(exc: _WriteError, root: Path, left: Sequence[Path]) -> UsageError:
                       hint="make it writable, then run hdrtest fix --apply again")
 
 
-def revert(file_changes: Sequence[FileChange]) -> list[Path]:
+def revert(file_changes: Sequence[FileChange], root: Path | None = None) -> list[Path]:
     """Put the original texts back (to a link's target), each file on its own; returns the ones that failed."""
     failed: list[Path] = []
     for change in file_changes:
-        target = real_target(change.path)
+        target = real_target(change.path, root)
         try:
             _replace_all([(target, change.old)], [])
         except _WriteError:
@@ -269,7 +272,7 @@ def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Checker) -> Fix
 
 
 def _put_back(file_changes: Sequence[FileChange], root: Path) -> None:
-    failed = revert(file_changes)
+    failed = revert(file_changes, root)
     if failed:
         names = ", ".join(shown_path(p, root) for p in failed)
         raise UsageError(f"could not restore {names}: it holds an edit the re-check did not verify",
