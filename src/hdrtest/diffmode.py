@@ -305,7 +305,9 @@ def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) ->
         # The check looks for an O= build's .config next to the database; the copy has none beside it.
         beside = database.parent / ".config"
         if not settings.kconfig_config and beside.is_file():
-            changes["kconfig_config"] = str(rebase.file(beside.resolve()))
+            # A build output, git does not track it: the worktree has none, the user's applies to both revisions.
+            moved = rebase.file(beside.resolve())
+            changes["kconfig_config"] = str(moved if moved.exists() else beside.resolve())
     return replace(settings, **changes)
 
 
