@@ -1108,7 +1108,7 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: Gr
     for result in failing:
         preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
         verdict = triage(result.job.header, entries, config_values(result.job), root, preferred=preferred,
-                         graphs=graphs, kbuild=kbuild)
+                         graphs=graphs, kbuild=kbuild, variant=result.job.variant)
         result.triage = verdict.label
         first = next((d for d in result.diagnostics if d.is_error), None)
         if first is not None:

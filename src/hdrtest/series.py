@@ -133,14 +133,12 @@ def private_worktree(top: Path, commit: str) -> Iterator[tuple[Path, Path]]:
     """A detached worktree of ``commit`` in a scratch directory, unregistered on every way out."""
     scratch = Path(tempfile.mkdtemp(prefix="hdrtest-series-"))
     tree = scratch / "tree"
-    registered = False
     try:
         diffmode._add_worktree(top, tree, commit)
-        registered = True
         yield tree, scratch
     finally:
-        if registered:
-            diffmode._remove_worktree(top, tree)
+        # Also when a signal cut the add short: git may have registered the worktree already.
+        diffmode._remove_worktree(top, tree)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -181,18 +179,18 @@ class _Walk:
     top: Path
     tree: Path
     rel_root: str
-    forced: set[str]
+    config: set[str]  # repository-relative files whose change affects every header
     prefixes: list[str]
     cache: ResultStore | None
     progress: ProgressCallback | None
-    overlay: Path | None
 
     def affected(self, changed: list[str]) -> set[str]:
-        return diffmode.affected_headers(self.tree, self.rel_root, self.settings, changed, untracked=False,
-                                         forced=self.forced, prefixes=self.prefixes)
+        """The selection ``check --changed-since`` and ``diff`` make, in the worktree as checked out now."""
+        tree = diffmode.Tree(self.tree, self.tree_settings.root, self.tree_settings)
+        return diffmode.affected_in(tree, self.rel_root, changed, self.config, self.prefixes)
 
     def step(self, commit: Commit) -> Step:
-        changed = diffmode.changed_files(self.top, commit.parent, commit.sha)
+        changed = vcs.changed_paths(self.top, commit.parent, commit.sha, why="hdrtest series compares commits")
         # Headers the change can reach on either side: one it deletes exists only before it, one it adds after.
         headers = self.affected(changed)
         _checkout(self.tree, commit.sha)
@@ -210,7 +208,7 @@ class _Walk:
         return Step(commit.subject, DiffResult(
             base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent, head_commit=commit.sha,
             toplevel=self.top, changed_files=changed, headers=ordered, base=before, head=after, new=new, fixed=fixed,
-            head_tree=self.tree, head_overlay=self.overlay))
+            head_tree=self.tree))
 
 
 def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
@@ -247,12 +245,11 @@ def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Seque
         raise UsageError(f"no commits in {base_rev}..{head_rev}", path=top,
                          hint="name a base that HEAD descends from")
     prefixes = diffmode._prefixes(settings, root, paths)
-    forced = diffmode.forced_files(settings, top)
+    config = diffmode.config_names(settings, top)
     steps: list[Step] = []
     with private_worktree(top, base_commit) as (tree, scratch):
         tree_settings = diffmode.rebase_settings(settings, top, tree, scratch / "settings")
-        overlay = scratch / "settings" / "overlay"
-        walk = _Walk(settings, tree_settings, top, tree, rel_root, forced, prefixes, cache, progress, overlay)
+        walk = _Walk(settings, tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
         for commit in commits:
             steps.append(walk.step(commit))
     return SeriesResult(base_rev, head_rev, base_commit, top, steps, _still_broken(steps))
