@@ -223,8 +223,11 @@ class ResultCache:
     one run: it remembers which files it has hashed, so keep it no longer than that.
     """
 
-    def __init__(self, path: Path, *, context: str = "", busy_timeout: float = 60.0) -> None:
+    def __init__(self, path: Path, *, context: str = "", busy_timeout: float = 60.0,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
+        #: Says, once, that a database found damaged during the run was set aside.
+        self.warn = warn or _stderr
         self.context = context
         self.busy_timeout = busy_timeout
         #: Files changed after this moment may have changed under a compile: results reading them are not stored.
@@ -293,15 +296,51 @@ class ResultCache:
             if db is not None:
                 db.close()
             # Not a database, or damaged beyond use: set it aside and start afresh.
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            for suffix in ("", "-wal", "-shm"):
-                old = Path(str(self.path) + suffix)
-                if old.exists():
-                    os.replace(old, Path(f"{self.path}.corrupt-{stamp}{suffix}"))
-            self.errors.append(f"{self.path}: unusable cache database set aside ({exc})")
+            self.errors.append(self._set_aside(exc))
             db = self._connect()
             self._migrate(db)
             return db
+
+    def _set_aside(self, exc: BaseException) -> str:
+        """Move the database (and its WAL) out of the way; returns the message that says so."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(str(self.path) + suffix)
+            if old.exists():
+                os.replace(old, Path(f"{self.path}.corrupt-{stamp}{suffix}"))
+        return f"{self.path}: unusable cache database set aside as {self.path.name}.corrupt-{stamp} ({exc})"
+
+    def recover(self, exc: sqlite3.Error) -> bool:
+        """After ``exc``: when the file is damaged (``PRAGMA quick_check``), set it aside and go on with a fresh one.
+
+        Damaged pages deep in the file open fine and fail only when read: without this,
+        every later run would miss silently.  True when a fresh database replaced it.
+        A busy or read-only database is not damage: False, and the caller runs without.
+        """
+        if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+            return False
+        return self.verify(exc)
+
+    def verify(self, cause: BaseException | None = None) -> bool:
+        """``PRAGMA quick_check``; a damaged file is set aside for a fresh one (True).  ``cache`` commands start here."""
+        with self._lock:
+            try:
+                rows = self._db.execute("PRAGMA quick_check").fetchall()
+                verdict = str(rows[0][0]).strip().splitlines()[0] if rows else "no answer"  # the first of many
+            except sqlite3.DatabaseError as exc:
+                verdict = str(exc)
+            if verdict == "ok":
+                return False
+            self._db.close()
+            message = self._set_aside(cause or sqlite3.DatabaseError(f"quick_check: {verdict}"))
+            self.warn(f"hdrtest: warning: {message}; the results cached in it are lost")
+            # Nothing learnt from the old file is worth keeping: ids, stamps and pending rows referred to it.
+            self._forget()
+            self._entries, self._used, self._current = [], [], set()
+            self._new_file_stamps, self._new_dir_stamps, self._new_scans = {}, {}, {}
+            self._db = self._connect()
+            self._migrate(self._db)
+            return True
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -507,7 +546,8 @@ class ResultCache:
             try:
                 return self._lookup(job)
             except sqlite3.Error as exc:
-                self.errors.append(f"cache lookup failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache lookup failed: {exc}")
                 return None
 
     def _lookup(self, job: Job) -> Result | None:
@@ -559,7 +599,8 @@ class ResultCache:
                 else:
                     self.not_stored += 1
             except sqlite3.Error as exc:
-                self.errors.append(f"cache store failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache store failed: {exc}")
             except OSError as exc:
                 self.errors.append(f"cache store skipped: {exc}")
 
@@ -649,7 +690,8 @@ class ResultCache:
                     db.execute("UPDATE entries SET payload = ?, size = size - length(payload) + ? WHERE key = ?",
                                (payload, len(payload), key))
             except sqlite3.Error as exc:
-                self.errors.append(f"cache update failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache update failed: {exc}")
 
     def _skip(self, reason: str) -> bool:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -804,7 +846,8 @@ class ResultCache:
             try:
                 row = self._db.execute("SELECT data FROM graphs WHERE key = ?", (key,)).fetchone()
             except sqlite3.Error as exc:
-                self.errors.append(f"cache graph load failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache graph load failed: {exc}")
                 return None
             return bytes(row[0]) if row is not None else None
 
@@ -815,7 +858,8 @@ class ResultCache:
                     db.execute("INSERT OR REPLACE INTO graphs(key, data, used) VALUES (?, ?, ?)",
                                (key, data, time.time_ns()))
             except sqlite3.Error as exc:
-                self.errors.append(f"cache graph save failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache graph save failed: {exc}")
 
     # -- maintenance ----------------------------------------------------------------------------------------
 
@@ -1003,7 +1047,7 @@ def open_cache(settings: Settings, warn: Callable[[str], None] | None = None) ->
         return None
     path = cache_path(settings)
     try:
-        cache = ResultCache(path, context=context_for(settings))
+        cache = ResultCache(path, context=context_for(settings), warn=warn)
     except (OSError, sqlite3.Error) as exc:
         (warn or _stderr)(f"hdrtest: warning: result cache disabled: {path}: {exc}")
         return None
@@ -1032,23 +1076,36 @@ def cache_command(action: str, settings: Settings, *, max_size: str | None = Non
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(f"cannot open the result cache: {exc}", path=path) from None
     with cache:
-        if action == "stats":
-            stats = cache.stats()
-            if as_json:
-                body = {k: (str(v) if isinstance(v, Path) else v) for k, v in stats.__dict__.items()}
-                return json.dumps({**body, "exists": True, "side_caches": side_cache_sizes(path.parent)},
-                                  indent=2) + "\n"
-            return "\n".join(stats.lines() + side_cache_lines(path.parent)) + "\n"
-        if action == "clear":
-            removed = cache.clear()
-            freed = clear_side_caches(path.parent)
-            return (f"removed {removed} entries and {format_size(freed)} of scans, indexes and variant headers; "
-                    f"{format_size(cache.disk_size())} on disk ({path})\n")
-        # --max-size bounds the whole directory: the results first, the side caches in what is left.
-        sides = sum(side_cache_sizes(path.parent).values())
-        before = cache.disk_size() + sides
-        evicted = cache.prune(limit)
-        freed = prune_side_caches(path.parent, max(0, limit - cache.disk_size()))
-        after = cache.disk_size() + sides - freed
-        return (f"evicted {evicted} least recently used entries and {format_size(freed)} of scans, indexes and "
-                f"variant headers; {format_size(before)} -> {format_size(after)} on disk ({path.parent})\n")
+        for message in cache.errors:
+            _stderr(f"hdrtest: warning: {message}")
+        try:
+            cache.verify()  # stats from a damaged file would count what happens to be readable
+            return _cache_action(cache, action, limit, as_json)
+        except sqlite3.Error as exc:
+            if not cache.recover(exc):
+                raise UsageError(f"cache database: {exc}", path=path, hint="retry when no other hdrtest runs") from None
+        return _cache_action(cache, action, limit, as_json)  # on the fresh database that replaced the damaged one
+
+
+def _cache_action(cache: ResultCache, action: str, limit: int, as_json: bool) -> str:
+    path = cache.path
+    if action == "stats":
+        stats = cache.stats()
+        if as_json:
+            body = {k: (str(v) if isinstance(v, Path) else v) for k, v in stats.__dict__.items()}
+            return json.dumps({**body, "exists": True, "side_caches": side_cache_sizes(path.parent)},
+                              indent=2) + "\n"
+        return "\n".join(stats.lines() + side_cache_lines(path.parent)) + "\n"
+    if action == "clear":
+        removed = cache.clear()
+        freed = clear_side_caches(path.parent)
+        return (f"removed {removed} entries and {format_size(freed)} of scans, indexes and variant headers; "
+                f"{format_size(cache.disk_size())} on disk ({path})\n")
+    # --max-size bounds the whole directory: the results first, the side caches in what is left.
+    sides = sum(side_cache_sizes(path.parent).values())
+    before = cache.disk_size() + sides
+    evicted = cache.prune(limit)
+    freed = prune_side_caches(path.parent, max(0, limit - cache.disk_size()))
+    after = cache.disk_size() + sides - freed
+    return (f"evicted {evicted} least recently used entries and {format_size(freed)} of scans, indexes and "
+            f"variant headers; {format_size(before)} -> {format_size(after)} on disk ({path.parent})\n")

@@ -151,10 +151,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         from .settings import Exclusion
 
         changes["exclude"] = settings.exclude + tuple(Exclusion(g, "excluded with --exclude") for g in args.exclude)
-    if settings.jobs is not None and settings.jobs < 0:
-        raise UsageError("--jobs must be positive", path="--jobs")
-    if settings.timeout is not None and settings.timeout <= 0:
-        raise UsageError("--timeout must be positive", path="--timeout")
     from dataclasses import replace
 
     return replace(settings, **changes) if changes else settings

@@ -91,7 +91,12 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, c
         command.append("-fdiagnostics-format=json")
     if deps_file is not None:
         command += ["-MD", "-MF", str(deps_file)]
-    command += ["-x", job.language, os.devnull]
+    return command + _inputs(job)
+
+
+def _inputs(job: Job) -> list[str]:
+    """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard)."""
+    command = ["-x", job.language, os.devnull]
     for prelude in job.preludes:
         command += ["-include", str(prelude)]
     variant_file = _variant_prelude(job.variant)
@@ -101,6 +106,25 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, c
     if job.check_guard:
         command += ["-include", str(job.header)]
     return command
+
+
+def _deps_past_missing_files(job: Job, compiler_path: str) -> tuple[str, ...]:
+    """What a compile that stopped at a missing file read, from a ``-M -MG`` run.
+
+    gcc and clang write no dependency list after a fatal error, so such a failure could
+    never be cached.  ``-MG`` lists what is missing instead of stopping: the files that
+    exist are what the verdict depends on (a superset: preprocessing goes on past the
+    stop), and the cache watches every directory a missing include could appear in.
+    """
+    deps_file = scratch_deps_file()
+    command = [compiler_path, *job.flags, "-M", "-MG", "-MF", str(deps_file), *_inputs(job)]
+    try:
+        done = _run(command, job.directory, job.timeout)
+        listed = read_deps(deps_file, job.directory) if done[0] == 0 else ()
+    finally:
+        deps_file.unlink(missing_ok=True)
+    # A missing file is listed as spelled, resolved here against the working directory.
+    return tuple(d for d in listed if os.path.isfile(d))
 
 
 def display_command(job: Job) -> tuple[str, ...]:
@@ -201,12 +225,19 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
             diag.attach_chains(records, diag.parse_text(text_output, mapper))
     if records is None:
         records = diag.parse_text(output, mapper)
+    for record in records:
+        if record.category == diag.MALFORMED:
+            record.file = job.display
     kept, omitted = _cut(records, options.max_errors)
     has_errors = any(r.is_error for r in records)
+    readable = not any(r.category == diag.MALFORMED for r in records)
     if returncode == 0 and not has_errors:
         status = Status.PASS
-    elif returncode is not None and returncode > 0 and has_errors and "internal compiler error" not in output:
+    elif returncode is not None and returncode > 0 and has_errors and readable and \
+            "internal compiler error" not in output:
         status = Status.FAIL
+        if not deps:
+            deps = _deps_past_missing_files(job, compiler.path)
     else:
         status = Status.ERROR
         if not has_errors:
