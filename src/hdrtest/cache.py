@@ -326,7 +326,8 @@ class ResultCache:
         with self._lock:
             try:
                 rows = self._db.execute("PRAGMA quick_check").fetchall()
-                verdict = str(rows[0][0]).strip().splitlines()[0] if rows else "no answer"  # the first of many
+                lines = [ln for r in rows for ln in str(r[0]).splitlines() if ln and not ln.startswith("***")]
+                verdict = lines[0] if lines else "ok" if rows else "no answer"
             except sqlite3.DatabaseError as exc:
                 verdict = str(exc)
             if verdict == "ok":
@@ -401,7 +402,8 @@ class ResultCache:
         compiler = probe(job.compiler, job.directory)
         fields = ["hdrtest-result", SCHEMA, __version__, compiler.identity, job.language, list(job.flags),
                   str(job.directory), str(job.header), [str(p) for p in job.preludes],
-                  [list(d) for d in job.variant.defines], job.variant.prelude_text, job.check_guard, job.mode, self.context, self._environment]
+                  [list(d) for d in job.variant.defines], job.variant.prelude_text, job.check_guard, job.mode, self.context, self._environment,
+                  response_files_digest(job.flags, job.directory)]
         return hashlib.sha256(json.dumps(fields).encode("utf-8", "surrogateescape")).digest()
 
     # -- paths and stamps -----------------------------------------------------------------------------------
@@ -960,6 +962,32 @@ class ResultCache:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def response_files_digest(flags: Sequence[str], directory: Path) -> str:
+    """The content of every ``@file`` among the flags (and those it names in turn): the compiler reads them as flags.
+
+    Edited in place, a response file keeps its name: keyed by name only, a stale verdict would be served.
+    """
+    digest = hashlib.sha256()
+    pending = [(f[1:], str(directory)) for f in flags if f.startswith("@") and len(f) > 1]
+    seen: set[str] = set()
+    while pending and len(seen) < 256:  # gcc nests them; a file naming itself must not loop
+        name, base = pending.pop()
+        path = os.path.normpath(os.path.join(base, name))
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(1 << 24) if os.path.isfile(path) else b""
+        except OSError:
+            data = b""  # gcc passes a missing @file on as a literal argument: that is in the flags already
+        digest.update(path.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
+        # A nested name may be read against the working directory or the file's own: watch both.
+        nested = [w[1:].decode("utf-8", "surrogateescape") for w in data.split() if w.startswith(b"@") and len(w) > 1]
+        pending.extend((n, b) for n in nested for b in (str(directory), os.path.dirname(path)))
+    return digest.hexdigest() if seen else ""
 
 
 def context_for(settings: Settings) -> str:
