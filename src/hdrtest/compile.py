@@ -138,7 +138,9 @@ def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str
         done = run.run(command, cwd=cwd, timeout=timeout, merge_stderr=True)
     except OSError as exc:
         return 127, f"{command[0]}: cannot run: {exc}", False
-    output = done.out
+    # surrogateescape: a file name that is not UTF-8 maps back to the path the compiler read, and matches the
+    # header's own name (reports escape both alike).
+    output = done.stdout.decode("utf-8", "surrogateescape")
     if done.truncated:
         output += f"\n[hdrtest: output cut at {run.OUTPUT_LIMIT // (1024 * 1024)} MiB]\n"
     return done.returncode, output, done.timed_out

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .models import Diagnostic
+from .names import printable
 
 _LOCATED = re.compile(
     r"^(?P<file>.+?):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<sev>fatal error|error|warning|note|remark): (?P<msg>.*)$"
@@ -40,9 +41,9 @@ def make_mapper(directory: Path, root: Path) -> PathMapper:
         else:
             absolute = Path(os.path.normpath(directory / raw))
             try:
-                shown = absolute.relative_to(root).as_posix()
+                shown = printable(absolute.relative_to(root).as_posix())
             except ValueError:
-                shown = absolute.as_posix()
+                shown = printable(absolute.as_posix())
             result = (shown, str(absolute))
         cache[raw] = result
         return result

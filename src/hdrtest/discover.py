@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .models import Skipped
+from .names import printable
 from .settings import Settings
 
 #: ``/* hdrtest: skip — reason */`` or ``// hdrtest: skip: reason`` in the first lines of a header.
@@ -27,10 +28,11 @@ class Header:
 
 
 def display_path(path: Path, root: Path) -> str:
+    """The name reports show: relative to the root when inside it, escaped so it stays one printable line."""
     try:
-        return path.relative_to(root).as_posix()
+        return printable(path.relative_to(root).as_posix())
     except ValueError:
-        return path.as_posix()
+        return printable(path.as_posix())
 
 
 def _language_of(name: str, settings: Settings) -> tuple[str, ...] | None:
