@@ -8,6 +8,7 @@ variant prelude and the dependency file), never next to the sources.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import itertools
 import os
@@ -127,6 +128,43 @@ def _deps_past_missing_files(job: Job, compiler_path: str) -> tuple[str, ...]:
     return tuple(d for d in listed if os.path.isfile(d))
 
 
+@functools.lru_cache(maxsize=256)
+def _read_by_preludes(compiler_path: str, flags: tuple[str, ...], directory: Path, language: str,
+                      preludes: tuple[Path, ...], timeout: float) -> frozenset[str] | None:
+    """Real paths of the files the preludes read (once per set of flags), or None when that is unknown."""
+    deps_file = scratch_deps_file()
+    command = [compiler_path, *flags, "-M", "-MG", "-MF", str(deps_file), "-x", language, os.devnull]
+    for prelude in preludes:
+        command += ["-include", str(prelude)]
+    try:
+        done = _run(command, directory, timeout)
+        listed = read_deps(deps_file, directory) if done[0] == 0 else None
+    finally:
+        deps_file.unlink(missing_ok=True)
+    return frozenset(os.path.realpath(d) for d in listed) if listed is not None else None
+
+
+def _vacuous(job: Job, compiler_path: str) -> Diagnostic | None:
+    """Why a pass after the preludes says nothing about the header alone, or None.
+
+    An umbrella prelude (GLib's ``glib.h``) that already includes the header has
+    compiled it before the check's ``-include``; the guard then makes that a no-op.
+    """
+    if not job.preludes:
+        return None
+    read = _read_by_preludes(compiler_path, job.flags, job.directory, job.language, job.preludes, job.timeout)
+    if read is None:
+        reason = "could not list what the prelude includes, so whether it already includes this header is unknown"
+    elif os.path.realpath(job.header) in read:
+        names = ", ".join(p.name for p in job.preludes)
+        reason = (f"the prelude ({names}) already includes this header, so compiling it after the prelude does not "
+                  f"show that it compiles on its own")
+    else:
+        return None
+    return Diagnostic(file=job.display, line=0, column=0, severity="note", category="not-verified",
+                      message=f"not verified: {reason}")
+
+
 def display_command(job: Job) -> tuple[str, ...]:
     """The command a user can paste to reproduce the check (without hdrtest's own plumbing)."""
     return tuple(build_command(job, json_diagnostics=False, deps_file=None))
@@ -235,6 +273,10 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
     readable = not any(r.category == diag.MALFORMED for r in records)
     if returncode == 0 and not has_errors:
         status = Status.PASS
+        vacuous = _vacuous(job, compiler.path)
+        if vacuous is not None:
+            status = Status.UNVERIFIED
+            kept.insert(0, vacuous)
     elif returncode is not None and returncode > 0 and has_errors and readable and \
             "internal compiler error" not in output:
         status = Status.FAIL
