@@ -167,6 +167,13 @@ def _write(text: str, destination: str | None) -> None:
         sys.stdout.buffer.flush()
         return
     path = Path(destination)
+    if path.exists() and not path.is_file():  # /dev/stdout, a FIFO: write into it, never rename over it
+        try:
+            with open(path, "wb") as stream:
+                stream.write(data)
+        except OSError as exc:
+            raise UsageError(f"cannot write report: {exc.strerror}", path=destination) from None
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
