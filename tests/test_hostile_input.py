@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,8 +89,10 @@ def test_settings_file_that_is_not_utf8(tmp_path: Path) -> None:
     one_line_error(hdrtest("check", "a.h", cwd=tmp_path), "hdrtest.toml", "UTF-8")
 
 
-def test_a_directory_tree_1200_levels_deep(tmp_path: Path) -> None:
-    # Built with relative steps: os.makedirs itself recurses too deep for this.
+@pytest.fixture
+def deep_tree(tmp_path: Path) -> Iterator[Path]:
+    """1,200 nested directories with a header at the bottom, built and removed with relative steps:
+    os.makedirs and shutil.rmtree (pytest's own clean-up of old temporary trees too) recurse too deep."""
     here = os.getcwd()
     try:
         os.chdir(tmp_path)
@@ -99,8 +102,22 @@ def test_a_directory_tree_1200_levels_deep(tmp_path: Path) -> None:
         Path("deep.h").write_text("int deep;\n", encoding="utf-8")
     finally:
         os.chdir(here)
-    write_tree(tmp_path, GOOD)
-    run = hdrtest("check", "--format", "json", "--no-cache", ".", cwd=tmp_path)
+    yield tmp_path
+    try:
+        os.chdir(tmp_path)
+        for _ in range(1200):
+            os.chdir("d")
+        os.unlink("deep.h")
+        for _ in range(1200):
+            os.chdir("..")
+            os.rmdir("d")
+    finally:
+        os.chdir(here)
+
+
+def test_a_directory_tree_1200_levels_deep(deep_tree: Path) -> None:
+    write_tree(deep_tree, GOOD)
+    run = hdrtest("check", "--format", "json", "--no-cache", ".", cwd=deep_tree)
     assert run.returncode == 0, run.stderr[-500:]
     headers = {r["header"]: r["status"] for r in run.json()["results"]}
     assert headers["a.h"] == "pass"
