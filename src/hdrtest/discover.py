@@ -97,8 +97,8 @@ def _irregular(path: Path) -> str | None:
     """Why ``path`` cannot be checked as a header file (a FIFO would block the read, a device never end), or None."""
     try:
         mode = os.stat(path).st_mode
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})"
+    except OSError:
+        return None  # reading it says what is wrong (a dangling link, no permission), as a usage error
     if stat.S_ISREG(mode):
         return None
     kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
