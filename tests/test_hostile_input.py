@@ -465,3 +465,16 @@ def test_children_of_the_tests_get_the_default_sigint(tmp_path: Path) -> None:
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_bytes_that_are_not_utf8_in_compiler_messages(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "e.h").write_bytes(b"#error caf\xe9\n")
+    (tree / os.fsdecode(b"n\xe9.h")).write_bytes(b"#error x\n")
+    run = hdrtest("check", "--no-cache", "--format", "json", "--write-baseline", str(tmp_path / "base.json"), ".",
+                  cwd=tree)
+    assert run.returncode == 0, run.stderr
+    baseline = json.loads((tmp_path / "base.json").read_text(encoding="utf-8"))
+    assert {f["header"]: [e["message"] for e in f["errors"]] for f in baseline["failures"]} == \
+        {"e.h": ["#error caf\ufffd"], "n\\xe9.h": ["#error x"]}

@@ -248,7 +248,8 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         deps_file.unlink(missing_ok=True)
     shown = display_command(job)
     if timed_out:
-        return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown, raw_output=output,
+        return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown,
+                      raw_output=diag.readable(output),
                       diagnostics=[Diagnostic(file=job.display, line=0, column=0, severity="error",
                                               message=f"compiler did not finish within {job.timeout:g} s; killed",
                                               category="timeout")])
@@ -290,4 +291,4 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
             kept.insert(0, Diagnostic(file=job.display, line=0, column=0, severity="error",
                                       message=f"compiler failed ({reason})", category="compiler-crash"))
     return Result(job=job, status=status, diagnostics=kept, omitted_errors=omitted, duration=duration,
-                  returncode=returncode, command=shown, raw_output=text_output, dependencies=deps)
+                  returncode=returncode, command=shown, raw_output=diag.readable(text_output), dependencies=deps)

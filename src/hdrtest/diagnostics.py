@@ -51,6 +51,12 @@ def make_mapper(directory: Path, root: Path) -> PathMapper:
     return mapper
 
 
+def readable(text: str) -> str:
+    """Compiler text with undecodable bytes as U+FFFD: output is read with surrogate escapes so that file names
+    map back to paths, but messages go into reports and baselines that must be valid UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _split_option(message: str) -> tuple[str, str | None]:
     match = _OPTION.search(message)
     if match is None:
@@ -74,7 +80,7 @@ def parse_text(text: str, mapper: PathMapper) -> list[Diagnostic]:
             continue
         groups = match.groupdict()
         shown, absolute = mapper(groups["file"])
-        message, option = _split_option(groups["msg"])
+        message, option = _split_option(readable(groups["msg"]))
         diag = Diagnostic(
             file=shown,
             line=int(groups.get("line") or 0),
@@ -152,7 +158,7 @@ def _from_json_item(item: dict[str, Any], mapper: PathMapper) -> list[Diagnostic
         line=caret.get("line", 0),
         column=caret.get("column", 0),
         severity=item["kind"],
-        message=item["message"],
+        message=readable(item["message"]),
         option=item.get("option"),
         abs_file=absolute,
     )
