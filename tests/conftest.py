@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,19 @@ def hdrtest(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     proc = subprocess.run([sys.executable, "-m", "hdrtest", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=full_env)
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def default_sigint() -> None:
+    """For ``preexec_fn``: a test run started as a background job of a script ignores SIGINT, and its
+    children would inherit that; tests that send SIGINT need the default disposition back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_hdrtest(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+                  argv: list[str] | None = None) -> subprocess.Popen[str]:
+    """Start hdrtest (or ``argv``) in the background, with SIGINT at its default, pipes for its output."""
+    return subprocess.Popen(argv or [sys.executable, "-m", "hdrtest", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def tree_hashes(root: Path) -> dict[str, str]:

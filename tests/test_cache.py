@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, hdrtest, write_tree
+from conftest import REPO, default_sigint, hdrtest, write_tree
 
 from hdrtest.cache import (
     DB_NAME,
@@ -321,7 +321,8 @@ def start(tree: Path, cache: Path, env_home: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, XDG_CACHE_HOME=str(env_home), PYTHONPATH=str(REPO / "src"))
     return subprocess.Popen([sys.executable, "-m", "hdrtest", "check", str(tree), "--cache-dir", str(cache),
                              "--variants", "none", "--format", "json", "-q", "-j", "2"],
-                            cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, hdrtest, tree_hashes, write_tree
+from conftest import EXAMPLES, default_sigint, hdrtest, tree_hashes, write_tree
 
 GUARDED = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"
 
@@ -319,7 +319,8 @@ def test_ctrl_c_stops_all_compilers_and_exits_130(tmp_path: Path) -> None:
     _hanging_tree(tmp_path, count=4)
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path.parent / "cache-int"))
     proc = subprocess.Popen([sys.executable, "-m", "hdrtest", "check", "-j", "2", "--timeout", "120", "."],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + 60  # generous: CI machines are shared
     while time.monotonic() < deadline and len(_compiler_processes_under(tmp_path)) < 2:
         time.sleep(0.2)

@@ -22,6 +22,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from conftest import default_sigint  # noqa: E402
 from hdrtest.check import check  # noqa: E402
 from hdrtest.cli import main  # noqa: E402
 from hdrtest.compile import CompileOptions  # noqa: E402
@@ -216,7 +217,8 @@ def test_ctrl_c_on_the_command_line(client: Any, tmp_path: Path) -> None:
                XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "hdrtest", "check", str(include), "--cc", "gcc",
                              f"--cflags=-I{include}", "--executor", "dask", "--no-cache"],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     assert proc.stderr is not None
     seen = ""
     try:

@@ -223,8 +223,11 @@ class ResultCache:
     one run: it remembers which files it has hashed, so keep it no longer than that.
     """
 
-    def __init__(self, path: Path, *, context: str = "", busy_timeout: float = 60.0) -> None:
+    def __init__(self, path: Path, *, context: str = "", busy_timeout: float = 60.0,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
+        #: Says, once, that a database found damaged during the run was set aside.
+        self.warn = warn or _stderr
         self.context = context
         self.busy_timeout = busy_timeout
         #: Files changed after this moment may have changed under a compile: results reading them are not stored.
@@ -293,15 +296,52 @@ class ResultCache:
             if db is not None:
                 db.close()
             # Not a database, or damaged beyond use: set it aside and start afresh.
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            for suffix in ("", "-wal", "-shm"):
-                old = Path(str(self.path) + suffix)
-                if old.exists():
-                    os.replace(old, Path(f"{self.path}.corrupt-{stamp}{suffix}"))
-            self.errors.append(f"{self.path}: unusable cache database set aside ({exc})")
+            self.errors.append(self._set_aside(exc))
             db = self._connect()
             self._migrate(db)
             return db
+
+    def _set_aside(self, exc: BaseException) -> str:
+        """Move the database (and its WAL) out of the way; returns the message that says so."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(str(self.path) + suffix)
+            if old.exists():
+                os.replace(old, Path(f"{self.path}.corrupt-{stamp}{suffix}"))
+        return f"{self.path}: unusable cache database set aside as {self.path.name}.corrupt-{stamp} ({exc})"
+
+    def recover(self, exc: sqlite3.Error) -> bool:
+        """After ``exc``: when the file is damaged (``PRAGMA quick_check``), set it aside and go on with a fresh one.
+
+        Damaged pages deep in the file open fine and fail only when read: without this,
+        every later run would miss silently.  True when a fresh database replaced it.
+        A busy or read-only database is not damage: False, and the caller runs without.
+        """
+        if isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc):
+            return False
+        return self.verify(exc)
+
+    def verify(self, cause: BaseException | None = None) -> bool:
+        """``PRAGMA quick_check``; a damaged file is set aside for a fresh one (True).  ``cache`` commands start here."""
+        with self._lock:
+            try:
+                rows = self._db.execute("PRAGMA quick_check").fetchall()
+                lines = [ln for r in rows for ln in str(r[0]).splitlines() if ln and not ln.startswith("***")]
+                verdict = lines[0] if lines else "ok" if rows else "no answer"
+            except sqlite3.DatabaseError as exc:
+                verdict = str(exc)
+            if verdict == "ok":
+                return False
+            self._db.close()
+            message = self._set_aside(cause or sqlite3.DatabaseError(f"quick_check: {verdict}"))
+            self.warn(f"hdrtest: warning: {message}; the results cached in it are lost")
+            # Nothing learnt from the old file is worth keeping: ids, stamps and pending rows referred to it.
+            self._forget()
+            self._entries, self._used, self._current = [], [], set()
+            self._new_file_stamps, self._new_dir_stamps, self._new_scans = {}, {}, {}
+            self._db = self._connect()
+            self._migrate(self._db)
+            return True
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -362,7 +402,8 @@ class ResultCache:
         compiler = probe(job.compiler, job.directory)
         fields = ["hdrtest-result", SCHEMA, __version__, compiler.identity, job.language, list(job.flags),
                   str(job.directory), str(job.header), [str(p) for p in job.preludes],
-                  [list(d) for d in job.variant.defines], job.variant.prelude_text, job.check_guard, job.mode, self.context, self._environment]
+                  [list(d) for d in job.variant.defines], job.variant.prelude_text, job.check_guard, job.mode, self.context, self._environment,
+                  response_files_digest(job.flags, job.directory)]
         return hashlib.sha256(json.dumps(fields).encode("utf-8", "surrogateescape")).digest()
 
     # -- paths and stamps -----------------------------------------------------------------------------------
@@ -507,7 +548,8 @@ class ResultCache:
             try:
                 return self._lookup(job)
             except sqlite3.Error as exc:
-                self.errors.append(f"cache lookup failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache lookup failed: {exc}")
                 return None
 
     def _lookup(self, job: Job) -> Result | None:
@@ -559,7 +601,8 @@ class ResultCache:
                 else:
                     self.not_stored += 1
             except sqlite3.Error as exc:
-                self.errors.append(f"cache store failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache store failed: {exc}")
             except OSError as exc:
                 self.errors.append(f"cache store skipped: {exc}")
 
@@ -649,7 +692,8 @@ class ResultCache:
                     db.execute("UPDATE entries SET payload = ?, size = size - length(payload) + ? WHERE key = ?",
                                (payload, len(payload), key))
             except sqlite3.Error as exc:
-                self.errors.append(f"cache update failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache update failed: {exc}")
 
     def _skip(self, reason: str) -> bool:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -804,7 +848,8 @@ class ResultCache:
             try:
                 row = self._db.execute("SELECT data FROM graphs WHERE key = ?", (key,)).fetchone()
             except sqlite3.Error as exc:
-                self.errors.append(f"cache graph load failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache graph load failed: {exc}")
                 return None
             return bytes(row[0]) if row is not None else None
 
@@ -815,7 +860,8 @@ class ResultCache:
                     db.execute("INSERT OR REPLACE INTO graphs(key, data, used) VALUES (?, ?, ?)",
                                (key, data, time.time_ns()))
             except sqlite3.Error as exc:
-                self.errors.append(f"cache graph save failed: {exc}")
+                if not self.recover(exc):
+                    self.errors.append(f"cache graph save failed: {exc}")
 
     # -- maintenance ----------------------------------------------------------------------------------------
 
@@ -918,6 +964,32 @@ class ResultCache:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def response_files_digest(flags: Sequence[str], directory: Path) -> str:
+    """The content of every ``@file`` among the flags (and those it names in turn): the compiler reads them as flags.
+
+    Edited in place, a response file keeps its name: keyed by name only, a stale verdict would be served.
+    """
+    digest = hashlib.sha256()
+    pending = [(f[1:], str(directory)) for f in flags if f.startswith("@") and len(f) > 1]
+    seen: set[str] = set()
+    while pending and len(seen) < 256:  # gcc nests them; a file naming itself must not loop
+        name, base = pending.pop()
+        path = os.path.normpath(os.path.join(base, name))
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(1 << 24) if os.path.isfile(path) else b""
+        except OSError:
+            data = b""  # gcc passes a missing @file on as a literal argument: that is in the flags already
+        digest.update(path.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
+        # A nested name may be read against the working directory or the file's own: watch both.
+        nested = [w[1:].decode("utf-8", "surrogateescape") for w in data.split() if w.startswith(b"@") and len(w) > 1]
+        pending.extend((n, b) for n in nested for b in (str(directory), os.path.dirname(path)))
+    return digest.hexdigest() if seen else ""
+
+
 def context_for(settings: Settings) -> str:
     """What of the settings changes a result without changing the compile."""
     return json.dumps({"root": str(settings.root), "max_errors": settings.max_errors})
@@ -1003,7 +1075,7 @@ def open_cache(settings: Settings, warn: Callable[[str], None] | None = None) ->
         return None
     path = cache_path(settings)
     try:
-        cache = ResultCache(path, context=context_for(settings))
+        cache = ResultCache(path, context=context_for(settings), warn=warn)
     except (OSError, sqlite3.Error) as exc:
         (warn or _stderr)(f"hdrtest: warning: result cache disabled: {path}: {exc}")
         return None
@@ -1032,23 +1104,36 @@ def cache_command(action: str, settings: Settings, *, max_size: str | None = Non
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(f"cannot open the result cache: {exc}", path=path) from None
     with cache:
-        if action == "stats":
-            stats = cache.stats()
-            if as_json:
-                body = {k: (str(v) if isinstance(v, Path) else v) for k, v in stats.__dict__.items()}
-                return json.dumps({**body, "exists": True, "side_caches": side_cache_sizes(path.parent)},
-                                  indent=2) + "\n"
-            return "\n".join(stats.lines() + side_cache_lines(path.parent)) + "\n"
-        if action == "clear":
-            removed = cache.clear()
-            freed = clear_side_caches(path.parent)
-            return (f"removed {removed} entries and {format_size(freed)} of scans, indexes and variant headers; "
-                    f"{format_size(cache.disk_size())} on disk ({path})\n")
-        # --max-size bounds the whole directory: the results first, the side caches in what is left.
-        sides = sum(side_cache_sizes(path.parent).values())
-        before = cache.disk_size() + sides
-        evicted = cache.prune(limit)
-        freed = prune_side_caches(path.parent, max(0, limit - cache.disk_size()))
-        after = cache.disk_size() + sides - freed
-        return (f"evicted {evicted} least recently used entries and {format_size(freed)} of scans, indexes and "
-                f"variant headers; {format_size(before)} -> {format_size(after)} on disk ({path.parent})\n")
+        for message in cache.errors:
+            _stderr(f"hdrtest: warning: {message}")
+        try:
+            cache.verify()  # stats from a damaged file would count what happens to be readable
+            return _cache_action(cache, action, limit, as_json)
+        except sqlite3.Error as exc:
+            if not cache.recover(exc):
+                raise UsageError(f"cache database: {exc}", path=path, hint="retry when no other hdrtest runs") from None
+        return _cache_action(cache, action, limit, as_json)  # on the fresh database that replaced the damaged one
+
+
+def _cache_action(cache: ResultCache, action: str, limit: int, as_json: bool) -> str:
+    path = cache.path
+    if action == "stats":
+        stats = cache.stats()
+        if as_json:
+            body = {k: (str(v) if isinstance(v, Path) else v) for k, v in stats.__dict__.items()}
+            return json.dumps({**body, "exists": True, "side_caches": side_cache_sizes(path.parent)},
+                              indent=2) + "\n"
+        return "\n".join(stats.lines() + side_cache_lines(path.parent)) + "\n"
+    if action == "clear":
+        removed = cache.clear()
+        freed = clear_side_caches(path.parent)
+        return (f"removed {removed} entries and {format_size(freed)} of scans, indexes and variant headers; "
+                f"{format_size(cache.disk_size())} on disk ({path})\n")
+    # --max-size bounds the whole directory: the results first, the side caches in what is left.
+    sides = sum(side_cache_sizes(path.parent).values())
+    before = cache.disk_size() + sides
+    evicted = cache.prune(limit)
+    freed = prune_side_caches(path.parent, max(0, limit - cache.disk_size()))
+    after = cache.disk_size() + sides - freed
+    return (f"evicted {evicted} least recently used entries and {format_size(freed)} of scans, indexes and "
+            f"variant headers; {format_size(before)} -> {format_size(after)} on disk ({path.parent})\n")

@@ -11,17 +11,26 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from .errors import SetupError
 
-#: Options whose next argument belongs to them and to one translation unit only.
-_DROP_WITH_ARG = {"-o", "-MF", "-MT", "-MQ", "-x", "--serialize-diagnostics", "-main-file-name"}
-#: Options dropped alone: compile-only switches and dependency generation.
-_DROP_ALONE = {"-c", "-S", "-E", "-M", "-MM", "-MD", "-MMD", "-MP", "-MG", "-fsyntax-only", "-save-temps", "--"}
-_DROP_PREFIX = ("-o", "-MF", "-MT", "-MQ", "-Wp,-MD", "-Wp,-MMD", "-save-temps=", "-fdiagnostics-format", "-fmax-errors", "-ferror-limit")
+#: Options whose next argument belongs to them and to one translation unit only, and
+#: options naming a file the compiler writes (``-aux-info F``) or where it writes its
+#: side outputs (``-dumpdir``).
+_DROP_WITH_ARG = {"-o", "-MF", "-MT", "-MQ", "-x", "--serialize-diagnostics", "-main-file-name", "-aux-info",
+                  "-dumpdir", "-dumpbase", "-dumpbase-ext"}
+#: Options dropped alone: compile-only switches, dependency generation, and switches that
+#: make gcc or clang write a file beside the output even under -fsyntax-only (stack usage,
+#: coverage notes, split DWARF, saved temporaries): a header check writes nothing.
+_DROP_ALONE = {"-c", "-S", "-E", "-M", "-MM", "-MD", "-MMD", "-MP", "-MG", "-fsyntax-only", "-save-temps", "--",
+               "-fstack-usage", "-ftest-coverage", "--coverage", "-gsplit-dwarf", "-fsave-optimization-record"}
+_DROP_PREFIX = ("-o", "-MF", "-MT", "-MQ", "-Wp,-MD", "-Wp,-MMD", "-save-temps=", "-fdiagnostics-format", "-fmax-errors",
+                "-ferror-limit", "-fdump-", "-fcallgraph-info", "-fopt-info", "-ftime-trace", "-fsave-optimization-record=",
+                "-fprofile-note=", "-dumpdir=", "-save-stats", "-fstack-usage=")
 _WRAPPERS = {"ccache", "sccache", "distcc", "icecc"}
 _SOURCE_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".c++", ".C", ".m", ".mm", ".cu", ".S", ".s"}
 _CXX_SUFFIXES = {".cc", ".cpp", ".cxx", ".c++", ".C", ".mm"}
@@ -103,12 +112,39 @@ def clean_flags(args: list[str], source: str | None) -> tuple[str, tuple[str, ..
     return compiler, tuple(flags)
 
 
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or a device (``/dev/zero``) is refused before a read can hang or fill memory."""
+    # O_NONBLOCK: opening a FIFO nobody writes to would otherwise block right here.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SetupError("not a regular file", path=path, hint="pass -p with compile_commands.json or its directory")
+        return handle.read()
+
+
+def _check_text(raw: dict[str, object], path: Path, index: int) -> None:
+    """No path or argument can hold a NUL byte: the operating system cannot take one."""
+    values = [raw["file"], raw["directory"], raw.get("command")]
+    arguments = raw.get("arguments")
+    if isinstance(arguments, list):
+        values.extend(arguments)
+    if any(isinstance(v, str) and "\0" in v for v in values):
+        raise SetupError(f"entry {index} holds a NUL byte", path=path, hint="regenerate the compile database")
+
+
+def _check_directory(directory: Path, path: Path, index: int) -> None:
+    # The compiler runs there: a directory that is gone would make every header it serves an error.
+    if not directory.is_dir():
+        raise SetupError(f"entry {index}: directory {directory} does not exist", path=path,
+                         hint="build the tree again or regenerate the compile database")
+
+
 def load(path: Path) -> list[Entry]:
     """Parse a compile database; every defect is a one-line ``SetupError`` naming the file."""
     if path.is_dir():
         path = path / "compile_commands.json"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path).decode("utf-8")
     except FileNotFoundError:
         raise SetupError("compile database not found", path=path, hint="pass -p with the file or its directory") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -121,20 +157,30 @@ def load(path: Path) -> list[Entry]:
         raise SetupError(
             f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=path, hint="regenerate the compile database"
         ) from None
+    except RecursionError:
+        raise SetupError("JSON nested too deeply to be a compile database", path=path,
+                         hint="regenerate the compile database") from None
     if not isinstance(data, list):
         raise SetupError("expected a JSON array of entries", path=path, hint="regenerate the compile database")
     if not data:
         raise SetupError("compile database has no entries", path=path, hint="build at least one object so the database lists it")
     base = path.parent.resolve()
     entries = []
+    seen_dirs: set[Path] = set()
     for index, raw in enumerate(data):
         if not isinstance(raw, dict) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("directory"), str):
             raise SetupError(f"entry {index} lacks 'file' or 'directory'", path=path, hint="regenerate the compile database")
+        _check_text(raw, path, index)
         directory = Path(raw["directory"])
         if not directory.is_absolute():
             directory = base / directory
         directory = Path(os.path.normpath(directory))
+        if directory not in seen_dirs:
+            _check_directory(directory, path, index)
+            seen_dirs.add(directory)
         args = _split_command(raw, path, index)
+        if not args:
+            raise SetupError(f"entry {index} has an empty command", path=path, hint="regenerate the compile database")
         source = raw["file"]
         file = Path(os.path.normpath(directory / source))
         compiler, flags = clean_flags(args, source)

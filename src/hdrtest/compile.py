@@ -8,6 +8,7 @@ variant prelude and the dependency file), never next to the sources.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import itertools
 import os
@@ -91,7 +92,12 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, c
         command.append("-fdiagnostics-format=json")
     if deps_file is not None:
         command += ["-MD", "-MF", str(deps_file)]
-    command += ["-x", job.language, os.devnull]
+    return command + _inputs(job)
+
+
+def _inputs(job: Job) -> list[str]:
+    """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard)."""
+    command = ["-x", job.language, os.devnull]
     for prelude in job.preludes:
         command += ["-include", str(prelude)]
     variant_file = _variant_prelude(job.variant)
@@ -101,6 +107,62 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, c
     if job.check_guard:
         command += ["-include", str(job.header)]
     return command
+
+
+def _deps_past_missing_files(job: Job, compiler_path: str) -> tuple[str, ...]:
+    """What a compile that stopped at a missing file read, from a ``-M -MG`` run.
+
+    gcc and clang write no dependency list after a fatal error, so such a failure could
+    never be cached.  ``-MG`` lists what is missing instead of stopping: the files that
+    exist are what the verdict depends on (a superset: preprocessing goes on past the
+    stop), and the cache watches every directory a missing include could appear in.
+    """
+    deps_file = scratch_deps_file()
+    command = [compiler_path, *job.flags, "-M", "-MG", "-MF", str(deps_file), *_inputs(job)]
+    try:
+        done = _run(command, job.directory, job.timeout)
+        listed = read_deps(deps_file, job.directory) if done[0] == 0 else ()
+    finally:
+        deps_file.unlink(missing_ok=True)
+    # A missing file is listed as spelled, resolved here against the working directory.
+    return tuple(d for d in listed if os.path.isfile(d))
+
+
+@functools.lru_cache(maxsize=256)
+def _read_by_preludes(compiler_path: str, flags: tuple[str, ...], directory: Path, language: str,
+                      preludes: tuple[Path, ...], timeout: float) -> frozenset[str] | None:
+    """Real paths of the files the preludes read (once per set of flags), or None when that is unknown."""
+    deps_file = scratch_deps_file()
+    command = [compiler_path, *flags, "-M", "-MG", "-MF", str(deps_file), "-x", language, os.devnull]
+    for prelude in preludes:
+        command += ["-include", str(prelude)]
+    try:
+        done = _run(command, directory, timeout)
+        listed = read_deps(deps_file, directory) if done[0] == 0 else None
+    finally:
+        deps_file.unlink(missing_ok=True)
+    return frozenset(os.path.realpath(d) for d in listed) if listed is not None else None
+
+
+def _vacuous(job: Job, compiler_path: str) -> Diagnostic | None:
+    """Why a pass after the preludes says nothing about the header alone, or None.
+
+    An umbrella prelude (GLib's ``glib.h``) that already includes the header has
+    compiled it before the check's ``-include``; the guard then makes that a no-op.
+    """
+    if not job.preludes:
+        return None
+    read = _read_by_preludes(compiler_path, job.flags, job.directory, job.language, job.preludes, job.timeout)
+    if read is None:
+        reason = "could not list what the prelude includes, so whether it already includes this header is unknown"
+    elif os.path.realpath(job.header) in read:
+        names = ", ".join(p.name for p in job.preludes)
+        reason = (f"the prelude ({names}) already includes this header, so compiling it after the prelude does not "
+                  f"show that it compiles on its own")
+    else:
+        return None
+    return Diagnostic(file=job.display, line=0, column=0, severity="note", category="not-verified",
+                      message=f"not verified: {reason}")
 
 
 def display_command(job: Job) -> tuple[str, ...]:
@@ -114,7 +176,9 @@ def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str
         done = run.run(command, cwd=cwd, timeout=timeout, merge_stderr=True)
     except OSError as exc:
         return 127, f"{command[0]}: cannot run: {exc}", False
-    output = done.out
+    # surrogateescape: a file name that is not UTF-8 maps back to the path the compiler read, and matches the
+    # header's own name (reports escape both alike).
+    output = done.stdout.decode("utf-8", "surrogateescape")
     if done.truncated:
         output += f"\n[hdrtest: output cut at {run.OUTPUT_LIMIT // (1024 * 1024)} MiB]\n"
     return done.returncode, output, done.timed_out
@@ -184,7 +248,8 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         deps_file.unlink(missing_ok=True)
     shown = display_command(job)
     if timed_out:
-        return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown, raw_output=output,
+        return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown,
+                      raw_output=diag.readable(output),
                       diagnostics=[Diagnostic(file=job.display, line=0, column=0, severity="error",
                                               message=f"compiler did not finish within {job.timeout:g} s; killed",
                                               category="timeout")])
@@ -201,12 +266,23 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
             diag.attach_chains(records, diag.parse_text(text_output, mapper))
     if records is None:
         records = diag.parse_text(output, mapper)
+    for record in records:
+        if record.category == diag.MALFORMED:
+            record.file = job.display
     kept, omitted = _cut(records, options.max_errors)
     has_errors = any(r.is_error for r in records)
+    readable = not any(r.category == diag.MALFORMED for r in records)
     if returncode == 0 and not has_errors:
         status = Status.PASS
-    elif returncode is not None and returncode > 0 and has_errors and "internal compiler error" not in output:
+        vacuous = _vacuous(job, compiler.path)
+        if vacuous is not None:
+            status = Status.UNVERIFIED
+            kept.insert(0, vacuous)
+    elif returncode is not None and returncode > 0 and has_errors and readable and \
+            "internal compiler error" not in output:
         status = Status.FAIL
+        if not deps:
+            deps = _deps_past_missing_files(job, compiler.path)
     else:
         status = Status.ERROR
         if not has_errors:
@@ -215,4 +291,4 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
             kept.insert(0, Diagnostic(file=job.display, line=0, column=0, severity="error",
                                       message=f"compiler failed ({reason})", category="compiler-crash"))
     return Result(job=job, status=status, diagnostics=kept, omitted_errors=omitted, duration=duration,
-                  returncode=returncode, command=shown, raw_output=text_output, dependencies=deps)
+                  returncode=returncode, command=shown, raw_output=diag.readable(text_output), dependencies=deps)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .models import Diagnostic
+from .names import printable
 
 _LOCATED = re.compile(
     r"^(?P<file>.+?):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<sev>fatal error|error|warning|note|remark): (?P<msg>.*)$"
@@ -40,14 +41,20 @@ def make_mapper(directory: Path, root: Path) -> PathMapper:
         else:
             absolute = Path(os.path.normpath(directory / raw))
             try:
-                shown = absolute.relative_to(root).as_posix()
+                shown = printable(absolute.relative_to(root).as_posix())
             except ValueError:
-                shown = absolute.as_posix()
+                shown = printable(absolute.as_posix())
             result = (shown, str(absolute))
         cache[raw] = result
         return result
 
     return mapper
+
+
+def readable(text: str) -> str:
+    """Compiler text with undecodable bytes as U+FFFD: output is read with surrogate escapes so that file names
+    map back to paths, but messages go into reports and baselines that must be valid UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _split_option(message: str) -> tuple[str, str | None]:
@@ -73,7 +80,7 @@ def parse_text(text: str, mapper: PathMapper) -> list[Diagnostic]:
             continue
         groups = match.groupdict()
         shown, absolute = mapper(groups["file"])
-        message, option = _split_option(groups["msg"])
+        message, option = _split_option(readable(groups["msg"]))
         diag = Diagnostic(
             file=shown,
             line=int(groups.get("line") or 0),
@@ -97,29 +104,86 @@ def _outermost_first(chain: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return list(reversed(chain))
 
 
-def _from_json_item(item: dict[str, Any], mapper: PathMapper) -> Diagnostic:
+#: Category of the one record ``parse_gcc_json`` returns when the compiler's JSON is not what gcc writes.
+MALFORMED = "malformed-diagnostics"
+#: gcc nests a note or two; deeper than this is not gcc's output.
+_MAX_DEPTH = 32
+
+
+def _check_item(item: object, depth: int = 0) -> str | None:
+    """What is wrong with one JSON diagnostic, or None when it has the shape gcc writes."""
+    if depth > _MAX_DEPTH:
+        return f"children nested more than {_MAX_DEPTH} deep"
+    if not isinstance(item, dict):
+        return f"a diagnostic is {type(item).__name__}, not an object"
+    for key in ("kind", "message"):
+        if not isinstance(item.get(key), str):
+            return f"'{key}' is missing or not a string"
+    if item.get("option") is not None and not isinstance(item["option"], str):
+        return "'option' is not a string"
+    locations = item.get("locations", [])
+    if not isinstance(locations, list) or not all(isinstance(loc, dict) for loc in locations):
+        return "'locations' is not a list of objects"
+    caret = locations[0].get("caret", {}) if locations else {}
+    if not isinstance(caret, dict):
+        return "'caret' is not an object"
+    if not isinstance(caret.get("file", ""), str):
+        return "'file' is not a string"
+    for key in ("line", "column"):
+        value = caret.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"'{key}' is not a non-negative integer"
+    children = item.get("children", [])
+    if not isinstance(children, list):
+        return "'children' is not a list"
+    for child in children:
+        problem = _check_item(child, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _from_json_item(item: dict[str, Any], mapper: PathMapper) -> list[Diagnostic]:
+    """The diagnostic ``item`` (shape already checked), then any error gcc nested in its children.
+
+    gcc 12 can put an error among the children of the warning before it; read as a note,
+    the compile would look failed without an error.  Only notes stay children.
+    """
     locations = item.get("locations") or []
     caret: dict[str, Any] = locations[0].get("caret", {}) if locations else {}
-    raw_file = str(caret.get("file", ""))
+    raw_file = caret.get("file", "")
     shown, absolute = mapper(raw_file) if raw_file else ("", None)
-    kind = str(item.get("kind", "error"))
     diag = Diagnostic(
         file=shown,
-        line=int(caret.get("line", 0)),
-        column=int(caret.get("column", 0)),
-        severity=kind,
-        message=str(item.get("message", "")),
+        line=caret.get("line", 0),
+        column=caret.get("column", 0),
+        severity=item["kind"],
+        message=readable(item["message"]),
         option=item.get("option"),
         abs_file=absolute,
     )
+    hoisted: list[Diagnostic] = []
     for child in item.get("children") or []:
-        if isinstance(child, dict):
-            diag.children.append(_from_json_item(child, mapper))
-    return diag
+        first, *nested = _from_json_item(child, mapper)
+        if first.severity == "note":
+            diag.children.append(first)
+        else:
+            hoisted.append(first)
+        hoisted.extend(nested)
+    return [diag, *hoisted]
+
+
+def malformed(problem: str) -> Diagnostic:
+    return Diagnostic(file="", line=0, column=0, severity="error", category=MALFORMED,
+                      message=f"the compiler's JSON diagnostics are malformed ({problem}); the result is not verified")
 
 
 def parse_gcc_json(text: str, mapper: PathMapper) -> list[Diagnostic] | None:
-    """Parse gcc's JSON diagnostics; None when the output holds no JSON array."""
+    """Parse gcc's JSON diagnostics; None when the output holds no JSON array.
+
+    Output that is JSON but not the shape gcc writes yields one record of category
+    ``MALFORMED`` instead of a guess: a verdict must not rest on diagnostics misread.
+    """
     diagnostics: list[Diagnostic] = []
     found = False
     for line in text.splitlines():
@@ -130,10 +194,16 @@ def parse_gcc_json(text: str, mapper: PathMapper) -> list[Diagnostic] | None:
             items = json.loads(stripped)
         except json.JSONDecodeError:
             continue
+        except RecursionError:
+            return [malformed("nested too deeply")]
         if not isinstance(items, list):
             continue
         found = True
-        diagnostics.extend(_from_json_item(i, mapper) for i in items if isinstance(i, dict))
+        for item in items:
+            problem = _check_item(item)
+            if problem is not None:
+                return [malformed(problem)]
+            diagnostics.extend(_from_json_item(item, mapper))
     return diagnostics if found else None
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
 from .models import Skipped
+from .names import printable
 from .settings import Settings
 
 #: ``/* hdrtest: skip — reason */`` or ``// hdrtest: skip: reason`` in the first lines of a header.
@@ -26,10 +28,11 @@ class Header:
 
 
 def display_path(path: Path, root: Path) -> str:
+    """The name reports show: relative to the root when inside it, escaped so it stays one printable line."""
     try:
-        return path.relative_to(root).as_posix()
+        return printable(path.relative_to(root).as_posix())
     except ValueError:
-        return path.as_posix()
+        return printable(path.as_posix())
 
 
 def _language_of(name: str, settings: Settings) -> tuple[str, ...] | None:
@@ -61,6 +64,47 @@ def _marker_reason(path: Path, display: str) -> str | None:
     return reason or "marked 'hdrtest: skip' in the header"
 
 
+def _walk(top: Path) -> list[Path]:
+    """Files under ``top`` in sorted order, without recursion (a tree 1,200 levels deep is legal).
+
+    Symbolic links to directories are not followed, as with ``os.walk``.
+    """
+    found: list[Path] = []
+    pending = [top]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                items = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable directories are skipped, as os.walk does
+        subdirs = []
+        for item in items:
+            try:
+                is_dir = item.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if item.name not in _IGNORED_DIRS:
+                    subdirs.append(Path(item.path))
+            else:
+                found.append(Path(item.path))
+        pending.extend(reversed(subdirs))
+    return found
+
+
+def _irregular(path: Path) -> str | None:
+    """Why ``path`` cannot be checked as a header file (a FIFO would block the read, a device never end), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # reading it says what is wrong (a dangling link, no permission), as a usage error
+    if stat.S_ISREG(mode):
+        return None
+    kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
+    return f"not a regular file ({kind})"
+
+
 def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[Skipped]]:
     """Expand files and directories into headers; report skipped ones with reasons."""
     headers: dict[Path, Header] = {}
@@ -72,12 +116,12 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
             raise UsageError("no such file or directory", path=given, hint="check the path given to hdrtest check")
         candidates: list[Path]
         if path.is_dir():
-            candidates = []
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS)
-                candidates.extend(Path(dirpath) / f for f in sorted(filenames))
+            candidates = _walk(path)
             explicit = False
         else:
+            irregular = _irregular(path)
+            if irregular is not None:
+                raise UsageError(irregular, path=given, hint="name a header file")
             candidates = [path]
             explicit = True
         for candidate in candidates:
@@ -89,6 +133,8 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
                     continue
             display = display_path(candidate, settings.root)
             reason = _excluded(display, settings)
+            if reason is None and not explicit:
+                reason = _irregular(candidate)
             if reason is None:
                 reason = _marker_reason(candidate, display)
             if reason is not None:

@@ -23,6 +23,7 @@ class Status(str, enum.Enum):
     ERROR = "error"
     #: Preprocessed text equals another variant's: that variant's verdict applies.
     DEDUPED = "deduped"
+    UNVERIFIED = "unverified"
 
     @property
     def failed(self) -> bool:

@@ -6,7 +6,10 @@ which is what paths in reports are relative to.
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import shlex
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -79,17 +82,35 @@ _KEY_ALIASES = {"lang": "languages", "compile-commands": "compile_commands", "ma
                 "kconfig-config": "kconfig_config"}
 
 
+#: Settings that hold one value, by the Python type a TOML value must have.  ``bool`` is
+#: checked before ``int`` because TOML's ``true`` is a Python int too.
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "max_errors": (int,), "jobs": (int,), "seed": (int,), "timeout": (int, float),
+    "check_guard": (bool,), "no_cache": (bool,),
+    **{name: (str,) for name in ("compile_commands", "cc", "cxx", "mode", "option_pattern", "variants", "kconfig",
+                                 "kconfig_config", "cache_dir", "changed_since", "executor", "scheduler")},
+}
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_CHOICES = {"mode": ("auto", "syntax", "asm"), "executor": ("local", "dask")}
+
+
 def _read_toml(path: Path) -> dict[str, Any] | None:
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"invalid TOML: {exc}", path=path, hint="fix the settings file") from None
+    except UnicodeDecodeError:
+        raise UsageError("settings file is not UTF-8", path=path, hint="save it as UTF-8, as TOML requires") from None
     except OSError as exc:
         raise UsageError(f"cannot read settings: {exc.strerror}", path=path) from None
-    if path.name == "pyproject.toml":
-        tool = data.get("tool", {})
+    tool = data.get("tool")
+    # hdrtest.toml may hold its keys at the top or, copied from pyproject.toml, under [tool.hdrtest].
+    if path.name == "pyproject.toml" or (isinstance(tool, dict) and "hdrtest" in tool):
         section = tool.get("hdrtest") if isinstance(tool, dict) else None
+        if path.name == "hdrtest.toml" and set(data) != {"tool"}:
+            raise UsageError("settings both at the top and under [tool.hdrtest]", path=path,
+                             hint="keep one of the two")
         return dict(section) if isinstance(section, dict) else None
     return dict(data)
 
@@ -127,6 +148,10 @@ def _fallback_root(start: Path, cwd: Path) -> Path:
 def _as_tuple(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
+    return _as_list(value, key, path)
+
+
+def _as_list(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise UsageError(f"'{key}' must be a string or a list of strings", path=path)
@@ -140,23 +165,64 @@ def _from_section(section: dict[str, Any], path: Path) -> dict[str, Any]:
         if key == "exclude":
             values["exclude"] = tuple(_exclusion(item, path) for item in (value if isinstance(value, list) else [value]))
         elif key == "preludes" and isinstance(value, dict):
+            if not all(isinstance(v, str) for v in value.values()):
+                raise UsageError(f"'{raw_key}' maps globs to header paths (strings)", path=path)
             values["prelude_rules"] = tuple(PreludeRule(str(k), str(v)) for k, v in value.items())
         elif key == "languages":
             values["languages"] = parse_languages(",".join(_as_tuple(value, raw_key, path)), path)
-        elif key in ("paths", "cflags", "preludes", "options", "c_patterns", "cxx_patterns"):
+        elif key == "cflags":
+            values[key] = _split_flags(value, raw_key, path) if isinstance(value, str) else _as_list(value, raw_key, path)
+        elif key in ("paths", "preludes", "options", "c_patterns", "cxx_patterns"):
             values[key] = _as_tuple(value, raw_key, path)
-        elif key in known and key not in ("root", "settings_file"):
-            values[key] = value
+        elif key in _SCALARS and key in known:
+            values[key] = _scalar(value, key, raw_key, path)
         else:
             raise UsageError(f"unknown setting '{raw_key}'", path=path, hint="see README for the keys hdrtest reads")
     return values
 
 
+def _split_flags(text: str, key: str, path: Path) -> tuple[str, ...]:
+    """A string of flags is split as ``--cflags`` is: like a shell, without running one."""
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise UsageError(f"cannot split '{key}': {exc}", path=path, hint="balance the quotes or use a list") from None
+
+
+def _scalar(value: object, key: str, raw_key: str, path: Path) -> object:
+    types = _SCALARS[key]
+    # TOML's true/false are Python ints too: only a bool setting accepts them.
+    if isinstance(value, bool) != (bool in types) or not isinstance(value, types):
+        wanted = _TYPE_NAMES[types[-1]]  # (int, float) reads "a number"
+        raise UsageError(f"'{raw_key}' must be {wanted}, not {value!r}", path=path)
+    return float(value) if key == "timeout" and isinstance(value, (int, float)) else value
+
+
+def check_values(settings: Settings, origin: dict[str, object]) -> None:
+    """Values no compile can use, whether from the file or the command line; ``origin`` names where each came from."""
+    def fail(key: str, message: str, hint: str | None = None) -> None:
+        raise UsageError(message, path=origin.get(key, settings.settings_file or "settings"), hint=hint)
+
+    if not math.isfinite(settings.timeout) or settings.timeout <= 0:
+        fail("timeout", f"timeout must be a positive number of seconds, not {settings.timeout}")
+    if settings.jobs < 0:
+        fail("jobs", "jobs must be positive (0 = all cores)")
+    if settings.max_errors < 0:
+        fail("max_errors", "max-errors must be 0 (all) or more")
+    for key, choices in _CHOICES.items():
+        if getattr(settings, key) not in choices:
+            fail(key, f"{key} must be one of {', '.join(choices)}, not {getattr(settings, key)!r}")
+    try:
+        re.compile(settings.option_pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        fail("option_pattern", f"option pattern is not a regular expression: {exc}", "e.g. 'HAVE_[A-Z_]+'")
+
+
 def _exclusion(item: Any, path: Path) -> Exclusion:
     if isinstance(item, str):
         return Exclusion(item, "excluded in settings")
-    if isinstance(item, dict) and isinstance(item.get("path"), str):
-        return Exclusion(item["path"], str(item.get("reason", "excluded in settings")))
+    if isinstance(item, dict) and isinstance(item.get("path"), str) and isinstance(item.get("reason", ""), str):
+        return Exclusion(item["path"], item.get("reason") or "excluded in settings")
     raise UsageError("each 'exclude' item must be a glob or {path = ..., reason = ...}", path=path)
 
 
@@ -191,7 +257,11 @@ def load_settings(paths: list[str], overrides: dict[str, Any], cwd: Path | None 
     if explicit_root:
         root = Path(explicit_root).resolve()
     values["root"] = Path(os.path.normpath(root))
+    origin: dict[str, object] = {}
     for key, value in overrides.items():
         if value is not None and value != () and value != []:
             values[key] = tuple(value) if isinstance(value, list) else value
-    return replace(Settings(), **values)
+            origin[key] = "--" + key.replace("_", "-")
+    settings = replace(Settings(), **values)
+    check_values(settings, origin)
+    return settings

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 import json
-import shlex
 from importlib import resources
 from typing import Any
 
 from .. import __version__
 from ..diagnostics import render_gcc_style
 from ..models import CheckReport, Result, Status
+from ..names import shell_join, shell_quote
 
 #: Cells the details panel opens with the full record (compiler output, reproducer).
 _DETAILED = (Status.FAIL, Status.TIMEOUT, Status.ERROR)
@@ -28,7 +28,7 @@ def _asset(name: str) -> str:
 
 def _reproducer(result: Result) -> list[str]:
     job = result.job
-    lines = ["cd " + shlex.quote(str(job.directory)) + " && " + shlex.join(result.command)]
+    lines = ["cd " + shell_quote(str(job.directory)) + " && " + shell_join(result.command)]
     if job.variant.defines:
         lines.append("# the forced variant header holds:")
         for name, value in job.variant.defines:

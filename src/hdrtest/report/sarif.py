@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
 from ..models import CheckReport, Diagnostic, Note, Result
 from .findings import Finding, collect, in_tree
+from ..names import shell_join, shell_quote
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "hdrtestFindingHash/v1"
@@ -124,7 +124,7 @@ def _physical(path: str, line: int = 0, column: int = 0) -> dict[str, Any]:
 
 
 def reproducer(result: Result) -> str:
-    return "cd " + shlex.quote(str(result.job.directory)) + " && " + shlex.join(result.command)
+    return "cd " + shell_quote(str(result.job.directory)) + " && " + shell_join(result.command)
 
 
 def _related(diag: Diagnostic) -> list[dict[str, Any]]:

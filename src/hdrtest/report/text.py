@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
 
 from ..diagnostics import render_gcc_style
 from ..models import CheckReport, Diagnostic, Result, Status
+from ..names import shell_join, shell_quote
 
 
 def _note_lines(diag: Diagnostic) -> list[str]:
@@ -44,7 +44,7 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
         lines.extend(_note_lines(diag))
     if result.omitted_errors:
         lines.append(f"... {result.omitted_errors} more error(s) not shown (--max-errors)")
-    lines.append("reproduce: cd " + shlex.quote(str(job.directory)) + " && " + shlex.join(result.command))
+    lines.append("reproduce: cd " + shell_quote(str(job.directory)) + " && " + shell_join(result.command))
     if job.variant.defines:
         lines.append("  with the forced variant header containing:")
         for name, value in job.variant.defines:

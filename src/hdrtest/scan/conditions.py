@@ -576,11 +576,28 @@ def parse_condition(directive: str, expr: str, options: OptionFilter | None = No
         return TRUE
     if not text:
         return Atom("?")
+    if text.count("(") > _MAX_PAREN_DEPTH and _paren_depth(text) > _MAX_PAREN_DEPTH:
+        return Atom(" ".join(text.split()))  # the formula would be too deep for every later walk over it
     try:
         e = _Parser(text).parse()
-    except _ParseError:
+        return _to_formula(e, text, options or _DEFAULT_FILTER)
+    except (_ParseError, RecursionError):  # RecursionError: hostile text such as a thousand '!'s
         return Atom(" ".join(text.split()))
-    return _to_formula(e, text, options or _DEFAULT_FILTER)
+
+
+#: Deeper than any real condition; a formula this deep still leaves Python's stack room for the walks over it.
+_MAX_PAREN_DEPTH = 200
+
+
+def _paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
 
 
 # ---------------------------------------------------------------------------
