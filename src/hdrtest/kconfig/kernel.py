@@ -25,7 +25,8 @@ from hdrtest.toolchain.run import run
 
 from .scan import (SymInfo, decode_tree_index, encode_tree_index, kconfig_env_from_cmd, kconfig_fingerprint,
                    scan_kconfig_tree, TREE_INDEX_VERSION)
-from .search import MAX_DEPTH, MAX_EVALS_KERNEL, Expand, lowered, merge, raised, search, to_resolution, unchanged
+from .helper import Evaluator, build_helper, edit_dotconfig
+from .search import MAX_DEPTH, MAX_EVALS_HELPER, MAX_EVALS_KERNEL, Expand, lowered, merge, raised, search, to_resolution, unchanged
 from .values import (TRI, TRISTATE_TYPES, Assignment, Assignments, KconfigError, Resolution, State, macro_name,
                      normalize_value, parse_dotconfig, symbol_name, unquote_string)
 
@@ -48,14 +49,14 @@ def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
 class KernelConfBackend:
     """Evaluate configurations with a Linux tree's own kconfig tools, outside the tree."""
 
-    #: Flips may be asked for from several threads at once (``Flipper.prefetch``).
-    concurrent = True
-
     def __init__(self, root: Path, config: Path, workdir: Path, *, arch: str | None = None,
                  make: str = "make", timeout: float = 300.0, mode: str = "auto") -> None:
-        """``mode``: "make" runs ``make -C root olddefconfig``; "conf" runs the tree's built
-        ``scripts/kconfig/conf`` directly in a private directory with the environment
-        recorded in ``include/config/auto.conf.cmd``; "auto" picks "conf" when both exist.
+        """``mode``: "helper" evaluates with ``kconfig-eval`` (built from the tree's
+        ``scripts/kconfig`` sources, started on the first evaluation, falling back to "conf"
+        with a note in ``notes`` when it cannot be built or run); "make" runs ``make -C root
+        olddefconfig``; "conf" runs the tree's built ``scripts/kconfig/conf`` directly in a
+        private directory.  "helper" and "conf" use the environment recorded in
+        ``include/config/auto.conf.cmd``; "auto" picks "helper" when it is there.
 
         "conf" is preferred because Kconfig's ``$(cc-option)`` probes make ``.tmp_PID``
         directories in the working directory: under make that is the tree (created and
@@ -70,14 +71,21 @@ class KernelConfBackend:
         self._timeout = timeout
         conf_env = kconfig_env_from_cmd(self._root / "include" / "config" / "auto.conf.cmd")
         conf_bin = self._root / "scripts" / "kconfig" / "conf"
+        self._fallback = "conf" if conf_env and os.access(conf_bin, os.X_OK) and arch is None else "make"
         if mode == "auto":
-            mode = "conf" if conf_env and os.access(conf_bin, os.X_OK) and arch is None \
-                else "make"
-        if mode not in ("make", "conf"):
+            mode = "helper" if conf_env and arch is None else self._fallback
+        if mode not in ("make", "conf", "helper"):
             raise ValueError(f"unknown mode {mode!r}")
-        if mode == "conf" and not conf_env:
+        if mode in ("conf", "helper") and not conf_env:
             raise KconfigError(f"{self._root}: no include/config/auto.conf.cmd (run make prepare)")
         self.mode = mode
+        #: One line per thing the user should know about how Kconfig was evaluated.
+        self.notes: list[str] = []
+        self._evaluator: Evaluator | None = None
+        self._helper_lock = threading.Lock()
+        #: Seconds kconfig-eval took to build and to parse Kconfig (None until started).
+        self.helper_build_seconds: float | None = None
+        self.helper_parse_seconds: float | None = None
         self._conf_env = conf_env
         self._index: Mapping[str, SymInfo] | None = None
         self._lock = threading.Lock()
@@ -90,6 +98,18 @@ class KernelConfBackend:
         self.timings: list[float] = []
         self._cache_dir = self._workdir / "cache"
         self._fingerprint: str | None = None
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether flips should be asked for from several threads (``Flipper.prefetch``): worth it
+        when each evaluation is a process of seconds, not with one helper answering in milliseconds."""
+        return self.mode != "helper"
+
+    def close(self) -> None:
+        """Stop the helper, if one runs (it also stops when the backend is collected or hdrtest exits)."""
+        if self._evaluator is not None:
+            self._evaluator.close()
+            self._evaluator = None
 
     # -- protocol
 
@@ -224,6 +244,11 @@ class KernelConfBackend:
             return self._baseline
         if key in self._eval_memo:
             return self._eval_memo[key]
+        if self.mode == "helper":
+            state = self._evaluate_with_helper(assigns)
+            if state is not None:
+                self._eval_memo[key] = state
+                return state
         (self._workdir / "kconfig").mkdir(parents=True, exist_ok=True)
         private = Path(tempfile.mkdtemp(prefix="eval-", dir=self._workdir / "kconfig"))
         try:
@@ -258,6 +283,45 @@ class KernelConfBackend:
             shutil.rmtree(private, ignore_errors=True)
         self._eval_memo[key] = state
         return state
+
+    def _evaluate_with_helper(self, assigns: Assignments) -> State | None:
+        """The state from kconfig-eval, or None after switching to the fallback (with a note)."""
+        try:
+            evaluator = self._helper()
+            text = edit_dotconfig(self._config_bytes.decode("utf-8", "replace"), assigns,
+                                  {n: self.symbol_type(n) for n, _v in assigns})
+            started = time.monotonic()
+            state = evaluator.evaluate(text)
+            self.timings.append(time.monotonic() - started)
+            return state
+        except KconfigError as exc:
+            with self._helper_lock:
+                if self.mode == "helper":
+                    self.mode = self._fallback
+                    self.notes.append(f"Kconfig: the fast evaluator (kconfig-eval, built from {self._root}/scripts/"
+                                      f"kconfig) is not available ({str(exc).splitlines()[0][:300]}); each "
+                                      f"configuration runs scripts/kconfig/{self._fallback} instead (seconds each)")
+                    self.close()
+            return None
+
+    def _helper(self) -> Evaluator:
+        with self._helper_lock:
+            if self._evaluator is None:
+                started = time.monotonic()
+                binary = build_helper(self._root, self._workdir / "helper", timeout=self._timeout)
+                parsed = time.monotonic()
+                env = {k: v for k, v in os.environ.items()
+                       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
+                env.update(self._conf_env)
+                env["srctree"] = str(self._root)
+                config = self._workdir / "kconfig" / f"reference-{hashlib.sha256(self._config_bytes).hexdigest()}"
+                if not config.is_file():
+                    write_atomic(config, self._config_bytes)
+                self._evaluator = Evaluator(binary, self._root / env.get("KBUILD_KCONFIG", "Kconfig"), config,
+                                            env, self._workdir / "kconfig", timeout=self._timeout)
+                self.helper_build_seconds = parsed - started
+                self.helper_parse_seconds = time.monotonic() - parsed
+            return self._evaluator
 
     def _config_args(self, assigns: Assignments) -> list[str]:
         args: list[str] = []
@@ -300,9 +364,10 @@ class KernelConfBackend:
         info = self._info(requested.name)
         start: Assignments = ((requested.name, requested.value),) \
             if info is not None and info.prompt else ()
+        cheap = self.mode == "helper"
         found = search(requested.name, requested.value, start, self._baseline,
-                        self._evaluate, self._expander(requested), MAX_EVALS_KERNEL,
-                        first_hit=True)
+                       self._evaluate, self._expander(requested),
+                       MAX_EVALS_HELPER if cheap else MAX_EVALS_KERNEL, first_hit=not cheap)
         return to_resolution(requested, found, self._baseline, self.symbol_type)
 
     def _expander(self, requested: OptionSetting) -> Expand:
