@@ -23,15 +23,15 @@ from hdrtest.atomic import write_atomic
 from hdrtest.models import OptionSetting
 from hdrtest.toolchain.run import run
 
+from .helper import Evaluator, build_helper, edit_dotconfig
 from .scan import (SymInfo, decode_tree_index, encode_tree_index, kconfig_env_from_cmd, kconfig_fingerprint,
                    scan_kconfig_tree, TREE_INDEX_VERSION)
-from .helper import Evaluator, build_helper, edit_dotconfig
-from .search import MAX_DEPTH, MAX_EVALS_HELPER, MAX_EVALS_KERNEL, Expand, lowered, merge, raised, search, to_resolution, unchanged
-from .values import (TRI, TRISTATE_TYPES, Assignment, Assignments, KconfigError, Resolution, State, macro_name,
+from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, expander, search, to_resolution, unchanged
+from .values import (TRI, Assignment, Assignments, KconfigError, Resolution, State, macro_name,
                      normalize_value, parse_dotconfig, symbol_name, unquote_string)
 
-#: Bump when the cached record's meaning changes.
-CACHE_VERSION = "hdrtest-kconfig-1"
+#: Bump when the cached record's meaning changes (2: the search is shared with kconfiglib).
+CACHE_VERSION = "hdrtest-kconfig-2"
 
 def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
     """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
@@ -366,76 +366,22 @@ class KernelConfBackend:
             if info is not None and info.prompt else ()
         cheap = self.mode == "helper"
         found = search(requested.name, requested.value, start, self._baseline,
-                       self._evaluate, self._expander(requested),
+                       self._evaluate, expander(self, requested.name, requested.value),
                        MAX_EVALS_HELPER if cheap else MAX_EVALS_KERNEL, first_hit=not cheap)
         return to_resolution(requested, found, self._baseline, self.symbol_type)
 
-    def _expander(self, requested: OptionSetting) -> Expand:
-        def expand(state: State, assigns: Assignments) -> list[Assignments]:
-            assigned = {n for n, _v in assigns}
-            current = TRI.get(state.get(requested.name, "n"))
-            if current is not None and requested.value in TRI and \
-                    current > TRI[requested.value]:
-                alts = self._lower(requested.name, requested.value, state, assigned, 0)
-            else:
-                alts = self._raise(requested.name, requested.value, state, assigned, 0)
-            return [merge([assigns, alt]) for alt in alts if alt]
-        return expand
+    # -- the search's view (SymbolModel): the scanned Kconfig text plus the evaluated values
 
-    def _lower(self, name: str, want: str, state: State, assigned: set[str],
-               depth: int) -> list[Assignments]:
+    def facts(self, name: str, state: State) -> SymbolFacts | None:
         info = self._info(name)
         if info is None:
-            return []
-        if info.prompt and name not in assigned:
-            return [((name, lowered(want, info.type)),)]
-        if depth >= MAX_DEPTH:
-            return []
-        level = TRI[want]
-        alts: list[Assignments] = []
-        active = sorted({macro_name(s) for s, kind in info.selected_by
-                         if TRI.get(state.get(macro_name(s), "n"), 0) > level
-                         and (kind == "select" or not info.prompt)})
-        parts: list[Assignments] = []
-        for sel in active:
-            sub = self._lower(sel, want, state, assigned, depth + 1)
-            if not sub:
-                parts = []
-                break
-            parts.append(sub[0])
-        if parts:
-            alts.append(merge(parts))
-        for dep in sorted(info.depends):
-            if TRI.get(state.get(macro_name(dep), "n"), 0) > 0:
-                alts += self._lower(macro_name(dep), "n", state, assigned, depth + 1)[:1]
-        if info.choice is not None and level == 0 and self._index is not None:
-            for other, other_info in sorted(self._index.items()):
-                if other_info.choice == info.choice and other_info.prompt and \
-                        macro_name(other) != name and macro_name(other) not in assigned:
-                    alts.append(((macro_name(other), "y"),))
-        return alts
-
-    def _raise(self, name: str, want: str, state: State, assigned: set[str],
-               depth: int) -> list[Assignments]:
-        info = self._info(name)
-        if info is None:
-            return []
-        if info.prompt and name not in assigned:
-            value = raised(want, info.type) if info.type in TRISTATE_TYPES else want
-            return [((name, value),)]
-        if depth >= MAX_DEPTH:
-            return []
-        need = TRI.get(want, 2)
-        parts: list[Assignments] = []
-        for dep in sorted(info.depends):
-            dname = macro_name(dep)
-            if TRI.get(state.get(dname, "n"), 2) < need:
-                sub = self._raise(dname, "y" if need == 2 else "m", state, assigned, depth + 1)
-                if sub:
-                    parts.append(sub[0])
-        alts: list[Assignments] = [merge(parts)] if parts else []
-        if not info.prompt:
-            for sel, kind in sorted(info.selected_by):
-                if kind == "select" and state.get(macro_name(sel), "n") == "n":
-                    alts += self._raise(macro_name(sel), want, state, assigned, depth + 1)[:1]
-        return alts
+            return None
+        selectors = tuple((macro_name(s), kind, TRI.get(state.get(macro_name(s), "n"), 0))
+                          for s, kind in sorted(info.selected_by))
+        choice: tuple[str, ...] = ()
+        if info.choice is not None and self._index is not None:
+            choice = tuple(macro_name(other) for other, other_info in sorted(self._index.items())
+                           if other_info.choice == info.choice and other_info.prompt and macro_name(other) != name)
+        # A line scan cannot evaluate prompt conditions: a prompt counts as visible.
+        return SymbolFacts(type=info.type, prompt=info.prompt, visible=info.prompt, selectors=selectors,
+                           depends=tuple(macro_name(d) for d in sorted(info.depends)), choice_alternatives=choice)

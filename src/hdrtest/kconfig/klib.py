@@ -11,8 +11,8 @@ from typing import Any
 
 from hdrtest.models import OptionSetting
 
-from .search import MAX_DEPTH, MAX_EVALS_KCONFIGLIB, Expand, lowered, merge, raised, search, to_resolution, unchanged
-from .values import (TRI, TRISTATE_TYPES, Assignments, KconfigError, Resolution, State, macro_name,
+from .search import MAX_EVALS_KCONFIGLIB, SymbolFacts, expander, search, to_resolution, unchanged
+from .values import (Assignments, KconfigError, Resolution, State, macro_name,
                      normalize_value, quote_string, symbol_name, unquote_string)
 
 _SRCTREE_LOCK = threading.Lock()
@@ -124,107 +124,50 @@ class KconfiglibBackend:
             return unchanged(requested)
         start: Assignments = ((requested.name, requested.value),) if self._has_prompt(sym) else ()
         found = search(requested.name, requested.value, start, self._baseline,
-                        self._evaluate, self._expander(sym, requested.value),
+                        self._evaluate, expander(self, requested.name, requested.value),
                         MAX_EVALS_KCONFIGLIB)
         self._reload()  # leave the engine in the baseline state
         return to_resolution(requested, found, self._baseline, self.symbol_type)
 
-    def _expander(self, target: Any, want: str) -> Expand:
-        def expand(state: State, assigns: Assignments) -> list[Assignments]:
-            assigned = {n for n, _v in assigns}
-            current = TRI.get(self._value(target))
-            if target.orig_type in (self._klib.BOOL, self._klib.TRISTATE) and \
-                    current is not None and current > TRI[want]:
-                alts = self._lower(target, want, assigned, 0)
-            else:
-                alts = self._raise(target, want, assigned, 0)
-            return [merge([assigns, alt]) for alt in alts if alt]
-        return expand
+    # -- the search's view (SymbolModel): the engine holds the state just evaluated
 
-    def _symbols_in(self, expr: Any) -> list[Any]:
+    def facts(self, name: str, state: State) -> SymbolFacts | None:
+        sym = self._sym(name)
+        if sym is None:
+            return None
+        klib = self._klib
+        prompt = self._has_prompt(sym)
+        visible = prompt and bool(sym.visibility)
+        selectors = [(self._selector(t), "select", int(klib.expr_value(t)))
+                     for t in klib.split_expr(sym.rev_dep, klib.OR)]
+        selectors += [(self._selector(t), "imply", int(klib.expr_value(t)))
+                      for t in klib.split_expr(sym.weak_rev_dep, klib.OR)]
+        defaults: list[str] = []
+        for default, cond in sym.defaults:
+            if klib.expr_value(cond):
+                defaults = self._names_in(default) + self._names_in(cond)
+                break
+        choice: list[str] = []
+        if sym.choice is not None:
+            choice = [self._name(other) for other in sym.choice.syms if other is not sym and other.visibility]
+        return SymbolFacts(
+            type=str(klib.TYPE_TO_STR[sym.orig_type]), prompt=prompt, visible=visible,
+            selectors=tuple(selectors), depends=tuple(self._names_in(sym.direct_dep)),
+            prompt_depends=tuple(n for node in sym.nodes if node.prompt for n in self._names_in(node.prompt[1])),
+            default_symbols=tuple(defaults), choice_alternatives=tuple(choice))
+
+    def _name(self, sym: Any) -> str:
+        return str(self._kconf.config_prefix + sym.name)
+
+    def _names_in(self, expr: Any) -> list[str]:
         items = self._klib.expr_items(expr)
-        out = [s for s in items if isinstance(s, self._klib.Symbol) and not s.is_constant
-               and s.nodes]
-        return sorted(out, key=lambda s: str(s.name))
+        out = [s for s in items if isinstance(s, self._klib.Symbol) and not s.is_constant and s.nodes]
+        return [self._name(s) for s in sorted(out, key=lambda s: str(s.name))]
 
-    def _selector(self, term: Any) -> Any:
+    def _selector(self, term: Any) -> str | None:
         # select terms are built as AND(selector, condition): the selector is leftmost.
         while isinstance(term, tuple):
             term = term[1]
-        return term
-
-    def _lower(self, sym: Any, want: str, assigned: set[str], depth: int) -> list[Assignments]:
-        """Alternatives, best first, each a set of assignments that may bring ``sym`` to
-        ``want`` or lower (given the current evaluated state)."""
-        klib = self._klib
-        name = self._kconf.config_prefix + sym.name
-        sym_type = str(klib.TYPE_TO_STR[sym.orig_type])
-        if self._has_prompt(sym) and name not in assigned and sym.visibility:
-            return [((name, lowered(want, sym_type)),)]
-        if depth >= MAX_DEPTH:
-            return []
-        level = TRI[want]
-        alts: list[Assignments] = []
-        # Every active select (and, for hidden symbols, imply) must go.
-        terms = [t for t in klib.split_expr(sym.rev_dep, klib.OR) if klib.expr_value(t) > level]
-        if not self._has_prompt(sym) or not sym.visibility:
-            terms += [t for t in klib.split_expr(sym.weak_rev_dep, klib.OR)
-                      if klib.expr_value(t) > level]
-        if terms:
-            parts: list[Assignments] = []
-            for term in terms:
-                sel = self._selector(term)
-                sub = self._lower(sel, want, assigned, depth + 1) \
-                    if isinstance(sel, klib.Symbol) else []
-                if not sub:
-                    parts = []
-                    break
-                parts.append(sub[0])
-            if parts:
-                alts.append(merge(parts))
-        # Or cut a dependency (hidden symbols with defaults, or anything under `depends on`).
-        for dep in self._symbols_in(sym.direct_dep):
-            if dep.tri_value > 0:
-                alts += self._lower(dep, "n", assigned, depth + 1)[:1]
-        for default, cond in sym.defaults:
-            if klib.expr_value(cond):
-                for item in self._symbols_in(default) + self._symbols_in(cond):
-                    if item.tri_value > level:
-                        alts += self._lower(item, want, assigned, depth + 1)[:1]
-                break
-        if sym.choice is not None and level == 0:
-            for other in sym.choice.syms:
-                other_name = self._kconf.config_prefix + other.name
-                if other is not sym and other.visibility and other_name not in assigned:
-                    alts.append(((other_name, "y"),))
-        return alts
-
-    def _raise(self, sym: Any, want: str, assigned: set[str], depth: int) -> list[Assignments]:
-        klib = self._klib
-        name = self._kconf.config_prefix + sym.name
-        sym_type = str(klib.TYPE_TO_STR[sym.orig_type])
-        alts: list[Assignments] = []
-        if self._has_prompt(sym) and name not in assigned:
-            alts.append(((name, want if sym_type not in TRISTATE_TYPES
-                          else raised(want, sym_type)),))
-            return alts
-        if depth >= MAX_DEPTH:
-            return []
-        need = TRI.get(want, 2)
-        conds = [sym.direct_dep] + [node.prompt[1] for node in sym.nodes if node.prompt]
-        unmet = sorted({s for c in conds for s in self._symbols_in(c) if s.tri_value < need},
-                       key=lambda s: str(s.name))
-        parts: list[Assignments] = []
-        for dep in unmet:
-            dep_want = raised("y" if need == 2 else "m", str(klib.TYPE_TO_STR[dep.orig_type]))
-            sub = self._raise(dep, dep_want, assigned, depth + 1)
-            if sub:
-                parts.append(sub[0])
-        if parts:
-            alts.append(merge(parts))
-        for term in klib.split_expr(sym.rev_dep, klib.OR):
-            sel = self._selector(term)
-            if isinstance(sel, klib.Symbol) and not sel.is_constant and sel.tri_value < need:
-                alts += self._raise(sel, raised(want, str(klib.TYPE_TO_STR[sel.orig_type])),
-                                    assigned, depth + 1)[:1]
-        return alts
+        if isinstance(term, self._klib.Symbol) and not term.is_constant:
+            return self._name(term)
+        return None
