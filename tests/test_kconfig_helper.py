@@ -273,3 +273,25 @@ def test_helper_matches_conf_olddefconfig_on_200_random_flips(tmp_path: Path) ->
           f"helper parse {helper.helper_parse_seconds:.2f} s, "
           f"helper mean {sum(helper.timings) / len(helper.timings) * 1000:.1f} ms, "
           f"conf mean {sum(conf.timings) / len(conf.timings):.2f} s")
+
+
+@pytest.mark.linux
+def test_helper_exports_the_model_as_the_trees_parser_has_it(toy: Path, tmp_path: Path) -> None:
+    from hdrtest.kconfig.model import Const, symbols_in
+
+    backend = KernelConfBackend(toy, toy / ".config", tmp_path / "w", mode="helper")
+    model = backend.model()
+    gvt = model.symbols["DRM_I915_GVT_KVMGT"]
+    assert gvt.type == "tristate" and len(gvt.prompts) == 1
+    assert symbols_in(gvt.depends) == {"DRM_I915", "KVM"}
+    tracking = model.symbols["KVM_EXTERNAL_WRITE_TRACKING"]
+    # A select carries the selector's own dependencies, as the kernel's parser builds it.
+    assert tracking.prompts == [] and symbols_in(tracking.selected_by) == {"DRM_I915_GVT_KVMGT", "DRM_I915", "KVM"}
+    assert symbols_in(model.symbols["DEBUG_HELP"].implied_by) == {"DRM_I915_GVT_KVMGT", "DRM_I915", "KVM"}
+    assert model.symbols["HZ"].type == "int"
+    assert [(v, symbols_in(c)) for v, c in model.symbols["HZ"].defaults][:1] == [(Const("100"), {"HZ_100"})]
+    assert model.symbols["LOG_SHIFT"].ranges[0][:2] == (Const("12"), Const("25"))
+    [timer] = model.choices
+    assert timer.members == ["HZ_100", "HZ_250", "HZ_1000"]
+    assert [v for v, _c in timer.defaults] == ["HZ_250"]
+    assert symbols_in(model.symbols["FEATURE_B"].prompts[0]) >= {"EXPERT", "FEATURES"}

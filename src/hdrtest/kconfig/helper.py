@@ -22,6 +22,7 @@ from pathlib import Path
 
 from hdrtest.toolchain.run import Child, Completed, Stopped, run, spawn
 
+from .model import Model, ModelError, parse_model
 from .values import Assignments, KconfigError, State, parse_dotconfig, unquote_string
 
 HELPER_SOURCE = Path(__file__).parent / "helper" / "kconfig-eval.c"
@@ -174,14 +175,23 @@ class Evaluator:
         state.update(parse_dotconfig("\n".join(lines)))
         return state
 
+    def model(self) -> Model:
+        """Every symbol's type, dependencies, selects, defaults and choice, as the tree's parser has them."""
+        with self._lock:
+            lines = self._request("MODEL", None)
+        try:
+            return parse_model(lines)
+        except ModelError as e:
+            raise KconfigError(f"kconfig-eval's model: {e}") from e
+
     def close(self) -> None:
         self._finalizer()
 
-    def _request(self, verb: str, path: Path) -> list[str]:
+    def _request(self, verb: str, path: Path | None) -> list[str]:
         if "\n" in str(path):
             raise KconfigError(f"{path}: a newline in the path cannot be sent to kconfig-eval")
         try:
-            self._child.send(f"{verb} {path}\n".encode())
+            self._child.send((f"{verb} {path}\n" if path is not None else f"{verb}\n").encode())
         except OSError as e:
             raise KconfigError(f"kconfig-eval is gone: {self._tail()}") from e
         lines: list[str] = []

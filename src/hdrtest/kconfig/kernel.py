@@ -24,6 +24,7 @@ from hdrtest.models import OptionSetting
 from hdrtest.toolchain.run import run
 
 from .helper import Evaluator, build_helper, edit_dotconfig
+from .model import Model
 from .scan import (SymInfo, decode_tree_index, encode_tree_index, kconfig_env_from_cmd, kconfig_fingerprint,
                    scan_kconfig_tree, TREE_INDEX_VERSION)
 from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, expander, search, to_resolution, unchanged
@@ -104,6 +105,12 @@ class KernelConfBackend:
         """Whether flips should be asked for from several threads (``Flipper.prefetch``): worth it
         when each evaluation is a process of seconds, not with one helper answering in milliseconds."""
         return self.mode != "helper"
+
+    def model(self) -> Model:
+        """The Kconfig model from kconfig-eval (raises ``KconfigError`` when the helper is not available)."""
+        if self.mode != "helper":
+            raise KconfigError("the Kconfig model needs kconfig-eval, which is not in use here")
+        return self._helper().model()
 
     def close(self) -> None:
         """Stop the helper, if one runs (it also stops when the backend is collected or hdrtest exits)."""

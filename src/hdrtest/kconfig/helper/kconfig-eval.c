@@ -12,6 +12,18 @@
  *   EVAL <path>  read <path> from scratch (the reference is untouched); answer the
  *                .config lines that differ from the reference, "-CONFIG_X" for a symbol
  *                the reference writes and this state does not, then ".".
+ *   MODEL        the model, one record per line, then ".":
+ *                  S NAME TYPE            a symbol (in .config order); the lines below describe it
+ *                  V EXPR                 visibility (its prompts' conditions, OR-ed)
+ *                  D EXPR / R EXPR / I EXPR   depends on / selected by / implied by
+ *                  F EXPR COND            a default, in order (COND includes the dependencies)
+ *                  N LOW HIGH COND        a range
+ *                  C INDEX                member of choice INDEX
+ *                then one record per choice:
+ *                  K INDEX                choice INDEX; V and F lines follow (F: the default member)
+ *                EXPR is prefix notation: "& A B", "| A B", "! A", "= A B", "!= A B",
+ *                "< A B", "<= A B", "> A B", ">= A B", a symbol name, or a quoted constant;
+ *                "-" for none.
  *   QUIT         exit.
  * An answer that starts with "!" is an error message (the request failed, the helper
  * goes on).  The first line written, after the parse, is "READY <symbols>".
@@ -175,6 +187,123 @@ static void answer(const char *path, int make_reference)
 	puts(".");
 }
 
+static void print_token(const struct symbol *sym)
+{
+	const char *p;
+
+	/* "default 100" and undefined names are symbols of unknown type that evaluate as
+	 * their text: print them as constants. */
+	if (!(sym->flags & SYMBOL_CONST) && sym->name && sym->type != S_UNKNOWN) {
+		printf(" %s", sym->name);
+		return;
+	}
+	fputs(" \"", stdout);
+	for (p = sym->name ? sym->name : ""; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			putchar('\\');
+		putchar(*p);
+	}
+	putchar('"');
+}
+
+static void print_expr(const struct expr *e)
+{
+	static const char *const ops[] = {
+		[E_OR] = "|", [E_AND] = "&", [E_NOT] = "!", [E_EQUAL] = "=", [E_UNEQUAL] = "!=",
+		[E_LTH] = "<", [E_LEQ] = "<=", [E_GTH] = ">", [E_GEQ] = ">=",
+	};
+
+	if (!e) {
+		fputs(" -", stdout);
+		return;
+	}
+	switch (e->type) {
+	case E_SYMBOL:
+		print_token(e->left.sym);
+		return;
+	case E_NOT:
+		fputs(" !", stdout);
+		print_expr(e->left.expr);
+		return;
+	case E_OR:
+	case E_AND:
+		printf(" %s", ops[e->type]);
+		print_expr(e->left.expr);
+		print_expr(e->right.expr);
+		return;
+	case E_EQUAL:
+	case E_UNEQUAL:
+	case E_LTH:
+	case E_LEQ:
+	case E_GTH:
+	case E_GEQ:
+		printf(" %s", ops[e->type]);
+		print_token(e->left.sym);
+		print_token(e->right.sym);
+		return;
+	default:
+		fputs(" ?", stdout);
+	}
+}
+
+static void print_model(void)
+{
+	for (size_t i = 0; i < n_order; i++) {
+		struct symbol *sym = order[i];
+		struct property *prop;
+		struct menu *choice;
+
+		printf("S %s %s\n", sym->name, sym_type_name(sym->type));
+		for_all_prompts(sym, prop) {
+			fputs("V", stdout);
+			print_expr(prop->visible.expr);
+			putchar('\n');
+		}
+		fputs("D", stdout);
+		print_expr(sym->dir_dep.expr);
+		fputs("\nR", stdout);
+		print_expr(sym->rev_dep.expr);
+		fputs("\nI", stdout);
+		print_expr(sym->implied.expr);
+		putchar('\n');
+		for_all_defaults(sym, prop) {
+			fputs("F", stdout);
+			print_expr(prop->expr);
+			print_expr(prop->visible.expr);
+			putchar('\n');
+		}
+		for_all_properties(sym, prop, P_RANGE) {
+			fputs("N", stdout);
+			print_token(prop->expr->left.sym);
+			print_token(prop->expr->right.sym);
+			print_expr(prop->visible.expr);
+			putchar('\n');
+		}
+		choice = sym_get_choice_menu(sym);
+		for (size_t c = 0; choice && c < n_choices; c++)
+			if (choices[c].menu == choice)
+				printf("C %zu\n", c);
+	}
+	for (size_t c = 0; c < n_choices; c++) {
+		struct symbol *sym = choices[c].menu->sym;
+		struct property *prop;
+
+		printf("K %zu\n", c);
+		for_all_prompts(sym, prop) {
+			fputs("V", stdout);
+			print_expr(prop->visible.expr);
+			putchar('\n');
+		}
+		for_all_defaults(sym, prop) {
+			fputs("F", stdout);
+			print_expr(prop->expr);
+			print_expr(prop->visible.expr);
+			putchar('\n');
+		}
+	}
+	puts(".");
+}
+
 static void quiet(const char *s)
 {
 	(void)s;
@@ -206,6 +335,8 @@ int main(int argc, char **argv)
 			answer(line + 4, 1);
 		else if (!strncmp(line, "EVAL ", 5))
 			answer(line + 5, 0);
+		else if (!strcmp(line, "MODEL"))
+			print_model();
 		else if (!strcmp(line, "QUIT"))
 			break;
 		else
