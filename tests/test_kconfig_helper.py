@@ -295,3 +295,46 @@ def test_helper_exports_the_model_as_the_trees_parser_has_it(toy: Path, tmp_path
     assert timer.members == ["HZ_100", "HZ_250", "HZ_1000"]
     assert [v for v, _c in timer.defaults] == ["HZ_250"]
     assert symbols_in(model.symbols["FEATURE_B"].prompts[0]) >= {"EXPERT", "FEATURES"}
+
+
+def _formula_cases(root: Path, work: Path, count: int, seed: int) -> tuple[int, list[str]]:
+    """``count`` random models of the formula, each evaluated by kconfig-eval; the mismatches."""
+    from hdrtest.kconfig.formula import Formula, solve
+
+    backend = KernelConfBackend(root, root / ".config", work, mode="helper")
+    evaluator = backend._helper()
+    formula = Formula(backend.model(), backend.baseline())
+    names = sorted(formula.vars)
+    rng = random.Random(seed)
+    others = [line for line in (root / ".config").read_text().splitlines()
+              if line.startswith("CONFIG_") and line.split("=", 1)[0][7:] not in formula.vars]
+    mismatches: list[str] = []
+    models = 0
+    while models < count:
+        wanted = rng.sample(names, min(len(names), rng.randint(1, 6)))
+        assumptions = [lit for n in wanted for lit in formula.assumption(n, rng.choice("ynm"))]
+        solution = solve(formula, assumptions)
+        if solution is None:
+            continue  # these assumptions have no valid configuration: try others
+        models += 1
+        values = {n: formula.value(solution, n) for n in names}
+        text = "\n".join(others + [f"CONFIG_{n}={v}" if v != "n" else f"# CONFIG_{n} is not set"
+                                   for n, v in values.items()]) + "\n"
+        state = evaluator.evaluate(text)
+        wrong = [f"{n}: formula {v}, evaluator {state.get('CONFIG_' + n, 'n')}" for n, v in values.items()
+                 if state.get("CONFIG_" + n, "n") != v]
+        if wrong:
+            mismatches.append(f"model {models} ({wanted}): " + "; ".join(wrong[:5]))
+        # The reverse: what the evaluator made of it is a configuration the formula accepts.
+        back = [lit for n in names for lit in formula.assumption(n, state.get("CONFIG_" + n, "n"))]
+        if solve(formula, back) is None:
+            mismatches.append(f"model {models}: the evaluator's configuration is rejected by the formula")
+    backend.close()
+    return models, mismatches
+
+
+@pytest.mark.linux
+def test_formula_models_are_fixed_points_of_the_evaluator_on_a_toy_tree(toy: Path, tmp_path: Path) -> None:
+    models, mismatches = _formula_cases(toy, tmp_path / "w", 1000, seed=7)
+    assert models == 1000
+    assert mismatches == []
