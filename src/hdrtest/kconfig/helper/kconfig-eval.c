@@ -51,6 +51,55 @@ struct choice_snapshot {
 static struct choice_snapshot *choices;
 static size_t n_choices;
 
+/* Every symbol's computed state as a fresh `conf` has it before reading .config.  kconfig's
+ * choice code reads a member's `visible` without recomputing it when an earlier member already
+ * wins; a fresh process has `no` there, a long-lived one the previous request's answer (seen:
+ * CONFIG_DEFAULT_CDG written as "is not set" after any request that enabled TCP_CONG_CDG). */
+struct symbol_snapshot {
+	struct symbol *sym;
+	struct symbol_value curr;
+	tristate visible, dir_dep, rev_dep, implied;
+	int flags;
+};
+static struct symbol_snapshot *fresh;
+static size_t n_fresh;
+
+static void *grow(void *array, size_t count, size_t size);
+
+static void snapshot_symbols(void)
+{
+	struct symbol *sym;
+
+	for_all_symbols(sym) {
+		struct symbol_snapshot *snap;
+
+		fresh = grow(fresh, n_fresh, sizeof(*fresh));
+		snap = &fresh[n_fresh++];
+		snap->sym = sym;
+		snap->curr = sym->curr;
+		snap->visible = sym->visible;
+		snap->dir_dep = sym->dir_dep.tri;
+		snap->rev_dep = sym->rev_dep.tri;
+		snap->implied = sym->implied.tri;
+		snap->flags = sym->flags;
+	}
+}
+
+static void restore_symbols(void)
+{
+	for (size_t i = 0; i < n_fresh; i++) {
+		struct symbol_snapshot *snap = &fresh[i];
+		struct symbol *sym = snap->sym;
+
+		sym->curr = snap->curr;
+		sym->visible = snap->visible;
+		sym->dir_dep.tri = snap->dir_dep;
+		sym->rev_dep.tri = snap->rev_dep;
+		sym->implied.tri = snap->implied;
+		sym->flags = snap->flags;
+	}
+}
+
 static void *grow(void *array, size_t count, size_t size)
 {
 	void *out = realloc(array, (count + 1) * size);
@@ -154,6 +203,7 @@ static void print_line(const struct symbol *sym, const char *value)
 
 static int load(const char *path)
 {
+	restore_symbols();
 	restore_choices();
 	if (conf_read(path))
 		return 1;
@@ -323,6 +373,7 @@ int main(int argc, char **argv)
 	conf_parse(argv[1]);
 	if (sym_dep_errors())
 		return 1;
+	snapshot_symbols();
 	collect_order();
 	snapshot_choices();
 	printf("READY %zu\n", n_order);
