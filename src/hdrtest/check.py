@@ -184,6 +184,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             notes.append(f"{job.display}: {plan.dropped_options} more relevant option(s) not flipped")
         notes.extend(f"{job.display}: {text}" for text in plan.impossible)
         planned.extend(variants.variant_jobs(plan))
+    notes.extend(getattr(backend, "notes", ()))  # e.g. the Kconfig fast evaluator's fallback
     reads: dict[Job, tuple[str, ...]] = {}
     same = variants.dedupe(baseline, planned, settings.jobs, settled=store.settled if store else None,
                            reads=reads) if planned else {}

@@ -196,3 +196,94 @@ def live_count() -> int:
 def reset() -> None:
     """Accept new children again (a library caller that handled an interrupt and goes on)."""
     _stopping.clear()
+
+
+class Child:
+    """A long-lived child spoken to over pipes (a request/answer server such as kconfig-eval).
+
+    Same rules as ``run``: argument list, own process group, registered so that
+    ``terminate_all`` ends it; every read has a deadline.  stdin is the request pipe.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self._buffer = bytearray()
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def send(self, data: bytes) -> None:
+        """Write a request; raises OSError when the child is gone."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(data)
+        self._proc.stdin.flush()
+
+    def readline(self, timeout: float) -> bytes | None:
+        """The next line without its newline; None at end of output, TimeoutError past the deadline."""
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        fd = self._proc.stdout.fileno()
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[:end + 1]
+                return line
+            if _stopping.is_set() and threading.current_thread() is not threading.main_thread():
+                raise Stopped("hdrtest is stopping")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self._proc.args!r} did not answer within {timeout:g} s")
+            with selectors.DefaultSelector() as selector:
+                selector.register(fd, selectors.EVENT_READ)
+                if not selector.select(min(left, 0.2)):
+                    continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            if len(self._buffer) + len(chunk) > OUTPUT_LIMIT:
+                raise OSError(f"{self._proc.args!r} sent a line longer than {OUTPUT_LIMIT} bytes")
+            self._buffer += chunk
+
+    def close(self) -> int | None:
+        """End the child and its group; returns its exit status (None if it had to be killed)."""
+        with self._lock:
+            status = self._proc.poll()
+            for stream in (self._proc.stdin, self._proc.stdout):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+            _kill_group(self._proc)
+            self._proc.wait()
+            with _live_lock:
+                _live.pop(self._proc.pid, None)
+            return status
+
+
+def spawn(argv: Sequence[str], *, cwd: Path | str | None = None, env: Mapping[str, str] | None = None,
+          stderr_path: Path | None = None) -> Child:
+    """Start a long-lived child with request/answer pipes; raises OSError when it cannot start.
+
+    Its stderr goes to ``stderr_path`` (or is dropped): nobody reads it while the child
+    lives, and a pipe left unread would block the child once full.
+    """
+    _refuse_when_stopping()
+    err = open(stderr_path, "ab") if stderr_path is not None else None
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env is not None else None,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err if err is not None else subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True)
+    finally:
+        if err is not None:
+            err.close()
+    with _live_lock:
+        _live[proc.pid] = proc
+    return Child(proc)

@@ -1,0 +1,198 @@
+"""Benchmark: Kconfig evaluation on a prepared Linux tree, kconfig-eval against conf --olddefconfig.
+
+    python bench/bench_kconfig.py --tree /work/linux                 # 100 evaluations, 3 conf runs
+    python bench/bench_kconfig.py --tree /work/linux --evals 300 --conf 5
+    python bench/bench_kconfig.py --tree /work/linux --variants      # also: cold i915 variants vs one configuration,
+                                                                     # and the changed-since run on kvm_page_track.h
+
+Prints the helper's build and parse times, the time of one evaluation (random single and paired flips of
+visible and hidden options, each evaluated afresh), the same for the tree's ``conf --olddefconfig``, and the
+time of whole flips through the search (hidden options reached through their selectors).  Nothing is written
+into the tree; the helper and every cache live in a private temporary directory (``--out`` keeps them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO / "src") not in sys.path:
+    sys.path.insert(0, str(REPO / "src"))
+
+from hdrtest.kconfig import KernelConfBackend, parse_dotconfig  # noqa: E402 - after the path setup above
+from hdrtest.kconfig.helper import build_helper  # noqa: E402
+from hdrtest.kconfig.scan import scan_kconfig_tree  # noqa: E402
+
+#: Real flips of the i915/GVT case: hidden options, a select chain, a plain option with dependents.
+FLIPS = [("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n"), ("CONFIG_DRM_I915_GVT_KVMGT", "n"), ("CONFIG_PM", "n"),
+         ("CONFIG_SMP", "n"), ("CONFIG_DEBUG_LOCK_ALLOC", "y"), ("CONFIG_DRM_I915_GVT", "n"),
+         ("CONFIG_PREEMPT_COUNT", "y"), ("CONFIG_MMU_NOTIFIER", "n")]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--tree", type=Path, required=True, help="a prepared Linux tree")
+    parser.add_argument("--evals", type=int, default=100, help="helper evaluations timed (default 100)")
+    parser.add_argument("--conf", type=int, default=3, help="conf --olddefconfig runs timed (default 3)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--variants", action="store_true",
+                        help="also time hdrtest check on i915 (cold, default variants vs --variants none) and "
+                             "--changed-since HEAD after removing kvm_page_track.h's #else stub (in a private "
+                             "git worktree)")
+    parser.add_argument("--out", type=Path, help="keep the work directory here")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON")
+    return parser.parse_args(argv)
+
+
+def random_flips(root: Path, baseline: dict[str, str], count: int, seed: int) -> list[tuple[tuple[str, str], ...]]:
+    index = scan_kconfig_tree(root)
+    rng = random.Random(seed)
+    names = sorted(n for n, v in baseline.items() if v in ("y", "m", "n")
+                   and (index.get(n[7:]) is not None) and index[n[7:]].type in ("bool", "tristate"))
+    out: list[tuple[tuple[str, str], ...]] = []
+    while len(out) < count:
+        picked = tuple((n, "n" if baseline[n] != "n" else "y") for n in rng.sample(names, 1 + len(out) % 2))
+        out.append(picked)
+    return out
+
+
+def process_cpu(backend: KernelConfBackend) -> float:
+    """User plus system CPU seconds of the backend's running helper (Linux /proc)."""
+    evaluator = backend._evaluator
+    assert evaluator is not None
+    fields = Path(f"/proc/{evaluator._child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def evaluation_times(root: Path, work: Path, args: argparse.Namespace) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    started = time.monotonic()
+    build_helper(root, work / "helper" / "helper")  # where the backend below looks for it
+    figures["helper_build_s"] = time.monotonic() - started
+    baseline = parse_dotconfig((root / ".config").read_text())
+    flips = random_flips(root, baseline, args.evals, args.seed)
+    helper = KernelConfBackend(root, root / ".config", work / "helper", mode="helper")
+    helper._evaluate(flips[0])  # starts the helper: Kconfig is parsed here
+    figures["helper_parse_s"] = helper.helper_parse_seconds or 0.0
+    times = []
+    cpu_before, own_before = process_cpu(helper), time.process_time()
+    for assigns in flips:
+        helper._eval_memo.clear()
+        t = time.monotonic()
+        helper._evaluate(assigns)
+        times.append(time.monotonic() - t)
+    # CPU seconds of the helper process itself: on a shared, loaded machine wall time is mostly waiting.
+    figures["helper_eval_cpu_ms"] = (process_cpu(helper) - cpu_before) / len(flips) * 1000
+    figures["python_eval_cpu_ms"] = (time.process_time() - own_before) / len(flips) * 1000
+    figures["helper_eval_median_ms"] = statistics.median(times) * 1000
+    figures["helper_eval_mean_ms"] = statistics.fmean(times) * 1000
+    figures["helper_eval_p90_ms"] = sorted(times)[int(len(times) * 0.9)] * 1000
+    conf = KernelConfBackend(root, root / ".config", work / "conf", mode="conf")
+    for assigns in flips[:args.conf]:
+        conf._evaluate(assigns)
+    if conf.timings:
+        figures["conf_eval_mean_s"] = statistics.fmean(conf.timings)
+    fresh = KernelConfBackend(root, root / ".config", work / "flips", mode="helper")
+    fresh._evaluate(flips[0])
+    t = time.monotonic()
+    for option, value in FLIPS:
+        fresh.flip(option, value)
+    figures["flip_mean_ms"] = (time.monotonic() - t) / len(FLIPS) * 1000
+    figures["flip_evaluations"] = len(fresh.timings) - 1
+    helper.close()
+    fresh.close()
+    return figures
+
+
+def hdrtest_check(root: Path, cache: Path, *args: str) -> tuple[float, int, str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "hdrtest", "check", "--cache-dir", str(cache), *args],
+                          cwd=root, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode not in (0, 1):
+        print(proc.stderr[-2000:], file=sys.stderr)
+    return time.monotonic() - t, proc.returncode, proc.stdout
+
+
+def variant_times(root: Path, work: Path) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    i915 = "drivers/gpu/drm/i915"
+    single, rc, _ = hdrtest_check(root, work / "c-none", "--variants", "none", "--format", "json", i915)
+    figures["i915_single_config_cold_s"] = single
+    variants, rc2, _ = hdrtest_check(root, work / "c-default", "--format", "json", i915)
+    figures["i915_default_variants_cold_s"] = variants
+    figures["i915_variants_over_single"] = variants / single
+    figures["i915_exit_codes"] = rc * 10 + rc2
+    # The changed-since run: a private worktree of the tree, with the build outputs it needs.
+    tree = work / "linux"
+    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), "HEAD"], check=True,
+                   capture_output=True)
+    try:
+        for rel in (".config", "include/generated", "include/config", "arch/x86/include/generated"):
+            src = root / rel
+            if src.is_dir():
+                shutil.copytree(src, tree / rel, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copy2(src, tree / rel)
+        for rel in ("scripts/kconfig/conf", "scripts/kconfig/lexer.lex.c", "scripts/kconfig/parser.tab.c",
+                    "scripts/kconfig/parser.tab.h", "scripts/basic/fixdep", "scripts/mod/devicetable-offsets.h"):
+            if (root / rel).exists():
+                shutil.copy2(root / rel, tree / rel)
+        text = (root / "compile_commands.json").read_text().replace(str(root), str(tree))
+        (tree / "compile_commands.json").write_text(text)
+        header = tree / "arch/x86/include/asm/kvm_page_track.h"
+        source = header.read_text()
+        start = source.index("#else")
+        end = source.index("#endif", start)
+        header.write_text(source[:start] + source[end:])
+        took, rc, out = hdrtest_check(tree, work / "c-changed", "--changed-since", "HEAD", "--format", "json")
+        figures["changed_since_cold_s"] = took
+        figures["changed_since_exit"] = rc
+        report = json.loads(out) if out.strip() else {}
+        failing = [r for r in report.get("results", []) if r.get("status") == "fail"
+                   and r.get("header", "").endswith("gvt/gvt.h")]
+        figures["gvt_h_failing_variants"] = len(failing)
+        figures["gvt_h_fails_with_write_tracking_off"] = float(any(
+            {"option": "CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "value": "n"} in
+            r["variant"]["changes"] + r["variant"]["implied"] for r in failing))
+        figures["changed_since_results"] = len(report.get("results", []))
+        (work / "changed-since.json").write_text(out)
+    finally:
+        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False,
+                       capture_output=True)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    root = args.tree.resolve()
+    work = args.out.resolve() if args.out else Path(tempfile.mkdtemp(prefix="bench-kconfig-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        figures = evaluation_times(root, work, args)
+        if args.variants:
+            figures.update(variant_times(root, work))
+    finally:
+        if not args.out:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"# hdrtest bench_kconfig, tree {root}, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, "
+          f"{os.cpu_count()} cpus")
+    for name, value in figures.items():
+        print(f"{name:32} {value:10.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

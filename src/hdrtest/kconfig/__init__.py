@@ -1,0 +1,65 @@
+"""Turn "flip option X" into a Kconfig-valid configuration and the macro changes it implies.
+
+A header's ``#ifdef CONFIG_FOO`` only matters in configurations Kconfig can produce, so a
+variant is never just "undefine CONFIG_FOO": hidden options (no prompt) change only when the
+options that ``select`` them change, and ``olddefconfig`` silently turns options back on.
+Every backend therefore sets what it can, lets the Kconfig engine recompute, and *reads the
+value back*; ``Resolution.achieved`` and ``Resolution.changed`` come from that read-back.
+
+Engines (``detect`` picks one):
+
+* ``KconfiglibBackend`` (klib.py) - PyPI kconfiglib, in-process, for small trees.
+* ``KernelConfBackend`` (kernel.py) - a Linux tree's own Kconfig implementation: our
+  ``kconfig-eval`` helper built from its ``scripts/kconfig`` sources (helper.py), or its
+  ``conf --olddefconfig`` on a private ``.config`` when the helper cannot be built.
+
+All share one search (search.py); the pure value helpers live in values.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .kernel import KernelConfBackend
+from .klib import KconfiglibBackend
+from .scan import (SymInfo, TreeIndex, decode_tree_index, encode_tree_index, kconfig_env_from_cmd,
+                   kconfig_fingerprint, scan_kconfig_text, scan_kconfig_tree)
+from .search import MAX_DEPTH
+from .values import (PREFIX, Assignment, Assignments, KconfigBackend, KconfigError, Resolution, State,
+                     config_line, defines_for_changes, diff_states, macro_name, normalize_value,
+                     parse_dotconfig, plain_flip, quote_string, symbol_name, unquote_string)
+
+#: The name older callers and tests use.
+_SymInfo = SymInfo
+
+__all__ = [
+    "PREFIX", "MAX_DEPTH", "Assignment", "Assignments", "KconfigBackend", "KconfigError", "KconfiglibBackend",
+    "KernelConfBackend", "Resolution", "State", "SymInfo", "TreeIndex", "config_line", "decode_tree_index",
+    "defines_for_changes", "detect", "diff_states", "encode_tree_index", "is_linux_tree", "kconfig_env_from_cmd",
+    "kconfig_fingerprint", "macro_name", "normalize_value", "parse_dotconfig", "plain_flip", "quote_string",
+    "scan_kconfig_text", "scan_kconfig_tree", "symbol_name", "unquote_string",
+]
+
+
+def is_linux_tree(root: Path) -> bool:
+    kdir = root / "scripts" / "kconfig"
+    return ((kdir / "conf").exists() or (kdir / "Makefile").exists()) and (root / "arch").is_dir()
+
+
+def detect(root: Path, kconfig: Path | None, config: Path | None,
+           workdir: Path) -> KconfigBackend | None:
+    """The backend for ``root``, or None for a tree without (usable) Kconfig.
+
+    Raises ``KconfigError`` when a Kconfig is there but kconfiglib cannot parse it: silently
+    falling back to plain macro flips would test configurations Kconfig never produces.
+    """
+    if is_linux_tree(root) and kconfig is None:
+        cfg = config or root / ".config"
+        return KernelConfBackend(root, cfg, workdir) if cfg.is_file() else None
+    kpath = kconfig or root / "Kconfig"
+    if not kpath.is_absolute():
+        kpath = root / kpath
+    cfg = config or root / ".config"
+    if kpath.is_file() and cfg.is_file():
+        return KconfiglibBackend(root, kpath, cfg)
+    return None

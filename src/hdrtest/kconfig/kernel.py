@@ -1,0 +1,394 @@
+"""Kconfig evaluation for Linux trees, with the tree's own Kconfig implementation.
+
+Two evaluators behind one search: ``kconfig-eval`` (our helper linked against the tree's
+``scripts/kconfig`` sources, parsed once, ~tens of ms per configuration) and, when it cannot
+be built, the tree's ``scripts/kconfig/conf --olddefconfig`` on a private copy of ``.config``
+(seconds per configuration).  Nothing is written into the tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from hdrtest.atomic import write_atomic
+from hdrtest.models import OptionSetting
+from hdrtest.toolchain.run import run
+
+from .helper import Evaluator, build_helper, edit_dotconfig
+from .model import Model
+from .scan import (SymInfo, decode_tree_index, encode_tree_index, kconfig_env_from_cmd, kconfig_fingerprint,
+                   scan_kconfig_tree, TREE_INDEX_VERSION)
+from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, expander, search, to_resolution, unchanged
+from .values import (TRI, Assignment, Assignments, KconfigError, Resolution, State, macro_name,
+                     normalize_value, parse_dotconfig, symbol_name, unquote_string)
+
+#: Bump when the cached record's meaning changes (2: the search is shared with kconfiglib).
+CACHE_VERSION = "hdrtest-kconfig-2"
+
+def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
+    """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
+    out: dict[str, tuple[float, int] | None] = {}
+    for rel in (".config", ".config.old", "include/config/auto.conf",
+                "include/generated/autoconf.h", "include/generated/rustc_cfg"):
+        try:
+            st = (root / rel).stat()
+            out[rel] = (st.st_mtime, st.st_size)
+        except FileNotFoundError:
+            out[rel] = None
+    return out
+
+
+class KernelConfBackend:
+    """Evaluate configurations with a Linux tree's own kconfig tools, outside the tree."""
+
+    def __init__(self, root: Path, config: Path, workdir: Path, *, arch: str | None = None,
+                 make: str = "make", timeout: float = 300.0, mode: str = "auto") -> None:
+        """``mode``: "helper" evaluates with ``kconfig-eval`` (built from the tree's
+        ``scripts/kconfig`` sources, started on the first evaluation, falling back to "conf"
+        with a note in ``notes`` when it cannot be built or run); "make" runs ``make -C root
+        olddefconfig``; "conf" runs the tree's built ``scripts/kconfig/conf`` directly in a
+        private directory.  "helper" and "conf" use the environment recorded in
+        ``include/config/auto.conf.cmd``; "auto" picks "helper" when it is there.
+
+        "conf" is preferred because Kconfig's ``$(cc-option)`` probes make ``.tmp_PID``
+        directories in the working directory: under make that is the tree (created and
+        removed again, but still writes), under "conf" it is the private directory.
+        """
+        self._root = root.resolve()
+        self._config_bytes = config.read_bytes()
+        self._baseline = parse_dotconfig(self._config_bytes.decode("utf-8", "replace"))
+        self._workdir = workdir.resolve()
+        self._arch = arch
+        self._make = make
+        self._timeout = timeout
+        conf_env = kconfig_env_from_cmd(self._root / "include" / "config" / "auto.conf.cmd")
+        conf_bin = self._root / "scripts" / "kconfig" / "conf"
+        self._fallback = "conf" if conf_env and os.access(conf_bin, os.X_OK) and arch is None else "make"
+        if mode == "auto":
+            mode = "helper" if conf_env and arch is None else self._fallback
+        if mode not in ("make", "conf", "helper"):
+            raise ValueError(f"unknown mode {mode!r}")
+        if mode in ("conf", "helper") and not conf_env:
+            raise KconfigError(f"{self._root}: no include/config/auto.conf.cmd (run make prepare)")
+        self.mode = mode
+        #: One line per thing the user should know about how Kconfig was evaluated.
+        self.notes: list[str] = []
+        self._evaluator: Evaluator | None = None
+        self._helper_lock = threading.Lock()
+        #: Seconds kconfig-eval took to build and to parse Kconfig (None until started).
+        self.helper_build_seconds: float | None = None
+        self.helper_parse_seconds: float | None = None
+        self._conf_env = conf_env
+        self._index: Mapping[str, SymInfo] | None = None
+        self._lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._memo: dict[tuple[str, str], Resolution | None] = {}
+        #: Flips being evaluated, each with the event its other askers wait on.
+        self._running: dict[tuple[str, str], threading.Event] = {}
+        self._eval_memo: dict[frozenset[Assignment], State] = {}
+        #: Wall-clock seconds of each olddefconfig run, for reports and tuning.
+        self.timings: list[float] = []
+        self._cache_dir = self._workdir / "cache"
+        self._fingerprint: str | None = None
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether flips should be asked for from several threads (``Flipper.prefetch``): worth it
+        when each evaluation is a process of seconds, not with one helper answering in milliseconds."""
+        return self.mode != "helper"
+
+    def model(self) -> Model:
+        """The Kconfig model from kconfig-eval (raises ``KconfigError`` when the helper is not available)."""
+        if self.mode != "helper":
+            raise KconfigError("the Kconfig model needs kconfig-eval, which is not in use here")
+        return self._helper().model()
+
+    def close(self) -> None:
+        """Stop the helper, if one runs (it also stops when the backend is collected or hdrtest exits)."""
+        if self._evaluator is not None:
+            self._evaluator.close()
+            self._evaluator = None
+
+    # -- protocol
+
+    def baseline(self) -> dict[str, str]:
+        return dict(self._baseline)
+
+    def known(self, option: str) -> bool:
+        if macro_name(option) in self._baseline:
+            return True  # olddefconfig writes every symbol it gives a value: no need to read Kconfig
+        info = self._info(option)
+        return info is not None and info.type is not None
+
+    def symbol_type(self, option: str) -> str | None:
+        value = self._baseline.get(macro_name(option))
+        if value == "m":
+            return "tristate"
+        if value is not None and value.startswith('"'):
+            return "string"
+        info = self._info(option)
+        return None if info is None else info.type
+
+    def is_tristate(self, option: str) -> bool:
+        return self.symbol_type(option) == "tristate"
+
+    def flip(self, option: str, value: str) -> Resolution | None:
+        """Thread-safe: different flips evaluate concurrently (each ``conf`` in its own directory);
+        a second caller of the same flip waits for the first one's answer."""
+        name = macro_name(option)
+        requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
+        key = (requested.name, requested.value)
+        while True:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+                running = self._running.get(key)
+                if running is None:
+                    running = self._running[key] = threading.Event()
+                    break
+            running.wait()  # the evaluating thread may fail: then this one tries for itself
+        try:
+            cached, hit = self._disk_get(requested)
+            if not hit:
+                cached = self._resolve(requested) if self.known(name) else None
+                self._disk_put(requested, cached)
+            with self._lock:
+                self._memo[key] = cached
+            return cached
+        finally:
+            with self._lock:
+                del self._running[key]
+            running.set()
+
+    # -- index
+
+    def _info(self, option: str) -> SymInfo | None:
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    self._index = self._load_tree_index()
+        return self._index.get(symbol_name(option))
+
+    def _tree_index_path(self) -> Path | None:
+        if self._fingerprint is None:
+            self._fingerprint = kconfig_fingerprint(self._root)
+        if not self._fingerprint:
+            return None  # no record of which Kconfig files there are: nothing to key a cache by
+        h = hashlib.sha256()
+        for part in (TREE_INDEX_VERSION.encode(), str(self._root).encode(), self._fingerprint.encode()):
+            h.update(part)
+            h.update(b"\0")
+        return self._cache_dir / f"tree-{h.hexdigest()}.pickle"
+
+    def _load_tree_index(self) -> Mapping[str, SymInfo]:
+        """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files)."""
+        path = self._tree_index_path()
+        if path is not None:
+            try:
+                return decode_tree_index(path.read_bytes())
+            except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError):
+                pass  # missing or damaged: scan again
+        index = scan_kconfig_tree(self._root)
+        if path is not None:
+            write_atomic(path, encode_tree_index(index))
+        return index
+
+    # -- disk cache
+
+    def _cache_path(self, requested: OptionSetting) -> Path:
+        h = hashlib.sha256()
+        if self._fingerprint is None:
+            self._fingerprint = kconfig_fingerprint(self._root)
+        for part in (CACHE_VERSION.encode(), str(self._root).encode(), self._config_bytes,
+                     self._fingerprint.encode(), self.mode.encode(), str(requested).encode()):
+            h.update(part)
+            h.update(b"\0")
+        return self._cache_dir / (h.hexdigest() + ".json")
+
+    def _disk_get(self, requested: OptionSetting) -> tuple[Resolution | None, bool]:
+        try:
+            data = json.loads(self._cache_path(requested).read_text())
+        except (OSError, ValueError):
+            return None, False
+        if data.get("impossible"):
+            return None, True
+        return Resolution(
+            requested=requested,
+            achieved=bool(data["achieved"]),
+            via=tuple(OptionSetting(n, v) for n, v in data["via"]),
+            changed=tuple((n, o, v) for n, o, v in data["changed"]),
+            config_lines=tuple(data["config_lines"]),
+            defines=tuple((n, v) for n, v in data["defines"]),
+        ), True
+
+    def _disk_put(self, requested: OptionSetting, res: Resolution | None) -> None:
+        data: dict[str, object]
+        if res is None:
+            data = {"impossible": True}
+        else:
+            data = {"achieved": res.achieved, "via": [[s.name, s.value] for s in res.via],
+                    "changed": [list(c) for c in res.changed],
+                    "config_lines": list(res.config_lines),
+                    "defines": [list(d) for d in res.defines]}
+        write_atomic(self._cache_path(requested), json.dumps(data).encode())
+
+    # -- evaluation
+
+    def _evaluate(self, assigns: Assignments) -> State:
+        key = frozenset(assigns)
+        if not assigns:
+            # A .config the build has used is already olddefconfig's fixed point (syncconfig
+            # rewrites it otherwise), so the baseline needs no run.
+            return self._baseline
+        if key in self._eval_memo:
+            return self._eval_memo[key]
+        if self.mode == "helper":
+            state = self._evaluate_with_helper(assigns)
+            if state is not None:
+                self._eval_memo[key] = state
+                return state
+        (self._workdir / "kconfig").mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix="eval-", dir=self._workdir / "kconfig"))
+        try:
+            cfg = private / ".config"
+            cfg.write_bytes(self._config_bytes)
+            if assigns:
+                self._run(["bash", str(self._root / "scripts" / "config"), "--file", str(cfg),
+                           "--keep-case", *self._config_args(assigns)], private, {})
+            before = _tree_witnesses(self._root)
+            # conf creates auto.conf/autoconf.h/rustc_cfg when they are missing: point them
+            # at the private directory so a configured but unprepared tree stays untouched.
+            env = {"KCONFIG_CONFIG": str(cfg),
+                   "KCONFIG_AUTOCONFIG": str(private / "auto.conf"),
+                   "KCONFIG_AUTOHEADER": str(private / "autoconf.h"),
+                   "KCONFIG_RUSTCCFG": str(private / "rustc_cfg")}
+            started = time.monotonic()
+            if self.mode == "conf":
+                env.update(self._conf_env)
+                env["srctree"] = str(self._root)
+                self._run([str(self._root / "scripts" / "kconfig" / "conf"), "--olddefconfig",
+                           str(self._root / env.get("KBUILD_KCONFIG", "Kconfig"))], private, env)
+            else:
+                argv = [self._make, "-s", "-C", str(self._root), f"KCONFIG_CONFIG={cfg}"]
+                if self._arch:
+                    argv.append(f"ARCH={self._arch}")
+                self._run(argv + ["olddefconfig"], private, env)
+            self.timings.append(time.monotonic() - started)
+            if _tree_witnesses(self._root) != before:
+                raise KconfigError(f"olddefconfig wrote into {self._root}; refusing to go on")
+            state = parse_dotconfig(cfg.read_text(encoding="utf-8", errors="replace"))
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+        self._eval_memo[key] = state
+        return state
+
+    def _evaluate_with_helper(self, assigns: Assignments) -> State | None:
+        """The state from kconfig-eval, or None after switching to the fallback (with a note)."""
+        try:
+            evaluator = self._helper()
+            text = edit_dotconfig(self._config_bytes.decode("utf-8", "replace"), assigns,
+                                  {n: self.symbol_type(n) for n, _v in assigns})
+            started = time.monotonic()
+            state = evaluator.evaluate(text)
+            self.timings.append(time.monotonic() - started)
+            return state
+        except KconfigError as exc:
+            with self._helper_lock:
+                if self.mode == "helper":
+                    self.mode = self._fallback
+                    self.notes.append(f"Kconfig: the fast evaluator (kconfig-eval, built from {self._root}/scripts/"
+                                      f"kconfig) is not available ({str(exc).splitlines()[0][:300]}); each "
+                                      f"configuration runs scripts/kconfig/{self._fallback} instead (seconds each)")
+                    self.close()
+            return None
+
+    def _helper(self) -> Evaluator:
+        with self._helper_lock:
+            if self._evaluator is None:
+                started = time.monotonic()
+                binary = build_helper(self._root, self._workdir / "helper", timeout=self._timeout)
+                parsed = time.monotonic()
+                env = {k: v for k, v in os.environ.items()
+                       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
+                env.update(self._conf_env)
+                env["srctree"] = str(self._root)
+                config = self._workdir / "kconfig" / f"reference-{hashlib.sha256(self._config_bytes).hexdigest()}"
+                if not config.is_file():
+                    write_atomic(config, self._config_bytes)
+                self._evaluator = Evaluator(binary, self._root / env.get("KBUILD_KCONFIG", "Kconfig"), config,
+                                            env, self._workdir / "kconfig", timeout=self._timeout)
+                self.helper_build_seconds = parsed - started
+                self.helper_parse_seconds = time.monotonic() - parsed
+            return self._evaluator
+
+    def _config_args(self, assigns: Assignments) -> list[str]:
+        args: list[str] = []
+        for name, value in assigns:
+            sym = symbol_name(name)
+            sym_type = self.symbol_type(name)
+            if value == "y":
+                args += ["-e", sym]
+            elif value == "m":
+                args += ["-m", sym]
+            elif value == "n":
+                args += ["-d", sym]
+            elif sym_type == "string":
+                args += ["--set-str", sym, unquote_string(value)]
+            else:
+                args += ["--set-val", sym, value]
+        return args
+
+    def _run(self, argv: list[str], cwd: Path, extra_env: Mapping[str, str]) -> None:
+        # A make jobserver inherited from an outer make would confuse the inner one, and a
+        # KCONFIG_* variable from the caller's shell must not redirect the output.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
+        env.update(extra_env)
+        try:
+            proc = run(argv, env=env, cwd=cwd, timeout=self._timeout)
+        except OSError as e:
+            raise KconfigError(f"{argv[0]} failed: {e}") from e
+        if proc.timed_out:
+            raise KconfigError(f"{argv[0]} did not finish within {self._timeout:g} s")
+        if proc.returncode != 0:
+            raise KconfigError(f"{' '.join(argv)} exited {proc.returncode}: "
+                               f"{proc.err.strip()[-2000:]}")
+
+    # -- search
+
+    def _resolve(self, requested: OptionSetting) -> Resolution | None:
+        if self._baseline.get(requested.name, "n") == requested.value:
+            return unchanged(requested)
+        info = self._info(requested.name)
+        start: Assignments = ((requested.name, requested.value),) \
+            if info is not None and info.prompt else ()
+        cheap = self.mode == "helper"
+        found = search(requested.name, requested.value, start, self._baseline,
+                       self._evaluate, expander(self, requested.name, requested.value),
+                       MAX_EVALS_HELPER if cheap else MAX_EVALS_KERNEL, first_hit=not cheap)
+        return to_resolution(requested, found, self._baseline, self.symbol_type)
+
+    # -- the search's view (SymbolModel): the scanned Kconfig text plus the evaluated values
+
+    def facts(self, name: str, state: State) -> SymbolFacts | None:
+        info = self._info(name)
+        if info is None:
+            return None
+        selectors = tuple((macro_name(s), kind, TRI.get(state.get(macro_name(s), "n"), 0))
+                          for s, kind in sorted(info.selected_by))
+        choice: tuple[str, ...] = ()
+        if info.choice is not None and self._index is not None:
+            choice = tuple(macro_name(other) for other, other_info in sorted(self._index.items())
+                           if other_info.choice == info.choice and other_info.prompt and macro_name(other) != name)
+        # A line scan cannot evaluate prompt conditions: a prompt counts as visible.
+        return SymbolFacts(type=info.type, prompt=info.prompt, visible=info.prompt, selectors=selectors,
+                           depends=tuple(macro_name(d) for d in sorted(info.depends)), choice_alternatives=choice)

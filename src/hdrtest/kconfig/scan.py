@@ -1,0 +1,252 @@
+"""What a Linux tree's Kconfig files say, read without a Kconfig engine.
+
+A line scan (types, prompts, selectors, dependencies, choices) that guides the search,
+the environment ``conf`` last ran with, and a fingerprint of the Kconfig files it read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+@dataclass
+class SymInfo:
+    """What a line scan of Kconfig files knows about one symbol."""
+
+    type: str | None = None
+    prompt: bool = False
+    #: ``(selector, "select"|"imply")``
+    selected_by: list[tuple[str, str]] = field(default_factory=list)
+    depends: set[str] = field(default_factory=set)
+    choice: int | None = None
+
+
+_IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_NOT_SYMBOLS = {"y", "m", "n", "if", "on"}
+
+
+def _expr_symbols(expr: str) -> set[str]:
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', " ", expr)
+    expr = re.sub(r"\$\([^)]*\)", " ", expr)
+    return {w for w in _IDENT.findall(expr) if w not in _NOT_SYMBOLS}
+
+
+def _strip_comment(line: str) -> str:
+    in_quote = False
+    for i, ch in enumerate(line):
+        if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+            in_quote = not in_quote
+        elif ch == "#" and not in_quote:
+            return line[:i]
+    return line
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(indent, line)`` with continuations joined and help texts dropped."""
+    raw = text.expandtabs(8).splitlines()
+    i = 0
+    while i < len(raw):
+        line = raw[i]
+        while line.endswith("\\") and i + 1 < len(raw):
+            i += 1
+            line = line[:-1] + " " + raw[i].strip()
+        i += 1
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if stripped in ("help", "---help---"):
+            # Help text runs while lines stay indented at least as deep as its first line.
+            j = i
+            while j < len(raw) and not raw[j].strip():
+                j += 1
+            if j < len(raw):
+                first = len(raw[j]) - len(raw[j].lstrip())
+                if first > indent:
+                    while j < len(raw) and (not raw[j].strip() or
+                                            len(raw[j]) - len(raw[j].lstrip()) >= first):
+                        j += 1
+                    i = j
+            continue
+        yield indent, _strip_comment(stripped).strip()
+
+
+def scan_kconfig_text(text: str, index: dict[str, SymInfo], choice_base: int = 0) -> int:
+    """Add one Kconfig file's symbols to ``index``; returns the next free choice id.
+
+    A line scan, not a parser: enough to know types, prompts, selectors, dependencies and
+    choice membership.  ``if``/``menu`` dependencies are attached to the symbols inside.
+    """
+    current: SymInfo | None = None
+    current_name = ""
+    block_deps: list[set[str]] = []  # if/menu/choice stack
+    block_kind: list[str] = []
+    pending_menu: set[str] | None = None
+    choice_id: int | None = None
+    next_choice = choice_base
+    for _indent, line in _logical_lines(text):
+        if not line:
+            continue
+        word, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if word in ("config", "menuconfig") and rest:
+            current_name = rest.split()[0]
+            current = index.setdefault(current_name, SymInfo())
+            for deps in block_deps:
+                current.depends |= deps
+            if choice_id is not None:
+                current.choice = choice_id
+            pending_menu = None
+        elif word == "choice":
+            choice_id = next_choice
+            next_choice += 1
+            block_deps.append(set())
+            block_kind.append("choice")
+            current, pending_menu = None, block_deps[-1]
+        elif word == "menu":
+            block_deps.append(set())
+            block_kind.append("menu")
+            current, pending_menu = None, block_deps[-1]
+        elif word == "if":
+            block_deps.append(_expr_symbols(rest))
+            block_kind.append("if")
+            current = pending_menu = None
+        elif word in ("endif", "endmenu", "endchoice"):
+            kind = {"endif": "if", "endmenu": "menu", "endchoice": "choice"}[word]
+            while block_kind:
+                block_deps.pop()
+                if block_kind.pop() == kind:
+                    break
+            if word == "endchoice":
+                choice_id = None
+            current = pending_menu = None
+        elif word in ("comment", "mainmenu", "source", "osource", "rsource", "orsource"):
+            current = pending_menu = None
+        elif word == "depends" and rest.startswith("on"):
+            deps = _expr_symbols(rest[2:])
+            if current is not None:
+                current.depends |= deps
+            elif pending_menu is not None:
+                pending_menu |= deps
+        elif current is None:
+            continue
+        elif word in ("bool", "tristate", "string", "int", "hex"):
+            current.type = current.type or word
+            current.prompt = current.prompt or rest.startswith('"')
+        elif word in ("def_bool", "def_tristate"):
+            current.type = current.type or word[4:]
+        elif word == "prompt":
+            current.prompt = True
+        elif word in ("select", "imply") and rest:
+            target = index.setdefault(rest.split()[0], SymInfo())
+            target.selected_by.append((current_name, word))
+    return next_choice
+
+
+def scan_kconfig_tree(root: Path) -> dict[str, SymInfo]:
+    """Index every ``Kconfig*`` file of a tree (all architectures; the state filters)."""
+    index: dict[str, SymInfo] = {}
+    next_choice = 0
+    skip = {".git", "tests"}  # scripts/kconfig/tests holds toy Kconfigs named like real ones
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in skip)
+        for fname in sorted(filenames):
+            if fname.startswith("Kconfig"):
+                text = Path(dirpath, fname).read_text(encoding="utf-8", errors="replace")
+                next_choice = scan_kconfig_text(text, index, next_choice)
+    return index
+
+
+#: Bump when ``SymInfo`` or what ``scan_kconfig_text`` records changes.
+TREE_INDEX_VERSION = "hdrtest-kconfig-tree-1"
+
+
+_Row = tuple[str | None, bool, list[tuple[str, str]], list[str], int | None]
+
+
+def encode_tree_index(index: Mapping[str, SymInfo]) -> bytes:
+    rows = {name: (i.type, i.prompt, i.selected_by, sorted(i.depends), i.choice) for name, i in index.items()}
+    return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class TreeIndex(Mapping[str, SymInfo]):
+    """A stored ``scan_kconfig_tree``: symbols are rebuilt when asked for (a run asks for a few dozen of ~20,000)."""
+
+    def __init__(self, rows: dict[str, _Row]) -> None:
+        self._rows = rows
+        self._built: dict[str, SymInfo] = {}
+
+    def __getitem__(self, name: str) -> SymInfo:
+        info = self._built.get(name)
+        if info is None:
+            kind, prompt, selected, depends, choice = self._rows[name]
+            info = self._built[name] = SymInfo(kind, bool(prompt), [(a, b) for a, b in selected], set(depends),
+                                                choice)
+        return info
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def decode_tree_index(blob: bytes) -> TreeIndex:
+    rows = pickle.loads(blob)
+    if not isinstance(rows, dict):
+        raise ValueError("damaged Kconfig index")
+    return TreeIndex(rows)
+
+
+_CMD_ENV = re.compile(r'^ifneq "\$\(([A-Za-z_][A-Za-z0-9_]*)\)" "(.*)"$')
+
+
+def kconfig_env_from_cmd(path: Path) -> dict[str, str]:
+    """The environment Kconfig was evaluated with, from ``include/config/auto.conf.cmd``.
+
+    conf records every environment variable its macros read (CC, CC_VERSION_TEXT, SRCARCH,
+    ...) as ``ifneq "$(VAR)" "value"`` so make can rerun it when one changes; replaying them
+    reproduces the evaluation without make.  Empty when the file is missing.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _CMD_ENV.match(line)
+        if m:
+            env[m.group(1)] = m.group(2)
+    return env
+
+
+def kconfig_fingerprint(root: Path) -> str:
+    """Stamps of every Kconfig file conf read last time (``deps_config`` in auto.conf.cmd).
+
+    Part of the disk-cache key: a checkout that edits a Kconfig file must not be answered
+    from resolutions made against the old one.  Costs ~1,600 ``stat`` calls on Linux.
+    """
+    h = hashlib.sha256()
+    try:
+        text = (root / "include" / "config" / "auto.conf.cmd").read_text(errors="replace")
+    except OSError:
+        return ""
+    h.update(text.encode())
+    in_deps = False
+    for line in text.splitlines():
+        if line.startswith("deps_config :="):
+            in_deps = True
+            continue
+        if in_deps:
+            rel = line.strip().rstrip("\\").strip()
+            if not rel:
+                break
+            try:
+                st = (root / rel).stat()
+                h.update(f"{rel}:{st.st_mtime_ns}:{st.st_size}\n".encode())
+            except OSError:
+                h.update(f"{rel}:missing\n".encode())
+    return h.hexdigest()

@@ -1,0 +1,203 @@
+"""Names, values, records and the backend protocol shared by every Kconfig engine.
+
+Names: Kconfig symbols are written without the ``CONFIG_`` prefix inside Kconfig files, but
+everything this package returns uses the macro name with the prefix (``CONFIG_FOO``), as the
+compiler sees it.  Values are ``"y"``/``"m"``/``"n"`` for bool/tristate, the literal macro text
+otherwise (strings quoted, as in ``.config``); ``"n"`` also stands for "not in the
+configuration at all" (an int whose dependencies are off has no macro either).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from hdrtest.models import OptionSetting, Variant
+
+
+PREFIX = "CONFIG_"
+
+Assignment = tuple[str, str]  # (CONFIG_NAME, value)
+Assignments = tuple[Assignment, ...]
+State = Mapping[str, str]
+
+TRI = {"n": 0, "m": 1, "y": 2}
+TRISTATE_TYPES = ("bool", "tristate")
+
+
+class KconfigError(Exception):
+    """A Kconfig tree that exists but cannot be read or evaluated."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of asking for one option value."""
+
+    requested: OptionSetting
+    #: Read back: the requested symbol ended with the requested value.
+    achieved: bool
+    #: User-visible options hdrtest set to get there (the target itself when it was settable).
+    via: tuple[OptionSetting, ...] = ()
+    #: ``(CONFIG_NAME, old, new)`` for every symbol whose value differs from the baseline.
+    changed: tuple[tuple[str, str, str], ...] = ()
+    #: ``.config`` fragment that reproduces this configuration via ``olddefconfig``.
+    config_lines: tuple[str, ...] = ()
+    #: Macro changes in autoconf.h semantics, ``None`` meaning ``#undef``.
+    defines: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def implied(self) -> tuple[OptionSetting, ...]:
+        """Changes Kconfig made on its own, beyond what hdrtest set."""
+        set_names = {v.name for v in self.via}
+        return tuple(OptionSetting(n, new) for n, _old, new in self.changed if n not in set_names)
+
+    def to_variant(self, name: str, reason: str = "") -> Variant:
+        return Variant(
+            name=name,
+            changes=self.via or (self.requested,),
+            implied=self.implied,
+            defines=self.defines,
+            reason=reason,
+            config_lines=self.config_lines,
+        )
+
+
+class KconfigBackend(Protocol):
+    def baseline(self) -> dict[str, str]: ...
+
+    def flip(self, option: str, value: str) -> Resolution | None: ...
+
+    def symbol_type(self, option: str) -> str | None: ...
+
+    def is_tristate(self, option: str) -> bool: ...
+
+    def known(self, option: str) -> bool: ...
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def macro_name(option: str) -> str:
+    """``FOO`` or ``CONFIG_FOO`` -> ``CONFIG_FOO``."""
+    return option if option.startswith(PREFIX) else PREFIX + option
+
+
+def symbol_name(option: str) -> str:
+    """``CONFIG_FOO`` or ``FOO`` -> ``FOO`` (the name inside Kconfig files)."""
+    return option[len(PREFIX):] if option.startswith(PREFIX) else option
+
+
+def quote_string(raw: str) -> str:
+    """A raw string value as ``.config``/C text (Kconfig escapes exactly ``\\`` and ``"``)."""
+    return '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unquote_string(text: str) -> str:
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+def normalize_value(value: str, sym_type: str | None) -> str:
+    """A requested value in this module's canonical form."""
+    value = value.strip()
+    if sym_type in TRISTATE_TYPES or (sym_type is None and value.lower() in TRI):
+        return value.lower()
+    if sym_type == "string":
+        return value if value.startswith('"') and value.endswith('"') and len(value) >= 2 \
+            else quote_string(value)
+    return value
+
+
+def config_line(name: str, value: str) -> str:
+    """One ``.config`` line setting ``name`` (with prefix) to ``value``."""
+    if value == "n":
+        return f"# {name} is not set"
+    return f"{name}={value}"
+
+
+_CONFIG_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_CONFIG_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+
+
+def parse_dotconfig(text: str) -> dict[str, str]:
+    """``.config`` text -> ``{CONFIG_NAME: value}`` ("is not set" -> ``"n"``)."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _CONFIG_SET.match(line)
+        if m:
+            values[m.group(1)] = m.group(2)
+            continue
+        m = _CONFIG_UNSET.match(line)
+        if m:
+            values[m.group(1)] = "n"
+    return values
+
+
+def diff_states(before: State, after: State) -> tuple[tuple[str, str, str], ...]:
+    """Symbols whose value differs; a name missing on one side counts as ``"n"``."""
+    out = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name, "n"), after.get(name, "n")
+        if old != new:
+            out.append((name, old, new))
+    return tuple(out)
+
+
+def _c_literal(value: str, sym_type: str | None) -> str:
+    if sym_type == "string":
+        return value if value.startswith('"') else quote_string(value)
+    if sym_type == "hex" and not value.lower().startswith("0x"):
+        # conf writes hex values into autoconf.h with a 0x prefix even when .config lacks it.
+        return "0x" + value
+    return value
+
+
+def defines_for_changes(
+    changed: Sequence[tuple[str, str, str]], types: Mapping[str, str | None]
+) -> tuple[tuple[str, str | None], ...]:
+    """Macro changes autoconf.h would show for ``changed`` (``(name, old, new)`` triples).
+
+    ``types`` maps CONFIG_ names to "bool"/"tristate"/"string"/"int"/"hex"; a name missing
+    from it is treated as tristate when its value is y/m/n, as a literal otherwise.
+    """
+    out: list[tuple[str, str | None]] = []
+    for name, _old, new in changed:
+        sym_type = types.get(name)
+        module = name + "_MODULE"
+        if sym_type in TRISTATE_TYPES or (sym_type is None and new in TRI):
+            if new == "y":
+                out += [(name, "1"), (module, None)]
+            elif new == "m":
+                out += [(name, None), (module, "1")]
+            else:
+                out += [(name, None), (module, None)]
+        elif new == "n":
+            out.append((name, None))
+        else:
+            out.append((name, _c_literal(new, sym_type)))
+    return tuple(out)
+
+
+def plain_flip(option: str, value: str) -> Resolution:
+    """A flip in a tree without Kconfig: just (un)define the macro, as ``-D``/``-U`` would.
+
+    The old value is unknown here, so ``changed`` records it as ``"?"``.
+    """
+    value = value.strip()
+    defines: tuple[tuple[str, str | None], ...]
+    if value == "y":
+        defines = ((option, "1"),)
+    elif value == "n":
+        defines = ((option, None),)
+    elif value == "m":
+        defines = ((option, None), (option + "_MODULE", "1"))
+    else:
+        defines = ((option, value),)
+    setting = OptionSetting(option, value)
+    return Resolution(
+        requested=setting, achieved=True, via=(), changed=((option, "?", value),),
+        config_lines=(), defines=defines,
+    )
