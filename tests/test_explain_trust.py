@@ -1,0 +1,107 @@
+"""Explanations hdrtest must not get wrong (the trust issue, items 3-9): each a real tree, compiled for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import write_tree
+from hdrtest import classify as cls
+from hdrtest.check import check
+from hdrtest.explain import Explanation, explain_report
+from hdrtest.models import CheckReport, Diagnostic, Note, Result
+from hdrtest.report.text import render
+from hdrtest.scan.symbols import index_file
+from hdrtest.settings import Settings
+
+G = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"
+
+
+def settings_for(root: Path, compiler: str, *flags: str, cache: Path | None = None) -> Settings:
+    return Settings(root=root, cc=compiler, cflags=("-std=gnu11", "-I" + str(root / "include"), *flags), jobs=1,
+                    variants="none", no_cache=cache is None, cache_dir=cache)
+
+
+def failing(root: Path, settings: Settings, header: str = "t.h") -> tuple[CheckReport, Result]:
+    report = check(settings, [str(root / header)])
+    assert len(report.failures) == 1, render(report)
+    return report, report.failures[0]
+
+
+def errors(result: Result) -> list[Diagnostic]:
+    return [d for d in result.diagnostics if d.is_error]
+
+
+def notes_of(result: Result, kind: str | None = None) -> list[Note]:
+    return [n for d in result.diagnostics for n in d.notes if kind is None or n.kind == kind]
+
+
+def explained(report: CheckReport, settings: Settings) -> Explanation:
+    """What ``hdrtest fix`` computes: the report explained again, with its edits."""
+    return explain_report(report, settings, triage_results=False)
+
+
+# ---------------------------------------------------------------------------
+# 5. Punctuation is never a symbol
+
+
+def test_a_syntax_error_before_a_star_is_not_a_missing_name(tmp_path: Path, compiler: str) -> None:
+    root = write_tree(tmp_path, {"t.h": G.format(g="T_H", body="void f(int x, * y);\nint g(void);")})
+    settings = settings_for(root, compiler, "-Werror")  # clang only warns (implicit int)
+    _, result = failing(root, settings)
+    for diag in errors(result):
+        assert diag.symbol is None or cls.is_symbol(diag.symbol), diag.message
+        assert diag.category in (cls.OTHER, cls.UNKNOWN_TYPE), diag.message
+    assert not [n for n in notes_of(result, "definition") if "defined nowhere" in n.message]
+    if compiler == "gcc":
+        [star] = [d for d in errors(result) if "before" in d.message]
+        assert (star.category, star.symbol) == (cls.OTHER, None)
+
+
+def test_is_symbol() -> None:
+    assert [cls.is_symbol(t) for t in ("*", "(", "int", "sizeof", "size_t", "struct s", "ns::T", "bool")] == \
+        [False, False, False, False, True, True, True, True]
+
+
+# ---------------------------------------------------------------------------
+# 7. A definition after a bare macro line is indexed
+
+
+GSTRING = G.format(g="GSTR_H", body="""#define G_BEGIN_DECLS
+#define G_END_DECLS
+#define GLIB_AVAILABLE_IN_ALL extern
+G_BEGIN_DECLS
+
+typedef struct _GString GString;
+struct _GString { char *str; };
+
+GLIB_AVAILABLE_IN_ALL
+GString *g_string_new(const char *init);
+
+G_END_DECLS""")
+
+
+def test_definitions_after_a_bare_macro_line_are_indexed(tmp_path: Path) -> None:
+    found = {(d.name, d.kind, d.line) for d in index_file(str(tmp_path / "gstr.h"), GSTRING.encode())}
+    assert ("GString", "typedef", 8) in found
+    assert ("_GString", "struct", 9) in found
+    assert ("g_string_new", "function-decl", 12) in found
+    glibc = b"#define __BEGIN_DECLS\n__BEGIN_DECLS\ntypedef struct _IO_FILE FILE;\n__END_DECLS\n"
+    assert ("FILE", "typedef", 3) in {(d.name, d.kind, d.line) for d in index_file("/x/stdio.h", glibc)}
+
+
+def test_a_return_type_on_its_own_line_is_not_blanked(tmp_path: Path) -> None:
+    text = b"typedef long HRESULT;\nHRESULT\nfoo(void);\nint\nbar(void);\n"
+    found = {(d.name, d.kind, d.return_type) for d in index_file(str(tmp_path / "w.h"), text)}
+    assert ("foo", "function-decl", "HRESULT") in found
+    assert ("bar", "function-decl", "int") in found
+
+
+def test_gstring_is_found_and_included(tmp_path: Path, compiler: str) -> None:
+    root = write_tree(tmp_path, {"include/glib/gstring.h": GSTRING,
+                                 "t.h": G.format(g="T_H", body="struct s { GString *g; };")})
+    settings = settings_for(root, compiler)
+    report, result = failing(root, settings)
+    [definition] = notes_of(result, "definition")
+    assert (definition.file, definition.line) == ("include/glib/gstring.h", 8)
+    edits = explained(report, settings).edits
+    assert [(e.file, e.lines) for e in edits] == [(root / "t.h", ("#include <glib/gstring.h>",))]
