@@ -105,3 +105,45 @@ def test_gstring_is_found_and_included(tmp_path: Path, compiler: str) -> None:
     assert (definition.file, definition.line) == ("include/glib/gstring.h", 8)
     edits = explained(report, settings).edits
     assert [(e.file, e.lines) for e in edits] == [(root / "t.h", ("#include <glib/gstring.h>",))]
+
+
+# ---------------------------------------------------------------------------
+# 3. A name every branch of #ifdef A / #elif F(4) / #else defines is not conditional
+
+
+CHAIN = G.format(g="DEFS_H", body="""#define VERSION_AT_LEAST(x) (3 >= (x))
+#ifdef USE_A
+#  define MY_VALUE 1
+#elif VERSION_AT_LEAST(4)
+#  define MY_VALUE 2
+#else
+#  define MY_VALUE 3
+#endif""")
+
+
+def test_a_name_defined_in_every_branch_is_not_conditional(tmp_path: Path, compiler: str) -> None:
+    root = write_tree(tmp_path, {"include/defs.h": CHAIN,
+                                 "t.h": G.format(g="T_H", body="static inline int f(void) { return MY_VALUE; }")})
+    settings = settings_for(root, compiler)
+    report, result = failing(root, settings)
+    [diag] = errors(result)
+    assert (diag.category, diag.symbol) == (cls.UNDECLARED_IDENTIFIER, "MY_VALUE")
+    [definition] = notes_of(result, "definition")
+    assert definition.file == "include/defs.h"
+    assert "only when" not in definition.message and "does not include" in definition.message
+    assert not notes_of(result, "fix")  # no "move it out of the block", no guard
+    edits = explained(report, settings).edits
+    assert [(e.file, e.lines) for e in edits] == [(root / "t.h", ("#include <defs.h>",))]
+
+
+def test_a_false_guard_beside_an_unknown_branch_read_here_is_not_the_cause(tmp_path: Path, compiler: str) -> None:
+    # MY_VALUE exists when USE_A is set, or when F(4) holds: what F(4) is, hdrtest does not know.
+    chain = CHAIN.replace("#else\n#  define MY_VALUE 3\n", "")
+    root = write_tree(tmp_path, {"include/defs.h": chain,
+                                 "t.h": G.format(g="T_H", body="#include <defs.h>\n"
+                                                 "static inline int f(void) { return MY_VALUE; }")})
+    _, result = failing(root, settings_for(root, compiler))
+    [definition] = notes_of(result, "definition")
+    assert definition.line == 7  # the #elif branch, not the #ifdef USE_A one
+    assert "not verified" in definition.message
+    assert not notes_of(result, "fix")

@@ -26,7 +26,8 @@ from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff,
     struct_stub
 from .models import CheckReport, Diagnostic, Job, Note, Result
 from .toolchain.run import run
-from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
+from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, always_one_of, evaluate, macros, \
+    to_c
 from .changes import GraphStore
 from .executors.local import default_jobs
 from .scan.directives import CondBlock, FileScan, scan_directives
@@ -293,6 +294,8 @@ class Context:
     files: Files
     indexed_files: int = 0
     seen: set[tuple[str, str]] = field(default_factory=set)
+    #: Why the configuration's macros are unknown (the ``-dM -E`` probe failed); None when they are known.
+    unknown_reason: str | None = None
 
 
 @dataclass
@@ -753,11 +756,42 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
     return explain_definitions(diag, label, definitions, needs_complete, ctx)
 
 
+@dataclass(frozen=True)
+class Everywhere:
+    """A file's definition of a name that some branch of it provides in every configuration
+    (``#ifdef A / #elif F(4) / #else``): one definition, with no condition."""
+
+    name: str
+    file: str | Path
+    line: int
+    kind: str
+    complete: bool = True
+    condition: Formula = TRUE
+
+
+def unconditional_files(definitions: list[DefinitionLike], values: Values) -> list[DefinitionLike]:
+    """``definitions`` with each file whose branches together cover every configuration replaced by one
+    unconditional definition (the branch taken here when known, else the first)."""
+    by_file: dict[str, list[DefinitionLike]] = {}
+    for definition in definitions:
+        by_file.setdefault(_norm(definition.file), []).append(definition)
+    out: list[DefinitionLike] = []
+    for group in by_file.values():
+        conditions = [d.condition for d in group]
+        if len(group) < 2 or TRUE in conditions or always_one_of(conditions) is not True:
+            out.extend(group)
+            continue
+        taken = [d for d in group if evaluate(d.condition, values) is True] or group
+        first = taken[0]
+        out.append(Everywhere(first.name, first.file, first.line, first.kind))
+    return out
+
+
 def explain_definitions(diag: Diagnostic, label: str, definitions: list[DefinitionLike], needs_complete: bool,
                         ctx: Context) -> Explained:
     """The decision between the four cases, given what the index knows."""
     out = Explained()
-    complete = [d for d in definitions if d.complete or not needs_complete]
+    complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if _norm(d.file) in ctx.closure]
     values = ctx.values
@@ -777,7 +811,10 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
     # (the user-space branch of some unrelated header) is not, when an unconditional
     # definition exists elsewhere: that one is the header to include.
     guarded_here = any(_norm(d.file) in ctx.closure for d in disabled)
-    if disabled and not in_closure and (guarded_here or not elsewhere):
+    # A definition this compile reads under a condition we cannot evaluate may be the one
+    # it sees: then a false guard elsewhere is not established as the cause.
+    unknown_here = [d for d in unknown if _norm(d.file) in ctx.closure]
+    if disabled and not in_closure and not unknown_here and (guarded_here or not elsewhere):
         disabled.sort(key=lambda d: (_norm(d.file) not in ctx.closure, len(to_c(d.condition))))
         found = _explain_conditional(diag, label, disabled[0], ctx)
         out.notes += found.notes
@@ -805,9 +842,10 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                               kind="definition"))
         return out
     if unknown:
-        definition = unknown[0]
+        definition = (unknown_here or unknown)[0]
         out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)} only when "
-                              f"{to_c(definition.condition)}, whose value here is unknown",
+                              f"{to_c(definition.condition)}, whose value here is unknown (not verified: "
+                              f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
                               file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
         return out
     if forwards:
