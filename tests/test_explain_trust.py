@@ -147,3 +147,32 @@ def test_a_false_guard_beside_an_unknown_branch_read_here_is_not_the_cause(tmp_p
     assert definition.line == 7  # the #elif branch, not the #ifdef USE_A one
     assert "not verified" in definition.message
     assert not notes_of(result, "fix")
+
+
+# ---------------------------------------------------------------------------
+# 6. A stub never uses what exists only where the guard holds
+
+
+def test_no_stub_copies_the_guard_macro(tmp_path: Path, compiler: str) -> None:
+    root = write_tree(tmp_path, {
+        "include/cfg.h": G.format(g="CFG_H", body="#ifdef OFF_T_TYPE\ntypedef OFF_T_TYPE off_type;\n#endif"),
+        "t.h": G.format(g="T_H", body="#include <cfg.h>\nstruct s { off_type o; };")})
+    settings = settings_for(root, compiler)
+    report, result = failing(root, settings)
+    [definition] = notes_of(result, "definition")
+    assert (definition.file, definition.line) == ("include/cfg.h", 4)
+    assert not [n for n in notes_of(result) if n.fix_diff]
+    assert explained(report, settings).edits == []
+    assert any("OFF_T_TYPE" in n.message and "no stub" in n.message for n in notes_of(result, "fix"))
+
+
+def test_no_stub_uses_a_type_defined_only_in_the_block(tmp_path: Path, compiler: str) -> None:
+    body = ("#ifdef CONFIG_X\ntypedef unsigned long x_word;\ntypedef x_word x_count;\n"
+            "typedef unsigned int x_flags;\n#endif")
+    root = write_tree(tmp_path, {"include/x.h": G.format(g="X_H", body=body),
+                                 "t.h": G.format(g="T_H", body="#include <x.h>\nstruct s { x_count c; x_flags f; };")})
+    settings = settings_for(root, compiler)
+    report, _ = failing(root, settings)
+    edits = explained(report, settings).edits
+    # x_flags gets its stub; x_count's would need x_word, which the #else does not have.
+    assert [e.lines for e in edits] == [("typedef unsigned int x_flags;",)]

@@ -279,6 +279,31 @@ def stub_for(definition: DefinitionLike, files: Files) -> str | None:
     return None
 
 
+_STUB_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STUB_KEYWORDS = frozenset(
+    "typedef struct union enum static inline extern const volatile restrict void char short int long float "
+    "double signed unsigned return do while define NULL _Bool bool false true sizeof".split())
+
+
+def stub_blockers(stub: str, definition: DefinitionLike, site: GuardSite, ctx: Context) -> list[str]:
+    """Names in ``stub`` that cannot exist where it goes (the guard is false there): the guard's own
+    macros (``typedef OFF_T_TYPE off_type;`` under ``#ifdef OFF_T_TYPE``) and names defined only
+    inside the guarded chain itself."""
+    guard = macros(definition.condition) | macros(site.block.condition)
+    path = _norm(definition.file)
+    blockers: list[str] = []
+    for word in dict.fromkeys(_STUB_WORD.findall(stub)):
+        if word == definition.name or word in _STUB_KEYWORDS:
+            continue
+        if word in guard:
+            blockers.append(word)
+            continue
+        found = [d for d in ctx.index.lookup(word) if d.complete]
+        if found and all(_norm(d.file) == path and site.first_line < d.line < site.endif_line for d in found):
+            blockers.append(word)
+    return blockers
+
+
 # ---------------------------------------------------------------------------
 # Explaining one result
 
@@ -509,6 +534,11 @@ def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLik
     stub = stub_for(definition, ctx.files)
     shown_file = _shown(definition.file, root)
     number = 1
+    blockers = stub_blockers(stub, definition, site, ctx) if stub is not None and site is not None else []
+    if blockers:
+        out.notes.append(Note(f"no stub for {label} is offered: {stub} uses {', '.join(blockers)}, which exist(s) "
+                              "only where the guard holds", file=shown_file, line=definition.line, kind="fix"))
+        stub = None
     if site is not None and stub is not None:
         edit = Edit(file=Path(_norm(definition.file)), line=site.insert_line, lines=(stub,),
                     group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
