@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import write_tree
+from conftest import hdrtest, write_tree
 from hdrtest import classify as cls
 from hdrtest.check import check
 from hdrtest.explain import Explanation, explain_report
@@ -176,3 +176,54 @@ def test_no_stub_uses_a_type_defined_only_in_the_block(tmp_path: Path, compiler:
     edits = explained(report, settings).edits
     # x_flags gets its stub; x_count's would need x_word, which the #else does not have.
     assert [e.lines for e in edits] == [("typedef unsigned int x_flags;",)]
+
+
+# ---------------------------------------------------------------------------
+# 4. Standard names get the standard include; no edit ever leaves the tree
+
+
+def _include_edits(report: CheckReport, settings: Settings) -> list[tuple[Path, tuple[str, ...]]]:
+    edits = explained(report, settings).edits
+    assert all(e.file.is_relative_to(settings.root) for e in edits), edits
+    return sorted((e.file, e.lines) for e in edits)
+
+
+def test_standard_names_checked_alone_get_their_standard_headers(tmp_path: Path, compiler: str) -> None:
+    root = write_tree(tmp_path, {"t.h": G.format(g="T_H", body="struct s { size_t n; FILE *f; };")})
+    settings = settings_for(root, compiler)
+    report, result = failing(root, settings)
+    assert [d.symbol for d in errors(result)] == ["size_t", "FILE"]
+    fixes = notes_of(result, "include")
+    assert [(n.file, n.line) for n in fixes] == [("t.h", 3), ("t.h", 3)]
+    assert all(n.fix_diff and n.fix_diff.startswith("--- a/t.h\n") for n in fixes)
+    assert not [n for n in notes_of(result, "definition") if "nowhere" in n.message or "reaches" in n.message]
+    assert _include_edits(report, settings) == [(root / "t.h", ("#include <stddef.h>",)),
+                                                (root / "t.h", ("#include <stdio.h>",))]
+
+
+def test_a_standard_header_read_in_part_is_not_edited(tmp_path: Path, compiler: str) -> None:
+    # <stddef.h> with __need_NULL: the compile reads the compiler's stddef.h, size_t's branch not taken.
+    root = write_tree(tmp_path, {"t.h": G.format(g="T_H", body="#define __need_NULL\n#include <stddef.h>\n"
+                                                 "struct s { size_t n; };")})
+    settings = settings_for(root, compiler)
+    report, result = failing(root, settings)
+    assert all(n.fix_diff is None or n.fix_diff.startswith("--- a/t.h\n") for n in notes_of(result))
+    assert not [n for n in notes_of(result, "fix") if "move" in n.message]
+    assert _include_edits(report, settings) == [(root / "t.h", ("#include <stddef.h>",))]
+    # check and fix agree: the CLI's diff is the note's.
+    proc = hdrtest("fix", "--no-cache", "--cc", compiler, "--cflags=-std=gnu11", "t.h", cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == notes_of(result, "include")[0].fix_diff
+
+
+def test_no_edit_of_a_library_header_outside_the_tree(tmp_path: Path, compiler: str) -> None:
+    lib = write_tree(tmp_path / "lib", {"lib.h": G.format(g="LIB_H", body="#ifdef LIB_FULL\nstruct big { int a; };\n"
+                                                          "#endif")})
+    root = write_tree(tmp_path / "tree", {"t.h": G.format(g="T_H", body="#include <lib.h>\nstruct s { struct big b; };")})
+    settings = settings_for(root, compiler, "-I" + str(lib))
+    report, result = failing(root, settings)
+    [definition] = notes_of(result, "definition")
+    assert (definition.file, definition.line) == (str(lib / "lib.h"), 4)
+    assert explained(report, settings).edits == []
+    assert not [n for n in notes_of(result) if n.fix_diff]
+    assert [n.line for n in notes_of(result, "fix") if n.file == "t.h"] == [4]  # only: guard the use

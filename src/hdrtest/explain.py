@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Protocol
 
 from . import classify as cls
-from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff, shown_path, split_function, \
-    struct_stub
+from .fix import Edit, declaration_text, function_stub, inside, macro_stub, render_diff, shown_path, \
+    split_function, struct_stub
 from .models import CheckReport, Diagnostic, Job, Note, Result
 from .toolchain.run import run
 from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, always_one_of, evaluate, macros, \
@@ -539,10 +539,15 @@ def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLik
         out.notes.append(Note(f"no stub for {label} is offered: {stub} uses {', '.join(blockers)}, which exist(s) "
                               "only where the guard holds", file=shown_file, line=definition.line, kind="fix"))
         stub = None
-    if site is not None and stub is not None:
-        edit = Edit(file=Path(_norm(definition.file)), line=site.insert_line, lines=(stub,),
-                    group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
-                    description=f"stub for {label}")
+    editable = inside(Path(_norm(definition.file)), root)
+    if not editable:
+        out.notes.append(Note(f"{shown_file} is outside the checked tree: hdrtest suggests no edit of it",
+                              file=shown_file, line=definition.line, kind="fix"))
+        stub = None
+    edit = tree_edit(ctx, file=Path(_norm(definition.file)), line=site.insert_line, lines=(stub,),
+                     group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
+                     description=f"stub for {label}") if site is not None and stub is not None else None
+    if site is not None and edit is not None:
         out.edits.append(edit)
         branch = "a new #else" if site.needs_else else "the branch taken here"
         out.notes.append(Note(f"fix {number}: add a stub to {branch} of the conditional at "
@@ -554,10 +559,12 @@ def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLik
         block_text = f"the {guard_directive(site.block.formula)} block ({shown_file}:{site.first_line})"
     else:
         block_text = f"its {guard_directive(definition.condition)} block"
-    out.notes.append(Note(f"fix {number}: move {label} out of {block_text}, so that every configuration has it",
-                          file=shown_file, line=definition.line, kind="fix"))
-    out.notes.append(Note(f"fix {number + 1}: or guard the use at {diag.file}:{diag.line} with "
-                          f"{guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
+    if editable:
+        out.notes.append(Note(f"fix {number}: move {label} out of {block_text}, so that every configuration has "
+                              "it", file=shown_file, line=definition.line, kind="fix"))
+        number += 1
+    out.notes.append(Note(f"fix {number}: {'or ' if number > 1 else ''}guard the use at {diag.file}:{diag.line} "
+                          f"with {guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
     return out
 
 
@@ -600,13 +607,56 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
                   f"does not include; {spelled}, included by {count} file(s) next to it, brings it in"
     out.notes.append(Note(message, file=_shown(definition.file, ctx.root), line=definition.line,
                           kind="definition"))
+    _add_include(out, spelled, label, user, ctx)
+    return out
+
+
+def _explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[str]],
+                      definitions: Sequence[DefinitionLike], ctx: Context) -> Explained | None:
+    """A name a standard header provides (``size_t``, ``FILE``), when the compile does not see it and the
+    tree does not hide a definition of its own: include that header.  None when another case applies."""
+    seen_here = [d for d in definitions if _norm(d.file) in ctx.closure and d.complete
+                 and evaluate(d.condition, ctx.values) is not False]
+    hidden_in_tree = [d for d in definitions if d.complete and inside(Path(_norm(d.file)), ctx.root)
+                      and evaluate(d.condition, ctx.values) is False]
+    if seen_here or hidden_in_tree or ctx.unknown_reason is not None:
+        return None
+    user = Path(diag.abs_file or _norm(ctx.root / diag.file))
+    found = _standard_header(query[0], set(query[1]), user, ctx)
+    if found is None:
+        return None
+    spelled, definition = found
+    # gcc's <stddef.h> read with __need_NULL only is in the closure, its size_t branch not taken.
+    how = "reads without it (only some of its branches were taken)" if _norm(definition.file) in ctx.closure \
+        else "does not include"
+    out = Explained([Note(f"{label} comes from the standard header {spelled} ({_where(definition, ctx.root)}), "
+                          f"which {_shown(user, ctx.root)} {how}", file=_shown(definition.file, ctx.root),
+                          line=definition.line, kind="definition")])
+    _add_include(out, spelled, label, user, ctx)
+    return out
+
+
+def _add_include(out: Explained, spelled: str, label: str, user: Path, ctx: Context) -> None:
+    """The ``#include`` edit and its note, when ``user`` is a file of the tree."""
     text = f"#include {spelled}"
-    edit = Edit(file=user, line=include_line(user, ctx.files), lines=(text,), group="include",
-                description=f"include for {label}")
+    edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(text,), group="include",
+                     description=f"include for {label}")
+    if edit is None:
+        out.notes.append(Note(f"fix: include {spelled} before {_shown(user, ctx.root)} (it is outside the checked "
+                              "tree: hdrtest suggests no edit of it)", kind="include"))
+        return
     out.edits.append(edit)
     out.notes.append(Note(f"fix: add '{text}' to {_shown(user, ctx.root)}", file=_shown(user, ctx.root),
                           line=edit.line, kind="include", fix_diff=render_diff([edit], ctx.root)))
-    return out
+
+
+def tree_edit(ctx: Context, *, file: Path, line: int, lines: tuple[str, ...], group: str = "",
+              prefix: tuple[str, ...] = (), description: str = "") -> Edit | None:
+    """An edit of ``file``, or None when it lies outside the checked tree: hdrtest never proposes editing
+    the compiler's, the C library's or any other file it was not asked to check."""
+    if not inside(file, ctx.root):
+        return None
+    return Edit(file=file, line=line, lines=lines, group=group, prefix=prefix, description=description)
 
 
 def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context) -> Explained:
@@ -713,14 +763,15 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
     while first <= len(lines) and (not lines[first - 1].strip()
                                    or lines[first - 1].lstrip().startswith(("//", "/*", "*"))):
         first += 1
-    edits = [Edit(path, first, (f"#ifndef {macro}", f"#define {macro}"), group="guard-open",
-                  description="include guard"),
-             Edit(path, len(lines) + 1, (f"#endif /* {macro} */",), group="guard-close", description="include guard")]
+    edits = [e for e in (tree_edit(ctx, file=path, line=first, lines=(f"#ifndef {macro}", f"#define {macro}"),
+                                   group="guard-open", description="include guard"),
+                         tree_edit(ctx, file=path, line=len(lines) + 1, lines=(f"#endif /* {macro} */",),
+                                   group="guard-close", description="include guard")) if e is not None]
     out.edits.extend(edits)
     out.notes.append(Note(f"{diag.file} has no include guard: a second #include defines "
                           f"{_q(diag.symbol or '?')} again", file=diag.file, kind="definition"))
     out.notes.append(Note(f"fix: wrap it in #ifndef {macro} / #define {macro} ... #endif", file=diag.file,
-                          kind="fix", fix_diff=render_diff(edits, ctx.root)))
+                          kind="fix", fix_diff=render_diff(edits, ctx.root) if edits else None))
     return out
 
 
@@ -783,7 +834,7 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
                 label = f"{_q(target)} (through typedef {_q(symbol)})"
                 definitions = _lookup_wide(ctx, name, kinds, True)
                 break
-    return explain_definitions(diag, label, definitions, needs_complete, ctx)
+    return explain_definitions(diag, label, definitions, needs_complete, ctx, query=(name, kinds))
 
 
 @dataclass(frozen=True)
@@ -818,8 +869,17 @@ def unconditional_files(definitions: list[DefinitionLike], values: Values) -> li
 
 
 def explain_definitions(diag: Diagnostic, label: str, definitions: list[DefinitionLike], needs_complete: bool,
-                        ctx: Context) -> Explained:
-    """The decision between the four cases, given what the index knows."""
+                        ctx: Context, *, query: tuple[str, Sequence[str]] | None = None) -> Explained:
+    """The decision between the four cases, given what the index knows.
+
+    ``query``: the name and kinds looked up, so that a name of the C library or the
+    compiler's headers gets its standard include even when the index has no (or only a
+    hidden) definition of it.
+    """
+    if query is not None:
+        standard = _explain_standard(diag, label, query, definitions, ctx)
+        if standard is not None:
+            return standard
     out = Explained()
     complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
