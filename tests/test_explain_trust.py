@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import pytest
 
 from conftest import hdrtest, write_tree
 from hdrtest import classify as cls
+from hdrtest.cache import open_cache
 from hdrtest.check import check
-from hdrtest.explain import Explanation, explain_report
+from hdrtest.explain import Explanation, explain_report, probe_config
 from hdrtest.models import CheckReport, Diagnostic, Note, Result
 from hdrtest.report.text import render
 from hdrtest.scan.symbols import index_file
@@ -16,13 +20,19 @@ from hdrtest.settings import Settings
 G = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"
 
 
-def settings_for(root: Path, compiler: str, *flags: str, cache: Path | None = None) -> Settings:
+def settings_for(root: Path, compiler: str, *flags: str, cache: Path | None = None, timeout: float = 60.0) -> Settings:
     return Settings(root=root, cc=compiler, cflags=("-std=gnu11", "-I" + str(root / "include"), *flags), jobs=1,
-                    variants="none", no_cache=cache is None, cache_dir=cache)
+                    variants="none", no_cache=cache is None, cache_dir=str(cache) if cache else None, timeout=timeout)
 
 
 def failing(root: Path, settings: Settings, header: str = "t.h") -> tuple[CheckReport, Result]:
-    report = check(settings, [str(root / header)])
+    """Check ``header`` as the CLI does (with the result cache when the settings have one)."""
+    cache = open_cache(settings)
+    try:
+        report = check(settings, [str(root / header)], cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
     assert len(report.failures) == 1, render(report)
     return report, report.failures[0]
 
@@ -33,6 +43,11 @@ def errors(result: Result) -> list[Diagnostic]:
 
 def notes_of(result: Result, kind: str | None = None) -> list[Note]:
     return [n for d in result.diagnostics for n in d.notes if kind is None or n.kind == kind]
+
+
+def settle() -> None:
+    """Let freshly written files age past the result cache's racy window (changes.RACY_NS)."""
+    time.sleep(0.12)
 
 
 def explained(report: CheckReport, settings: Settings) -> Explanation:
@@ -227,3 +242,76 @@ def test_no_edit_of_a_library_header_outside_the_tree(tmp_path: Path, compiler: 
     assert explained(report, settings).edits == []
     assert not [n for n in notes_of(result) if n.fix_diff]
     assert [n.line for n in notes_of(result, "fix") if n.file == "t.h"] == [4]  # only: guard the use
+
+
+# ---------------------------------------------------------------------------
+# 8. A failed macro probe is unknown, never "not set", and nothing is cached from it
+
+
+GUARDED = {"include/big.h": G.format(g="BIG_H", body="#ifdef CONFIG_BIG\nstruct big { int a; };\n#endif"),
+           "t.h": G.format(g="T_H", body="#include <big.h>\nstruct s { struct big b; };")}
+
+
+def _wrapper(tmp_path: Path, compiler: str, probe: str) -> Path:
+    """A compiler wrapper (as ccache or a cross toolchain's) that compiles, but fails the -dM probe
+    while the file 'refuse' exists next to it."""
+    wrapper = tmp_path / "bin" / "cc-wrapper"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'''#!/bin/sh
+case " $* " in *" -dM "*) if [ -e "{tmp_path / 'bin' / 'refuse'}" ]; then {probe}; fi;; esac
+exec {compiler} "$@"
+''')
+    wrapper.chmod(0o755)
+    (tmp_path / "bin" / "refuse").write_text("")
+    return wrapper
+
+
+@pytest.mark.parametrize("probe,reason", [("echo 'cc1: probe refused' >&2; exit 1", "cc1: probe refused"),
+                                          ("sleep 5", "took over 2 s")])
+def test_a_failed_macro_probe_leaves_the_configuration_unknown(tmp_path: Path, compiler: str, probe: str,
+                                                               reason: str) -> None:
+    root = write_tree(tmp_path / "tree", GUARDED)
+    wrapper = _wrapper(tmp_path, compiler, probe)
+    cache = tmp_path / "cache"
+    settings = settings_for(root, str(wrapper), cache=cache, timeout=2)
+    settle()
+    report, result = failing(root, settings)
+    [definition] = notes_of(result, "definition")
+    assert (definition.file, definition.line) == ("include/big.h", 4)
+    assert "not set" not in definition.message
+    assert f"not verified: could not list macros: " in definition.message and reason in definition.message
+    assert not notes_of(result, "fix") and explained(report, settings).edits == []
+    assert result.triage is None and result.explained_from is None
+    # Nothing was kept: with the probe working again, the same compile (a cache hit) is explained for real.
+    (tmp_path / "bin" / "refuse").unlink()
+    _, again = failing(root, settings)
+    assert again.cached
+    [definition] = notes_of(again, "definition")
+    assert "CONFIG_BIG is not set" in definition.message
+    assert probe_config(again.job).error is None
+
+
+# ---------------------------------------------------------------------------
+# 9. A cached explanation goes stale with the files it read
+
+
+def test_a_cached_explanation_follows_the_definition_it_names(tmp_path: Path, compiler: str) -> None:
+    root = write_tree(tmp_path / "tree", {
+        "include/defs.h": G.format(g="DEFS_H", body="struct big { int a; };"),
+        "t.h": G.format(g="T_H", body="struct s { struct big b; };")})
+    settings = settings_for(root, compiler, cache=tmp_path / "cache")
+    settle()
+    _, result = failing(root, settings)
+    [definition] = notes_of(result, "definition")
+    assert (definition.file, definition.line) == ("include/defs.h", 3)
+    assert str(root / "include/defs.h") in (result.explained_from or {})
+    # The definition moves; t.h's compile read nothing that changed (a cache hit), its explanation did.
+    (root / "include/defs.h").write_text(G.format(g="DEFS_H", body="/* moved */\n\nstruct big { int a; };"))
+    settle()
+    _, again = failing(root, settings)
+    assert again.cached
+    [definition] = notes_of(again, "definition")
+    assert (definition.file, definition.line) == ("include/defs.h", 5)
+    # Unchanged since: the stored explanation (now the new one) comes back as it is.
+    _, third = failing(root, settings)
+    assert third.cached and [(n.file, n.line) for n in notes_of(third, "definition")] == [("include/defs.h", 5)]

@@ -46,7 +46,7 @@ from .changes import RACY_NS, Chains, Include, Resolver, Stamp, decode_includes,
     job_search_path, scan_includes, stamp_of, trusted
 from .cachedir import default_cache_dir
 from .errors import UsageError
-from .models import Diagnostic, Job, Note, Result, Status
+from .models import EXPLANATION_NOTE_KINDS, Diagnostic, Job, Note, Result, Status
 from .settings import Settings
 from .toolchain import probe
 
@@ -123,7 +123,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
             "omitted_errors": result.omitted_errors, "duration": result.duration, "returncode": result.returncode,
             "command": list(result.command), "raw_output": result.raw_output, "same_as": result.same_as,
             "dependencies": list(result.dependencies), "relevance": dict(result.relevance),
-            "triage": result.triage}
+            "triage": result.triage, "explained_from": result.explained_from}
 
 
 def result_from_dict(data: dict[str, Any], job: Job) -> Result:
@@ -133,7 +133,15 @@ def result_from_dict(data: dict[str, Any], job: Job) -> Result:
                   returncode=data.get("returncode"), command=tuple(data.get("command", ())),
                   raw_output=data.get("raw_output", ""), same_as=data.get("same_as"),
                   dependencies=tuple(data.get("dependencies", ())), relevance=dict(data.get("relevance", {})),
-                  triage=data.get("triage"))
+                  triage=data.get("triage"), explained_from=data.get("explained_from", {}))
+
+
+def forget_explanation(result: Result) -> None:
+    """Drop ``result``'s explanation notes and triage (they went stale); the verdict and diagnostics stay."""
+    result.triage = None
+    result.explained_from = {}
+    for diag in result.diagnostics:
+        diag.notes = [n for n in diag.notes if n.kind not in EXPLANATION_NOTE_KINDS]
 
 
 def _payload(result: Result) -> bytes:
@@ -537,6 +545,8 @@ class ResultCache:
 
         result.command = display_command(job)  # the variant prelude's path is this run's
         result.dependencies = tuple(deps)
+        if not self._explanation_current(result):
+            forget_explanation(result)  # the result stands; its explanation is made again
         result.cached = True
         self.hits += 1
         self._counts["hits"] += 1
@@ -637,8 +647,8 @@ class ResultCache:
         stale, and the result must not be attached to what it was not made from.
         """
         with self._lock:
-            if self._closed or result.status not in (Status.PASS, Status.FAIL):
-                return
+            if self._closed or result.status not in (Status.PASS, Status.FAIL) or result.explained_from is None:
+                return  # None: an explanation resting on an unknown (a failed macro probe) is not kept
             try:
                 key = self.key(result.job)
                 if key not in self._current:
@@ -650,6 +660,10 @@ class ResultCache:
                                (payload, len(payload), key))
             except sqlite3.Error as exc:
                 self.errors.append(f"cache update failed: {exc}")
+
+    def _explanation_current(self, result: Result) -> bool:
+        """Whether every file the stored explanation read still has the content it read."""
+        return all(self.file_digest(path).hex() == digest for path, digest in (result.explained_from or {}).items())
 
     def _skip(self, reason: str) -> bool:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1

@@ -11,6 +11,7 @@ the diagnostic, and ``fix.Edit`` records for ``hdrtest fix``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import threading
@@ -24,9 +25,9 @@ from typing import Protocol
 from . import classify as cls
 from .fix import Edit, declaration_text, function_stub, inside, macro_stub, render_diff, shown_path, \
     split_function, struct_stub
-from .models import CheckReport, Diagnostic, Job, Note, Result
+from .models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnostic, Job, Note, Result
 from .toolchain.run import run
-from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, always_one_of, evaluate, macros, \
+from .scan.conditions import TRUE, And, Atom, Const, Defined, Formula, Not, OptionFilter, Or, always_one_of, evaluate, macros, \
     to_c
 from .changes import GraphStore
 from .executors.local import default_jobs
@@ -60,7 +61,7 @@ class IndexLike(Protocol):
 
 TAG_KINDS = ("struct", "union", "enum")
 #: The note kinds this module writes (and replaces when it explains a result again).
-OWN_NOTE_KINDS = frozenset({"definition", "fix", "include", "triage", "explain-error"})
+OWN_NOTE_KINDS = EXPLANATION_NOTE_KINDS
 #: Which index kinds can answer each error class.
 KINDS_FOR = {
     cls.UNKNOWN_TYPE: ("typedef", "macro"),
@@ -105,22 +106,44 @@ def parse_macros(text: str) -> Values:
     return dict(parse_dm(text, keep_params=False))
 
 
-def config_values(job: Job) -> Values:
-    """Macro name -> replacement text, for the configuration the job compiled in (cached per flag set)."""
+@dataclass(frozen=True)
+class ConfigProbe:
+    """The configuration's macros, or why they could not be listed (then every condition is unknown)."""
+
+    values: Values
+    error: str | None = None
+
+
+def probe_config(job: Job) -> ConfigProbe:
+    """The macros of the configuration the job compiled in (cached per flag set, successes only).
+
+    A probe that fails or times out says nothing about the configuration: its error is
+    returned, and the next explanation asks the compiler again.
+    """
     command = config_command(job)
     key = (str(job.directory), *command)
     with _VALUES_LOCK:
         cached = _VALUES.get(key)
     if cached is not None:
-        return cached
+        return ConfigProbe(cached)
     try:
         out = run(command, cwd=job.directory, timeout=job.timeout)
-        values = parse_macros(out.out)
-    except OSError:
-        values = {}
+    except OSError as exc:
+        return ConfigProbe({}, f"could not list macros: {exc.strerror or exc}")
+    if out.timed_out:
+        return ConfigProbe({}, f"could not list macros: '-dM -E' took over {job.timeout:g} s")
+    if out.returncode != 0:
+        first = (out.err.strip().splitlines() or [f"exit status {out.returncode}"])[0]
+        return ConfigProbe({}, f"could not list macros: {first}")
+    values = parse_macros(out.out)
     with _VALUES_LOCK:
         _VALUES[key] = values
-    return values
+    return ConfigProbe(values)
+
+
+def config_values(job: Job) -> Values:
+    """Macro name -> replacement text (empty when the probe failed: see ``probe_config``)."""
+    return probe_config(job).values
 
 
 def why_false(formula: Formula, values: Values) -> list[str]:
@@ -172,17 +195,31 @@ class Files:
     #: Per standard header and search path: the files it reaches, with their include depth.
     standard: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
 
+    #: Content digests (sha256 hex, "" when unreadable) of the files read, and the paths read since ``touched``
+    #: was last reset: what one result's explanation depends on.
+    digests: dict[str, str] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
     def lines(self, path: str) -> list[str]:
+        self.touched.add(path)
         cached = self._lines.get(path)
         if cached is None:
             try:
-                cached = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+                data = Path(path).read_bytes()
             except OSError:
-                cached = []
+                data = None
+            self.digests[path] = hashlib.sha256(data).hexdigest() if data is not None else ""
+            cached = data.decode("utf-8", errors="replace").splitlines() if data is not None else []
             self._lines[path] = cached
         return cached
 
+    def digest(self, path: str) -> str:
+        if path not in self.digests:
+            self.lines(path)
+        return self.digests[path]
+
     def scan(self, path: str) -> FileScan:
+        self.touched.add(path)
         cached = self._scans.get(path)
         if cached is None:
             cached = scan_directives("\n".join(self.lines(path)) + "\n", path, self.options, strict=False)
@@ -321,6 +358,16 @@ class Context:
     seen: set[tuple[str, str]] = field(default_factory=set)
     #: Why the configuration's macros are unknown (the ``-dM -E`` probe failed); None when they are known.
     unknown_reason: str | None = None
+    #: Definition files the explanation relied on (beyond what ``files`` read).
+    read: set[str] = field(default_factory=set)
+    #: False when the explanation rests on the absence of something in a widened index (a new file can change it).
+    cacheable: bool = True
+
+    def value(self, formula: Formula) -> bool | None:
+        """``formula`` in this configuration; unknown whenever the macros could not be listed."""
+        if self.unknown_reason is not None and not isinstance(formula, Const):
+            return None
+        return evaluate(formula, self.values)
 
 
 @dataclass
@@ -501,7 +548,8 @@ def _included(start: str, search: SearchPath, files: Files, values: Values | Non
 
 def _reached(start: str, wanted: Mapping[str, object], ctx: Context, limit: int = 3000) -> str | None:
     """The first of ``wanted`` that ``start`` includes, directly or not, in this configuration."""
-    return next((path for path, _ in _included(start, ctx.search, ctx.files, ctx.values, limit=limit)
+    values = ctx.values if ctx.unknown_reason is None else None  # unknown macros: every branch may be taken
+    return next((path for path, _ in _included(start, ctx.search, ctx.files, values, limit=limit)
                  if path in wanted), None)
 
 
@@ -616,9 +664,9 @@ def _explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[s
     """A name a standard header provides (``size_t``, ``FILE``), when the compile does not see it and the
     tree does not hide a definition of its own: include that header.  None when another case applies."""
     seen_here = [d for d in definitions if _norm(d.file) in ctx.closure and d.complete
-                 and evaluate(d.condition, ctx.values) is not False]
+                 and ctx.value(d.condition) is not False]
     hidden_in_tree = [d for d in definitions if d.complete and inside(Path(_norm(d.file)), ctx.root)
-                      and evaluate(d.condition, ctx.values) is False]
+                      and ctx.value(d.condition) is False]
     if seen_here or hidden_in_tree or ctx.unknown_reason is not None:
         return None
     user = Path(diag.abs_file or _norm(ctx.root / diag.file))
@@ -673,7 +721,14 @@ def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context)
             text = lines[number - 1]
             if number > definition.line and depth > 0 and _declares(text, member):
                 condition = ctx.files.scan(path).condition_at(number)
-                if evaluate(condition, ctx.values) is False:
+                if ctx.value(condition) is None:
+                    out.notes.append(Note(
+                        f"member {_q(member)} of {_q(container)} is declared at {_shown(path, ctx.root)}:{number} "
+                        f"only when {to_c(condition)}, whose value here is unknown (not verified: "
+                        f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
+                        file=_shown(path, ctx.root), line=number, kind="definition"))
+                    return out
+                if ctx.value(condition) is False:
                     reasons = why_false(condition, ctx.values)
                     out.notes.append(Note(
                         f"member {_q(member)} of {_q(container)} is declared at {_shown(path, ctx.root)}:{number} "
@@ -885,9 +940,10 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if _norm(d.file) in ctx.closure]
     values = ctx.values
-    disabled = [d for d in complete if evaluate(d.condition, values) is False]
-    enabled = [d for d in complete if evaluate(d.condition, values) is True]
-    unknown = [d for d in complete if evaluate(d.condition, values) is None]
+    ctx.read.update(_norm(d.file) for d in definitions)
+    disabled = [d for d in complete if ctx.value(d.condition) is False]
+    enabled = [d for d in complete if ctx.value(d.condition) is True]
+    unknown = [d for d in complete if ctx.value(d.condition) is None]
     in_closure = [d for d in enabled if _norm(d.file) in ctx.closure]
     elsewhere = [d for d in enabled if _norm(d.file) not in ctx.closure]
     if seen_forwards and complete:
@@ -938,6 +994,8 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                               f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
                               file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
         return out
+    # "Only forward-declared" and "nowhere" rest on what the include directories lack: a new file changes that.
+    ctx.cacheable = False
     if forwards:
         definition = (seen_forwards or forwards)[0]
         out.notes.append(Note(f"{label} is only forward-declared ({_where(definition, ctx.root)}); no complete "
@@ -956,7 +1014,7 @@ def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explai
     kinds = (words[0],) if len(words) == 2 and words[0] in TAG_KINDS else \
         ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator")
     places = [d for d in _lookup(ctx.index, name, kinds)
-              if d.complete and _norm(d.file) in ctx.closure and evaluate(d.condition, ctx.values) is not False]
+              if d.complete and _norm(d.file) in ctx.closure and ctx.value(d.condition) is not False]
     if len(places) > 1:
         shown = ", ".join(_where(d, ctx.root) for d in places[:4])
         out.notes.append(Note(f"{_q(symbol)} is defined {len(places)} times in what this compile reads: {shown}; "
@@ -1186,11 +1244,14 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
                          base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
         index = lazy
     files = Files(_option_filter(settings))
+    probes: dict[str, ConfigProbe] = {}
     for result in failing:
-        ctx = Context(result=result, root=report.root, index=index or _EmptyIndex(), values=config_values(result.job),
+        config = probes[result.job.key] = probe_config(result.job)
+        files.touched = set()
+        ctx = Context(result=result, root=report.root, index=index or _EmptyIndex(), values=config.values,
                       closure=frozenset(_norm(d) for d in [*result.dependencies, str(result.job.header)]),
                       search=SearchPath.from_flags(result.job.flags, result.job.directory), files=files,
-                      indexed_files=explanation.index_files)
+                      indexed_files=explanation.index_files, unknown_reason=config.error)
         edits: list[Edit] = []
         for diag in result.diagnostics:
             if not diag.is_error:
@@ -1204,14 +1265,21 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
                                         kind="explain-error")])
             diag.notes.extend(found.notes)
             edits.extend(found.edits)
+        result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
         explanation.edits_by_result[result.job.key] = edits
         explanation.edits.extend(edits)
     if lazy is not None:
         explanation.index_seconds = lazy.seconds
         explanation.index_files = lazy.files
     if triage_results:
-        _triage(failing, settings, report.root, graphs)
+        _triage(failing, settings, report.root, graphs, probes)
     return explanation
+
+
+def _inputs(ctx: Context) -> dict[str, str]:
+    """What one explanation read that the compile did not: path -> content digest."""
+    paths = (ctx.files.touched | ctx.read) - ctx.closure
+    return {path: ctx.files.digest(path) for path in sorted(paths)}
 
 
 class _EmptyIndex:
@@ -1219,7 +1287,8 @@ class _EmptyIndex:
         return []
 
 
-def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None) -> None:
+def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None,
+            probes: Mapping[str, ConfigProbe] | None = None) -> None:
     from . import compdb
     from .plan import flag_source
     from .triage import Kbuild, UnitGraphs, triage
@@ -1234,10 +1303,17 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: Gr
     graphs = UnitGraphs(entries, store)
     kbuild = Kbuild(root)
     for result in failing:
+        config = (probes or {}).get(result.job.key) or probe_config(result.job)
+        first = next((d for d in result.diagnostics if d.is_error), None)
+        if config.error is not None:
+            # Which units build in this configuration depends on its macros: unknown, so no verdict.
+            result.triage = None
+            if first is not None:
+                first.notes.append(Note(f"impact not verified: {config.error}", kind="triage"))
+            continue
         preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
-        verdict = triage(result.job.header, entries, config_values(result.job), root, preferred=preferred,
+        verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
                          graphs=graphs, kbuild=kbuild)
         result.triage = verdict.label
-        first = next((d for d in result.diagnostics if d.is_error), None)
         if first is not None:
             first.notes.append(Note(verdict.message, kind="triage"))

@@ -109,6 +109,10 @@ class Job:
         return f"{self.display}[{self.language}]@{self.variant.name}"
 
 
+#: The note kinds explanations write: dropped when an explanation is redone or goes stale.
+EXPLANATION_NOTE_KINDS = frozenset({"definition", "fix", "include", "triage", "explain-error"})
+
+
 @dataclass
 class Note:
     """An explanation attached to a diagnostic; rendered as a gcc-style ``note:``."""
@@ -172,6 +176,10 @@ class Result:
     relevance: dict[str, str] = field(default_factory=dict)
     #: "real-build" / "header-test-only" / None when unknown.
     triage: str | None = None
+    #: What the explanation read beyond the compile's own dependencies (the files holding the definitions it
+    #: names, the neighbours whose includes it copied): path -> sha256 hex.  A cached explanation is reused only
+    #: while they are unchanged.  None: the explanation rests on something unknown and is not cached.
+    explained_from: dict[str, str] | None = field(default_factory=dict)
 
 
 @dataclass
