@@ -665,10 +665,9 @@ def _explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[s
     tree does not hide a definition of its own: include that header.  None when another case applies."""
     seen_here = [d for d in definitions if _norm(d.file) in ctx.closure and d.complete
                  and ctx.value(d.condition) is not False]
-    hidden_in_tree = [d for d in definitions if d.complete and inside(Path(_norm(d.file)), ctx.root)
-                      and ctx.value(d.condition) is False]
-    if seen_here or hidden_in_tree or ctx.unknown_reason is not None:
-        return None
+    in_tree = [d for d in definitions if inside(Path(_norm(d.file)), ctx.root)]
+    if seen_here or in_tree or ctx.unknown_reason is not None:
+        return None  # the tree's own definitions decide (``_explain_elsewhere`` still prefers a standard header)
     user = Path(diag.abs_file or _norm(ctx.root / diag.file))
     found = _standard_header(query[0], set(query[1]), user, ctx)
     if found is None:
