@@ -12,7 +12,7 @@ from hdrtest import classify as cls
 from hdrtest.cache import open_cache
 from hdrtest.check import check
 from hdrtest.explain import Explanation, explain_report, probe_config
-from hdrtest.models import CheckReport, Diagnostic, Note, Result
+from hdrtest.models import CheckReport, Diagnosis, Diagnostic, Note, Result
 from hdrtest.report.text import render
 from hdrtest.scan.symbols import index_file
 from hdrtest.settings import Settings
@@ -20,7 +20,8 @@ from hdrtest.settings import Settings
 G = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"
 
 
-def settings_for(root: Path, compiler: str, *flags: str, cache: Path | None = None, timeout: float = 60.0) -> Settings:
+def settings_for(root: Path, compiler: str, *flags: str, cache: Path | None = None,
+                 timeout: float = 60.0) -> Settings:
     return Settings(root=root, cc=compiler, cflags=("-std=gnu11", "-I" + str(root / "include"), *flags), jobs=1,
                     variants="none", no_cache=cache is None, cache_dir=str(cache) if cache else None, timeout=timeout)
 
@@ -118,6 +119,8 @@ def test_gstring_is_found_and_included(tmp_path: Path, compiler: str) -> None:
     report, result = failing(root, settings)
     [definition] = notes_of(result, "definition")
     assert (definition.file, definition.line) == ("include/glib/gstring.h", 8)
+    assert errors(result)[0].diagnosis == Diagnosis("not-included", "GString", "include/glib/gstring.h", 8,
+                                                    include="<glib/gstring.h>")
     edits = explained(report, settings).edits
     assert [(e.file, e.lines) for e in edits] == [(root / "t.h", ("#include <glib/gstring.h>",))]
 
@@ -143,6 +146,9 @@ def test_a_name_defined_in_every_branch_is_not_conditional(tmp_path: Path, compi
     report, result = failing(root, settings)
     [diag] = errors(result)
     assert (diag.category, diag.symbol) == (cls.UNDECLARED_IDENTIFIER, "MY_VALUE")
+    assert diag.diagnosis is not None
+    assert (diag.diagnosis.kind, diag.diagnosis.file, diag.diagnosis.guard, diag.diagnosis.include) == \
+        ("not-included", "include/defs.h", None, "<defs.h>")
     [definition] = notes_of(result, "definition")
     assert definition.file == "include/defs.h"
     assert "only when" not in definition.message and "does not include" in definition.message
@@ -160,6 +166,10 @@ def test_a_false_guard_beside_an_unknown_branch_read_here_is_not_the_cause(tmp_p
     _, result = failing(root, settings_for(root, compiler))
     [definition] = notes_of(result, "definition")
     assert definition.line == 7  # the #elif branch, not the #ifdef USE_A one
+    diagnosis = errors(result)[0].diagnosis
+    assert diagnosis is not None and (diagnosis.kind, diagnosis.line, diagnosis.verified) == \
+        ("unknown-condition", 7, False)
+    assert diagnosis.guard == "!defined(USE_A) && VERSION_AT_LEAST(4)"
     assert "not verified" in definition.message
     assert not notes_of(result, "fix")
 
@@ -179,6 +189,8 @@ def test_no_stub_copies_the_guard_macro(tmp_path: Path, compiler: str) -> None:
     assert not [n for n in notes_of(result) if n.fix_diff]
     assert explained(report, settings).edits == []
     assert any("OFF_T_TYPE" in n.message and "no stub" in n.message for n in notes_of(result, "fix"))
+    assert errors(result)[0].diagnosis == Diagnosis("conditional", "off_type", "include/cfg.h", 4,
+                                                    guard="defined(OFF_T_TYPE)", values=(("OFF_T_TYPE", None),))
 
 
 def test_no_stub_uses_a_type_defined_only_in_the_block(tmp_path: Path, compiler: str) -> None:
@@ -208,6 +220,8 @@ def test_standard_names_checked_alone_get_their_standard_headers(tmp_path: Path,
     settings = settings_for(root, compiler)
     report, result = failing(root, settings)
     assert [d.symbol for d in errors(result)] == ["size_t", "FILE"]
+    assert [(d.diagnosis.kind, d.diagnosis.include) for d in errors(result) if d.diagnosis] == \
+        [("standard-header", "<stddef.h>"), ("standard-header", "<stdio.h>")]
     fixes = notes_of(result, "include")
     assert [(n.file, n.line) for n in fixes] == [("t.h", 3), ("t.h", 3)]
     assert all(n.fix_diff and n.fix_diff.startswith("--- a/t.h\n") for n in fixes)
@@ -234,7 +248,8 @@ def test_a_standard_header_read_in_part_is_not_edited(tmp_path: Path, compiler: 
 def test_no_edit_of_a_library_header_outside_the_tree(tmp_path: Path, compiler: str) -> None:
     lib = write_tree(tmp_path / "lib", {"lib.h": G.format(g="LIB_H", body="#ifdef LIB_FULL\nstruct big { int a; };\n"
                                                           "#endif")})
-    root = write_tree(tmp_path / "tree", {"t.h": G.format(g="T_H", body="#include <lib.h>\nstruct s { struct big b; };")})
+    root = write_tree(tmp_path / "tree", {"t.h": G.format(g="T_H", body="#include <lib.h>\n"
+                                                          "struct s { struct big b; };")})
     settings = settings_for(root, compiler, "-I" + str(lib))
     report, result = failing(root, settings)
     [definition] = notes_of(result, "definition")
@@ -282,12 +297,19 @@ def test_a_failed_macro_probe_leaves_the_configuration_unknown(tmp_path: Path, c
     assert f"not verified: could not list macros: " in definition.message and reason in definition.message
     assert not notes_of(result, "fix") and explained(report, settings).edits == []
     assert result.triage is None and result.explained_from is None
+    diagnosis = errors(result)[0].diagnosis
+    assert diagnosis is not None
+    assert (diagnosis.kind, diagnosis.verified, diagnosis.values) == \
+        ("unknown-condition", False, (("CONFIG_BIG", "?"),))
+    assert diagnosis.reason is not None and diagnosis.reason.startswith("could not list macros: ")
     # Nothing was kept: with the probe working again, the same compile (a cache hit) is explained for real.
     (tmp_path / "bin" / "refuse").unlink()
     _, again = failing(root, settings)
     assert again.cached
     [definition] = notes_of(again, "definition")
     assert "CONFIG_BIG is not set" in definition.message
+    diagnosis = errors(again)[0].diagnosis
+    assert diagnosis is not None and (diagnosis.kind, diagnosis.values) == ("conditional", (("CONFIG_BIG", None),))
     assert probe_config(again.job).error is None
 
 
@@ -314,4 +336,6 @@ def test_a_cached_explanation_follows_the_definition_it_names(tmp_path: Path, co
     # Unchanged since: the stored explanation (now the new one) comes back as it is.
     _, third = failing(root, settings)
     assert third.cached and [(n.file, n.line) for n in notes_of(third, "definition")] == [("include/defs.h", 5)]
+    assert errors(third)[0].diagnosis == Diagnosis("not-included", "struct big", "include/defs.h", 5,
+                                                   include="<defs.h>")
     assert str(root / "include/defs.h") in (third.explained_from or {})

@@ -22,6 +22,7 @@ after it was stored is written again with its notes (``update``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ from .changes import RACY_NS, Chains, Include, Resolver, Stamp, decode_includes,
     job_search_path, scan_includes, stamp_of, trusted
 from .cachedir import default_cache_dir
 from .errors import UsageError
-from .models import EXPLANATION_NOTE_KINDS, Diagnostic, Job, Note, Result, Status
+from .models import EXPLANATION_NOTE_KINDS, Diagnosis, Diagnostic, Job, Note, Result, Status
 from .settings import Settings
 from .toolchain import probe
 
@@ -105,7 +106,8 @@ def diagnostic_to_dict(diag: Diagnostic) -> dict[str, Any]:
     return {"file": diag.file, "line": diag.line, "column": diag.column, "severity": diag.severity,
             "message": diag.message, "option": diag.option, "include_chain": [list(c) for c in diag.include_chain],
             "children": [diagnostic_to_dict(c) for c in diag.children], "category": diag.category,
-            "symbol": diag.symbol, "notes": [note_to_dict(n) for n in diag.notes], "abs_file": diag.abs_file}
+            "symbol": diag.symbol, "notes": [note_to_dict(n) for n in diag.notes], "abs_file": diag.abs_file,
+            "diagnosis": dataclasses.asdict(diag.diagnosis) if diag.diagnosis is not None else None}
 
 
 def diagnostic_from_dict(data: dict[str, Any]) -> Diagnostic:
@@ -114,7 +116,15 @@ def diagnostic_from_dict(data: dict[str, Any]) -> Diagnostic:
                       include_chain=[(str(f), int(n)) for f, n in data.get("include_chain", [])],
                       children=[diagnostic_from_dict(c) for c in data.get("children", [])],
                       category=data.get("category"), symbol=data.get("symbol"),
-                      notes=[note_from_dict(n) for n in data.get("notes", [])], abs_file=data.get("abs_file"))
+                      notes=[note_from_dict(n) for n in data.get("notes", [])], abs_file=data.get("abs_file"),
+                      diagnosis=diagnosis_from_dict(data.get("diagnosis")))
+
+
+def diagnosis_from_dict(data: dict[str, Any] | None) -> Diagnosis | None:
+    if not data:
+        return None
+    values = tuple((str(name), value) for name, value in data.get("values", ()))
+    return Diagnosis(**{**data, "values": values})
 
 
 def result_to_dict(result: Result) -> dict[str, Any]:
@@ -142,6 +152,7 @@ def forget_explanation(result: Result) -> None:
     result.explained_from = {}
     for diag in result.diagnostics:
         diag.notes = [n for n in diag.notes if n.kind not in EXPLANATION_NOTE_KINDS]
+        diag.diagnosis = None
 
 
 def _payload(result: Result) -> bytes:

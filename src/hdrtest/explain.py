@@ -25,10 +25,10 @@ from typing import Protocol
 from . import classify as cls
 from .fix import Edit, declaration_text, function_stub, inside, macro_stub, render_diff, shown_path, \
     split_function, struct_stub
-from .models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnostic, Job, Note, Result
+from .models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnosis, Diagnostic, Job, Note, Result
 from .toolchain.run import run
-from .scan.conditions import TRUE, And, Atom, Const, Defined, Formula, Not, OptionFilter, Or, always_one_of, evaluate, macros, \
-    to_c
+from .scan.conditions import TRUE, And, Atom, Const, Defined, Formula, Not, OptionFilter, Or, always_one_of, \
+    evaluate, macros, to_c
 from .changes import GraphStore
 from .executors.local import default_jobs
 from .scan.directives import CondBlock, FileScan, scan_directives
@@ -374,6 +374,22 @@ class Context:
 class Explained:
     notes: list[Note] = field(default_factory=list)
     edits: list[Edit] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+
+
+def _diagnosis(kind: str, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context, *,
+               include: str | None = None, stub: str | None = None) -> Diagnosis:
+    """The record of what an explanation established (``definition``: the one it names)."""
+    guard = None if definition is None or definition.condition == TRUE else definition.condition
+    unknown = ctx.unknown_reason is not None
+    values = tuple((name, "?" if unknown else ctx.values.get(name)) for name in sorted(macros(guard))) \
+        if guard is not None else ()
+    verified = kind != "unknown-condition"
+    return Diagnosis(kind=kind, symbol=diag.symbol or "",
+                     file=_shown(definition.file, ctx.root) if definition else None,
+                     line=definition.line if definition else None, guard=to_c(guard) if guard is not None else None,
+                     values=values, include=include, stub=stub, verified=verified,
+                     reason=None if verified else ctx.unknown_reason or "hdrtest cannot evaluate that condition")
 
 
 def _norm(path: str | Path) -> str:
@@ -613,6 +629,7 @@ def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLik
         number += 1
     out.notes.append(Note(f"fix {number}: {'or ' if number > 1 else ''}guard the use at {diag.file}:{diag.line} "
                           f"with {guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
+    out.diagnosis = _diagnosis("conditional", diag, definition, ctx, stub=stub if edit is not None else None)
     return out
 
 
@@ -634,6 +651,7 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
         out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)}, which no include path of this "
                               "compile reaches", file=_shown(definition.file, ctx.root), line=definition.line,
                               kind="definition"))
+        out.diagnosis = _diagnosis("not-included", diag, definition, ctx)
         return out
     scored.sort(key=lambda item: item[0])
     _, spelled, definition = scored[0]
@@ -655,6 +673,8 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
                   f"does not include; {spelled}, included by {count} file(s) next to it, brings it in"
     out.notes.append(Note(message, file=_shown(definition.file, ctx.root), line=definition.line,
                           kind="definition"))
+    out.diagnosis = _diagnosis("standard-header" if standard is not None and via is None else "not-included", diag,
+                               definition, ctx, include=spelled)
     _add_include(out, spelled, label, user, ctx)
     return out
 
@@ -679,6 +699,7 @@ def _explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[s
     out = Explained([Note(f"{label} comes from the standard header {spelled} ({_where(definition, ctx.root)}), "
                           f"which {_shown(user, ctx.root)} {how}", file=_shown(definition.file, ctx.root),
                           line=definition.line, kind="definition")])
+    out.diagnosis = _diagnosis("standard-header", diag, definition, ctx, include=spelled)
     _add_include(out, spelled, label, user, ctx)
     return out
 
@@ -964,6 +985,7 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
         found = _explain_conditional(diag, label, disabled[0], ctx)
         out.notes += found.notes
         out.edits += found.edits
+        out.diagnosis = found.diagnosis
         if elsewhere:
             more = _explain_elsewhere(diag, label, elsewhere, ctx)
             out.notes += [Note("it is also defined unconditionally: " + n.message, n.file, n.line, n.column,
@@ -973,6 +995,7 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
         found = _explain_elsewhere(diag, label, elsewhere, ctx)
         out.notes += found.notes
         out.edits += found.edits
+        out.diagnosis = found.diagnosis
         return out
     if in_closure:
         definition = in_closure[0]
@@ -985,6 +1008,7 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                 message += f" (when {to_c(definition.condition)}, which holds here)"
         out.notes.append(Note(message, file=_shown(definition.file, ctx.root), line=definition.line,
                               kind="definition"))
+        out.diagnosis = _diagnosis("defined-here", diag, definition, ctx)
         return out
     if unknown:
         definition = (unknown_here or unknown)[0]
@@ -992,6 +1016,7 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                               f"{to_c(definition.condition)}, whose value here is unknown (not verified: "
                               f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
                               file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
+        out.diagnosis = _diagnosis("unknown-condition", diag, definition, ctx)
         return out
     # "Only forward-declared" and "nowhere" rest on what the include directories lack: a new file changes that.
     ctx.cacheable = False
@@ -1000,7 +1025,9 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
         out.notes.append(Note(f"{label} is only forward-declared ({_where(definition, ctx.root)}); no complete "
                               f"definition exists in the {_indexed(ctx)} indexed file(s)",
                               file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
+        out.diagnosis = _diagnosis("forward-only", diag, definition, ctx)
         return out
+    out.diagnosis = _diagnosis("nowhere", diag, None, ctx)
     out.notes.append(Note(f"{label} is defined nowhere in the {_indexed(ctx)} indexed file(s) (the header's "
                           "includes and the include directories of its flags)", kind="definition"))
     return out
@@ -1230,6 +1257,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         # Results can come back from a cache or be explained twice (check --fix): start clean.
         for diag in result.diagnostics:
             diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
+            diag.diagnosis = None
         family = probe(result.job.compiler, result.job.directory).family
         cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
     needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
@@ -1263,6 +1291,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
                 found = Explained([Note(f"hdrtest could not explain this error ({exc.__class__.__name__}: {exc})",
                                         kind="explain-error")])
             diag.notes.extend(found.notes)
+            diag.diagnosis = found.diagnosis or diag.diagnosis
             edits.extend(found.edits)
         result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
         explanation.edits_by_result[result.job.key] = edits
