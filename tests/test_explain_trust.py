@@ -339,3 +339,10 @@ def test_a_cached_explanation_follows_the_definition_it_names(tmp_path: Path, co
     assert errors(third)[0].diagnosis == Diagnosis("not-included", "struct big", "include/defs.h", 5,
                                                    include="<defs.h>")
     assert str(root / "include/defs.h") in (third.explained_from or {})
+
+
+def test_an_enum_s_last_enumerator_is_not_blanked(tmp_path: Path) -> None:
+    text = (b"enum flags {\n\tFLAG_A,\n\tFLAG_B, /* b */\n\tFLAG_LAST\n};\n"
+            b"enum other {\n\tOTHER_A,\n#ifdef X\n\tOTHER_X,\n#endif\n\tOTHER_LAST\n#define OTHER_LAST OTHER_LAST\n};\n")
+    found = {(d.name, d.kind) for d in index_file(str(tmp_path / "e.h"), text)}
+    assert {("FLAG_LAST", "enumerator"), ("OTHER_LAST", "enumerator")} <= found

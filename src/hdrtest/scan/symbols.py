@@ -202,11 +202,18 @@ def _ends_statement(text: str) -> bool:
 
 
 def _starts_declaration(text: str) -> bool:
-    """Whether the line after a bare identifier can begin a declaration of its own (not ``f(void)``, ``*p;``)."""
+    """Whether the line after a bare identifier can begin a declaration of its own (not ``f(void)``, ``*p;``,
+    nor the ``};`` after an enum's last enumerator)."""
     stripped = text.lstrip()
-    if not stripped or stripped[0] in "(*[=,;":
+    if not stripped or stripped[0] in "(*[=,;})":
         return False
     return re.match(r"[A-Za-z_][A-Za-z0-9_]*\s*\(", stripped) is None
+
+
+def _is_code(line: str) -> bool:
+    """Neither blank, nor a directive, nor a comment-only line (the next line of code decides)."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith(("#", "/*", "*", "//"))
 
 
 def blank_bare_macros(data: bytes) -> bytes:
@@ -226,7 +233,7 @@ def blank_bare_macros(data: bytes) -> bytes:
             continue
         number = bisect.bisect_right(offsets, match.start()) - 1
         before = next((lines[i] for i in range(number - 1, -1, -1) if lines[i].strip()), "")
-        after = next((lines[i] for i in range(number + 1, len(lines)) if lines[i].strip()), "")
+        after = next((lines[i] for i in range(number + 1, len(lines)) if _is_code(lines[i])), "")
         if not _ends_statement(before) or not _starts_declaration(after):
             continue
         if buf is None:
