@@ -15,14 +15,14 @@ from hdrtest.changes import (
     Chains,
     Include,
     IncludeGraph,
-    affected_headers,
-    changed_files,
     decode_includes,
     encode_includes,
     load_graph,
     scan_includes,
 )
 from hdrtest.errors import UsageError
+from hdrtest.graph.affected import affected as affected_headers
+from hdrtest.graph.affected import changed_files
 from hdrtest.scan.includes import SearchPath
 
 

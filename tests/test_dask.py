@@ -450,3 +450,54 @@ def test_cluster_without_workers_is_a_setup_error(tmp_path: Path) -> None:
     with _cluster(n_workers=0) as cluster, distributed.Client(cluster, set_as_default=False) as dask_client:
         with pytest.raises(SetupError, match="no Dask worker joined the scheduler within 1 s"):
             check(settings, [str(tmp_path)], executor=DaskExecutor(client=dask_client, connect_timeout=1))
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def test_ctrl_c_ends_the_compiles_running_on_workers(client: Any, tmp_path: Path) -> None:
+    """Cancelling a Dask future leaves a running task running: its compiler must be ended too (item 16).
+
+    The compiler is a wrapper that records its pid and its sleep's, then sleeps far past the test.
+    """
+    include = make_tree(tmp_path, passing=4, failing=0)
+    pids = tmp_path / "pids"
+    pids.write_text("")
+    slow = tmp_path / "slowcc"
+    slow.write_text("#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *.h)\n"
+                    f"  echo $$ >> {pids}; sleep 120 & echo $! >> {pids}; wait;;\nesac; done\nexec gcc \"$@\"\n")
+    slow.chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HDRTEST_DASK_SCHEDULER=client.scheduler.address,
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-m", "hdrtest", "check", str(include), "--cc", str(slow),
+                             f"--cflags=-I{include}", "--executor", "dask", "--no-cache", "-q", "--variants", "none"],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(started) < 4:  # both workers are compiling: a shell and its sleep each
+            assert proc.poll() is None and time.monotonic() < deadline, "the remote compiles never started"
+            time.sleep(0.1)
+            started = [int(p) for p in pids.read_text().split()]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        deadline = time.monotonic() + 10
+        alive = started
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [p for p in started if _running(p)]
+        assert alive == [], f"worker compiles still running after '{err.strip()}'"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in started:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -176,36 +176,75 @@ def test_cli_diff(repo: Path) -> None:
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
-def test_affected_files_follow_includes_transitively() -> None:
-    edges = [
-        diffmode.IncludeEdge("inc/top.h", "mid.h", quoted=True),
-        diffmode.IncludeEdge("inc/mid.h", "linux/low.h", quoted=False),
-        diffmode.IncludeEdge("other/low_user.h", "../inc/low.h", quoted=True),  # a different low.h
-        diffmode.IncludeEdge("inc/unrelated.h", "types.h", quoted=False),
-    ]
-    assert diffmode.affected_files(edges, ["include/linux/low.h"]) == {
-        "include/linux/low.h", "inc/mid.h", "inc/top.h"}
-    assert diffmode.affected_files(edges, ["inc/low.h"]) == {"inc/low.h", "other/low_user.h"}
+def _selected_by_check(repo: Path, rev: str) -> list[str]:
+    run = subprocess.run([sys.executable, "-m", "hdrtest.cli", "check", "--changed-since", rev, "--variants", "none",
+                          "--no-cache", "-q", "--format", "json"], cwd=repo, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src")),
+                         timeout=300, check=False)
+    assert run.returncode in (0, 1), run.stderr
+    return sorted({r["header"] for r in json.loads(run.stdout)["results"]})
 
 
-def test_rebase_args_moves_paths_and_keeps_generated_fallback(tmp_path: Path) -> None:
-    top, tree, overlay = tmp_path / "top", tmp_path / "wt", tmp_path / "overlay"
-    for directory in (top / "include", tree / "include", overlay / "include", top / "gen"):
+def test_diff_and_changed_since_select_the_same_headers(tmp_path: Path) -> None:
+    """Item 12: a changed other/linux/low.h is no file inc/top.h includes (it resolves <linux/low.h> to
+    include/linux/low.h along -Iinclude); matching includes by path suffix selected it anyway."""
+    root = tmp_path / "repo"
+    write(root, {
+        ".gitignore": "compile_commands.json\n",
+        "include/linux/low.h": "#pragma once\nstruct low { int v; };\n",
+        "other/linux/low.h": "#pragma once\nstruct other_low { int w; };\n",
+        "inc/top.h": "#pragma once\n#include <linux/low.h>\nstruct top { struct low l; };\n",
+        "inc/mid.h": "#pragma once\n#include \"top.h\"\n",
+        "inc/lone.h": "#pragma once\nstruct lone { int z; };\n",
+        "src/x.c": "#include <linux/low.h>\n",
+        "compile_commands.json": (f'[{{"directory": "{root}", "arguments": ["cc", "-Iinclude", "-Iinc", "-c", '
+                                  '"src/x.c"], "file": "src/x.c"}]\n'),
+    })
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "one")
+    write(root, {"other/linux/low.h": "#pragma once\nstruct other_low { int w; int x; };\n"})
+    result = diffmode.run_diff(settings_for(root), "HEAD", None)
+    assert result.headers == _selected_by_check(root, "HEAD") == ["other/linux/low.h"]
+    git(root, "commit", "-qam", "two")
+    write(root, {"include/linux/low.h": "#pragma once\nstruct low { int v; int u; };\n"})
+    result = diffmode.run_diff(settings_for(root), "HEAD", None)
+    assert result.headers == _selected_by_check(root, "HEAD") == ["inc/mid.h", "inc/top.h", "include/linux/low.h"]
+    git(root, "commit", "-qam", "three")
+    result = diffmode.run_diff(settings_for(root), "HEAD~1", "HEAD")
+    assert result.headers == _selected_by_check(root, "HEAD~1")
+
+
+def test_unbalanced_quote_in_the_database_is_a_setup_error_in_diff_as_in_check(repo: Path) -> None:
+    """Item 12: one database reader: the entry that cannot be split is exit 2 in both commands, naming the file."""
+    (repo / "compile_commands.json").write_text(
+        f'[{{"directory": "{repo}", "command": "cc -Iinc \\"-DX=1 -c src/x.c", "file": "src/x.c"}}]\n')
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    for args in (["check", "inc"], ["diff", "HEAD~1", "HEAD"]):
+        run = subprocess.run([sys.executable, "-m", "hdrtest.cli", *args, "--variants", "none", "--no-cache", "-q"],
+                             cwd=repo, capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert run.returncode == 2, (args, run.stderr)
+        assert "compile_commands.json" in run.stderr and "cannot be split" in run.stderr
+        assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_rebase_moves_every_path_and_keeps_the_builds_own_files(tmp_path: Path) -> None:
+    """No flag table: ``-include-pch FILE`` used to be read as ``-include`` of ``-pch`` (item 12)."""
+    top, tree = tmp_path / "top", tmp_path / "wt"
+    for directory in (top / "include", tree / "include", top / "build"):
         directory.mkdir(parents=True)
-    (tree / "include" / "kconfig.h").write_text("")
-    (top / "gen" / "autoconf.h").write_text("")
-    (overlay / "gen").mkdir()
-    (overlay / "gen" / "autoconf.h").symlink_to(top / "gen" / "autoconf.h")
-    rebase = diffmode.Rebase(top, tree, overlay)
-    args = ["cc", "-Iinclude", "-isystem", "/usr/include", "-include", "include/kconfig.h", "-include",
-            "gen/autoconf.h", "-I", "gen", "-DX=1", "-o", "x.o"]
-    assert diffmode.rebase_args(args, top, rebase) == [
-        "cc", "-I", f"{tree}/include", "-I", f"{overlay}/include", "-isystem", "/usr/include",
-        "-include", f"{tree}/include/kconfig.h", "-include", f"{top}/gen/autoconf.h",
-        "-I", f"{tree}/gen", "-I", f"{overlay}/gen", "-DX=1", "-o", "x.o"]
-    back = diffmode.user_command(diffmode.rebase_args(args, top, rebase), tree, top, overlay)
-    assert back == ["cc", "-I", f"{top}/include", "-isystem", "/usr/include", "-include", f"{top}/include/kconfig.h",
-                    "-include", f"{top}/gen/autoconf.h", "-I", f"{top}/gen", "-DX=1", "-o", "x.o"]
+    (top / "include" / "a.h").write_text("")
+    (tree / "include" / "a.h").write_text("")
+    (top / "build" / "pch.h.pch").write_text("")  # only the user's build has it
+    rebase = diffmode.Rebase(top, tree)
+    args = ["-include-pch", f"{top}/build/pch.h.pch", "-include", f"{top}/include/a.h", f"-I{top}/include",
+            "-I-", "-Iinc", "-isystem", "/usr/include", f'-DWHERE="{top}/include"', f"-I{top}2/x",
+            f"--sysroot={top}"]
+    moved = diffmode.rebase_args(args, rebase)
+    assert moved == ["-include-pch", f"{top}/build/pch.h.pch", "-include", f"{tree}/include/a.h",
+                     f"-I{tree}/include", "-I-", "-Iinc", "-isystem", "/usr/include", f'-DWHERE="{tree}/include"',
+                     f"-I{top}2/x", f"--sysroot={tree}"]
+    assert diffmode.user_command(moved, tree, top) == args
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
@@ -251,12 +290,3 @@ def test_seed_case_fix_and_regression_in_a_variant(tmp_path: Path) -> None:
         ">> drivers/gpu/drm/i915/gvt/gvt.h:20:45: error: field 'track_node' has incomplete type") == 1
     assert "reproduce:" in broken.stdout and "git checkout 'HEAD~1'" in broken.stdout
     assert git(repo, "status", "--porcelain") == ""
-
-
-def test_scan_includes_reads_every_include_form(tmp_path: Path) -> None:
-    (tmp_path / "a.h").write_text('#include "x.h"\n# include_next <y.h>\n#import <z.h>\n#include MACRO\n'
-                                  "#if __has_include(<probe.h>)\n#endif\n")
-    edges = diffmode.scan_includes(tmp_path, ["a.h", "missing.h"])
-    assert [(e.target, e.quoted) for e in edges] == [("x.h", True), ("y.h", False), ("z.h", False),
-                                                     ("probe.h", False)]
-    assert all(e.includer == "a.h" for e in edges)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,71 @@ def test_fix_never_edits_outside_the_tree(tmp_path: Path) -> None:
     assert "vendor/include/dep.h is outside the checked tree: hdrtest suggests no edit of it" in run.stdout
     assert "+++ b/" not in run.stdout
     assert outside.read_text() == before
+
+
+# ---------------------------------------------------------------------------
+# --apply is all-or-nothing (item 17)
+
+TYPES_H = "#ifndef TYPES_H\n#define TYPES_H\nstruct pt { int x; };\n#endif\n"
+
+
+def test_apply_through_an_in_tree_symlink_writes_its_target(tmp_path: Path) -> None:
+    """The link stays a link; the header it names gets the edit and passes (it used to stay broken)."""
+    write_tree(tmp_path, {
+        "hdrtest.toml": 'cflags = ["-Iinc"]\nvariants = "none"\n',
+        "inc/types.h": TYPES_H,
+        "inc/a.h": "#ifndef A_H\n#define A_H\nstruct a { struct pt p; };\n#endif\n",
+    })
+    (tmp_path / "alias").mkdir()
+    (tmp_path / "alias/a.h").symlink_to("../inc/a.h")
+    run = hdrtest("fix", "-q", "--no-cache", "--apply", "alias/a.h", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "alias/a.h").is_symlink() and os.readlink(tmp_path / "alias/a.h") == "../inc/a.h"
+    assert "types.h" in (tmp_path / "inc/a.h").read_text()
+    assert run.stdout.startswith("--- a/inc/a.h\n")  # the diff names the file it writes
+    again = hdrtest("check", "-q", "--no-cache", "--format", "json", "inc/a.h", "alias/a.h", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout
+    assert {r["status"] for r in again.json()["results"]} == {"pass"}
+
+
+def _run_with_file_size_limit(limit: int, args: list[str], cwd: Path) -> "subprocess.CompletedProcess[str]":
+    """hdrtest with RLIMIT_FSIZE: a write past ``limit`` bytes fails with EFBIG, even for root."""
+    launcher = ("import resource, runpy, sys\n"
+                f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+                "sys.argv = ['hdrtest', *sys.argv[1:]]\n"
+                "runpy.run_module('hdrtest', run_name='__main__', alter_sys=True)\n")
+    return subprocess.run([sys.executable, "-c", launcher, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, check=False,
+                          env=dict(os.environ, XDG_CACHE_HOME=str(cwd.parent / "cache")))
+
+
+def test_apply_that_cannot_write_one_file_changes_none(tmp_path: Path) -> None:
+    """a.h is writable, z.h is too big to write under the limit: neither changes, no temp file, exit 2."""
+    root = tmp_path / "tree"
+    write_tree(root, {
+        "hdrtest.toml": 'variants = "none"\n',
+        "types.h": TYPES_H,
+        "a.h": "#ifndef A_H\n#define A_H\nstruct a { struct pt p; };\n#endif\n",
+        "z.h": "#ifndef Z_H\n#define Z_H\n/* " + "x" * 12000 + " */\nstruct z { struct pt p; };\n#endif\n",
+    })
+    shown = hdrtest("fix", "-q", "--no-cache", "a.h", "z.h", cwd=root)
+    assert shown.stdout.count("+#include") == 2, shown.stdout  # both files get an edit
+    before = tree_hashes(root)
+    run = _run_with_file_size_limit(10000, ["fix", "-q", "--no-cache", "--apply", "a.h", "z.h"], root)
+    assert run.returncode == 2, run.stderr
+    [line] = [text for text in run.stderr.splitlines() if text.startswith("hdrtest: error:")]
+    assert "cannot write z.h" in line and "no file was changed" in line
+    assert tree_hashes(root) == before  # a.h as it was, no temporary file left
+
+
+def test_write_changes_restores_what_it_wrote_when_a_later_file_fails(tmp_path: Path) -> None:
+    """The rename of the second file fails (its path is now a directory): the first is put back."""
+    write_tree(tmp_path, {"a.h": "one\n", "b.h": "two\n"})
+    file_changes = changes([Edit(tmp_path / "a.h", 1, ("new a",)), Edit(tmp_path / "b.h", 1, ("new b",))])
+    (tmp_path / "b.h").unlink()
+    (tmp_path / "b.h").mkdir()
+    (tmp_path / "b.h" / "keep").write_text("")
+    with pytest.raises(UsageError, match="cannot write b.h"):
+        write_changes(file_changes, tmp_path)
+    assert (tmp_path / "a.h").read_text() == "one\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h", "b.h"]

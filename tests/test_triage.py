@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from hdrtest import compdb
 from hdrtest.check import check
 from hdrtest.scan.conditions import evaluate, to_c
 from hdrtest.settings import Settings
-from hdrtest.triage import HEADER_TEST_ONLY, REAL_BUILD, Kbuild, including_units, parse_rules, triage, unit_condition
+from hdrtest.graph.reads import kbuild_cmd_deps
+from hdrtest.models import OptionSetting, Variant
+from hdrtest.triage import (HEADER_TEST_ONLY, REAL_BUILD, Kbuild, UnitGraphs, including_units, parse_rules, triage,
+                            unit_condition)
 
 KBUILD = {
     "drivers/Makefile": "obj-$(CONFIG_DRM)\t+= drm/\nobj-y += misc/\n",
@@ -102,6 +106,13 @@ def test_header_test_only_names_the_options(tmp_path: Path) -> None:
     both = triage(header, entries, _without("CONFIG_KVMGT", "CONFIG_GVT"), tmp_path, preferred=["CONFIG_KVMGT"])
     assert "when CONFIG_KVMGT and CONFIG_GVT are off" in both.message
     real = triage(header, entries, ON, tmp_path)
+    # A unit counts once its compile is known to read the header: a.c's -M run settles the verdict, and no
+    # further -M run is spent on b.c ...
+    assert real.label == REAL_BUILD and real.built == ("drivers/drm/gvt/a.c",)
+    # ... but a dependency file beside b.c (what the build read) is cheap to consult.
+    (tmp_path / "drivers/drm/gvt/b.d").write_text(f"b.o: {tmp_path}/drivers/drm/gvt/b.c "
+                                                   f"{tmp_path}/drivers/drm/gvt/local.h {header}\n")
+    real = triage(header, entries, ON, tmp_path)
     assert real.label == REAL_BUILD and real.built == ("drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c")
 
 
@@ -188,3 +199,112 @@ def test_unit_graphs_are_built_once_for_many_headers(tmp_path: Path) -> None:
     local = {e.file.name for e in graphs.including(tmp_path / "drivers/drm/gvt/local.h")}
     assert gvt == {"a.c", "b.c", "m.c"} and local == {"b.c"}
     assert scanned > 0 and graphs.scanned == scanned  # the second question scanned nothing
+
+
+# ---------------------------------------------------------------------------
+# Item 11: "real build" only when a built unit's compile reads the header
+
+
+CURL = {
+    "lib/config-win32.h": "#ifndef CONFIG_WIN32_H\n#define CONFIG_WIN32_H\nstruct w { HANDLE h; };\n#endif\n",
+    "lib/setup.h": "#ifndef SETUP_H\n#define SETUP_H\n#ifdef _WIN32\n#include \"config-win32.h\"\n#endif\n"
+                   "#include \"broken.h\"\n#endif\n",
+    "lib/broken.h": "#ifndef BROKEN_H\n#define BROKEN_H\nstruct b { size_t n; };\n#endif\n",
+    "lib/easy.c": "#include <stddef.h>\n#include \"setup.h\"\nint easy;\n",
+}
+
+
+def test_a_header_included_only_under_a_false_condition_is_not_a_real_build_break(tmp_path: Path) -> None:
+    """curl's lib/config-win32.h: included only under #ifdef _WIN32, so no Linux compile reads it."""
+    write_tree(tmp_path, CURL)
+    entries = _database(tmp_path, ["lib/easy.c"])
+    graphs = UnitGraphs(entries)
+    win32 = triage(tmp_path / "lib/config-win32.h", entries, {}, tmp_path, graphs=graphs)
+    assert win32.label == HEADER_TEST_ONLY and win32.built == ()
+    assert "1 built unit(s) do not read it in this configuration, e.g. lib/easy.c" in win32.message
+    broken = triage(tmp_path / "lib/broken.h", entries, {}, tmp_path, graphs=graphs)
+    assert broken.label == REAL_BUILD and broken.built == ("lib/easy.c",)
+    assert graphs.reads.runs == 1  # one -M run of easy.c answers for both headers
+
+
+def test_check_labels_curl_like_failures_by_what_the_build_reads(tmp_path: Path) -> None:
+    write_tree(tmp_path, CURL)
+    _database(tmp_path, ["lib/easy.c"])
+    report = check(Settings(root=tmp_path, variants="none", no_cache=True, jobs=2), [str(tmp_path / "lib")])
+    labels = {r.job.display: r.triage for r in report.failures}
+    assert labels == {"lib/config-win32.h": HEADER_TEST_ONLY, "lib/broken.h": REAL_BUILD, "lib/setup.h": REAL_BUILD}
+
+
+def test_the_variant_decides_what_the_unit_reads(tmp_path: Path) -> None:
+    """The unit includes the header under CONFIG_FOO: read in the baseline (-DCONFIG_FOO), not with FOO off."""
+    write_tree(tmp_path, {"inc/foo.h": "struct foo { size_t n; };\n",
+                          "src/u.c": "#ifdef CONFIG_FOO\n#include \"../inc/foo.h\"\n#endif\nint u;\n"})
+    entries = [{"directory": str(tmp_path), "file": "src/u.c", "arguments": ["cc", "-DCONFIG_FOO", "-c", "src/u.c"]}]
+    (tmp_path / "compile_commands.json").write_text(json.dumps(entries))
+    units = compdb.load(tmp_path / "compile_commands.json")
+    header = tmp_path / "inc/foo.h"
+    assert triage(header, units, {"CONFIG_FOO": "1"}, tmp_path).label == REAL_BUILD
+    off = Variant(name="foo-off", changes=(OptionSetting("CONFIG_FOO", "n"),), defines=(("CONFIG_FOO", None),))
+    verdict = triage(header, units, {}, tmp_path, variant=off)
+    assert verdict.label == HEADER_TEST_ONLY and "do not read it" in verdict.message
+
+
+def test_a_unit_that_does_not_preprocess_leaves_the_verdict_unknown(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"inc/h.h": "struct h { size_t n; };\n",
+                          "src/u.c": "#include <no-such-generated-header.h>\n#include \"../inc/h.h\"\n"})
+    units = _database(tmp_path, ["src/u.c"])
+    verdict = triage(tmp_path / "inc/h.h", units, {}, tmp_path)
+    assert verdict.label is None
+    assert verdict.message.startswith("whether a real build breaks is unknown: src/u.c may include it, and a -M run")
+
+
+def test_dependency_files_answer_without_a_preprocessor_run_unless_stale(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"inc/h.h": "struct h { size_t n; };\n", "inc/other.h": "int other;\n",
+                          "src/u.c": '#include "../inc/h.h"\n#ifdef NEVER\n#include "../inc/other.h"\n#endif\n'})
+    units = _database(tmp_path, ["src/u.c"])
+    deps = tmp_path / "src/u.d"
+    # What the build read (made by hand: other.h, which a -M run with these flags would not list).
+    deps.write_text("src/u.o: src/u.c inc/other.h\n")
+    fresh = UnitGraphs(units)
+    assert triage(tmp_path / "inc/other.h", units, {}, tmp_path, graphs=fresh).label == REAL_BUILD
+    assert fresh.reads.runs == 0
+    # Absence from a -MMD list is not proof (system headers are left out): a -M run decides.
+    assert triage(tmp_path / "inc/h.h", units, {}, tmp_path, graphs=fresh).label == REAL_BUILD
+    assert fresh.reads.runs == 1
+    old = time.time() - 3600
+    os.utime(deps, (old, old))  # older than the source: it describes another text
+    stale = UnitGraphs(units)
+    assert triage(tmp_path / "inc/other.h", units, {}, tmp_path, graphs=stale).label == HEADER_TEST_ONLY
+    assert stale.reads.runs == 1
+
+
+def test_kbuild_cmd_files_list_what_the_object_read(tmp_path: Path) -> None:
+    text = ("savedcmd_drivers/x/a.o := gcc -c a.c\nsource_drivers/x/a.o := drivers/x/a.c\n"
+            "deps_drivers/x/a.o := \\\n  include/linux/kconfig.h \\\n    $(wildcard include/config/FOO) \\\n"
+            "  drivers/x/a.h \\\n\ndrivers/x/a.o: $(deps_drivers/x/a.o)\n")
+    assert kbuild_cmd_deps(text, tmp_path) == {str(tmp_path / "include/linux/kconfig.h"),
+                                               str(tmp_path / "drivers/x/a.h")}
+
+
+@pytest.mark.linux
+def test_gvt_in_a_linux_tree_is_judged_by_what_its_objects_read() -> None:
+    """gvt.h: the built gvt objects' .o.cmd files say they read it (no -M run); with GVT off none is built."""
+    value = os.environ.get("HDRTEST_LINUX_TREE")
+    if not value or not (Path(value) / "compile_commands.json").is_file():
+        pytest.skip("HDRTEST_LINUX_TREE does not point at a Linux tree with compile_commands.json")
+    root = Path(value)
+    header = root / "drivers/gpu/drm/i915/gvt/gvt.h"
+    entries = [e for e in compdb.load(root / "compile_commands.json")
+               if e.file.parent == header.parent and (e.file.parent / f".{e.file.stem}.o.cmd").is_file()]
+    if not entries:
+        pytest.skip("no gvt object is built in this tree")
+    graphs = UnitGraphs(entries)
+    on = {"CONFIG_DRM": "1", "CONFIG_PCI": "1", "CONFIG_DRM_I915": "1", "CONFIG_DRM_I915_GVT": "1",
+          "CONFIG_DRM_I915_GVT_KVMGT_MODULE": "1"}
+    real = triage(header, entries, on, root, graphs=graphs)
+    assert real.label == REAL_BUILD and "its dependency file ." in real.message
+    assert graphs.reads.runs == 0
+    off = triage(header, entries, {"CONFIG_DRM": "1", "CONFIG_PCI": "1", "CONFIG_DRM_I915": "1"}, root,
+                 graphs=graphs, variant=Variant(name="gvt-off", changes=(OptionSetting("CONFIG_DRM_I915_GVT", "n"),),
+                                                defines=(("CONFIG_DRM_I915_GVT", None),)))
+    assert off.label == HEADER_TEST_ONLY

@@ -1,4 +1,4 @@
-"""Change-driven checks: which headers can a change since a git revision have affected?
+"""The include graph behind change-driven checks (``graph.affected`` selects with it).
 
 A header is affected when its include closure contains a changed file.  The closure
 comes from a reverse include graph built by scanning ``#include`` lines (every one,
@@ -25,16 +25,11 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from .errors import UsageError
-from .graph import vcs
 from .models import Job
 from .scan.includes import SearchPath
-from .settings import Settings
 from .toolchain import probe
-
-H = TypeVar("H", Path, str)
 
 #: A stamp newer than this (relative to when it was taken) is not trusted: a write within
 #: the file system's timestamp granularity could follow unseen.
@@ -147,6 +142,11 @@ def _chains(compiler: str, language: str, flags: tuple[str, ...], directory: Pat
     return Chains.of(_search_path(compiler, language, flags, directory))
 
 
+#: Chains and forced files by the search key (compiler, language, flags, directory): jobs share keys by the
+#: thousand, and grouping them first saves hashing the same flags again.
+chains_of_key = _chains
+
+
 def job_chains(job: Job) -> Chains:
     return _chains(job.compiler, job.language, job.flags, job.directory)
 
@@ -161,6 +161,9 @@ def _forced(compiler: str, language: str, flags: tuple[str, ...], directory: Pat
         if found is not None:
             forced.append(str(found))
     return tuple(forced)
+
+
+forced_of_key = _forced
 
 
 def job_roots(job: Job) -> tuple[str, ...]:
@@ -495,105 +498,3 @@ def load_graph(chains: Chains, roots: Iterable[str], store: GraphStore | None = 
     if graph.update(roots) and store is not None:
         store.save_graph(key, graph.to_bytes())
     return graph
-
-
-# --- git --------------------------------------------------------------------------------------------------------
-
-
-def _git(root: Path, *args: str) -> str:
-    return vcs.text(vcs.git(root, *args, why="--changed-since needs a git work tree and a revision it knows"))
-
-
-def changed_files(root: Path, rev: str) -> set[Path]:
-    """Files changed in the work tree since ``rev``: modified, added, deleted, and untracked (not ignored).
-
-    Paths are absolute and spelled under ``root`` as given (not resolved through symlinks),
-    like the paths hdrtest discovers.
-    """
-    if not rev or rev.startswith("-"):
-        raise UsageError(f"'{rev}' is not a revision", path="--changed-since")
-    cdup = _git(root, "rev-parse", "--show-cdup").strip()
-    top = Path(os.path.normpath(root / cdup)) if cdup else root
-    try:
-        _git(top, "rev-parse", "--verify", "--quiet", rev + "^{commit}")
-    except UsageError:
-        raise UsageError(f"unknown revision '{rev}'", path="--changed-since",
-                         hint="name a commit, branch or tag of this repository") from None
-    names: set[str] = set()
-    for output in (_git(top, "diff", "--name-only", "--no-renames", "-z", rev, "--"),
-                   _git(top, "ls-files", "--others", "--exclude-standard", "-z"),
-                   _git(top, "ls-files", "--deleted", "-z")):
-        names.update(n for n in output.split("\0") if n)
-    return {Path(os.path.normpath(top / name)) for name in names}
-
-
-# --- selecting ----------------------------------------------------------------------------------------------------
-
-#: Suffixes of files that a computed ``#include MACRO`` is not expected to name.
-_NEVER_INCLUDED = {".c", ".cc", ".cpp", ".cxx", ".S", ".s", ".o", ".py", ".pl", ".sh", ".md", ".rst", ".txt",
-                   ".json", ".toml", ".yaml", ".yml", ".cfg", ".in", ".am", ".mk", ".cmake"}
-
-
-def affected_headers(headers: Iterable[H], changed: Iterable[Path | str], graphs: Iterable[IncludeGraph]) -> set[H]:
-    """The headers whose include closure, in any of ``graphs``, contains a changed file.
-
-    ``headers`` are absolute, normalised paths (``Path`` or ``str``); the ones hit come back
-    as given.  A changed file no graph reaches may be new (and now shadow an include) or
-    deleted (so its includers now resolve differently): every file naming an include with
-    the same base name counts as changed too, and so does every file with a computed include.
-    """
-    graphs = list(graphs)
-    seeds = {os.path.normpath(p) for p in changed}
-    unknown = {os.path.basename(p) for p in seeds if not any(p in g.files for g in graphs)}
-    computed_may_reach = any(os.path.splitext(name)[1] not in _NEVER_INCLUDED for name in unknown)
-    reached: set[str] = set()
-    for graph in graphs:
-        graph_seeds = set(seeds)
-        if unknown:
-            for source in graph.files:
-                if any(os.path.basename(i.spelling) in unknown or (i.computed and computed_may_reach)
-                       for i in graph.includes(source)):
-                    graph_seeds.add(source)
-        reached |= graph.reach_back(graph_seeds)
-    return {h for h in headers if os.fspath(h) in reached}
-
-
-def select_changed(jobs: Sequence[Job], settings: Settings, store: object | None = None,
-                   changed: set[Path] | None = None) -> list[Job]:
-    """The jobs whose header, prelude or forced include reaches a file changed since ``settings.changed_since``.
-
-    ``store`` keeps the include graphs between runs when it is a ``GraphStore`` (the result cache).
-    """
-    if changed is None:
-        if settings.changed_since is None:
-            return list(jobs)
-        changed = changed_files(settings.root, settings.changed_since)
-    if not changed or not jobs:
-        return []
-    changed = {Path(os.path.normpath(p)) for p in changed}
-    # A changed settings file or compile database can change any compile's flags.
-    config_files: set[Path] = set()
-    if settings.settings_file is not None:
-        config_files.add(settings.settings_file)
-    if settings.compile_commands:
-        database = settings.resolve(settings.compile_commands)
-        config_files |= {database, database / "compile_commands.json"}
-    if {Path(os.path.normpath(c)) for c in config_files} & changed:
-        return list(jobs)
-    graph_store = store if isinstance(store, GraphStore) else None
-    # Jobs share search paths by the thousand: group them before asking for chains (hashing is not free).
-    groups: dict[tuple[str, str, tuple[str, ...], Path], list[int]] = {}
-    for index, job in enumerate(jobs):
-        groups.setdefault((job.compiler, job.language, job.flags, job.directory), []).append(index)
-    roots: list[tuple[str, ...]] = [()] * len(jobs)
-    by_chains: dict[Chains, list[str]] = {}
-    for key, members in groups.items():
-        forced = _forced(*key)
-        files = by_chains.setdefault(_chains(*key), [])
-        for index in members:
-            job = jobs[index]
-            roots[index] = (*forced, *(str(p) for p in job.preludes), str(job.header))
-            files.extend(roots[index])
-    graphs = [load_graph(chains, files, graph_store) for chains, files in by_chains.items()]
-    hit = affected_headers({r for rs in roots for r in rs}, changed, graphs)
-    return [job for job, job_roots_ in zip(jobs, roots) if any(r in hit for r in job_roots_)]

@@ -209,7 +209,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
     if settings.changed_since:
-        from .changes import select_changed
+        from .graph.affected import select_changed
 
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
     store = RunStore(cache) if cache is not None else None

@@ -22,6 +22,11 @@ from . import __version__
 from .errors import EXIT_CLEAN, EXIT_FAILURES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, HdrtestError, UsageError
 from .models import CheckReport
 from .settings import Settings, load_settings, parse_languages
+from .bisect import run_bisect
+from .cache import open_cache
+from .progress import Progress
+from .report import series as series_report
+from .series import run_series
 from .toolchain import run
 
 
@@ -94,6 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("head", metavar="HEAD", nargs="?",
                       help="git revision after the change (default: the working tree, read as it is)")
     _add_check_options(diff)
+    series = sub.add_parser("series", help="check a patch series commit by commit, as the build robot would: what "
+                                           "each commit broke (>>) or fixed, and which commit first broke a header")
+    series.add_argument("range", metavar="BASE..HEAD", nargs="?",
+                        help="commits to check (default: pre-commit's PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF in a "
+                             "pre-push hook, else @{upstream}..HEAD)")
+    _add_check_options(series)
+    bisect = sub.add_parser("bisect", help="find the first commit where HEADER stops compiling alone")
+    bisect.add_argument("good", metavar="GOOD", help="a revision where the header compiles")
+    bisect.add_argument("bad", metavar="BAD", help="a later revision where it fails")
+    bisect.add_argument("header", metavar="HEADER")
+    bisect.add_argument("--variant", help="the configuration, by the variant name a report gives "
+                                          "(default: the first failing one at BAD)")
+    _add_check_options(bisect)
     cache = sub.add_parser("cache", help="show, clear or shrink the result cache")
     cache.add_argument("action", choices=["stats", "clear", "prune"])
     cache.add_argument("--max-size", metavar="SIZE", help="prune: evict least recently used entries down to SIZE "
@@ -235,7 +253,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
                        say=lambda text: sys.stderr.write(text + "\n"), progress=progress.update)
 
 
-def _extra_reports(args: argparse.Namespace) -> list[tuple[str, str]]:
+def _extra_reports(args: argparse.Namespace, allowed: Sequence[str] | None = None) -> list[tuple[str, str]]:
     """``--report FORMAT=FILE`` options, checked before any work starts."""
     from .report import registry
 
@@ -244,7 +262,11 @@ def _extra_reports(args: argparse.Namespace) -> list[tuple[str, str]]:
         fmt, sep, dest = item.partition("=")
         if not sep or not dest:
             raise UsageError(f"'{item}' is not FORMAT=FILE", path="--report")
-        registry.validate(fmt)
+        if allowed is not None:
+            if fmt not in allowed:
+                raise UsageError(f"unknown report format '{fmt}'", path="--report", hint="use one of " + ", ".join(allowed))
+        else:
+            registry.validate(fmt)
         outputs.append((fmt, dest))
     return outputs
 
@@ -276,6 +298,56 @@ def cmd_diff(args: argparse.Namespace) -> int:
         for fmt, dest in reports:
             _write(registry.render(result.head, fmt), dest)
     return EXIT_FAILURES if result.has_new_failures else EXIT_CLEAN
+
+
+def _series_range(args: argparse.Namespace) -> tuple[str, str]:
+    if args.range:
+        base, sep, head = args.range.partition("..")
+        if not sep:
+            return args.range, "HEAD"
+        return base or "HEAD", head or "HEAD"
+    pushed = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
+    if pushed[0] and pushed[1] and set(pushed[0]) != {"0"}:
+        return pushed[0], pushed[1]
+    return "@{upstream}", "HEAD"
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    if args.format not in series_report.FORMATS:
+        raise UsageError(f"hdrtest series writes {', '.join(series_report.FORMATS)}, not '{args.format}'",
+                         path="--format")
+    if args.baseline or args.write_baseline:
+        raise UsageError("hdrtest series compares each commit with its parent and takes no baseline file",
+                         path="--baseline" if args.baseline else "--write-baseline")
+    outputs = [(args.format, args.output)]
+    for fmt, dest in _extra_reports(args, allowed=series_report.FORMATS):
+        outputs.append((fmt, dest))
+    settings = settings_from_args(args)
+    base, head = _series_range(args)
+    cache = open_cache(settings)
+    try:
+        with Progress(quiet=args.quiet) as progress:
+            found = run_series(settings, base, head, paths=list(args.paths), cache=cache, progress=progress.update)
+    finally:
+        if cache is not None:
+            cache.close()
+    for fmt, dest in outputs:
+        _write(series_report.render(found, fmt), dest)
+    return EXIT_FAILURES if found.has_new_failures else EXIT_CLEAN
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    if args.paths:
+        raise UsageError("hdrtest bisect takes one header", path=args.paths[0], hint="GOOD BAD HEADER")
+    settings = settings_from_args(args)
+    cache = open_cache(settings)
+    try:
+        found = run_bisect(settings, args.good, args.bad, args.header, variant=args.variant, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    _write(series_report.render_bisect(found), args.output)
+    return EXIT_CLEAN
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -314,6 +386,9 @@ def _on_signal(signum: int, _frame: object) -> None:
     if _stop_requested.is_set():
         return
     _stop_requested.set()
+    # End the children now, not after unwinding: unwinding joins worker threads (Kconfig flips, compiles)
+    # that would otherwise wait for their children, or start the queued ones.
+    run.terminate_all()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Terminated(signal.Signals(signum).name)
@@ -355,7 +430,8 @@ def _main(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        handler = {"check": cmd_check, "fix": cmd_fix, "diff": cmd_diff, "cache": cmd_cache}[args.command]
+        handler = {"check": cmd_check, "fix": cmd_fix, "diff": cmd_diff, "series": cmd_series, "bisect": cmd_bisect,
+                   "cache": cmd_cache}[args.command]
         return handler(args)
     except HdrtestError as exc:
         sys.stderr.write(f"hdrtest: error: {exc}\n")

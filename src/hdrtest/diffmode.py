@@ -7,21 +7,25 @@ in both with the same settings, and errors are compared by the baseline's identi
 reported: errors new in HEAD, marked ``>>``, and errors HEAD no longer has.
 
 The compile database holds absolute paths of the user's tree, and generated headers
-(``include/generated``) are usually untracked, so a worktree lacks them.  Flags are
-therefore rebased by prefix onto the worktree, and every include directory inside the
-repository keeps the user's directory as a fallback right after it: files the revision
-has come from the worktree, files only a build produced come from the user's tree.
+(``include/generated``) are usually ignored by git, so a worktree lacks them.  Paths in
+the flags are therefore moved by prefix into the worktree (no option is interpreted),
+and the worktree gets a link to each ignored header of the user's checkout where the
+revision has no file: files the revision has come from the worktree, files only a
+build produced come from the user's tree.  Which headers to check is the selection
+``check --changed-since`` makes (``graph.affected``), in each revision.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import shlex
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,17 +33,20 @@ from typing import Any
 from . import compdb
 from .baseline import ensure_classified, error_diagnostics, error_keys, label, result_key
 from .baseline import new_errors as baseline_new_errors
-from .check import ProgressCallback, check
+from .check import ProgressCallback, check, paths_to_check, run_jobs
+from .compile import CompileOptions
 from .diagnostics import render_gcc_style
+from .discover import discover
 from .errors import UsageError
+from .executors.factory import make_executor
 from .graph import vcs
+from .graph.affected import config_files, select_jobs
 from .models import CheckReport, Diagnostic, Job, Result
+from .plan import baseline_jobs, flag_source
+from .report.serialize import diagnostic_dict, result_dict
 from .settings import Settings
+from .toolchain import probe
 
-#: Options whose value is an include directory (a fallback to the user's tree is added after it).
-_DIR_OPTIONS = ("-I", "-isystem", "-iquote", "-idirafter")
-#: Options whose value is one file.
-_FILE_OPTIONS = ("-include", "-imacros")
 #: Files a header can include besides headers themselves.
 _INCLUDABLE_SUFFIXES = (".inc", ".def", ".x", ".tbl")
 
@@ -69,8 +76,6 @@ class DiffResult:
     fixed: list[Change] = field(default_factory=list)
     #: Where HEAD was checked out for the check (the working tree itself when head_rev is None).
     head_tree: Path | None = None
-    #: HEAD's overlay of generated files (see ``Rebase``), None for the working tree.
-    head_overlay: Path | None = None
 
     @property
     def has_new_failures(self) -> bool:
@@ -111,83 +116,10 @@ def _split_z(text: str) -> list[str]:
     return [part for part in text.split("\0") if part]
 
 
-def changed_files(top: Path, base: str, head: str | None) -> list[str]:
-    """Repository-relative paths that differ; with no HEAD, the working tree including untracked files."""
-    args = ["diff", "--name-only", "-z", "--no-renames", base] + ([head] if head else []) + ["--"]
-    files = set(_split_z(_git(args, top)))
-    if head is None:
-        files |= set(_split_z(_git(["ls-files", "-z", "--others", "--exclude-standard"], top)))
-    return sorted(files)
-
-
-def tree_files(tree: Path, *, untracked: bool) -> list[str]:
-    args = ["ls-files", "-z", "--cached"] + (["--others", "--exclude-standard"] if untracked else [])
-    return sorted(set(_split_z(_git(args, tree))))
-
-
 # -- which headers a change affects ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IncludeEdge:
-    includer: str
-    target: str
-    quoted: bool
-
-
-def scan_includes(tree: Path, files: Iterable[str]) -> list[IncludeEdge]:
-    """``#include`` lines of each file, read without preprocessing (conditions are ignored: over-approximate).
-
-    The lines are read by ``changes.scan_includes``, the scanner behind ``--changed-since``,
-    so both ways of selecting headers by a change agree on what a file includes (a
-    ``__has_include`` probe counts: a change to the file it names changes the answer).
-    """
-    from .changes import scan_includes as include_lines
-
-    edges: list[IncludeEdge] = []
-    for name in files:
-        try:
-            data = (tree / name).read_bytes()
-        except OSError:
-            continue
-        for include in include_lines(data):
-            target = include.spelling.strip()
-            if not include.computed and target:
-                edges.append(IncludeEdge(name, target, not include.angled))
-    return edges
-
-
-def _includes(edge: IncludeEdge, path: str) -> bool:
-    """Whether ``edge`` can reach ``path`` (repository-relative) through some include directory."""
-    if edge.quoted:
-        local = os.path.normpath(PurePosixPath(edge.includer).parent.joinpath(edge.target).as_posix())
-        if local == path:
-            return True
-    target = os.path.normpath(edge.target)
-    if target.startswith(".."):
-        return False
-    return path == target or path.endswith("/" + target)
-
-
-def affected_files(edges: list[IncludeEdge], changed: Iterable[str]) -> set[str]:
-    """The changed files and every file that includes one of them, directly or transitively."""
-    by_name: dict[str, list[IncludeEdge]] = {}
-    for edge in edges:
-        by_name.setdefault(PurePosixPath(edge.target).name, []).append(edge)
-    affected = set(changed)
-    queue = list(affected)
-    while queue:
-        path = queue.pop()
-        for edge in by_name.get(PurePosixPath(path).name, ()):
-            if edge.includer not in affected and _includes(edge, path):
-                affected.add(edge.includer)
-                queue.append(edge.includer)
-    return affected
-
-
 def _is_header(name: str, settings: Settings) -> bool:
-    import fnmatch
-
     base = PurePosixPath(name).name
     return any(fnmatch.fnmatchcase(base, p) for p in (*settings.c_patterns, *settings.cxx_patterns))
 
@@ -196,24 +128,45 @@ def _scannable(name: str, settings: Settings) -> bool:
     return _is_header(name, settings) or name.endswith(_INCLUDABLE_SUFFIXES)
 
 
-def _within(display: str, prefixes: list[str]) -> bool:
-    return not prefixes or any(p in ("", ".") or display == p or display.startswith(p.rstrip("/") + "/")
-                               for p in prefixes)
+@dataclass(frozen=True)
+class Tree:
+    """One revision's files: ``top`` is the repository's top level there, ``root`` the checked root in it
+    (spelled as its settings spell it, so that changed files and discovered headers share one spelling)."""
+
+    top: Path
+    root: Path
+    settings: Settings
+
+    def path(self, name: str, rel_root: str) -> Path:
+        """A repository-relative name as a path of this tree."""
+        prefix = "" if rel_root in ("", ".") else rel_root.rstrip("/") + "/"
+        if prefix == "" or name.startswith(prefix):
+            return Path(os.path.normpath(self.root / name[len(prefix):]))
+        return Path(os.path.normpath(self.top / name))
 
 
-def affected_headers(tree: Path, rel_root: str, settings: Settings, changed: list[str], *, untracked: bool,
-                     forced: set[str], prefixes: list[str]) -> set[str]:
-    """Root-relative headers of ``tree`` that the change can affect."""
-    files = tree_files(tree, untracked=untracked)
-    prefix = "" if rel_root in ("", ".") else rel_root.rstrip("/") + "/"
-    headers = {f[len(prefix):] for f in files if f.startswith(prefix) and _is_header(f, settings)}
-    if any(name in forced for name in changed):
-        # A forced include, the settings or the compile database changed: every header may be affected.
-        return {h for h in headers if _within(h, prefixes)}
-    edges = scan_includes(tree, (f for f in files if _scannable(f, settings)))
-    reached = affected_files(edges, changed)
-    return {f[len(prefix):] for f in reached if f.startswith(prefix) and f[len(prefix):] in headers
-            and _within(f[len(prefix):], prefixes)}
+def affected_in(tree: Tree, rel_root: str, changed: Sequence[str], config: set[str],
+                prefixes: Sequence[str]) -> set[str]:
+    """Root-relative headers of ``tree`` that the change can affect: the selection ``--changed-since`` makes
+    (``graph.affected``), on this revision's files with its own flags."""
+    settings = tree.settings
+    wanted = [str(tree.root / p) for p in prefixes]
+    headers, _ = discover(paths_to_check(settings, wanted), settings)
+    jobs = baseline_jobs(headers, settings, flag_source(settings))
+    selected = select_jobs(jobs, [tree.path(name, rel_root) for name in changed],
+                           config=[tree.path(name, rel_root) for name in config])
+    return {job.display for job in selected}
+
+
+def config_names(settings: Settings, top: Path) -> set[str]:
+    """Repository-relative files whose change affects every header (``graph.affected.config_files``)."""
+    out: set[str] = set()
+    for path in config_files(settings):
+        try:
+            out.add(Path(os.path.normpath(path)).resolve().relative_to(top).as_posix())
+        except ValueError:
+            pass
+    return out
 
 
 # -- settings rebased onto a worktree -------------------------------------------------------------------------
@@ -223,14 +176,13 @@ def affected_headers(tree: Path, rel_root: str, settings: Settings, changed: lis
 class Rebase:
     """Maps paths of the user's checkout (``old``) into a worktree (``new``).
 
-    ``overlay`` mirrors, as symbolic links, the files the user's checkout has but git
-    ignores (generated headers): include directories fall back to it, so a revision
-    sees its own tracked files plus the build's output, never the user's edits.
+    The worktree holds, as symbolic links, the files the user's checkout has but git
+    ignores (generated headers, see ``mirror_generated``), so a revision sees its own
+    tracked files plus the build's output, never the user's edits.
     """
 
     old: Path
     new: Path
-    overlay: Path | None = None
 
     def inside(self, path: Path) -> Path | None:
         try:
@@ -238,142 +190,88 @@ class Rebase:
         except ValueError:
             return None
 
-    def generated(self, path: Path) -> Path | None:
-        """The overlay's copy of an ignored file or directory of the user's checkout, if there is one."""
-        if self.overlay is None:
-            return None
-        try:
-            mirrored = self.overlay / path.relative_to(self.old)
-        except ValueError:
-            return None
-        return mirrored if mirrored.exists() else None
-
     def file(self, path: Path) -> Path:
-        """The worktree's copy; the user's file when it is generated (ignored by git); else where it would be."""
+        """The worktree's copy; the user's file when only the user's checkout has it (a build's output)."""
         moved = self.inside(path)
-        if moved is None or moved.exists():
+        if moved is None or moved.exists() or not path.exists():
             return moved or path
-        return path if self.generated(path) is not None else moved
+        return path
 
     def text(self, value: str) -> str:
-        path = Path(value)
-        return str(self.file(path)) if path.is_absolute() else value
+        """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is."""
+        return _sub_paths(value, self.old, lambda path: str(self.file(Path(path))))
 
 
-def _path_options(args: Sequence[str]) -> list[tuple[int, int, str, str]]:
-    """(start, end, option, value) for each path option; ``end`` is exclusive."""
-    found: list[tuple[int, int, str, str]] = []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        for name in (*_FILE_OPTIONS, *_DIR_OPTIONS):
-            if arg == name and index + 1 < len(args):
-                found.append((index, index + 2, name, args[index + 1]))
-                index += 1
-                break
-            if arg.startswith(name) and len(arg) > len(name):  # the joined form: -Iinclude, -includefoo.h
-                found.append((index, index + 1, name, arg[len(name):]))
-                break
-        index += 1
-    return found
+#: What ends a path inside an argument (``-DX="/top/x"``, ``--opt=/top/a,/top/b``).
+_PATH_END = "\\s\"',;:="
 
 
-def path_arguments(args: Sequence[str], directory: Path) -> list[Path]:
-    """The include directories and forced files that compile arguments name, as absolute paths."""
-    return [Path(os.path.normpath(directory / value)) for _, _, _, value in _path_options(args)]
-
-
-def rebase_args(args: Sequence[str], directory: Path, rebase: Rebase) -> list[str]:
-    """Compile arguments with paths into the repository moved into the worktree.
-
-    Every path option becomes absolute (the working directory moves too); an include
-    directory inside the repository is followed by its overlay of generated files.
-    """
+def _sub_paths(text: str, top: Path, replace_path: Callable[[str], str]) -> str:
+    """``text`` with every path under ``top`` replaced: ``-I/top/inc``, ``-include /top/a.h``,
+    ``-DX="/top/x"``; not ``/top2/x`` nor ``/elsewhere/top/x`` (a path's middle)."""
+    pattern = re.compile(re.escape(str(top)) + f"(?:/[^{_PATH_END}]*)?(?![^{_PATH_END}/])")
     out: list[str] = []
     position = 0
-    for start, end, option, value in _path_options(args):
-        out.extend(args[position:start])
-        position = end
-        original = Path(os.path.normpath(directory / value))
-        moved = rebase.inside(original)
-        if moved is None:
-            out += [option, str(original)]
-        elif option in _FILE_OPTIONS:
-            out += [option, str(rebase.file(original))]
-        else:
-            out += [option, str(moved)]
-            overlay = rebase.generated(original)
-            if overlay is not None:
-                out += [option, str(overlay)]
-    out.extend(args[position:])
-    return out
+    for match in pattern.finditer(text):
+        word_start = max(text.rfind(c, 0, match.start()) for c in " \t\n\"',;:=") + 1
+        if "/" in text[word_start:match.start()]:
+            continue  # the middle of another path
+        out.append(text[position:match.start()])
+        out.append(replace_path(match.group(0)))
+        position = match.end()
+    out.append(text[position:])
+    return "".join(out)
 
 
-def build_overlay(top: Path, paths: Iterable[Path], overlay: Path, settings: Settings) -> Path:
-    """Mirror the ignored (generated) files under ``paths`` of the user's checkout into ``overlay``."""
-    specs: list[str] = []
-    for path in set(paths):
-        try:
-            specs.append(path.relative_to(top).as_posix() or ".")
-        except ValueError:
-            continue
-    overlay.mkdir(parents=True, exist_ok=True)
-    if not specs:
-        return overlay
-    listed = _git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--", *sorted(specs)], top)
+def rebase_args(args: Sequence[str], rebase: Rebase) -> list[str]:
+    """Compile arguments with every path into the repository moved into the worktree.
+
+    No option is interpreted: relative paths follow the working directory, which moves
+    too; absolute ones are moved wherever they appear, so no flag table can misread one
+    (``-include-pch`` is not ``-include`` of ``-pch``).
+    """
+    return [rebase.text(arg) for arg in args]
+
+
+def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
+    """Link the ignored (generated) headers of the user's checkout into the worktree where it has none."""
+    listed = _git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard"], top)
     for name in _split_z(listed):
-        if not _scannable(name, settings) and not any(name == s for s in specs):
+        if not _scannable(name, settings):
             continue
-        link = overlay / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(top / name)
-    return overlay
+        link = tree / name
+        try:
+            if not os.path.lexists(link):
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(top / name)
+        except OSError:
+            continue  # the revision has a file where the build has a directory: its own text wins
 
 
-def _entry_args(raw: dict[str, Any]) -> list[str]:
-    arguments = raw.get("arguments")
-    if isinstance(arguments, list) and all(isinstance(a, str) for a in arguments):
-        return list(arguments)
-    command = raw.get("command")
-    return shlex.split(command) if isinstance(command, str) else []
+def _moved_dir(directory: Path, rebase: Rebase) -> Path:
+    """The compile's working directory in the worktree (made when only the build has it: relative flags
+    must resolve in the worktree, not in the user's checkout)."""
+    moved = rebase.inside(directory)
+    if moved is None:
+        return directory
+    moved.mkdir(parents=True, exist_ok=True)
+    return moved
 
 
-def rebase_database(database: Path, rebase: Rebase, destination: Path) -> Path:
-    """Write a copy of ``database`` rebased onto the worktree (outside the user's tree)."""
+def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination: Path) -> Path:
+    """Write the entries (read by ``compdb.load``) rebased onto the worktree, outside the user's tree."""
     rebased: list[dict[str, Any]] = []
-    for directory, args, raw in _database_entries(database):
-        moved_dir = rebase.inside(directory)
+    for entry in entries:
+        source = rebase.file(entry.file)
         rebased.append({
-            "directory": str(moved_dir if moved_dir is not None and moved_dir.is_dir() else directory),
-            "file": raw.get("file", ""),
-            "arguments": rebase_args(args, directory, rebase),
+            "directory": str(_moved_dir(entry.directory, rebase)),
+            "file": str(source),
+            "arguments": [entry.compiler, *rebase_args(entry.flags, rebase), "-c", str(source)],
         })
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / "compile_commands.json"
     target.write_text(json.dumps(rebased, indent=1), encoding="utf-8")
     return target
-
-
-def forced_includes(args: Sequence[str], directory: Path) -> set[Path]:
-    return {Path(os.path.normpath(directory / value)) for _, _, option, value in _path_options(args)
-            if option in _FILE_OPTIONS}
-
-
-def _database_entries(database: Path) -> list[tuple[Path, list[str], dict[str, Any]]]:
-    """(absolute directory, arguments, raw entry) of each usable entry."""
-    try:
-        entries = json.loads(database.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read compile database: {exc}", path=database) from None
-    if not isinstance(entries, list):
-        raise UsageError("expected a JSON array of entries", path=database)
-    base = database.parent.resolve()
-    out = []
-    for raw in entries:
-        if isinstance(raw, dict) and isinstance(raw.get("directory"), str):
-            out.append((Path(os.path.normpath(base / raw["directory"])), _entry_args(raw), raw))
-    return out
 
 
 def user_database(settings: Settings) -> Path | None:
@@ -388,52 +286,29 @@ def user_database(settings: Settings) -> Path | None:
 def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) -> Settings:
     """The same settings, pointed at the worktree ``tree`` of the repository at ``top``."""
     database = user_database(settings)
-    entries = _database_entries(database) if database is not None and database.exists() else []
-    named = [p for directory, args, _ in entries for p in path_arguments(args, directory)]
-    named += path_arguments(settings.cflags, settings.root)
-    overlay = build_overlay(top, named, scratch / "overlay", settings)
-    rebase = Rebase(top, tree, overlay)
+    entries = compdb.load(database) if database is not None and database.exists() else []
+    mirror_generated(top, tree, settings)
+    rebase = Rebase(top, tree)
     root = rebase.inside(settings.root.resolve())
     if root is None:
         raise UsageError("the root is outside the git repository", path=settings.root)
     changes: dict[str, Any] = {
         "root": root,
         "settings_file": rebase.file(settings.settings_file) if settings.settings_file else None,
-        "cflags": tuple(rebase_args(settings.cflags, settings.root, rebase)),
+        "cflags": tuple(rebase_args(settings.cflags, rebase)),
         "preludes": tuple(rebase.text(p) for p in settings.preludes),
         "kconfig": rebase.text(settings.kconfig) if settings.kconfig else None,
         "kconfig_config": rebase.text(settings.kconfig_config) if settings.kconfig_config else None,
     }
     if database is not None and database.exists():
-        changes["compile_commands"] = str(rebase_database(database, rebase, scratch))
+        changes["compile_commands"] = str(rebase_database(entries, rebase, scratch))
         # The check looks for an O= build's .config next to the database; the copy has none beside it.
         beside = database.parent / ".config"
         if not settings.kconfig_config and beside.is_file():
-            changes["kconfig_config"] = str(rebase.file(beside.resolve()))
+            # A build output, git does not track it: the worktree has none, the user's applies to both revisions.
+            moved = rebase.file(beside.resolve())
+            changes["kconfig_config"] = str(moved if moved.exists() else beside.resolve())
     return replace(settings, **changes)
-
-
-def forced_files(settings: Settings, top: Path) -> set[str]:
-    """Repository-relative files whose change affects every header."""
-    paths: set[Path] = set()
-    database = user_database(settings)
-    if database is not None and database.exists():
-        paths.add(database.resolve())
-        for directory, args, _ in _database_entries(database):
-            paths |= forced_includes(args, directory)
-    paths |= forced_includes(settings.cflags, settings.root)
-    paths |= {settings.resolve(p) for p in settings.preludes}
-    if settings.settings_file:
-        paths.add(settings.settings_file)
-    if settings.kconfig:
-        paths.add(settings.resolve(settings.kconfig))
-    out: set[str] = set()
-    for path in paths:
-        try:
-            out.add(Path(os.path.normpath(path)).relative_to(top).as_posix())
-        except ValueError:
-            pass
-    return out
 
 
 # -- comparing ------------------------------------------------------------------------------------------------
@@ -500,10 +375,6 @@ def _run_counterparts(report: CheckReport, jobs: list[Job], settings: Settings,
                       progress: ProgressCallback | None) -> None:
     if not jobs:
         return
-    from .check import run_jobs
-    from .compile import CompileOptions
-    from .executors.factory import make_executor
-
     runner = make_executor(settings)
     try:
         results, _ = run_jobs(jobs, CompileOptions(root=settings.root, max_errors=settings.max_errors), runner,
@@ -534,9 +405,9 @@ def _add_worktree(top: Path, path: Path, commit: str) -> None:
 
 def _remove_worktree(top: Path, path: Path) -> None:
     _git(["worktree", "remove", "--force", str(path)], top, check_rc=False)
-    if path.exists():  # a failed remove still must not leave a stale registration behind
-        shutil.rmtree(path, ignore_errors=True)
-        _git(["worktree", "prune"], top, check_rc=False)
+    # A failed remove (or an add a signal cut short) must not leave a registration behind.
+    shutil.rmtree(path, ignore_errors=True)
+    _git(["worktree", "prune"], top, check_rc=False)
 
 
 def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: Sequence[str] = (),
@@ -550,28 +421,28 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
         raise UsageError("the root is outside the git repository", path=root) from None
     base_commit = _commit(top, base_rev)
     head_commit = _commit(top, head_rev) if head_rev is not None else None
-    changed = changed_files(top, base_commit, head_commit)
+    changed = vcs.changed_paths(top, base_commit, head_commit, why="hdrtest diff compares git revisions")
     prefixes = _prefixes(settings, root, paths)
-    forced = forced_files(settings, top)
+    config = config_names(settings, top)
     scratch = Path(tempfile.mkdtemp(prefix="hdrtest-diff-"))
     worktrees: list[Path] = []
     try:
         base_tree = scratch / "base"
+        worktrees.append(base_tree)  # before git creates it: a signal in between must still remove it
         _add_worktree(top, base_tree, base_commit)
-        worktrees.append(base_tree)
         if head_commit is not None:
             head_tree = scratch / "head"
-            _add_worktree(top, head_tree, head_commit)
             worktrees.append(head_tree)
+            _add_worktree(top, head_tree, head_commit)
         else:
             head_tree = top
         base_settings = rebase_settings(settings, top, base_tree, scratch / "base-settings")
         head_settings = settings if head_commit is None else \
             rebase_settings(settings, top, head_tree, scratch / "head-settings")
-        headers = affected_headers(base_tree, rel_root, settings, changed, untracked=False, forced=forced,
-                                   prefixes=prefixes)
-        headers |= affected_headers(head_tree, rel_root, settings, changed, untracked=head_commit is None,
-                                    forced=forced, prefixes=prefixes)
+        headers: set[str] = set()
+        for side in (Tree(base_tree, base_settings.root, base_settings),
+                     Tree(head_tree, head_settings.root, head_settings)):
+            headers |= affected_in(side, rel_root, changed, config, prefixes)
         ordered = sorted(headers)
         # BASE's errors only need their class (``compare`` classifies); HEAD's new ones are explained.
         base_report = _check_tree(base_settings, ordered, progress, explain=False)
@@ -587,8 +458,7 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
     new, fixed = compare(base_report, head_report)
     return DiffResult(base_rev=base_rev, head_rev=head_rev, base_commit=base_commit, head_commit=head_commit,
                       toplevel=top, changed_files=changed, headers=ordered, base=base_report, head=head_report,
-                      new=new, fixed=fixed, head_tree=head_tree,
-                      head_overlay=scratch / "head-settings" / "overlay" if head_commit is not None else None)
+                      new=new, fixed=fixed, head_tree=head_tree)
 
 
 def _prefixes(settings: Settings, root: Path, paths: Sequence[str]) -> list[str]:
@@ -612,29 +482,13 @@ def _short(commit: str | None) -> str:
 
 
 def _moved_back(text: str, worktree: Path, top: Path) -> str:
-    """``text`` with a leading worktree path turned into the same path in the user's checkout."""
-    prefix = str(worktree)
-    for option in ("", *_DIR_OPTIONS, *_FILE_OPTIONS):  # a plain path, or a joined option: -I/path
-        rest = text[len(option):]
-        if text.startswith(option) and (rest == prefix or rest.startswith(prefix + "/")):
-            return option + str(top) + rest[len(prefix):]
-    return text
+    """``text`` with every worktree path turned into the same path in the user's checkout."""
+    return _sub_paths(text, worktree, lambda path: str(top) + path[len(str(worktree)):])
 
 
-def user_command(command: Sequence[str], worktree: Path, top: Path, overlay: Path | None) -> list[str]:
-    """A worktree compile as it reads in the user's checkout: paths moved back, the overlay dropped
-    (the checkout has its generated files in place)."""
-    out: list[str] = []
-    index = 0
-    while index < len(command):
-        arg = command[index]
-        if overlay is not None and arg in _DIR_OPTIONS and index + 1 < len(command) and \
-                (command[index + 1] == str(overlay) or command[index + 1].startswith(str(overlay) + "/")):
-            index += 2
-            continue
-        out.append(_moved_back(arg, worktree, top))
-        index += 1
-    return out
+def user_command(command: Sequence[str], worktree: Path, top: Path) -> list[str]:
+    """A worktree compile as it reads in the user's checkout (generated files are in place there)."""
+    return [_moved_back(arg, worktree, top) for arg in command]
 
 
 def reproducer(diff: DiffResult, result: Result) -> list[str]:
@@ -643,7 +497,7 @@ def reproducer(diff: DiffResult, result: Result) -> list[str]:
     command = shlex.join(result.command)
     directory = str(result.job.directory)
     if diff.head_commit is not None and diff.head_tree is not None:
-        command = shlex.join(user_command(result.command, diff.head_tree, diff.toplevel, diff.head_overlay))
+        command = shlex.join(user_command(result.command, diff.head_tree, diff.toplevel))
         directory = _moved_back(directory, diff.head_tree, diff.toplevel)
         steps.append(f"git checkout {shlex.quote(diff.head_rev or diff.head_commit)}")
     if result.job.variant.defines:
@@ -654,8 +508,6 @@ def reproducer(diff: DiffResult, result: Result) -> list[str]:
 
 
 def _compiler(diff: DiffResult) -> str:
-    from .toolchain import probe
-
     results = diff.head.results or diff.base.results
     if not results:
         return "none run"
@@ -725,8 +577,6 @@ def render_text(diff: DiffResult) -> str:
 
 
 def diff_dict(diff: DiffResult) -> dict[str, Any]:
-    from .report.serialize import diagnostic_dict, result_dict
-
     def change(c: Change) -> dict[str, Any]:
         return {"result": result_dict(c.result), "errors": [diagnostic_dict(d) for d in c.errors],
                 "now_passes": c.now_passes}

@@ -1341,7 +1341,7 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: Gr
             continue
         preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
         verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
-                         graphs=graphs, kbuild=kbuild)
+                         graphs=graphs, kbuild=kbuild, variant=result.job.variant)
         result.triage = verdict.label
         if first is not None:
             first.notes.append(Note(verdict.message, kind="triage"))

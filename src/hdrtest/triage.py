@@ -1,11 +1,14 @@
 """Does a failing configuration break a real build, or only the header test?
 
-A header's failure matters to a real build when some translation unit that includes
-it is compiled in that configuration.  The compile database lists the units; an
-include scan finds the ones that reach the header; in a Kbuild tree the
-``obj-$(CONFIG_…)`` / ``foo-$(CONFIG_…)`` lines of the Makefiles say under which
-configuration each unit is built.  The kernel fixes header-test-only failures with
-stubs too, so they are still reported, only labelled.
+A header's failure matters to a real build when some translation unit that reads it
+is compiled in that configuration.  The compile database lists the units; an include
+scan finds the ones that may reach it (every ``#include`` line, whatever guards it);
+what a unit's compile really reads in the configuration comes from its dependency
+list or a ``-M`` run (``graph.reads``), never from the scan alone; in a Kbuild tree
+the ``obj-$(CONFIG_…)`` / ``foo-$(CONFIG_…)`` lines of the Makefiles say under which
+configuration each unit is built.  When what a unit reads is not known, neither is
+the verdict.  The kernel fixes header-test-only failures with stubs too, so they are
+still reported, only labelled.
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compdb import Entry
-from .scan.conditions import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
 from .changes import Chains, GraphStore, IncludeGraph, load_graph
+from .compdb import Entry
+from .graph.reads import UnitReads
+from .models import BASELINE, Variant
+from .scan.conditions import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
 from .scan.includes import SearchPath
 
 REAL_BUILD = "real-build"
 HEADER_TEST_ONLY = "header-test-only"
+#: Units per failing header whose compile is preprocessed (-M) to learn whether it reads the header.
+MAX_PREPROCESSED = 16
 
 _MAKEFILES = ("Kbuild", "Makefile")
 # "obj-$(CONFIG_FOO) += a.o b/", "kvmgt-y := x.o", "i915-objs += ...", with continuations joined.
@@ -183,6 +190,8 @@ class UnitGraphs:
         self.entries = list(entries)
         self.store = store
         self._graphs: list[tuple[IncludeGraph, list[Entry]]] | None = None
+        #: What each unit's compile reads, per configuration, shared by every header judged.
+        self.reads = UnitReads()
 
     def graphs(self) -> list[tuple[IncludeGraph, list[Entry]]]:
         if self._graphs is None:
@@ -218,7 +227,7 @@ def including_units(header: Path, entries: Sequence[Entry], *, store: GraphStore
 class Verdict:
     label: str | None  # REAL_BUILD, HEADER_TEST_ONLY, or None when unknown
     message: str
-    built: tuple[str, ...] = ()  # units built in this configuration
+    built: tuple[str, ...] = ()  # units built in this configuration that read the header
     not_built: tuple[str, ...] = ()
 
 
@@ -244,51 +253,98 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _closest_first(units: Sequence[Entry], header: Path) -> list[Entry]:
+    """Units nearest the header first: the ones most likely to read it are asked first."""
+    def distance(entry: Entry) -> tuple[int, str]:
+        common = os.path.commonpath([str(entry.file.parent), str(header.parent)])
+        return -len(common), str(entry.file)
+    return sorted(units, key=distance)
+
+
+@dataclass
+class _Tally:
+    built: list[str] = field(default_factory=list)
+    how: list[str] = field(default_factory=list)
+    not_built: list[str] = field(default_factory=list)
+    off: list[str] = field(default_factory=list)
+    not_read: list[str] = field(default_factory=list)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    unexamined: int = 0
+
+
+def _tally(header: Path, units: Sequence[Entry], values: Mapping[str, str | None], root: Path, kb: Kbuild,
+           reads: UnitReads, variant: Variant) -> _Tally:
+    tally = _Tally()
+    budget = reads.runs + MAX_PREPROCESSED
+    for entry in _closest_first(units, header):
+        condition = unit_condition(entry.file, kb)
+        shown = _shown(entry.file, root)
+        built = True if condition is None else evaluate(condition, values)
+        if built is False:
+            tally.not_built.append(shown)
+            tally.off.extend(_off_options(condition, values) if condition is not None else [])
+            continue
+        settled = bool(tally.built)  # one unit that is built and reads it settles the verdict: no more -M runs
+        if reads.runs >= budget and not settled:
+            tally.unexamined += 1
+            continue
+        read, how = reads.reads(entry, header, variant, run_if_needed=not settled and reads.runs < budget)
+        if settled and read is None:
+            continue
+        if read is False:
+            tally.not_read.append(shown)
+        elif read is None:
+            tally.unknown.append((shown, how))
+        elif built is None:
+            tally.unknown.append((shown, "whether it is built here is unknown"))
+        else:
+            tally.built.append(shown)
+            tally.how.append(how)
+    return tally
+
+
 def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | None], root: Path, *,
            preferred: Iterable[str] = (), store: GraphStore | None = None,
-           kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None) -> Verdict:
-    """Judge one failing header in the configuration ``values`` (macro name -> value).
+           kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None,
+           variant: Variant = BASELINE) -> Verdict:
+    """Judge one header failing in ``variant``, whose configuration is ``values`` (macro name -> value).
 
     ``preferred`` are option names to mention first when saying which options keep
     the units from being built (the variant's own changes).  ``graphs``: the units' include
-    graphs when several headers are judged against the same database (built once).
+    graphs, and what they read, when several headers are judged against the same database.
     """
-    units = graphs.including(header) if graphs is not None else including_units(header, entries, store=store)
+    graphs = graphs or UnitGraphs(entries, store)
+    units = graphs.including(header)
     if not units:
         return Verdict(None, "no translation unit in the compile database includes it; "
                              "whether a real build breaks is unknown")
-    kb = kbuild or Kbuild(root)
-    built: list[str] = []
-    not_built: list[str] = []
-    off: list[str] = []
-    unknown: list[str] = []
-    for entry in units:
-        condition = unit_condition(entry.file, kb)
-        shown = _shown(entry.file, root)
-        value = True if condition is None else evaluate(condition, values)
-        if value is False:
-            not_built.append(shown)
-            off.extend(_off_options(condition, values) if condition is not None else [])
-        elif value is None:
-            unknown.append(shown)
+    tally = _tally(header, units, values, root, kbuild or Kbuild(root), graphs.reads, variant)
+    if tally.built:
+        return Verdict(REAL_BUILD, f"real build breaks: {tally.built[0]} reads it here ({tally.how[0]}) and is "
+                                   "built in this configuration", tuple(tally.built), tuple(tally.not_built))
+    if tally.unknown or tally.unexamined:
+        if tally.unknown:
+            unit, why = tally.unknown[0]
+            detail = f"{unit} may include it, and {why}"
         else:
-            built.append(shown)
-    if built:
-        more = f" and {len(built) - 1} more" if len(built) > 1 else ""
-        return Verdict(REAL_BUILD, f"real build breaks: {built[0]}{more} include(s) it and are built in this "
-                                   "configuration", tuple(built), tuple(not_built))
-    if unknown:
-        return Verdict(None, f"{unknown[0]} includes it; whether it is built here is unknown", (), tuple(not_built))
-    names = list(dict.fromkeys(off))
-    first = [n for n in names if n in set(preferred)]
-    names = first + [n for n in names if n not in first]
-    if names:
-        when = f"when {_join(names)} {'is' if len(names) == 1 else 'are'} off"
-    else:
-        when = "in this configuration"
-    return Verdict(HEADER_TEST_ONLY,
-                   f"header-test-only (no translation unit that includes it is built {when}; "
-                   f"{len(not_built)} including unit(s), e.g. {not_built[0]})", (), tuple(not_built))
+            detail = f"{tally.unexamined} unit(s) that may include it were not examined"
+        return Verdict(None, f"whether a real build breaks is unknown: {detail}", (), tuple(tally.not_built))
+    return Verdict(HEADER_TEST_ONLY, _test_only_message(tally, preferred), (), tuple(tally.not_built))
+
+
+def _test_only_message(tally: _Tally, preferred: Iterable[str]) -> str:
+    parts: list[str] = []
+    if tally.not_built:
+        names = list(dict.fromkeys(tally.off))
+        first = [n for n in names if n in set(preferred)]
+        names = first + [n for n in names if n not in first]
+        when = f"when {_join(names)} {'is' if len(names) == 1 else 'are'} off" if names else "in this configuration"
+        parts.append(f"no translation unit that includes it is built {when}; {len(tally.not_built)} including "
+                     f"unit(s), e.g. {tally.not_built[0]}")
+    if tally.not_read:
+        parts.append(f"{len(tally.not_read)} built unit(s) do not read it in this configuration, "
+                     f"e.g. {tally.not_read[0]}")
+    return "header-test-only (" + "; ".join(parts) + ")"
 
 
 def _join(names: list[str]) -> str:

@@ -17,6 +17,8 @@ import functools
 import hashlib
 import importlib
 import os
+import sys
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +30,7 @@ from .. import __version__
 from ..compile import CompileOptions, compile_job, display_command
 from ..errors import HdrtestError, SetupError, UsageError
 from ..models import Diagnostic, Job, Result, Status
-from ..toolchain import probe
+from ..toolchain import probe, run
 
 INSTALL_HINT = "pip install 'hdrtest[distributed]'"
 #: Headers whose content is compared between here and each worker (plus the compile
@@ -205,12 +207,44 @@ def _worker_name() -> str:
         return f"pid {os.getpid()}"
 
 
-def compile_batch(jobs: tuple[Job, ...], options: CompileOptions, expect: TreeExpectation) -> list[Result]:
-    """The task a worker runs: verify this worker once, then compile each job."""
+#: On a worker: the threads running each hdrtest run's tasks, and the runs cancelled.  Cancelling a
+#: Dask future does not stop a task already running: ``stop_run`` ends its compilers.
+_run_threads: dict[str, set[int]] = {}
+_cancelled_runs: set[str] = set()
+_runs_lock = threading.Lock()
+
+
+def compile_batch(jobs: tuple[Job, ...], options: CompileOptions, expect: TreeExpectation,
+                  run_id: str = "") -> list[Result]:
+    """The task a worker runs: verify this worker once, then compile each job (until the run is cancelled)."""
     problems = _problems_here(expect)
     if problems:
         raise WorkerMismatch(f"worker {_worker_name()} " + "; ".join(problems))
-    return [compile_job(job, options) for job in jobs]
+    me = threading.get_ident()
+    with _runs_lock:
+        _run_threads.setdefault(run_id, set()).add(me)
+    try:
+        results = []
+        for job in jobs:
+            if run_id in _cancelled_runs:
+                results.append(error_result(job, "remote compile cancelled"))
+                continue
+            results.append(compile_job(job, options))
+        return results
+    finally:
+        with _runs_lock:
+            threads = _run_threads.get(run_id, set())
+            threads.discard(me)
+            if not threads:
+                _run_threads.pop(run_id, None)
+
+
+def stop_run(run_id: str) -> int:
+    """On a worker: end the compilers the tasks of ``run_id`` are running; returns how many were live."""
+    with _runs_lock:
+        _cancelled_runs.add(run_id)
+        threads = set(_run_threads.get(run_id, ()))
+    return run.kill_started_by(threads)
 
 
 def error_result(job: Job, message: str) -> Result:
@@ -253,6 +287,9 @@ class DaskExecutor:
         self.connect_timeout = connect_timeout
         self._distributed = distributed
         self._pending: dict[str, tuple[Any, tuple[Job, ...]]] = {}
+        self._runs: list[str] = []  # run ids whose tasks may still be running on workers
+        #: After a cancel: remote compilers ended, or None when the workers could not be asked.
+        self.stopped_remote: int | None = 0
         self._verified: set[tuple[TreeExpectation, tuple[str, ...]]] = set()
         self._slots = 1  # worker threads that may take compiles, known after ``verify``
         if client is not None:
@@ -348,10 +385,11 @@ class DaskExecutor:
         size = self.effective_batch(len(jobs))
         batches = [tuple(jobs[i:i + size]) for i in range(0, len(jobs), size)]
         token = uuid.uuid4().hex[:12]
+        self._runs.append(token)
         # Readable, unique keys: the dashboard groups tasks by the prefix.
         keys = [f"hdrtest-compile-{token}-{index}" for index in range(len(batches))]
-        futures = self._client.map(compile_batch, batches, options=options, expect=expect, key=keys, pure=False,
-                                   retries=self.retries, resources=self.resources or None)
+        futures = self._client.map(compile_batch, batches, options=options, expect=expect, run_id=token, key=keys,
+                                   pure=False, retries=self.retries, resources=self.resources or None)
         for future, batch in zip(futures, batches):
             self._pending[future.key] = (future, batch)
         try:
@@ -397,10 +435,31 @@ class DaskExecutor:
             self._client.cancel(futures, force=True)
         except Exception:  # noqa: BLE001 - cancelling is best effort when the scheduler is gone
             pass
+        self._stop_remote()
+
+    def _stop_remote(self) -> None:
+        """End the compilers our cancelled tasks still run: cancelling a future leaves a running task running."""
+        runs, self._runs = self._runs, []
+        stopped = 0
+        try:
+            for run_id in runs:
+                replies: dict[str, Any] = self._client.run(stop_run, run_id, on_error="return")
+                if any(isinstance(r, BaseException) for r in replies.values()):
+                    self.stopped_remote = None
+                    return
+                stopped += sum(r for r in replies.values() if isinstance(r, int))
+        except Exception:  # noqa: BLE001 - the scheduler is gone: the workers could not be told
+            self.stopped_remote = None
+            return
+        self.stopped_remote = stopped
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
             self._cancel_pending()
+            if self.stopped_remote is None:
+                # The caller goes on to say its own compilers stopped; this one it cannot claim.
+                sys.stderr.write("hdrtest: warning: the Dask workers could not be reached to end the compiles "
+                                 "they run for this check; those may still be running\n")
         if self._own_client:
             try:
                 self._client.close()

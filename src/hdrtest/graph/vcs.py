@@ -77,3 +77,20 @@ def commit_of(top: Path, rev: str) -> str | None:
     done = git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
     out = text(done).strip()
     return out if done.returncode == 0 and out else None
+
+
+def _names(done: Completed) -> set[str]:
+    return {name for name in text(done).split("\0") if name}
+
+
+def changed_paths(top: Path, base: str, head: str | None = None, *, why: str = "") -> list[str]:
+    """Paths (relative to ``top``) that differ between ``base`` and ``head``.
+
+    Without ``head`` it is the work tree: modified, added, deleted, and untracked files
+    that are not ignored.  The one answer behind ``--changed-since`` and ``diff``.
+    """
+    names = _names(git(top, "diff", "--name-only", "--no-renames", "-z", base, *([head] if head else []), "--",
+                       why=why))
+    if head is None:
+        names |= _names(git(top, "ls-files", "--others", "--exclude-standard", "-z", why=why))
+    return sorted(names)

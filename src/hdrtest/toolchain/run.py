@@ -28,7 +28,10 @@ OUTPUT_LIMIT = 4 * 1024 * 1024
 _EXIT_GRACE = 1.0
 
 _live: dict[int, subprocess.Popen[bytes]] = {}
-_live_lock = threading.Lock()
+#: Child pid -> the thread that started it (a Dask worker ends the compiles of one cancelled run only).
+_owner: dict[int, int] = {}
+#: Re-entrant: ``terminate_all`` runs from a signal handler, which may interrupt the main thread holding it.
+_live_lock = threading.RLock()
 _stopping = threading.Event()
 
 
@@ -76,6 +79,7 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, i
                             start_new_session=True, close_fds=True)
     with _live_lock:
         _live[proc.pid] = proc
+        _owner[proc.pid] = threading.get_ident()
     try:
         if input is not None and proc.stdin is not None:
             _feed(proc, input)
@@ -85,6 +89,7 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, i
         proc.wait()
         with _live_lock:
             _live.pop(proc.pid, None)
+            _owner.pop(proc.pid, None)
     _refuse_when_stopping()
     return Completed(tuple(argv), None if timed_out else proc.returncode, out, err, timed_out, truncated)
 
@@ -171,6 +176,15 @@ def terminate_all() -> int:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+    return len(procs)
+
+
+def kill_started_by(threads: set[int]) -> int:
+    """End the children (and their groups) that ``threads`` started, without refusing new ones; returns how many."""
+    with _live_lock:
+        procs = [proc for pid, proc in _live.items() if _owner.get(pid) in threads]
+    for proc in procs:
+        _kill_group(proc)
     return len(procs)
 
 

@@ -1,0 +1,141 @@
+"""Reports of ``hdrtest series`` and ``hdrtest bisect``.
+
+Each commit reads like the build robot's mail about it (``diffmode.render_text``:
+configuration, ``>>`` on new errors, the reproduce steps); the series ends with the
+bisectability verdict.  SARIF carries the commit on every result; JUnit has one test
+suite per commit.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from .. import diffmode
+from ..bisect import BisectResult
+from ..diagnostics import render_gcc_style
+from ..series import SeriesResult, Step
+from . import junit, sarif
+
+FORMATS = ("text", "json", "sarif", "junit")
+
+
+def _short(commit: str) -> str:
+    return commit[:12]
+
+
+def render_text(series: SeriesResult) -> str:
+    lines: list[str] = []
+    for number, step in enumerate(series.steps, 1):
+        verdict = "breaks" if step.broke else "ok"
+        fixed = f", fixes {len(step.fixed)}" if step.fixed else ""
+        lines.append(f"=== [{number}/{len(series.steps)}] {_short(step.commit)} {step.subject}: {verdict}"
+                     f" ({len(step.new)} new failing check(s){fixed})")
+        if step.broke or step.fixed:
+            lines.append(diffmode.render_text(step.diff).rstrip("\n"))
+        lines.append("")
+    if series.still_broken:
+        lines.append(f"Still broken at {series.head_rev}, by the commit that first broke each:")
+        for item in series.still_broken:
+            display, language, variant = item.key
+            lines.append(f"   {display} [{language}] in {item.result.job.variant.describe()}: "
+                         f"first broken by {_short(item.commit)} {item.subject}")
+        lines.append("")
+    broken_steps = [s for s in series.steps if s.broke]
+    if not broken_steps:
+        lines.append(f"hdrtest series: {len(series.steps)} commit(s), every one compiles what its parent compiled")
+    else:
+        names = ", ".join(_short(s.commit) for s in broken_steps)
+        repaired = "" if series.still_broken else "; all repaired by the end of the series, but it does not bisect"
+        lines.append(f"hdrtest series: {len(series.steps)} commit(s), {len(broken_steps)} break a header check "
+                     f"({names}){repaired}")
+    return "\n".join(lines) + "\n"
+
+
+def _step_dict(step: Step) -> dict[str, Any]:
+    data = diffmode.diff_dict(step.diff)
+    data["commit"] = step.commit
+    data["subject"] = step.subject
+    return data
+
+
+def series_dict(series: SeriesResult) -> dict[str, Any]:
+    return {
+        "schema": "hdrtest-series/1",
+        "base": {"rev": series.base_rev, "commit": series.base_commit},
+        "head": {"rev": series.head_rev},
+        "commits": [_step_dict(step) for step in series.steps],
+        "still_broken": [{"header": item.key[0], "language": item.key[1], "variant": item.key[2],
+                          "first_broken_by": item.commit, "subject": item.subject} for item in series.still_broken],
+        "bisectable": series.bisectable,
+    }
+
+
+def render_json(series: SeriesResult) -> str:
+    return json.dumps(series_dict(series), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_sarif(series: SeriesResult) -> str:
+    """One run; a result for each error a commit brought, carrying that commit."""
+    document: dict[str, Any] | None = None
+    results: list[dict[str, Any]] = []
+    for step in series.steps:
+        diffmode.mark_states(step.diff)
+        data = sarif.sarif_dict(step.after)
+        if document is None:
+            document = data
+        for result in data["runs"][0]["results"]:
+            if result.get("baselineState") != "new":
+                continue
+            result.setdefault("properties", {}).update({"commit": step.commit, "commitSubject": step.subject})
+            results.append(result)
+    if document is None:
+        return "{}\n"
+    run = document["runs"][0]
+    run["results"] = results
+    run["originalUriBaseIds"][sarif.SRCROOT]["uri"] = series.toplevel.resolve().as_uri() + "/"
+    run["invocations"][0]["toolExecutionNotifications"] = []
+    run["properties"] = {"base": series.base_commit, "commits": [s.commit for s in series.steps],
+                         "bisectable": series.bisectable}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_junit(series: SeriesResult) -> str:
+    root = ET.Element("testsuites", {"name": "hdrtest series"})
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for step in series.steps:
+        new_keys = {(c.result.job.display, c.result.job.language, c.result.job.variant.name) for c in step.new}
+        # A check that failed before this commit too is not this commit's failure: it passes here as a test.
+        cases = []
+        for result in step.after.results:
+            key = (result.job.display, result.job.language, result.job.variant.name)
+            case = junit._testcase(result)
+            if result.status.failed and key not in new_keys:
+                for child in list(case):
+                    if child.tag in ("failure", "error"):
+                        case.remove(child)
+                ET.SubElement(case, "skipped", {"message": "failing before this commit too"})
+            cases.append(case)
+        suite = junit._suite(f"{_short(step.commit)} {junit.clean(step.subject)}", cases,
+                             sum(r.duration for r in step.after.results))
+        for name in totals:
+            totals[name] += int(suite.get(name, "0"))
+        root.append(suite)
+    for name, value in totals.items():
+        root.set(name, str(value))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render(series: SeriesResult, fmt: str) -> str:
+    return {"text": render_text, "json": render_json, "sarif": render_sarif, "junit": render_junit}[fmt](series)
+
+
+def render_bisect(found: BisectResult) -> str:
+    lines = [f"{_short(found.first_bad.sha)} is the first bad commit: {found.first_bad.subject}",
+             f"   {found.header} in {found.variant.describe()} ({found.probes} commits compiled, "
+             f"between {_short(found.good)} and {_short(found.bad)})", ""]
+    for diag in found.result.diagnostics:
+        lines.extend("   " + line for line in render_gcc_style(diag))
+    return "\n".join(lines) + "\n"

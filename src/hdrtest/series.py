@@ -1,0 +1,255 @@
+"""The build robot's job before sending: a patch series checked commit by commit.
+
+``hdrtest diff`` compares two trees; a series needs every step, because the robot
+reports the commit that broke a header, and a series whose second commit breaks what
+its fourth repairs does not bisect.  One private worktree walks the series, so every
+compile of a step runs at the same paths as the step before it and the result cache
+answers whatever the previous step already compiled: a 20-commit series costs little
+more than the headers its commits touch.
+
+Nothing is written into the user's repository but the worktree's registration, which
+is removed on the way out, signals included (the CLI turns SIGTERM and SIGHUP into the
+same unwinding as Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import diffmode
+from .baseline import ResultKey, result_key
+from .check import ProgressCallback, ResultStore, check, run_jobs
+from .compile import CompileOptions
+from .diffmode import Change, DiffResult
+from .errors import UsageError
+from .executors.factory import make_executor
+from .graph import vcs
+from .models import CheckReport, Job, Result, Status
+from .settings import Settings
+
+
+@dataclass
+class Step:
+    """One commit of the series against its parent: a ``hdrtest diff`` of the two, and the subject line."""
+
+    subject: str
+    diff: DiffResult
+
+    @property
+    def commit(self) -> str:
+        assert self.diff.head_commit is not None
+        return self.diff.head_commit
+
+    @property
+    def new(self) -> list[Change]:
+        return self.diff.new
+
+    @property
+    def fixed(self) -> list[Change]:
+        return self.diff.fixed
+
+    @property
+    def after(self) -> CheckReport:
+        return self.diff.head
+
+    @property
+    def broke(self) -> bool:
+        return bool(self.diff.new)
+
+
+@dataclass(frozen=True)
+class Breakage:
+    """A header check still failing at the end of the series, and the commit that first broke it."""
+
+    key: ResultKey
+    commit: str
+    subject: str
+    result: Result  # as it failed in that commit
+
+
+@dataclass
+class SeriesResult:
+    base_rev: str
+    head_rev: str
+    base_commit: str
+    toplevel: Path
+    steps: list[Step]
+    #: Broken by a commit of the series and still broken at its end: the bisectability verdict.
+    still_broken: list[Breakage]
+
+    @property
+    def has_new_failures(self) -> bool:
+        return any(step.broke for step in self.steps)
+
+    @property
+    def bisectable(self) -> bool:
+        """Every commit compiles what its parent compiled: no step breaks a header, even one a later step fixes."""
+        return not self.has_new_failures
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    parent: str
+    subject: str
+
+
+def commits_between(top: Path, base: str, head: str) -> list[Commit]:
+    """The first-parent chain BASE..HEAD, oldest first (a merge is one step, as the robot sees it)."""
+    out = vcs.text(vcs.git(top, "rev-list", "--reverse", "--first-parent", "--format=%H %P%n%s",
+                           f"{base}..{head}", "--", why="hdrtest series walks git history"))
+    commits: list[Commit] = []
+    lines = out.splitlines()
+    index = 0
+    while index < len(lines):
+        if lines[index].startswith("commit "):
+            ids = lines[index + 1].split() if index + 1 < len(lines) else []
+            subject = lines[index + 2] if index + 2 < len(lines) else ""
+            if len(ids) >= 2:
+                commits.append(Commit(ids[0], ids[1], subject))
+            index += 3
+        else:
+            index += 1
+    return commits
+
+
+def parse_range(top: Path, spec: str, head: str | None) -> tuple[str, str]:
+    """``BASE..HEAD``, or ``BASE [HEAD]``; HEAD defaults to the checked-out commit."""
+    if ".." in spec:
+        base, _, tip = spec.partition("..")
+        if head is not None:
+            raise UsageError("give either BASE..HEAD or BASE HEAD, not both", path=spec)
+        return base or "HEAD", tip or "HEAD"
+    return spec, head or "HEAD"
+
+
+@contextmanager
+def private_worktree(top: Path, commit: str) -> Iterator[tuple[Path, Path]]:
+    """A detached worktree of ``commit`` in a scratch directory, unregistered on every way out."""
+    scratch = Path(tempfile.mkdtemp(prefix="hdrtest-series-"))
+    tree = scratch / "tree"
+    try:
+        diffmode._add_worktree(top, tree, commit)
+        yield tree, scratch
+    finally:
+        # Also when a signal cut the add short: git may have registered the worktree already.
+        diffmode._remove_worktree(top, tree)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _checkout(tree: Path, commit: str) -> None:
+    vcs.git(tree, "checkout", "--detach", "--quiet", "--force", commit, why="hdrtest series checks out each commit")
+
+
+def _check(settings: Settings, headers: list[str], cache: ResultStore | None, progress: ProgressCallback | None,
+           *, explain: bool) -> CheckReport:
+    present = [str(settings.root / h) for h in headers if (settings.root / h).is_file()]
+    if not present:
+        return CheckReport(root=settings.root, results=[])
+    return check(replace(settings, changed_since=None), present, cache=cache, progress=progress, explain=explain)
+
+
+def _add_counterparts(report: CheckReport, jobs: list[Job], settings: Settings, cache: ResultStore | None,
+                      progress: ProgressCallback | None) -> None:
+    """Run, in ``report``'s tree, the failing variants only the other side planned (see diffmode)."""
+    if not jobs:
+        return
+    runner = make_executor(settings)
+    try:
+        results, _ = run_jobs(jobs, CompileOptions(root=settings.root, max_errors=settings.max_errors), runner,
+                              cache=cache, progress=progress)
+    except BaseException:
+        runner.close(cancel=True)
+        raise
+    runner.close()
+    report.results.extend(results)
+
+
+@dataclass
+class _Walk:
+    """What walking the series needs at every step."""
+
+    settings: Settings  # the user's
+    tree_settings: Settings  # the same, pointed at the worktree
+    top: Path
+    tree: Path
+    rel_root: str
+    config: set[str]  # repository-relative files whose change affects every header
+    prefixes: list[str]
+    cache: ResultStore | None
+    progress: ProgressCallback | None
+
+    def affected(self, changed: list[str]) -> set[str]:
+        """The selection ``check --changed-since`` and ``diff`` make, in the worktree as checked out now."""
+        tree = diffmode.Tree(self.tree, self.tree_settings.root, self.tree_settings)
+        return diffmode.affected_in(tree, self.rel_root, changed, self.config, self.prefixes)
+
+    def step(self, commit: Commit) -> Step:
+        changed = vcs.changed_paths(self.top, commit.parent, commit.sha, why="hdrtest series compares commits")
+        # Headers the change can reach on either side: one it deletes exists only before it, one it adds after.
+        headers = self.affected(changed)
+        _checkout(self.tree, commit.sha)
+        headers |= self.affected(changed)
+        ordered = sorted(headers)
+        after = _check(self.tree_settings, ordered, self.cache, self.progress, explain=True)
+        _checkout(self.tree, commit.parent)
+        before = _check(self.tree_settings, ordered, self.cache, self.progress, explain=False)
+        _add_counterparts(before, diffmode.counterpart_jobs(after, before), self.tree_settings, self.cache,
+                          self.progress)
+        _checkout(self.tree, commit.sha)
+        _add_counterparts(after, diffmode.counterpart_jobs(before, after), self.tree_settings, self.cache,
+                          self.progress)
+        new, fixed = diffmode.compare(before, after)
+        return Step(commit.subject, DiffResult(
+            base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent, head_commit=commit.sha,
+            toplevel=self.top, changed_files=changed, headers=ordered, base=before, head=after, new=new, fixed=fixed,
+            head_tree=self.tree))
+
+
+def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
+    """Checks a step broke and no later step repaired, with the step that first broke them."""
+    open_breaks: dict[ResultKey, Breakage] = {}
+    for step in steps:
+        for change in step.fixed:
+            if change.now_passes:
+                open_breaks.pop(result_key(change.result), None)
+        for change in step.new:
+            key = result_key(change.result)
+            if key not in open_breaks:
+                open_breaks[key] = Breakage(key, step.commit, step.subject, change.result)
+        # A later check of the header that passes closes it, even when the pass is not "fixed" (no error before).
+        for result in step.after.results:
+            if result.status is Status.PASS:
+                open_breaks.pop(result_key(result), None)
+    return list(open_breaks.values())
+
+
+def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Sequence[str] = (),
+               cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> SeriesResult:
+    """Check every commit of BASE..HEAD against its parent; see the module docstring."""
+    root = settings.root.resolve()
+    top = diffmode.toplevel(root)
+    try:
+        rel_root = root.relative_to(top).as_posix()
+    except ValueError:
+        raise UsageError("the root is outside the git repository", path=root) from None
+    base_commit = diffmode._commit(top, base_rev)
+    head_commit = diffmode._commit(top, head_rev)
+    commits = commits_between(top, base_commit, head_commit)
+    if not commits:
+        raise UsageError(f"no commits in {base_rev}..{head_rev}", path=top,
+                         hint="name a base that HEAD descends from")
+    prefixes = diffmode._prefixes(settings, root, paths)
+    config = diffmode.config_names(settings, top)
+    steps: list[Step] = []
+    with private_worktree(top, base_commit) as (tree, scratch):
+        tree_settings = diffmode.rebase_settings(settings, top, tree, scratch / "settings")
+        walk = _Walk(settings, tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
+        for commit in commits:
+            steps.append(walk.step(commit))
+    return SeriesResult(base_rev, head_rev, base_commit, top, steps, _still_broken(steps))
