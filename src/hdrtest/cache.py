@@ -22,6 +22,7 @@ after it was stored is written again with its notes (``update``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ from .changes import RACY_NS, Chains, Include, Resolver, Stamp, decode_includes,
     job_search_path, scan_includes, stamp_of, trusted
 from .cachedir import default_cache_dir
 from .errors import UsageError
-from .models import Diagnostic, Job, Note, Result, Status
+from .models import EXPLANATION_NOTE_KINDS, Diagnosis, Diagnostic, Job, Note, Result, Status
 from .settings import Settings
 from .toolchain import probe
 
@@ -105,7 +106,8 @@ def diagnostic_to_dict(diag: Diagnostic) -> dict[str, Any]:
     return {"file": diag.file, "line": diag.line, "column": diag.column, "severity": diag.severity,
             "message": diag.message, "option": diag.option, "include_chain": [list(c) for c in diag.include_chain],
             "children": [diagnostic_to_dict(c) for c in diag.children], "category": diag.category,
-            "symbol": diag.symbol, "notes": [note_to_dict(n) for n in diag.notes], "abs_file": diag.abs_file}
+            "symbol": diag.symbol, "notes": [note_to_dict(n) for n in diag.notes], "abs_file": diag.abs_file,
+            "diagnosis": dataclasses.asdict(diag.diagnosis) if diag.diagnosis is not None else None}
 
 
 def diagnostic_from_dict(data: dict[str, Any]) -> Diagnostic:
@@ -114,7 +116,15 @@ def diagnostic_from_dict(data: dict[str, Any]) -> Diagnostic:
                       include_chain=[(str(f), int(n)) for f, n in data.get("include_chain", [])],
                       children=[diagnostic_from_dict(c) for c in data.get("children", [])],
                       category=data.get("category"), symbol=data.get("symbol"),
-                      notes=[note_from_dict(n) for n in data.get("notes", [])], abs_file=data.get("abs_file"))
+                      notes=[note_from_dict(n) for n in data.get("notes", [])], abs_file=data.get("abs_file"),
+                      diagnosis=diagnosis_from_dict(data.get("diagnosis")))
+
+
+def diagnosis_from_dict(data: dict[str, Any] | None) -> Diagnosis | None:
+    if not data:
+        return None
+    values = tuple((str(name), value) for name, value in data.get("values", ()))
+    return Diagnosis(**{**data, "values": values})
 
 
 def result_to_dict(result: Result) -> dict[str, Any]:
@@ -123,7 +133,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
             "omitted_errors": result.omitted_errors, "duration": result.duration, "returncode": result.returncode,
             "command": list(result.command), "raw_output": result.raw_output, "same_as": result.same_as,
             "dependencies": list(result.dependencies), "relevance": dict(result.relevance),
-            "triage": result.triage}
+            "triage": result.triage, "explained_from": result.explained_from}
 
 
 def result_from_dict(data: dict[str, Any], job: Job) -> Result:
@@ -133,7 +143,16 @@ def result_from_dict(data: dict[str, Any], job: Job) -> Result:
                   returncode=data.get("returncode"), command=tuple(data.get("command", ())),
                   raw_output=data.get("raw_output", ""), same_as=data.get("same_as"),
                   dependencies=tuple(data.get("dependencies", ())), relevance=dict(data.get("relevance", {})),
-                  triage=data.get("triage"))
+                  triage=data.get("triage"), explained_from=data.get("explained_from", {}))
+
+
+def forget_explanation(result: Result) -> None:
+    """Drop ``result``'s explanation notes and triage (they went stale); the verdict and diagnostics stay."""
+    result.triage = None
+    result.explained_from = {}
+    for diag in result.diagnostics:
+        diag.notes = [n for n in diag.notes if n.kind not in EXPLANATION_NOTE_KINDS]
+        diag.diagnosis = None
 
 
 def _payload(result: Result) -> bytes:
@@ -579,6 +598,8 @@ class ResultCache:
 
         result.command = display_command(job)  # the variant prelude's path is this run's
         result.dependencies = tuple(deps)
+        if not self._explanation_current(result):
+            forget_explanation(result)  # the result stands; its explanation is made again
         result.cached = True
         self.hits += 1
         self._counts["hits"] += 1
@@ -680,8 +701,8 @@ class ResultCache:
         stale, and the result must not be attached to what it was not made from.
         """
         with self._lock:
-            if self._closed or result.status not in (Status.PASS, Status.FAIL):
-                return
+            if self._closed or result.status not in (Status.PASS, Status.FAIL) or result.explained_from is None:
+                return  # None: an explanation resting on an unknown (a failed macro probe) is not kept
             try:
                 key = self.key(result.job)
                 if key not in self._current:
@@ -694,6 +715,10 @@ class ResultCache:
             except sqlite3.Error as exc:
                 if not self.recover(exc):
                     self.errors.append(f"cache update failed: {exc}")
+
+    def _explanation_current(self, result: Result) -> bool:
+        """Whether every file the stored explanation read still has the content it read."""
+        return all(self.file_digest(path).hex() == digest for path, digest in (result.explained_from or {}).items())
 
     def _skip(self, reason: str) -> bool:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1

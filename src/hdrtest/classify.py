@@ -105,6 +105,15 @@ _MISSING_INCLUDE = [
 _FORWARD_NOTE = re.compile(r"forward declaration of '(?P<type>[^']+)'")
 _PREVIOUS_NOTE = re.compile(r"previous (?:definition|declaration)|originally defined here|unguarded header")
 
+#: What a symbol can be: gcc's "expected ... before '*' token" quotes punctuation and keywords too.
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:::[A-Za-z_$][A-Za-z0-9_$]*)*")
+#: Keywords gcc quotes in syntax errors ("before 'int'"); scan.uses has the full list but loads tree-sitter.
+_KEYWORDS = frozenset("""
+    auto break case char const continue default do double else enum extern float for goto if inline int long
+    register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while
+    _Bool _Complex _Alignas _Alignof _Atomic _Generic _Noreturn _Static_assert _Thread_local asm __asm__
+    __attribute__ typeof __typeof__ __extension__
+    """.split())
 _TAGGED = re.compile(r"\b(struct|union|enum)\s+([A-Za-z_]\w*)")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _QUALIFIERS = frozenset({
@@ -186,6 +195,14 @@ def _search(patterns: Sequence[re.Pattern[str]], message: str) -> re.Match[str] 
     return None
 
 
+def is_symbol(text: str) -> bool:
+    """Whether ``text`` names something an index can hold (never ``*``, ``(`` or ``int``)."""
+    words = text.split()
+    if len(words) == 2 and words[0] in ("struct", "union", "enum", "class"):
+        words = words[1:]
+    return len(words) == 1 and _IDENTIFIER.fullmatch(words[0]) is not None and words[0] not in _KEYWORDS
+
+
 def _type_of(match: re.Match[str]) -> str:
     groups = match.groupdict()
     return clean_type(groups.get("aka") or groups["type"])
@@ -245,13 +262,17 @@ def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnost
                                (_UNDECLARED, UNDECLARED_IDENTIFIER)):
         match = _search(patterns, message)
         if match is not None:
+            if not is_symbol(match.group("name")):
+                return Classification(OTHER, None)  # a syntax error, not a missing name
             return Classification(category, match.group("name"))
     match = _search(_NO_MEMBER, message)
-    if match is not None:
+    if match is not None and is_symbol(match.group("name")):
         return Classification(NO_MEMBER, match.group("name"), clean_type(match.group("type")))
     match = _search(_REDEFINITION, message)
     if match is not None:
         name = match.groupdict().get("name")
+        if name is not None and not is_symbol(name):
+            return Classification(OTHER, None)
         category = INCLUDE_GUARD if check_guard and _is_guard_failure(diag, related) else REDEFINITION
         return Classification(category, name)
     match = _search(_MISSING_INCLUDE, message)

@@ -11,6 +11,7 @@ the diagnostic, and ``fix.Edit`` records for ``hdrtest fix``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import threading
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Protocol
 
 from . import classify as cls
-from .fix import Edit, declaration_text, function_stub, macro_stub, render_diff, shown_path, split_function, \
-    struct_stub
-from .models import CheckReport, Diagnostic, Job, Note, Result
+from .fix import Edit, declaration_text, function_stub, inside, macro_stub, render_diff, shown_path, \
+    split_function, struct_stub
+from .models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnosis, Diagnostic, Job, Note, Result
 from .toolchain.run import run
-from .scan.conditions import TRUE, And, Atom, Defined, Formula, Not, OptionFilter, Or, evaluate, macros, to_c
+from .scan.conditions import TRUE, And, Atom, Const, Defined, Formula, Not, OptionFilter, Or, always_one_of, \
+    evaluate, macros, to_c
 from .changes import GraphStore
 from .executors.local import default_jobs
 from .scan.directives import CondBlock, FileScan, scan_directives
@@ -59,7 +61,7 @@ class IndexLike(Protocol):
 
 TAG_KINDS = ("struct", "union", "enum")
 #: The note kinds this module writes (and replaces when it explains a result again).
-OWN_NOTE_KINDS = frozenset({"definition", "fix", "include", "triage", "explain-error"})
+OWN_NOTE_KINDS = EXPLANATION_NOTE_KINDS
 #: Which index kinds can answer each error class.
 KINDS_FOR = {
     cls.UNKNOWN_TYPE: ("typedef", "macro"),
@@ -104,22 +106,44 @@ def parse_macros(text: str) -> Values:
     return dict(parse_dm(text, keep_params=False))
 
 
-def config_values(job: Job) -> Values:
-    """Macro name -> replacement text, for the configuration the job compiled in (cached per flag set)."""
+@dataclass(frozen=True)
+class ConfigProbe:
+    """The configuration's macros, or why they could not be listed (then every condition is unknown)."""
+
+    values: Values
+    error: str | None = None
+
+
+def probe_config(job: Job) -> ConfigProbe:
+    """The macros of the configuration the job compiled in (cached per flag set, successes only).
+
+    A probe that fails or times out says nothing about the configuration: its error is
+    returned, and the next explanation asks the compiler again.
+    """
     command = config_command(job)
     key = (str(job.directory), *command)
     with _VALUES_LOCK:
         cached = _VALUES.get(key)
     if cached is not None:
-        return cached
+        return ConfigProbe(cached)
     try:
         out = run(command, cwd=job.directory, timeout=job.timeout)
-        values = parse_macros(out.out)
-    except OSError:
-        values = {}
+    except OSError as exc:
+        return ConfigProbe({}, f"could not list macros: {exc.strerror or exc}")
+    if out.timed_out:
+        return ConfigProbe({}, f"could not list macros: '-dM -E' took over {job.timeout:g} s")
+    if out.returncode != 0:
+        first = (out.err.strip().splitlines() or [f"exit status {out.returncode}"])[0]
+        return ConfigProbe({}, f"could not list macros: {first}")
+    values = parse_macros(out.out)
     with _VALUES_LOCK:
         _VALUES[key] = values
-    return values
+    return ConfigProbe(values)
+
+
+def config_values(job: Job) -> Values:
+    """Macro name -> replacement text (empty when the probe failed: see ``probe_config``)."""
+    return probe_config(job).values
 
 
 def why_false(formula: Formula, values: Values) -> list[str]:
@@ -171,17 +195,31 @@ class Files:
     #: Per standard header and search path: the files it reaches, with their include depth.
     standard: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
 
+    #: Content digests (sha256 hex, "" when unreadable) of the files read, and the paths read since ``touched``
+    #: was last reset: what one result's explanation depends on.
+    digests: dict[str, str] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
     def lines(self, path: str) -> list[str]:
+        self.touched.add(path)
         cached = self._lines.get(path)
         if cached is None:
             try:
-                cached = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+                data = Path(path).read_bytes()
             except OSError:
-                cached = []
+                data = None
+            self.digests[path] = hashlib.sha256(data).hexdigest() if data is not None else ""
+            cached = data.decode("utf-8", errors="replace").splitlines() if data is not None else []
             self._lines[path] = cached
         return cached
 
+    def digest(self, path: str) -> str:
+        if path not in self.digests:
+            self.lines(path)
+        return self.digests[path]
+
     def scan(self, path: str) -> FileScan:
+        self.touched.add(path)
         cached = self._scans.get(path)
         if cached is None:
             cached = scan_directives("\n".join(self.lines(path)) + "\n", path, self.options, strict=False)
@@ -278,6 +316,31 @@ def stub_for(definition: DefinitionLike, files: Files) -> str | None:
     return None
 
 
+_STUB_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STUB_KEYWORDS = frozenset(
+    "typedef struct union enum static inline extern const volatile restrict void char short int long float "
+    "double signed unsigned return do while define NULL _Bool bool false true sizeof".split())
+
+
+def stub_blockers(stub: str, definition: DefinitionLike, site: GuardSite, ctx: Context) -> list[str]:
+    """Names in ``stub`` that cannot exist where it goes (the guard is false there): the guard's own
+    macros (``typedef OFF_T_TYPE off_type;`` under ``#ifdef OFF_T_TYPE``) and names defined only
+    inside the guarded chain itself."""
+    guard = macros(definition.condition) | macros(site.block.condition)
+    path = _norm(definition.file)
+    blockers: list[str] = []
+    for word in dict.fromkeys(_STUB_WORD.findall(stub)):
+        if word == definition.name or word in _STUB_KEYWORDS:
+            continue
+        if word in guard:
+            blockers.append(word)
+            continue
+        found = [d for d in ctx.index.lookup(word) if d.complete]
+        if found and all(_norm(d.file) == path and site.first_line < d.line < site.endif_line for d in found):
+            blockers.append(word)
+    return blockers
+
+
 # ---------------------------------------------------------------------------
 # Explaining one result
 
@@ -293,12 +356,40 @@ class Context:
     files: Files
     indexed_files: int = 0
     seen: set[tuple[str, str]] = field(default_factory=set)
+    #: Why the configuration's macros are unknown (the ``-dM -E`` probe failed); None when they are known.
+    unknown_reason: str | None = None
+    #: Definition files the explanation relied on (beyond what ``files`` read).
+    read: set[str] = field(default_factory=set)
+    #: False when the explanation rests on the absence of something in a widened index (a new file can change it).
+    cacheable: bool = True
+
+    def value(self, formula: Formula) -> bool | None:
+        """``formula`` in this configuration; unknown whenever the macros could not be listed."""
+        if self.unknown_reason is not None and not isinstance(formula, Const):
+            return None
+        return evaluate(formula, self.values)
 
 
 @dataclass
 class Explained:
     notes: list[Note] = field(default_factory=list)
     edits: list[Edit] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+
+
+def _diagnosis(kind: str, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context, *,
+               include: str | None = None, stub: str | None = None) -> Diagnosis:
+    """The record of what an explanation established (``definition``: the one it names)."""
+    guard = None if definition is None or definition.condition == TRUE else definition.condition
+    unknown = ctx.unknown_reason is not None
+    values = tuple((name, "?" if unknown else ctx.values.get(name)) for name in sorted(macros(guard))) \
+        if guard is not None else ()
+    verified = kind != "unknown-condition"
+    return Diagnosis(kind=kind, symbol=diag.symbol or "",
+                     file=_shown(definition.file, ctx.root) if definition else None,
+                     line=definition.line if definition else None, guard=to_c(guard) if guard is not None else None,
+                     values=values, include=include, stub=stub, verified=verified,
+                     reason=None if verified else ctx.unknown_reason or "hdrtest cannot evaluate that condition")
 
 
 def _norm(path: str | Path) -> str:
@@ -473,7 +564,8 @@ def _included(start: str, search: SearchPath, files: Files, values: Values | Non
 
 def _reached(start: str, wanted: Mapping[str, object], ctx: Context, limit: int = 3000) -> str | None:
     """The first of ``wanted`` that ``start`` includes, directly or not, in this configuration."""
-    return next((path for path, _ in _included(start, ctx.search, ctx.files, ctx.values, limit=limit)
+    values = ctx.values if ctx.unknown_reason is None else None  # unknown macros: every branch may be taken
+    return next((path for path, _ in _included(start, ctx.search, ctx.files, values, limit=limit)
                  if path in wanted), None)
 
 
@@ -506,10 +598,20 @@ def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLik
     stub = stub_for(definition, ctx.files)
     shown_file = _shown(definition.file, root)
     number = 1
-    if site is not None and stub is not None:
-        edit = Edit(file=Path(_norm(definition.file)), line=site.insert_line, lines=(stub,),
-                    group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
-                    description=f"stub for {label}")
+    blockers = stub_blockers(stub, definition, site, ctx) if stub is not None and site is not None else []
+    if blockers:
+        out.notes.append(Note(f"no stub for {label} is offered: {stub} uses {', '.join(blockers)}, which exist(s) "
+                              "only where the guard holds", file=shown_file, line=definition.line, kind="fix"))
+        stub = None
+    editable = inside(Path(_norm(definition.file)), root)
+    if not editable:
+        out.notes.append(Note(f"{shown_file} is outside the checked tree: hdrtest suggests no edit of it",
+                              file=shown_file, line=definition.line, kind="fix"))
+        stub = None
+    edit = tree_edit(ctx, file=Path(_norm(definition.file)), line=site.insert_line, lines=(stub,),
+                     group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
+                     description=f"stub for {label}") if site is not None and stub is not None else None
+    if site is not None and edit is not None:
         out.edits.append(edit)
         branch = "a new #else" if site.needs_else else "the branch taken here"
         out.notes.append(Note(f"fix {number}: add a stub to {branch} of the conditional at "
@@ -521,10 +623,13 @@ def _explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLik
         block_text = f"the {guard_directive(site.block.formula)} block ({shown_file}:{site.first_line})"
     else:
         block_text = f"its {guard_directive(definition.condition)} block"
-    out.notes.append(Note(f"fix {number}: move {label} out of {block_text}, so that every configuration has it",
-                          file=shown_file, line=definition.line, kind="fix"))
-    out.notes.append(Note(f"fix {number + 1}: or guard the use at {diag.file}:{diag.line} with "
-                          f"{guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
+    if editable:
+        out.notes.append(Note(f"fix {number}: move {label} out of {block_text}, so that every configuration has "
+                              "it", file=shown_file, line=definition.line, kind="fix"))
+        number += 1
+    out.notes.append(Note(f"fix {number}: {'or ' if number > 1 else ''}guard the use at {diag.file}:{diag.line} "
+                          f"with {guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
+    out.diagnosis = _diagnosis("conditional", diag, definition, ctx, stub=stub if edit is not None else None)
     return out
 
 
@@ -546,6 +651,7 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
         out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)}, which no include path of this "
                               "compile reaches", file=_shown(definition.file, ctx.root), line=definition.line,
                               kind="definition"))
+        out.diagnosis = _diagnosis("not-included", diag, definition, ctx)
         return out
     scored.sort(key=lambda item: item[0])
     _, spelled, definition = scored[0]
@@ -567,13 +673,58 @@ def _explain_elsewhere(diag: Diagnostic, label: str, candidates: list[Definition
                   f"does not include; {spelled}, included by {count} file(s) next to it, brings it in"
     out.notes.append(Note(message, file=_shown(definition.file, ctx.root), line=definition.line,
                           kind="definition"))
+    out.diagnosis = _diagnosis("standard-header" if standard is not None and via is None else "not-included", diag,
+                               definition, ctx, include=spelled)
+    _add_include(out, spelled, label, user, ctx)
+    return out
+
+
+def _explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[str]],
+                      definitions: Sequence[DefinitionLike], ctx: Context) -> Explained | None:
+    """A name a standard header provides (``size_t``, ``FILE``), when the compile does not see it and the
+    tree does not hide a definition of its own: include that header.  None when another case applies."""
+    seen_here = [d for d in definitions if _norm(d.file) in ctx.closure and d.complete
+                 and ctx.value(d.condition) is not False]
+    in_tree = [d for d in definitions if inside(Path(_norm(d.file)), ctx.root)]
+    if seen_here or in_tree or ctx.unknown_reason is not None:
+        return None  # the tree's own definitions decide (``_explain_elsewhere`` still prefers a standard header)
+    user = Path(diag.abs_file or _norm(ctx.root / diag.file))
+    found = _standard_header(query[0], set(query[1]), user, ctx)
+    if found is None:
+        return None
+    spelled, definition = found
+    # gcc's <stddef.h> read with __need_NULL only is in the closure, its size_t branch not taken.
+    how = "reads without it (only some of its branches were taken)" if _norm(definition.file) in ctx.closure \
+        else "does not include"
+    out = Explained([Note(f"{label} comes from the standard header {spelled} ({_where(definition, ctx.root)}), "
+                          f"which {_shown(user, ctx.root)} {how}", file=_shown(definition.file, ctx.root),
+                          line=definition.line, kind="definition")])
+    out.diagnosis = _diagnosis("standard-header", diag, definition, ctx, include=spelled)
+    _add_include(out, spelled, label, user, ctx)
+    return out
+
+
+def _add_include(out: Explained, spelled: str, label: str, user: Path, ctx: Context) -> None:
+    """The ``#include`` edit and its note, when ``user`` is a file of the tree."""
     text = f"#include {spelled}"
-    edit = Edit(file=user, line=include_line(user, ctx.files), lines=(text,), group="include",
-                description=f"include for {label}")
+    edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(text,), group="include",
+                     description=f"include for {label}")
+    if edit is None:
+        out.notes.append(Note(f"fix: include {spelled} before {_shown(user, ctx.root)} (it is outside the checked "
+                              "tree: hdrtest suggests no edit of it)", kind="include"))
+        return
     out.edits.append(edit)
     out.notes.append(Note(f"fix: add '{text}' to {_shown(user, ctx.root)}", file=_shown(user, ctx.root),
                           line=edit.line, kind="include", fix_diff=render_diff([edit], ctx.root)))
-    return out
+
+
+def tree_edit(ctx: Context, *, file: Path, line: int, lines: tuple[str, ...], group: str = "",
+              prefix: tuple[str, ...] = (), description: str = "") -> Edit | None:
+    """An edit of ``file``, or None when it lies outside the checked tree: hdrtest never proposes editing
+    the compiler's, the C library's or any other file it was not asked to check."""
+    if not inside(file, ctx.root):
+        return None
+    return Edit(file=file, line=line, lines=lines, group=group, prefix=prefix, description=description)
 
 
 def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context) -> Explained:
@@ -590,7 +741,14 @@ def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context)
             text = lines[number - 1]
             if number > definition.line and depth > 0 and _declares(text, member):
                 condition = ctx.files.scan(path).condition_at(number)
-                if evaluate(condition, ctx.values) is False:
+                if ctx.value(condition) is None:
+                    out.notes.append(Note(
+                        f"member {_q(member)} of {_q(container)} is declared at {_shown(path, ctx.root)}:{number} "
+                        f"only when {to_c(condition)}, whose value here is unknown (not verified: "
+                        f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
+                        file=_shown(path, ctx.root), line=number, kind="definition"))
+                    return out
+                if ctx.value(condition) is False:
                     reasons = why_false(condition, ctx.values)
                     out.notes.append(Note(
                         f"member {_q(member)} of {_q(container)} is declared at {_shown(path, ctx.root)}:{number} "
@@ -680,14 +838,15 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
     while first <= len(lines) and (not lines[first - 1].strip()
                                    or lines[first - 1].lstrip().startswith(("//", "/*", "*"))):
         first += 1
-    edits = [Edit(path, first, (f"#ifndef {macro}", f"#define {macro}"), group="guard-open",
-                  description="include guard"),
-             Edit(path, len(lines) + 1, (f"#endif /* {macro} */",), group="guard-close", description="include guard")]
+    edits = [e for e in (tree_edit(ctx, file=path, line=first, lines=(f"#ifndef {macro}", f"#define {macro}"),
+                                   group="guard-open", description="include guard"),
+                         tree_edit(ctx, file=path, line=len(lines) + 1, lines=(f"#endif /* {macro} */",),
+                                   group="guard-close", description="include guard")) if e is not None]
     out.edits.extend(edits)
     out.notes.append(Note(f"{diag.file} has no include guard: a second #include defines "
                           f"{_q(diag.symbol or '?')} again", file=diag.file, kind="definition"))
     out.notes.append(Note(f"fix: wrap it in #ifndef {macro} / #define {macro} ... #endif", file=diag.file,
-                          kind="fix", fix_diff=render_diff(edits, ctx.root)))
+                          kind="fix", fix_diff=render_diff(edits, ctx.root) if edits else None))
     return out
 
 
@@ -750,20 +909,61 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
                 label = f"{_q(target)} (through typedef {_q(symbol)})"
                 definitions = _lookup_wide(ctx, name, kinds, True)
                 break
-    return explain_definitions(diag, label, definitions, needs_complete, ctx)
+    return explain_definitions(diag, label, definitions, needs_complete, ctx, query=(name, kinds))
+
+
+@dataclass(frozen=True)
+class Everywhere:
+    """A file's definition of a name that some branch of it provides in every configuration
+    (``#ifdef A / #elif F(4) / #else``): one definition, with no condition."""
+
+    name: str
+    file: str | Path
+    line: int
+    kind: str
+    complete: bool = True
+    condition: Formula = TRUE
+
+
+def unconditional_files(definitions: list[DefinitionLike], values: Values) -> list[DefinitionLike]:
+    """``definitions`` with each file whose branches together cover every configuration replaced by one
+    unconditional definition (the branch taken here when known, else the first)."""
+    by_file: dict[str, list[DefinitionLike]] = {}
+    for definition in definitions:
+        by_file.setdefault(_norm(definition.file), []).append(definition)
+    out: list[DefinitionLike] = []
+    for group in by_file.values():
+        conditions = [d.condition for d in group]
+        if len(group) < 2 or TRUE in conditions or always_one_of(conditions) is not True:
+            out.extend(group)
+            continue
+        taken = [d for d in group if evaluate(d.condition, values) is True] or group
+        first = taken[0]
+        out.append(Everywhere(first.name, first.file, first.line, first.kind))
+    return out
 
 
 def explain_definitions(diag: Diagnostic, label: str, definitions: list[DefinitionLike], needs_complete: bool,
-                        ctx: Context) -> Explained:
-    """The decision between the four cases, given what the index knows."""
+                        ctx: Context, *, query: tuple[str, Sequence[str]] | None = None) -> Explained:
+    """The decision between the four cases, given what the index knows.
+
+    ``query``: the name and kinds looked up, so that a name of the C library or the
+    compiler's headers gets its standard include even when the index has no (or only a
+    hidden) definition of it.
+    """
+    if query is not None:
+        standard = _explain_standard(diag, label, query, definitions, ctx)
+        if standard is not None:
+            return standard
     out = Explained()
-    complete = [d for d in definitions if d.complete or not needs_complete]
+    complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if _norm(d.file) in ctx.closure]
     values = ctx.values
-    disabled = [d for d in complete if evaluate(d.condition, values) is False]
-    enabled = [d for d in complete if evaluate(d.condition, values) is True]
-    unknown = [d for d in complete if evaluate(d.condition, values) is None]
+    ctx.read.update(_norm(d.file) for d in definitions)
+    disabled = [d for d in complete if ctx.value(d.condition) is False]
+    enabled = [d for d in complete if ctx.value(d.condition) is True]
+    unknown = [d for d in complete if ctx.value(d.condition) is None]
     in_closure = [d for d in enabled if _norm(d.file) in ctx.closure]
     elsewhere = [d for d in enabled if _norm(d.file) not in ctx.closure]
     if seen_forwards and complete:
@@ -777,11 +977,15 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
     # (the user-space branch of some unrelated header) is not, when an unconditional
     # definition exists elsewhere: that one is the header to include.
     guarded_here = any(_norm(d.file) in ctx.closure for d in disabled)
-    if disabled and not in_closure and (guarded_here or not elsewhere):
+    # A definition this compile reads under a condition we cannot evaluate may be the one
+    # it sees: then a false guard elsewhere is not established as the cause.
+    unknown_here = [d for d in unknown if _norm(d.file) in ctx.closure]
+    if disabled and not in_closure and not unknown_here and (guarded_here or not elsewhere):
         disabled.sort(key=lambda d: (_norm(d.file) not in ctx.closure, len(to_c(d.condition))))
         found = _explain_conditional(diag, label, disabled[0], ctx)
         out.notes += found.notes
         out.edits += found.edits
+        out.diagnosis = found.diagnosis
         if elsewhere:
             more = _explain_elsewhere(diag, label, elsewhere, ctx)
             out.notes += [Note("it is also defined unconditionally: " + n.message, n.file, n.line, n.column,
@@ -791,6 +995,7 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
         found = _explain_elsewhere(diag, label, elsewhere, ctx)
         out.notes += found.notes
         out.edits += found.edits
+        out.diagnosis = found.diagnosis
         return out
     if in_closure:
         definition = in_closure[0]
@@ -803,19 +1008,26 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                 message += f" (when {to_c(definition.condition)}, which holds here)"
         out.notes.append(Note(message, file=_shown(definition.file, ctx.root), line=definition.line,
                               kind="definition"))
+        out.diagnosis = _diagnosis("defined-here", diag, definition, ctx)
         return out
     if unknown:
-        definition = unknown[0]
+        definition = (unknown_here or unknown)[0]
         out.notes.append(Note(f"{label} is defined at {_where(definition, ctx.root)} only when "
-                              f"{to_c(definition.condition)}, whose value here is unknown",
+                              f"{to_c(definition.condition)}, whose value here is unknown (not verified: "
+                              f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
                               file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
+        out.diagnosis = _diagnosis("unknown-condition", diag, definition, ctx)
         return out
+    # "Only forward-declared" and "nowhere" rest on what the include directories lack: a new file changes that.
+    ctx.cacheable = False
     if forwards:
         definition = (seen_forwards or forwards)[0]
         out.notes.append(Note(f"{label} is only forward-declared ({_where(definition, ctx.root)}); no complete "
                               f"definition exists in the {_indexed(ctx)} indexed file(s)",
                               file=_shown(definition.file, ctx.root), line=definition.line, kind="definition"))
+        out.diagnosis = _diagnosis("forward-only", diag, definition, ctx)
         return out
+    out.diagnosis = _diagnosis("nowhere", diag, None, ctx)
     out.notes.append(Note(f"{label} is defined nowhere in the {_indexed(ctx)} indexed file(s) (the header's "
                           "includes and the include directories of its flags)", kind="definition"))
     return out
@@ -828,7 +1040,7 @@ def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explai
     kinds = (words[0],) if len(words) == 2 and words[0] in TAG_KINDS else \
         ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator")
     places = [d for d in _lookup(ctx.index, name, kinds)
-              if d.complete and _norm(d.file) in ctx.closure and evaluate(d.condition, ctx.values) is not False]
+              if d.complete and _norm(d.file) in ctx.closure and ctx.value(d.condition) is not False]
     if len(places) > 1:
         shown = ", ".join(_where(d, ctx.root) for d in places[:4])
         out.notes.append(Note(f"{_q(symbol)} is defined {len(places)} times in what this compile reads: {shown}; "
@@ -1045,6 +1257,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         # Results can come back from a cache or be explained twice (check --fix): start clean.
         for diag in result.diagnostics:
             diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
+            diag.diagnosis = None
         family = probe(result.job.compiler, result.job.directory).family
         cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
     needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
@@ -1058,11 +1271,14 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
                          base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
         index = lazy
     files = Files(_option_filter(settings))
+    probes: dict[str, ConfigProbe] = {}
     for result in failing:
-        ctx = Context(result=result, root=report.root, index=index or _EmptyIndex(), values=config_values(result.job),
+        config = probes[result.job.key] = probe_config(result.job)
+        files.touched = set()
+        ctx = Context(result=result, root=report.root, index=index or _EmptyIndex(), values=config.values,
                       closure=frozenset(_norm(d) for d in [*result.dependencies, str(result.job.header)]),
                       search=SearchPath.from_flags(result.job.flags, result.job.directory), files=files,
-                      indexed_files=explanation.index_files)
+                      indexed_files=explanation.index_files, unknown_reason=config.error)
         edits: list[Edit] = []
         for diag in result.diagnostics:
             if not diag.is_error:
@@ -1075,15 +1291,23 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
                 found = Explained([Note(f"hdrtest could not explain this error ({exc.__class__.__name__}: {exc})",
                                         kind="explain-error")])
             diag.notes.extend(found.notes)
+            diag.diagnosis = found.diagnosis or diag.diagnosis
             edits.extend(found.edits)
+        result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
         explanation.edits_by_result[result.job.key] = edits
         explanation.edits.extend(edits)
     if lazy is not None:
         explanation.index_seconds = lazy.seconds
         explanation.index_files = lazy.files
     if triage_results:
-        _triage(failing, settings, report.root, graphs)
+        _triage(failing, settings, report.root, graphs, probes)
     return explanation
+
+
+def _inputs(ctx: Context) -> dict[str, str]:
+    """What one explanation read that the compile did not: path -> content digest."""
+    paths = (ctx.files.touched | ctx.read) - ctx.closure
+    return {path: ctx.files.digest(path) for path in sorted(paths)}
 
 
 class _EmptyIndex:
@@ -1091,7 +1315,8 @@ class _EmptyIndex:
         return []
 
 
-def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None) -> None:
+def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None,
+            probes: Mapping[str, ConfigProbe] | None = None) -> None:
     from . import compdb
     from .plan import flag_source
     from .triage import Kbuild, UnitGraphs, triage
@@ -1106,10 +1331,17 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: Gr
     graphs = UnitGraphs(entries, store)
     kbuild = Kbuild(root)
     for result in failing:
+        config = (probes or {}).get(result.job.key) or probe_config(result.job)
+        first = next((d for d in result.diagnostics if d.is_error), None)
+        if config.error is not None:
+            # Which units build in this configuration depends on its macros: unknown, so no verdict.
+            result.triage = None
+            if first is not None:
+                first.notes.append(Note(f"impact not verified: {config.error}", kind="triage"))
+            continue
         preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
-        verdict = triage(result.job.header, entries, config_values(result.job), root, preferred=preferred,
+        verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
                          graphs=graphs, kbuild=kbuild, variant=result.job.variant)
         result.triage = verdict.label
-        first = next((d for d in result.diagnostics if d.is_error), None)
         if first is not None:
             first.notes.append(Note(verdict.message, kind="triage"))

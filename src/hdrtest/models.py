@@ -110,6 +110,38 @@ class Job:
         return f"{self.display}[{self.language}]@{self.variant.name}"
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """What an explanation established about an error's name, as data; its notes are renderings of it.
+
+    ``kind``: "standard-header" (a C library or compiler header provides it), "not-included" (defined in a
+    header this one does not include), "conditional" (defined only under ``guard``, false here),
+    "unknown-condition" (under ``guard``, whose value here is unknown: ``verified`` is False),
+    "defined-here" (the compile reads a definition), "forward-only", "nowhere".
+    """
+
+    kind: str
+    symbol: str
+    #: The definition the explanation names: path as shown, 1-based line.
+    file: str | None = None
+    line: int | None = None
+    #: Its presence condition, as a C preprocessor expression (None when unconditional).
+    guard: str | None = None
+    #: The guard's macros and their values in this configuration (None: not defined; "?" unknown).
+    values: tuple[tuple[str, str | None], ...] = ()
+    #: The ``#include`` line's spelling that brings it in (``<stddef.h>``).
+    include: str | None = None
+    #: The stub offered for an ``#else`` (None when none can be: see the notes).
+    stub: str | None = None
+    verified: bool = True
+    #: Why it is not verified ("could not list macros: ...").
+    reason: str | None = None
+
+
+#: The note kinds explanations write: dropped when an explanation is redone or goes stale.
+EXPLANATION_NOTE_KINDS = frozenset({"definition", "fix", "include", "triage", "explain-error"})
+
+
 @dataclass
 class Note:
     """An explanation attached to a diagnostic; rendered as a gcc-style ``note:``."""
@@ -145,6 +177,8 @@ class Diagnostic:
     abs_file: str | None = None
     #: Against a ``--baseline``: "new" or "unchanged" (SARIF's baselineState); None without one.
     baseline_state: str | None = None
+    #: What the explanation established, as data (None: not explained, or a class not yet recorded so).
+    diagnosis: Diagnosis | None = None
 
     @property
     def is_error(self) -> bool:
@@ -173,6 +207,10 @@ class Result:
     relevance: dict[str, str] = field(default_factory=dict)
     #: "real-build" / "header-test-only" / None when unknown.
     triage: str | None = None
+    #: What the explanation read beyond the compile's own dependencies (the files holding the definitions it
+    #: names, the neighbours whose includes it copied): path -> sha256 hex.  A cached explanation is reused only
+    #: while they are unchanged.  None: the explanation rests on something unknown and is not cached.
+    explained_from: dict[str, str] | None = field(default_factory=dict)
 
 
 @dataclass

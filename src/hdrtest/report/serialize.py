@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .. import __version__
@@ -28,6 +29,7 @@ def diagnostic_dict(diag: Diagnostic) -> dict[str, Any]:
         "include_chain": [{"file": f, "line": n} for f, n in diag.include_chain],
         "children": [diagnostic_dict(c) for c in diag.children],
         "notes": [note_dict(n) for n in diag.notes],
+        **({"diagnosis": dataclasses.asdict(diag.diagnosis)} if diag.diagnosis is not None else {}),
         **({"baseline": diag.baseline_state} if diag.baseline_state else {}),
     }
 

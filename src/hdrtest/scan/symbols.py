@@ -15,6 +15,7 @@ are searched for the declarations inside them.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import pickle
@@ -41,13 +42,14 @@ __all__ = [
     "FileSymbols",
     "IndexStats",
     "blank_attributes",
+    "blank_bare_macros",
     "scan_file",
     "SymbolIndex",
     "INDEX_VERSION",
 ]
 
 #: Bump when what index_file() produces changes, so old caches are not used.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
 TAG_KINDS = frozenset({"struct", "union", "enum"})
@@ -148,6 +150,7 @@ def _attribute_regex() -> re.Pattern[str]:
 
 
 _ATTRIBUTE_RE = _attribute_regex()
+_DIRECTIVE_NAME = re.compile(rb"[ \t]*#[ \t]*(?:define|undef|ifdef|ifndef)[ \t]+\Z")
 
 
 def blank_attributes(data: bytes) -> bytes:
@@ -157,6 +160,8 @@ def blank_attributes(data: bytes) -> bytes:
     for m in _ATTRIBUTE_RE.finditer(data.decode("latin-1")):
         word = m.group()
         start, end = m.span()
+        if _DIRECTIVE_NAME.match(data, data.rfind(b"\n", 0, start) + 1, start):
+            continue  # the name in "#define __BEGIN_DECLS": blanking it would glue the next lines to the #define
         if word in _ATTRIBUTE_CALLS:
             i = end
             while i < n and data[i] in b" \t\n":
@@ -177,6 +182,64 @@ def blank_attributes(data: bytes) -> bytes:
             buf = bytearray(data)
         segment = data[start:end]
         buf[start:end] = bytes(b if b == 0x0A else 0x20 for b in segment) if b"\n" in segment else b" " * (end - start)
+    return bytes(buf) if buf is not None else data
+
+
+# A line holding one identifier and nothing else (``G_BEGIN_DECLS``, ``GLIB_AVAILABLE_IN_ALL``).
+_BARE_LINE = re.compile(r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?://[^\n]*|/\*[^\n]*?\*/[ \t]*)?$", re.M)
+_KEYWORD_WORDS = frozenset(
+    "auto char const double enum extern float inline int long register restrict short signed static struct "
+    "typedef union unsigned void volatile _Bool _Complex _Atomic _Noreturn _Thread_local".split()
+)
+
+
+def _ends_statement(text: str) -> bool:
+    """Whether the code line before a bare identifier closes what came before it."""
+    stripped = text.rstrip()
+    if stripped.endswith("\\"):
+        return False  # the identifier continues a #define
+    return not stripped or stripped.endswith((";", "{", "}", "*/")) or stripped.lstrip().startswith("#")
+
+
+def _starts_declaration(text: str) -> bool:
+    """Whether the line after a bare identifier can begin a declaration of its own (not ``f(void)``, ``*p;``,
+    nor the ``};`` after an enum's last enumerator)."""
+    stripped = text.lstrip()
+    if not stripped or stripped[0] in "(*[=,;})":
+        return False
+    return re.match(r"[A-Za-z_][A-Za-z0-9_]*\s*\(", stripped) is None
+
+
+def _is_code(line: str) -> bool:
+    """Neither blank, nor a directive, nor a comment-only line (the next line of code decides)."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith(("#", "/*", "*", "//"))
+
+
+def blank_bare_macros(data: bytes) -> bytes:
+    """Blank lines that are a lone macro name between declarations (``G_BEGIN_DECLS``, an attribute macro
+    on the line before a prototype): tree-sitter would glue them to the next declaration and lose it.
+
+    A lone word before ``f(void)`` or ``*p;`` is a return type or a declaration split over lines, and stays.
+    """
+    text = data.decode("latin-1")
+    lines = text.split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    buf: bytearray | None = None
+    for match in _BARE_LINE.finditer(text):
+        if match.group(1) in _KEYWORD_WORDS:
+            continue
+        number = bisect.bisect_right(offsets, match.start()) - 1
+        before = next((lines[i] for i in range(number - 1, -1, -1) if lines[i].strip()), "")
+        after = next((lines[i] for i in range(number + 1, len(lines)) if _is_code(lines[i])), "")
+        if not _ends_statement(before) or not _starts_declaration(after):
+            continue
+        if buf is None:
+            buf = bytearray(data)
+        start, end = match.span(1)
+        buf[start:end] = b" " * (end - start)
     return bytes(buf) if buf is not None else data
 
 
@@ -473,7 +536,7 @@ def index_symbols(
     indexer = _Indexer(data, b"", scan)
     indexer.macros()
     if scan.has_code:
-        blanked = blank_attributes(data)
+        blanked = blank_bare_macros(blank_attributes(data))
         indexer.blanked = blanked
         tree = new_parser().parse(blanked)
         indexer.items(tree.root_node)
