@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from .analysis import knobs
 from .changes import GraphStore
 from .compile import CompileOptions, private_dir
 from .discover import discover
@@ -168,11 +169,18 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     context = variants.scan_context(baseline, caches / "symbols",
                                     ScanCache(cache_dir=kept / "scans" if kept else None),
                                     relevance_dir=kept / "relevance" if kept else None)
-    flipper = variants.Flipper(backend)
+    if not touched and not knobs.options_possible(context.files, options):
+        # No conditional in any file names an option: no header has a relevant one, and the
+        # symbol index (the dear part of planning) is never built.
+        return VariantPlanning([], {}, {}, [], context)
+    # Outside Kconfig only macros the code tests as switches are flipped, to the values it tests.
+    table = knobs.read_knob_table(context.files, context.scans, options) if backend is None else None
+    flipper = variants.Flipper(backend, table)
     planned: list[Job] = []
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched) for job in baseline]
+    plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
+             for job in baseline]
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
                      settings.jobs or default_jobs())
     for plan in plans:
