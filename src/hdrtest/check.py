@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .analysis import knobs
+from .analysis import fragility, knobs
 from .changes import GraphStore
 from .compile import CompileOptions, private_dir
 from .discover import discover
@@ -181,6 +181,9 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
              for job in baseline]
+    # Uses deep in each closure that an option can leave without a definition (issue 14).
+    fragility.add_closure_fragility(plans, context, options, settings.root, kept / "facts" if kept else None,
+                                    strategy.max_options, keep=flipper.flippable)
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
                      settings.jobs or default_jobs())
     for plan in plans:

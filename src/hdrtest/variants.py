@@ -197,6 +197,11 @@ class ScanContext:
         return self._index is not None
 
 
+def graph_of(context: ScanContext, job: Job) -> IncludeGraph:
+    """The include graph ``job``'s header was scanned in."""
+    return context.graphs[_search_key(job)]
+
+
 def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache | None = None, *,
                  relevance_dir: Path | None = None) -> ScanContext:
     """Graphs (and, lazily, the index) over ``jobs``; ``cache_dir`` keeps symbols, ``scans`` its scans."""

@@ -1,0 +1,79 @@
+"""Closure-wide fragility: a use deep in the include closure that an option leaves without a definition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import hdrtest, write_tree
+from hdrtest.analysis.sat import implies, is_satisfiable
+from hdrtest.scan.conditions import Atom, Defined, conj, disj, neg
+
+A_ONLY = "#ifndef A_H\n#define A_H\n#ifdef CONFIG_A\nstruct a_state { int x; };\n#endif\n#endif\n"
+A_STUBBED = ("#ifndef A_H\n#define A_H\n#ifdef CONFIG_A\nstruct a_state { int x; };\n#else\nstruct a_state { };\n"
+             "#endif\n#endif\n")
+DEEP = '#ifndef DEEP_H\n#define DEEP_H\n#include "a.h"\nstruct deep { struct a_state s; };\n#endif\n'
+MID = '#ifndef MID_H\n#define MID_H\n#include "deep.h"\nint mid;\n#endif\n'
+TOP = '#include "mid.h"\nint top;\n'
+
+
+def by_variant(data: dict, header: str) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {r["variant"]["name"]: r for r in data["results"] if r["header"] == header}
+
+
+def test_deep_embedded_struct_breaks_the_top_header_found_unprompted(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"a.h": A_ONLY, "deep.h": DEEP, "mid.h": MID, "top.h": TOP})
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_A", "--format", "json", "top.h", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    data = run.json()
+    results = by_variant(data, "top.h")
+    assert results["baseline"]["status"] == "pass"
+    assert results["CONFIG_A=n"]["status"] == "fail"
+    why = data["relevant_options"]["top.h"]["CONFIG_A"]
+    assert why.startswith("deep.h:4 uses a_state, defined only when defined(CONFIG_A) (a.h:4)"), why
+
+
+def test_with_the_stub_there_is_nothing_to_flip(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"a.h": A_STUBBED, "deep.h": DEEP, "mid.h": MID, "top.h": TOP})
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_A", "--format", "json", "top.h", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout
+    assert run.json()["relevant_options"] == {}
+
+
+def test_a_refuted_witness_is_a_passing_variant_not_a_failure(tmp_path: Path, compiler: str) -> None:
+    # full.h defines the struct whatever CONFIG_A says, and a.h steps aside when it did: the analysis
+    # cannot know A_FULL is always defined first here, so it proposes CONFIG_A=n, and the compiler refutes it.
+    write_tree(tmp_path, {
+        "full.h": "#ifndef FULL_H\n#define FULL_H\n#define A_FULL\nstruct a_state { int x; };\n#endif\n",
+        "a.h": "#ifndef A_H\n#define A_H\n#if defined(CONFIG_A) && !defined(A_FULL)\nstruct a_state { int x; };\n"
+               "#endif\n#endif\n",
+        "deep.h": DEEP, "mid.h": MID, "top.h": '#include "full.h"\n' + TOP,
+    })
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_A", "--format", "json", "top.h", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout
+    data = run.json()
+    assert "CONFIG_A" in data["relevant_options"]["top.h"]
+    assert by_variant(data, "top.h")["CONFIG_A=n"]["status"] in ("pass", "deduped")
+
+
+def test_inline_function_use_of_a_conditional_variable(tmp_path: Path, compiler: str) -> None:
+    # The hrtimer.h pattern: an inline function uses a variable declared only under an option.
+    write_tree(tmp_path, {
+        "timer.h": "#ifndef TIMER_H\n#define TIMER_H\n#ifdef CONFIG_HIGH_RES\nextern unsigned int resolution;\n"
+                   "#endif\nstatic inline unsigned int get_res(void)\n{\n\treturn resolution;\n}\n#endif\n",
+        "user.h": '#include "timer.h"\nint user;\n',
+    })
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_HIGH_RES", "--format", "json", "user.h",
+                  cwd=tmp_path)
+    assert run.returncode == 1
+    data = run.json()
+    assert by_variant(data, "user.h")["CONFIG_HIGH_RES=n"]["status"] == "fail"
+    assert data["relevant_options"]["user.h"]["CONFIG_HIGH_RES"].startswith("timer.h:8 uses resolution")
+
+
+def test_sat_interface() -> None:
+    a, b = Defined("CONFIG_A"), Defined("CONFIG_B")
+    assert is_satisfiable(conj(a, neg(a))) is None
+    witness = is_satisfiable(conj(a, neg(disj(b, Atom("CONFIG_HZ > 100")))))
+    assert witness is not None and witness["CONFIG_A"] and not witness["CONFIG_B"]
+    assert is_satisfiable(conj(a, b), {"CONFIG_B": False}) is None
+    assert implies(conj(a, b), [a]) and not implies(a, [conj(a, b)])
