@@ -77,3 +77,23 @@ def test_sat_interface() -> None:
     assert witness is not None and witness["CONFIG_A"] and not witness["CONFIG_B"]
     assert is_satisfiable(conj(a, b), {"CONFIG_B": False}) is None
     assert implies(conj(a, b), [a]) and not implies(a, [conj(a, b)])
+
+
+def test_one_root_cause_is_reported_once_for_every_header_it_breaks(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"a.h": A_ONLY, "deep.h": DEEP, "mid.h": MID,
+                          **{f"top{i}.h": TOP.replace("int top;", f"int top{i};") for i in (1, 2, 3)}})
+    args = ("check", "--cc", compiler, "--cflags=-DCONFIG_A", ".")
+    data = hdrtest(*args, "--format", "json", cwd=tmp_path).json()
+    causes = data["root_causes"]
+    assert len(causes) == 1, causes
+    cause = causes[0]
+    assert (cause["file"], cause["line"], cause["name"], cause["option"]) == ("deep.h", 4, "a_state", "CONFIG_A")
+    # deep.h names a_state itself (ordinary relevance); the others never name it.
+    assert sorted(cause["headers"]) == ["mid.h", "top1.h", "top2.h", "top3.h"]
+    assert cause["definitions"] == ["a.h:4"]
+    text = hdrtest(*args, cwd=tmp_path)
+    assert text.returncode == 1
+    assert text.stdout.count("ROOT CAUSE deep.h:4 uses a_state") == 1
+    assert "breaks 4 headers that include deep.h, in CONFIG_A=n" in text.stdout
+    shown = [line for line in text.stdout.splitlines() if line.startswith("FAIL ")]
+    assert len([line for line in shown if "top" in line or "mid.h" in line]) == 1, shown

@@ -175,9 +175,13 @@ def closure_reasons(found: Sequence[Fragility], known: Sequence[Reason]) -> list
 
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
                           cache_dir: Path | None, max_options: int,
-                          keep: Callable[[str], bool] | None = None) -> None:
-    """Give each plan the fragile options of its header's include closure (within ``max_options``)."""
+                          keep: Callable[[str], bool] | None = None) -> dict[tuple[str, str], Fragility]:
+    """Give each plan the fragile options of its header's include closure (within ``max_options``).
+
+    Returns, per (header, option) added, the fragile use behind it (for root-cause reports).
+    """
     analyses: dict[int, Analysis] = {}
+    behind: dict[tuple[str, str], Fragility] = {}
     for plan in plans:
         job = plan.job
         graph = graph_of(context, job)
@@ -190,3 +194,8 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
         room = max(0, max_options - len(plan.reasons))
         plan.reasons = plan.reasons + extra[:room]
         plan.dropped_options += max(0, len(extra) - room)
+        first: dict[str, Fragility] = {}
+        for fragility in found:
+            first.setdefault(fragility.option, fragility)
+        behind.update(((job.display, r.option), first[r.option]) for r in extra[:room])
+    return behind

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..models import CheckReport, Diagnostic, Note, Result, Variant
+from ..models import CheckReport, Diagnostic, Note, Result, RootCause, Variant
 
 SCHEMA = "hdrtest-report/1"
 
@@ -79,6 +79,13 @@ def summary_dict(report: CheckReport) -> dict[str, Any]:
     }
 
 
+def root_cause_dict(cause: RootCause) -> dict[str, Any]:
+    return {"file": cause.file, "line": cause.line, "name": cause.name, "option": cause.option,
+            "reason": cause.reason, "definitions": list(cause.definitions), "headers": cause.headers,
+            "variants": [{"header": r.job.display, "language": r.job.language, "variant": r.job.variant.name}
+                         for r in cause.results]}
+
+
 def report_dict(report: CheckReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -86,6 +93,7 @@ def report_dict(report: CheckReport) -> dict[str, Any]:
         "root": str(report.root),
         "summary": summary_dict(report),
         "relevant_options": report.relevant_options,
+        "root_causes": [root_cause_dict(c) for c in report.root_causes],
         "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
         "results": [result_dict(r) for r in report.results],
     }
