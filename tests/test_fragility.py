@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import hdrtest, write_tree
@@ -97,3 +98,11 @@ def test_one_root_cause_is_reported_once_for_every_header_it_breaks(tmp_path: Pa
     assert "breaks 4 headers that include deep.h, in CONFIG_A=n" in text.stdout
     shown = [line for line in text.stdout.splitlines() if line.startswith("FAIL ")]
     assert len([line for line in shown if "top" in line or "mid.h" in line]) == 1, shown
+    sarif = json.loads(hdrtest(*args, "--format", "sarif", cwd=tmp_path).stdout)
+    at_use = [r for r in sarif["runs"][0]["results"]
+              if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "deep.h"
+              and r["locations"][0]["physicalLocation"]["region"]["startLine"] == 4]
+    assert len(at_use) == 1
+    assert sorted(at_use[0]["properties"]["rootCauseHeaders"]) == ["mid.h", "top1.h", "top2.h", "top3.h"]
+    assert any(rel["physicalLocation"]["artifactLocation"]["uri"] == "a.h"
+               and rel["physicalLocation"]["region"]["startLine"] == 4 for rel in at_use[0]["relatedLocations"])
