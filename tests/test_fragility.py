@@ -106,3 +106,56 @@ def test_one_root_cause_is_reported_once_for_every_header_it_breaks(tmp_path: Pa
     assert sorted(at_use[0]["properties"]["rootCauseHeaders"]) == ["mid.h", "top1.h", "top2.h", "top3.h"]
     assert any(rel["physicalLocation"]["artifactLocation"]["uri"] == "a.h"
                and rel["physicalLocation"]["region"]["startLine"] == 4 for rel in at_use[0]["relatedLocations"])
+
+
+def test_audit_ranks_root_causes_and_counts_refuted_candidates(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {
+        "a.h": A_ONLY, "deep.h": DEEP, "mid.h": MID,
+        **{f"top{i}.h": TOP.replace("int top;", f"int top{i};") for i in (1, 2, 3)},
+        # A second, smaller root cause: one header breaks through b.h's inline function.
+        "b.h": "#ifndef B_H\n#define B_H\n#ifdef CONFIG_B\nextern int b_count;\n#endif\n"
+               "static inline int b_get(void)\n{\n\treturn b_count;\n}\n#endif\n",
+        "btop.h": '#include "b.h"\nint btop;\n',
+    })
+    run = hdrtest("audit", "--cc", compiler, "--cflags=-DCONFIG_A -DCONFIG_B", "--format", "json", ".",
+                  cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    data = run.json()
+    ranked = [(c["file"], c["option"], len(c["headers"])) for c in data["root_causes"]]
+    assert ranked == [("deep.h", "CONFIG_A", 4), ("b.h", "CONFIG_B", 1)], ranked
+    assert data["refuted_candidates"] == []
+    text = hdrtest("audit", "--cc", compiler, "--cflags=-DCONFIG_A -DCONFIG_B", ".", cwd=tmp_path).stdout
+    assert "2 root cause(s) confirmed" in text
+    assert "  1. deep.h:4 uses a_state" in text
+
+
+def test_audit_with_stubs_finds_nothing(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"a.h": A_STUBBED, "deep.h": DEEP, "mid.h": MID, "top.h": TOP})
+    run = hdrtest("audit", "--cc", compiler, "--cflags=-DCONFIG_A", "--format", "json", ".", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout
+    assert run.json()["root_causes"] == []
+
+
+def test_audit_rejects_other_formats(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"top.h": "int top;\n"})
+    run = hdrtest("audit", "--format", "sarif", ".", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "--format" in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_facts_are_cached_by_content_so_a_second_audit_computes_only_the_edited_file(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "tree", {"a.h": A_ONLY, "deep.h": DEEP, "mid.h": MID, "top.h": TOP})
+    cache = tmp_path / "cache"
+
+    def stored() -> set[str]:
+        return {p.name for p in cache.glob("**/facts-*/*/*.pickle")}
+
+    args = ("audit", "--cflags=-DCONFIG_A", "--cache-dir", str(cache), "--format", "json", ".")
+    assert hdrtest(*args, cwd=tree).returncode == 1
+    first = stored()
+    assert len(first) == 4  # one record per file content
+    (tree / "mid.h").write_text(MID.replace("int mid;", "int mid, mid2;"), encoding="utf-8")
+    again = hdrtest(*args, cwd=tree)
+    assert again.returncode == 1
+    assert again.json()["root_causes"][0]["file"] == "deep.h"
+    assert len(stored() - first) == 1  # only the edited file's facts were computed

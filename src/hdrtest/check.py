@@ -255,7 +255,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
                        variants_deduped=len(planning.same_as), cache_hits=hits,
                        relevant_options=planning.relevance, notes=planning.notes,
-                       root_causes=rootcause.group(ordered, planning.fragile))
+                       root_causes=rootcause.group(ordered, planning.fragile),
+                       refuted=rootcause.refuted(ordered, planning.fragile))
     if report.failures:
         if explain:
             from .explain import explain_report

@@ -198,6 +198,8 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
     #: Fragile uses that broke headers, most headers first (``report.rootcause``).
     root_causes: list[RootCause] = field(default_factory=list)
+    #: Fragility candidates the compiler refuted: (header, option, reason) whose variant passed.
+    refuted: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Result]:

@@ -50,6 +50,20 @@ def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility
     return sorted(causes.values(), key=lambda c: (-len(c.headers), c.file, c.line, c.option))
 
 
+def refuted(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility]) -> list[tuple[str, str, str]]:
+    """(header, option, reason) of fragility candidates whose variant compiled: the witness did not hold."""
+    out = []
+    for result in results:
+        job = result.job
+        if job.variant.is_baseline or result.status not in (Status.PASS, Status.DEDUPED):
+            continue
+        for change in job.variant.changes:
+            fragility = fragile.get((job.display, change.name))
+            if fragility is not None:
+                out.append((job.display, change.name, fragility.reason))
+    return sorted(set(out))
+
+
 def summary(cause: RootCause, examples: int = 3) -> str:
     """``deep.h:4 uses a_state, ...: breaks 3 headers that include deep.h, e.g. a.h, b.h, c.h``"""
     headers = cause.headers

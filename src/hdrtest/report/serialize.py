@@ -94,6 +94,7 @@ def report_dict(report: CheckReport) -> dict[str, Any]:
         "summary": summary_dict(report),
         "relevant_options": report.relevant_options,
         "root_causes": [root_cause_dict(c) for c in report.root_causes],
+        "refuted_candidates": [{"header": h, "option": o, "reason": r} for h, o, r in report.refuted],
         "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
         "results": [result_dict(r) for r in report.results],
     }
