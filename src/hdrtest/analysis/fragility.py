@@ -25,6 +25,7 @@ from ..macros import defined_macros
 from ..relevance import Reason
 from ..scan.conditions import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, OptionFilter, conj, disj
 from ..scan.conditions import evaluate, neg, to_c
+from ..scan.conditions import macros as macros_of
 from ..scan.includes import IncludeGraph
 from ..scan.symbols import Definition, SymbolIndex
 from . import facts as facts_mod
@@ -51,23 +52,39 @@ class Fragility:
         return f"{self.file}:{self.line} uses {self.name}, defined only when {to_c(self.condition)} ({where})"
 
 
-def restrict(f: Formula, fixed: Mapping[str, str | None], free: frozenset[str] | set[str],
-             options: OptionFilter) -> Formula:
-    """``f`` with every macro that is neither an option nor in ``free`` replaced by its ``fixed`` value."""
+#: Options a .config flip cannot change alone: the word size comes from the build's -m64/-m32, which
+#: the variant keeps, so flipping them tests a configuration no build compiles (pt_regs of one ABI,
+#: flags of the other).
+_ABI_OPTIONS = frozenset({"CONFIG_64BIT", "CONFIG_32BIT", "CONFIG_X86_32", "CONFIG_X86_64"})
+
+#: How deep a header macro's own definition conditions are followed.
+_MACRO_DEPTH = 2
+
+#: A header macro's meaning in a condition: a formula, or None when it stays a free variable.
+MacroMeaning = Callable[[str, int], "Formula | None"]
+
+
+def restrict(f: Formula, fixed: Mapping[str, str | None], meaning: MacroMeaning, options: OptionFilter,
+             depth: int = 0) -> Formula:
+    """``f`` with the flags' macros fixed to their baseline values, options free, and header macros
+    replaced by ``meaning`` (the conditions under which the headers define them)."""
     if isinstance(f, Const):
         return f
     if isinstance(f, Defined):
-        if options.option_of(f.name) is not None or f.name in free:
+        if options.option_of(f.name) is not None:
             return f
-        return TRUE if fixed.get(f.name) is not None else FALSE
+        if f.name in fixed:
+            return TRUE if fixed[f.name] is not None else FALSE
+        found = meaning(f.name, depth)
+        return f if found is None else found
     if isinstance(f, Atom):
-        if any(options.option_of(n) is not None or n in free for n in f.names):
+        if any(options.option_of(n) is not None or n not in fixed for n in f.names):
             return f
         value = evaluate(f, fixed)
         return f if value is None else (TRUE if value else FALSE)
     if isinstance(f, Not):
-        return neg(restrict(f.f, fixed, free, options))
-    parts = [restrict(g, fixed, free, options) for g in f.fs]
+        return neg(restrict(f.f, fixed, meaning, options, depth))
+    parts = [restrict(g, fixed, meaning, options, depth) for g in f.fs]
     return conj(*parts) if isinstance(f, And) else disj(*parts)
 
 
@@ -90,14 +107,32 @@ class Analysis:
     cache_dir: Path | None = None
     _by_file: dict[str, list[Fragility]] = field(default_factory=dict)
     _closures: dict[str, frozenset[str]] = field(default_factory=dict)
-    _header_macros: set[str] | None = None
+    #: The closure the macro meanings of the file being decided are taken from.
+    _reachable: frozenset[str] = frozenset()
+    _meanings: dict[tuple[frozenset[str], str, int], Formula | None] = field(default_factory=dict)
 
-    def header_macros(self) -> set[str]:
-        """Macros some indexed file defines: their value depends on what was included, not the flags."""
-        if self._header_macros is None:
-            self._header_macros = {d.name for f in self.index.files() for d in self.index.definitions_in(f)
-                                   if d.kind == "macro"}
-        return self._header_macros
+    def meaning(self, name: str, depth: int) -> Formula | None:
+        """When the closure's headers define macro ``name``, as a formula (None: leave it free).
+
+        ``#ifndef X / #define X`` (a default, an include guard) reads as "not defined before": the
+        default applies, so ``defined(X)`` is false in the guard.  Other macros mean the disjunction
+        of their definitions' conditions, followed ``_MACRO_DEPTH`` levels; not defined anywhere in
+        the closure (nor by the flags) means undefined.
+        """
+        key = (self._reachable, name, depth)
+        if key in self._meanings:
+            return self._meanings[key]
+        sites = [d for d in self.index.lookup(name, "macro") if d.file in self._reachable]
+        found: Formula | None
+        if not sites or any(name in macros_of(d.condition) for d in sites):
+            found = FALSE
+        elif depth >= _MACRO_DEPTH:
+            found = None
+        else:
+            found = disj(*(restrict(d.condition, self.baseline, self.meaning, self.options, depth + 1)
+                           for d in sites))
+        self._meanings[key] = found
+        return found
 
     def uses(self, path: str) -> list[facts_mod.Use]:
         digest = self.index.digest(path)
@@ -130,22 +165,20 @@ class Analysis:
 
     def _decide(self, path: str) -> list[Fragility]:
         out: list[Fragility] = []
-        reachable = self.closure(path)
-        free = self.header_macros()
+        reachable = self._reachable = self.closure(path)
         for use in self.uses(path):
             definitions = [d for d in self.index.lookup(use.name) if d.file in reachable and use.satisfied_by(d)]
             if not definitions or any(d.condition == TRUE for d in definitions):
                 continue  # missing everywhere is another problem (a missing include), not a configuration's
-            out.extend(self._one(path, use, definitions, free))
+            out.extend(self._one(path, use, definitions))
         return out
 
-    def _one(self, path: str, use: facts_mod.Use, definitions: Sequence[Definition],
-             free: set[str]) -> list[Fragility]:
-        present = disj(*(restrict(d.condition, self.baseline, free, self.options) for d in definitions))
-        options = sorted(self.options.options(present))
+    def _one(self, path: str, use: facts_mod.Use, definitions: Sequence[Definition]) -> list[Fragility]:
+        present = disj(*(restrict(d.condition, self.baseline, self.meaning, self.options) for d in definitions))
+        options = sorted(self.options.options(present) - _ABI_OPTIONS)
         if present == TRUE or not options:
             return []
-        where = restrict(use.condition, self.baseline, free, self.options)
+        where = restrict(use.condition, self.baseline, self.meaning, self.options)
         witness = is_satisfiable(conj(where, neg(present)))
         if witness is None:
             return []
