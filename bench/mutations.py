@@ -107,6 +107,20 @@ def i915_graph(linux: Path) -> tuple[IncludeGraph, list[Path], list[str], Path]:
     return IncludeGraph.build(headers, search), headers, flags, directory
 
 
+def _closure_words(graph: IncludeGraph, headers: list[Path]) -> dict[str, int]:
+    """How often each identifier occurs over the files of the i915 headers' closures."""
+    counts: dict[str, int] = {}
+    seen: set[Path] = set()
+    for header in headers:
+        for path in graph.closure(header):
+            if path in seen:
+                continue
+            seen.add(path)
+            for word in re.findall(r"\b[A-Za-z_]\w*", path.read_text(errors="replace")):
+                counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
 def pick(linux: Path) -> list[Candidate]:
     config = kconfig.parse_dotconfig((linux / ".config").read_text())
     graph, headers, _, _ = i915_graph(linux)
@@ -114,14 +128,18 @@ def pick(linux: Path) -> list[Candidate]:
     for header in headers:
         for path in graph.closure(header):
             users.setdefault(str(path), []).append(str(header.relative_to(linux)))
+    words = _closure_words(graph, headers)
     per_dir: list[list[Candidate]] = []
     for top in DIRS:
         found = []
         for path in sorted((linux / top).rglob("*.h")):
             if str(path) in users:
                 for cand in stubs_in(path, str(path.relative_to(linux)), config):
-                    cand.headers = users[str(path)]
-                    found.append(cand)
+                    # A header compile can only break on a stubbed name some header uses: the name must
+                    # be named in the closure at least once beyond its two definitions.
+                    if any(words.get(name, 0) > 2 for name in cand.stubbed):
+                        cand.headers = users[str(path)]
+                        found.append(cand)
         per_dir.append(found)
     ordered = []
     for i in range(max(len(f) for f in per_dir)):
