@@ -159,3 +159,22 @@ def test_facts_are_cached_by_content_so_a_second_audit_computes_only_the_edited_
     assert again.returncode == 1
     assert again.json()["root_causes"][0]["file"] == "deep.h"
     assert len(stored() - first) == 1  # only the edited file's facts were computed
+
+
+def test_defaults_and_arch_overrides_are_not_candidates(tmp_path: Path, compiler: str) -> None:
+    # Two kernel idioms that cover every configuration through header macros, not through #else:
+    # a default under #ifndef X, and an arch definition announced by a __HAVE_ARCH_ macro.
+    write_tree(tmp_path, {
+        "barrier.h": "#ifndef BARRIER_H\n#define BARRIER_H\n#ifdef CONFIG_SMP\n#define smp_mb2() 1\n#endif\n"
+                     "#ifndef smp_mb2\n#define smp_mb2() 0\n#endif\n#endif\n",
+        "arch.h": "#ifndef ARCH_H\n#define ARCH_H\n#ifndef CONFIG_KMSAN\n#define __HAVE_ARCH_FILL64\n"
+                  "static inline void fill64(long *p) { *p = 0; }\n#endif\n#endif\n",
+        "generic.h": '#ifndef GENERIC_H\n#define GENERIC_H\n#include "arch.h"\n#ifndef __HAVE_ARCH_FILL64\n'
+                     "static inline void fill64(long *p) { *p = 1; }\n#endif\n#endif\n",
+        "user.h": '#include "barrier.h"\n#include "generic.h"\n'
+                  "static inline int user(long *p)\n{\n\tfill64(p);\n\treturn smp_mb2();\n}\n",
+        "top.h": '#include "user.h"\n',
+    })
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_SMP", "--format", "json", "top.h", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout
+    assert run.json()["relevant_options"] == {}
