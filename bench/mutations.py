@@ -243,6 +243,7 @@ def main() -> int:
             print(f"  {cand.file}:{cand.else_line} {cand.option} stubs {', '.join(cand.stubbed[:4])}")
         return 0
     tree = worktree(linux, args.work / "linux")
+    git(tree, "checkout", "--", ".")  # an interrupted earlier run may have left a removal in place
     _, _, flags, directory = i915_graph(tree)
     backend = kconfig.KernelConfBackend(tree, tree / ".config", args.work / "kconfig")
     measured = []
