@@ -178,3 +178,31 @@ def test_defaults_and_arch_overrides_are_not_candidates(tmp_path: Path, compiler
     run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_SMP", "--format", "json", "top.h", cwd=tmp_path)
     assert run.returncode == 0, run.stdout
     assert run.json()["relevant_options"] == {}
+
+
+def test_one_line_inline_function_uses_count_and_members_and_parameters_do_not(tmp_path: Path,
+                                                                               compiler: str) -> None:
+    write_tree(tmp_path, {
+        "cfg.h": "#ifndef CFG_H\n#define CFG_H\n#ifdef CONFIG_FAST\nextern int fast_level;\nextern int ptr;\n#endif\n"
+                 "#endif\n",
+        "one.h": '#include "cfg.h"\nstatic inline int level(void) { return fast_level; }\n',
+        "member.h": '#include "cfg.h"\nstruct box { int ptr; };\nstatic inline int get(struct box *b, int ptr)\n'
+                    "{\n\treturn b->ptr + ptr;\n}\n",
+        "top.h": '#include "one.h"\n#include "member.h"\n',
+    })
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_FAST", "--format", "json", "top.h", cwd=tmp_path)
+    why = run.json()["relevant_options"]["top.h"]["CONFIG_FAST"]
+    assert why.startswith("one.h:2 uses fast_level"), why
+    assert by_variant(run.json(), "top.h")["CONFIG_FAST=n"]["status"] == "fail"
+
+
+def test_uses_skip_members_and_parameters() -> None:
+    from hdrtest.analysis.facts import file_uses
+    from hdrtest.scan.directives import scan_directives
+    from hdrtest.scan.symbols import index_file
+
+    text = ("struct box { int ptr; };\nstatic inline int get(struct box *b, int ptr)\n{\n\treturn b->ptr + ptr + glob;\n}\n"
+            "static inline int one(void) { return other; }\n")
+    data = text.encode()
+    uses = file_uses(data, scan_directives(text, "m.h"), index_file("/m.h", data))
+    assert {(u.name, u.line) for u in uses if u.need == "declared"} == {("glob", 4), ("other", 6)}

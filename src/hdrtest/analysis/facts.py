@@ -63,21 +63,41 @@ def file_uses(data: bytes, scan: FileScan, definitions: Sequence[Definition]) ->
     for definition in definitions:
         if definition.kind != "function":
             continue
-        for name in sorted(definition.uses):
+        params = set(_WORD.findall(definition.signature.partition("(")[2])) if definition.signature else set()
+        for name in sorted(definition.uses - params):
             line = _first_line(lines, name, definition.line, definition.end_line or definition.line)
+            if line is None:
+                continue  # only a member (p->name, s.name) or only in the signature: not a use of the name
             condition = scan.condition_at(line)
             if condition != FALSE:
                 uses.append(Use(name, DECLARED, line, condition))
     return uses
 
 
-def _first_line(lines: list[str], name: str, first: int, last: int) -> int:
-    """The 1-based line in ``first..last`` where ``name`` first appears (``first`` if none does)."""
-    word = re.compile(rf"\b{re.escape(name)}\b")
-    for number in range(first + 1, min(last, len(lines)) + 1):  # the signature line names parameters
-        if word.search(lines[number - 1]):
+_WORD = re.compile(r"\b[A-Za-z_]\w*")
+
+
+def _without_parameters(text: str) -> str:
+    """``text`` with its first parenthesised group removed (a one-line function keeps its body)."""
+    start = text.index("(")
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[:start] + " " + text[i + 1:]
+    return text[:start]
+
+
+def _first_line(lines: list[str], name: str, first: int, last: int) -> int | None:
+    """The 1-based line in ``first..last`` where ``name`` is first used as a name, not a member."""
+    word = re.compile(rf"(?<![.>\w]){re.escape(name)}\b")
+    for number in range(first, min(last, len(lines)) + 1):
+        text = lines[number - 1]
+        if number == first and "(" in text:
+            text = _without_parameters(text)  # the signature's parameters are declarations
+        if word.search(text):
             return number
-    return first
+    return None
 
 
 # ---------------------------------------------------------------------------
