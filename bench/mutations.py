@@ -231,6 +231,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=30, help="candidates to verify and measure")
     parser.add_argument("--headers", type=int, default=1, help="verified i915 headers per candidate")
     parser.add_argument("--tries", type=int, default=6, help="i915 headers tried per candidate (in path order)")
+    parser.add_argument("--start", type=int, default=0, help="skip the first N candidates (continue a run)")
     parser.add_argument("--pick-only", action="store_true")
     args = parser.parse_args()
     linux = args.linux.resolve()
@@ -248,7 +249,7 @@ def main() -> int:
     backend = kconfig.KernelConfBackend(tree, tree / ".config", args.work / "kconfig")
     measured = []
     with open(args.work / "results.jsonl", "a", encoding="utf-8") as log:
-        for cand in candidates:
+        for cand in candidates[args.start:]:
             if len(measured) >= args.limit:
                 break
             verify(tree, linux, cand, flags, directory, args.headers, backend, args.tries)
