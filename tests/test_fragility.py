@@ -206,3 +206,16 @@ def test_uses_skip_members_and_parameters() -> None:
     data = text.encode()
     uses = file_uses(data, scan_directives(text, "m.h"), index_file("/m.h", data))
     assert {(u.name, u.line) for u in uses if u.need == "declared"} == {("glob", 4), ("other", 6)}
+
+
+def test_only_options_whose_single_flip_breaks_the_use_are_proposed(tmp_path: Path, compiler: str) -> None:
+    # The use sits under CONFIG_A: turning A off removes the use with the definition, only B's flip breaks it.
+    write_tree(tmp_path, {
+        "ab.h": "#ifndef AB_H\n#define AB_H\n#if defined(CONFIG_A) && defined(CONFIG_B)\nstruct ab { int x; };\n"
+                "#endif\n#ifdef CONFIG_A\nstruct holder { struct ab v; };\n#endif\n#endif\n",
+        "top.h": '#include "ab.h"\nint top;\n',
+    })
+    run = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_A -DCONFIG_B", "--format", "json", "top.h",
+                  cwd=tmp_path)
+    assert set(run.json()["relevant_options"]["top.h"]) == {"CONFIG_B"}
+    assert by_variant(run.json(), "top.h")["CONFIG_B=n"]["status"] == "fail"

@@ -179,14 +179,30 @@ class Analysis:
         if present == TRUE or not options:
             return []
         where = restrict(use.condition, self.baseline, self.meaning, self.options)
-        witness = is_satisfiable(conj(where, neg(present)))
-        if witness is None:
+        broken = conj(where, neg(present))
+        if is_satisfiable(broken) is None:
             return []
-        shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
         spots = tuple(f"{_display(d.file, self.root)}:{d.line}" for d in definitions)
         condition = disj(*(d.condition for d in definitions))
-        return [Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition, spots, shown)
-                for option in options]
+        out = []
+        for option in options:
+            # A variant flips one option and keeps the others: a witness that needs two changes
+            # (JUMP_LABEL on with its arch's RELATIVE variant off) is no single flip's failure.
+            witness = is_satisfiable(broken, self._single_flip(broken, option))
+            if witness is not None:
+                shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
+                out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
+                                     spots, shown))
+        return out
+
+    def _single_flip(self, formula: Formula, option: str) -> dict[str, bool]:
+        """Option macros of ``formula`` at their baseline values, except ``option`` turned the other way."""
+        fixed = {m: self.baseline.get(m) is not None for m in macros_of(formula)
+                 if self.options.option_of(m) not in (None, option)}
+        on = self.baseline.get(option) is not None or self.baseline.get(option + "_MODULE") is not None
+        fixed[option] = not on
+        fixed[option + "_MODULE"] = False
+        return fixed
 
     def for_header(self, closure_paths: Sequence[Path]) -> list[Fragility]:
         """The fragile uses of every file in a header's closure."""
