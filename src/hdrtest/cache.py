@@ -1030,7 +1030,7 @@ def cache_path(settings: Settings) -> Path:
 
 
 #: Content-addressed side caches kept beside the result database; ``clear`` empties them too.
-SIDE_CACHES = ("scans", "relevance", "symbols", "kconfig", "generated", "variants")
+SIDE_CACHES = ("scans", "relevance", "symbols", "kconfig", "generated", "variants", "facts")
 
 
 def _tree_size(path: Path) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from .analysis import fragility, knobs
+from .report import rootcause
 from .changes import GraphStore
 from .compile import CompileOptions, private_dir
 from .discover import discover
@@ -98,6 +100,8 @@ class VariantPlanning:
     notes: list[str]
     #: The run's include graphs, scans and symbol index, for explanations to reuse.
     context: variants.ScanContext | None = None
+    #: (header, option) -> the fragile use in the header's closure that made the option relevant.
+    fragile: dict[tuple[str, str], fragility.Fragility] = field(default_factory=dict)
 
 
 def run_caches(settings: Settings) -> Path:
@@ -168,11 +172,21 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     context = variants.scan_context(baseline, caches / "symbols",
                                     ScanCache(cache_dir=kept / "scans" if kept else None),
                                     relevance_dir=kept / "relevance" if kept else None)
-    flipper = variants.Flipper(backend)
+    if not touched and not knobs.options_possible(context.files, options):
+        # No conditional in any file names an option: no header has a relevant one, and the
+        # symbol index (the dear part of planning) is never built.
+        return VariantPlanning([], {}, {}, [], context)
+    # Outside Kconfig only macros the code tests as switches are flipped, to the values it tests.
+    table = knobs.read_knob_table(context.files, context.scans, options) if backend is None else None
+    flipper = variants.Flipper(backend, table)
     planned: list[Job] = []
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched) for job in baseline]
+    plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
+             for job in baseline]
+    # Uses deep in each closure that an option can leave without a definition (issue 14).
+    fragile = fragility.add_closure_fragility(plans, context, options, settings.root, kept / "facts" if kept else None,
+                                    strategy.max_options, keep=flipper.flippable)
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
                      settings.jobs or default_jobs())
     for plan in plans:
@@ -193,7 +207,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             if job in reads:
                 store.store(Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
                                    dependencies=reads[job]))
-    return VariantPlanning(planned, same, relevance, notes, context)
+    return VariantPlanning(planned, same, relevance, notes, context, fragile)
 
 
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
@@ -241,7 +255,9 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
                        variants_deduped=len(planning.same_as), cache_hits=hits,
-                       relevant_options=planning.relevance, notes=planning.notes)
+                       relevant_options=planning.relevance, notes=planning.notes,
+                       root_causes=rootcause.group(ordered, planning.fragile),
+                       refuted=rootcause.refuted(ordered, planning.fragile))
     if report.failures:
         if explain:
             from .explain import explain_report

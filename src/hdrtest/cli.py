@@ -22,6 +22,7 @@ from . import __version__
 from .errors import EXIT_CLEAN, EXIT_FAILURES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, HdrtestError, UsageError
 from .models import CheckReport
 from .settings import Settings, load_settings, parse_languages
+from . import audit as audits
 from .bisect import run_bisect
 from .cache import open_cache
 from .progress import Progress
@@ -112,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     bisect.add_argument("--variant", help="the configuration, by the variant name a report gives "
                                           "(default: the first failing one at BAD)")
     _add_check_options(bisect)
+    audit = sub.add_parser("audit", help="find latent configuration breakages in a whole tree, with no change at "
+                                         "hand: root causes ranked by how many headers each breaks")
+    _add_check_options(audit)
     cache = sub.add_parser("cache", help="show, clear or shrink the result cache")
     cache.add_argument("action", choices=["stats", "clear", "prune"])
     cache.add_argument("--max-size", metavar="SIZE", help="prune: evict least recently used entries down to SIZE "
@@ -373,6 +377,22 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.format not in ("text", "json"):
+        raise UsageError(f"audit writes text or json, not '{args.format}'", path="--format",
+                         hint="use hdrtest check for the other formats")
+    settings = settings_from_args(args)
+    cache = open_cache(settings)
+    try:
+        with Progress(quiet=args.quiet) as progress:
+            report = audits.run_audit(settings, list(args.paths), progress=progress.update, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    _write(audits.render_json(report) if args.format == "json" else audits.render_text(report), args.output)
+    return EXIT_FAILURES if report.root_causes or report.failures else EXIT_CLEAN
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from .cache import cache_command
 
@@ -454,7 +474,7 @@ def _main(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         handler = {"check": cmd_check, "fix": cmd_fix, "diff": cmd_diff, "series": cmd_series, "bisect": cmd_bisect,
-                   "cache": cmd_cache}[args.command]
+                   "cache": cmd_cache, "audit": cmd_audit}[args.command]
         return handler(args)
     except HdrtestError as exc:
         sys.stderr.write(f"hdrtest: error: {exc}\n")

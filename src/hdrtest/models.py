@@ -235,6 +235,10 @@ class CheckReport:
     relevant_options: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Planning remarks a user should see (options not flipped, flips Kconfig refused).
     notes: list[str] = field(default_factory=list)
+    #: Fragile uses that broke headers, most headers first (``report.rootcause``).
+    root_causes: list[RootCause] = field(default_factory=list)
+    #: Fragility candidates the compiler refuted: (header, option, reason) whose variant passed.
+    refuted: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Result]:
@@ -247,3 +251,25 @@ class CheckReport:
     @property
     def headers_failed(self) -> int:
         return len({(r.job.display, r.job.language) for r in self.failures})
+
+
+@dataclass
+class RootCause:
+    """One fragile use that broke several headers: reported once, with the headers it broke.
+
+    Established only from compiles: each grouped result is a variant that failed with an
+    error at the use while the header's baseline passed.
+    """
+
+    file: str  # the fragile file, as shown
+    line: int
+    name: str
+    option: str
+    #: Why: "deep.h:4 uses a_state, defined only when defined(CONFIG_A) (a.h:4)"
+    reason: str
+    definitions: list[str] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def headers(self) -> list[str]:
+        return list(dict.fromkeys(r.job.display for r in self.results))

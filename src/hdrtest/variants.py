@@ -29,6 +29,7 @@ from .errors import UsageError
 from .executors.local import default_jobs
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
+from .analysis.knobs import KnobTable
 from .relevance import Reason, relevant_options
 from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
@@ -75,8 +76,10 @@ class HeaderPlan:
 class Flipper:
     """Turns "option X to value V" into a Variant, through Kconfig when the tree has one."""
 
-    def __init__(self, backend: kconfig.KconfigBackend | None) -> None:
+    def __init__(self, backend: kconfig.KconfigBackend | None, knobs: KnobTable | None = None) -> None:
         self.backend = backend
+        #: Outside Kconfig: which plain macros are switches, and their tested values (``analysis.knobs``).
+        self.knobs = knobs
         self._memo: dict[tuple[str, str], kconfig.Resolution | None] = {}
         #: Flips whose Kconfig evaluation failed, with the reason.
         self.failures: dict[tuple[str, str], str] = {}
@@ -101,6 +104,18 @@ class Flipper:
         if tristate and current != "m":
             wanted.append("m")
         return wanted
+
+    def targets_for(self, option: str, macros: Mapping[str, str]) -> list[str]:
+        """``targets`` from the baseline ``macros``; a plain macro gets the values its tests name."""
+        if self.knobs is not None and not (self.backend is not None and self.backend.known(option)):
+            return self.knobs.targets(option, macros.get(option))
+        return self.targets(option, self.value(option, macros))
+
+    def flippable(self, option: str) -> bool:
+        """False for plain macros that are no switches (hooks, function-like, computed)."""
+        if self.knobs is None or (self.backend is not None and self.backend.known(option)):
+            return True
+        return self.knobs.flippable(option)
 
     def prefetch(self, wanted: Iterable[tuple[str, str]], workers: int) -> None:
         """Resolve ``wanted`` flips ``workers`` at a time, for backends that run each in its own process.
@@ -180,6 +195,11 @@ class ScanContext:
     @property
     def index_built(self) -> bool:
         return self._index is not None
+
+
+def graph_of(context: ScanContext, job: Job) -> IncludeGraph:
+    """The include graph ``job``'s header was scanned in."""
+    return context.graphs[_search_key(job)]
 
 
 def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache | None = None, *,
@@ -271,7 +291,8 @@ def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
 
 
 def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strategy: Strategy, root: Path,
-                   touched: Mapping[Path, Mapping[str, str]] | None = None) -> HeaderPlan:
+                   touched: Mapping[Path, Mapping[str, str]] | None = None,
+                   keep: Callable[[str], bool] | None = None) -> HeaderPlan:
     """A header's plan so far: the options that matter to it, no variants yet."""
     graph = context.graphs[_search_key(job)]
     closure_paths = graph.closure(job.header) + [p for pre in job.preludes for p in graph.closure(pre)]
@@ -282,6 +303,8 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
             for option, why in touched_reasons.items():
                 touched_here.setdefault(option, why)
     reasons = header_relevance(job, context, closure_paths, options, root, touched_here)
+    if keep is not None:
+        reasons = [r for r in reasons if keep(r.option)]
     return HeaderPlan(job=job, reasons=reasons[: strategy.max_options],
                       dropped_options=max(0, len(reasons) - strategy.max_options))
 
@@ -292,7 +315,7 @@ def flips_wanted(plan: HeaderPlan, flipper: Flipper, strategy: Strategy) -> list
         return []
     macros = defined_macros(plan.job)
     return [(reason.option, target) for reason in plan.reasons
-            for target in flipper.targets(reason.option, flipper.value(reason.option, macros))]
+            for target in flipper.targets_for(reason.option, macros)]
 
 
 def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Path,
@@ -304,8 +327,7 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
     macros = defined_macros(job)
     single: list[tuple[Reason, kconfig.Resolution]] = []
     for reason in plan.reasons:
-        current = flipper.value(reason.option, macros)
-        for target in flipper.targets(reason.option, current):
+        for target in flipper.targets_for(reason.option, macros):
             resolution = flipper.resolve(reason.option, target)
             if resolution is None or not resolution.achieved:
                 failure = flipper.failures.get((reason.option, target))

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from ..models import CheckReport, Diagnostic, Note, Result
+from ..models import CheckReport, Diagnostic, Note, Result, RootCause
+from . import rootcause
 from .findings import Finding, collect, in_tree
 from ..names import shell_join, shell_quote
 
@@ -275,6 +276,24 @@ def _result(finding: Finding) -> dict[str, Any]:
     return result
 
 
+def _with_root_cause(result: dict[str, Any], finding: Finding, causes: list[RootCause]) -> dict[str, Any]:
+    """A finding at a fragile use names its root cause, with the guarded definitions as related locations."""
+    for cause in causes:
+        if (cause.file, cause.line) != (finding.path, finding.line):
+            continue
+        result.setdefault("properties", {})["rootCause"] = rootcause.summary(cause)
+        result["properties"]["rootCauseHeaders"] = cause.headers
+        related = result.setdefault("relatedLocations", [])
+        for spot in cause.definitions:
+            path, _, line = spot.rpartition(":")
+            if in_tree(path) and line.isdigit():
+                related.append({"id": len(related) + 1, "physicalLocation": _physical(path, int(line)),
+                                "message": {"text": f"{cause.name}: defined here only under a condition "
+                                                    f"{cause.option} can make false"}})
+        break
+    return result
+
+
 def _same_errors(finding: Finding) -> list[Diagnostic]:
     """The finding's error as each of its results reported it."""
     wanted = (finding.diagnostic.file, finding.diagnostic.line, finding.diagnostic.message)
@@ -334,7 +353,7 @@ def sarif_dict(report: CheckReport) -> dict[str, Any]:
         "originalUriBaseIds": {SRCROOT: {"uri": _root_uri(report),
                                          "description": {"text": "the tree hdrtest checked"}}},
         "invocations": [invocation],
-        "results": [_result(f) for f in located],
+        "results": [_with_root_cause(_result(f), f, report.root_causes) for f in located],
         "properties": {
             "headersChecked": report.headers_checked,
             "headersFailed": report.headers_failed,

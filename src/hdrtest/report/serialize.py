@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from .. import __version__
-from ..models import CheckReport, Diagnostic, Note, Result, Variant
+from ..models import CheckReport, Diagnostic, Note, Result, RootCause, Variant
 
 SCHEMA = "hdrtest-report/1"
 
@@ -81,6 +81,13 @@ def summary_dict(report: CheckReport) -> dict[str, Any]:
     }
 
 
+def root_cause_dict(cause: RootCause) -> dict[str, Any]:
+    return {"file": cause.file, "line": cause.line, "name": cause.name, "option": cause.option,
+            "reason": cause.reason, "definitions": list(cause.definitions), "headers": cause.headers,
+            "variants": [{"header": r.job.display, "language": r.job.language, "variant": r.job.variant.name}
+                         for r in cause.results]}
+
+
 def report_dict(report: CheckReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -88,6 +95,8 @@ def report_dict(report: CheckReport) -> dict[str, Any]:
         "root": str(report.root),
         "summary": summary_dict(report),
         "relevant_options": report.relevant_options,
+        "root_causes": [root_cause_dict(c) for c in report.root_causes],
+        "refuted_candidates": [{"header": h, "option": o, "reason": r} for h, o, r in report.refuted],
         "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
         "results": [result_dict(r) for r in report.results],
     }

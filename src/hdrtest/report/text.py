@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 from ..diagnostics import render_gcc_style
-from ..models import CheckReport, Diagnostic, Result, Status
+from ..models import CheckReport, Diagnostic, Result, RootCause, Status
 from ..names import shell_join, shell_quote
+from . import rootcause
 
 
 def _note_lines(diag: Diagnostic) -> list[str]:
@@ -96,10 +96,28 @@ def render(report: CheckReport) -> str:
     lines: list[str] = []
     baseline = {(r.job.display, r.job.language): r.status for r in report.results if r.job.variant.is_baseline}
     minimal, covered = minimal_failures(report.results)
+    # A root cause that breaks several headers is shown once, with its first failure in full.
+    grouped: dict[int, RootCause] = {}
+    for cause in report.root_causes:
+        if len(cause.headers) > 1:
+            for result in cause.results[1:]:
+                grouped.setdefault(id(result), cause)
+    for cause in report.root_causes:
+        if len(cause.headers) > 1:
+            lines.append("ROOT CAUSE " + rootcause.summary(cause))
+    if any(len(c.headers) > 1 for c in report.root_causes):
+        lines.append("")
     for result in minimal:
+        if id(result) in grouped:
+            continue
         lines.extend(result_lines(result, baseline.get((result.job.display, result.job.language))))
         for larger in covered.get(id(result), []):
             lines.append(f"  also fails in {larger.job.variant.describe()}")
+        for cause in report.root_causes:
+            if len(cause.headers) > 1 and cause.results[0] is result:
+                others = cause.headers[1:]
+                lines.append(f"  the same root cause ({cause.file}:{cause.line}) breaks {len(others)} more "
+                             f"header(s): {', '.join(others)}")
         lines.append("")
     for skipped in report.skipped:
         lines.append(f"skipped {skipped.header}: {skipped.reason}")

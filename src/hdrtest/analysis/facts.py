@@ -1,0 +1,135 @@
+"""Per-file use facts: every place a file needs a name to exist, with the presence condition there.
+
+What a use needs depends on how it uses the name:
+
+* ``complete``: a struct or union embedded by value (a field, a variable) needs its
+  definition with a body, in every configuration where the use is compiled;
+* ``declared``: a name an inline function's body refers to (a call, a variable, an enum
+  constant, a macro, a type) needs some declaration of it.
+
+Definitions come from the symbol index (``scan.symbols``), which already keeps each with
+its presence condition.  Facts are computed from a file's bytes, its directive scan and
+its index rows, and kept on disk by the file's content hash: a second run (or an audit
+after an edit) only computes them for files that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import write_atomic
+from ..scan.conditions import FALSE, Formula, from_json, to_json
+from ..scan.directives import FileScan
+from ..scan.symbols import INDEX_VERSION, TAG_KINDS, Definition, blank_attributes
+from ..scan.uses import tag_use_sites
+
+#: Bump when what ``file_uses`` produces changes.
+FACTS_VERSION = 1
+
+COMPLETE = "complete"
+DECLARED = "declared"
+
+
+@dataclass(frozen=True)
+class Use:
+    name: str
+    #: ``complete:struct``, ``complete:union`` or ``declared``
+    need: str
+    line: int
+    condition: Formula
+
+    def satisfied_by(self, definition: Definition) -> bool:
+        """Whether ``definition`` is of a kind this use can make do with."""
+        if self.need == DECLARED:
+            return definition.kind not in TAG_KINDS
+        kind = self.need.partition(":")[2]
+        return definition.kind == kind and definition.complete
+
+
+def file_uses(data: bytes, scan: FileScan, definitions: Sequence[Definition]) -> list[Use]:
+    """The uses of one file (its own definitions from the symbol index, in ``definitions``)."""
+    uses: list[Use] = []
+    for tag in tag_use_sites(blank_attributes(data)):
+        if tag.by_value and not tag.defines and tag.kind in ("struct", "union"):
+            condition = scan.condition_at(tag.line)
+            if condition != FALSE:
+                uses.append(Use(tag.name, f"{COMPLETE}:{tag.kind}", tag.line, condition))
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    for definition in definitions:
+        if definition.kind != "function":
+            continue
+        params = set(_WORD.findall(definition.signature.partition("(")[2])) if definition.signature else set()
+        for name in sorted(definition.uses - params):
+            line = _first_line(lines, name, definition.line, definition.end_line or definition.line)
+            if line is None:
+                continue  # only a member (p->name, s.name) or only in the signature: not a use of the name
+            condition = scan.condition_at(line)
+            if condition != FALSE:
+                uses.append(Use(name, DECLARED, line, condition))
+    return uses
+
+
+_WORD = re.compile(r"\b[A-Za-z_]\w*")
+
+
+def _without_parameters(text: str) -> str:
+    """``text`` with its first parenthesised group removed (a one-line function keeps its body)."""
+    start = text.index("(")
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[:start] + " " + text[i + 1:]
+    return text[:start]
+
+
+def _first_line(lines: list[str], name: str, first: int, last: int) -> int | None:
+    """The 1-based line in ``first..last`` where ``name`` is first used as a name, not a member."""
+    word = re.compile(rf"(?<![.>\w]){re.escape(name)}\b")
+    for number in range(first, min(last, len(lines)) + 1):
+        text = lines[number - 1]
+        if number == first and "(" in text:
+            text = _without_parameters(text)  # the signature's parameters are declarations
+        if word.search(text):
+            return number
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Disk cache by content
+
+
+def _namespace() -> str:
+    h = hashlib.sha256(f"{FACTS_VERSION}:{INDEX_VERSION}".encode())
+    h.update(Path(__file__).read_bytes())
+    return f"facts-{h.hexdigest()[:16]}"
+
+
+_NAMESPACE: list[str] = []
+
+
+def _where(cache_dir: Path, digest: str) -> Path:
+    if not _NAMESPACE:
+        _NAMESPACE.append(_namespace())
+    return cache_dir / _NAMESPACE[0] / digest[:2] / f"{digest}.pickle"
+
+
+def load_uses(cache_dir: Path | None, digest: str) -> list[Use] | None:
+    if cache_dir is None:
+        return None
+    try:
+        rows = pickle.loads(_where(cache_dir, digest).read_bytes())
+        return [Use(str(n), str(k), int(line), from_json(c)) for n, k, line, c in rows]
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+        return None  # missing or damaged: compute again
+
+
+def store_uses(cache_dir: Path | None, digest: str, uses: Sequence[Use]) -> None:
+    if cache_dir is not None:
+        rows = [(u.name, u.need, u.line, to_json(u.condition)) for u in uses]
+        write_atomic(_where(cache_dir, digest), pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))

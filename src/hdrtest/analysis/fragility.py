@@ -1,0 +1,250 @@
+"""Fragile files: where an option can remove a definition that a use still needs.
+
+File F is fragile on option X when one of its uses (``facts``) is compiled under a
+condition that does not imply that a suitable definition is present in F's include
+closure, and the definitions' conditions name X: remove the ``#else`` stub that covers X
+being off, and every header that includes F breaks with X off, though it never names
+the thing.  A header's relevant options gain the fragile options of every file in its
+closure, each with its reason; the variant compile then confirms or refutes (a refuted
+witness is a passing variant, never a failure).
+
+Macros the flags define (``-dM``: the baseline configuration, compiler builtins) are
+fixed to their baseline values except option macros, which are free; so are macros some
+header defines (``#ifndef arch_foo``) and opaque atoms.  The decision is
+``sat.is_satisfiable(use and not any(definition))``; its assignment is the witness.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..macros import defined_macros
+from ..relevance import Reason
+from ..scan.conditions import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, OptionFilter, conj, disj
+from ..scan.conditions import evaluate, neg, to_c
+from ..scan.conditions import macros as macros_of
+from ..scan.includes import IncludeGraph
+from ..scan.symbols import Definition, SymbolIndex
+from . import facts as facts_mod
+from ..variants import HeaderPlan, ScanContext, graph_of
+from .sat import is_satisfiable
+
+
+@dataclass(frozen=True)
+class Fragility:
+    """One fragile use: ``file:line`` needs ``name``, defined only under ``condition``."""
+
+    option: str
+    file: str  # display path
+    line: int
+    name: str
+    need: str
+    condition: Formula  # the disjunction of the definitions' conditions
+    definitions: tuple[str, ...]  # "path:line" of each definition
+    witness: tuple[tuple[str, bool], ...]  # option -> defined, a configuration with the use and no definition
+
+    @property
+    def reason(self) -> str:
+        where = ", ".join(self.definitions[:3]) + (", ..." if len(self.definitions) > 3 else "")
+        return f"{self.file}:{self.line} uses {self.name}, defined only when {to_c(self.condition)} ({where})"
+
+
+#: Options a .config flip cannot change alone: the word size comes from the build's -m64/-m32, which
+#: the variant keeps, so flipping them tests a configuration no build compiles (pt_regs of one ABI,
+#: flags of the other).
+_ABI_OPTIONS = frozenset({"CONFIG_64BIT", "CONFIG_32BIT", "CONFIG_X86_32", "CONFIG_X86_64"})
+
+#: How deep a header macro's own definition conditions are followed.
+_MACRO_DEPTH = 2
+
+#: A header macro's meaning in a condition: a formula, or None when it stays a free variable.
+MacroMeaning = Callable[[str, int], "Formula | None"]
+
+
+def restrict(f: Formula, fixed: Mapping[str, str | None], meaning: MacroMeaning, options: OptionFilter,
+             depth: int = 0) -> Formula:
+    """``f`` with the flags' macros fixed to their baseline values, options free, and header macros
+    replaced by ``meaning`` (the conditions under which the headers define them)."""
+    if isinstance(f, Const):
+        return f
+    if isinstance(f, Defined):
+        if options.option_of(f.name) is not None:
+            return f
+        if f.name in fixed:
+            return TRUE if fixed[f.name] is not None else FALSE
+        found = meaning(f.name, depth)
+        return f if found is None else found
+    if isinstance(f, Atom):
+        if any(options.option_of(n) is not None or n not in fixed for n in f.names):
+            return f
+        value = evaluate(f, fixed)
+        return f if value is None else (TRUE if value else FALSE)
+    if isinstance(f, Not):
+        return neg(restrict(f.f, fixed, meaning, options, depth))
+    parts = [restrict(g, fixed, meaning, options, depth) for g in f.fs]
+    return conj(*parts) if isinstance(f, And) else disj(*parts)
+
+
+def _display(path: str, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+@dataclass
+class Analysis:
+    """Fragility of the files of one include graph, under one baseline configuration."""
+
+    graph: IncludeGraph
+    index: SymbolIndex
+    options: OptionFilter
+    baseline: Mapping[str, str | None]
+    root: Path
+    cache_dir: Path | None = None
+    _by_file: dict[str, list[Fragility]] = field(default_factory=dict)
+    _closures: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: The closure the macro meanings of the file being decided are taken from.
+    _reachable: frozenset[str] = frozenset()
+    _meanings: dict[tuple[frozenset[str], str, int], Formula | None] = field(default_factory=dict)
+
+    def meaning(self, name: str, depth: int) -> Formula | None:
+        """When the closure's headers define macro ``name``, as a formula (None: leave it free).
+
+        ``#ifndef X / #define X`` (a default, an include guard) reads as "not defined before": the
+        default applies, so ``defined(X)`` is false in the guard.  Other macros mean the disjunction
+        of their definitions' conditions, followed ``_MACRO_DEPTH`` levels; not defined anywhere in
+        the closure (nor by the flags) means undefined.
+        """
+        key = (self._reachable, name, depth)
+        if key in self._meanings:
+            return self._meanings[key]
+        sites = [d for d in self.index.lookup(name, "macro") if d.file in self._reachable]
+        found: Formula | None
+        if not sites or any(name in macros_of(d.condition) for d in sites):
+            found = FALSE
+        elif depth >= _MACRO_DEPTH:
+            found = None
+        else:
+            found = disj(*(restrict(d.condition, self.baseline, self.meaning, self.options, depth + 1)
+                           for d in sites))
+        self._meanings[key] = found
+        return found
+
+    def uses(self, path: str) -> list[facts_mod.Use]:
+        digest = self.index.digest(path)
+        if digest is None:
+            return []
+        known = facts_mod.load_uses(self.cache_dir, digest)
+        if known is not None:
+            return known
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return []
+        _, scan, _ = self.graph.cache.scan(path, data)
+        found = facts_mod.file_uses(data, scan, self.index.definitions_in(path))
+        facts_mod.store_uses(self.cache_dir, digest, found)
+        return found
+
+    def closure(self, path: str) -> frozenset[str]:
+        known = self._closures.get(path)
+        if known is None:
+            known = self._closures[path] = frozenset(str(p) for p in self.graph.closure(path))
+        return known
+
+    def fragile(self, path: str) -> list[Fragility]:
+        """The fragile uses of one file, one record per option that can remove the definition."""
+        known = self._by_file.get(path)
+        if known is None:
+            known = self._by_file[path] = self._decide(path)
+        return known
+
+    def _decide(self, path: str) -> list[Fragility]:
+        out: list[Fragility] = []
+        reachable = self._reachable = self.closure(path)
+        for use in self.uses(path):
+            definitions = [d for d in self.index.lookup(use.name) if d.file in reachable and use.satisfied_by(d)]
+            if not definitions or any(d.condition == TRUE for d in definitions):
+                continue  # missing everywhere is another problem (a missing include), not a configuration's
+            out.extend(self._one(path, use, definitions))
+        return out
+
+    def _one(self, path: str, use: facts_mod.Use, definitions: Sequence[Definition]) -> list[Fragility]:
+        present = disj(*(restrict(d.condition, self.baseline, self.meaning, self.options) for d in definitions))
+        options = sorted(self.options.options(present) - _ABI_OPTIONS)
+        if present == TRUE or not options:
+            return []
+        where = restrict(use.condition, self.baseline, self.meaning, self.options)
+        broken = conj(where, neg(present))
+        if is_satisfiable(broken) is None:
+            return []
+        spots = tuple(f"{_display(d.file, self.root)}:{d.line}" for d in definitions)
+        condition = disj(*(d.condition for d in definitions))
+        out = []
+        for option in options:
+            # A variant flips one option and keeps the others: a witness that needs two changes
+            # (JUMP_LABEL on with its arch's RELATIVE variant off) is no single flip's failure.
+            witness = is_satisfiable(broken, self._single_flip(broken, option))
+            if witness is not None:
+                shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
+                out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
+                                     spots, shown))
+        return out
+
+    def _single_flip(self, formula: Formula, option: str) -> dict[str, bool]:
+        """Option macros of ``formula`` at their baseline values, except ``option`` turned the other way."""
+        fixed = {m: self.baseline.get(m) is not None for m in macros_of(formula)
+                 if self.options.option_of(m) not in (None, option)}
+        on = self.baseline.get(option) is not None or self.baseline.get(option + "_MODULE") is not None
+        fixed[option] = not on
+        fixed[option + "_MODULE"] = False
+        return fixed
+
+    def for_header(self, closure_paths: Sequence[Path]) -> list[Fragility]:
+        """The fragile uses of every file in a header's closure."""
+        out: list[Fragility] = []
+        for p in closure_paths:
+            out.extend(self.fragile(os.path.normpath(str(p))))
+        return out
+
+
+def closure_reasons(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Reason]:
+    """Reasons for the options ``found`` adds to ``known`` (first use per option, nearest file first)."""
+    have = {r.option for r in known}
+    out: dict[str, Reason] = {}
+    for fragility in found:
+        if fragility.option not in have and fragility.option not in out:
+            out[fragility.option] = Reason(fragility.option, fragility.reason, 1)
+    return list(out.values())
+
+
+def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
+                          cache_dir: Path | None, max_options: int,
+                          keep: Callable[[str], bool] | None = None) -> dict[tuple[str, str], Fragility]:
+    """Give each plan the fragile options of its header's include closure (within ``max_options``).
+
+    Returns, per (header, option) added, the fragile use behind it (for root-cause reports).
+    """
+    analyses: dict[int, Analysis] = {}
+    behind: dict[tuple[str, str], Fragility] = {}
+    for plan in plans:
+        job = plan.job
+        graph = graph_of(context, job)
+        analysis = analyses.get(id(graph))
+        if analysis is None:
+            baseline: dict[str, str | None] = dict(defined_macros(job))
+            analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir)
+        found = analysis.for_header(graph.closure(job.header))
+        extra = [r for r in closure_reasons(found, plan.reasons) if keep is None or keep(r.option)]
+        room = max(0, max_options - len(plan.reasons))
+        plan.reasons = plan.reasons + extra[:room]
+        plan.dropped_options += max(0, len(extra) - room)
+        first: dict[str, Fragility] = {}
+        for fragility in found:
+            first.setdefault(fragility.option, fragility)
+        behind.update(((job.display, r.option), first[r.option]) for r in extra[:room])
+    return behind

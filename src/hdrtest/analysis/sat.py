@@ -1,0 +1,88 @@
+"""Satisfiability of presence conditions, with a witness.
+
+The one question fragility asks: can this formula be true, given these fixed values, and
+under which assignment?  Macros and opaque atoms are free boolean variables here (an
+atom such as ``CONFIG_HZ > 100`` may be either); the Kconfig-engine's formula narrows
+that later by adding its clauses as ``extra`` before solving.  The formula is turned
+into clauses with Tseitin's encoding, so its size stays linear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pycosat
+
+from ..scan.conditions import And, Atom, Const, Defined, Formula, Not, Or
+
+Clause = list[int]
+
+
+@dataclass
+class Encoder:
+    """Variables for macros (``defined(X)``) and atoms (by text), and the clauses built so far."""
+
+    variables: dict[str, int] = field(default_factory=dict)
+    clauses: list[Clause] = field(default_factory=list)
+    _next: int = 1
+
+    def var(self, key: str) -> int:
+        number = self.variables.get(key)
+        if number is None:
+            number = self.variables[key] = self._fresh()
+        return number
+
+    def _fresh(self) -> int:
+        number = self._next
+        self._next += 1
+        return number
+
+    def literal(self, f: Formula) -> int:
+        """A literal equivalent to ``f`` (auxiliary variables and their clauses added)."""
+        if isinstance(f, Const):
+            top = self.var("\0true")
+            self.clauses.append([top])
+            return top if f.value else -top
+        if isinstance(f, Defined):
+            return self.var(f.name)
+        if isinstance(f, Atom):
+            return self.var("\0atom:" + f.text)
+        if isinstance(f, Not):
+            return -self.literal(f.f)
+        parts = [self.literal(g) for g in f.fs]
+        out = self._fresh()
+        if isinstance(f, And):
+            self.clauses.extend([-out, p] for p in parts)
+            self.clauses.append([out, *(-p for p in parts)])
+        else:
+            self.clauses.append([-out, *parts])
+            self.clauses.extend([out, -p] for p in parts)
+        return out
+
+
+def is_satisfiable(formula: Formula, assumptions: Mapping[str, bool] | None = None,
+                   extra: Sequence[Clause] = ()) -> dict[str, bool] | None:
+    """A satisfying assignment of the macros in ``formula`` (``name -> defined``), or None.
+
+    ``assumptions`` fix some macros; ``extra`` clauses (over ``Encoder`` variables of the
+    caller's choosing, e.g. a Kconfig model) are added as they are.
+    """
+    enc = Encoder()
+    root = enc.literal(formula)
+    clauses: list[Clause] = [*enc.clauses, [root], *extra]
+    for name, value in (assumptions or {}).items():
+        number = enc.var(name)
+        clauses.append([number if value else -number])
+    solution = pycosat.solve(clauses)
+    if not isinstance(solution, list):
+        return None
+    true = {abs(lit) for lit in solution if lit > 0}
+    return {name: number in true for name, number in enc.variables.items() if not name.startswith("\0")}
+
+
+def implies(premise: Formula, conclusions: Iterable[Formula]) -> bool:
+    """Whether ``premise`` implies the disjunction of ``conclusions`` (atoms free)."""
+    enc = Encoder()
+    clauses = [[enc.literal(premise)], *([-enc.literal(c)] for c in conclusions)]
+    return not isinstance(pycosat.solve([*enc.clauses, *clauses]), list)

@@ -1,0 +1,74 @@
+"""Root causes: one fragile use that breaks many headers is reported once.
+
+A failing variant is attributed to a fragile use only when the compiler established it:
+the variant turns off the option of the use's reason, the header's baseline passes, and
+an error of the variant is at the use (its file, at its line or naming it).  Anything
+less stays a failure of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ..analysis.fragility import Fragility
+from ..models import Diagnostic, Result, RootCause, Status
+
+
+def _diagnostics(diags: Iterable[Diagnostic]) -> Iterable[Diagnostic]:
+    for diag in diags:
+        yield diag
+        yield from _diagnostics(diag.children)
+
+
+def _at_use(result: Result, fragility: Fragility) -> bool:
+    return any(d.severity in ("error", "fatal error") and d.file == fragility.file and
+               (d.line == fragility.line or fragility.name in d.message or d.symbol == fragility.name)
+               for d in _diagnostics(result.diagnostics))
+
+
+def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility]) -> list[RootCause]:
+    """Root causes over ``results``; ``fragile`` maps (header, option) to the use that made it relevant."""
+    results = list(results)
+    baseline_passes = {(r.job.display, r.job.language) for r in results
+                       if r.job.variant.is_baseline and r.status in (Status.PASS, Status.DEDUPED)}
+    causes: dict[tuple[str, int, str, str], RootCause] = {}
+    for result in results:
+        job = result.job
+        if not result.status.failed or job.variant.is_baseline or (job.display, job.language) not in baseline_passes:
+            continue
+        for change in job.variant.changes:
+            fragility = fragile.get((job.display, change.name))
+            if fragility is None or not _at_use(result, fragility):
+                continue
+            key = (fragility.file, fragility.line, fragility.name, fragility.option)
+            cause = causes.get(key)
+            if cause is None:
+                cause = causes[key] = RootCause(fragility.file, fragility.line, fragility.name, fragility.option,
+                                                fragility.reason, list(fragility.definitions))
+            cause.results.append(result)
+            break
+    return sorted(causes.values(), key=lambda c: (-len(c.headers), c.file, c.line, c.option))
+
+
+def refuted(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility]) -> list[tuple[str, str, str]]:
+    """(header, option, reason) of fragility candidates whose variant compiled: the witness did not hold."""
+    out = []
+    for result in results:
+        job = result.job
+        if job.variant.is_baseline or result.status not in (Status.PASS, Status.DEDUPED):
+            continue
+        for change in job.variant.changes:
+            fragility = fragile.get((job.display, change.name))
+            if fragility is not None:
+                out.append((job.display, change.name, fragility.reason))
+    return sorted(set(out))
+
+
+def summary(cause: RootCause, examples: int = 3) -> str:
+    """``deep.h:4 uses a_state, ...: breaks 3 headers that include deep.h, e.g. a.h, b.h, c.h``"""
+    headers = cause.headers
+    shown = ", ".join(headers[:examples]) + (", ..." if len(headers) > examples else "")
+    noun = "header" if len(headers) == 1 else "headers"
+    values = [c for r in cause.results for c in r.job.variant.changes if c.name == cause.option]
+    setting = str(values[0]) if values else cause.option
+    return f"{cause.reason}: breaks {len(headers)} {noun} that include {cause.file}, in {setting}, e.g. {shown}"
