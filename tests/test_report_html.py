@@ -87,7 +87,8 @@ def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert [row["header"] for row in data["rows"]] == ["inc/bad.h", "inc/evil<script>.h", "inc/good.h",
                                                        "inc/guarded.h"]
     assert [v["name"] for v in data["variants"]] == ["baseline", "CONFIG_FOO=n"]
-    assert data["summary"]["cells"] == {"pass": 3, "fail": 3, "timeout": 1, "error": 0, "deduped": 1}
+    assert data["summary"]["cells"] == {"pass": 3, "fail": 3, "timeout": 1, "error": 0, "deduped": 1,
+                                        "unverified": 0}
     bad = data["cells"][data["rows"][0]["cells"]["baseline"]]
     assert "has incomplete type" in bad["diagnostics"]
     mine = [n for n in bad["notes"] if n["message"] == "'struct inner' is only declared here, never defined"]

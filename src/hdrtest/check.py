@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,7 +15,7 @@ from .errors import UsageError
 from .executors import Executor
 from .executors.factory import make_executor
 from .executors.local import default_jobs
-from .models import CheckReport, Job, Result, Status
+from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
 from .settings import Settings
 from .toolchain import probe
@@ -98,6 +98,8 @@ class VariantPlanning:
     notes: list[str]
     #: The run's include graphs, scans and symbol index, for explanations to reuse.
     context: variants.ScanContext | None = None
+    #: Variant jobs that cannot be checked, with the reason: reported as not verified, never compiled.
+    unverified: dict[Job, str] = field(default_factory=dict)
 
 
 def run_caches(settings: Settings) -> Path:
@@ -170,6 +172,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
                                     relevance_dir=kept / "relevance" if kept else None)
     flipper = variants.Flipper(backend)
     planned: list[Job] = []
+    unverified: dict[Job, str] = {}
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched) for job in baseline]
@@ -183,16 +186,26 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
         if plan.dropped_options:
             notes.append(f"{job.display}: {plan.dropped_options} more relevant option(s) not flipped")
         notes.extend(f"{job.display}: {text}" for text in plan.impossible)
-        planned.extend(variants.variant_jobs(plan))
+        for variant_job in variants.variant_jobs(plan):
+            planned.append(variant_job)
+            if variant_job.variant.name in plan.unverified:
+                unverified[variant_job] = plan.unverified[variant_job.variant.name]
     reads: dict[Job, tuple[str, ...]] = {}
-    same = variants.dedupe(baseline, planned, settings.jobs, settled=store.settled if store else None,
-                           reads=reads) if planned else {}
+    checkable = [j for j in planned if j not in unverified]
+    same = variants.dedupe(baseline, checkable, settings.jobs, settled=store.settled if store else None,
+                           reads=reads) if checkable else {}
     if store is not None:
         for job, twin in same.items():
             if job in reads:
                 store.store(Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
                                    dependencies=reads[job]))
-    return VariantPlanning(planned, same, relevance, notes, context)
+    return VariantPlanning(planned, same, relevance, notes, context, unverified)
+
+
+def not_verified(job: Job, reason: str) -> Result:
+    """A job hdrtest could not establish a verdict for: the reason travels as a ``not-verified`` note."""
+    note = Diagnostic(file=job.display, line=0, column=0, severity="note", message=reason, category="not-verified")
+    return Result(job=job, status=Status.UNVERIFIED, diagnostics=[note])
 
 
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
@@ -214,7 +227,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
-    to_run = jobs + [j for j in planning.jobs if j not in planning.same_as]
+    to_run = jobs + [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
     options = CompileOptions(root=settings.root, max_errors=settings.max_errors)
     own_executor = executor is None
     runner = executor or make_executor(settings)
@@ -228,7 +241,9 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     by_job = {r.job: r for r in results}
     ordered: list[Result] = []
     for job in jobs + planning.jobs:
-        if job in planning.same_as:
+        if job in planning.unverified:
+            result = not_verified(job, planning.unverified[job])
+        elif job in planning.same_as:
             twin = planning.same_as[job]
             result = Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
                             command=by_job[twin].command if twin in by_job else ())

@@ -23,6 +23,7 @@ class Status(str, enum.Enum):
     ERROR = "error"
     #: Preprocessed text equals another variant's: that variant's verdict applies.
     DEDUPED = "deduped"
+    UNVERIFIED = "unverified"
 
     @property
     def failed(self) -> bool:
@@ -200,6 +201,11 @@ class CheckReport:
     @property
     def failures(self) -> list[Result]:
         return [r for r in self.results if r.status.failed]
+
+    @property
+    def unverified(self) -> list[Result]:
+        """Results hdrtest could not establish (the reason is a ``not-verified`` note); not failures."""
+        return [r for r in self.results if r.status is Status.UNVERIFIED]
 
     @property
     def headers_checked(self) -> int:
