@@ -16,6 +16,10 @@ from .settings import Settings
 _SKIP_MARKER = re.compile(r"hdrtest:\s*skip\b[\s:\-\u2013\u2014]*(?P<reason>[^\n*]*)")
 _MARKER_WINDOW = 4096
 _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules"}
+_MAKEFILES = ("Kbuild", "Makefile")
+_NO_HEADER_TEST = re.compile(r"^\s*no-header-test\s*(?::=|::=|\+=|\?=|=)\s*(?P<rhs>.*)$")
+_CONDITIONAL_START = re.compile(r"^\s*(?:ifeq|ifneq|ifdef|ifndef)\b")
+_CONDITIONAL_END = re.compile(r"^\s*endif\b")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,85 @@ def _language_of(name: str, settings: Settings) -> tuple[str, ...] | None:
     if any(fnmatch.fnmatchcase(name, p) for p in settings.c_patterns):
         return tuple(settings.languages)
     return None
+
+
+@dataclass(frozen=True)
+class KbuildExclusion:
+    """One name of a ``no-header-test`` list: Kbuild's own header test skips what it matches."""
+
+    pattern: str  # relative to the Makefile's directory; make's ``%`` as fnmatch's ``*``
+    line: int
+    text: str  # the logical line, continuations joined
+
+
+def parse_no_header_test(text: str) -> list[KbuildExclusion]:
+    """The unconditional ``no-header-test`` names of a Makefile.
+
+    Names under ``ifeq``/``ifdef`` (an architecture's extra exclusions) are left out: which
+    branch holds is the build's to say, and an exclusion that does not apply would hide a header.
+    """
+    found: list[KbuildExclusion] = []
+    depth = 0
+    logical = ""
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0]
+        if not logical:
+            start = number
+        if line.rstrip().endswith("\\"):
+            logical += line.rstrip()[:-1] + " "
+            continue
+        logical += line
+        current, logical = " ".join(logical.split()), ""
+        if _CONDITIONAL_START.match(current):
+            depth += 1
+        elif _CONDITIONAL_END.match(current):
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            match = _NO_HEADER_TEST.match(current)
+            if match is not None:
+                found.extend(KbuildExclusion(name.replace("%", "*"), start, current)
+                             for name in match.group("rhs").split() if "$" not in name)
+    return found
+
+
+class KbuildExclusions:
+    """``no-header-test`` lists of a Kbuild tree's Makefiles, read once per directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.active = (root / "scripts" / "Makefile.build").is_file() and (root / "Kbuild").is_file()
+        self._lists: dict[Path, list[tuple[str, KbuildExclusion]]] = {}
+
+    def _in(self, directory: Path) -> list[tuple[str, KbuildExclusion]]:
+        if directory not in self._lists:
+            found: list[tuple[str, KbuildExclusion]] = []
+            for name in _MAKEFILES:
+                makefile = directory / name
+                try:
+                    text = makefile.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+                if "no-header-test" in text:
+                    shown = display_path(makefile, self.root)
+                    found.extend((shown, rule) for rule in parse_no_header_test(text))
+            self._lists[directory] = found
+        return self._lists[directory]
+
+    def reason(self, header: Path) -> str | None:
+        """Why Kbuild's header test skips ``header`` (the Makefile line), or None."""
+        if not self.active:
+            return None
+        directory = header.parent
+        while directory != directory.parent and (directory == self.root or self.root in directory.parents):
+            relative = header.relative_to(directory).as_posix()
+            for makefile, rule in self._in(directory):
+                if fnmatch.fnmatchcase(relative, rule.pattern):
+                    return f"Kbuild's header test excludes it: {makefile}:{rule.line}: {rule.text}"
+            if directory == self.root:
+                break
+            directory = directory.parent
+        return None
 
 
 def _excluded(display: str, settings: Settings) -> str | None:
@@ -65,6 +148,7 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
     """Expand files and directories into headers; report skipped ones with reasons."""
     headers: dict[Path, Header] = {}
     skipped: list[Skipped] = []
+    kbuild = KbuildExclusions(settings.root)
     for given in paths:
         path = given if given.is_absolute() else settings.root / given
         path = Path(os.path.normpath(path))
@@ -89,6 +173,8 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
                     continue
             display = display_path(candidate, settings.root)
             reason = _excluded(display, settings)
+            if reason is None:
+                reason = kbuild.reason(candidate)
             if reason is None:
                 reason = _marker_reason(candidate, display)
             if reason is not None:

@@ -1,0 +1,58 @@
+"""Kbuild's own header-test exclusions (``no-header-test`` in a directory's Makefile) are honoured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import hdrtest, write_tree
+from hdrtest.discover import parse_no_header_test
+
+MAKEFILE = """\
+obj-y += x.o
+
+# private headers
+no-header-test := \\
+\tdisplay/private.h \\
+\tgen/%
+
+ifeq ($(SRCARCH),sparc)
+no-header-test += sparc_only.h
+endif
+"""
+
+TREE = {
+    "Kbuild": "obj-y += drivers/\n",
+    "scripts/Makefile.build": "# Kbuild's build rules\n",
+    "drivers/x/Makefile": MAKEFILE,
+    "drivers/x/display/private.h": '#error "private to x.c"\n',
+    "drivers/x/gen/table.h": "struct row { undefined_t v; };\n",
+    "drivers/x/sparc_only.h": "struct sparc { int v; };\n",
+    "drivers/x/fine.h": "struct fine { int v; };\n",
+}
+
+
+def test_parse_no_header_test_joins_continuations_and_skips_conditionals() -> None:
+    found = parse_no_header_test(MAKEFILE)
+    assert [(e.pattern, e.line) for e in found] == [("display/private.h", 4), ("gen/*", 4)]
+    assert found[0].text == "no-header-test := display/private.h gen/%"
+
+
+def test_check_skips_what_kbuild_header_test_skips(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "tree", TREE)
+    run = hdrtest("check", "--format", "json", "-q", "--variants", "none", "--cflags=-Wall", "drivers/x", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    data = run.json()
+    skipped = {s["header"]: s["reason"] for s in data["skipped"]}
+    reason = "Kbuild's header test excludes it: drivers/x/Makefile:4: no-header-test := display/private.h gen/%"
+    assert skipped == {"drivers/x/display/private.h": reason, "drivers/x/gen/table.h": reason}
+    # Excluded only on another architecture: still checked.
+    assert {r["header"] for r in data["results"]} == {"drivers/x/fine.h", "drivers/x/sparc_only.h"}
+
+
+def test_no_header_test_outside_kbuild_is_ignored(tmp_path: Path) -> None:
+    tree = {k: v for k, v in TREE.items() if k != "scripts/Makefile.build"}
+    root = write_tree(tmp_path / "tree", tree)
+    run = hdrtest("check", "--format", "json", "-q", "--variants", "none", "--cflags=-Wall", "drivers/x", cwd=root)
+    assert run.returncode == 1
+    assert {r["header"] for r in run.json()["results"] if r["status"] == "fail"} == {
+        "drivers/x/display/private.h", "drivers/x/gen/table.h"}
