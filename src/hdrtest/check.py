@@ -217,7 +217,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     """
     start = time.monotonic()
     headers, skipped = discover(paths_to_check(settings, paths), settings)
-    source = flag_source(settings)
+    source = flag_source(settings, cache if isinstance(cache, GraphStore) else None)
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
