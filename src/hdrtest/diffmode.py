@@ -33,7 +33,7 @@ from .check import ProgressCallback, check
 from .diagnostics import render_gcc_style
 from .errors import UsageError
 from .graph import vcs
-from .models import CheckReport, Diagnostic, Job, Result
+from .models import CheckReport, Diagnostic, Job, Result, Status
 from .settings import Settings
 
 #: Options whose value is an include directory (a fallback to the user's tree is added after it).
@@ -460,8 +460,8 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
         if not result.status.failed:
             continue
         after = head_by_key.get(key)
-        if after is None:
-            continue  # the header is gone or no longer checked: nothing to say about it
+        if after is None or after.status is Status.UNVERIFIED:
+            continue  # gone, no longer checked, or not verifiable in HEAD: nothing established about it
         still = error_keys(after) if after.status.failed else Counter()
         gone = baseline_new_errors(result, still)
         if gone:
