@@ -56,3 +56,21 @@ def test_no_header_test_outside_kbuild_is_ignored(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert {r["header"] for r in run.json()["results"] if r["status"] == "fail"} == {
         "drivers/x/display/private.h", "drivers/x/gen/table.h"}
+
+
+def test_other_architectures_headers_are_skipped(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "tree", {
+        **TREE,
+        "include/config/auto.conf.cmd": 'ifneq "$(ARCH)" "x86"\ninclude/config/auto.conf: FORCE\nendif\n',
+        "arch/x86/kernel/setup.c": "",
+        "arch/x86/include/asm/ok.h": "struct ok { int v; };\n",
+        "arch/arm64/kernel/setup.c": "",
+        "arch/arm64/include/asm/kvm_emulate.h": '#error "arm64 only"\n',
+    })
+    run = hdrtest("check", "--format", "json", "-q", "--variants", "none", "--cflags=-Wall", "arch", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    data = run.json()
+    assert {r["header"] for r in data["results"]} == {"arch/x86/include/asm/ok.h"}
+    [skipped] = data["skipped"]
+    assert skipped["header"] == "arch/arm64/include/asm/kvm_emulate.h"
+    assert skipped["reason"].startswith("another architecture's header: Kbuild builds arch/x86/ in this tree")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .kbuild import source_arch
 from .models import Skipped
 from .settings import Settings
 
@@ -91,6 +92,8 @@ class KbuildExclusions:
         self.root = root
         self.active = (root / "scripts" / "Makefile.build").is_file() and (root / "Kbuild").is_file()
         self._lists: dict[Path, list[tuple[str, KbuildExclusion]]] = {}
+        # Kbuild descends into arch/$(SRCARCH)/ only: another architecture's headers are never compiled here.
+        self.arch = source_arch(root, (), root) if self.active else None
 
     def _in(self, directory: Path) -> list[tuple[str, KbuildExclusion]]:
         if directory not in self._lists:
@@ -111,6 +114,10 @@ class KbuildExclusions:
         """Why Kbuild's header test skips ``header`` (the Makefile line), or None."""
         if not self.active:
             return None
+        parts = header.relative_to(self.root).parts if self.root in header.parents else ()
+        if self.arch and len(parts) > 2 and parts[0] == "arch" and parts[1] != self.arch:
+            return (f"another architecture's header: Kbuild builds arch/{self.arch}/ in this tree "
+                    f"(ARCH from include/config/auto.conf.cmd), never arch/{parts[1]}/")
         directory = header.parent
         while directory != directory.parent and (directory == self.root or self.root in directory.parents):
             relative = header.relative_to(directory).as_posix()
