@@ -74,3 +74,23 @@ def test_other_architectures_headers_are_skipped(tmp_path: Path) -> None:
     [skipped] = data["skipped"]
     assert skipped["header"] == "arch/arm64/include/asm/kvm_emulate.h"
     assert skipped["reason"].startswith("another architecture's header: Kbuild builds arch/x86/ in this tree")
+
+
+def test_header_in_a_directory_kbuild_does_not_build_is_not_verified(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "tree", {
+        **TREE,
+        "drivers/Makefile": "obj-$(CONFIG_S390) += s390/\nobj-y += x/\n",
+        "drivers/s390/crypto/vfio_ap_private.h": "#include <asm/isc.h>\n",
+        "include/generated/autoconf.h": "#define CONFIG_X86 1\n",
+    })
+    run = hdrtest("check", "--format", "json", "-q", "--variants", "none",
+                  "--cflags=-include include/generated/autoconf.h", "drivers/s390", "drivers/x/fine.h", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = {r["header"]: r for r in run.json()["results"]}
+    assert results["drivers/x/fine.h"]["status"] == "pass"
+    unbuilt = results["drivers/s390/crypto/vfio_ap_private.h"]
+    assert unbuilt["status"] == "unverified"
+    [note] = unbuilt["diagnostics"]
+    assert note["category"] == "not-verified"
+    assert note["message"].startswith("Kbuild does not build drivers/s390/crypto/ in this configuration (needs ")
+    assert "CONFIG_S390" in note["message"]

@@ -95,3 +95,21 @@ def test_changed_since_from_the_root_checks_the_edited_header_with_kernel_flags(
     found = results(run.stdout)
     assert set(found) == {"arch/toy/include/asm/kvm_page_track.h"}
     assert found["arch/toy/include/asm/kvm_page_track.h"]["flags_origin"].endswith("drivers/gvt/kvmgt.c (includes it)")
+
+
+def test_failure_under_borrowed_kernel_flags_is_not_verified(tmp_path: Path, compiler: str) -> None:
+    # Like arch/x86/kvm/mmu/spte.h: its directory's Makefile adds -I arch/x86/kvm, and no unit of the
+    # database is compiled there, so the borrowed flags cannot find "mmu.h".
+    root = kernel_tree(tmp_path, compiler)
+    write_tree(root, {"arch/toy/kvm/mmu.h": "int mmu(void);\n",
+                      "arch/toy/kvm/mmu/spte.h": '#include "mmu.h"\nint spte(void);\n'})
+    run = hdrtest("check", "-q", "--format", "json", "--variants", "none", "arch/toy/kvm/mmu/spte.h", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    spte = results(run.stdout)["arch/toy/kvm/mmu/spte.h"]
+    assert spte["status"] == "unverified"
+    [note] = spte["diagnostics"]
+    assert (note["severity"], note["category"]) == ("note", "not-verified")
+    assert note["message"].startswith("its flags are borrowed from ")
+    assert "drivers/gvt/kvmgt.c (nearest kernel unit; none includes it)" in note["message"]
+    assert "mmu.h" in note["message"]
+    assert json.loads(run.stdout)["summary"]["headers_failed"] == 0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .changes import GraphStore
+from .compdb import flags_are_a_guess
 from .compile import CompileOptions, private_dir
 from .discover import discover
 from .errors import UsageError
@@ -19,6 +20,8 @@ from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
 from .settings import Settings
 from .toolchain import probe
+from .macros import defined_macros
+from .triage import Kbuild, unbuilt_reason
 
 if TYPE_CHECKING:  # planning variants loads Kconfig and the scanners: not for --variants none
     from . import kconfig, variants
@@ -202,6 +205,37 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     return VariantPlanning(planned, same, relevance, notes, context, unverified)
 
 
+def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
+    """Kbuild headers whose directory no build of this configuration enters, with the reason."""
+    kbuild = Kbuild(root)
+    found: dict[Job, str] = {}
+    for job in jobs:
+        reason = unbuilt_reason(job.header, lambda: defined_macros(job), kbuild)
+        if reason is not None:
+            found[job] = reason
+    return found
+
+
+def unestablished(result: Result) -> Result:
+    """A failure under flags borrowed from an unrelated kernel object is reported as not verified.
+
+    Such flags lack what the header's own directory adds (Kbuild's ccflags-y, its ``-I``
+    paths); the compile failing with them says nothing established about the header.
+    """
+    if result.status is not Status.FAIL or not flags_are_a_guess(result.job.flags_origin):
+        return result
+    first = next((d for d in result.diagnostics if d.is_error), None)
+    said = f"; with them: {_place(first)}: {first.message}" if first is not None else ""
+    reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database includes "
+              f"it or sits in its directory, so that directory's own flags are unknown{said}")
+    return replace(not_verified(result.job, reason), duration=result.duration, command=result.command,
+                   relevance=result.relevance, cached=result.cached)
+
+
+def _place(diag: Diagnostic) -> str:
+    return diag.file + (f":{diag.line}" if diag.line else "")
+
+
 def not_verified(job: Job, reason: str) -> Result:
     """A job hdrtest could not establish a verdict for: the reason travels as a ``not-verified`` note."""
     note = Diagnostic(file=job.display, line=0, column=0, severity="note", message=reason, category="not-verified")
@@ -225,6 +259,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         from .changes import select_changed
 
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
+    unbuilt = not_built(jobs, settings.root)
+    jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
@@ -240,6 +276,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         runner.close()
     by_job = {r.job: r for r in results}
     ordered: list[Result] = []
+    for job in unbuilt:
+        ordered.append(not_verified(job, unbuilt[job]))
     for job in jobs + planning.jobs:
         if job in planning.unverified:
             result = not_verified(job, planning.unverified[job])
@@ -251,7 +289,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
             result = by_job[job]
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
-        ordered.append(result)
+        ordered.append(unestablished(result))
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
                        variants_deduped=len(planning.same_as), cache_hits=hits,

@@ -143,6 +143,16 @@ def load(path: Path) -> list[Entry]:
     return entries
 
 
+#: Why a header's flags were borrowed from a kernel object that neither includes it nor sits in its
+#: directory: that directory's own flags (Kbuild's ccflags-y, its -I paths) are unknown.
+NEAREST_KERNEL_UNIT = "nearest kernel unit; none includes it"
+
+
+def flags_are_a_guess(origin: str) -> bool:
+    """Whether ``origin`` (a ``CompileFlags.origin``/``Job.flags_origin``) names borrowed kernel flags."""
+    return origin.endswith(f"({NEAREST_KERNEL_UNIT})")
+
+
 #: The translation units whose include closure reaches a header (every branch), from the include graph.
 Includers = Callable[[Path], Sequence[Entry]]
 
@@ -222,7 +232,7 @@ class FlagChooser:
             why = "parent directory"
         if self._kernel:
             entry = self._closest(self._kernel, header, language)
-            return _to_flags(entry, language, self._describe(entry, "nearest kernel unit; none includes it"))
+            return _to_flags(entry, language, self._describe(entry, NEAREST_KERNEL_UNIT))
         entry = self._common[language]
         return _to_flags(entry, language, self._describe(entry, "most common flags"))
 

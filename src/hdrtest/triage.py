@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,6 +170,20 @@ def unit_condition(unit: Path, kbuild: Kbuild) -> Formula | None:
         return None
     found = kbuild.object_condition(unit.with_suffix(".o"))
     return found if found is not None else kbuild.directory_condition(unit.parent)
+
+
+def unbuilt_reason(header: Path, macros: Callable[[], Mapping[str, str | None]], kbuild: Kbuild) -> str | None:
+    """Why no build compiles ``header`` in the configuration ``macros()``: Kbuild does not enter its directory.
+
+    None when it does, when that is unknown, or outside Kbuild (``macros`` is only asked then).
+    """
+    if not kbuild.is_kbuild(header):
+        return None
+    built_when = kbuild.directory_condition(header.parent)
+    if built_when == TRUE or evaluate(built_when, macros()) is not False:
+        return None
+    return (f"Kbuild does not build {_shown(header.parent, kbuild.root)}/ in this configuration "
+            f"(needs {to_c(built_when)}): nothing compiles the header here, so no verdict on it is established")
 
 
 class UnitGraphs:
