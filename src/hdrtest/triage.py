@@ -214,9 +214,10 @@ class UnitGraphs:
         if self._reaching is None:
             index: dict[str, list[Entry]] = {}
             for graph, group in self.graphs():
+                edges = {path: record.targets for path, record in graph.files.items()}
                 for entry in group:
-                    for path in graph.closure([entry.file]):
-                        index.setdefault(str(path), []).append(entry)
+                    for path in _forward(os.path.normpath(entry.file), edges):
+                        index.setdefault(path, []).append(entry)
             self._reaching = index
         return list(self._reaching.get(os.path.normpath(header), []))
 
@@ -233,6 +234,17 @@ class UnitGraphs:
             reaching = graph.reach_back([target])
             found.extend(e for e in group if os.path.normpath(e.file) in reaching)
         return found
+
+
+def _forward(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for target in edges.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
 
 
 def including_units(header: Path, entries: Sequence[Entry], *, store: GraphStore | None = None) -> list[Entry]:
