@@ -106,8 +106,9 @@ def stub_removed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         subprocess.run(["git", "worktree", "prune"], cwd=source, capture_output=True)
 
 
-def only_gvt_h_without_write_tracking(report: dict) -> None:  # type: ignore[type-arg]
-    failed = failures(report)
+def only_gvt_h_without_write_tracking(report: dict, *, known: frozenset[str] = frozenset()) -> None:  # type: ignore[type-arg]
+    """gvt.h fails in the variant that turns write tracking off; besides, only the ``known`` headers' baselines."""
+    failed = [r for r in failures(report) if not (r["header"] in known and r["variant"]["name"] == "baseline")]
     assert [r["header"] for r in failed] == [GVT_H], [(r["header"], r["variant"]["name"]) for r in failed]
     assert "CONFIG_KVM_EXTERNAL_WRITE_TRACKING=n" in sets(failed[0])
     assert failed[0]["variant"]["name"] != "baseline"
@@ -122,9 +123,22 @@ def test_stub_removed_fails_gvt_h_without_write_tracking_only(stub_removed: Path
 def test_changed_since_from_root_reports_the_same(stub_removed: Path, tmp_path: Path) -> None:
     code, report = check(stub_removed, tmp_path / "xdg", "--changed-since", "HEAD")
     assert code == 1
-    only_gvt_h_without_write_tracking(report)
+    # In 6.12 kvm_page_track.h does not compile alone in the configuration that builds it: it embeds a
+    # struct srcu_struct (line 16, in the #ifdef branch the edit leaves alone) without including
+    # <linux/srcutree.h>.  That failure is real and predates the edit (the pristine tree fails the same
+    # way); it is the only other one allowed, and only in its baseline with that error.
+    only_gvt_h_without_write_tracking(report, known=frozenset({PAGE_TRACK}))
     by_header = {r["header"]: r for r in report["results"] if r["variant"]["name"] == "baseline"}
     # The edited header itself is checked with the flags of a kernel unit that includes it, not a host program's.
     track = by_header[PAGE_TRACK]
-    assert track["status"] == "pass", track
     assert track["flags_origin"].endswith("(includes it)") and "-D__KERNEL__" in track["command"]
+    if track["status"] == "fail":
+        errors = [d for d in track["diagnostics"] if d["severity"] in ("error", "fatal error")]
+        assert [(d["category"], d["line"]) for d in errors] == [("incomplete-type", 16)], errors
+        assert "track_srcu" in errors[0]["message"]
+    else:
+        assert track["status"] == "pass", track
+    # No header is judged with a host program's flags, and other architectures are not checked at all.
+    assert not any("relocs" in r["flags_origin"] or "scripts/" in r["flags_origin"] for r in report["results"])
+    assert not any(r["header"].startswith("arch/") and not r["header"].startswith("arch/x86/")
+                   for r in report["results"])

@@ -110,14 +110,23 @@ class KbuildExclusions:
             self._lists[directory] = found
         return self._lists[directory]
 
+    def foreign_arch(self, path: Path) -> str | None:
+        """Why ``path`` (a file or directory under ``arch/<name>/``) is never built here, or None."""
+        parts = path.relative_to(self.root).parts if self.root in path.parents else ()
+        if not self.active or not self.arch or len(parts) < 2 or parts[0] != "arch" or parts[1] == self.arch:
+            return None
+        if not (self.root / "arch" / parts[1]).is_dir():
+            return None
+        return (f"another architecture's: Kbuild builds arch/{self.arch}/ in this tree "
+                f"(ARCH from include/config/auto.conf.cmd), never arch/{parts[1]}/")
+
     def reason(self, header: Path) -> str | None:
-        """Why Kbuild's header test skips ``header`` (the Makefile line), or None."""
+        """Why Kbuild's header test skips ``header`` (the Makefile line, another architecture), or None."""
         if not self.active:
             return None
-        parts = header.relative_to(self.root).parts if self.root in header.parents else ()
-        if self.arch and len(parts) > 2 and parts[0] == "arch" and parts[1] != self.arch:
-            return (f"another architecture's header: Kbuild builds arch/{self.arch}/ in this tree "
-                    f"(ARCH from include/config/auto.conf.cmd), never arch/{parts[1]}/")
+        foreign = self.foreign_arch(header)
+        if foreign is not None:
+            return foreign
         directory = header.parent
         while directory != directory.parent and (directory == self.root or self.root in directory.parents):
             relative = header.relative_to(directory).as_posix()
@@ -166,6 +175,16 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
             candidates = []
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS)
+                if Path(dirpath) == settings.root / "arch":
+                    # One line for a whole foreign architecture, not one per header (arm64 alone has ~1,000).
+                    kept = []
+                    for name in dirnames:
+                        foreign = kbuild.foreign_arch(Path(dirpath) / name)
+                        if foreign is None:
+                            kept.append(name)
+                        else:
+                            skipped.append(Skipped(display_path(Path(dirpath) / name, settings.root) + "/", foreign))
+                    dirnames[:] = kept
                 candidates.extend(Path(dirpath) / f for f in sorted(filenames))
             explicit = False
         else:
