@@ -2,8 +2,9 @@
 
 A compile database has no entries for headers, so each header borrows the flags of
 a translation unit: one that includes it, else the closest by directory, else (in a
-kernel build's database, which also lists host programs) the closest kernel object.  Flags that belong to one translation unit (its source, ``-o``, dependency
-output) are dropped, because a header check must not write anything anywhere.
+kernel build's database, which also lists host programs) the closest kernel object.
+Flags that belong to one translation unit (its source, ``-o``, dependency output) are
+dropped, because a header check must not write anything anywhere.
 """
 
 from __future__ import annotations
