@@ -142,3 +142,29 @@ def test_changed_since_from_root_reports_the_same(stub_removed: Path, tmp_path: 
     assert not any("relocs" in r["flags_origin"] or "scripts/" in r["flags_origin"] for r in report["results"])
     assert not any(r["header"].startswith("arch/") and not r["header"].startswith("arch/x86/")
                    for r in report["results"])
+
+
+def test_i915_no_header_test_is_honoured() -> None:
+    from hdrtest.discover import discover
+    from hdrtest.settings import Settings
+
+    root = linux_tree()
+    headers, skipped = discover([root / "drivers/gpu/drm/i915"], Settings(root=root))
+    reasons = {s.header: s.reason for s in skipped}
+    vbt = "drivers/gpu/drm/i915/display/intel_vbt_defs.h"
+    assert reasons[vbt].startswith("Kbuild's header test excludes it: drivers/gpu/drm/i915/Makefile:")
+    assert "no-header-test := display/intel_vbt_defs.h" in reasons[vbt]
+    assert vbt not in {h.display for h in headers} and len(headers) > 400
+
+
+def test_kvm_page_track_h_takes_kernel_flags_of_a_unit_that_includes_it() -> None:
+    from hdrtest.plan import flag_source
+    from hdrtest.settings import Settings
+
+    root = linux_tree()
+    chosen = flag_source(Settings(root=root)).flags_for(root / PAGE_TRACK, "c")
+    assert chosen.origin.endswith("(includes it)") and "/gvt/" in chosen.origin, chosen.origin
+    assert "-D__KERNEL__" in chosen.flags and "-nostdinc" in chosen.flags
+    # A header no unit includes takes a kernel object's flags, never a host program's (relocs, scripts/kconfig).
+    mmu = flag_source(Settings(root=root)).flags_for(root / "arch/x86/kvm/mmu.h", "c")
+    assert mmu.origin.endswith("(nearest kernel unit; none includes it)") and "-D__KERNEL__" in mmu.flags
