@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
@@ -243,10 +244,13 @@ def test_fill_preludes_sets_text_and_notes(tmp_path: Path, compiler: str) -> Non
     job = toy_job(root, compiler)
     plain = Variant(name="nothing")
     wanted = [variant(DEBUG), variant((("CONFIG_TOY_BROKEN", "1"),)), plain]
-    filled, notes = kbuild.fill_preludes(root, job, wanted, workers=2)
+    filled, unmade = kbuild.fill_preludes(root, job, wanted, workers=2)
     assert "__LINUX_BOUNDS_H__" in filled[0].prelude_text
     assert filled[1].prelude_text == "" and filled[2] == plain
-    assert len(notes) == 1 and notes[0].startswith("CONFIG_TOY_BROKEN=y: include/generated headers not regenerated")
+    # The broken variant cannot be checked: its reason is returned by name, for a not-verified result.
+    assert list(unmade) == ["CONFIG_TOY_BROKEN=y"]
+    assert unmade["CONFIG_TOY_BROKEN=y"].startswith("include/generated headers (bounds.h, asm-offsets.h) could not be made")
+    assert "kernel/bounds.c does not compile" in unmade["CONFIG_TOY_BROKEN=y"]
 
 
 def test_disk_cache_is_reused_and_checked_against_sources(tmp_path: Path, compiler: str) -> None:
@@ -389,3 +393,142 @@ def test_linux_check_scheduler_h_end_to_end(tmp_path: Path) -> None:
     for result in results.values():
         for diag in result.get("diagnostics", []):
             assert "static assertion failed" not in diag["message"], result["variant"]["name"]
+
+
+# --------------------------------------------------------------------------- module flags, unverified variants
+
+# Like x86's asm/tlbflush.h: a definition asm-offsets.c needs, hidden from modules.
+MODULE_HIDDEN = {
+    "arch/toy/include/asm/tlb.h": """
+#ifndef TOY_TLB_H
+#define TOY_TLB_H
+#ifndef MODULE
+struct toy_tlb_state { long gen; int asid; };
+#endif
+#endif
+""",
+    "arch/toy/kernel/asm-offsets.c": """
+#include <linux/kbuild.h>
+#include <linux/page.h>
+#include <asm/tlb.h>
+int main(void)
+{
+    OFFSET(PAGE_flags, page, flags);
+    OFFSET(TLB_asid, toy_tlb_state, asid);
+    return 0;
+}
+""",
+}
+
+
+def test_kbuild_flags_drop_module_define() -> None:
+    flags = ("-Iinclude", "-DMODULE", "-D", "MODULE", "-DMODULE_X", "-UMODULE", "-DMODULE=1", "-DI915")
+    assert kbuild.kbuild_flags(flags, "bounds")[:2] == ["-Iinclude", "-DMODULE_X"]
+    assert "-DI915" in kbuild.kbuild_flags(flags, "bounds")
+    assert not any(f in ("-DMODULE", "MODULE", "-UMODULE", "-DMODULE=1") for f in kbuild.kbuild_flags(flags, "b"))
+
+
+def test_module_flags_regenerate_as_built_in(tmp_path: Path, compiler: str) -> None:
+    root = toy_tree(tmp_path, compiler)
+    write_tree(root, MODULE_HIDDEN)
+    # A header whose flags come from a module object: bounds.c and asm-offsets.c are built in all the same.
+    job = replace(toy_job(root, compiler), flags=toy_job(root, compiler).flags + ("-DMODULE",))
+    made = kbuild.regenerate(root, job, DEBUG)
+    assert made.problem is None, made.problem
+    assert "#define TLB_asid" in dict(made.headers)["asm-offsets.h"]
+
+
+TOY_KCONFIG = """
+config TOY_DEBUG
+	bool "debug lock layout"
+config TOY_BROKEN
+	bool "a configuration whose bounds.c does not compile"
+"""
+
+# The header tests both options itself, so both are flipped; page.h checks the generated sizes.
+TOY_CHECKED = {
+    "include/linux/feature.h": """
+#ifndef TOY_FEATURE_H
+#define TOY_FEATURE_H
+#include <linux/page.h>
+#include <asm/asm-offsets.h>
+#if defined(CONFIG_TOY_DEBUG) || defined(CONFIG_TOY_BROKEN)
+#define TOY_FEATURE_DEBUG 1
+#endif
+#endif
+""",
+    # TOY_BROKEN grows the lock like TOY_DEBUG, and stops bounds.c (see TOY): with the baseline's
+    # bounds.h the static assertion in page.h fails, which says nothing about the header.
+    "include/linux/lock.h": """
+#ifndef TOY_LOCK_H
+#define TOY_LOCK_H
+#if defined(CONFIG_TOY_DEBUG) || defined(CONFIG_TOY_BROKEN)
+typedef struct { int v; void *owner; long stamp[4]; } toy_lock_t;
+#else
+typedef struct { int v; } toy_lock_t;
+#endif
+#endif
+""",
+}
+
+
+def toy_kconfig_tree(tmp_path: Path, compiler: str) -> Path:
+    root = toy_tree(tmp_path, compiler)
+    write_tree(root, {**MODULE_HIDDEN, **TOY_CHECKED, "Kconfig": TOY_KCONFIG,
+                      ".config": "# CONFIG_TOY_DEBUG is not set\n# CONFIG_TOY_BROKEN is not set\n"})
+    # The tree's generated headers must match its own configuration again after the edits above.
+    kbuild.forget()
+    made = kbuild.regenerate(root, toy_job(root, compiler), ())
+    assert made.problem is None, made.problem
+    for name, text in made.headers:
+        (root / "include" / "generated" / name).write_text(text)
+    flags = " ".join(toy_job(root, compiler).flags)
+    units = [{"directory": str(root), "file": "drivers/toy/main.c",
+              "command": f"{compiler} {flags} -DMODULE -c -o drivers/toy/main.o drivers/toy/main.c"}]
+    write_tree(root, {"drivers/toy/main.c": "#include <linux/feature.h>\n",
+                      "compile_commands.json": json.dumps(units)})
+    return root
+
+
+def test_check_reports_unmade_generated_headers_as_not_verified(tmp_path: Path, compiler: str) -> None:
+    root = toy_kconfig_tree(tmp_path, compiler)
+    before = tree_hashes(root)
+    out = tmp_path / "reports"
+    formats = ("text", "sarif", "junit", "html", "codeclimate")
+    run = hdrtest("check", "-q", "--format", "json", "include/linux/feature.h", cwd=root,
+                  *[f"--report={fmt}={out / fmt}" for fmt in formats],
+                  env={"XDG_CACHE_HOME": str(tmp_path / "xdg-run")})
+    assert run.returncode == 0, run.stdout + run.stderr
+    data = run.json()
+    results = {r["variant"]["name"]: r for r in data["results"]}
+    assert results["baseline"]["status"] == "pass"
+    # The module's -DMODULE does not reach asm-offsets.c: the debug variant gets its own headers and passes.
+    assert results["CONFIG_TOY_DEBUG=y"]["status"] == "pass", results["CONFIG_TOY_DEBUG=y"]
+    broken = results["CONFIG_TOY_BROKEN=y"]
+    assert broken["status"] == "unverified"
+    [note] = broken["diagnostics"]
+    assert (note["severity"], note["category"]) == ("note", "not-verified")
+    assert "kernel/bounds.c does not compile" in note["message"]
+    assert data["summary"]["headers_failed"] == 0 and data["summary"]["unverified_results"] == 1
+    assert tree_hashes(root) == before
+
+    reports = {fmt: (out / fmt).read_text() for fmt in formats}
+    reason = note["message"]
+    assert f"NOT VERIFIED include/linux/feature.h [c] in CONFIG_TOY_BROKEN=y: {reason}" in reports["text"]
+    assert "0 failed, 1 not verified" in reports["text"]
+    sarif_run = json.loads(reports["sarif"])["runs"][0]
+    assert sarif_run["results"] == []
+    [notification] = sarif_run["invocations"][0]["toolExecutionNotifications"]
+    assert notification["level"] == "note" and reason in notification["message"]["text"]
+    assert notification["properties"]["status"] == "unverified"
+    assert sarif_run["properties"]["unverifiedResults"] == 1
+    cases = {c.get("name"): c for c in ET.fromstring(reports["junit"]).iter("testcase")}
+    skipped = cases["include/linux/feature.h [CONFIG_TOY_BROKEN=y]"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "not verified: " + reason
+    assert ET.fromstring(reports["junit"]).get("failures") == "0"
+    html = reports["html"]  # the page's data block, as its script reads it
+    start = html.index('id="hdrtest-data">') + len('id="hdrtest-data">')
+    page = json.loads(html[start:html.index("</script>", start)])
+    assert page["summary"]["cells"]["unverified"] == 1
+    assert [c["not_verified"] for c in page["cells"] if c["status"] == "unverified"] == [reason]
+    assert json.loads(reports["codeclimate"]) == []  # not an issue in the code

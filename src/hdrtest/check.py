@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .analysis import fragility, knobs
 from .report import rootcause
 from .changes import GraphStore
+from .compdb import flags_are_a_guess
 from .compile import CompileOptions, private_dir
 from .discover import discover
 from .errors import UsageError
 from .executors import Executor
 from .executors.factory import make_executor
 from .executors.local import default_jobs
-from .models import CheckReport, Job, Result, Status
+from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
 from .settings import Settings
 from .toolchain import probe
+from .macros import defined_macros
+from .triage import Kbuild, unbuilt_reason
 
 if TYPE_CHECKING:  # planning variants loads Kconfig and the scanners: not for --variants none
     from . import kconfig, variants
@@ -102,6 +105,8 @@ class VariantPlanning:
     context: variants.ScanContext | None = None
     #: (header, option) -> the fragile use in the header's closure that made the option relevant.
     fragile: dict[tuple[str, str], fragility.Fragility] = field(default_factory=dict)
+    #: Variant jobs that cannot be checked, with the reason: reported as not verified, never compiled.
+    unverified: dict[Job, str] = field(default_factory=dict)
 
 
 def run_caches(settings: Settings) -> Path:
@@ -180,6 +185,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     table = knobs.read_knob_table(context.files, context.scans, options) if backend is None else None
     flipper = variants.Flipper(backend, table)
     planned: list[Job] = []
+    unverified: dict[Job, str] = {}
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
@@ -197,17 +203,58 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
         if plan.dropped_options:
             notes.append(f"{job.display}: {plan.dropped_options} more relevant option(s) not flipped")
         notes.extend(f"{job.display}: {text}" for text in plan.impossible)
-        planned.extend(variants.variant_jobs(plan))
+        for variant_job in variants.variant_jobs(plan):
+            planned.append(variant_job)
+            if variant_job.variant.name in plan.unverified:
+                unverified[variant_job] = plan.unverified[variant_job.variant.name]
     notes.extend(getattr(backend, "notes", ()))  # e.g. the Kconfig fast evaluator's fallback
     reads: dict[Job, tuple[str, ...]] = {}
-    same = variants.dedupe(baseline, planned, settings.jobs, settled=store.settled if store else None,
-                           reads=reads) if planned else {}
+    checkable = [j for j in planned if j not in unverified]
+    same = variants.dedupe(baseline, checkable, settings.jobs, settled=store.settled if store else None,
+                           reads=reads) if checkable else {}
     if store is not None:
         for job, twin in same.items():
             if job in reads:
                 store.store(Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
                                    dependencies=reads[job]))
-    return VariantPlanning(planned, same, relevance, notes, context, fragile)
+    return VariantPlanning(planned, same, relevance, notes, context, fragile, unverified)
+
+
+def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
+    """Kbuild headers whose directory no build of this configuration enters, with the reason."""
+    kbuild = Kbuild(root)
+    found: dict[Job, str] = {}
+    for job in jobs:
+        reason = unbuilt_reason(job.header, lambda: defined_macros(job), kbuild)
+        if reason is not None:
+            found[job] = reason
+    return found
+
+
+def unestablished(result: Result) -> Result:
+    """A failure under flags borrowed from an unrelated kernel object is reported as not verified.
+
+    Such flags lack what the header's own directory adds (Kbuild's ccflags-y, its ``-I``
+    paths); the compile failing with them says nothing established about the header.
+    """
+    if result.status is not Status.FAIL or not flags_are_a_guess(result.job.flags_origin):
+        return result
+    first = next((d for d in result.diagnostics if d.is_error), None)
+    said = f"; with them: {_place(first)}: {first.message}" if first is not None else ""
+    reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database includes "
+              f"it or sits in its directory, so that directory's own flags are unknown{said}")
+    return replace(not_verified(result.job, reason), duration=result.duration, command=result.command,
+                   relevance=result.relevance, cached=result.cached)
+
+
+def _place(diag: Diagnostic) -> str:
+    return diag.file + (f":{diag.line}" if diag.line else "")
+
+
+def not_verified(job: Job, reason: str) -> Result:
+    """A job hdrtest could not establish a verdict for: the reason travels as a ``not-verified`` note."""
+    note = Diagnostic(file=job.display, line=0, column=0, severity="note", message=reason, category="not-verified")
+    return Result(job=job, status=Status.UNVERIFIED, diagnostics=[note])
 
 
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
@@ -219,7 +266,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     """
     start = time.monotonic()
     headers, skipped = discover(paths_to_check(settings, paths), settings)
-    source = flag_source(settings)
+    source = flag_source(settings, cache if isinstance(cache, GraphStore) else None)
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
@@ -227,9 +274,11 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         from .graph.affected import select_changed
 
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
+    unbuilt = not_built(jobs, settings.root)
+    jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
-    to_run = jobs + [j for j in planning.jobs if j not in planning.same_as]
+    to_run = jobs + [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
     options = CompileOptions(root=settings.root, max_errors=settings.max_errors)
     own_executor = executor is None
     runner = executor or make_executor(settings)
@@ -242,8 +291,12 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         runner.close()
     by_job = {r.job: r for r in results}
     ordered: list[Result] = []
+    for job in unbuilt:
+        ordered.append(not_verified(job, unbuilt[job]))
     for job in jobs + planning.jobs:
-        if job in planning.same_as:
+        if job in planning.unverified:
+            result = not_verified(job, planning.unverified[job])
+        elif job in planning.same_as:
             twin = planning.same_as[job]
             result = Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
                             command=by_job[twin].command if twin in by_job else ())
@@ -251,7 +304,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
             result = by_job[job]
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
-        ordered.append(result)
+        ordered.append(unestablished(result))
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
                        variants_deduped=len(planning.same_as), cache_hits=hits,

@@ -1,9 +1,10 @@
 """Reading ``compile_commands.json`` and choosing flags for a header.
 
 A compile database has no entries for headers, so each header borrows the flags of
-the closest translation unit: same directory, then parents, then the flag set most
-units share.  Flags that belong to one translation unit (its source, ``-o``, dependency
-output) are dropped, because a header check must not write anything anywhere.
+a translation unit: one that includes it, else the closest by directory, else (in a
+kernel build's database, which also lists host programs) the closest kernel object.
+Flags that belong to one translation unit (its source, ``-o``, dependency output) are
+dropped, because a header check must not write anything anywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import shlex
 import stat
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -188,15 +190,53 @@ def load(path: Path) -> list[Entry]:
     return entries
 
 
-class FlagChooser:
-    """Chooses, per header, the flags of the closest translation unit."""
+#: Why a header's flags were borrowed from a kernel object that neither includes it nor sits in its
+#: directory: that directory's own flags (Kbuild's ccflags-y, its -I paths) are unknown.
+NEAREST_KERNEL_UNIT = "nearest kernel unit; none includes it"
 
-    def __init__(self, entries: list[Entry], origin_base: Path) -> None:
+
+def flags_are_a_guess(origin: str) -> bool:
+    """Whether ``origin`` (a ``CompileFlags.origin``/``Job.flags_origin``) names borrowed kernel flags."""
+    return origin.endswith(f"({NEAREST_KERNEL_UNIT})")
+
+
+#: The translation units whose include closure reaches a header (every branch), from the include graph.
+Includers = Callable[[Path], Sequence[Entry]]
+
+
+def is_kernel_unit(entry: Entry) -> bool:
+    """A Kbuild kernel object, as opposed to a host program (``scripts/**``, ``arch/*/tools``) in the same database."""
+    return "-D__KERNEL__" in entry.flags or "-nostdinc" in entry.flags
+
+
+def _shared_depth(a: Path, b: Path) -> int:
+    depth = 0
+    for x, y in zip(a.parts, b.parts):
+        if x != y:
+            break
+        depth += 1
+    return depth
+
+
+class FlagChooser:
+    """Chooses, per header, the flags of a translation unit that compiles it.
+
+    First choice: a unit that includes the header (``includers``, from the include graph),
+    kernel objects before host programs, then the unit closest in the tree.  A header no
+    unit includes takes the closest unit by directory; failing that, in a database of a
+    kernel build, the closest kernel object (a host program's flags have neither the
+    kernel's include paths nor ``-D__KERNEL__``), else the flags most units share.
+    """
+
+    def __init__(self, entries: list[Entry], origin_base: Path, includers: Includers | None = None) -> None:
         self._by_dir: dict[Path, list[Entry]] = {}
         for entry in entries:
             self._by_dir.setdefault(entry.file.parent, []).append(entry)
         self._entries = entries
         self._base = origin_base
+        self._includers = includers
+        self._kernel = [e for e in entries if is_kernel_unit(e)]
+        self._frequency = Counter((e.compiler, e.flags) for e in entries)
         self._common: dict[str, Entry] = {}
         for lang in ("c", "c++"):
             same = [e for e in entries if e.language == lang] or entries
@@ -211,7 +251,18 @@ class FlagChooser:
             shown = entry.file
         return f"{shown} ({why})"
 
+    def _closest(self, units: Sequence[Entry], header: Path, language: str) -> Entry:
+        """Same language, kernel object, nearest in the tree, most shared flags; ties in database order."""
+        order = {id(e): i for i, e in enumerate(units)}
+        return min(units, key=lambda e: (e.language != language, not is_kernel_unit(e),
+                                         -_shared_depth(e.file.parent, header.parent),
+                                         -self._frequency[(e.compiler, e.flags)], order[id(e)]))
+
     def flags_for(self, header: Path, language: str) -> CompileFlags:
+        units = list(self._includers(header)) if self._includers is not None else []
+        if units:
+            entry = self._closest(units, header, language)
+            return _to_flags(entry, language, self._describe(entry, "includes it"))
         directory = header.parent
         why = "same directory"
         while True:
@@ -226,6 +277,9 @@ class FlagChooser:
                 break
             directory = directory.parent
             why = "parent directory"
+        if self._kernel:
+            entry = self._closest(self._kernel, header, language)
+            return _to_flags(entry, language, self._describe(entry, NEAREST_KERNEL_UNIT))
         entry = self._common[language]
         return _to_flags(entry, language, self._describe(entry, "most common flags"))
 

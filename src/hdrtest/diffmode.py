@@ -41,7 +41,7 @@ from .errors import UsageError
 from .executors.factory import make_executor
 from .graph import vcs
 from .graph.affected import config_files, select_jobs
-from .models import CheckReport, Diagnostic, Job, Result
+from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import baseline_jobs, flag_source
 from .report.serialize import diagnostic_dict, result_dict
 from .settings import Settings
@@ -335,8 +335,8 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
         if not result.status.failed:
             continue
         after = head_by_key.get(key)
-        if after is None:
-            continue  # the header is gone or no longer checked: nothing to say about it
+        if after is None or after.status is Status.UNVERIFIED:
+            continue  # gone, no longer checked, or not verifiable in HEAD: nothing established about it
         still = error_keys(after) if after.status.failed else Counter()
         gone = baseline_new_errors(result, still)
         if gone:

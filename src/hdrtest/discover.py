@@ -6,10 +6,12 @@ import fnmatch
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .kbuild import source_arch
 from .models import Skipped
 from .names import printable
 from .settings import Settings
@@ -18,6 +20,10 @@ from .settings import Settings
 _SKIP_MARKER = re.compile(r"hdrtest:\s*skip\b[\s:\-\u2013\u2014]*(?P<reason>[^\n*]*)")
 _MARKER_WINDOW = 4096
 _IGNORED_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules"}
+_MAKEFILES = ("Kbuild", "Makefile")
+_NO_HEADER_TEST = re.compile(r"^\s*no-header-test\s*(?::=|::=|\+=|\?=|=)\s*(?P<rhs>.*)$")
+_CONDITIONAL_START = re.compile(r"^\s*(?:ifeq|ifneq|ifdef|ifndef)\b")
+_CONDITIONAL_END = re.compile(r"^\s*endif\b")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,100 @@ def _language_of(name: str, settings: Settings) -> tuple[str, ...] | None:
     return None
 
 
+@dataclass(frozen=True)
+class KbuildExclusion:
+    """One name of a ``no-header-test`` list: Kbuild's own header test skips what it matches."""
+
+    pattern: str  # relative to the Makefile's directory; make's ``%`` as fnmatch's ``*``
+    line: int
+    text: str  # the logical line, continuations joined
+
+
+def parse_no_header_test(text: str) -> list[KbuildExclusion]:
+    """The unconditional ``no-header-test`` names of a Makefile.
+
+    Names under ``ifeq``/``ifdef`` (an architecture's extra exclusions) are left out: which
+    branch holds is the build's to say, and an exclusion that does not apply would hide a header.
+    """
+    found: list[KbuildExclusion] = []
+    depth = 0
+    logical = ""
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0]
+        if not logical:
+            start = number
+        if line.rstrip().endswith("\\"):
+            logical += line.rstrip()[:-1] + " "
+            continue
+        logical += line
+        current, logical = " ".join(logical.split()), ""
+        if _CONDITIONAL_START.match(current):
+            depth += 1
+        elif _CONDITIONAL_END.match(current):
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            match = _NO_HEADER_TEST.match(current)
+            if match is not None:
+                found.extend(KbuildExclusion(name.replace("%", "*"), start, current)
+                             for name in match.group("rhs").split() if "$" not in name)
+    return found
+
+
+class KbuildExclusions:
+    """``no-header-test`` lists of a Kbuild tree's Makefiles, read once per directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.active = (root / "scripts" / "Makefile.build").is_file() and (root / "Kbuild").is_file()
+        self._lists: dict[Path, list[tuple[str, KbuildExclusion]]] = {}
+        # Kbuild descends into arch/$(SRCARCH)/ only: another architecture's headers are never compiled here.
+        self.arch = source_arch(root, (), root) if self.active else None
+
+    def _in(self, directory: Path) -> list[tuple[str, KbuildExclusion]]:
+        if directory not in self._lists:
+            found: list[tuple[str, KbuildExclusion]] = []
+            for name in _MAKEFILES:
+                makefile = directory / name
+                try:
+                    text = makefile.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+                if "no-header-test" in text:
+                    shown = display_path(makefile, self.root)
+                    found.extend((shown, rule) for rule in parse_no_header_test(text))
+            self._lists[directory] = found
+        return self._lists[directory]
+
+    def foreign_arch(self, path: Path) -> str | None:
+        """Why ``path`` (a file or directory under ``arch/<name>/``) is never built here, or None."""
+        parts = path.relative_to(self.root).parts if self.root in path.parents else ()
+        if not self.active or not self.arch or len(parts) < 2 or parts[0] != "arch" or parts[1] == self.arch:
+            return None
+        if not (self.root / "arch" / parts[1]).is_dir():
+            return None
+        return (f"another architecture's: Kbuild builds arch/{self.arch}/ in this tree "
+                f"(ARCH from include/config/auto.conf.cmd), never arch/{parts[1]}/")
+
+    def reason(self, header: Path) -> str | None:
+        """Why Kbuild's header test skips ``header`` (the Makefile line, another architecture), or None."""
+        if not self.active:
+            return None
+        foreign = self.foreign_arch(header)
+        if foreign is not None:
+            return foreign
+        directory = header.parent
+        while directory != directory.parent and (directory == self.root or self.root in directory.parents):
+            relative = header.relative_to(directory).as_posix()
+            for makefile, rule in self._in(directory):
+                if fnmatch.fnmatchcase(relative, rule.pattern):
+                    return f"Kbuild's header test excludes it: {makefile}:{rule.line}: {rule.text}"
+            if directory == self.root:
+                break
+            directory = directory.parent
+        return None
+
+
 def _excluded(display: str, settings: Settings) -> str | None:
     for rule in settings.exclude:
         if fnmatch.fnmatchcase(display, rule.pattern) or fnmatch.fnmatchcase(Path(display).name, rule.pattern):
@@ -64,10 +164,12 @@ def _marker_reason(path: Path, display: str) -> str | None:
     return reason or "marked 'hdrtest: skip' in the header"
 
 
-def _walk(top: Path) -> list[Path]:
+def _walk(top: Path, prune: Callable[[Path], str | None] | None = None,
+          pruned: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Files under ``top`` in sorted order, without recursion (a tree 1,200 levels deep is legal).
 
-    Symbolic links to directories are not followed, as with ``os.walk``.
+    Symbolic links to directories are not followed, as with ``os.walk``.  A directory for
+    which ``prune`` gives a reason is not entered; it goes to ``pruned`` with that reason.
     """
     found: list[Path] = []
     pending = [top]
@@ -85,8 +187,13 @@ def _walk(top: Path) -> list[Path]:
             except OSError:
                 continue
             if is_dir:
-                if item.name not in _IGNORED_DIRS:
+                if item.name in _IGNORED_DIRS:
+                    continue
+                why = prune(Path(item.path)) if prune is not None else None
+                if why is None:
                     subdirs.append(Path(item.path))
+                elif pruned is not None:
+                    pruned.append((Path(item.path), why))
             else:
                 found.append(Path(item.path))
         pending.extend(reversed(subdirs))
@@ -109,6 +216,7 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
     """Expand files and directories into headers; report skipped ones with reasons."""
     headers: dict[Path, Header] = {}
     skipped: list[Skipped] = []
+    kbuild = KbuildExclusions(settings.root)
     for given in paths:
         path = given if given.is_absolute() else settings.root / given
         path = Path(os.path.normpath(path))
@@ -116,7 +224,11 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
             raise UsageError("no such file or directory", path=given, hint="check the path given to hdrtest check")
         candidates: list[Path]
         if path.is_dir():
-            candidates = _walk(path)
+            arch = settings.root / "arch"
+            pruned: list[tuple[Path, str]] = []
+            # One line for a whole foreign architecture, not one per header (arm64 alone has ~1,000).
+            candidates = _walk(path, lambda d: kbuild.foreign_arch(d) if d.parent == arch else None, pruned)
+            skipped.extend(Skipped(display_path(d, settings.root) + "/", why) for d, why in pruned)
             explicit = False
         else:
             irregular = _irregular(path)
@@ -135,6 +247,8 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
             reason = _excluded(display, settings)
             if reason is None and not explicit:
                 reason = _irregular(candidate)
+            if reason is None:
+                reason = kbuild.reason(candidate)
             if reason is None:
                 reason = _marker_reason(candidate, display)
             if reason is not None:

@@ -118,12 +118,23 @@ def kbuild_flags(flags: Sequence[str], basename: str) -> list[str]:
 
     Debug and LTO flags go (Kbuild filters ``DEBUG_CFLAGS`` and ``CC_FLAGS_LTO`` for
     ``.s`` targets; with LTO clang would write IR, not assembly), ``-Werror`` goes (the
-    header's directory may warn about things ``bounds.c`` does; only values matter), and
-    the per-object ``KBUILD_*`` names become the object's own, so headers in different
+    header's directory may warn about things ``bounds.c`` does; only values matter),
+    ``-DMODULE`` goes (``bounds.c`` and ``asm-offsets.c`` are always built in, and x86's
+    ``asm/tlbflush.h`` hides ``struct tlb_state``, which asm-offsets needs, from modules),
+    and the per-object ``KBUILD_*`` names become the object's own, so headers in different
     directories share one regeneration.
     """
     out: list[str] = []
-    for flag in flags:
+    skip_next = False
+    for index, flag in enumerate(flags):
+        if skip_next:
+            skip_next = False
+            continue
+        if flag in ("-D", "-U") and index + 1 < len(flags) and _is_module_define(flags[index + 1]):
+            skip_next = True
+            continue
+        if flag.startswith(("-DMODULE", "-UMODULE")) and _is_module_define(flag[2:]):
+            continue
         if flag.startswith("-Werror") or flag.startswith("-flto") or flag.startswith(_KBUILD_NAME_DEFINES):
             continue
         if flag.startswith("-g") and not flag.startswith("-gcc-toolchain"):
@@ -132,6 +143,10 @@ def kbuild_flags(flags: Sequence[str], basename: str) -> list[str]:
     name = basename.replace("-", "_")
     out += [f'-DKBUILD_BASENAME="{name}"', f'-DKBUILD_MODNAME="{name}"', f"-D__KBUILD_MODNAME=kmod_{name}"]
     return out
+
+
+def _is_module_define(text: str) -> bool:
+    return text == "MODULE" or text.startswith("MODULE=")
 
 
 def include_dirs(flags: Sequence[str], directory: Path) -> list[Path]:
@@ -376,6 +391,11 @@ def _existing(gen_dir: Path, names: Iterable[str]) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- public API
 
 
+def generates_headers(root: Path) -> bool:
+    """A prepared Kbuild tree: its configuration-derived headers exist and so does their source."""
+    return (root / "kernel" / "bounds.c").is_file() and (root / "include" / "generated" / BOUNDS).is_file()
+
+
 def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None = None) -> Regeneration:
     """Kbuild's configuration-derived headers for ``job``'s flags with ``defines`` applied.
 
@@ -428,23 +448,28 @@ def regenerated_headers(root: Path, job: Job, defines: Defines, cache_dir: Path 
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
-                  workers: int = 0) -> tuple[list[Variant], list[str]]:
-    """``variants`` with ``prelude_text`` set, and a note per variant that could not be regenerated."""
+                  workers: int = 0) -> tuple[list[Variant], dict[str, str]]:
+    """``variants`` with ``prelude_text`` set, and why, per variant name, its headers could not be made.
+
+    A variant in the second part cannot be checked: compiled against the headers made for
+    the baseline configuration, any verdict (a ``static_assert`` on a size) would be the
+    baseline's sizes talking, so the caller reports it as not verified.
+    """
     todo = [index for index, variant in enumerate(variants) if variant.defines]
     if not todo:
-        return list(variants), []
+        return list(variants), {}
     count = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     with ThreadPoolExecutor(max_workers=max(1, min(count, len(todo)))) as pool:
         outcomes = dict(zip(todo, pool.map(
             lambda i: regenerate(root, job, variants[i].defines, cache_dir=cache_dir), todo)))
     filled: list[Variant] = []
-    notes: list[str] = []
+    unmade: dict[str, str] = {}
     for index, variant in enumerate(variants):
         outcome = outcomes.get(index)
         if outcome is not None and outcome.text:
             variant = replace(variant, prelude_text=outcome.text)
         if outcome is not None and outcome.problem:
-            notes.append(f"{variant.name}: include/generated headers not regenerated ({outcome.problem}); "
-                         "the variant sees the ones made for the baseline configuration")
+            unmade[variant.name] = ("include/generated headers (bounds.h, asm-offsets.h) could not be made for "
+                                    f"this configuration: {outcome.problem}")
         filled.append(variant)
-    return filled, notes
+    return filled, unmade

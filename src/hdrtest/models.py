@@ -245,6 +245,11 @@ class CheckReport:
         return [r for r in self.results if r.status.failed]
 
     @property
+    def unverified(self) -> list[Result]:
+        """Results hdrtest could not establish (the reason is a ``not-verified`` note); not failures."""
+        return [r for r in self.results if r.status is Status.UNVERIFIED]
+
+    @property
     def headers_checked(self) -> int:
         return len({(r.job.display, r.job.language) for r in self.results})
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import compdb
+from .changes import GraphStore
 from .discover import Header
 from .errors import UsageError
 from .models import Job
 from .settings import Settings
 from .toolchain import default_compiler
+from .triage import UnitGraphs
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class FlagSource:
         return compdb.CompileFlags(compiler, self.cflags, self.root, "command-line flags", language)
 
 
-def flag_source(settings: Settings) -> FlagSource:
+def flag_source(settings: Settings, store: GraphStore | None = None) -> FlagSource:
+    """The run's flags; ``store`` keeps the compile database's include graphs between runs."""
     database: Path | None = None
     if settings.compile_commands:
         database = settings.resolve(settings.compile_commands)
@@ -51,7 +54,8 @@ def flag_source(settings: Settings) -> FlagSource:
     chooser = None
     if database is not None:
         entries = compdb.load(database)
-        chooser = compdb.FlagChooser(entries, settings.root)
+        # A header's flags come first from a unit that includes it: the graph says which do.
+        chooser = compdb.FlagChooser(entries, settings.root, includers=UnitGraphs(entries, store).reaching)
     return FlagSource(chooser, database, settings.cflags, settings.cc, settings.cxx, settings.root)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,6 +179,20 @@ def unit_condition(unit: Path, kbuild: Kbuild) -> Formula | None:
     return found if found is not None else kbuild.directory_condition(unit.parent)
 
 
+def unbuilt_reason(header: Path, macros: Callable[[], Mapping[str, str | None]], kbuild: Kbuild) -> str | None:
+    """Why no build compiles ``header`` in the configuration ``macros()``: Kbuild does not enter its directory.
+
+    None when it does, when that is unknown, or outside Kbuild (``macros`` is only asked then).
+    """
+    if not kbuild.is_kbuild(header):
+        return None
+    built_when = kbuild.directory_condition(header.parent)
+    if built_when == TRUE or evaluate(built_when, macros()) is not False:
+        return None
+    return (f"Kbuild does not build {_shown(header.parent, kbuild.root)}/ in this configuration "
+            f"(needs {to_c(built_when)}): nothing compiles the header here, so no verdict on it is established")
+
+
 class UnitGraphs:
     """The include graphs of a compile database's units, one per search path, built once and shared.
 
@@ -192,6 +206,7 @@ class UnitGraphs:
         self._graphs: list[tuple[IncludeGraph, list[Entry]]] | None = None
         #: What each unit's compile reads, per configuration, shared by every header judged.
         self.reads = UnitReads()
+        self._reaching: dict[str, list[Entry]] | None = None
 
     def graphs(self) -> list[tuple[IncludeGraph, list[Entry]]]:
         if self._graphs is None:
@@ -202,6 +217,18 @@ class UnitGraphs:
             self._graphs = [(load_graph(chains, [str(e.file) for e in group], self.store), group)
                             for chains, group in groups.items()]
         return self._graphs
+
+    def reaching(self, header: Path) -> list[Entry]:
+        """``including``, answered from one forward walk per unit: cheap when asked for every header of a tree."""
+        if self._reaching is None:
+            index: dict[str, list[Entry]] = {}
+            for graph, group in self.graphs():
+                edges = {path: record.targets for path, record in graph.files.items()}
+                for entry in group:
+                    for path in _forward(os.path.normpath(entry.file), edges):
+                        index.setdefault(path, []).append(entry)
+            self._reaching = index
+        return list(self._reaching.get(os.path.normpath(header), []))
 
     @property
     def scanned(self) -> int:
@@ -216,6 +243,17 @@ class UnitGraphs:
             reaching = graph.reach_back([target])
             found.extend(e for e in group if os.path.normpath(e.file) in reaching)
         return found
+
+
+def _forward(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for target in edges.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
 
 
 def including_units(header: Path, entries: Sequence[Entry], *, store: GraphStore | None = None) -> list[Entry]:

@@ -71,6 +71,8 @@ class HeaderPlan:
     #: Flips Kconfig refused, as "CONFIG_X=n: why".
     impossible: list[str] = field(default_factory=list)
     dropped_options: int = 0
+    #: Variants (by name) that cannot be checked, with the reason: reported as not verified, never compiled.
+    unverified: dict[str, str] = field(default_factory=dict)
 
 
 class Flipper:
@@ -359,12 +361,13 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
         unique.setdefault(tuple(sorted(variant.defines, key=lambda d: d[0])), variant)
     plan.variants = list(unique.values())
     plan.variants = _drop_unbuilt(job, plan, macros, root)
-    if isinstance(flipper.backend, kconfig.KernelConfBackend) and plan.variants:
+    linux = isinstance(flipper.backend, kconfig.KernelConfBackend)  # an O= build keeps include/generated elsewhere
+    if plan.variants and (linux or (flipper.backend is not None and kbuild.generates_headers(root))):
         # A Linux build bakes sizes and offsets of the configuration into include/generated
         # (bounds.h, asm-offsets.h); each variant needs its own or static asserts fail falsely.
-        plan.variants, regen_notes = kbuild.fill_preludes(root, job, plan.variants,
-                                                          cache_dir=generated_cache or kbuild.default_cache_dir())
-        plan.impossible.extend(regen_notes)
+        plan.variants, unmade = kbuild.fill_preludes(root, job, plan.variants,
+                                                     cache_dir=generated_cache or kbuild.default_cache_dir())
+        plan.unverified.update(unmade)
     return plan
 
 

@@ -54,6 +54,9 @@ def _cell(result: Result) -> dict[str, Any]:
         cell["same_as"] = result.same_as
     if result.cached:
         cell["cached"] = True
+    if result.status is Status.UNVERIFIED:
+        cell["not_verified"] = "; ".join(d.message for d in result.diagnostics
+                                         if d.category == "not-verified") or "no reason recorded"
     if result.status not in _DETAILED:
         return cell
     diagnostics: list[str] = []
@@ -154,6 +157,7 @@ def render(report: CheckReport) -> str:
 <option value="timeout">timeout</option>
 <option value="error">error</option>
 <option value="deduped">deduped</option>
+<option value="unverified">not verified</option>
 <option value="pass">all pass</option>
 </select></label>
 <span id="shown" class="shown"></span>

@@ -2,7 +2,8 @@
 
 Passing headers are testcases too, so CI dashboards count them; failures carry the
 gcc-style diagnostics, timeouts and crashes are errors (the header got no verdict), and
-skipped headers and deduplicated variants are skipped with their reason.
+skipped headers, deduplicated variants and variants hdrtest could not verify are skipped
+with their reason.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def _testcase(result: Result) -> ET.Element:
     if result.status is Status.DEDUPED:
         ET.SubElement(case, "skipped", {"message": clean(
             f"same preprocessed text as variant {result.same_as or '?'}; its verdict applies")})
+        return case
+    if result.status is Status.UNVERIFIED:
+        reasons = "; ".join(d.message for d in result.diagnostics if d.category == "not-verified")
+        ET.SubElement(case, "skipped", {"message": clean("not verified: " + (reasons or "no reason recorded"))})
         return case
     tag = "failure" if result.status is Status.FAIL else "error"
     category = next((d.category for d in result.diagnostics if d.is_error and d.category), None)

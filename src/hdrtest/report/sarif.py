@@ -4,7 +4,8 @@ One run; one rule per error class; one result per finding (see ``findings``) wit
 root-relative location under the ``SRCROOT`` base, a fingerprint that survives line
 shifts, hdrtest's explanations as related locations and its suggested edits as fixes.
 Errors that have no place in the tree (a timeout, a crashed compiler) become tool
-execution notifications, which is where SARIF puts problems that are not about a line.
+execution notifications, which is where SARIF puts problems that are not about a line; so do
+variants hdrtest could not verify, as notes.
 """
 
 from __future__ import annotations
@@ -314,6 +315,22 @@ def _notification(finding: Finding) -> dict[str, Any]:
     return notification
 
 
+def _unverified_notification(result: Result) -> dict[str, Any]:
+    """A note, not an error: hdrtest could not establish a verdict for this header in this variant."""
+    job = result.job
+    reasons = [d.message for d in result.diagnostics if d.category == "not-verified"]
+    notification: dict[str, Any] = {
+        "level": "note",
+        "message": {"text": f"{job.display} ({job.variant.describe()}): not verified: "
+                            + ("; ".join(reasons) or "no reason recorded")},
+        "properties": {"header": job.display, "language": job.language, "variant": job.variant.name,
+                       "variantDescription": job.variant.describe(), "status": result.status.value},
+    }
+    if in_tree(job.display):
+        notification["locations"] = [{"physicalLocation": _physical(job.display)}]
+    return notification
+
+
 def information_uri() -> str | None:
     """The project's home page from the installed package's metadata (``[project.urls]``), if it has one."""
     from importlib import metadata
@@ -342,7 +359,8 @@ def sarif_dict(report: CheckReport) -> dict[str, Any]:
     located = [f for f in findings if f.path is not None]
     unlocated = [f for f in findings if f.path is None]
     invocation: dict[str, Any] = {"executionSuccessful": True, "toolExecutionNotifications":
-                                  [_notification(f) for f in unlocated]}
+                                  [_notification(f) for f in unlocated]
+                                  + [_unverified_notification(r) for r in report.unverified]}
     driver: dict[str, Any] = {"name": "hdrtest", "version": __version__, "semanticVersion": __version__}
     home = information_uri()
     if home:
@@ -357,6 +375,7 @@ def sarif_dict(report: CheckReport) -> dict[str, Any]:
         "properties": {
             "headersChecked": report.headers_checked,
             "headersFailed": report.headers_failed,
+            "unverifiedResults": len(report.unverified),
             "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
         },
     }

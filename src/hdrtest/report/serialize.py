@@ -72,6 +72,7 @@ def summary_dict(report: CheckReport) -> dict[str, Any]:
         "headers_failed": report.headers_failed,
         "results": len(report.results),
         "failed_results": len(report.failures),
+        "unverified_results": len(report.unverified),
         "skipped": len(report.skipped),
         "variants_planned": report.variants_planned,
         "variants_compiled": report.variants_compiled,

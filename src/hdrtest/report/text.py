@@ -35,7 +35,7 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
         if job.variant.reason:
             lines.append(f"  variant chosen because {job.variant.reason}")
         if baseline_status is not None:
-            verdict = "passes" if baseline_status in (Status.PASS, Status.DEDUPED) else "fails too"
+            verdict = _baseline_verdict(baseline_status)
             lines.append(f"  the baseline configuration {verdict}")
     if result.triage:
         lines.append(f"  impact: {result.triage}")
@@ -54,8 +54,25 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
     return lines
 
 
+def _baseline_verdict(status: Status) -> str:
+    if status in (Status.PASS, Status.DEDUPED):
+        return "passes"
+    if status is Status.UNVERIFIED:
+        return "is not verified"
+    return "fails too"
+
+
+def unverified_line(result: Result) -> str:
+    """One line per result hdrtest could not establish, with its reason."""
+    job = result.job
+    reasons = "; ".join(d.message for d in result.diagnostics if d.category == "not-verified") or "no reason recorded"
+    return f"NOT VERIFIED {job.display} [{job.language}] in {job.variant.describe()}: {reasons}"
+
+
 def summary_line(report: CheckReport) -> str:
     parts = [f"{report.headers_checked} header(s) checked", f"{report.headers_failed} failed"]
+    if report.unverified:
+        parts.append(f"{len(report.unverified)} not verified")
     if report.skipped:
         parts.append(f"{len(report.skipped)} skipped")
     if report.variants_planned != len({(r.job.display, r.job.language) for r in report.results}):
@@ -119,6 +136,8 @@ def render(report: CheckReport) -> str:
                 lines.append(f"  the same root cause ({cause.file}:{cause.line}) breaks {len(others)} more "
                              f"header(s): {', '.join(others)}")
         lines.append("")
+    for result in report.unverified:
+        lines.append(unverified_line(result))
     for skipped in report.skipped:
         lines.append(f"skipped {skipped.header}: {skipped.reason}")
     for note in report.notes:
