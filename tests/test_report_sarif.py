@@ -125,7 +125,11 @@ def test_fingerprints_survive_line_shifts(tmp_path: Path) -> None:
 def test_timeouts_become_notifications(tmp_path: Path) -> None:
     root = tmp_path / "tree"
     _tree(root)
-    slow = check(_settings(root, timeout=0.0005), [str(root / "inc" / "good.h")])
+    # A compiler that is slow for sure: a tiny timeout on a real compile races the scheduler on a loaded machine.
+    slow_cc = tmp_path / "slowcc"
+    slow_cc.write_text('#!/bin/sh\ncase "$*" in *good.h*) sleep 30;; esac\nexec gcc "$@"\n')
+    slow_cc.chmod(0o755)
+    slow = check(_settings(root, timeout=0.5, cc=str(slow_cc)), [str(root / "inc" / "good.h")])
     assert [r.status for r in slow.results] == [Status.TIMEOUT]
     document = json.loads(sarif.render(slow))
     _validate(document)
