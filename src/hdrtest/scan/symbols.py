@@ -30,7 +30,7 @@ import tree_sitter
 from ..atomic import write_atomic
 from .conditions import FALSE, Formula, OptionFilter, from_json, to_json
 from .directives import FileScan, ScanError, scan_directives
-from .includes import read_text
+from .scancache import read_text
 from .uses import C_KEYWORDS, identifiers_in, new_parser
 
 __all__ = [
