@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hdrtest.scan.conditions import TRUE, Defined
+from hdrtest.scan.formula import TRUE, Defined
 from hdrtest.scan.includes import IncludeGraph
 from hdrtest.scan.probe import builtin_include_dirs
 from hdrtest.scan.scancache import ScanCache

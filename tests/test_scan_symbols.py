@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hdrtest.scan.conditions import TRUE, Defined, Not, evaluate, to_c
+from hdrtest.scan.formula import TRUE, Defined, Not, evaluate, to_c
 from hdrtest.scan.symbols import Definition, SymbolIndex, blank_attributes, index_file
 from hdrtest.scan.uses import tag_use_sites
 

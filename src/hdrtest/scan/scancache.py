@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..atomic import write_atomic
+from . import cexpr as _cexpr_module
 from . import conditions as _conditions_module
 from . import directives as _directives_module
-from .conditions import OptionFilter, from_json, to_json
+from . import formula as _formula_module
+from . import options as _options_module
 from .directives import FileScan, IncludeDirective, ScanError, scan_directives
+from .formula import from_json, to_json
+from .options import OptionFilter
 
 __all__ = ["IncludeScan", "ScanCache", "read_text"]
 
@@ -53,7 +57,8 @@ def _scan_namespace(options: OptionFilter | None) -> str:
     if cached is not None:
         return cached
     h = hashlib.sha256(repr((_SCAN_FORMAT, key)).encode())
-    for module in (_conditions_module, _directives_module):
+    # Every module whose code decides what a scan contains.
+    for module in (_cexpr_module, _conditions_module, _directives_module, _formula_module, _options_module):
         try:
             h.update(Path(module.__file__ or "").read_bytes())
         except OSError:

@@ -28,7 +28,8 @@ from pathlib import Path
 import tree_sitter
 
 from ..atomic import write_atomic
-from .conditions import FALSE, Formula, OptionFilter, from_json, to_json
+from .formula import FALSE, Formula, from_json, to_json
+from .options import OptionFilter
 from .directives import FileScan, ScanError, scan_directives
 from .scancache import read_text
 from .uses import C_KEYWORDS, identifiers_in, new_parser
