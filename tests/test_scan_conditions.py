@@ -11,14 +11,14 @@ import pytest
 
 from conftest import KCONFIG_H
 
-from hdrtest.scan.conditions import (
+from hdrtest.scan.conditions import parse_condition
+from hdrtest.scan.formula import (
     FALSE,
     TRUE,
     And,
     Atom,
     Defined,
     Not,
-    OptionFilter,
     Or,
     conj,
     disj,
@@ -26,10 +26,10 @@ from hdrtest.scan.conditions import (
     from_json,
     macros,
     neg,
-    parse_condition,
     to_c,
     to_json,
 )
+from hdrtest.scan.options import OptionFilter
 
 A, B, C = Defined("CONFIG_A"), Defined("CONFIG_B"), Defined("CONFIG_C")
 

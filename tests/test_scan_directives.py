@@ -9,7 +9,7 @@ import pytest
 
 from conftest import KCONFIG_H
 
-from hdrtest.scan.conditions import FALSE, TRUE, And, Defined, Not, Or, conj, evaluate, neg, to_c
+from hdrtest.scan.formula import FALSE, TRUE, And, Defined, Not, Or, conj, evaluate, neg, to_c
 from hdrtest.scan.directives import ScanError, scan_directives
 
 A, B, C = Defined("CONFIG_A"), Defined("CONFIG_B"), Defined("CONFIG_C")

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from hdrtest.scan.conditions import TRUE, Defined
-from hdrtest.scan.includes import IncludeGraph, ScanCache, SearchPath, builtin_include_dirs
+from hdrtest.scan.formula import TRUE, Defined
+from hdrtest.scan.includes import IncludeGraph
+from hdrtest.scan.probe import builtin_include_dirs
+from hdrtest.scan.scancache import ScanCache
+from hdrtest.scan.search import SearchPath
+from hdrtest.toolchain.flags import parse_flags
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
@@ -336,3 +340,23 @@ def test_unwritable_scan_cache_only_costs_time(tmp_path: Path) -> None:
     cache = ScanCache(cache_dir=tmp_path / "ro" / "scans")
     graph = IncludeGraph.build([tmp_path / "a.h"], SearchPath(), cache)
     assert set(graph.nodes) == {tmp_path / "a.h", tmp_path / "b.h"}
+
+
+def test_one_flag_parser_reads_what_the_preprocessor_needs() -> None:
+    parsed = parse_flags([
+        "-D__KERNEL__", "-D", "X=2", "-DY", "-UY", "-U", "Z", "-DZ=3", "-std=gnu11", "-x", "c", "-xc++",
+        "-iprefix", "/p/", "-iwithprefixbefore", "a", "-iwithprefix", "b", "-I-", "--sysroot=root",
+        "--target=arm", "-m32", "-include-pch", "x.pch", "-nostdinc",
+    ])  # fmt: skip
+    assert parsed.defines == {"__KERNEL__": "1", "X": "2", "Z": "3"}
+    assert parsed.undefines == frozenset({"Y"})
+    assert parsed.kernel
+    assert parsed.std == "gnu11"
+    assert parsed.language == "c"  # the first -x
+    assert parsed.include_dirs == ("/p/a",)  # "-I-" is not a directory
+    assert parsed.after_dirs == ("/p/b",)
+    assert parsed.forced_includes == ()
+    assert parsed.nostdinc and parsed.sysroot == "root"
+    assert parsed.target_flags == ("--sysroot=root", "--target=arm", "-m32")
+    assert parsed.target_flags_in(Path("/w")) == ["--sysroot=/w/root", "--target=arm", "-m32"]
+    assert not parse_flags(["-U__KERNEL__", "-I", "inc"]).kernel

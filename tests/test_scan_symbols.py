@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hdrtest.scan.conditions import TRUE, Defined, Not, evaluate, to_c
-from hdrtest.scan.symbols import Definition, SymbolIndex, blank_attributes, index_file
+from hdrtest.scan.attributes import blank_attributes
+from hdrtest.scan.cindex import Definition, index_file
+from hdrtest.scan.formula import TRUE, Defined, Not, evaluate, to_c
+from hdrtest.scan.symbols import SymbolIndex
 from hdrtest.scan.uses import tag_use_sites
 
 WT = Defined("CONFIG_KVM_EXTERNAL_WRITE_TRACKING")
@@ -367,7 +369,8 @@ def test_real_system_headers_cold_and_warm(tmp_path: Path) -> None:
 def test_linux_gvt_closure_index(tmp_path: Path) -> None:
     from test_scan_includes import linux_gvt_command
 
-    from hdrtest.scan.includes import IncludeGraph, SearchPath
+    from hdrtest.scan.includes import IncludeGraph
+    from hdrtest.scan.search import SearchPath
 
     directory, flags = linux_gvt_command()
     gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"

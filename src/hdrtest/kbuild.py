@@ -36,6 +36,7 @@ from .kconfig import kconfig_env_from_cmd
 from . import cachedir
 from .models import Job, Variant
 from .toolchain import probe
+from .toolchain.flags import parse_flags
 
 #: Bump when the cached record's meaning changes.
 _CACHE_VERSION = "1"
@@ -151,21 +152,8 @@ def _is_module_define(text: str) -> bool:
 
 def include_dirs(flags: Sequence[str], directory: Path) -> list[Path]:
     """``-I`` directories in order, made absolute against the compile's directory."""
-    dirs: list[Path] = []
-    index = 0
-    while index < len(flags):
-        flag = flags[index]
-        value: str | None = None
-        if flag == "-I" and index + 1 < len(flags):
-            value = flags[index + 1]
-            index += 1
-        elif flag.startswith("-I") and len(flag) > 2:
-            value = flag[2:]
-        if value is not None:
-            path = Path(value)
-            dirs.append(Path(os.path.normpath(path if path.is_absolute() else directory / path)))
-        index += 1
-    return dirs
+    # The one flag parser, so ``-I dir``, ``-Idir`` and ``--include-directory=dir`` all count.
+    return [Path(os.path.normpath(directory / d)) for d in parse_flags(flags).include_dirs]
 
 
 def source_arch(root: Path, flags: Sequence[str], directory: Path) -> str | None:

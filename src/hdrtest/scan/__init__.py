@@ -1,9 +1,17 @@
 """Static knowledge about headers, gathered without compiling them.
 
-- ``conditions``: presence conditions as small boolean formulas over macros.
+- ``formula``: presence conditions as small boolean formulas over macros.
+- ``cexpr``: ``#if`` expressions parsed and evaluated like cpp.
+- ``conditions``: the formula of one ``#if`` branch.
+- ``options``: which macros are configuration options.
 - ``directives``: a fast preprocessor-directive scanner (conditionals, includes, defines).
-- ``includes``: gcc's include search and the include graph of a set of headers.
-- ``symbols``: where each struct, typedef, function, variable and macro is defined, and when.
+- ``scancache``: directive scans cached by content hash, in memory and on disk.
+- ``probe``: the compiler's built-in include directories and implicit includes.
+- ``search``: gcc's include search chain.
+- ``includes``: the include graph of a set of headers.
+- ``attributes``: attribute macros blanked so that tree-sitter can parse a header.
+- ``cindex``: where each struct, typedef, function, variable and macro of one file is defined, and when.
+- ``symbols``: the symbol index over many files, cached by content hash.
 - ``uses``: which identifiers and tags a header refers to.
 """
 
@@ -12,15 +20,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Importing a submodule (``conditions`` for every check) must not load them all: ``symbols``
-# brings in tree-sitter, which only explanations and variant planning need.
+# Importing a submodule (``conditions`` for every check) must not load them all: ``cindex``
+# and ``symbols`` bring in tree-sitter, which only explanations and variant planning need.
 _HOME = {
-    **dict.fromkeys(("FALSE", "TRUE", "And", "Atom", "Const", "Defined", "Formula", "Not", "OptionFilter", "Or",
-                     "conj", "disj", "evaluate", "macros", "neg", "parse_condition", "to_c"), "conditions"),
+    **dict.fromkeys(("FALSE", "TRUE", "And", "Atom", "Const", "Defined", "Formula", "Not", "Or",
+                     "conj", "disj", "evaluate", "macros", "neg", "to_c"), "formula"),
+    **dict.fromkeys(("OptionFilter",), "options"),
+    **dict.fromkeys(("parse_condition",), "conditions"),
     **dict.fromkeys(("CondBlock", "FileScan", "IncludeDirective", "MacroDef", "ScanError", "scan_directives"),
                     "directives"),
-    **dict.fromkeys(("IncludeEdge", "IncludeGraph", "ScanCache", "SearchPath"), "includes"),
-    **dict.fromkeys(("Definition", "SymbolIndex", "index_file"), "symbols"),
+    **dict.fromkeys(("IncludeEdge", "IncludeGraph"), "includes"),
+    **dict.fromkeys(("ScanCache",), "scancache"),
+    **dict.fromkeys(("SearchPath",), "search"),
+    **dict.fromkeys(("Definition", "index_file"), "cindex"),
+    **dict.fromkeys(("SymbolIndex",), "symbols"),
     **dict.fromkeys(("TagUse", "tag_use_sites", "tag_uses", "used_identifiers"), "uses"),
 }
 

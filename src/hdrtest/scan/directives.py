@@ -15,7 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .conditions import TRUE, Formula, OptionFilter, conj, neg, parse_condition
+from .conditions import parse_condition
+from .formula import TRUE, Formula, conj, neg
+from .options import OptionFilter
 
 __all__ = [
     "ScanError",

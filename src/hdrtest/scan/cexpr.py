@@ -1,0 +1,258 @@
+"""``#if`` expressions: tokenised, parsed to a tree, and evaluated as integers the way cpp does.
+
+Both the presence-condition builder (``conditions``) and the evaluation of opaque
+atoms against a configuration (``formula.evaluate``) read ``#if`` text; they share
+this one parser.  Nodes keep their span in the source so that whatever a caller
+cannot interpret can be kept verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["Expr", "ExprParser", "ParseError", "config_call", "eval_atom"]
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<num>(?:0[xX][0-9A-Fa-f]+|0[bB][01]+|[0-9]+)[uUlL]*)
+    | (?P<char>'(?:\\.|[^'\\])+')
+    | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<op>&&|\|\||<<|>>|<=|>=|==|!=|[-+*/%<>!~&|^?:(),])
+    )""",
+    re.X,
+)
+
+
+class ParseError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed ``#if`` expression node, with its span in the source text."""
+
+    kind: str  # num char id defined call un bin cond paren
+    start: int
+    end: int
+    value: str = ""  # operator, identifier or literal text
+    num: int = 0
+    kids: tuple[Expr, ...] = ()
+
+
+_BINARY = {
+    "||": 1,
+    "&&": 2,
+    "|": 3,
+    "^": 4,
+    "&": 5,
+    "==": 6,
+    "!=": 6,
+    "<": 7,
+    ">": 7,
+    "<=": 7,
+    ">=": 7,
+    "<<": 8,
+    ">>": 8,
+    "+": 9,
+    "-": 9,
+    "*": 10,
+    "/": 10,
+    "%": 10,
+}
+
+
+def _int_literal(text: str) -> int:
+    digits = text.rstrip("uUlL")
+    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+        return int(digits, 8)
+    return int(digits, 0)
+
+
+class ExprParser:
+    def __init__(self, text: str) -> None:
+        self.toks: list[tuple[str, str, int, int]] = []
+        pos = 0
+        n = len(text)
+        while pos < n:
+            m = _TOKEN.match(text, pos)
+            if m is None or m.end() == pos:
+                if text[pos:].strip() == "":
+                    break
+                raise ParseError(text[pos:])
+            kind = m.lastgroup or ""
+            self.toks.append((kind, m.group(kind), m.start(kind), m.end()))
+            pos = m.end()
+        self.i = 0
+
+    def peek_value(self) -> str | None:
+        return self.toks[self.i][1] if self.i < len(self.toks) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str, int, int]:
+        if self.i >= len(self.toks):
+            raise ParseError("unexpected end")
+        t = self.toks[self.i]
+        if value is not None and t[1] != value:
+            raise ParseError(f"expected {value!r}")
+        self.i += 1
+        return t
+
+    def parse(self) -> Expr:
+        e = self.expr()
+        if self.i != len(self.toks):
+            raise ParseError("trailing tokens")
+        return e
+
+    def expr(self) -> Expr:
+        c = self.binary(1)
+        if self.peek_value() == "?":
+            self.take()
+            a = self.expr()
+            self.take(":")
+            b = self.expr()
+            return Expr("cond", c.start, b.end, kids=(c, a, b))
+        return c
+
+    def binary(self, min_prec: int) -> Expr:
+        left = self.unary()
+        while True:
+            op = self.peek_value()
+            if op is None or self.toks[self.i][0] != "op" or _BINARY.get(op, 0) < min_prec:
+                return left
+            self.take()
+            right = self.binary(_BINARY[op] + 1)
+            left = Expr("bin", left.start, right.end, op, kids=(left, right))
+
+    def unary(self) -> Expr:
+        kind, value, start, end = self.take()
+        if kind == "op" and value in ("!", "~", "-", "+"):
+            e = self.unary()
+            return Expr("un", start, e.end, value, kids=(e,))
+        if kind == "op" and value == "(":
+            e = self.expr()
+            close = self.take(")")
+            return Expr("paren", start, close[3], kids=(e,))
+        if kind == "num":
+            try:
+                return Expr("num", start, end, value, _int_literal(value))
+            except ValueError as exc:
+                raise ParseError(value) from exc
+        if kind == "char":
+            return Expr("char", start, end, value)
+        if kind != "id":
+            raise ParseError(value)
+        if value == "defined":
+            paren = self.peek_value() == "("
+            if paren:
+                self.take()
+            name = self.take()
+            if name[0] != "id":
+                raise ParseError("defined")
+            stop = self.take(")")[3] if paren else name[3]
+            return Expr("defined", start, stop, name[1])
+        if self.peek_value() == "(":
+            self.take()
+            args: list[Expr] = []
+            if self.peek_value() == ")":
+                stop = self.take()[3]
+            else:
+                while True:
+                    args.append(self.expr())
+                    sep = self.take()
+                    if sep[1] == ")":
+                        stop = sep[3]
+                        break
+                    if sep[1] != ",":
+                        raise ParseError("call")
+            return Expr("call", start, stop, value, kids=tuple(args))
+        return Expr("id", start, end, value)
+
+
+_CONFIG_MACROS = {"IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE"}
+
+
+def config_call(e: Expr) -> tuple[str, str] | None:
+    """``IS_ENABLED(X)`` -> ("IS_ENABLED", "X")."""
+    if e.kind == "call" and e.value in _CONFIG_MACROS and len(e.kids) == 1 and e.kids[0].kind == "id":
+        return e.value, e.kids[0].value
+    return None
+
+
+
+# ---------------------------------------------------------------------------
+# Atom evaluation (integer arithmetic the way cpp does it, as far as we can)
+
+
+class _Unknown(Exception):
+    pass
+
+
+def eval_atom(text: str, values: Mapping[str, str | None]) -> bool | None:
+    try:
+        return bool(_eval_int(ExprParser(text).parse(), values, 0))
+    except (ParseError, _Unknown, ZeroDivisionError, ValueError, RecursionError):
+        return None
+
+
+def _value_of(name: str, values: Mapping[str, str | None], depth: int) -> int:
+    raw = values.get(name)
+    if raw is None:
+        return 0  # cpp: an identifier that is not a macro is 0 in #if
+    if not raw.strip() or depth > 8:
+        raise _Unknown(name)
+    try:
+        return _eval_int(ExprParser(raw).parse(), values, depth + 1)
+    except ParseError as exc:
+        raise _Unknown(name) from exc
+
+
+_ARITH: dict[str, Callable[[int, int], int]] = {
+    "|": lambda x, y: x | y,
+    "^": lambda x, y: x ^ y,
+    "&": lambda x, y: x & y,
+    "==": lambda x, y: int(x == y),
+    "!=": lambda x, y: int(x != y),
+    "<": lambda x, y: int(x < y),
+    ">": lambda x, y: int(x > y),
+    "<=": lambda x, y: int(x <= y),
+    ">=": lambda x, y: int(x >= y),
+    "<<": lambda x, y: x << y,
+    ">>": lambda x, y: x >> y,
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: int(x / y),
+    "%": lambda x, y: x - int(x / y) * y,
+}
+
+
+def _eval_int(e: Expr, values: Mapping[str, str | None], depth: int) -> int:
+    if e.kind == "num":
+        return e.num
+    if e.kind == "paren":
+        return _eval_int(e.kids[0], values, depth)
+    if e.kind == "defined":
+        return int(values.get(e.value) is not None)
+    if e.kind == "id":
+        return _value_of(e.value, values, depth)
+    call = config_call(e)
+    if call is not None:
+        macro, x = call
+        y = values.get(x) is not None
+        m = values.get(x + "_MODULE") is not None
+        return int(y if macro == "IS_BUILTIN" else m if macro == "IS_MODULE" else y or m)
+    if e.kind == "un":
+        v = _eval_int(e.kids[0], values, depth)
+        return {"!": int(not v), "~": ~v, "-": -v, "+": v}[e.value]
+    if e.kind == "bin":
+        a = _eval_int(e.kids[0], values, depth)
+        if e.value == "&&":
+            return int(bool(a) and bool(_eval_int(e.kids[1], values, depth)))
+        if e.value == "||":
+            return int(bool(a) or bool(_eval_int(e.kids[1], values, depth)))
+        return _ARITH[e.value](a, _eval_int(e.kids[1], values, depth))
+    if e.kind == "cond":
+        c = _eval_int(e.kids[0], values, depth)
+        return _eval_int(e.kids[1] if c else e.kids[2], values, depth)
+    raise _Unknown(e.kind)

@@ -1,0 +1,333 @@
+"""Presence conditions: small boolean formulas over configuration macros.
+
+A presence condition says under which macro settings a line of a header is seen by
+the compiler.  The formulas are deliberately simple (no SAT, no BDD): they are built
+from ``#if`` expressions (``conditions.parse_condition``), simplified on construction
+just enough to stay readable in messages, and evaluated three-valued against a
+configuration.  Anything the parser does not understand (comparisons, arithmetic,
+unknown function-like macros) becomes an opaque ``Atom`` that still remembers which
+macro names it mentions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Union
+
+from .cexpr import eval_atom
+
+__all__ = [
+    "Formula",
+    "Const",
+    "TRUE",
+    "FALSE",
+    "Defined",
+    "Atom",
+    "Not",
+    "And",
+    "Or",
+    "conj",
+    "disj",
+    "neg",
+    "macros",
+    "evaluate",
+    "always_one_of",
+    "to_c",
+    "to_json",
+    "from_json",
+]
+
+_IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+    def __str__(self) -> str:
+        return to_c(self)
+
+
+@dataclass(frozen=True)
+class Defined:
+    """``defined(name)``."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return to_c(self)
+
+
+@dataclass(frozen=True)
+class Atom:
+    """An opaque condition such as ``CONFIG_HZ > 100``; ``text`` is C expression text."""
+
+    text: str
+
+    @property
+    def names(self) -> frozenset[str]:
+        # Number suffixes (``10UL``) never start at a word boundary, so they are skipped.
+        return frozenset(n for n in _IDENT.findall(self.text) if n != "defined")
+
+    def __str__(self) -> str:
+        return to_c(self)
+
+
+@dataclass(frozen=True)
+class Not:
+    f: Formula
+
+    def __str__(self) -> str:
+        return to_c(self)
+
+
+@dataclass(frozen=True)
+class And:
+    fs: tuple[Formula, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fs, tuple):  # accept any iterable, keep hashability
+            object.__setattr__(self, "fs", tuple(self.fs))
+
+    def __str__(self) -> str:
+        return to_c(self)
+
+
+@dataclass(frozen=True)
+class Or:
+    fs: tuple[Formula, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fs, tuple):
+            object.__setattr__(self, "fs", tuple(self.fs))
+
+    def __str__(self) -> str:
+        return to_c(self)
+
+
+Formula = Union[Const, Defined, Atom, Not, And, Or]
+
+TRUE: Formula = Const(True)
+FALSE: Formula = Const(False)
+
+
+# ---------------------------------------------------------------------------
+# Simplifying constructors
+
+
+def neg(f: Formula) -> Formula:
+    if isinstance(f, Const):
+        return FALSE if f.value else TRUE
+    if isinstance(f, Not):
+        return f.f
+    return Not(f)
+
+
+def _gather(fs: Iterable[Formula], kind: type[And] | type[Or]) -> list[Formula] | None:
+    """Flatten, drop neutral elements, dedupe; ``None`` means the absorbing constant."""
+    neutral, absorbing = (TRUE, FALSE) if kind is And else (FALSE, TRUE)
+    out: list[Formula] = []
+    seen: set[Formula] = set()
+    stack = list(fs)
+    stack.reverse()
+    while stack:
+        f = stack.pop()
+        if f == absorbing:
+            return None
+        if f == neutral:
+            continue
+        if isinstance(f, kind):
+            stack.extend(reversed(f.fs))
+            continue
+        if f in seen:
+            continue
+        if neg(f) in seen:  # x and !x
+            return None
+        seen.add(f)
+        out.append(f)
+    return out
+
+
+def conj(*fs: Formula) -> Formula:
+    parts = _gather(fs, And)
+    if parts is None:
+        return FALSE
+    if not parts:
+        return TRUE
+    if len(parts) == 1:
+        return parts[0]
+    return And(tuple(parts))
+
+
+def disj(*fs: Formula) -> Formula:
+    parts = _gather(fs, Or)
+    if parts is None:
+        return TRUE
+    if not parts:
+        return FALSE
+    if len(parts) == 1:
+        return parts[0]
+    return Or(tuple(parts))
+
+
+# ---------------------------------------------------------------------------
+# Queries
+
+
+def macros(f: Formula) -> frozenset[str]:
+    """Every macro name the formula depends on (including names inside atoms)."""
+    out: set[str] = set()
+    stack = [f]
+    while stack:
+        g = stack.pop()
+        if isinstance(g, Defined):
+            out.add(g.name)
+        elif isinstance(g, Atom):
+            out |= g.names
+        elif isinstance(g, Not):
+            stack.append(g.f)
+        elif isinstance(g, (And, Or)):
+            stack.extend(g.fs)
+    return frozenset(out)
+
+
+Lookup = Union[Mapping[str, Union[str, None]], Callable[[str], Union[bool, None]]]
+
+
+def evaluate(f: Formula, defined: Lookup) -> bool | None:
+    """Three-valued evaluation; ``None`` when the answer depends on something unknown.
+
+    With a mapping (a complete configuration, like autoconf.h plus ``-D`` flags) a name
+    is defined iff it maps to a non-None value, missing names are undefined, and atoms
+    are computed when every name in them has an integer value.  With a callable
+    (``name -> True/False/None``) definedness may be unknown and atoms are unknown.
+    """
+    if isinstance(f, Const):
+        return f.value
+    if isinstance(f, Defined):
+        if isinstance(defined, Mapping):
+            return defined.get(f.name) is not None
+        return defined(f.name)
+    if isinstance(f, Atom):
+        if isinstance(defined, Mapping):
+            return eval_atom(f.text, defined)
+        return None
+    if isinstance(f, Not):
+        v = evaluate(f.f, defined)
+        return None if v is None else not v
+    if isinstance(f, And):
+        result: bool | None = True
+        for g in f.fs:
+            v = evaluate(g, defined)
+            if v is False:
+                return False
+            if v is None:
+                result = None
+        return result
+    result = False
+    for g in f.fs:
+        v = evaluate(g, defined)
+        if v is True:
+            return True
+        if v is None:
+            result = None
+    return result
+
+
+def _leaves(f: Formula, out: dict[Formula, None]) -> None:
+    if isinstance(f, (Defined, Atom)):
+        out[f] = None
+    elif isinstance(f, Not):
+        _leaves(f.f, out)
+    elif isinstance(f, (And, Or)):
+        for g in f.fs:
+            _leaves(g, out)
+
+
+def _under(f: Formula, truth: Mapping[Formula, bool]) -> bool:
+    if isinstance(f, Const):
+        return f.value
+    if isinstance(f, (Defined, Atom)):
+        return truth[f]
+    if isinstance(f, Not):
+        return not _under(f.f, truth)
+    if isinstance(f, And):
+        return all(_under(g, truth) for g in f.fs)
+    return any(_under(g, truth) for g in f.fs)
+
+
+def always_one_of(formulas: Sequence[Formula], max_leaves: int = 12) -> bool | None:
+    """Whether in every configuration at least one of ``formulas`` holds (None: too many names to tell).
+
+    Each ``defined(X)`` and each opaque atom counts as a free boolean: a chain
+    ``#ifdef A / #elif F(4) / #else`` covers everything whatever ``F(4)`` means.  Treating
+    atoms as independent can only miss a coverage that depends on what they mean, never
+    invent one.
+    """
+    leaves: dict[Formula, None] = {}
+    for f in formulas:
+        _leaves(f, leaves)
+    names = list(leaves)
+    if len(names) > max_leaves:
+        return None
+    for bits in range(1 << len(names)):
+        truth = {name: bool(bits >> i & 1) for i, name in enumerate(names)}
+        if not any(_under(f, truth) for f in formulas):
+            return False
+    return True
+
+
+def _simple(f: Formula) -> bool:
+    """True when ``f`` renders as one operand that needs no parentheses."""
+    if isinstance(f, Atom):
+        return re.fullmatch(r"[A-Za-z_0-9]+(\([^()]*\))?", f.text) is not None
+    return isinstance(f, (Const, Defined, Not))
+
+
+def to_c(f: Formula) -> str:
+    """Render as a preprocessor expression, e.g. ``defined(A) && !defined(B)``."""
+    if isinstance(f, Const):
+        return "1" if f.value else "0"
+    if isinstance(f, Defined):
+        return f"defined({f.name})"
+    if isinstance(f, Atom):
+        return f.text
+    if isinstance(f, Not):
+        inner = to_c(f.f)
+        return "!" + (inner if _simple(f.f) else f"({inner})")
+    # Operands that are themselves And/Or or comparisons get parentheses even where
+    # precedence would not need them: gcc's -Wparentheses style reads better.
+    op = " && " if isinstance(f, And) else " || "
+    return op.join(to_c(g) if _simple(g) else f"({to_c(g)})" for g in f.fs)
+
+
+def to_json(f: Formula) -> object:
+    """A JSON-able form: ``true``/``false``, ``["defined", n]``, ``["atom", t]``, ``["not", f]``..."""
+    if isinstance(f, Const):
+        return f.value
+    if isinstance(f, Defined):
+        return ["defined", f.name]
+    if isinstance(f, Atom):
+        return ["atom", f.text]
+    if isinstance(f, Not):
+        return ["not", to_json(f.f)]
+    return ["and" if isinstance(f, And) else "or", [to_json(g) for g in f.fs]]
+
+
+def from_json(obj: object) -> Formula:
+    if isinstance(obj, bool):
+        return TRUE if obj else FALSE
+    if isinstance(obj, list) and len(obj) == 2:
+        tag, arg = obj
+        if tag == "defined" and isinstance(arg, str):
+            return Defined(arg)
+        if tag == "atom" and isinstance(arg, str):
+            return Atom(arg)
+        if tag == "not":
+            return Not(from_json(arg))
+        if tag in ("and", "or") and isinstance(arg, list):
+            parts = tuple(from_json(a) for a in arg)
+            return And(parts) if tag == "and" else Or(parts)
+    raise ValueError(f"not a formula: {obj!r}")
