@@ -10,6 +10,7 @@ preprocessed text equals another's share its result instead of being compiled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -19,25 +20,28 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
 
-from . import kbuild, kconfig, triage
-from .discover import display_path
+from . import kbuild, kconfig, relevance, triage
+from .analysis.knobs import KnobTable
 from .atomic import write_atomic
-from .toolchain.run import run
+from .compile import build_command, read_deps, scratch_deps_file
+from .discover import display_path
 from .errors import UsageError
 from .executors.local import default_jobs
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
-from .analysis.knobs import KnobTable
 from .relevance import Reason, relevant_options
+from .scan import conditions, directives, symbols, uses
 from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
 from .scan.includes import IncludeGraph, ScanCache, SearchPath
 from .scan.symbols import SymbolIndex
 from .scan.uses import used_identifiers
+from .toolchain.run import run
 
-_LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.M)
+_LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -229,18 +233,11 @@ _RELEVANCE_CODE: list[str] = []
 def _relevance_code() -> str:
     """The code relevance depends on: an edit to any of it must not be answered from old results."""
     if not _RELEVANCE_CODE:
-        from . import relevance
-        from .scan import conditions, directives, symbols, uses
-
         h = hashlib.sha256(f"{_RELEVANCE_FORMAT}:{symbols.INDEX_VERSION}".encode())
         for module in (relevance, conditions, directives, symbols, uses):
             h.update(Path(module.__file__ or "").read_bytes())
-        try:
-            from importlib import metadata
-
+        with contextlib.suppress(Exception):  # no version: the source hashes still key it
             h.update(metadata.version("tree-sitter-c").encode())
-        except Exception:  # noqa: BLE001 - no version: the source hashes still key it
-            pass
         _RELEVANCE_CODE.append(h.hexdigest())
     return _RELEVANCE_CODE[0]
 
@@ -412,8 +409,6 @@ def preprocessed_digest(job: Job) -> str | None:
 
 def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
     """``preprocessed_digest`` and the files the preprocessor read (what the digest depends on)."""
-    from .compile import build_command, read_deps, scratch_deps_file
-
     deps_file = scratch_deps_file()
     try:
         # Preprocessing only: start from the syntax-only line whatever --mode the check used.

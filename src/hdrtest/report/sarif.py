@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from .. import __version__
 from ..models import CheckReport, Diagnostic, Note, Result, RootCause
+from ..names import shell_join, shell_quote
 from . import rootcause
 from .findings import Finding, collect, in_tree
-from ..names import shell_join, shell_quote
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "hdrtestFindingHash/v1"
@@ -316,8 +317,6 @@ def _notification(finding: Finding) -> dict[str, Any]:
 
 def information_uri() -> str | None:
     """The project's home page from the installed package's metadata (``[project.urls]``), if it has one."""
-    from importlib import metadata
-
     try:
         meta = metadata.metadata("hdrtest")
     except metadata.PackageNotFoundError:
