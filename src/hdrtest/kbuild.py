@@ -124,7 +124,7 @@ def kbuild_flags(flags: Sequence[str], basename: str) -> list[str]:
     """
     out: list[str] = []
     for flag in flags:
-        if flag.startswith("-Werror") or flag.startswith("-flto") or flag.startswith(_KBUILD_NAME_DEFINES):
+        if flag.startswith(("-Werror", "-flto", *_KBUILD_NAME_DEFINES)):
             continue
         if flag.startswith("-g") and not flag.startswith("-gcc-toolchain"):
             continue

@@ -203,9 +203,7 @@ def fix_from_diff(note: Note, default_path: str) -> dict[str, Any] | None:
 
 
 def _affected(finding: Finding) -> str:
-    parts = []
-    for header in finding.headers[:3]:
-        parts.append(header)
+    parts = list(finding.headers[:3])
     more = len(finding.headers) - 3
     text = ", ".join(parts) + (f" and {more} more" if more > 0 else "")
     variant = finding.first.job.variant.describe()
