@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from importlib import metadata
 from pathlib import Path
 
@@ -44,9 +45,18 @@ from .toolchain.run import run
 _LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.MULTILINE)
 
 
+class StrategyKind(str, Enum):
+    """``--variants``: no flips, each option flipped once, also every pair, or also N random combinations."""
+
+    NONE = "none"
+    DEFAULT = "default"
+    PAIRWISE = "pairwise"
+    RANDOM = "random"
+
+
 @dataclass(frozen=True)
 class Strategy:
-    kind: str = "default"  # "none", "default", "pairwise", "random"
+    kind: StrategyKind = StrategyKind.DEFAULT
     samples: int = 0
     seed: int = 0
     max_options: int = 12
@@ -54,15 +64,15 @@ class Strategy:
     @classmethod
     def parse(cls, text: str, seed: int = 0) -> Strategy:
         text = (text or "default").strip()
-        if text in ("none", "default", "pairwise"):
-            return cls(text, seed=seed)
+        if text in (StrategyKind.NONE.value, StrategyKind.DEFAULT.value, StrategyKind.PAIRWISE.value):
+            return cls(StrategyKind(text), seed=seed)
         if text.startswith("random:"):
             try:
                 count = int(text.split(":", 1)[1])
             except ValueError:
                 count = -1
             if count > 0:
-                return cls("random", samples=count, seed=seed)
+                return cls(StrategyKind.RANDOM, samples=count, seed=seed)
         raise UsageError(f"unknown variant strategy '{text}'", path="--variants",
                          hint="use none, default, pairwise or random:N")
 
@@ -308,7 +318,7 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
 
 def flips_wanted(plan: HeaderPlan, flipper: Flipper, strategy: Strategy) -> list[tuple[str, str]]:
     """The (option, value) flips ``finish_plan`` will ask ``flipper`` for."""
-    if strategy.kind == "none" or not plan.reasons:
+    if strategy.kind is StrategyKind.NONE or not plan.reasons:
         return []
     macros = defined_macros(plan.job)
     return [(reason.option, target) for reason in plan.reasons
@@ -319,7 +329,7 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
                 generated_cache: Path | None = None) -> HeaderPlan:
     """``plan`` with its variants: each relevant option flipped (through Kconfig), then combined per strategy."""
     job = plan.job
-    if strategy.kind == "none" or not plan.reasons:
+    if strategy.kind is StrategyKind.NONE or not plan.reasons:
         return plan
     macros = defined_macros(job)
     single: list[tuple[Reason, kconfig.Resolution]] = []
@@ -337,11 +347,11 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
             name = _variant_name(resolution.via or (resolution.requested,))
             variant = resolution.to_variant(name, reason=f"{reason.option} matters: {reason.why}")
             plan.variants.append(variant)
-    if strategy.kind == "pairwise":
+    if strategy.kind is StrategyKind.PAIRWISE:
         for (ra, a), (rb, b) in itertools.combinations(single, 2):
             if ra.option != rb.option:
                 plan.variants.append(_combine([a, b], f"pairwise: {ra.option} and {rb.option}"))
-    elif strategy.kind == "random":
+    elif strategy.kind is StrategyKind.RANDOM:
         rng = random.Random(f"{strategy.seed}:{job.display}")
         for _ in range(strategy.samples):
             if not single:
