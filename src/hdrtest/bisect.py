@@ -17,9 +17,9 @@ from .check import ResultStore, check, run_jobs
 from .compile import CompileOptions
 from .errors import UsageError
 from .executors.factory import make_executor
+from .graph import vcs
 from .models import Job, Result, Variant
 from .series import Commit, commits_between, private_worktree
-from .graph import vcs
 from .settings import Settings
 
 

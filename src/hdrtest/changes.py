@@ -374,9 +374,8 @@ class IncludeGraph:
                 now: Stamp | None = stamp_of(os.stat(path))
             except OSError:
                 now = None
-            if now is None or record.stamp is None or now != record.stamp:
-                if self._rescan(path, record):
-                    dirty.add(path)
+            if (now is None or record.stamp is None or now != record.stamp) and self._rescan(path, record):
+                dirty.add(path)
         for path in dirty:
             self._resolve(path, self.files[path], resolver)
         queue = deque(os.path.normpath(r) for r in roots)

@@ -29,14 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import cachedir
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
-from .toolchain.run import run
 from .kconfig import kconfig_env_from_cmd
-from . import cachedir
 from .models import Job, Variant
 from .toolchain import probe
 from .toolchain.flags import parse_flags
+from .toolchain.run import run
 
 #: Bump when the cached record's meaning changes.
 _CACHE_VERSION = "1"
@@ -52,7 +52,7 @@ _COMMENT = re.compile(r"->#(.*)")
 # sed's bracket expression ``[\$#]`` also matches a backslash: POSIX brackets take it literally.
 _DEFINE = re.compile(r"^->([^ ]*) [\\$#]*([^ ]*) (.*)")
 _ARCH_INCLUDE = re.compile(r"(?:^|/)arch/([^/]+)/include/?$")
-_HZ_CHECK = re.compile(r"^#if HZ != \d+\n#error [^\n]*\n#endif\n", re.M)
+_HZ_CHECK = re.compile(r"^#if HZ != \d+\n#error [^\n]*\n#endif\n", re.MULTILINE)
 # Kbuild's ARCH -> SRCARCH folding (top-level Makefile), for trees whose flags do not say.
 _SRCARCH = {"i386": "x86", "x86_64": "x86", "sparc32": "sparc", "sparc64": "sparc", "parisc64": "parisc",
             "sh64": "sh"}
@@ -136,7 +136,7 @@ def kbuild_flags(flags: Sequence[str], basename: str) -> list[str]:
             continue
         if flag.startswith(("-DMODULE", "-UMODULE")) and _is_module_define(flag[2:]):
             continue
-        if flag.startswith("-Werror") or flag.startswith("-flto") or flag.startswith(_KBUILD_NAME_DEFINES):
+        if flag.startswith(("-Werror", "-flto", *_KBUILD_NAME_DEFINES)):
             continue
         if flag.startswith("-g") and not flag.startswith("-gcc-toolchain"):
             continue

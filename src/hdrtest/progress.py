@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .models import Result
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as Bar
+    from rich.progress import TaskID
+    from typing_extensions import Self
 
 
 def color_wanted(stream: TextIO) -> bool:
@@ -27,13 +32,15 @@ class Progress:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.live = not quiet and self.stream.isatty() and os.environ.get("TERM") != "dumb"
-        self._bar: object | None = None
-        self._task: object | None = None
+        self._bar: Bar | None = None
+        self._task: TaskID | None = None
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         if self.live:
+            # rich only for a live bar: a run into a pipe or CI log does not pay for importing it.
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
 
             console = Console(file=self.stream, no_color=not color_wanted(self.stream))
             bar = Bar(TextColumn("[bold]hdrtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -46,11 +53,8 @@ class Progress:
     def update(self, result: Result, done: int, total: int) -> None:
         if self.quiet:
             return
-        if self._bar is not None:
-            from rich.progress import Progress as Bar
-
-            assert isinstance(self._bar, Bar)
-            self._bar.update(self._task, completed=done, total=total, last=result.job.display)  # type: ignore[arg-type]
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, total=total, last=result.job.display)
             return
         job = result.job
         where = "" if job.variant.is_baseline else f" ({job.variant.describe()})"
@@ -61,7 +65,4 @@ class Progress:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._bar is not None:
-            from rich.progress import Progress as Bar
-
-            assert isinstance(self._bar, Bar)
             self._bar.stop()

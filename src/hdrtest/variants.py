@@ -10,6 +10,7 @@ preprocessed text equals another's share its result instead of being compiled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -19,30 +20,43 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from enum import Enum
+from importlib import metadata
 from pathlib import Path
 
-from . import kbuild, kconfig, triage
-from .discover import display_path
+from . import kbuild, kconfig, relevance, triage
+from .analysis.knobs import KnobTable
 from .atomic import write_atomic
-from .toolchain.run import run
+from .compile import build_command, read_deps, scratch_deps_file
+from .discover import display_path
 from .errors import UsageError
 from .executors.local import default_jobs
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
-from .analysis.knobs import KnobTable
 from .relevance import Reason, relevant_options
+from .scan import conditions, directives, symbols, uses
 from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
 from .scan.includes import IncludeGraph, ScanCache, SearchPath
 from .scan.symbols import SymbolIndex
 from .scan.uses import used_identifiers
+from .toolchain.run import run
 
-_LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.M)
+_LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.MULTILINE)
+
+
+class StrategyKind(str, Enum):
+    """``--variants``: no flips, each option flipped once, also every pair, or also N random combinations."""
+
+    NONE = "none"
+    DEFAULT = "default"
+    PAIRWISE = "pairwise"
+    RANDOM = "random"
 
 
 @dataclass(frozen=True)
 class Strategy:
-    kind: str = "default"  # "none", "default", "pairwise", "random"
+    kind: StrategyKind = StrategyKind.DEFAULT
     samples: int = 0
     seed: int = 0
     max_options: int = 12
@@ -50,15 +64,15 @@ class Strategy:
     @classmethod
     def parse(cls, text: str, seed: int = 0) -> Strategy:
         text = (text or "default").strip()
-        if text in ("none", "default", "pairwise"):
-            return cls(text, seed=seed)
+        if text in (StrategyKind.NONE.value, StrategyKind.DEFAULT.value, StrategyKind.PAIRWISE.value):
+            return cls(StrategyKind(text), seed=seed)
         if text.startswith("random:"):
             try:
                 count = int(text.split(":", 1)[1])
             except ValueError:
                 count = -1
             if count > 0:
-                return cls("random", samples=count, seed=seed)
+                return cls(StrategyKind.RANDOM, samples=count, seed=seed)
         raise UsageError(f"unknown variant strategy '{text}'", path="--variants",
                          hint="use none, default, pairwise or random:N")
 
@@ -231,18 +245,11 @@ _RELEVANCE_CODE: list[str] = []
 def _relevance_code() -> str:
     """The code relevance depends on: an edit to any of it must not be answered from old results."""
     if not _RELEVANCE_CODE:
-        from . import relevance
-        from .scan import conditions, directives, symbols, uses
-
         h = hashlib.sha256(f"{_RELEVANCE_FORMAT}:{symbols.INDEX_VERSION}".encode())
         for module in (relevance, conditions, directives, symbols, uses):
             h.update(Path(module.__file__ or "").read_bytes())
-        try:
-            from importlib import metadata
-
+        with contextlib.suppress(Exception):  # no version: the source hashes still key it
             h.update(metadata.version("tree-sitter-c").encode())
-        except Exception:  # noqa: BLE001 - no version: the source hashes still key it
-            pass
         _RELEVANCE_CODE.append(h.hexdigest())
     return _RELEVANCE_CODE[0]
 
@@ -313,7 +320,7 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
 
 def flips_wanted(plan: HeaderPlan, flipper: Flipper, strategy: Strategy) -> list[tuple[str, str]]:
     """The (option, value) flips ``finish_plan`` will ask ``flipper`` for."""
-    if strategy.kind == "none" or not plan.reasons:
+    if strategy.kind is StrategyKind.NONE or not plan.reasons:
         return []
     macros = defined_macros(plan.job)
     return [(reason.option, target) for reason in plan.reasons
@@ -324,7 +331,7 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
                 generated_cache: Path | None = None) -> HeaderPlan:
     """``plan`` with its variants: each relevant option flipped (through Kconfig), then combined per strategy."""
     job = plan.job
-    if strategy.kind == "none" or not plan.reasons:
+    if strategy.kind is StrategyKind.NONE or not plan.reasons:
         return plan
     macros = defined_macros(job)
     single: list[tuple[Reason, kconfig.Resolution]] = []
@@ -342,11 +349,11 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
             name = _variant_name(resolution.via or (resolution.requested,))
             variant = resolution.to_variant(name, reason=f"{reason.option} matters: {reason.why}")
             plan.variants.append(variant)
-    if strategy.kind == "pairwise":
+    if strategy.kind is StrategyKind.PAIRWISE:
         for (ra, a), (rb, b) in itertools.combinations(single, 2):
             if ra.option != rb.option:
                 plan.variants.append(_combine([a, b], f"pairwise: {ra.option} and {rb.option}"))
-    elif strategy.kind == "random":
+    elif strategy.kind is StrategyKind.RANDOM:
         rng = random.Random(f"{strategy.seed}:{job.display}")
         for _ in range(strategy.samples):
             if not single:
@@ -415,8 +422,6 @@ def preprocessed_digest(job: Job) -> str | None:
 
 def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
     """``preprocessed_digest`` and the files the preprocessor read (what the digest depends on)."""
-    from .compile import build_command, read_deps, scratch_deps_file
-
     deps_file = scratch_deps_file()
     try:
         # Preprocessing only: start from the syntax-only line whatever --mode the check used.

@@ -9,6 +9,7 @@ from ..compdb import find_compile_commands
 from ..errors import UsageError
 from ..settings import Settings
 from . import Executor
+from .dask import DaskExecutor, import_distributed, parse_resources
 from .local import LocalExecutor
 
 EXECUTORS = ("local", "dask")
@@ -37,8 +38,6 @@ def make_executor(settings: Settings) -> Executor:
     if settings.executor != "dask":
         raise UsageError(f"unknown executor '{settings.executor}'", path="executor",
                          hint="use " + " or ".join(EXECUTORS))
-    from .dask import DaskExecutor, import_distributed, parse_resources
-
     import_distributed()  # the missing-package error comes before any complaint about the address
     address = settings.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER")
     if not address:

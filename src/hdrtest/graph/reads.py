@@ -30,7 +30,7 @@ from ..toolchain.run import run
 TIMEOUT = 60.0
 #: ``$(wildcard include/config/FOO)`` lines of a Kbuild dependency list name options, not files read.
 _WILDCARD = re.compile(r"\$\(wildcard[^)]*\)")
-_DEPS_LINE = re.compile(r"^deps_\S+\s*:=(?P<rest>(?:.*\\\n)*.*)$", re.M)
+_DEPS_LINE = re.compile(r"^deps_\S+\s*:=(?P<rest>(?:.*\\\n)*.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)

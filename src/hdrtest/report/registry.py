@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
 from ..errors import UsageError
 from ..models import CheckReport
+from . import codeclimate, html, json_report, junit, sarif, text
 
-FORMATS = {
-    "text": "text",
-    "json": "json_report",
-    "sarif": "sarif",
-    "junit": "junit",
-    "html": "html",
-    "codeclimate": "codeclimate",
+FORMATS: dict[str, Callable[[CheckReport], str]] = {
+    "text": text.render,
+    "json": json_report.render,
+    "sarif": sarif.render,
+    "junit": junit.render,
+    "html": html.render,
+    "codeclimate": codeclimate.render,
 }
 
 
@@ -24,6 +25,4 @@ def validate(fmt: str) -> None:
 
 def render(report: CheckReport, fmt: str) -> str:
     validate(fmt)
-    module = importlib.import_module(f"{__package__}.{FORMATS[fmt]}")
-    text: str = module.render(report)
-    return text
+    return FORMATS[fmt](report)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 from .. import __version__
 from ..models import CheckReport, Diagnostic, Note, Result, RootCause
+from ..names import shell_join, shell_quote
 from . import rootcause
 from .findings import Finding, collect, in_tree
-from ..names import shell_join, shell_quote
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "hdrtestFindingHash/v1"
@@ -203,9 +204,7 @@ def fix_from_diff(note: Note, default_path: str) -> dict[str, Any] | None:
 
 
 def _affected(finding: Finding) -> str:
-    parts = []
-    for header in finding.headers[:3]:
-        parts.append(header)
+    parts = list(finding.headers[:3])
     more = len(finding.headers) - 3
     text = ", ".join(parts) + (f" and {more} more" if more > 0 else "")
     variant = finding.first.job.variant.describe()
@@ -333,8 +332,6 @@ def _unverified_notification(result: Result) -> dict[str, Any]:
 
 def information_uri() -> str | None:
     """The project's home page from the installed package's metadata (``[project.urls]``), if it has one."""
-    from importlib import metadata
-
     try:
         meta = metadata.metadata("hdrtest")
     except metadata.PackageNotFoundError:

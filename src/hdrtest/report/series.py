@@ -38,7 +38,7 @@ def render_text(series: SeriesResult) -> str:
     if series.still_broken:
         lines.append(f"Still broken at {series.head_rev}, by the commit that first broke each:")
         for item in series.still_broken:
-            display, language, variant = item.key
+            display, language, _variant = item.key
             lines.append(f"   {display} [{language}] in {item.result.job.variant.describe()}: "
                          f"first broken by {_short(item.commit)} {item.subject}")
         lines.append("")
@@ -134,8 +134,8 @@ def render(series: SeriesResult, fmt: str) -> str:
 
 def render_bisect(found: BisectResult) -> str:
     lines = [f"{_short(found.first_bad.sha)} is the first bad commit: {found.first_bad.subject}",
-             f"   {found.header} in {found.variant.describe()} ({found.probes} commits compiled, "
-             f"between {_short(found.good)} and {_short(found.bad)})", ""]
+             (f"   {found.header} in {found.variant.describe()} ({found.probes} commits compiled, "
+              f"between {_short(found.good)} and {_short(found.bad)})"), ""]
     for diag in found.result.diagnostics:
         lines.extend("   " + line for line in render_gcc_style(diag))
     return "\n".join(lines) + "\n"

@@ -1,0 +1,19 @@
+"""``hdrtest cache``: show, clear or shrink the result cache."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..cache import cache_command
+from ..errors import EXIT_CLEAN
+from ..settings import load_settings
+from .options import CacheAction
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    action = CacheAction(args.action)  # argparse's choices already refused anything else
+    settings = load_settings([], {"cache_dir": os.path.abspath(args.cache_dir) if args.cache_dir else None})
+    sys.stdout.write(cache_command(action.value, settings, max_size=args.max_size, as_json=args.json))
+    return EXIT_CLEAN

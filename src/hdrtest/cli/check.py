@@ -1,0 +1,67 @@
+"""``hdrtest check``: compile each header alone, write the reports, compare with a baseline file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import baseline as baselines
+from .. import check as checking
+from ..cache import open_cache
+from ..errors import EXIT_CLEAN, EXIT_FAILURES
+from ..fix import suggest
+from ..models import CheckReport
+from ..progress import Progress
+from ..report import registry
+from ..report.text import summary_line
+from .options import Output, ReportFormat, RunConfig, extra_reports, report_format, run_config, settings_from_args
+from .output import write_report
+
+
+def render(report: CheckReport, fmt: str) -> str:
+    return registry.render(report, fmt)
+
+
+def _check_config(args: argparse.Namespace) -> RunConfig:
+    settings = settings_from_args(args)
+    reports = extra_reports(args)
+    main = Output(report_format(args.format), args.output)
+    return run_config(args, settings, [main, *reports])
+
+
+def _exit_code(report: CheckReport, known: baselines.Baseline | None, wrote_baseline: bool) -> int:
+    if wrote_baseline and known is None:
+        return EXIT_CLEAN  # every failure of this run is in the baseline just written
+    if known is not None:
+        return EXIT_FAILURES if baselines.new_failures(report, known) else EXIT_CLEAN
+    return EXIT_FAILURES if report.failures else EXIT_CLEAN
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _check_config(args)
+    settings = config.settings
+    known = baselines.load(args.baseline) if args.baseline else None  # a bad file fails before any compile
+    cache = open_cache(settings)
+    try:
+        with Progress(quiet=config.quiet) as progress:
+            # Looked up at call time through the module, so a test can stand in for the library's check.
+            report = checking.check(settings, config.paths, progress=progress.update, explain=not args.fix, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    if known is not None:
+        baselines.mark(report, known)
+    fix_diff = suggest(report, settings) if args.fix else None
+    for out in config.outputs:
+        text = baselines.render_text(report, known) if known is not None and out.format is ReportFormat.TEXT \
+            else render(report, out.format.value)
+        write_report(text, out.destination)
+    main = config.main_output
+    to_stdout = main.destination in (None, "-")
+    if fix_diff:
+        (sys.stdout if main.format is ReportFormat.TEXT and to_stdout else sys.stderr).write(fix_diff)
+    if main.format is not ReportFormat.TEXT and main.destination and not config.quiet:
+        sys.stderr.write(summary_line(report) + "\n")
+    if args.write_baseline:
+        baselines.write(report, args.write_baseline)
+    return _exit_code(report, known, bool(args.write_baseline))

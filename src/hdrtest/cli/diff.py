@@ -1,0 +1,47 @@
+"""``hdrtest diff``: the headers a git change affects, checked before and after it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .. import diffmode
+from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
+from ..progress import Progress
+from ..report import registry
+from .options import Output, ReportFormat, extra_reports, run_config, settings_from_args
+from .output import write_report
+
+#: The comparison itself is text or JSON; other formats describe the HEAD check (``--report``).
+DIFF_FORMATS = (ReportFormat.TEXT.value, ReportFormat.JSON.value)
+
+
+def _diff_output(args: argparse.Namespace) -> Output:
+    if args.format not in DIFF_FORMATS:
+        raise UsageError(f"hdrtest diff writes text or json, not '{args.format}'", path="--format",
+                         hint="other formats of the HEAD check: --report FORMAT=FILE")
+    if args.baseline or args.write_baseline:
+        raise UsageError("hdrtest diff compares with BASE and takes no baseline file",
+                         path="--baseline" if args.baseline else "--write-baseline",
+                         hint="use hdrtest check --baseline FILE")
+    return Output(ReportFormat(args.format), args.output)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    main = _diff_output(args)
+    reports = extra_reports(args)
+    config = run_config(args, settings_from_args(args), [main, *reports])
+    settings, head, paths = config.settings, args.head, config.paths
+    if head is not None and os.path.exists(head) and \
+            diffmode.resolve_commit(diffmode.toplevel(settings.root), head) is None:
+        paths.insert(0, head)  # as with git diff: a HEAD that is no revision but a path is a path
+        head = None
+    with Progress(quiet=config.quiet) as progress:
+        result = diffmode.run_diff(settings, args.base, head, paths=paths, progress=progress.update)
+    write_report(diffmode.render_json(result) if main.format is ReportFormat.JSON else diffmode.render_text(result),
+                 main.destination)
+    if reports:
+        diffmode.mark_states(result)  # BASE is the baseline: SARIF's baselineState says new or unchanged
+        for out in reports:
+            write_report(registry.render(result.head, out.format.value), out.destination)
+    return EXIT_FAILURES if result.has_new_failures else EXIT_CLEAN

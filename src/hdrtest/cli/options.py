@@ -1,0 +1,155 @@
+"""What a subcommand runs with, parsed and checked before any work starts.
+
+Command-line strings that name one of a fixed set (report formats, compile modes, executors,
+cache actions) become enums here, so the subcommands compare members, not spellings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
+
+from ..errors import UsageError
+from ..plan import split_cflags
+from ..report import registry
+from ..settings import Exclusion, Settings, load_settings, parse_languages
+from ..variants import Strategy
+
+
+class ReportFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    HTML = "html"
+    CODECLIMATE = "codeclimate"
+
+
+class Mode(str, Enum):
+    AUTO = "auto"
+    SYNTAX = "syntax"
+    ASM = "asm"
+
+
+class ExecutorKind(str, Enum):
+    LOCAL = "local"
+    DASK = "dask"
+
+
+class CacheAction(str, Enum):
+    STATS = "stats"
+    CLEAR = "clear"
+    PRUNE = "prune"
+
+
+def values(kind: type[Enum]) -> list[str]:
+    """The command-line spellings of an enum, for argparse ``choices``."""
+    return [member.value for member in kind]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One report: the format and where it goes (None or "-": stdout)."""
+
+    format: ReportFormat
+    destination: str | None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A checked run: the merged settings with their enum-valued fields typed, and the reports to write."""
+
+    settings: Settings
+    paths: list[str]
+    mode: Mode
+    executor: ExecutorKind
+    strategy: Strategy
+    outputs: list[Output]
+    quiet: bool
+
+    @property
+    def main_output(self) -> Output:
+        return self.outputs[0]
+
+
+def _cflags(args: argparse.Namespace) -> list[str]:
+    flags: list[str] = []
+    for text in args.cflags:
+        flags.extend(split_cflags(text))
+    for directory in args.include_dirs:
+        flags.append("-I" + os.path.abspath(directory))
+    flags.extend("-D" + d for d in args.defines)
+    flags.extend("-U" + u for u in args.undefines)
+    return flags
+
+
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(path) if path else None
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings file merged with the command line (the command line wins)."""
+    overrides: dict[str, Any] = {
+        "root": args.root,
+        "compile_commands": _absolute(args.compile_commands),
+        "cc": args.cc,
+        "cxx": args.cxx,
+        "jobs": args.jobs,
+        "timeout": args.timeout,
+        "max_errors": args.max_errors,
+        "check_guard": args.check_guard,
+        "mode": args.mode,
+        "cache_dir": _absolute(args.cache_dir),
+        "no_cache": args.no_cache,
+        "executor": args.executor,
+        "scheduler": args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER"),
+        "variants": args.variants,
+        "seed": args.seed,
+        "option_pattern": args.option_pattern,
+        "options": args.options,
+        "kconfig": _absolute(args.kconfig),
+        "kconfig_config": _absolute(args.kconfig_config),
+        "changed_since": args.changed_since,
+        "preludes": [os.path.abspath(p) for p in args.prelude],
+    }
+    if args.lang:
+        overrides["languages"] = parse_languages(args.lang)
+    settings = load_settings(list(args.paths), overrides)
+    extra = tuple(_cflags(args))
+    changes: dict[str, Any] = {}
+    if extra:
+        changes["cflags"] = settings.cflags + extra
+    if args.exclude:
+        changes["exclude"] = settings.exclude + tuple(Exclusion(g, "excluded with --exclude") for g in args.exclude)
+    return replace(settings, **changes) if changes else settings
+
+
+def report_format(text: str, allowed: Collection[str] | None = None, *, path: str = "--format") -> ReportFormat:
+    """``text`` as a format; ``allowed`` narrows the formats a subcommand writes (default: every format)."""
+    if allowed is None:
+        registry.validate(text)
+    elif text not in allowed:
+        raise UsageError(f"unknown report format '{text}'", path=path, hint="use one of " + ", ".join(allowed))
+    return ReportFormat(text)
+
+
+def extra_reports(args: argparse.Namespace, allowed: Collection[str] | None = None) -> list[Output]:
+    """``--report FORMAT=FILE`` options, checked before any work starts."""
+    outputs = []
+    for item in args.report:
+        fmt, sep, dest = item.partition("=")
+        if not sep or not dest:
+            raise UsageError(f"'{item}' is not FORMAT=FILE", path="--report")
+        outputs.append(Output(report_format(fmt, allowed, path="--report"), dest))
+    return outputs
+
+
+def run_config(args: argparse.Namespace, settings: Settings, outputs: list[Output]) -> RunConfig:
+    """The typed run; the settings were validated when merged, the variant strategy is parsed here."""
+    return RunConfig(settings=settings, paths=list(args.paths), mode=Mode(settings.mode),
+                     executor=ExecutorKind(settings.executor),
+                     strategy=Strategy.parse(settings.variants, settings.seed), outputs=outputs, quiet=args.quiet)

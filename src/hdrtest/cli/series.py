@@ -1,0 +1,71 @@
+"""``hdrtest series`` and ``hdrtest bisect``: a patch series commit by commit, and the first bad commit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..bisect import run_bisect
+from ..cache import open_cache
+from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
+from ..progress import Progress
+from ..report import series as series_report
+from ..series import run_series
+from .options import Output, ReportFormat, extra_reports, run_config, settings_from_args
+from .output import write_report
+
+
+def _series_outputs(args: argparse.Namespace) -> list[Output]:
+    if args.format not in series_report.FORMATS:
+        raise UsageError(f"hdrtest series writes {', '.join(series_report.FORMATS)}, not '{args.format}'",
+                         path="--format")
+    if args.baseline or args.write_baseline:
+        raise UsageError("hdrtest series compares each commit with its parent and takes no baseline file",
+                         path="--baseline" if args.baseline else "--write-baseline")
+    main = Output(ReportFormat(args.format), args.output)
+    return [main, *extra_reports(args, allowed=series_report.FORMATS)]
+
+
+def series_range(args: argparse.Namespace) -> tuple[str, str]:
+    """BASE and HEAD: the argument, else what pre-commit's pre-push hook passes, else the upstream's new commits."""
+    if args.range:
+        base, sep, head = args.range.partition("..")
+        if not sep:
+            return args.range, "HEAD"
+        return base or "HEAD", head or "HEAD"
+    pushed = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
+    if pushed[0] and pushed[1] and set(pushed[0]) != {"0"}:  # all zeros: a new branch, nothing to compare with
+        return pushed[0], pushed[1]
+    return "@{upstream}", "HEAD"
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    outputs = _series_outputs(args)
+    config = run_config(args, settings_from_args(args), outputs)
+    base, head = series_range(args)
+    cache = open_cache(config.settings)
+    try:
+        with Progress(quiet=config.quiet) as progress:
+            found = run_series(config.settings, base, head, paths=config.paths, cache=cache,
+                               progress=progress.update)
+    finally:
+        if cache is not None:
+            cache.close()
+    for out in config.outputs:
+        write_report(series_report.render(found, out.format.value), out.destination)
+    return EXIT_FAILURES if found.has_new_failures else EXIT_CLEAN
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    if args.paths:
+        raise UsageError("hdrtest bisect takes one header", path=args.paths[0], hint="GOOD BAD HEADER")
+    # The bisect answer is one text block whatever --format says.
+    config = run_config(args, settings_from_args(args), [Output(ReportFormat.TEXT, args.output)])
+    cache = open_cache(config.settings)
+    try:
+        found = run_bisect(config.settings, args.good, args.bad, args.header, variant=args.variant, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    write_report(series_report.render_bisect(found), config.main_output.destination)
+    return EXIT_CLEAN
