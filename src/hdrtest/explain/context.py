@@ -43,12 +43,8 @@ class IndexLike(Protocol):
 
 
 TAG_KINDS = ("struct", "union", "enum")
-
-
-#: The note kinds this module writes (and replaces when it explains a result again).
+#: The note kinds the explanations write (and replaces when it explains a result again).
 OWN_NOTE_KINDS = EXPLANATION_NOTE_KINDS
-
-
 #: Which index kinds can answer each error class.
 KINDS_FOR = {
     cls.UNKNOWN_TYPE: ("typedef", "macro"),
@@ -58,6 +54,7 @@ KINDS_FOR = {
 
 
 def quoted(name: str) -> str:
+    """A name in the typographic quotes gcc puts around names in its messages."""
     return f"\u2018{name}\u2019"
 
 
@@ -94,7 +91,7 @@ class Explained:
 
 
 def diagnosis_for(kind: str, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context, *,
-               include: str | None = None, stub: str | None = None) -> Diagnosis:
+                  include: str | None = None, stub: str | None = None) -> Diagnosis:
     """The record of what an explanation established (``definition``: the one it names)."""
     guard = None if definition is None or definition.condition == TRUE else definition.condition
     unknown = ctx.unknown_reason is not None

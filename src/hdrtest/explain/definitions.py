@@ -111,13 +111,13 @@ def explain_elsewhere(diag: Diagnostic, label: str, candidates: list[DefinitionL
     out.notes.append(Note(message, file=shown_in(definition.file, ctx.root), line=definition.line,
                           kind="definition"))
     out.diagnosis = diagnosis_for("standard-header" if standard is not None and via is None else "not-included", diag,
-                               definition, ctx, include=spelled)
+                                  definition, ctx, include=spelled)
     add_include(out, spelled, label, user, ctx)
     return out
 
 
 def explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[str]],
-                      definitions: Sequence[DefinitionLike], ctx: Context) -> Explained | None:
+                     definitions: Sequence[DefinitionLike], ctx: Context) -> Explained | None:
     """A name a standard header provides (``size_t``, ``FILE``), when the compile does not see it and the
     tree does not hide a definition of its own: include that header.  None when another case applies."""
     seen_here = [d for d in definitions if norm_path(d.file) in ctx.closure and d.complete

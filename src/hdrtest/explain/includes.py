@@ -55,7 +55,7 @@ def sibling_spellings(user: Path, files: Files, limit: int = 200) -> dict[str, i
 
 
 def through_habits(candidates: Sequence[DefinitionLike], habits: dict[str, int], user: Path, ctx: Context, *,
-                    at_least: int, tries: int = 8) -> tuple[str, DefinitionLike, int] | None:
+                   at_least: int, tries: int = 8) -> tuple[str, DefinitionLike, int] | None:
     """The most common include next to ``user`` (seen at least ``at_least`` times) whose own includes,
     followed along the branches taken in this configuration, reach a definition."""
     wanted = {norm_path(d.file): d for d in candidates}

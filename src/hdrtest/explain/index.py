@@ -174,5 +174,7 @@ def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | 
 
 
 class EmptyIndex:
+    """The index when no error needs a lookup (a missing include, a guard): nothing is built."""
+
     def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
         return []

@@ -42,7 +42,7 @@ def _option_filter(settings: Settings) -> OptionFilter:
 
 
 def is_explained(result: Result) -> bool:
-    """Whether a result already carries this module's notes (it came back from the cache explained)."""
+    """Whether a result already carries explanation notes (it came back from the cache explained)."""
     return any(n.kind in OWN_NOTE_KINDS for d in result.diagnostics for n in d.notes)
 
 
