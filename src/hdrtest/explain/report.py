@@ -122,6 +122,10 @@ def _inputs(ctx: Context) -> dict[str, str]:
 
 def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None,
             probes: Mapping[str, ConfigProbe] | None = None) -> None:
+    """Note on each failure whether a unit of the compile database builds the header in this configuration.
+
+    Needs the compile database: without one there is no build to judge the impact on.
+    """
     try:
         database = flag_source(settings).database
     except Exception:  # noqa: BLE001 - triage is an extra; a broken database was reported by the check
