@@ -11,7 +11,7 @@ from conftest import EXAMPLES, write_tree
 from hdrtest.check import check
 from hdrtest.explain import (config_values, explain_report, guard_directive, hiding_guard, include_spelling,
                              why_false)
-from hdrtest.fix import apply_and_verify, render_diff
+from hdrtest.fixes import apply_and_verify, render_diff
 from hdrtest.models import CheckReport, Diagnostic, Note, Result
 from hdrtest.report.text import render
 from hdrtest.scan.conditions import Defined, Not, Or, parse_condition
@@ -410,7 +410,7 @@ def test_unusable_cache_dir_still_explains(tmp_path: Path) -> None:
 
 
 def test_missing_include_search_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hdrtest import explain
+    from hdrtest.explain import diagnostic as explain
 
     write_tree(tmp_path, {f"d{i}/f{i}.h": "" for i in range(6)} | {"zz/wanted.h": ""})
     monkeypatch.setattr(explain, "_NAMES", {})

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import UsageError
+from . import __version__, classify
+from .errors import HdrtestError, UsageError
 from .models import CheckReport, Diagnostic, Result
+from .report.text import result_lines, summary_line
+from .toolchain import probe
 
 VERSION = 1
 
@@ -70,10 +72,6 @@ def error_keys(result: Result) -> Counter[ErrorKey]:
 
 def ensure_classified(results: list[Result]) -> None:
     """Give unclassified errors their class, so a run without explanations matches one with them."""
-    from . import classify
-    from .errors import HdrtestError
-    from .toolchain import probe
-
     for result in results:
         if not any(d.is_error and d.category is None for d in result.diagnostics):
             continue
@@ -244,8 +242,6 @@ def label(failures: Iterable[Result], fresh: Iterable[Diagnostic]) -> None:
 
 def render_text(report: CheckReport, baseline: Baseline) -> str:
     """The text report with baselined failures left out and counted."""
-    from .report.text import result_lines, summary_line
-
     fresh = new_failures(report, baseline)
     fresh_ids = {id(r) for r in fresh}
     lines: list[str] = []

@@ -6,27 +6,32 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from . import kconfig, variants
 from .analysis import fragility, knobs
-from .report import rootcause
+from .baseline import ensure_classified
 from .changes import GraphStore
 from .compdb import flags_are_a_guess
-from .compile import CompileOptions, private_dir
+from .compile import CompileOptions
 from .discover import discover
 from .errors import UsageError
 from .executors import Executor
 from .executors.factory import make_executor
 from .executors.local import default_jobs
+from .explain import OWN_NOTE_KINDS, explain_report
+from .graph.affected import select_changed
+from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
+from .report import rootcause
+from .rundir import run_caches
+from .scan.conditions import OptionFilter
+from .scan.includes import ScanCache
 from .settings import Settings
 from .toolchain import probe
-from .macros import defined_macros
+from .touched import touched_options
 from .triage import Kbuild, unbuilt_reason
-
-if TYPE_CHECKING:  # planning variants loads Kconfig and the scanners: not for --variants none
-    from . import kconfig, variants
 
 ProgressCallback = Callable[[Result, int, int], None]
 
@@ -77,8 +82,6 @@ def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
 
 
 def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> kconfig.KconfigBackend | None:
-    from . import kconfig
-
     config: Path | None = None
     if settings.kconfig_config:
         config = settings.resolve(settings.kconfig_config)
@@ -107,13 +110,6 @@ class VariantPlanning:
     fragile: dict[tuple[str, str], fragility.Fragility] = field(default_factory=dict)
     #: Variant jobs that cannot be checked, with the reason: reported as not verified, never compiled.
     unverified: dict[Job, str] = field(default_factory=dict)
-
-
-def run_caches(settings: Settings) -> Path:
-    """The directory for this run's disk caches: the user's cache, or a private one with --no-cache."""
-    from .cache import cache_dir
-
-    return cache_dir(settings) if not settings.no_cache else private_dir()
 
 
 class RunStore:
@@ -163,11 +159,6 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     """
     if (settings.variants or "").strip() == "none" or not baseline:
         return VariantPlanning([], {}, {}, [])
-    from . import variants
-    from .scan.conditions import OptionFilter
-    from .scan.includes import ScanCache
-    from .touched import touched_options
-
     strategy = variants.Strategy.parse(settings.variants, settings.seed)  # "none" was answered above
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
@@ -271,8 +262,6 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
     if settings.changed_since:
-        from .graph.affected import select_changed
-
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
     unbuilt = not_built(jobs, settings.root)
     jobs = [j for j in jobs if j not in unbuilt]
@@ -313,8 +302,6 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
                        refuted=rootcause.refuted(ordered, planning.fragile))
     if report.failures:
         if explain:
-            from .explain import explain_report
-
             context = planning.context
             explanation = explain_report(report, settings, skip_explained=True,
                                          base_index=context.index if context and context.index_built else None,
@@ -325,9 +312,6 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
                 for result in explanation.explained:
                     update(result)
         else:
-            from .baseline import ensure_classified
-            from .explain import OWN_NOTE_KINDS
-
             for result in report.failures:
                 if result.cached:  # stored with its explanation by an earlier run: none was asked for
                     result.triage = None

@@ -1,0 +1,84 @@
+"""The configuration as the compiler sees it: its macros, from one ``cc -dM -E`` per flag set.
+
+A definition's presence condition is evaluated with these values, the way the
+compiler saw it; a probe that fails leaves every condition unknown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+
+from ..compile import build_command
+from ..macros import parse_dm
+from ..models import Job
+from ..toolchain import probe
+from ..toolchain.run import run
+
+Values = dict[str, "str | None"]
+
+
+#: Macro values per compile line: explaining many results of one flag set probes once.
+_VALUES: dict[tuple[str, ...], Values] = {}
+_VALUES_LOCK = threading.Lock()
+
+
+def config_command(job: Job) -> list[str]:
+    """The job's own compile line, made to dump macros (``-dM -E``) without reading the header.
+
+    Built from ``compile.build_command`` so that forced includes, preludes and the
+    variant's header are exactly those of the compile being explained.
+    """
+    # Preprocessing only: start from the syntax-only line whatever --mode the check used.
+    command = build_command(dataclasses.replace(job, mode="syntax"), json_diagnostics=False, deps_file=None,
+                            compiler_path=probe(job.compiler, job.directory).path)
+    header = str(job.header)
+    while len(command) >= 2 and command[-2] == "-include" and command[-1] == header:
+        del command[-2:]
+    return ["-E" if arg == "-fsyntax-only" else arg for arg in command] + ["-dM"]
+
+
+def parse_macros(text: str) -> Values:
+    """``-dM`` output as name -> body (one parser for the whole tool: ``macros.parse_dm``)."""
+    return dict(parse_dm(text, keep_params=False))
+
+
+@dataclass(frozen=True)
+class ConfigProbe:
+    """The configuration's macros, or why they could not be listed (then every condition is unknown)."""
+
+    values: Values
+    error: str | None = None
+
+
+def probe_config(job: Job) -> ConfigProbe:
+    """The macros of the configuration the job compiled in (cached per flag set, successes only).
+
+    A probe that fails or times out says nothing about the configuration: its error is
+    returned, and the next explanation asks the compiler again.
+    """
+    command = config_command(job)
+    key = (str(job.directory), *command)
+    with _VALUES_LOCK:
+        cached = _VALUES.get(key)
+    if cached is not None:
+        return ConfigProbe(cached)
+    try:
+        out = run(command, cwd=job.directory, timeout=job.timeout)
+    except OSError as exc:
+        return ConfigProbe({}, f"could not list macros: {exc.strerror or exc}")
+    if out.timed_out:
+        return ConfigProbe({}, f"could not list macros: '-dM -E' took over {job.timeout:g} s")
+    if out.returncode != 0:
+        first = (out.err.strip().splitlines() or [f"exit status {out.returncode}"])[0]
+        return ConfigProbe({}, f"could not list macros: {first}")
+    values = parse_macros(out.out)
+    with _VALUES_LOCK:
+        _VALUES[key] = values
+    return ConfigProbe(values)
+
+
+def config_values(job: Job) -> Values:
+    """Macro name -> replacement text (empty when the probe failed: see ``probe_config``)."""
+    return probe_config(job).values

@@ -1,0 +1,157 @@
+"""What explaining one result works with: the index, the configuration, the files, and what it found.
+
+The helpers here look names up in the symbol index and show paths and definitions the
+way notes print them; every question module (definitions, includes, stubs) shares them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .. import classify as cls
+from ..fixes import Edit, inside, shown_path
+from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, Diagnostic, Note, Result
+from ..scan.conditions import TRUE, Const, Formula, evaluate, macros, to_c
+from ..scan.includes import SearchPath
+from .config import Values
+from .files import Files
+
+
+class DefinitionLike(Protocol):
+    """What explanation reads from a symbol index entry (``scan.symbols.Definition``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def file(self) -> str | Path: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def condition(self) -> Formula: ...
+
+
+class IndexLike(Protocol):
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]: ...
+
+
+TAG_KINDS = ("struct", "union", "enum")
+#: The note kinds the explanations write (and replaces when it explains a result again).
+OWN_NOTE_KINDS = EXPLANATION_NOTE_KINDS
+#: Which index kinds can answer each error class.
+KINDS_FOR = {
+    cls.UNKNOWN_TYPE: ("typedef", "macro"),
+    cls.IMPLICIT_FUNCTION: ("function", "function-decl", "macro"),
+    cls.UNDECLARED_IDENTIFIER: ("macro", "enumerator", "variable", "function", "function-decl"),
+}
+
+
+def quoted(name: str) -> str:
+    """A name in the typographic quotes gcc puts around names in its messages."""
+    return f"\u2018{name}\u2019"
+
+
+@dataclass
+class Context:
+    result: Result
+    root: Path
+    index: IndexLike
+    values: Values
+    closure: frozenset[str]
+    search: SearchPath
+    files: Files
+    indexed_files: int = 0
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    #: Why the configuration's macros are unknown (the ``-dM -E`` probe failed); None when they are known.
+    unknown_reason: str | None = None
+    #: Definition files the explanation relied on (beyond what ``files`` read).
+    read: set[str] = field(default_factory=set)
+    #: False when the explanation rests on the absence of something in a widened index (a new file can change it).
+    cacheable: bool = True
+
+    def value(self, formula: Formula) -> bool | None:
+        """``formula`` in this configuration; unknown whenever the macros could not be listed."""
+        if self.unknown_reason is not None and not isinstance(formula, Const):
+            return None
+        return evaluate(formula, self.values)
+
+
+@dataclass
+class Explained:
+    notes: list[Note] = field(default_factory=list)
+    edits: list[Edit] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+
+
+def diagnosis_for(kind: str, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context, *,
+                  include: str | None = None, stub: str | None = None) -> Diagnosis:
+    """The record of what an explanation established (``definition``: the one it names)."""
+    guard = None if definition is None or definition.condition == TRUE else definition.condition
+    unknown = ctx.unknown_reason is not None
+    values = tuple((name, "?" if unknown else ctx.values.get(name)) for name in sorted(macros(guard))) \
+        if guard is not None else ()
+    verified = kind != "unknown-condition"
+    return Diagnosis(kind=kind, symbol=diag.symbol or "",
+                     file=shown_in(definition.file, ctx.root) if definition else None,
+                     line=definition.line if definition else None, guard=to_c(guard) if guard is not None else None,
+                     values=values, include=include, stub=stub, verified=verified,
+                     reason=None if verified else ctx.unknown_reason or "hdrtest cannot evaluate that condition")
+
+
+def norm_path(path: str | Path) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
+def shown_in(path: str | Path, root: Path) -> str:
+    return shown_path(Path(norm_path(path)), root)
+
+
+def where_of(definition: DefinitionLike, root: Path) -> str:
+    return f"{shown_in(definition.file, root)}:{definition.line}"
+
+
+def lookup(index: IndexLike, name: str, kinds: Sequence[str]) -> list[DefinitionLike]:
+    return list(index.lookup(name, kinds))
+
+
+def lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: bool) -> list[DefinitionLike]:
+    """Look in the closure first; index the include directories only when it has no usable definition."""
+    found = lookup(ctx.index, name, kinds)
+    if any(d.complete or not needs_complete for d in found):
+        return found
+    widen = getattr(ctx.index, "widen", None)
+    if widen is not None and widen(name):
+        found = lookup(ctx.index, name, kinds)
+    return found
+
+
+def indexed_count(ctx: Context) -> int:
+    files = getattr(ctx.index, "files", None)
+    return files if isinstance(files, int) else ctx.indexed_files
+
+
+def query_for(symbol: str, category: str) -> tuple[str, tuple[str, ...], bool]:
+    """(name, kinds, needs a complete type) for a classified symbol."""
+    words = symbol.split()
+    if len(words) == 2 and words[0] in TAG_KINDS:
+        return words[1], (words[0],), category == cls.INCOMPLETE_TYPE
+    if category == cls.INCOMPLETE_TYPE:
+        return symbol, ("typedef",), True
+    return symbol, KINDS_FOR.get(category, ("macro", "function", "function-decl", "variable", "typedef",
+                                            "enumerator")), False
+
+
+def tree_edit(ctx: Context, *, file: Path, line: int, lines: tuple[str, ...], group: str = "",
+              prefix: tuple[str, ...] = (), description: str = "") -> Edit | None:
+    """An edit of ``file``, or None when it lies outside the checked tree: hdrtest never proposes editing
+    the compiler's, the C library's or any other file it was not asked to check."""
+    if not inside(file, ctx.root):
+        return None
+    return Edit(file=file, line=line, lines=lines, group=group, prefix=prefix, description=description)

@@ -1,0 +1,180 @@
+"""The symbol index explanations look names up in: the failing compiles' closures, widened on demand."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..compile import private_dir
+from ..models import Job, Result
+from ..rundir import run_caches
+from ..scan.conditions import OptionFilter
+from ..scan.includes import SearchPath
+from ..scan.symbols import SymbolIndex
+from ..settings import Settings
+from .context import DefinitionLike, IndexLike, norm_path
+
+
+def include_dirs(job: Job) -> list[Path]:
+    search = SearchPath.from_flags(job.flags, job.directory)
+    return list(dict.fromkeys([*search.quote_dirs, *search.include_dirs, *search.system_dirs, *search.after_dirs]))
+
+
+_HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inc")
+
+
+def closure_paths(results: Sequence[Result]) -> list[Path]:
+    """What the failing compiles read: their include closures (from the compiler's dependency output)."""
+    chosen: dict[str, None] = {}
+    for result in results:
+        chosen[norm_path(result.job.header)] = None
+        for dep in result.dependencies:
+            chosen[norm_path(dep)] = None
+    return [Path(p) for p in chosen]
+
+
+def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
+    """Every header in the failing headers' directories and under the include directories of their flags."""
+    chosen: dict[str, None] = {}
+    directories: dict[Path, None] = {}
+    for result in results:
+        directories[result.job.header.parent] = None
+        for directory in include_dirs(result.job):
+            directories[directory] = None
+    for directory in directories:
+        for base, dirnames, filenames in os.walk(directory):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in filenames:
+                if filename.endswith(_HEADER_SUFFIXES):
+                    chosen[os.path.join(base, filename)] = None
+            if len(chosen) > limit:
+                break
+    return [Path(p) for p in chosen]
+
+
+def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
+    """The closure and the wider set together (what a fully widened ``LazyIndex`` covers)."""
+    return list(dict.fromkeys([*closure_paths(results), *wider_paths(results, limit)]))
+
+
+#: An identifier as a whole word: what a file must contain to define it.
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class LazyIndex:
+    """A symbol index over the failing compiles' closures, widened to the include directories on demand.
+
+    Most explanations are about something the header does read (a definition under a
+    false condition); only a name not defined anywhere in the closure needs the wider
+    (and, on a kernel tree, ten times larger) set of headers.  Of that set, only the files
+    that contain the name as a word can define it, so widening for a name parses those
+    alone: a word list of 6,700 kernel headers takes about a second, parsing them all
+    for symbols about fifteen.
+    """
+
+    def __init__(self, results: Sequence[Result], cache_dir: Path, options: OptionFilter | None = None, *,
+                 base: IndexLike | None = None, jobs: int = 1) -> None:
+        """``base``: an index this run already built (the variant planner's), extended instead of rebuilt;
+        ``jobs``: processes to parse many files with."""
+        self.results = list(results)
+        self.cache_dir = cache_dir
+        self.options = options
+        self.jobs = jobs
+        self.seconds = 0.0
+        start = time.monotonic()
+        first = closure_paths(self.results)
+        self._indexed: set[str] = {str(p) for p in first}
+        adder = getattr(base, "add_files", None)
+        if base is not None and adder is not None:
+            adder(first)  # files it has already cost a hash each
+            self.index = base
+        else:
+            self.index = build_index(first, cache_dir, options)
+        #: Files the answers cover: the closure, and after a widening the include directories too.
+        self.files = len(first)
+        #: The include directories' files, and for each word the ones containing it (built on the first widening).
+        self._wider: list[str] = []
+        self._words: dict[bytes, list[int]] | None = None
+        self.seconds += time.monotonic() - start
+
+    @property
+    def widened(self) -> bool:
+        return self._words is not None
+
+    def add(self, paths: Sequence[str]) -> bool:
+        """Index ``paths`` too (say, the compiler's own headers); False when all of them were already."""
+        fresh = [p for p in paths if p not in self._indexed]
+        adder = getattr(self.index, "add_files", None)
+        if not fresh or adder is None:
+            return False
+        self._indexed.update(fresh)
+        if self.jobs > 1 and len(fresh) > 64:
+            adder(fresh, jobs=self.jobs)
+        else:
+            adder(fresh)
+        return True
+
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
+        return self.index.lookup(name, kinds)
+
+    def widen(self, name: str | None = None) -> bool:
+        """Index the include directories' files that mention ``name`` (every one without a name).
+
+        False when that added nothing: the answer for ``name`` cannot have changed.
+        """
+        start = time.monotonic()
+        try:
+            words = self._word_map()
+            if name is None:
+                wanted = self._wider
+            else:
+                wanted = [self._wider[i] for i in words.get(name.encode("utf-8", "replace"), ())]
+            return self.add(wanted)
+        finally:
+            self.seconds += time.monotonic() - start
+
+    def _word_map(self) -> dict[bytes, list[int]]:
+        if self._words is None:
+            closure = {str(p) for p in closure_paths(self.results)}
+            self._wider = [str(p) for p in wider_paths(self.results)]
+            self.files = len(closure | set(self._wider))
+            words: dict[bytes, list[int]] = {}
+            for number, path in enumerate(self._wider):
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read()
+                except OSError:
+                    continue  # the index records it as unreadable if it is ever asked to read it
+                for word in set(_WORD.findall(data)):
+                    found = words.get(word)
+                    if found is None:
+                        words[word] = [number]
+                    else:
+                        found.append(number)
+            self._words = words
+        return self._words
+
+
+def symbol_cache_dir(settings: Settings) -> Path:
+    return run_caches(settings) / "symbols"
+
+
+def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | None = None) -> IndexLike:
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        # An unusable --cache-dir costs the cache, not the explanation.
+        cache_dir = private_dir() / "symbols"
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    index: IndexLike = SymbolIndex.build(paths, cache_dir, options)
+    return index
+
+
+class EmptyIndex:
+    """The index when no error needs a lookup (a missing include, a guard): nothing is built."""
+
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
+        return []

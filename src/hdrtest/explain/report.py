@@ -1,0 +1,152 @@
+"""``explain_report``: classify a report's failures, explain each error as notes, and triage the impact."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import classify as cls
+from .. import compdb
+from ..changes import GraphStore
+from ..executors.local import default_jobs
+from ..fixes import Edit
+from ..models import CheckReport, Note, Result
+from ..plan import flag_source
+from ..scan.conditions import OptionFilter
+from ..scan.includes import SearchPath
+from ..settings import Settings
+from ..toolchain import probe
+from ..triage import Kbuild, UnitGraphs, triage
+from .config import ConfigProbe, probe_config
+from .context import OWN_NOTE_KINDS, Context, Explained, IndexLike, norm_path
+from .diagnostic import explain_diagnostic
+from .files import Files
+from .index import EmptyIndex, LazyIndex, symbol_cache_dir
+
+
+@dataclass
+class Explanation:
+    """What ``explain_report`` did: the edits it suggests and how long the index took."""
+
+    edits: list[Edit] = field(default_factory=list)
+    edits_by_result: dict[str, list[Edit]] = field(default_factory=dict)
+    #: The results this call explained (those it skipped as already explained are not here).
+    explained: list[Result] = field(default_factory=list)
+    index_files: int = 0
+    index_seconds: float = 0.0
+
+
+def _option_filter(settings: Settings) -> OptionFilter:
+    return OptionFilter.from_args((settings.option_pattern,), settings.options)
+
+
+def is_explained(result: Result) -> bool:
+    """Whether a result already carries explanation notes (it came back from the cache explained)."""
+    return any(n.kind in OWN_NOTE_KINDS for d in result.diagnostics for n in d.notes)
+
+
+def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike | None = None,
+                   triage_results: bool = True, base_index: IndexLike | None = None,
+                   skip_explained: bool = False, graphs: GraphStore | None = None) -> Explanation:
+    """Classify every failing result's diagnostics and attach explanations (and triage) as notes.
+
+    ``base_index``: the run's symbol index, reused rather than built again; ``graphs``:
+    where the compile database's include graphs persist (the result cache).
+    ``skip_explained``: leave results that already carry notes alone (a cached result
+    comes back with its explanation; ``hdrtest fix`` wants the edits, so it explains
+    everything again).
+    """
+    explanation = Explanation()
+    failing = [r for r in report.results if r.status.failed and r.diagnostics
+               and not (skip_explained and is_explained(r))]
+    if not failing:
+        return explanation
+    explanation.explained = failing
+    for result in failing:
+        # Results can come back from a cache or be explained twice (check --fix): start clean.
+        for diag in result.diagnostics:
+            diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
+            diag.diagnosis = None
+        family = probe(result.job.compiler, result.job.directory).family
+        cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
+    needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
+                                         cls.UNUSED_DEFINITION)
+                      for r in failing for d in r.diagnostics if d.is_error)
+    lazy: LazyIndex | None = None
+    if index is None and needs_index:
+        same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
+            _option_filter(settings) == OptionFilter()
+        lazy = LazyIndex(failing, symbol_cache_dir(settings), _option_filter(settings),
+                         base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
+        index = lazy
+    files = Files(_option_filter(settings))
+    probes: dict[str, ConfigProbe] = {}
+    for result in failing:
+        config = probes[result.job.key] = probe_config(result.job)
+        files.touched = set()
+        ctx = Context(result=result, root=report.root, index=index or EmptyIndex(), values=config.values,
+                      closure=frozenset(norm_path(d) for d in [*result.dependencies, str(result.job.header)]),
+                      search=SearchPath.from_flags(result.job.flags, result.job.directory), files=files,
+                      indexed_files=explanation.index_files, unknown_reason=config.error)
+        edits: list[Edit] = []
+        for diag in result.diagnostics:
+            if not diag.is_error:
+                continue
+            try:
+                found = explain_diagnostic(diag, ctx)
+            except (OSError, ValueError, RecursionError) as exc:
+                # An explanation is an extra: a file that vanished or a construct the
+                # scanners misread must not cost the user the check itself.
+                found = Explained([Note(f"hdrtest could not explain this error ({exc.__class__.__name__}: {exc})",
+                                        kind="explain-error")])
+            diag.notes.extend(found.notes)
+            diag.diagnosis = found.diagnosis or diag.diagnosis
+            edits.extend(found.edits)
+        result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
+        explanation.edits_by_result[result.job.key] = edits
+        explanation.edits.extend(edits)
+    if lazy is not None:
+        explanation.index_seconds = lazy.seconds
+        explanation.index_files = lazy.files
+    if triage_results:
+        _triage(failing, settings, report.root, graphs, probes)
+    return explanation
+
+
+def _inputs(ctx: Context) -> dict[str, str]:
+    """What one explanation read that the compile did not: path -> content digest."""
+    paths = (ctx.files.touched | ctx.read) - ctx.closure
+    return {path: ctx.files.digest(path) for path in sorted(paths)}
+
+
+def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None,
+            probes: Mapping[str, ConfigProbe] | None = None) -> None:
+    """Note on each failure whether a unit of the compile database builds the header in this configuration.
+
+    Needs the compile database: without one there is no build to judge the impact on.
+    """
+    try:
+        database = flag_source(settings).database
+    except Exception:  # noqa: BLE001 - triage is an extra; a broken database was reported by the check
+        return
+    if database is None:
+        return
+    entries = compdb.load(database)
+    graphs = UnitGraphs(entries, store)
+    kbuild = Kbuild(root)
+    for result in failing:
+        config = (probes or {}).get(result.job.key) or probe_config(result.job)
+        first = next((d for d in result.diagnostics if d.is_error), None)
+        if config.error is not None:
+            # Which units build in this configuration depends on its macros: unknown, so no verdict.
+            result.triage = None
+            if first is not None:
+                first.notes.append(Note(f"impact not verified: {config.error}", kind="triage"))
+            continue
+        preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
+        verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
+                         graphs=graphs, kbuild=kbuild, variant=result.job.variant)
+        result.triage = verdict.label
+        if first is not None:
+            first.notes.append(Note(verdict.message, kind="triage"))
