@@ -15,15 +15,10 @@ import pytest
 
 from conftest import REPO, default_sigint, hdrtest, write_tree
 
-from hdrtest.cache import (
-    DB_NAME,
-    ResultCache,
-    diagnostic_from_dict,
-    diagnostic_to_dict,
-    parse_size,
-    result_from_dict,
-    result_to_dict,
-)
+from hdrtest.store.location import DB_NAME
+from hdrtest.store.results import ResultCache
+from hdrtest.store.serialize import diagnostic_from_dict, diagnostic_to_dict, result_from_dict, result_to_dict
+from hdrtest.store.sizes import parse_size
 from hdrtest.compile import CompileOptions, compile_job
 from hdrtest.errors import UsageError
 from hdrtest.models import Diagnostic, Job, Note, OptionSetting, Result, Status, Variant
@@ -389,7 +384,7 @@ def test_cache_clear_also_empties_the_side_caches(tmp_path: Path) -> None:
 
 
 def test_prune_bounds_the_side_caches_too(tmp_path: Path) -> None:
-    from hdrtest.cache import cache_command
+    from hdrtest.store.commands import cache_command
     from hdrtest.settings import Settings
 
     cache = tmp_path / "c"

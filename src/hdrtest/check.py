@@ -20,6 +20,8 @@ from .executors.local import default_jobs
 from .models import CheckReport, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
 from .settings import Settings
+from .store.location import cache_dir
+from .store.namespaces import VARIANTS
 from .toolchain import probe
 
 if TYPE_CHECKING:  # planning variants loads Kconfig and the scanners: not for --variants none
@@ -106,8 +108,6 @@ class VariantPlanning:
 
 def run_caches(settings: Settings) -> Path:
     """The directory for this run's disk caches: the user's cache, or a private one with --no-cache."""
-    from .cache import cache_dir
-
     return cache_dir(settings) if not settings.no_cache else private_dir()
 
 
@@ -230,7 +230,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as]
-    options = CompileOptions(root=settings.root, max_errors=settings.max_errors)
+    options = CompileOptions(root=settings.root, max_errors=settings.max_errors,
+                             variant_dir=VARIANTS.directory(run_caches(settings)))
     own_executor = executor is None
     runner = executor or make_executor(settings)
     try:

@@ -24,7 +24,8 @@ from .models import CheckReport
 from .settings import Settings, load_settings, parse_languages
 from . import audit as audits
 from .bisect import run_bisect
-from .cache import open_cache
+from .store.commands import cache_command, open_cache
+from .store.location import default_cache_dir
 from .progress import Progress
 from .report import series as series_report
 from .series import run_series
@@ -236,8 +237,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     from . import baseline as baselines
 
     known = baselines.load(args.baseline) if args.baseline else None  # a bad file fails before any compile
-    from .cache import open_cache
-
     cache = open_cache(settings)
     try:
         with Progress(quiet=args.quiet) as progress:
@@ -394,16 +393,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from .cache import cache_command
-
     settings = load_settings([], {"cache_dir": os.path.abspath(args.cache_dir) if args.cache_dir else None})
     sys.stdout.write(cache_command(args.action, settings, max_size=args.max_size, as_json=args.json))
     return EXIT_CLEAN
 
 
 def _crash_log() -> Path:
-    from .cachedir import default_cache_dir
-
     directory = default_cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
