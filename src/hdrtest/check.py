@@ -230,8 +230,9 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as]
+    # Variant headers go to the cache directory even with --no-cache: printed reproducers name them after the run.
     options = CompileOptions(root=settings.root, max_errors=settings.max_errors,
-                             variant_dir=VARIANTS.directory(run_caches(settings)))
+                             variant_dir=VARIANTS.directory(cache_dir(settings)))
     own_executor = executor is None
     runner = executor or make_executor(settings)
     try:
