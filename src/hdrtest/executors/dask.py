@@ -406,7 +406,8 @@ class DaskExecutor:
             # Left early (Ctrl-C, an error downstream): nothing should keep running for us.
             self._cancel_pending()
 
-    def _collect(self, future: Any, outcome: Any, batch: tuple[Job, ...], variant_dir: Path | None) -> Iterator[Result]:
+    def _collect(self, future: Any, outcome: Any, batch: tuple[Job, ...],
+                 variant_dir: Path | None = None) -> Iterator[Result]:
         """Results for one finished task; ``outcome`` is what ``as_completed`` gathered for it."""
         status = future.status
         if status == "finished":
