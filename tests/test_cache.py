@@ -15,15 +15,11 @@ import pytest
 
 from conftest import REPO, default_sigint, hdrtest, write_tree
 
-from hdrtest.cache import (
-    DB_NAME,
-    ResultCache,
-    diagnostic_from_dict,
-    diagnostic_to_dict,
-    parse_size,
-    result_from_dict,
-    result_to_dict,
-)
+from hdrtest.store import namespaces
+from hdrtest.store.location import DB_NAME
+from hdrtest.store.results import ResultCache
+from hdrtest.store.serialize import diagnostic_from_dict, diagnostic_to_dict, result_from_dict, result_to_dict
+from hdrtest.store.sizes import parse_size
 from hdrtest.compile import CompileOptions, compile_job
 from hdrtest.errors import UsageError
 from hdrtest.models import Diagnostic, Job, Note, OptionSetting, Result, Status, Variant
@@ -204,6 +200,34 @@ def test_variant_jobs_are_keyed_by_their_defines(basic: Path, tmp_path: Path) ->
         renamed = make_job(basic, "include/b.h", ("-Iinclude",), Variant(name="other", defines=on.defines))
         hit = cache.lookup(renamed)
         assert hit is not None and hit.job.variant.name == "other"
+
+
+def test_variant_preludes_live_in_the_run_cache_directory(basic: Path, tmp_path: Path) -> None:
+    # --cache-dir holds the variant headers too: a reproducer names a file in the run's cache directory.
+    variant = Variant(name="v1", changes=(OptionSetting("CONFIG_X", "y"),), defines=(("CONFIG_X", "1"),))
+    job = make_job(basic, "include/b.h", ("-Iinclude",), variant)
+    cache_dir = tmp_path / "c"
+    result = compile_job(job, CompileOptions(root=basic, variant_dir=namespaces.VARIANTS.directory(cache_dir)))
+    preludes = [Path(arg) for arg in result.command if "variant-" in arg]
+    assert len(preludes) == 1 and preludes[0].parent == cache_dir / "variants" and preludes[0].is_file()
+    with ResultCache(cache_dir / DB_NAME) as cache:
+        cache.store(result)
+        hit = cache.lookup(job)
+        assert hit is not None and hit.command == result.command
+
+
+def test_cache_commands_walk_the_registered_namespaces(tmp_path: Path) -> None:
+    extra = namespaces.register("test-extra")
+    assert namespaces.register("test-extra") is extra and extra in namespaces.registered()
+    with pytest.raises(ValueError):
+        namespaces.register("test-extra", version=2)
+    assert extra.key("a", b"b") != namespaces.Namespace("test-extra", 2).key("a", b"b")  # the version is in the key
+    assert extra.key("ab", "c") != extra.key("a", "bc")
+    kept = extra.path(tmp_path, extra.key("x"), ".json")
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"x" * 100)
+    assert namespaces.sizes(tmp_path) == {"test-extra": 100}
+    assert namespaces.clear(tmp_path) == 100 and not kept.exists()
 
 
 def test_result_round_trips_through_json() -> None:
@@ -389,7 +413,7 @@ def test_cache_clear_also_empties_the_side_caches(tmp_path: Path) -> None:
 
 
 def test_prune_bounds_the_side_caches_too(tmp_path: Path) -> None:
-    from hdrtest.cache import cache_command
+    from hdrtest.store.commands import cache_command
     from hdrtest.settings import Settings
 
     cache = tmp_path / "c"

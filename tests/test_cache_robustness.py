@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import hdrtest, write_tree
-from hdrtest.cache import DB_NAME
+from hdrtest.store.location import DB_NAME
 
 
 def settle() -> None:

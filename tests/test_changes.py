@@ -10,7 +10,7 @@ import pytest
 
 from conftest import hdrtest, write_tree
 
-from hdrtest.cache import ResultCache
+from hdrtest.store.results import ResultCache
 from hdrtest.changes import (
     Chains,
     Include,

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import hdrtest, write_tree
 from hdrtest import classify as cls
-from hdrtest.cache import open_cache
+from hdrtest.store.commands import open_cache
 from hdrtest.check import check
 from hdrtest.explain import Explanation, explain_report, probe_config
 from hdrtest.models import CheckReport, Diagnosis, Diagnostic, Note, Result

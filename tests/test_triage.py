@@ -154,8 +154,8 @@ def test_check_triages_a_real_build_failure(tmp_path: Path, compiler: str) -> No
 
 def test_a_cached_failure_comes_back_explained_and_triaged(tmp_path: Path, compiler: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from hdrtest.cache import open_cache
     from hdrtest.explain import report as explain
+    from hdrtest.store.commands import open_cache
 
     api_tree(tmp_path, compiler)
     settings = Settings(root=tmp_path, compile_commands=str(tmp_path / "compile_commands.json"), jobs=1,

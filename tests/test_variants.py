@@ -199,7 +199,7 @@ def test_warm_run_takes_dedupe_verdicts_from_the_cache(tmp_path: Path, monkeypat
     import time
 
     from hdrtest import variants
-    from hdrtest.cache import open_cache
+    from hdrtest.store.commands import open_cache
     from hdrtest.check import check
     from hdrtest.models import Status
     from hdrtest.settings import Settings

@@ -1,12 +1,5 @@
-"""The one place that knows where hdrtest's caches live by default."""
+"""Moved to ``hdrtest.store.location``; kept for ``kbuild`` until it imports it there."""
 
-from __future__ import annotations
+from .store.location import default_cache_dir
 
-import os
-from pathlib import Path
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/hdrtest``, or ``~/.cache/hdrtest``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hdrtest"
+__all__ = ["default_cache_dir"]

@@ -29,6 +29,8 @@ from .rundir import run_caches
 from .scan.conditions import OptionFilter
 from .scan.includes import ScanCache
 from .settings import Settings
+from .store.location import cache_dir
+from .store.namespaces import VARIANTS
 from .toolchain import probe
 from .touched import touched_options
 from .triage import Kbuild, unbuilt_reason
@@ -268,7 +270,9 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
-    options = CompileOptions(root=settings.root, max_errors=settings.max_errors)
+    # Variant headers go to the cache directory even with --no-cache: printed reproducers name them after the run.
+    options = CompileOptions(root=settings.root, max_errors=settings.max_errors,
+                             variant_dir=VARIANTS.directory(cache_dir(settings)))
     own_executor = executor is None
     runner = executor or make_executor(settings)
     try:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import diagnostics as diag
-from .cachedir import default_cache_dir
 from .models import Diagnostic, Job, Result, Status, Variant
+from .store.location import default_cache_dir
+from .store.namespaces import VARIANTS
 from .toolchain import probe, run
 
 _private_dir: Path | None = None
@@ -34,6 +35,9 @@ _job_numbers = itertools.count()
 class CompileOptions:
     root: Path
     max_errors: int = 10
+    #: The run's cache directory's ``variants`` namespace (None: the default cache directory's).  A field,
+    #: not a global, so that a Dask worker gets it with the job.
+    variant_dir: Path | None = None
 
 
 def private_dir() -> Path:
@@ -61,9 +65,9 @@ def variant_prelude_text(variant: Variant) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _variant_dir() -> Path:
+def _variant_dir(base: Path | None) -> Path:
     """Variant headers outlive the run so that printed reproducers keep working."""
-    base = default_cache_dir() / "variants"
+    base = base or VARIANTS.directory(default_cache_dir())
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -71,12 +75,12 @@ def _variant_dir() -> Path:
     return base if os.access(base, os.W_OK) else private_dir()
 
 
-def _variant_prelude(variant: Variant) -> Path | None:
+def _variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
     if not variant.defines and not variant.prelude_text:
         return None
     text = variant_prelude_text(variant)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = _variant_dir() / f"variant-{digest}.h"
+    path = _variant_dir(directory) / f"variant-{digest}.h"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -84,7 +88,8 @@ def _variant_prelude(variant: Variant) -> Path | None:
     return path
 
 
-def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, compiler_path: str | None = None) -> list[str]:
+def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, compiler_path: str | None = None,
+                  variant_dir: Path | None = None) -> list[str]:
     """The compile line: the header is the only thing the empty main file includes."""
     command = [compiler_path or job.compiler, *job.flags]
     command += ["-S", "-o", os.devnull] if job.mode == "asm" else ["-fsyntax-only"]
@@ -92,15 +97,15 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, c
         command.append("-fdiagnostics-format=json")
     if deps_file is not None:
         command += ["-MD", "-MF", str(deps_file)]
-    return command + _inputs(job)
+    return command + _inputs(job, variant_dir)
 
 
-def _inputs(job: Job) -> list[str]:
+def _inputs(job: Job, variant_dir: Path | None) -> list[str]:
     """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard)."""
     command = ["-x", job.language, os.devnull]
     for prelude in job.preludes:
         command += ["-include", str(prelude)]
-    variant_file = _variant_prelude(job.variant)
+    variant_file = _variant_prelude(job.variant, variant_dir)
     if variant_file is not None:
         command += ["-include", str(variant_file)]
     command += ["-include", str(job.header)]
@@ -109,7 +114,7 @@ def _inputs(job: Job) -> list[str]:
     return command
 
 
-def _deps_past_missing_files(job: Job, compiler_path: str) -> tuple[str, ...]:
+def _deps_past_missing_files(job: Job, compiler_path: str, variant_dir: Path | None) -> tuple[str, ...]:
     """What a compile that stopped at a missing file read, from a ``-M -MG`` run.
 
     gcc and clang write no dependency list after a fatal error, so such a failure could
@@ -118,7 +123,7 @@ def _deps_past_missing_files(job: Job, compiler_path: str) -> tuple[str, ...]:
     stop), and the cache watches every directory a missing include could appear in.
     """
     deps_file = scratch_deps_file()
-    command = [compiler_path, *job.flags, "-M", "-MG", "-MF", str(deps_file), *_inputs(job)]
+    command = [compiler_path, *job.flags, "-M", "-MG", "-MF", str(deps_file), *_inputs(job, variant_dir)]
     try:
         done = _run(command, job.directory, job.timeout)
         listed = read_deps(deps_file, job.directory) if done[0] == 0 else ()
@@ -165,9 +170,9 @@ def _vacuous(job: Job, compiler_path: str) -> Diagnostic | None:
                       message=f"not verified: {reason}")
 
 
-def display_command(job: Job) -> tuple[str, ...]:
+def display_command(job: Job, variant_dir: Path | None = None) -> tuple[str, ...]:
     """The command a user can paste to reproduce the check (without hdrtest's own plumbing)."""
-    return tuple(build_command(job, json_diagnostics=False, deps_file=None))
+    return tuple(build_command(job, json_diagnostics=False, deps_file=None, variant_dir=variant_dir))
 
 
 def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str, bool]:
@@ -238,7 +243,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
     mapper = diag.make_mapper(job.directory, options.root)
     deps_file = scratch_deps_file()
     command = build_command(job, json_diagnostics=compiler.json_diagnostics, deps_file=deps_file,
-                            compiler_path=compiler.path)
+                            compiler_path=compiler.path, variant_dir=options.variant_dir)
     start = time.monotonic()
     try:
         returncode, output, timed_out = _run(command, job.directory, job.timeout)
@@ -246,7 +251,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         deps = read_deps(deps_file, job.directory)
     finally:
         deps_file.unlink(missing_ok=True)
-    shown = display_command(job)
+    shown = display_command(job, options.variant_dir)
     if timed_out:
         return Result(job=job, status=Status.TIMEOUT, duration=duration, command=shown,
                       raw_output=diag.readable(output),
@@ -282,7 +287,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
             "internal compiler error" not in output:
         status = Status.FAIL
         if not deps:
-            deps = _deps_past_missing_files(job, compiler.path)
+            deps = _deps_past_missing_files(job, compiler.path, options.variant_dir)
     else:
         status = Status.ERROR
         if not has_errors:

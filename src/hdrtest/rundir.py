@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cache import cache_dir
+from .store.location import cache_dir
 from .compile import private_dir
 from .settings import Settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import audit as audits
-from ..cache import open_cache
+from ..store.commands import open_cache
 from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
 from ..progress import Progress
 from .options import Output, ReportFormat, run_config, settings_from_args

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..cache import cache_command
+from ..store.commands import cache_command
 from ..errors import EXIT_CLEAN
 from ..settings import load_settings
 from .options import CacheAction

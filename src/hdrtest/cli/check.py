@@ -7,7 +7,7 @@ import sys
 
 from .. import baseline as baselines
 from .. import check as checking
-from ..cache import open_cache
+from ..store.commands import open_cache
 from ..errors import EXIT_CLEAN, EXIT_FAILURES
 from ..fix import suggest
 from ..models import CheckReport

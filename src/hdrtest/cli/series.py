@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..bisect import run_bisect
-from ..cache import open_cache
+from ..store.commands import open_cache
 from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
 from ..progress import Progress
 from ..report import series as series_report

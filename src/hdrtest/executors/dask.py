@@ -401,12 +401,13 @@ class DaskExecutor:
                 entry = self._pending.pop(future.key, None)
                 if entry is None:
                     continue
-                yield from self._collect(future, outcome, entry[1])
+                yield from self._collect(future, outcome, entry[1], options.variant_dir)
         finally:
             # Left early (Ctrl-C, an error downstream): nothing should keep running for us.
             self._cancel_pending()
 
-    def _collect(self, future: Any, outcome: Any, batch: tuple[Job, ...]) -> Iterator[Result]:
+    def _collect(self, future: Any, outcome: Any, batch: tuple[Job, ...],
+                 variant_dir: Path | None = None) -> Iterator[Result]:
         """Results for one finished task; ``outcome`` is what ``as_completed`` gathered for it."""
         status = future.status
         if status == "finished":
@@ -417,7 +418,7 @@ class DaskExecutor:
                 if isinstance(result, Result) and result.job == job:
                     # The reproducer names the variant header where the worker wrote it (its own
                     # cache directory); rebuild it here so it names a file on this machine.
-                    yield replace(result, command=display_command(job))
+                    yield replace(result, command=display_command(job, variant_dir))
                 else:
                     yield error_result(job, "remote compile answered for another job")
         elif status == "error":

@@ -1,0 +1,124 @@
+"""The side caches beside the result database: one registry of content-keyed namespaces.
+
+A namespace is a directory under the cache directory whose files are named by a digest
+of what they were made from, so a stale file is never read, only left unused.  The
+rule for versions is the same for all: a namespace's ``version`` goes into every key
+it makes (``Namespace.key``), so changing a format means bumping it, never migrating.
+Files are written atomically (``store.atomic``), so removing one at any time (``clear``,
+``prune``) only costs the work to make it again.
+
+``hdrtest cache stats|clear|prune`` walk ``registered()``: a new side cache registers
+here and is counted, cleared and pruned with the others.  Which directory a run uses
+(``--cache-dir``, or a private one with ``--no-cache``) is the caller's: every method
+takes the cache directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .sizes import format_size, tree_size
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    #: Bumped when what the namespace's files hold changes meaning: old files are then never looked up.
+    version: int = 1
+
+    def directory(self, cache_dir: Path) -> Path:
+        return cache_dir / self.name
+
+    def key(self, *parts: str | bytes) -> str:
+        """The content key of what ``parts`` describe, in this namespace at its version."""
+        digest = hashlib.sha256(f"{self.name}\0{self.version}".encode())
+        for part in parts:
+            data = part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
+            digest.update(len(data).to_bytes(8, "little") + data)  # length-prefixed: parts cannot run together
+        return digest.hexdigest()
+
+    def path(self, cache_dir: Path, key: str, suffix: str) -> Path:
+        """Where the file for ``key`` lives: fanned out by its first two digits to keep directories small."""
+        return self.directory(cache_dir) / key[:2] / f"{key}{suffix}"
+
+
+_REGISTRY: dict[str, Namespace] = {}
+
+
+def register(name: str, version: int = 1) -> Namespace:
+    """The namespace ``name``; registering it twice with another version is a programming error."""
+    known = _REGISTRY.get(name)
+    if known is not None and known.version != version:
+        raise ValueError(f"cache namespace {name!r} registered as version {known.version} and {version}")
+    found = _REGISTRY[name] = known or Namespace(name, version)
+    return found
+
+
+def registered() -> tuple[Namespace, ...]:
+    return tuple(_REGISTRY.values())
+
+
+# The side caches of today, in the order ``hdrtest cache stats`` lists them.  Their
+# owners still name their directories (and version their keys) themselves; they are
+# registered here so that the cache commands see them without importing their owners.
+SCANS = register("scans")
+RELEVANCE = register("relevance")
+SYMBOLS = register("symbols")
+KCONFIG = register("kconfig")
+GENERATED = register("generated")
+#: Variant preludes: ``compile`` writes them here so that printed reproducers keep working after the run.
+VARIANTS = register("variants")
+FACTS = register("facts")
+
+
+def sizes(cache_dir: Path) -> dict[str, int]:
+    """Bytes in each registered namespace that exists under ``cache_dir``."""
+    return {ns.name: tree_size(ns.directory(cache_dir)) for ns in registered() if ns.directory(cache_dir).is_dir()}
+
+
+def size_lines(cache_dir: Path) -> list[str]:
+    return [f"{name + '/':<12} {format_size(size)}" for name, size in sizes(cache_dir).items()]
+
+
+def clear(cache_dir: Path) -> int:
+    """Remove every registered namespace; returns the bytes freed."""
+    freed = 0
+    for ns in registered():
+        target = ns.directory(cache_dir)
+        if target.is_dir():
+            freed += tree_size(target)
+            shutil.rmtree(target, ignore_errors=True)
+    return freed
+
+
+def prune(cache_dir: Path, budget: int) -> int:
+    """Remove the least recently used files of the namespaces until they take at most ``budget`` bytes.
+
+    Returns the bytes freed.  A run reading a removed file meanwhile makes it again.
+    """
+    files: list[tuple[float, int, str]] = []
+    for ns in registered():
+        for dirpath, _dirs, names in os.walk(ns.directory(cache_dir)):
+            for filename in names:
+                path = os.path.join(dirpath, filename)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                # atime where the file system keeps it (relatime: at least daily), else when it was written.
+                files.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+    excess = sum(size for _, size, _ in files) - budget
+    freed = 0
+    for _, size, path in sorted(files):
+        if freed >= excess:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        freed += size
+    return freed
