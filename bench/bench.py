@@ -35,7 +35,13 @@ if str(REPO / "src") not in sys.path:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_measure import (  # noqa: E402 - after the path setup above
-    GATE, Figures, default_jobs, machine_lines, measure_group, render_table, scratch_dir,
+    GATE,
+    Figures,
+    default_jobs,
+    machine_lines,
+    measure_group,
+    render_table,
+    scratch_dir,
 )
 from bench_sets import SETS, Group, build_set  # noqa: E402
 

@@ -12,17 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, default_sigint, hdrtest, write_tree
 
+from hdrtest.compile import CompileOptions, compile_job
+from hdrtest.errors import UsageError
+from hdrtest.models import Diagnostic, Job, Note, OptionSetting, Result, Status, Variant
 from hdrtest.store import namespaces
 from hdrtest.store.location import DB_NAME
 from hdrtest.store.results import ResultCache
 from hdrtest.store.serialize import diagnostic_from_dict, diagnostic_to_dict, result_from_dict, result_to_dict
 from hdrtest.store.sizes import parse_size
-from hdrtest.compile import CompileOptions, compile_job
-from hdrtest.errors import UsageError
-from hdrtest.models import Diagnostic, Job, Note, OptionSetting, Result, Status, Variant
 
 
 def settle() -> None:
@@ -399,7 +398,8 @@ def test_concurrent_runs_share_one_cache(tmp_path: Path) -> None:
 
 
 def test_cache_clear_also_empties_the_side_caches(tmp_path: Path) -> None:
-    from conftest import EXAMPLES, hdrtest as run_hdrtest
+    from conftest import EXAMPLES
+    from conftest import hdrtest as run_hdrtest
 
     cache = tmp_path / "c"
     run_hdrtest("check", "-q", "--cache-dir", str(cache), "-p", "build-on", ".", cwd=EXAMPLES / "kvm-gvt")
@@ -413,8 +413,8 @@ def test_cache_clear_also_empties_the_side_caches(tmp_path: Path) -> None:
 
 
 def test_prune_bounds_the_side_caches_too(tmp_path: Path) -> None:
-    from hdrtest.store.commands import cache_command
     from hdrtest.settings import Settings
+    from hdrtest.store.commands import cache_command
 
     cache = tmp_path / "c"
     ResultCache(cache / DB_NAME).close()

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import hdrtest, write_tree
+
 from hdrtest.store.location import DB_NAME
 
 

@@ -7,10 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import hdrtest, write_tree
 
-from hdrtest.store.results import ResultCache
 from hdrtest.changes import (
     Chains,
     Include,
@@ -24,6 +22,7 @@ from hdrtest.errors import UsageError
 from hdrtest.graph.affected import affected as affected_headers
 from hdrtest.graph.affected import changed_files
 from hdrtest.scan.includes import SearchPath
+from hdrtest.store.results import ResultCache
 
 
 def git(root: Path, *args: str) -> str:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, default_sigint, hdrtest, tree_hashes, write_tree
 
 GUARDED = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"

@@ -6,11 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from conftest import write_tree
+
 from hdrtest.check import check
-from hdrtest.classify import (CATEGORIES, INCLUDE_GUARD, classify, classify_all, clean_type, normalise_quotes,
-                              type_of_declaration)
+from hdrtest.classify import (
+    CATEGORIES,
+    INCLUDE_GUARD,
+    classify,
+    classify_all,
+    clean_type,
+    normalise_quotes,
+    type_of_declaration,
+)
 from hdrtest.models import Diagnostic, Result
 from hdrtest.settings import Settings
 from hdrtest.toolchain import probe

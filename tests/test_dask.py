@@ -23,6 +23,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from conftest import default_sigint  # noqa: E402
+
 from hdrtest.check import check  # noqa: E402
 from hdrtest.cli import main  # noqa: E402
 from hdrtest.compile import CompileOptions  # noqa: E402
@@ -245,8 +246,8 @@ def test_close_with_cancel_mid_run(client: Any, tmp_path: Path) -> None:
     include = make_tree(tmp_path, passing=20, failing=0, heavy=True)
     settings = tree_settings(tmp_path, include)
     executor = DaskExecutor(client=client)
-    from hdrtest.plan import baseline_jobs, flag_source
     from hdrtest.discover import discover
+    from hdrtest.plan import baseline_jobs, flag_source
 
     headers, _ = discover([tmp_path], settings)
     jobs = baseline_jobs(headers, settings, flag_source(settings))

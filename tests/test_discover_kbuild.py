@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import hdrtest, write_tree
+
 from hdrtest.discover import parse_no_header_test
 
 MAKEFILE = """\

@@ -6,11 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, write_tree
+
 from hdrtest.check import check
-from hdrtest.explain import (config_values, explain_report, guard_directive, hiding_guard, include_spelling,
-                             why_false)
+from hdrtest.explain import config_values, explain_report, guard_directive, hiding_guard, include_spelling, why_false
 from hdrtest.fixes import apply_and_verify, render_diff
 from hdrtest.models import CheckReport, Diagnostic, Note, Result
 from hdrtest.report.text import render
@@ -422,7 +421,8 @@ def test_missing_include_search_is_bounded(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_error_directive_is_explained_as_deliberate(tmp_path: Path, compiler: str) -> None:
-    from conftest import hdrtest as run_hdrtest, write_tree as write
+    from conftest import hdrtest as run_hdrtest
+    from conftest import write_tree as write
 
     write(tmp_path, {"patchkey.h": "#ifndef _LINUX_PATCHKEY_H_INDIRECT\n#error \"patchkey.h included directly\"\n#endif\n"})
     run = run_hdrtest("check", "--cc", compiler, "--format", "json", "patchkey.h", cwd=tmp_path)

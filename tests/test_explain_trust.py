@@ -6,16 +6,16 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import hdrtest, write_tree
+
 from hdrtest import classify as cls
-from hdrtest.store.commands import open_cache
 from hdrtest.check import check
 from hdrtest.explain import Explanation, explain_report, probe_config
 from hdrtest.models import CheckReport, Diagnosis, Diagnostic, Note, Result
 from hdrtest.report.text import render
 from hdrtest.scan.symbols import index_file
 from hdrtest.settings import Settings
+from hdrtest.store.commands import open_cache
 
 G = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"
 
@@ -294,7 +294,7 @@ def test_a_failed_macro_probe_leaves_the_configuration_unknown(tmp_path: Path, c
     [definition] = notes_of(result, "definition")
     assert (definition.file, definition.line) == ("include/big.h", 4)
     assert "not set" not in definition.message
-    assert f"not verified: could not list macros: " in definition.message and reason in definition.message
+    assert "not verified: could not list macros: " in definition.message and reason in definition.message
     assert not notes_of(result, "fix") and explained(report, settings).edits == []
     assert result.triage is None and result.explained_from is None
     diagnosis = errors(result)[0].diagnosis

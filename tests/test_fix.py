@@ -9,12 +9,24 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, hdrtest, tree_hashes, write_tree
+
 from hdrtest.check import check
 from hdrtest.errors import UsageError
-from hdrtest.fixes import (Edit, FileChange, apply_and_verify, changes, declaration_text, function_stub, macro_stub,
-                         render_diff, split_function, split_inside, struct_stub, write_changes)
+from hdrtest.fixes import (
+    Edit,
+    FileChange,
+    apply_and_verify,
+    changes,
+    declaration_text,
+    function_stub,
+    macro_stub,
+    render_diff,
+    split_function,
+    split_inside,
+    struct_stub,
+    write_changes,
+)
 from hdrtest.settings import Settings
 
 GVT = "drivers/gpu/drm/i915/gvt/gvt.h"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import hdrtest, write_tree
+
 from hdrtest.analysis.sat import implies, is_satisfiable
 from hdrtest.scan.conditions import Atom, Defined, conj, disj, neg
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import REPO, hdrtest, tree_hashes, write_tree
 
-from conftest import REPO, hdrtest, start_hdrtest, tree_hashes, write_tree
 from hdrtest import compdb, diagnostics
 from hdrtest.errors import UsageError
 from hdrtest.settings import load_settings

@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import hdrtest, tree_hashes, write_tree
+
 from hdrtest import kbuild
 from hdrtest.compile import CompileOptions, compile_job
 from hdrtest.models import Job, OptionSetting, Status, Variant

@@ -14,12 +14,12 @@ from hdrtest.kconfig import (
     KconfiglibBackend,
     KernelConfBackend,
     Resolution,
+    _SymInfo,
     defines_for_changes,
     detect,
     kconfig_env_from_cmd,
     parse_dotconfig,
     plain_flip,
-    _SymInfo,
     scan_kconfig_text,
 )
 from hdrtest.models import OptionSetting

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import hdrtest, write_tree
+
 from hdrtest.analysis.knobs import MacroTests, file_facts, knob_table
 from hdrtest.check import baseline_jobs, flag_source, plan_all_variants
 from hdrtest.discover import discover

@@ -7,7 +7,6 @@ tree in compile_commands.json, host programs included).  The tree is only read; 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -16,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import hdrtest, tree_hashes
 
 GVT = "drivers/gpu/drm/i915/gvt"

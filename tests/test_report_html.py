@@ -14,12 +14,11 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from dataclasses import replace
 
 from hdrtest.check import check
 from hdrtest.compile import CompileOptions, compile_job

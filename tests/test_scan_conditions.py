@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import KCONFIG_H
 
 from hdrtest.scan.conditions import parse_condition

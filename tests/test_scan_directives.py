@@ -6,11 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import KCONFIG_H
 
-from hdrtest.scan.formula import FALSE, TRUE, And, Defined, Not, Or, conj, evaluate, neg, to_c
 from hdrtest.scan.directives import ScanError, scan_directives
+from hdrtest.scan.formula import FALSE, TRUE, And, Defined, Not, Or, conj, evaluate, neg, to_c
 
 A, B, C = Defined("CONFIG_A"), Defined("CONFIG_B"), Defined("CONFIG_C")
 

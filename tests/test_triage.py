@@ -8,16 +8,24 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import write_tree
+
 from hdrtest import compdb
 from hdrtest.check import check
-from hdrtest.scan.conditions import evaluate, to_c
-from hdrtest.settings import Settings
 from hdrtest.graph.reads import kbuild_cmd_deps
 from hdrtest.models import OptionSetting, Variant
-from hdrtest.triage import (HEADER_TEST_ONLY, REAL_BUILD, Kbuild, UnitGraphs, including_units, parse_rules, triage,
-                            unit_condition)
+from hdrtest.scan.conditions import evaluate, to_c
+from hdrtest.settings import Settings
+from hdrtest.triage import (
+    HEADER_TEST_ONLY,
+    REAL_BUILD,
+    Kbuild,
+    UnitGraphs,
+    including_units,
+    parse_rules,
+    triage,
+    unit_condition,
+)
 
 KBUILD = {
     "drivers/Makefile": "obj-$(CONFIG_DRM)\t+= drm/\nobj-y += misc/\n",

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, hdrtest, tree_hashes, write_tree
 
 GVT = "drivers/gpu/drm/i915/gvt/gvt.h"
@@ -199,10 +198,10 @@ def test_warm_run_takes_dedupe_verdicts_from_the_cache(tmp_path: Path, monkeypat
     import time
 
     from hdrtest import variants
-    from hdrtest.store.commands import open_cache
     from hdrtest.check import check
     from hdrtest.models import Status
     from hdrtest.settings import Settings
+    from hdrtest.store.commands import open_cache
 
     tree = write_tree(tmp_path / "tree", {
         "quiet.h": "#ifdef CONFIG_TRACE\n#endif\nint quiet;\n",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .store.location import cache_dir
 from .compile import private_dir
 from .settings import Settings
+from .store.location import cache_dir
 
 
 def run_caches(settings: Settings) -> Path:

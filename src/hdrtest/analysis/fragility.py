@@ -23,13 +23,27 @@ from pathlib import Path
 
 from ..macros import defined_macros
 from ..relevance import Reason
-from ..scan.conditions import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, OptionFilter, conj, disj
-from ..scan.conditions import evaluate, neg, to_c
+from ..scan.conditions import (
+    FALSE,
+    TRUE,
+    And,
+    Atom,
+    Const,
+    Defined,
+    Formula,
+    Not,
+    OptionFilter,
+    conj,
+    disj,
+    evaluate,
+    neg,
+    to_c,
+)
 from ..scan.conditions import macros as macros_of
 from ..scan.includes import IncludeGraph
 from ..scan.symbols import Definition, SymbolIndex
-from . import facts as facts_mod
 from ..variants import HeaderPlan, ScanContext, graph_of
+from . import facts as facts_mod
 from .sat import is_satisfiable
 
 

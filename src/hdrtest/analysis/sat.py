@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pycosat
 
-from ..scan.conditions import And, Atom, Const, Defined, Formula, Not, Or
+from ..scan.conditions import And, Atom, Const, Defined, Formula, Not
 
 Clause = list[int]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from .. import audit as audits
-from ..store.commands import open_cache
 from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
 from ..progress import Progress
+from ..store.commands import open_cache
 from .options import Output, ReportFormat, run_config, settings_from_args
 from .output import write_report
 

@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from ..store.commands import cache_command
 from ..errors import EXIT_CLEAN
 from ..settings import load_settings
+from ..store.commands import cache_command
 from .options import CacheAction
 
 

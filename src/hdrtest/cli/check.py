@@ -7,13 +7,13 @@ import sys
 
 from .. import baseline as baselines
 from .. import check as checking
-from ..store.commands import open_cache
 from ..errors import EXIT_CLEAN, EXIT_FAILURES
 from ..fix import suggest
 from ..models import CheckReport
 from ..progress import Progress
 from ..report import registry
 from ..report.text import summary_line
+from ..store.commands import open_cache
 from .options import Output, ReportFormat, RunConfig, extra_reports, report_format, run_config, settings_from_args
 from .output import write_report
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..store.location import default_cache_dir
 from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, HdrtestError
+from ..store.location import default_cache_dir
 from ..toolchain import run
 from .signals import Terminated
 

@@ -6,11 +6,11 @@ import argparse
 import os
 
 from ..bisect import run_bisect
-from ..store.commands import open_cache
 from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
 from ..progress import Progress
 from ..report import series as series_report
 from ..series import run_series
+from ..store.commands import open_cache
 from .options import Output, ReportFormat, extra_reports, run_config, settings_from_args
 from .output import write_report
 

@@ -12,8 +12,17 @@ from ..fixes import inside, render_diff
 from ..models import Diagnostic, Note
 from ..scan.conditions import TRUE, Formula, always_one_of, evaluate, to_c
 from .config import Values
-from .context import (Context, DefinitionLike, Explained, diagnosis_for, indexed_count, norm_path, shown_in,
-                      tree_edit, where_of)
+from .context import (
+    Context,
+    DefinitionLike,
+    Explained,
+    diagnosis_for,
+    indexed_count,
+    norm_path,
+    shown_in,
+    tree_edit,
+    where_of,
+)
 from .guards import guard_directive, hiding_guard, why_false
 from .includes import add_include, include_spelling, sibling_spellings, standard_header, through_habits
 from .stubs import stub_blockers, stub_for

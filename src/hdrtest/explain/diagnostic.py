@@ -11,8 +11,20 @@ from .. import classify as cls
 from ..fixes import declaration_text, render_diff
 from ..models import Diagnostic, Note
 from ..scan.conditions import to_c
-from .context import (TAG_KINDS, Context, DefinitionLike, Explained, lookup, lookup_wide, norm_path, query_for,
-                      quoted, shown_in, tree_edit, where_of)
+from .context import (
+    TAG_KINDS,
+    Context,
+    DefinitionLike,
+    Explained,
+    lookup,
+    lookup_wide,
+    norm_path,
+    query_for,
+    quoted,
+    shown_in,
+    tree_edit,
+    where_of,
+)
 from .definitions import explain_definitions
 from .files import Files
 from .guards import guard_directive, why_false

@@ -22,12 +22,36 @@ from pathlib import Path
 
 from .kernel import KernelConfBackend
 from .klib import KconfiglibBackend
-from .scan import (SymInfo, TreeIndex, decode_tree_index, encode_tree_index, kconfig_env_from_cmd,
-                   kconfig_fingerprint, scan_kconfig_text, scan_kconfig_tree)
+from .scan import (
+    SymInfo,
+    TreeIndex,
+    decode_tree_index,
+    encode_tree_index,
+    kconfig_env_from_cmd,
+    kconfig_fingerprint,
+    scan_kconfig_text,
+    scan_kconfig_tree,
+)
 from .search import MAX_DEPTH
-from .values import (PREFIX, Assignment, Assignments, KconfigBackend, KconfigError, Resolution, State,
-                     config_line, defines_for_changes, diff_states, macro_name, normalize_value,
-                     parse_dotconfig, plain_flip, quote_string, symbol_name, unquote_string)
+from .values import (
+    PREFIX,
+    Assignment,
+    Assignments,
+    KconfigBackend,
+    KconfigError,
+    Resolution,
+    State,
+    config_line,
+    defines_for_changes,
+    diff_states,
+    macro_name,
+    normalize_value,
+    parse_dotconfig,
+    plain_flip,
+    quote_string,
+    symbol_name,
+    unquote_string,
+)
 
 #: The name older callers and tests use.
 _SymInfo = SymInfo

@@ -25,11 +25,29 @@ from hdrtest.toolchain.run import run
 
 from .helper import Evaluator, build_helper, edit_dotconfig
 from .model import Model
-from .scan import (SymInfo, decode_tree_index, encode_tree_index, kconfig_env_from_cmd, kconfig_fingerprint,
-                   scan_kconfig_tree, TREE_INDEX_VERSION)
+from .scan import (
+    TREE_INDEX_VERSION,
+    SymInfo,
+    decode_tree_index,
+    encode_tree_index,
+    kconfig_env_from_cmd,
+    kconfig_fingerprint,
+    scan_kconfig_tree,
+)
 from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, expander, search, to_resolution, unchanged
-from .values import (TRI, Assignment, Assignments, KconfigError, Resolution, State, macro_name,
-                     normalize_value, parse_dotconfig, symbol_name, unquote_string)
+from .values import (
+    TRI,
+    Assignment,
+    Assignments,
+    KconfigError,
+    Resolution,
+    State,
+    macro_name,
+    normalize_value,
+    parse_dotconfig,
+    symbol_name,
+    unquote_string,
+)
 
 #: Bump when the cached record's meaning changes (2: the search is shared with kconfiglib).
 CACHE_VERSION = "hdrtest-kconfig-2"

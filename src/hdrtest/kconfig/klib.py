@@ -12,8 +12,17 @@ from typing import Any
 from hdrtest.models import OptionSetting
 
 from .search import MAX_EVALS_KCONFIGLIB, SymbolFacts, expander, search, to_resolution, unchanged
-from .values import (Assignments, KconfigError, Resolution, State, macro_name,
-                     normalize_value, quote_string, symbol_name, unquote_string)
+from .values import (
+    Assignments,
+    KconfigError,
+    Resolution,
+    State,
+    macro_name,
+    normalize_value,
+    quote_string,
+    symbol_name,
+    unquote_string,
+)
 
 _SRCTREE_LOCK = threading.Lock()
 

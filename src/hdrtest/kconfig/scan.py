@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
 @dataclass
 class SymInfo:
     """What a line scan of Kconfig files knows about one symbol."""

@@ -14,8 +14,17 @@ from typing import Protocol
 
 from hdrtest.models import OptionSetting
 
-from .values import (TRI, TRISTATE_TYPES, Assignment, Assignments, Resolution, State, config_line,
-                     defines_for_changes, diff_states)
+from .values import (
+    TRI,
+    TRISTATE_TYPES,
+    Assignment,
+    Assignments,
+    Resolution,
+    State,
+    config_line,
+    defines_for_changes,
+    diff_states,
+)
 
 #: Rounds of the search: each round adds the options that still hold the target up.
 MAX_DEPTH = 3

@@ -16,7 +16,6 @@ from typing import Protocol
 
 from hdrtest.models import OptionSetting, Variant
 
-
 PREFIX = "CONFIG_"
 
 Assignment = tuple[str, str]  # (CONFIG_NAME, value)

@@ -11,8 +11,26 @@ from __future__ import annotations
 import re
 
 from .cexpr import Expr, ExprParser, ParseError, config_call
-from .formula import (FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, Or, always_one_of, conj, disj,
-                      evaluate, from_json, macros, neg, to_c, to_json)
+from .formula import (
+    FALSE,
+    TRUE,
+    And,
+    Atom,
+    Const,
+    Defined,
+    Formula,
+    Not,
+    Or,
+    always_one_of,
+    conj,
+    disj,
+    evaluate,
+    from_json,
+    macros,
+    neg,
+    to_c,
+    to_json,
+)
 from .options import DEFAULT_OPTION_PATTERN, OptionFilter
 
 __all__ = [

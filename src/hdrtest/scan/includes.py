@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .formula import Formula, from_json, to_json
+
 # Re-exported: callers outside the scanner import these from here.
 from .probe import CompilerInfo, builtin_include_dirs, probe_compiler
 from .scancache import IncludeScan, ScanCache, read_text

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..atomic import write_atomic
+
 # Re-exported: callers outside the scanner import these from here.
 from .attributes import blank_attributes, blank_bare_macros
 from .cindex import INDEX_VERSION, KINDS, TAG_KINDS, Definition, FileSymbols, index_file, index_symbols, scan_file

@@ -10,7 +10,6 @@ from typing import Any
 from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, Diagnostic, Job, Note, Result, Status
 
 
-
 def note_to_dict(note: Note) -> dict[str, Any]:
     return {"message": note.message, "file": note.file, "line": note.line, "column": note.column,
             "kind": note.kind, "fix_diff": note.fix_diff}
