@@ -2,16 +2,13 @@
 
 Both revisions are checked out in private ``git worktree``s (HEAD may instead be the
 user's working tree, which is only read), the headers the change can affect are checked
-in both with the same settings, and errors are compared by the baseline's identity
-(header, variant, error class, message without line numbers).  Only differences are
-reported: errors new in HEAD, marked ``>>``, and errors HEAD no longer has.
+in both with the same settings, and errors are compared by the baseline's identity; only
+differences are reported: errors new in HEAD (``>>``), and errors HEAD no longer has.
 
 The compile database holds absolute paths of the user's tree, and generated headers
 (``include/generated``) are usually ignored by git, so a worktree lacks them.  Paths in
-the flags are therefore moved by prefix into the worktree (no option is interpreted),
-and the worktree gets a link to each ignored header of the user's checkout where the
-revision has no file: files the revision has come from the worktree, files only a
-build produced come from the user's tree.  Which headers to check is the selection
+the flags are moved by prefix into the worktree (no option is interpreted), and the
+worktree links each ignored header of the user's checkout where the revision has none.  Which headers to check is the selection
 ``check --changed-since`` makes (``graph.affected``), in each revision.
 """
 
@@ -233,11 +230,16 @@ def rebase_args(args: Sequence[str], rebase: Rebase) -> list[str]:
     return [rebase.text(arg) for arg in args]
 
 
+#: Build outputs Kconfig needs in a Linux worktree (without auto.conf.cmd: ``make olddefconfig``, seconds a flip).
+_BUILD_STATE = frozenset({"include/config/auto.conf.cmd", "include/config/auto.conf", "scripts/kconfig/conf",
+                          *(f"scripts/kconfig/{n}" for n in ("lexer.lex.c", "parser.tab.c", "parser.tab.h"))})
+
+
 def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
     """Link the ignored (generated) headers of the user's checkout into the worktree where it has none."""
     listed = _git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard"], top)
     for name in _split_z(listed):
-        if not _scannable(name, settings):
+        if not _scannable(name, settings) and name not in _BUILD_STATE:
             continue
         link = tree / name
         try:
