@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .kbuild import source_arch
+from .makefile import logical_lines
 from .models import Skipped
 from .names import printable
 from .settings import Settings
@@ -66,17 +67,8 @@ def parse_no_header_test(text: str) -> list[KbuildExclusion]:
     """
     found: list[KbuildExclusion] = []
     depth = 0
-    logical = ""
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0]
-        if not logical:
-            start = number
-        if line.rstrip().endswith("\\"):
-            logical += line.rstrip()[:-1] + " "
-            continue
-        logical += line
-        current, logical = " ".join(logical.split()), ""
+    for start, logical in logical_lines(text):
+        current = " ".join(logical.split())
         if _CONDITIONAL_START.match(current):
             depth += 1
         elif _CONDITIONAL_END.match(current):

@@ -22,6 +22,7 @@ from pathlib import Path
 from .changes import Chains, GraphStore, IncludeGraph, load_graph
 from .compdb import Entry
 from .graph.reads import UnitReads
+from .makefile import logical_lines
 from .models import BASELINE, Variant
 from .scan.conditions import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
 from .scan.includes import SearchPath
@@ -148,18 +149,8 @@ def parse_rules(path: Path) -> list[Rule]:
     except OSError:
         return []
     rules: list[Rule] = []
-    logical = ""
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0]
-        if not logical:
-            start = number
-        if line.rstrip().endswith("\\"):
-            logical += line.rstrip()[:-1] + " "
-            continue
-        logical += line
+    for start, logical in logical_lines(text):
         match = _RULE.match(logical)
-        logical = ""
         if match is None:
             continue
         tokens = tuple(t for t in match.group("rhs").split() if t.endswith((".o", "/")) and "$" not in t)
