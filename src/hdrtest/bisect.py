@@ -13,13 +13,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import diffmode
-from .check import ResultStore, check, run_jobs
-from .compile import CompileOptions
+from .check import ResultStore, check, run_planned
 from .errors import UsageError
-from .executors.factory import make_executor
-from .graph import vcs
 from .models import Job, Result, Variant
-from .series import Commit, commits_between, private_worktree
+from .series import Commit, checkout, commits_between, private_worktree
 from .settings import Settings
 
 
@@ -52,15 +49,7 @@ def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: R
 
 
 def _probe(job: Job, settings: Settings, cache: ResultStore | None) -> Result:
-    runner = make_executor(settings)
-    try:
-        results, _ = run_jobs([job], CompileOptions(root=settings.root, max_errors=settings.max_errors), runner,
-                              cache=cache)
-    except BaseException:
-        runner.close(cancel=True)
-        raise
-    runner.close()
-    return results[0]
+    return run_planned([job], settings, cache=cache)[0]
 
 
 def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant: str | None = None,
@@ -88,7 +77,7 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
             raise UsageError(f"the header compiles at {bad} in {job.variant.describe()}: nothing to bisect",
                              path=header)
         probes = 1
-        vcs.git(tree, "checkout", "--detach", "--quiet", "--force", good_commit)
+        checkout(tree, good_commit)
         if not tree_header.is_file():
             raise UsageError(f"no such header at {good}", path=header, hint="name a GOOD where the header exists")
         if _probe(job, tree_settings, cache).status.failed:
@@ -100,7 +89,7 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
         failing: Result = at_bad
         while lo < hi:
             mid = (lo + hi) // 2
-            vcs.git(tree, "checkout", "--detach", "--quiet", "--force", commits[mid].sha)
+            checkout(tree, commits[mid].sha)
             outcome = _probe(job, tree_settings, cache) if tree_header.is_file() else None
             probes += 1
             if outcome is not None and outcome.status.failed:

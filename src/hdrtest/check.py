@@ -250,6 +250,29 @@ def not_verified(job: Job, reason: str) -> Result:
     return Result(job=job, status=Status.UNVERIFIED, diagnostics=[note])
 
 
+def compile_options(settings: Settings) -> CompileOptions:
+    """What every compile of a run shares, for ``check`` and for the extra jobs of ``diff``, ``series``, ``bisect``."""
+    # Variant headers go to the cache directory even with --no-cache: printed reproducers name them after the run.
+    return CompileOptions(root=settings.root, max_errors=settings.max_errors,
+                          variant_dir=VARIANTS.directory(cache_dir(settings)))
+
+
+def run_planned(jobs: list[Job], settings: Settings, *, cache: ResultStore | None = None,
+                progress: ProgressCallback | None = None) -> list[Result]:
+    """Jobs planned outside ``check`` (another revision's failing variants, a bisect probe), on an executor of
+    their own that any interruption cancels."""
+    if not jobs:
+        return []
+    runner = make_executor(settings)
+    try:
+        results, _ = run_jobs(jobs, compile_options(settings), runner, cache=cache, progress=progress)
+    except BaseException:
+        runner.close(cancel=True)
+        raise
+    runner.close()
+    return results
+
+
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
           cache: ResultStore | None = None, progress: ProgressCallback | None = None,
           explain: bool = True) -> CheckReport:
@@ -270,9 +293,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
-    # Variant headers go to the cache directory even with --no-cache: printed reproducers name them after the run.
-    options = CompileOptions(root=settings.root, max_errors=settings.max_errors,
-                             variant_dir=VARIANTS.directory(cache_dir(settings)))
+    options = compile_options(settings)
     own_executor = executor is None
     runner = executor or make_executor(settings)
     try:

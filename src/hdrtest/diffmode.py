@@ -30,12 +30,10 @@ from typing import Any
 from . import compdb
 from .baseline import ensure_classified, error_diagnostics, error_keys, label, result_key
 from .baseline import new_errors as baseline_new_errors
-from .check import ProgressCallback, check, paths_to_check, run_jobs
-from .compile import CompileOptions
+from .check import ProgressCallback, ResultStore, check, paths_to_check, run_planned
 from .diagnostics import render_gcc_style
 from .discover import discover
 from .errors import UsageError
-from .executors.factory import make_executor
 from .graph import vcs
 from .graph.affected import config_files, select_jobs
 from .models import CheckReport, Diagnostic, Job, Result, Status
@@ -373,32 +371,13 @@ def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
     return list(jobs)
 
 
-def _run_counterparts(report: CheckReport, jobs: list[Job], settings: Settings,
-                      progress: ProgressCallback | None) -> None:
-    if not jobs:
-        return
-    runner = make_executor(settings)
-    try:
-        results, _ = run_jobs(jobs, CompileOptions(root=settings.root, max_errors=settings.max_errors), runner,
-                              progress=progress)
-    except BaseException:
-        runner.close(cancel=True)
-        raise
-    runner.close()
-    report.results.extend(results)
-
-
-def _empty_report(root: Path) -> CheckReport:
-    return CheckReport(root=root, results=[])
-
-
-def _check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None, *,
-                explain: bool) -> CheckReport:
+def check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None, *, explain: bool,
+               cache: ResultStore | None = None) -> CheckReport:
     present = [str(settings.root / h) for h in headers if (settings.root / h).is_file()]
     if not present:
-        return _empty_report(settings.root)
+        return CheckReport(root=settings.root, results=[])
     # The headers are chosen already; --changed-since would filter again against the wrong tree.
-    return check(replace(settings, changed_since=None), present, progress=progress, explain=explain)
+    return check(replace(settings, changed_since=None), present, cache=cache, progress=progress, explain=explain)
 
 
 def _add_worktree(top: Path, path: Path, commit: str) -> None:
@@ -447,12 +426,12 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
             headers |= affected_in(side, rel_root, changed, config, prefixes)
         ordered = sorted(headers)
         # BASE's errors only need their class (``compare`` classifies); HEAD's new ones are explained.
-        base_report = _check_tree(base_settings, ordered, progress, explain=False)
-        head_report = _check_tree(head_settings, ordered, progress, explain=True)
+        base_report = check_tree(base_settings, ordered, progress, explain=False)
+        head_report = check_tree(head_settings, ordered, progress, explain=True)
         to_base = counterpart_jobs(head_report, base_report)
         to_head = counterpart_jobs(base_report, head_report)
-        _run_counterparts(base_report, to_base, base_settings, progress)
-        _run_counterparts(head_report, to_head, head_settings, progress)
+        base_report.results.extend(run_planned(to_base, base_settings, progress=progress))
+        head_report.results.extend(run_planned(to_head, head_settings, progress=progress))
     finally:
         for tree in worktrees:
             _remove_worktree(top, tree)

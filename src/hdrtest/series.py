@@ -18,18 +18,16 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import diffmode
 from .baseline import ResultKey, result_key
-from .check import ProgressCallback, ResultStore, check, run_jobs
-from .compile import CompileOptions
+from .check import ProgressCallback, ResultStore, run_planned
 from .diffmode import Change, DiffResult
 from .errors import UsageError
-from .executors.factory import make_executor
 from .graph import vcs
-from .models import CheckReport, Job, Result, Status
+from .models import CheckReport, Result, Status
 from .settings import Settings
 
 
@@ -142,32 +140,8 @@ def private_worktree(top: Path, commit: str) -> Iterator[tuple[Path, Path]]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _checkout(tree: Path, commit: str) -> None:
+def checkout(tree: Path, commit: str) -> None:
     vcs.git(tree, "checkout", "--detach", "--quiet", "--force", commit, why="hdrtest series checks out each commit")
-
-
-def _check(settings: Settings, headers: list[str], cache: ResultStore | None, progress: ProgressCallback | None,
-           *, explain: bool) -> CheckReport:
-    present = [str(settings.root / h) for h in headers if (settings.root / h).is_file()]
-    if not present:
-        return CheckReport(root=settings.root, results=[])
-    return check(replace(settings, changed_since=None), present, cache=cache, progress=progress, explain=explain)
-
-
-def _add_counterparts(report: CheckReport, jobs: list[Job], settings: Settings, cache: ResultStore | None,
-                      progress: ProgressCallback | None) -> None:
-    """Run, in ``report``'s tree, the failing variants only the other side planned (see diffmode)."""
-    if not jobs:
-        return
-    runner = make_executor(settings)
-    try:
-        results, _ = run_jobs(jobs, CompileOptions(root=settings.root, max_errors=settings.max_errors), runner,
-                              cache=cache, progress=progress)
-    except BaseException:
-        runner.close(cancel=True)
-        raise
-    runner.close()
-    report.results.extend(results)
 
 
 @dataclass
@@ -193,17 +167,17 @@ class _Walk:
         changed = vcs.changed_paths(self.top, commit.parent, commit.sha, why="hdrtest series compares commits")
         # Headers the change can reach on either side: one it deletes exists only before it, one it adds after.
         headers = self.affected(changed)
-        _checkout(self.tree, commit.sha)
+        checkout(self.tree, commit.sha)
         headers |= self.affected(changed)
         ordered = sorted(headers)
-        after = _check(self.tree_settings, ordered, self.cache, self.progress, explain=True)
-        _checkout(self.tree, commit.parent)
-        before = _check(self.tree_settings, ordered, self.cache, self.progress, explain=False)
-        _add_counterparts(before, diffmode.counterpart_jobs(after, before), self.tree_settings, self.cache,
-                          self.progress)
-        _checkout(self.tree, commit.sha)
-        _add_counterparts(after, diffmode.counterpart_jobs(before, after), self.tree_settings, self.cache,
-                          self.progress)
+        after = diffmode.check_tree(self.tree_settings, ordered, self.progress, explain=True, cache=self.cache)
+        checkout(self.tree, commit.parent)
+        before = diffmode.check_tree(self.tree_settings, ordered, self.progress, explain=False, cache=self.cache)
+        before.results.extend(run_planned(diffmode.counterpart_jobs(after, before), self.tree_settings,
+                                          cache=self.cache, progress=self.progress))
+        checkout(self.tree, commit.sha)
+        after.results.extend(run_planned(diffmode.counterpart_jobs(before, after), self.tree_settings,
+                                         cache=self.cache, progress=self.progress))
         new, fixed = diffmode.compare(before, after)
         return Step(commit.subject, DiffResult(
             base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent, head_commit=commit.sha,
