@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
 
+from kernel_worktree import kernel_worktree, remove_else_stub  # noqa: E402
+
 from hdrtest.kconfig import KernelConfBackend, parse_dotconfig  # noqa: E402 - after the path setup above
 from hdrtest.kconfig.helper import build_helper  # noqa: E402
 from hdrtest.kconfig.scan import scan_kconfig_tree  # noqa: E402
@@ -134,27 +136,8 @@ def variant_times(root: Path, work: Path) -> dict[str, float]:
     figures["i915_variants_over_single"] = variants / single
     figures["i915_exit_codes"] = rc * 10 + rc2
     # The changed-since run: a private worktree of the tree, with the build outputs it needs.
-    tree = work / "linux"
-    subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), "HEAD"], check=True,
-                   capture_output=True)
-    try:
-        for rel in (".config", "include/generated", "include/config", "arch/x86/include/generated"):
-            src = root / rel
-            if src.is_dir():
-                shutil.copytree(src, tree / rel, symlinks=True, dirs_exist_ok=True)
-            else:
-                shutil.copy2(src, tree / rel)
-        for rel in ("scripts/kconfig/conf", "scripts/kconfig/lexer.lex.c", "scripts/kconfig/parser.tab.c",
-                    "scripts/kconfig/parser.tab.h", "scripts/basic/fixdep", "scripts/mod/devicetable-offsets.h"):
-            if (root / rel).exists():
-                shutil.copy2(root / rel, tree / rel)
-        text = (root / "compile_commands.json").read_text().replace(str(root), str(tree))
-        (tree / "compile_commands.json").write_text(text)
-        header = tree / "arch/x86/include/asm/kvm_page_track.h"
-        source = header.read_text()
-        start = source.index("#else")
-        end = source.index("#endif", start)
-        header.write_text(source[:start] + source[end:])
+    with kernel_worktree(root, work / "linux") as tree:
+        remove_else_stub(tree)
         took, rc, out = hdrtest_check(tree, work / "c-changed", "--changed-since", "HEAD", "--format", "json")
         figures["changed_since_cold_s"] = took
         figures["changed_since_exit"] = rc
@@ -167,9 +150,6 @@ def variant_times(root: Path, work: Path) -> dict[str, float]:
             r["variant"]["changes"] + r["variant"]["implied"] for r in failing))
         figures["changed_since_results"] = len(report.get("results", []))
         (work / "changed-since.json").write_text(out)
-    finally:
-        subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False,
-                       capture_output=True)
     return figures
 
 
