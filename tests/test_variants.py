@@ -255,3 +255,50 @@ def test_a_failing_kconfig_evaluation_costs_the_variant_not_the_run() -> None:
     flipper = Flipper(Broken())
     assert flipper.resolve("CONFIG_A", "n") is None
     assert "timed out" in flipper.failures[("CONFIG_A", "n")]
+
+
+def test_changed_since_flips_only_what_the_change_touched(tmp_path: Path) -> None:
+    write_tree(tmp_path, {
+        "deep.h": "#ifndef DEEP_H\n#define DEEP_H\n#ifdef CONFIG_X\nint x_get(void);\n#else\n"
+                  "static inline int x_get(void) { return 0; }\n#endif\n#endif\n",
+        "top.h": '#ifndef TOP_H\n#define TOP_H\n#include "deep.h"\n#ifdef CONFIG_OWN\nint own;\n#endif\n'
+                 "static inline int top_value(void) { return x_get(); }\n#endif\n",
+    })
+    (tmp_path / "compile_commands.json").write_text(
+        '[{"directory": ".", "file": "main.c", "arguments": ["cc", "-Werror=implicit-function-declaration", '
+        '"-DCONFIG_X=1", "-c", "main.c"]}]')
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "base")
+    deep = tmp_path / "deep.h"
+    deep.write_text(deep.read_text().replace("#ifdef CONFIG_X\nint x_get(void);", "#ifdef CONFIG_X\nint x_get(void); "))
+    focused = hdrtest("check", "--changed-since", "HEAD", "--format", "json", "top.h", cwd=tmp_path)
+    assert focused.returncode == 0, focused.stdout + focused.stderr
+    # top.h's own CONFIG_OWN was what it is before the change: only the touched CONFIG_X is flipped.
+    assert set(by_variant(focused.json(), "top.h")) == {"baseline", "CONFIG_X=n"}
+    assert any("only the options the change touched" in n for n in focused.json().get("notes", []))
+    every = hdrtest("check", "--changed-since", "HEAD", "--variants", "default", "--format", "json", "top.h",
+                    cwd=tmp_path)
+    assert {"CONFIG_X=n", "CONFIG_OWN=y"} <= set(by_variant(every.json(), "top.h"))
+    plain = hdrtest("check", "--variants", "changed", "top.h", cwd=tmp_path)
+    assert plain.returncode == 2 and "--changed-since" in plain.stderr
+
+
+def test_no_variant_is_compiled_when_the_baseline_fails_with_borrowed_flags(tmp_path: Path) -> None:
+    # A kernel-looking database whose only unit neither includes the header nor sits beside it: the flags
+    # are borrowed, the baseline fails with them, so no variant could be verified and none is compiled.
+    write_tree(tmp_path, {
+        "drivers/a/a.c": "int a;\n",
+        "drivers/b/needs.h": "#ifdef CONFIG_B\nint b;\n#endif\nstruct missing_in_borrowed_flags m;\n",
+    })
+    (tmp_path / "compile_commands.json").write_text(
+        '[{"directory": ".", "file": "drivers/a/a.c", "arguments": ["cc", "-D__KERNEL__", "-nostdinc", '
+        '"-c", "drivers/a/a.c"]}]')
+    run = hdrtest("check", "--format", "json", "drivers/b/needs.h", cwd=tmp_path)
+    data = run.json()
+    results = by_variant(data, "drivers/b/needs.h")
+    assert results["baseline"]["status"] == "unverified"
+    assert results["CONFIG_B=y"]["status"] == "unverified"
+    assert "not compiled" in results["CONFIG_B=y"]["diagnostics"][0]["message"]
+    assert results["CONFIG_B=y"]["command"] == []
+    assert data["summary"]["variants_compiled"] == 1

@@ -161,11 +161,14 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     """
     if (settings.variants or "").strip() == "none" or not baseline:
         return VariantPlanning([], {}, {}, [])
-    strategy = variants.Strategy.parse(settings.variants, settings.seed)  # "none" was answered above
+    strategy = variants.Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
     backend = _kconfig_backend(settings, source, caches / "kconfig")
     touched = touched_options(settings.root, settings.changed_since, options) if settings.changed_since else None
+    if strategy.kind is variants.StrategyKind.CHANGED and not touched:
+        return VariantPlanning([], {}, {}, ["variants: the change touched no option's conditional block, so no "
+                                            "variant is flipped (--variants default flips every relevant option)"])
     kept = None if settings.no_cache else caches  # a private cache dies with the run: writing it only costs
     context = variants.scan_context(baseline, caches / "symbols",
                                     ScanCache(cache_dir=kept / "scans" if kept else None),
@@ -183,9 +186,14 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
              for job in baseline]
-    # Uses deep in each closure that an option can leave without a definition (issue 14).
-    fragile = fragility.add_closure_fragility(plans, context, options, settings.root, kept / "facts" if kept else None,
-                                    strategy.max_options, keep=flipper.flippable)
+    # Uses deep in each closure that an option can leave without a definition (issue 14); a change's own
+    # options are what a --changed-since run flips, so it needs none of them.
+    fragile = {} if strategy.kind is variants.StrategyKind.CHANGED else fragility.add_closure_fragility(
+        plans, context, options, settings.root, kept / "facts" if kept else None, strategy.max_options,
+        keep=flipper.flippable)
+    if strategy.kind is variants.StrategyKind.CHANGED:
+        notes.append("variants: only the options the change touched are flipped (--variants default flips every "
+                     "option relevant to each header)")
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
                      settings.jobs or default_jobs())
     for plan in plans:
@@ -240,6 +248,23 @@ def unestablished(result: Result) -> Result:
                    relevance=result.relevance, cached=result.cached)
 
 
+def _counted(progress: ProgressCallback | None, before: int, after: int) -> ProgressCallback | None:
+    """``progress`` for one of the run's batches: ``before`` jobs came earlier, ``after`` come later."""
+    if progress is None:
+        return None
+    return lambda result, done, total: progress(result, before + done, before + total + after)
+
+
+def unestablished_variants(baselines: Sequence[Result], planned: Sequence[Job]) -> dict[Job, str]:
+    """Variants not worth compiling: their header's baseline fails under borrowed flags, so no verdict of theirs
+    could be established either (``unestablished``); they are reported as not verified with that reason."""
+    hopeless = {(r.job.header, r.job.language) for r in baselines
+                if r.status is Status.FAIL and flags_are_a_guess(r.job.flags_origin)}
+    return {job: "not compiled: the baseline of this header fails under flags borrowed from "
+                 f"{job.flags_origin}, so no variant's verdict could be established either"
+            for job in planned if (job.header, job.language) in hopeless}
+
+
 def _place(diag: Diagnostic) -> str:
     return diag.file + (f":{diag.line}" if diag.line else "")
 
@@ -292,17 +317,23 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
-    to_run = jobs + [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
     options = compile_options(settings)
     own_executor = executor is None
     runner = executor or make_executor(settings)
     try:
-        results, hits = run_jobs(to_run, options, runner, cache=store, progress=progress)
+        # Baselines first: a header whose baseline cannot be verified gets no variant compiles.
+        checkable = [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
+        results, hits = run_jobs(jobs, options, runner, cache=store, progress=_counted(progress, 0, len(checkable)))
+        planning.unverified.update(unestablished_variants(results, checkable))
+        to_run = jobs + [j for j in checkable if j not in planning.unverified]
+        more, more_hits = run_jobs(to_run[len(jobs):], options, runner, cache=store,
+                                   progress=_counted(progress, len(jobs), 0))
     except BaseException:
         runner.close(cancel=True)
         raise
     if own_executor:
         runner.close()
+    results, hits = results + more, hits + more_hits
     by_job = {r.job: r for r in results}
     ordered: list[Result] = []
     for job in unbuilt:

@@ -60,7 +60,7 @@ class Settings:
     mode: str = "auto"
     option_pattern: str = r"CONFIG_[A-Za-z0-9_]+"
     options: tuple[str, ...] = ()
-    variants: str = "default"
+    variants: str = "auto"
     seed: int = 0
     kconfig: str | None = None
     kconfig_config: str | None = None

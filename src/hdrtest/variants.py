@@ -45,11 +45,17 @@ from .toolchain.run import run
 _LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.MULTILINE)
 
 
+#: ``--variants`` when not given: what a change asks for when there is one, else every relevant option.
+AUTO = "auto"
+
+
 class StrategyKind(str, Enum):
-    """``--variants``: no flips, each option flipped once, also every pair, or also N random combinations."""
+    """``--variants``: no flips, each option flipped once, also every pair, also N random combinations, or only
+    the options a change touched (what ``--changed-since`` asks: did this change break a header somewhere)."""
 
     NONE = "none"
     DEFAULT = "default"
+    CHANGED = "changed"
     PAIRWISE = "pairwise"
     RANDOM = "random"
 
@@ -62,9 +68,16 @@ class Strategy:
     max_options: int = 12
 
     @classmethod
-    def parse(cls, text: str, seed: int = 0) -> Strategy:
-        text = (text or "default").strip()
-        if text in (StrategyKind.NONE.value, StrategyKind.DEFAULT.value, StrategyKind.PAIRWISE.value):
+    def parse(cls, text: str, seed: int = 0, *, changed: bool = False) -> Strategy:
+        """``--variants``; ``auto`` (the default) is ``changed`` when a change is given, else ``default``."""
+        text = (text or AUTO).strip()
+        if text == AUTO:
+            text = StrategyKind.CHANGED.value if changed else StrategyKind.DEFAULT.value
+        if text == StrategyKind.CHANGED.value and not changed:
+            raise UsageError("--variants changed needs a change", path="--variants",
+                             hint="add --changed-since REV, or use default")
+        if text in (StrategyKind.NONE.value, StrategyKind.DEFAULT.value, StrategyKind.PAIRWISE.value,
+                    StrategyKind.CHANGED.value):
             return cls(StrategyKind(text), seed=seed)
         if text.startswith("random:"):
             try:
@@ -74,7 +87,7 @@ class Strategy:
             if count > 0:
                 return cls(StrategyKind.RANDOM, samples=count, seed=seed)
         raise UsageError(f"unknown variant strategy '{text}'", path="--variants",
-                         hint="use none, default, pairwise or random:N")
+                         hint="use auto, default, changed, none, pairwise or random:N")
 
 
 @dataclass
@@ -311,7 +324,11 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
         if str(path) in closure:
             for option, why in touched_reasons.items():
                 touched_here.setdefault(option, why)
-    reasons = header_relevance(job, context, closure_paths, options, root, touched_here)
+    if strategy.kind is StrategyKind.CHANGED:
+        # Only what the change touched: the header's other relevant options were what they are before it.
+        reasons = [Reason(option, why, 0) for option, why in sorted(touched_here.items())]
+    else:
+        reasons = header_relevance(job, context, closure_paths, options, root, touched_here)
     if keep is not None:
         reasons = [r for r in reasons if keep(r.option)]
     return HeaderPlan(job=job, reasons=reasons[: strategy.max_options],

@@ -150,6 +150,6 @@ def extra_reports(args: argparse.Namespace, allowed: Collection[str] | None = No
 
 def run_config(args: argparse.Namespace, settings: Settings, outputs: list[Output]) -> RunConfig:
     """The typed run; the settings were validated when merged, the variant strategy is parsed here."""
+    strategy = Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
     return RunConfig(settings=settings, paths=list(args.paths), mode=Mode(settings.mode),
-                     executor=ExecutorKind(settings.executor),
-                     strategy=Strategy.parse(settings.variants, settings.seed), outputs=outputs, quiet=args.quiet)
+                     executor=ExecutorKind(settings.executor), strategy=strategy, outputs=outputs, quiet=args.quiet)

@@ -46,7 +46,8 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--executor", choices=values(ExecutorKind), help="where compiles run (default local)")
     run.add_argument("--scheduler", help="Dask scheduler address (or HDRTEST_DASK_SCHEDULER)")
     var = parser.add_argument_group("configuration variants")
-    var.add_argument("--variants", help="default, none, pairwise or random:N")
+    var.add_argument("--variants", help="auto (the default: changed with --changed-since, else default), default, "
+                     "changed, none, pairwise or random:N")
     var.add_argument("--seed", type=int, help="seed for --variants random:N")
     var.add_argument("--option-pattern", metavar="REGEX", help="what a configuration macro looks like (CONFIG_*)")
     var.add_argument("--option", dest="options", action="append", default=[], metavar="NAME",

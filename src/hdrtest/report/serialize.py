@@ -99,5 +99,6 @@ def report_dict(report: CheckReport) -> dict[str, Any]:
         "root_causes": [root_cause_dict(c) for c in report.root_causes],
         "refuted_candidates": [{"header": h, "option": o, "reason": r} for h, o, r in report.refuted],
         "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
+        "notes": list(report.notes),
         "results": [result_dict(r) for r in report.results],
     }
