@@ -30,7 +30,7 @@ from .scan.conditions import OptionFilter
 from .scan.includes import ScanCache
 from .settings import Settings
 from .store.location import cache_dir
-from .store.namespaces import VARIANTS
+from .store.namespaces import KCONFIG, VARIANTS
 from .toolchain import probe
 from .touched import touched_options
 from .triage import Kbuild, unbuilt_reason
@@ -164,12 +164,10 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     strategy = variants.Strategy.parse(settings.variants, settings.seed)  # "none" was answered above
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
-    backend = _kconfig_backend(settings, source, caches / "kconfig")
+    backend = _kconfig_backend(settings, source, KCONFIG.directory(caches))
     touched = touched_options(settings.root, settings.changed_since, options) if settings.changed_since else None
     kept = None if settings.no_cache else caches  # a private cache dies with the run: writing it only costs
-    context = variants.scan_context(baseline, caches / "symbols",
-                                    ScanCache(cache_dir=kept / "scans" if kept else None),
-                                    relevance_dir=kept / "relevance" if kept else None)
+    context = variants.scan_context(baseline, caches, ScanCache(cache_dir=kept), relevance_dir=kept)
     if not touched and not knobs.options_possible(context.files, options):
         # No conditional in any file names an option: no header has a relevant one, and the
         # symbol index (the dear part of planning) is never built.
@@ -184,13 +182,13 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
              for job in baseline]
     # Uses deep in each closure that an option can leave without a definition (issue 14).
-    fragile = fragility.add_closure_fragility(plans, context, options, settings.root, kept / "facts" if kept else None,
+    fragile = fragility.add_closure_fragility(plans, context, options, settings.root, kept,
                                     strategy.max_options, keep=flipper.flippable)
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
                      settings.jobs or default_jobs())
     for plan in plans:
         job = plan.job
-        plan = variants.finish_plan(plan, flipper, strategy, settings.root, generated_cache=caches / "generated")
+        plan = variants.finish_plan(plan, flipper, strategy, settings.root, generated_cache=caches)
         if plan.reasons:
             relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
         if plan.dropped_options:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
 import itertools
 import os
 import re
@@ -79,8 +78,8 @@ def _variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
     if not variant.defines and not variant.prelude_text:
         return None
     text = variant_prelude_text(variant)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = _variant_dir(directory) / f"variant-{digest}.h"
+    # Not fanned out like the other namespaces' files: a reproducer names this path, so it stays short.
+    path = _variant_dir(directory) / f"variant-{VARIANTS.key(text)[:16]}.h"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(text, encoding="utf-8")
