@@ -29,8 +29,8 @@ from .rundir import run_caches
 from .scan.conditions import OptionFilter
 from .scan.includes import ScanCache
 from .settings import Settings
-from .store.location import cache_dir
-from .store.namespaces import KCONFIG, VARIANTS
+from .store.location import variant_dir
+from .store.namespaces import KCONFIG
 from .toolchain import probe
 from .touched import touched_options
 from .triage import Kbuild, unbuilt_reason
@@ -202,7 +202,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     reads: dict[Job, tuple[str, ...]] = {}
     checkable = [j for j in planned if j not in unverified]
     same = variants.dedupe(baseline, checkable, settings.jobs, settled=store.settled if store else None,
-                           reads=reads) if checkable else {}
+                           reads=reads, variant_dir=variant_dir(settings)) if checkable else {}
     if store is not None:
         for job, twin in same.items():
             if job in reads:
@@ -250,9 +250,7 @@ def not_verified(job: Job, reason: str) -> Result:
 
 def compile_options(settings: Settings) -> CompileOptions:
     """What every compile of a run shares, for ``check`` and for the extra jobs of ``diff``, ``series``, ``bisect``."""
-    # Variant headers go to the cache directory even with --no-cache: printed reproducers name them after the run.
-    return CompileOptions(root=settings.root, max_errors=settings.max_errors,
-                          variant_dir=VARIANTS.directory(cache_dir(settings)))
+    return CompileOptions(root=settings.root, max_errors=settings.max_errors, variant_dir=variant_dir(settings))
 
 
 def run_planned(jobs: list[Job], settings: Settings, *, cache: ResultStore | None = None,

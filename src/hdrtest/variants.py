@@ -411,17 +411,14 @@ def variant_jobs(plan: HeaderPlan) -> list[Job]:
     return [replace(plan.job, variant=v) for v in plan.variants]
 
 
-def preprocessed_digest(job: Job) -> str | None:
-    """Hash of the header's preprocessed text with line markers dropped; None if it does not preprocess."""
-    return preprocess(job)[0]
-
-
-def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
-    """``preprocessed_digest`` and the files the preprocessor read (what the digest depends on)."""
+def preprocess(job: Job, variant_dir: Path | None) -> tuple[str | None, tuple[str, ...]]:
+    """The digest of the header's preprocessed text (line markers dropped; None if it does not preprocess)
+    and the files the preprocessor read (what the digest depends on).  ``variant_dir``: as ``build_command``'s."""
     deps_file = scratch_deps_file()
     try:
         # Preprocessing only: start from the syntax-only line whatever --mode the check used.
-        command = build_command(replace(job, mode="syntax"), json_diagnostics=False, deps_file=deps_file)
+        command = build_command(replace(job, mode="syntax"), json_diagnostics=False, deps_file=deps_file,
+                                variant_dir=variant_dir)
         command = [c for c in command if c != "-fsyntax-only"]
         command[1:1] = ["-E", "-P"]
         try:
@@ -443,7 +440,7 @@ Settled = Callable[[Sequence[Job]], "dict[Job, Job] | None"]
 
 
 def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int, *, settled: Settled | None = None,
-           reads: dict[Job, tuple[str, ...]] | None = None) -> dict[Job, Job]:
+           reads: dict[Job, tuple[str, ...]] | None = None, variant_dir: Path | None = None) -> dict[Job, Job]:
     """For each variant job whose preprocessed text equals an earlier job's: that job.
 
     ``settled``: answers a header's group without preprocessing (from the result cache,
@@ -467,7 +464,7 @@ def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int, *, sett
             todo.extend(group)
     workers = jobs or default_jobs()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = dict(zip(todo, pool.map(preprocess, todo)))
+        done = dict(zip(todo, pool.map(functools.partial(preprocess, variant_dir=variant_dir), todo)))
     if reads is not None:
         reads.update((job, files) for job, (digest, files) in done.items() if digest is not None)
     for group in open_groups:
