@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, hdrtest
+from test_kconfig_helper import toy  # noqa: F401  (the fixture: a Linux-shaped tree with the real scripts/kconfig)
 
+from hdrtest.kconfig import KernelConfBackend
 from hdrtest.store import namespaces
 from hdrtest.store.location import DB_NAME
 
@@ -94,3 +97,39 @@ def test_side_caches_live_in_registered_namespaces_of_the_cache_dir(tmp_path: Pa
     assert {p.name for p in cache.iterdir()} <= DATABASE
     stats = hdrtest("cache", "stats", "--json", "--cache-dir", str(cache), cwd=tmp_path, env=elsewhere)
     assert json.loads(stats.stdout)["side_caches"] == {}
+
+
+@pytest.fixture
+def bump() -> Iterator[Callable[[namespaces.Namespace], None]]:
+    """Put a namespace one version later for the test, as an edit of its ``register`` line does."""
+    changed: dict[namespaces.Namespace, int] = {}
+
+    def later(ns: namespaces.Namespace) -> None:
+        changed.setdefault(ns, ns.version)
+        object.__setattr__(ns, "version", ns.version + 1)
+
+    yield later
+    for ns, version in changed.items():
+        object.__setattr__(ns, "version", version)
+
+
+@pytest.mark.linux
+def test_kconfig_resolutions_live_in_the_kconfig_namespace(toy: Path, tmp_path: Path,  # noqa: F811
+                                                             bump: Callable[[namespaces.Namespace], None]) -> None:
+    cache = tmp_path / "c"
+
+    def flip() -> tuple[object, set[Path]]:
+        backend = KernelConfBackend(toy, toy / ".config", namespaces.KCONFIG.directory(cache), mode="helper")
+        try:
+            resolution = backend.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n")
+        finally:
+            backend.close()
+        return resolution, set(namespaces.KCONFIG.directory(cache).rglob("*.json"))
+
+    resolution, records = flip()
+    assert resolution is not None and records
+    assert {p.name for p in cache.iterdir()} == {"kconfig"}
+    assert flip() == (resolution, records)  # answered from the stored record, none added
+    bump(namespaces.KCONFIG)
+    again, after = flip()
+    assert again == resolution and len(after - records) == len(records)  # the old record is not read
