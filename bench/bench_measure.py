@@ -233,7 +233,7 @@ def hdrtest_command(scratch: Path) -> Callable[[int, Spec], list[str]]:
         job = Job(header=spec.header, display=spec.header.name, language="c", compiler=spec.compiler,
                   flags=spec.flags, directory=spec.directory, mode=spec.mode)
         return build_command(job, json_diagnostics=compiler.json_diagnostics, deps_file=scratch / f"{index}.d",
-                             compiler_path=compiler.path)
+                             variant_dir=None, compiler_path=compiler.path)  # a baseline job: no prelude
 
     return command
 

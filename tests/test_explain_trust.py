@@ -13,7 +13,7 @@ from hdrtest.check import check
 from hdrtest.explain import Explanation, explain_report, probe_config
 from hdrtest.models import CheckReport, Diagnosis, Diagnostic, Note, Result
 from hdrtest.report.text import render
-from hdrtest.scan.symbols import index_file
+from hdrtest.scan.cindex import index_file
 from hdrtest.settings import Settings
 from hdrtest.store.commands import open_cache
 

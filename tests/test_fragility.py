@@ -9,6 +9,7 @@ from conftest import hdrtest, write_tree
 
 from hdrtest.analysis.sat import implies, is_satisfiable
 from hdrtest.scan.conditions import Atom, Defined, conj, disj, neg
+from hdrtest.store.namespaces import FACTS
 
 A_ONLY = "#ifndef A_H\n#define A_H\n#ifdef CONFIG_A\nstruct a_state { int x; };\n#endif\n#endif\n"
 A_STUBBED = ("#ifndef A_H\n#define A_H\n#ifdef CONFIG_A\nstruct a_state { int x; };\n#else\nstruct a_state { };\n"
@@ -149,7 +150,7 @@ def test_facts_are_cached_by_content_so_a_second_audit_computes_only_the_edited_
     cache = tmp_path / "cache"
 
     def stored() -> set[str]:
-        return {p.name for p in cache.glob("**/facts-*/*/*.pickle")}
+        return {p.name for p in FACTS.directory(cache).glob("*/*.pickle")}
 
     args = ("audit", "--cflags=-DCONFIG_A", "--cache-dir", str(cache), "--format", "json", ".")
     assert hdrtest(*args, cwd=tree).returncode == 1
@@ -199,8 +200,8 @@ def test_one_line_inline_function_uses_count_and_members_and_parameters_do_not(t
 
 def test_uses_skip_members_and_parameters() -> None:
     from hdrtest.analysis.facts import file_uses
+    from hdrtest.scan.cindex import index_file
     from hdrtest.scan.directives import scan_directives
-    from hdrtest.scan.symbols import index_file
 
     text = ("struct box { int ptr; };\nstatic inline int get(struct box *b, int ptr)\n{\n\treturn b->ptr + ptr + glob;\n}\n"
             "static inline int one(void) { return other; }\n")

@@ -16,6 +16,7 @@ from conftest import hdrtest, tree_hashes, write_tree
 from hdrtest import kbuild
 from hdrtest.compile import CompileOptions, compile_job
 from hdrtest.models import Job, OptionSetting, Status, Variant
+from hdrtest.store.namespaces import GENERATED
 
 # The marker idea Linux's include/linux/kbuild.h uses: the compiler prints the constant
 # into the assembly, where a text filter picks it up.
@@ -256,9 +257,9 @@ def test_fill_preludes_sets_text_and_notes(tmp_path: Path, compiler: str) -> Non
 def test_disk_cache_is_reused_and_checked_against_sources(tmp_path: Path, compiler: str) -> None:
     root = toy_tree(tmp_path, compiler)
     job = toy_job(root, compiler)
-    cache = tmp_path / "generated-cache"
+    cache = tmp_path / "cache"
     first = kbuild.regenerate(root, job, DEBUG, cache_dir=cache)
-    stored = list(cache.glob("*.json"))
+    stored = list(GENERATED.directory(cache).rglob("*.json"))
     assert len(stored) == 1
     record = json.loads(stored[0].read_text())
     assert str(root / "include" / "linux" / "lock.h") in record["witnesses"]

@@ -283,10 +283,11 @@ def test_cache_by_content_hash(kvm_tree: Path, tmp_path: Path) -> None:
     headers = all_headers(kvm_tree)
     cold = SymbolIndex.build(headers, cache_dir=cache)
     assert (cold.stats.parsed, cold.stats.cached) == (len(headers), 0)
-    stored = sorted(p.stem for p in cache.rglob("*.pickle"))
+    stored = sorted(p for p in cache.rglob("*.pickle"))
     import hashlib
 
-    assert stored == sorted(hashlib.sha256(h.read_bytes()).hexdigest() for h in headers)
+    # One file per content hash, where the symbols namespace keys it.
+    assert stored == sorted(cold.cache_path(hashlib.sha256(h.read_bytes()).hexdigest()) for h in headers)
     assert not list(cache.rglob(".tmp-*"))  # atomic writes leave no temporaries
 
     warm = SymbolIndex.build(headers, cache_dir=cache)

@@ -29,8 +29,8 @@ from .rundir import run_caches
 from .scan.conditions import OptionFilter
 from .scan.includes import ScanCache
 from .settings import Settings
-from .store.location import cache_dir
-from .store.namespaces import VARIANTS
+from .store.location import variant_dir
+from .store.namespaces import KCONFIG
 from .toolchain import probe
 from .touched import touched_options
 from .triage import Kbuild, unbuilt_reason
@@ -164,15 +164,13 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     strategy = variants.Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
-    backend = _kconfig_backend(settings, source, caches / "kconfig")
+    backend = _kconfig_backend(settings, source, KCONFIG.directory(caches))
     touched = touched_options(settings.root, settings.changed_since, options) if settings.changed_since else None
     if strategy.kind is variants.StrategyKind.CHANGED and not touched:
         return VariantPlanning([], {}, {}, ["variants: the change touched no option's conditional block, so no "
                                             "variant is flipped (--variants default flips every relevant option)"])
     kept = None if settings.no_cache else caches  # a private cache dies with the run: writing it only costs
-    context = variants.scan_context(baseline, caches / "symbols",
-                                    ScanCache(cache_dir=kept / "scans" if kept else None),
-                                    relevance_dir=kept / "relevance" if kept else None)
+    context = variants.scan_context(baseline, caches, ScanCache(cache_dir=kept), relevance_dir=kept)
     if not touched and not knobs.options_possible(context.files, options):
         # No conditional in any file names an option: no header has a relevant one, and the
         # symbol index (the dear part of planning) is never built.
@@ -189,8 +187,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     # Uses deep in each closure that an option can leave without a definition (issue 14); a change's own
     # options are what a --changed-since run flips, so it needs none of them.
     fragile = {} if strategy.kind is variants.StrategyKind.CHANGED else fragility.add_closure_fragility(
-        plans, context, options, settings.root, kept / "facts" if kept else None, strategy.max_options,
-        keep=flipper.flippable)
+        plans, context, options, settings.root, kept, strategy.max_options, keep=flipper.flippable)
     if strategy.kind is variants.StrategyKind.CHANGED:
         notes.append("variants: only the options the change touched are flipped (--variants default flips every "
                      "option relevant to each header)")
@@ -198,7 +195,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
                      settings.jobs or default_jobs())
     for plan in plans:
         job = plan.job
-        plan = variants.finish_plan(plan, flipper, strategy, settings.root, generated_cache=caches / "generated")
+        plan = variants.finish_plan(plan, flipper, strategy, settings.root, generated_cache=caches)
         if plan.reasons:
             relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
         if plan.dropped_options:
@@ -212,7 +209,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     reads: dict[Job, tuple[str, ...]] = {}
     checkable = [j for j in planned if j not in unverified]
     same = variants.dedupe(baseline, checkable, settings.jobs, settled=store.settled if store else None,
-                           reads=reads) if checkable else {}
+                           reads=reads, variant_dir=variant_dir(settings)) if checkable else {}
     if store is not None:
         for job, twin in same.items():
             if job in reads:
@@ -277,9 +274,7 @@ def not_verified(job: Job, reason: str) -> Result:
 
 def compile_options(settings: Settings) -> CompileOptions:
     """What every compile of a run shares, for ``check`` and for the extra jobs of ``diff``, ``series``, ``bisect``."""
-    # Variant headers go to the cache directory even with --no-cache: printed reproducers name them after the run.
-    return CompileOptions(root=settings.root, max_errors=settings.max_errors,
-                          variant_dir=VARIANTS.directory(cache_dir(settings)))
+    return CompileOptions(root=settings.root, max_errors=settings.max_errors, variant_dir=variant_dir(settings))
 
 
 def run_planned(jobs: list[Job], settings: Settings, *, cache: ResultStore | None = None,

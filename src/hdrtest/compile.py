@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
 import itertools
 import os
 import re
@@ -79,8 +78,8 @@ def _variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
     if not variant.defines and not variant.prelude_text:
         return None
     text = variant_prelude_text(variant)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = _variant_dir(directory) / f"variant-{digest}.h"
+    # Not fanned out like the other namespaces' files: a reproducer names this path, so it stays short.
+    path = _variant_dir(directory) / f"variant-{VARIANTS.key(text)[:16]}.h"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -88,9 +87,13 @@ def _variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
     return path
 
 
-def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, compiler_path: str | None = None,
-                  variant_dir: Path | None = None) -> list[str]:
-    """The compile line: the header is the only thing the empty main file includes."""
+def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, variant_dir: Path | None,
+                  compiler_path: str | None = None) -> list[str]:
+    """The compile line: the header is the only thing the empty main file includes.
+
+    ``variant_dir``: the run's ``variants`` namespace (``CompileOptions.variant_dir``), named
+    by every caller so that no variant prelude lands outside the run's cache directory.
+    """
     command = [compiler_path or job.compiler, *job.flags]
     command += ["-S", "-o", os.devnull] if job.mode == "asm" else ["-fsyntax-only"]
     if json_diagnostics:
@@ -266,7 +269,8 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         if records and any(r.is_error and r.abs_file != header for r in records):
             # gcc's JSON has no include chains; a text run of the failing compile does.  An
             # error in the header itself has none to show (it is included from the command line).
-            text_command = build_command(job, json_diagnostics=False, deps_file=None, compiler_path=compiler.path)
+            text_command = build_command(job, json_diagnostics=False, deps_file=None,
+                                         variant_dir=options.variant_dir, compiler_path=compiler.path)
             _, text_output, _ = _run(text_command, job.directory, job.timeout)
             diag.attach_chains(records, diag.parse_text(text_output, mapper))
     if records is None:

@@ -17,7 +17,6 @@ Nothing is written into the tree.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,17 +28,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import cachedir
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
 from .kconfig import kconfig_env_from_cmd
 from .models import Job, Variant
+from .store.atomic import write_atomic
+from .store.namespaces import GENERATED
 from .toolchain import probe
 from .toolchain.flags import parse_flags
 from .toolchain.run import run
-
-#: Bump when the cached record's meaning changes.
-_CACHE_VERSION = "1"
 
 Defines = tuple[tuple[str, str | None], ...]
 
@@ -304,10 +301,6 @@ def forget() -> None:
         _memory.clear()
 
 
-def default_cache_dir() -> Path:
-    return cachedir.default_cache_dir() / "generated"
-
-
 def _file_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -316,19 +309,12 @@ def _file_bytes(path: Path) -> bytes:
 
 
 def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
-    h = hashlib.sha256()
     root = inputs.root
     sources = [root / "kernel" / "bounds.c", root / "arch" / inputs.arch / "kernel" / "asm-offsets.c",
                root / "kernel" / "time" / "timeconst.bc"]
-    parts = [_CACHE_VERSION, str(root), str(inputs.directory), compiler_identity, inputs.arch,
-             json.dumps(kbuild_flags(inputs.flags, "x")), json.dumps(list(inputs.defines))]
-    for part in parts:
-        h.update(part.encode())
-        h.update(b"\0")
-    for src in sources:
-        h.update(_file_bytes(src))
-        h.update(b"\0")
-    return h.hexdigest()
+    return GENERATED.key(str(root), str(inputs.directory), compiler_identity, inputs.arch,
+                         json.dumps(kbuild_flags(inputs.flags, "x")), json.dumps(list(inputs.defines)),
+                         *(_file_bytes(src) for src in sources))
 
 
 def _stamp(path: str) -> list[int] | None:
@@ -342,10 +328,10 @@ def _stamp(path: str) -> list[int] | None:
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
     """A stored result, if every file the compiles read is unchanged since."""
     try:
-        data = json.loads((cache_dir / f"{key}.json").read_text(encoding="utf-8"))
+        data = json.loads(GENERATED.path(cache_dir, key, ".json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
+    if not isinstance(data, dict):
         return None
     for path, stamp in data.get("witnesses", {}).items():
         if _stamp(path) != stamp:
@@ -355,15 +341,8 @@ def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
 
 
 def _disk_put(cache_dir: Path, key: str, headers: tuple[tuple[str, str], ...], witnesses: set[str]) -> None:
-    record = {"version": _CACHE_VERSION, "headers": [list(h) for h in headers],
-              "witnesses": {p: _stamp(p) for p in sorted(witnesses)}}
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_dir / f"{key}.{os.getpid()}.{threading.get_ident()}.tmp"
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, cache_dir / f"{key}.json")
-    except OSError:
-        pass  # a cache that cannot be written only costs time
+    record = {"headers": [list(h) for h in headers], "witnesses": {p: _stamp(p) for p in sorted(witnesses)}}
+    write_atomic(GENERATED.path(cache_dir, key, ".json"), json.dumps(record).encode())
 
 
 def _existing(gen_dir: Path, names: Iterable[str]) -> dict[str, str | None]:
@@ -388,7 +367,8 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
     """Kbuild's configuration-derived headers for ``job``'s flags with ``defines`` applied.
 
     Never raises for a tree or configuration that does not allow it: ``problem`` says why.
-    ``cache_dir`` keeps results across runs, checked against the files the compiles read.
+    ``cache_dir`` (the run's cache directory) keeps results across runs, checked against
+    the files the compiles read.
     """
     root = root.resolve()
     arch = source_arch(root, job.flags, job.directory)

@@ -10,7 +10,6 @@ preprocessed text equals another's share its result instead of being compiled.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import itertools
@@ -26,7 +25,6 @@ from pathlib import Path
 
 from . import kbuild, kconfig, relevance, triage
 from .analysis.knobs import KnobTable
-from .atomic import write_atomic
 from .compile import build_command, read_deps, scratch_deps_file
 from .discover import display_path
 from .errors import UsageError
@@ -34,12 +32,14 @@ from .executors.local import default_jobs
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
 from .relevance import Reason, relevant_options
-from .scan import conditions, directives, symbols, uses
+from .scan import cindex, conditions, directives, symbols, uses
 from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
 from .scan.includes import IncludeGraph, ScanCache, SearchPath
 from .scan.symbols import SymbolIndex
 from .scan.uses import used_identifiers
+from .store.atomic import write_atomic
+from .store.namespaces import RELEVANCE, code_digest
 from .toolchain.run import run
 
 _LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.MULTILINE)
@@ -208,10 +208,11 @@ class ScanContext:
 
     graphs: dict[tuple[object, ...], IncludeGraph]
     files: list[Path]
+    #: The cache directory the symbol index keeps its namespace in (None: not kept).
     symbols_dir: Path | None = None
     #: The directive scans behind the graphs, for whoever scans more of the tree in this run (triage).
     scans: ScanCache = field(default_factory=ScanCache)
-    #: Where each header's relevant options are kept, keyed by the content of its include closure.
+    #: The cache directory each header's relevant options are kept in, keyed by its closure's content.
     relevance_dir: Path | None = None
     _index: SymbolIndex | None = field(default=None, repr=False)
 
@@ -250,21 +251,14 @@ def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache |
     return ScanContext(graphs, sorted(files), cache_dir, shared, relevance_dir)
 
 
-#: Bump when what ``header_relevance`` stores changes.
-_RELEVANCE_FORMAT = 1
-_RELEVANCE_CODE: list[str] = []
-
-
-def _relevance_code() -> str:
-    """The code relevance depends on: an edit to any of it must not be answered from old results."""
-    if not _RELEVANCE_CODE:
-        h = hashlib.sha256(f"{_RELEVANCE_FORMAT}:{symbols.INDEX_VERSION}".encode())
-        for module in (relevance, conditions, directives, symbols, uses):
-            h.update(Path(module.__file__ or "").read_bytes())
-        with contextlib.suppress(Exception):  # no version: the source hashes still key it
-            h.update(metadata.version("tree-sitter-c").encode())
-        _RELEVANCE_CODE.append(h.hexdigest())
-    return _RELEVANCE_CODE[0]
+@functools.cache
+def _relevance_code() -> tuple[str, ...]:
+    """The code relevance depends on (an edit to any of it must not be answered from old results), its grammar."""
+    try:
+        grammar = metadata.version("tree-sitter-c")
+    except metadata.PackageNotFoundError:
+        grammar = "unknown"  # the source digests still key it
+    return str(cindex.INDEX_VERSION), grammar, code_digest(relevance, conditions, directives, cindex, symbols, uses)
 
 
 def _relevance_key(job: Job, graph: IncludeGraph, closure_paths: Sequence[Path], options: OptionFilter,
@@ -278,7 +272,7 @@ def _relevance_key(job: Job, graph: IncludeGraph, closure_paths: Sequence[Path],
         digests.append((str(path), node.sha256))
     fields = [_relevance_code(), job.display, str(job.header), str(root), list(options.patterns),
               sorted(options.names), sorted(touched.items()), digests]
-    return hashlib.sha256(json.dumps(fields).encode("utf-8", "surrogateescape")).hexdigest()
+    return RELEVANCE.key(json.dumps(fields))
 
 
 def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Path], options: OptionFilter,
@@ -286,7 +280,7 @@ def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Pat
     """``relevant_options`` for one header, kept on disk by the content of its include closure."""
     graph = context.graphs[_search_key(job)]
     key = _relevance_key(job, graph, closure_paths, options, root, touched) if context.relevance_dir else None
-    where = context.relevance_dir / key[:2] / f"{key}.json" if context.relevance_dir and key else None
+    where = RELEVANCE.path(context.relevance_dir, key, ".json") if context.relevance_dir and key else None
     if where is not None:
         try:
             return [Reason(str(o), str(w), int(d)) for o, w, d in json.loads(where.read_bytes())]
@@ -346,7 +340,10 @@ def flips_wanted(plan: HeaderPlan, flipper: Flipper, strategy: Strategy) -> list
 
 def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Path,
                 generated_cache: Path | None = None) -> HeaderPlan:
-    """``plan`` with its variants: each relevant option flipped (through Kconfig), then combined per strategy."""
+    """``plan`` with its variants: each relevant option flipped (through Kconfig), then combined per strategy.
+
+    ``generated_cache``: the run's cache directory, to keep regenerated Kbuild headers in.
+    """
     job = plan.job
     if strategy.kind is StrategyKind.NONE or not plan.reasons:
         return plan
@@ -389,8 +386,7 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
     if plan.variants and (linux or (flipper.backend is not None and kbuild.generates_headers(root))):
         # A Linux build bakes sizes and offsets of the configuration into include/generated
         # (bounds.h, asm-offsets.h); each variant needs its own or static asserts fail falsely.
-        plan.variants, unmade = kbuild.fill_preludes(root, job, plan.variants,
-                                                     cache_dir=generated_cache or kbuild.default_cache_dir())
+        plan.variants, unmade = kbuild.fill_preludes(root, job, plan.variants, cache_dir=generated_cache)
         plan.unverified.update(unmade)
     return plan
 
@@ -432,17 +428,14 @@ def variant_jobs(plan: HeaderPlan) -> list[Job]:
     return [replace(plan.job, variant=v) for v in plan.variants]
 
 
-def preprocessed_digest(job: Job) -> str | None:
-    """Hash of the header's preprocessed text with line markers dropped; None if it does not preprocess."""
-    return preprocess(job)[0]
-
-
-def preprocess(job: Job) -> tuple[str | None, tuple[str, ...]]:
-    """``preprocessed_digest`` and the files the preprocessor read (what the digest depends on)."""
+def preprocess(job: Job, variant_dir: Path | None) -> tuple[str | None, tuple[str, ...]]:
+    """The digest of the header's preprocessed text (line markers dropped; None if it does not preprocess)
+    and the files the preprocessor read (what the digest depends on).  ``variant_dir``: as ``build_command``'s."""
     deps_file = scratch_deps_file()
     try:
         # Preprocessing only: start from the syntax-only line whatever --mode the check used.
-        command = build_command(replace(job, mode="syntax"), json_diagnostics=False, deps_file=deps_file)
+        command = build_command(replace(job, mode="syntax"), json_diagnostics=False, deps_file=deps_file,
+                                variant_dir=variant_dir)
         command = [c for c in command if c != "-fsyntax-only"]
         command[1:1] = ["-E", "-P"]
         try:
@@ -464,7 +457,7 @@ Settled = Callable[[Sequence[Job]], "dict[Job, Job] | None"]
 
 
 def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int, *, settled: Settled | None = None,
-           reads: dict[Job, tuple[str, ...]] | None = None) -> dict[Job, Job]:
+           reads: dict[Job, tuple[str, ...]] | None = None, variant_dir: Path | None = None) -> dict[Job, Job]:
     """For each variant job whose preprocessed text equals an earlier job's: that job.
 
     ``settled``: answers a header's group without preprocessing (from the result cache,
@@ -488,7 +481,7 @@ def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int, *, sett
             todo.extend(group)
     workers = jobs or default_jobs()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = dict(zip(todo, pool.map(preprocess, todo)))
+        done = dict(zip(todo, pool.map(functools.partial(preprocess, variant_dir=variant_dir), todo)))
     if reads is not None:
         reads.update((job, files) for job, (digest, files) in done.items() if digest is not None)
     for group in open_groups:

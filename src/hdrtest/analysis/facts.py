@@ -15,21 +15,20 @@ after an edit) only computes them for files that changed.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import write_atomic
+from ..scan.attributes import blank_attributes
+from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition
 from ..scan.conditions import FALSE, Formula, from_json, to_json
 from ..scan.directives import FileScan
-from ..scan.symbols import INDEX_VERSION, TAG_KINDS, Definition, blank_attributes
 from ..scan.uses import tag_use_sites
-
-#: Bump when what ``file_uses`` produces changes.
-FACTS_VERSION = 1
+from ..store.atomic import write_atomic
+from ..store.namespaces import FACTS, code_digest
 
 COMPLETE = "complete"
 DECLARED = "declared"
@@ -104,19 +103,10 @@ def _first_line(lines: list[str], name: str, first: int, last: int) -> int | Non
 # Disk cache by content
 
 
-def _namespace() -> str:
-    h = hashlib.sha256(f"{FACTS_VERSION}:{INDEX_VERSION}".encode())
-    h.update(Path(__file__).read_bytes())
-    return f"facts-{h.hexdigest()[:16]}"
-
-
-_NAMESPACE: list[str] = []
-
-
 def _where(cache_dir: Path, digest: str) -> Path:
-    if not _NAMESPACE:
-        _NAMESPACE.append(_namespace())
-    return cache_dir / _NAMESPACE[0] / digest[:2] / f"{digest}.pickle"
+    """The file for content ``digest``; facts depend on this module's code and on what the index stores."""
+    key = FACTS.key(digest, str(INDEX_VERSION), code_digest(sys.modules[__name__]))
+    return FACTS.path(cache_dir, key, ".pickle")
 
 
 def load_uses(cache_dir: Path | None, digest: str) -> list[Use] | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..macros import defined_macros
 from ..relevance import Reason
+from ..scan.cindex import Definition
 from ..scan.conditions import (
     FALSE,
     TRUE,
@@ -41,7 +42,7 @@ from ..scan.conditions import (
 )
 from ..scan.conditions import macros as macros_of
 from ..scan.includes import IncludeGraph
-from ..scan.symbols import Definition, SymbolIndex
+from ..scan.symbols import SymbolIndex
 from ..variants import HeaderPlan, ScanContext, graph_of
 from . import facts as facts_mod
 from .sat import is_satisfiable

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..compile import build_command
 from ..macros import parse_dm
@@ -24,15 +25,15 @@ _VALUES: dict[tuple[str, ...], Values] = {}
 _VALUES_LOCK = threading.Lock()
 
 
-def config_command(job: Job) -> list[str]:
+def config_command(job: Job, variant_dir: Path | None) -> list[str]:
     """The job's own compile line, made to dump macros (``-dM -E``) without reading the header.
 
     Built from ``compile.build_command`` so that forced includes, preludes and the
-    variant's header are exactly those of the compile being explained.
+    variant's header (in ``variant_dir``, the run's) are exactly those of the compile being explained.
     """
     # Preprocessing only: start from the syntax-only line whatever --mode the check used.
     command = build_command(dataclasses.replace(job, mode="syntax"), json_diagnostics=False, deps_file=None,
-                            compiler_path=probe(job.compiler, job.directory).path)
+                            variant_dir=variant_dir, compiler_path=probe(job.compiler, job.directory).path)
     header = str(job.header)
     while len(command) >= 2 and command[-2] == "-include" and command[-1] == header:
         del command[-2:]
@@ -52,13 +53,13 @@ class ConfigProbe:
     error: str | None = None
 
 
-def probe_config(job: Job) -> ConfigProbe:
+def probe_config(job: Job, variant_dir: Path | None = None) -> ConfigProbe:
     """The macros of the configuration the job compiled in (cached per flag set, successes only).
 
     A probe that fails or times out says nothing about the configuration: its error is
     returned, and the next explanation asks the compiler again.
     """
-    command = config_command(job)
+    command = config_command(job, variant_dir)
     key = (str(job.directory), *command)
     with _VALUES_LOCK:
         cached = _VALUES.get(key)
@@ -79,6 +80,6 @@ def probe_config(job: Job) -> ConfigProbe:
     return ConfigProbe(values)
 
 
-def config_values(job: Job) -> Values:
+def config_values(job: Job, variant_dir: Path | None = None) -> Values:
     """Macro name -> replacement text (empty when the probe failed: see ``probe_config``)."""
-    return probe_config(job).values
+    return probe_config(job, variant_dir).values

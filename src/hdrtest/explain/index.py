@@ -15,6 +15,7 @@ from ..scan.conditions import OptionFilter
 from ..scan.includes import SearchPath
 from ..scan.symbols import SymbolIndex
 from ..settings import Settings
+from ..store.namespaces import SYMBOLS
 from .context import DefinitionLike, IndexLike, norm_path
 
 
@@ -159,16 +160,15 @@ class LazyIndex:
 
 
 def symbol_cache_dir(settings: Settings) -> Path:
-    return run_caches(settings) / "symbols"
+    """The cache directory the symbol index keeps its namespace in."""
+    return run_caches(settings)
 
 
 def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | None = None) -> IndexLike:
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        SYMBOLS.directory(cache_dir).mkdir(parents=True, exist_ok=True)
     except OSError:
-        # An unusable --cache-dir costs the cache, not the explanation.
-        cache_dir = private_dir() / "symbols"
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_dir = private_dir()  # an unusable --cache-dir costs the cache, not the explanation
     index: IndexLike = SymbolIndex.build(paths, cache_dir, options)
     return index
 

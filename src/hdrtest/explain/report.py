@@ -16,6 +16,7 @@ from ..plan import flag_source
 from ..scan.conditions import OptionFilter
 from ..scan.includes import SearchPath
 from ..settings import Settings
+from ..store.location import variant_dir
 from ..toolchain import probe
 from ..triage import Kbuild, UnitGraphs, triage
 from .config import ConfigProbe, probe_config
@@ -83,7 +84,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
     files = Files(_option_filter(settings))
     probes: dict[str, ConfigProbe] = {}
     for result in failing:
-        config = probes[result.job.key] = probe_config(result.job)
+        config = probes[result.job.key] = probe_config(result.job, variant_dir(settings))
         files.touched = set()
         ctx = Context(result=result, root=report.root, index=index or EmptyIndex(), values=config.values,
                       closure=frozenset(norm_path(d) for d in [*result.dependencies, str(result.job.header)]),
@@ -136,7 +137,7 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: Gr
     graphs = UnitGraphs(entries, store)
     kbuild = Kbuild(root)
     for result in failing:
-        config = (probes or {}).get(result.job.key) or probe_config(result.job)
+        config = (probes or {}).get(result.job.key) or probe_config(result.job, variant_dir(settings))
         first = next((d for d in result.diagnostics if d.is_error), None)
         if config.error is not None:
             # Which units build in this configuration depends on its macros: unknown, so no verdict.

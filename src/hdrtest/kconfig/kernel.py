@@ -19,8 +19,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from hdrtest.atomic import write_atomic
 from hdrtest.models import OptionSetting
+from hdrtest.store.atomic import write_atomic
+from hdrtest.store.namespaces import KCONFIG
 from hdrtest.toolchain.run import run
 
 from .helper import Evaluator, build_helper, edit_dotconfig
@@ -49,8 +50,6 @@ from .values import (
     unquote_string,
 )
 
-#: Bump when the cached record's meaning changes (2: the search is shared with kconfiglib).
-CACHE_VERSION = "hdrtest-kconfig-2"
 
 def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
     """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
@@ -201,11 +200,7 @@ class KernelConfBackend:
             self._fingerprint = kconfig_fingerprint(self._root)
         if not self._fingerprint:
             return None  # no record of which Kconfig files there are: nothing to key a cache by
-        h = hashlib.sha256()
-        for part in (TREE_INDEX_VERSION.encode(), str(self._root).encode(), self._fingerprint.encode()):
-            h.update(part)
-            h.update(b"\0")
-        return self._cache_dir / f"tree-{h.hexdigest()}.pickle"
+        return self._cache_dir / f"tree-{KCONFIG.key(TREE_INDEX_VERSION, str(self._root), self._fingerprint)}.pickle"
 
     def _load_tree_index(self) -> Mapping[str, SymInfo]:
         """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files)."""
@@ -223,14 +218,10 @@ class KernelConfBackend:
     # -- disk cache
 
     def _cache_path(self, requested: OptionSetting) -> Path:
-        h = hashlib.sha256()
         if self._fingerprint is None:
             self._fingerprint = kconfig_fingerprint(self._root)
-        for part in (CACHE_VERSION.encode(), str(self._root).encode(), self._config_bytes,
-                     self._fingerprint.encode(), self.mode.encode(), str(requested).encode()):
-            h.update(part)
-            h.update(b"\0")
-        return self._cache_dir / (h.hexdigest() + ".json")
+        key = KCONFIG.key(str(self._root), self._config_bytes, self._fingerprint, self.mode, str(requested))
+        return self._cache_dir / f"{key}.json"
 
     def _disk_get(self, requested: OptionSetting) -> tuple[Resolution | None, bool]:
         try:

@@ -13,35 +13,7 @@
 - ``cindex``: where each struct, typedef, function, variable and macro of one file is defined, and when.
 - ``symbols``: the symbol index over many files, cached by content hash.
 - ``uses``: which identifiers and tags a header refers to.
+
+Each name is imported from the module above that defines it: importing this package loads none of them
+(``cindex`` and ``symbols`` bring in tree-sitter, which only explanations and variant planning need).
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-# Importing a submodule (``conditions`` for every check) must not load them all: ``cindex``
-# and ``symbols`` bring in tree-sitter, which only explanations and variant planning need.
-_HOME = {
-    **dict.fromkeys(("FALSE", "TRUE", "And", "Atom", "Const", "Defined", "Formula", "Not", "Or",
-                     "conj", "disj", "evaluate", "macros", "neg", "to_c"), "formula"),
-    **dict.fromkeys(("OptionFilter",), "options"),
-    **dict.fromkeys(("parse_condition",), "conditions"),
-    **dict.fromkeys(("CondBlock", "FileScan", "IncludeDirective", "MacroDef", "ScanError", "scan_directives"),
-                    "directives"),
-    **dict.fromkeys(("IncludeEdge", "IncludeGraph"), "includes"),
-    **dict.fromkeys(("ScanCache",), "scancache"),
-    **dict.fromkeys(("SearchPath",), "search"),
-    **dict.fromkeys(("Definition", "index_file"), "cindex"),
-    **dict.fromkeys(("SymbolIndex",), "symbols"),
-    **dict.fromkeys(("TagUse", "tag_use_sites", "tag_uses", "used_identifiers"), "uses"),
-}
-
-__all__ = list(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from ..atomic import write_atomic
+from ..store.atomic import write_atomic
+from ..store.namespaces import SCANS, code_digest
 from . import cexpr as _cexpr_module
 from . import conditions as _conditions_module
 from . import directives as _directives_module
@@ -40,32 +41,11 @@ class IncludeScan(NamedTuple):
     error: str | None
 
 
-#: Bump when the stored form of an ``IncludeScan`` changes.
-_SCAN_FORMAT = 1
-_NAMESPACES: dict[tuple[object, ...], str] = {}
-
-
-def _scan_namespace(options: OptionFilter | None) -> str:
-    """The disk cache's subdirectory: the scanner's own source and the option filter are part of it.
-
-    Hashing the scanner's source means an edit to it (a fixed corner case) is never
-    answered from scans the old code made, without anyone remembering to bump a version.
-    """
+def _key_parts(options: OptionFilter | None) -> tuple[str, ...]:
+    """What a stored scan depends on besides the file's content: the option filter and the scanner's code."""
     opts = options or OptionFilter()
-    key = (opts.patterns, tuple(sorted(opts.names)))
-    cached = _NAMESPACES.get(key)
-    if cached is not None:
-        return cached
-    h = hashlib.sha256(repr((_SCAN_FORMAT, key)).encode())
-    # Every module whose code decides what a scan contains.
-    for module in (_cexpr_module, _conditions_module, _directives_module, _formula_module, _options_module):
-        try:
-            h.update(Path(module.__file__ or "").read_bytes())
-        except OSError:
-            h.update(getattr(module, "__name__", "").encode())
-    name = f"includes-v{_SCAN_FORMAT}-{h.hexdigest()[:16]}"
-    _NAMESPACES[key] = name
-    return name
+    return (repr((opts.patterns, tuple(sorted(opts.names)))),
+            code_digest(_cexpr_module, _conditions_module, _directives_module, _formula_module, _options_module))
 
 
 def _encode_scan(path: str, scan: IncludeScan) -> bytes:
@@ -87,8 +67,9 @@ def _decode_scan(blob: bytes) -> tuple[str, IncludeScan]:
 class ScanCache:
     """Directive scans by content hash (the same header copied around is scanned once).
 
-    With ``cache_dir``, the include part of each scan (``include_scan``) is also kept on
-    disk, one file per content hash, so a later run reads scans instead of redoing them.
+    With ``cache_dir`` (the run's cache directory), the include part of each scan
+    (``include_scan``) is also kept on disk in the ``scans`` namespace, one file per
+    content hash, so a later run reads scans instead of redoing them.
     Full scans (every ``#define``) stay in memory: they are ten times larger and only
     worth keeping for the run that needs them.
     """
@@ -96,6 +77,7 @@ class ScanCache:
     def __init__(self, options: OptionFilter | None = None, cache_dir: Path | None = None) -> None:
         self.options = options
         self.cache_dir = cache_dir
+        self._key_parts = _key_parts(options)
         self._scans: dict[str, FileScan] = {}
         self._errors: dict[str, str] = {}
         #: sha256 -> (the include scan, the path its error message names)
@@ -155,7 +137,7 @@ class ScanCache:
     def _path(self, digest: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        return self.cache_dir / _scan_namespace(self.options) / digest[:2] / f"{digest}.pickle"
+        return SCANS.path(self.cache_dir, SCANS.key(digest, *self._key_parts), ".pickle")
 
     def _load(self, digest: str) -> tuple[IncludeScan, str] | None:
         where = self._path(digest)

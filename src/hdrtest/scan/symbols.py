@@ -17,38 +17,23 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ..atomic import write_atomic
-
-# Re-exported: callers outside the scanner import these from here.
-from .attributes import blank_attributes, blank_bare_macros
-from .cindex import INDEX_VERSION, KINDS, TAG_KINDS, Definition, FileSymbols, index_file, index_symbols, scan_file
+from ..store.atomic import write_atomic
+from ..store.namespaces import SYMBOLS
+from .cindex import INDEX_VERSION, Definition, FileSymbols, index_symbols
 from .formula import from_json, to_json
 from .options import OptionFilter
 
-__all__ = [
-    "Definition",
-    "KINDS",
-    "TAG_KINDS",
-    "index_file",
-    "index_symbols",
-    "FileSymbols",
-    "IndexStats",
-    "blank_attributes",
-    "blank_bare_macros",
-    "scan_file",
-    "SymbolIndex",
-    "INDEX_VERSION",
-]
+__all__ = ["IndexStats", "SymbolIndex"]
 
 
-def _cache_namespace(options: OptionFilter | None) -> str:
+def _key_parts(options: OptionFilter | None) -> tuple[str, ...]:
+    """What a file's stored definitions depend on besides its content: the indexer, its grammar, the option filter."""
     try:
         ts_version = metadata.version("tree-sitter-c")
     except metadata.PackageNotFoundError:
         ts_version = "unknown"
     opts = options or OptionFilter()
-    digest = hashlib.sha256(repr((sorted(opts.patterns), sorted(opts.names))).encode()).hexdigest()[:12]
-    return f"symbols-v{INDEX_VERSION}-tsc{ts_version}-{digest}"
+    return str(INDEX_VERSION), ts_version, repr((sorted(opts.patterns), sorted(opts.names)))
 
 
 def _encode(fs: FileSymbols) -> bytes:
@@ -100,7 +85,7 @@ class SymbolIndex:
     def __init__(self, options: OptionFilter | None = None, cache_dir: Path | None = None) -> None:
         self.options = options
         self.cache_dir = cache_dir
-        self._namespace = _cache_namespace(options)
+        self._key_parts = _key_parts(options)
         self._by_name: dict[str, list[tuple[str, int]]] = {}
         self._by_file: dict[str, _Entry] = {}
         self._memo: dict[str, FileSymbols] = {}  # sha256 -> symbols, this process only
@@ -119,16 +104,17 @@ class SymbolIndex:
 
     # -- cache ----------------------------------------------------------------
 
-    def _cache_path(self, digest: str) -> Path | None:
+    def cache_path(self, digest: str) -> Path | None:
+        """Where the definitions of content ``digest`` are kept (``cache_dir`` is the run's cache directory)."""
         if self.cache_dir is None:
             return None
-        return self.cache_dir / self._namespace / digest[:2] / f"{digest}.pickle"
+        return SYMBOLS.path(self.cache_dir, SYMBOLS.key(digest, *self._key_parts), ".pickle")
 
     def _load(self, digest: str) -> FileSymbols | None:
         fs = self._memo.get(digest)
         if fs is not None:
             return fs
-        p = self._cache_path(digest)
+        p = self.cache_path(digest)
         if p is None:
             return None
         try:
@@ -141,7 +127,7 @@ class SymbolIndex:
 
     def _store(self, digest: str, fs: FileSymbols, blob: bytes | None = None) -> None:
         self._memo[digest] = fs
-        p = self._cache_path(digest)
+        p = self.cache_path(digest)
         if p is not None and not p.exists():
             write_atomic(p, blob if blob is not None else _encode(fs))
 

@@ -10,16 +10,20 @@ Files are written atomically (``store.atomic``), so removing one at any time (``
 ``hdrtest cache stats|clear|prune`` walk ``registered()``: a new side cache registers
 here and is counted, cleared and pruned with the others.  Which directory a run uses
 (``--cache-dir``, or a private one with ``--no-cache``) is the caller's: every method
-takes the cache directory.
+takes the cache directory, and every side cache takes that directory, never its own
+subdirectory, so no owner names a folder.  What a file also depends on besides its
+content (an option filter, a compiler) goes into the key's parts, never into a path.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from .sizes import format_size, tree_size
 
@@ -62,16 +66,37 @@ def registered() -> tuple[Namespace, ...]:
     return tuple(_REGISTRY.values())
 
 
-# The side caches of today, in the order ``hdrtest cache stats`` lists them.  Their
-# owners still name their directories (and version their keys) themselves; they are
-# registered here so that the cache commands see them without importing their owners.
+@functools.cache
+def code_digest(*modules: ModuleType) -> str:
+    """A key part for the source of ``modules``, the code that decides what a namespace's files hold.
+
+    An edit to that code (a fixed corner case) is then never answered from files the old
+    code made, without anyone remembering to bump a version.
+    """
+    digest = hashlib.sha256()
+    for module in modules:
+        try:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        except OSError:
+            digest.update(module.__name__.encode())
+    return digest.hexdigest()
+
+
+# Every side cache, in the order ``hdrtest cache stats`` lists them, registered here (not
+# by their owners) so that the cache commands see them without importing their owners.
+#: Include scans (``scan.scancache``).
 SCANS = register("scans")
+#: Each header's relevant options (``variants``).
 RELEVANCE = register("relevance")
+#: Each file's definitions (``scan.symbols``).
 SYMBOLS = register("symbols")
-KCONFIG = register("kconfig")
+#: Kconfig resolutions, the Kconfig tree index and the built kconfig-eval (``kconfig.kernel``).
+KCONFIG = register("kconfig", version=2)
+#: Regenerated include/generated headers (``kbuild``).
 GENERATED = register("generated")
 #: Variant preludes: ``compile`` writes them here so that printed reproducers keep working after the run.
 VARIANTS = register("variants")
+#: Per-file use facts (``analysis.facts``).
 FACTS = register("facts")
 
 
