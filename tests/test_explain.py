@@ -12,6 +12,7 @@ from hdrtest.check import check
 from hdrtest.explain import config_values, explain_report, guard_directive, hiding_guard, include_spelling, why_false
 from hdrtest.fixes import apply_and_verify, render_diff
 from hdrtest.models import CheckReport, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
+from hdrtest.report.context import ReportContext
 from hdrtest.report.text import render
 from hdrtest.scan.conditions import Defined, Not, Or, parse_condition
 from hdrtest.scan.directives import scan_directives
@@ -29,7 +30,7 @@ def settings_for(root: Path, compiler: str, *flags: str, check_guard: bool = Fal
 def run(root: Path, settings: Settings, header: str = "t.h") -> tuple[CheckReport, Result]:
     report = check(settings, [str(root / header)])
     failing = report.failures
-    assert len(failing) == 1, render(report)
+    assert len(failing) == 1, render(ReportContext(report))
     return report, failing[0]
 
 
@@ -88,7 +89,7 @@ def test_kvm_gvt_is_explained_with_the_stub(tmp_path: Path, compiler: str) -> No
     assert result.triage == "header-test-only"
     [triage] = notes_of(result, "triage")
     assert "no translation unit that includes it is built when CONFIG_DRM_I915_GVT_KVMGT is off" in triage.message
-    text = render(report)
+    text = render(ReportContext(report))
     assert "arch/x86/include/asm/kvm_page_track.h:12: note: \u2018struct kvm_page_track_notifier_node\u2019" in text
     assert "    +struct kvm_page_track_notifier_node {};" in text
     assert "impact: header-test-only" in text

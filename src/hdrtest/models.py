@@ -142,6 +142,8 @@ class DiagnosisKind(str, enum.Enum):
     #: A static function (or, UNUSED_STATIC_DATA, other definition) in a header is unused under -Werror.
     UNUSED_STATIC_FUNCTION = "unused-static-function"
     UNUSED_STATIC_DATA = "unused-static-data"
+    #: hdrtest failed while explaining the error (``reason``): nothing is established, ``verified`` is False.
+    NOT_EXPLAINED = "not-explained"
 
 
 @dataclass(frozen=True)

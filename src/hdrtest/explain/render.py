@@ -94,6 +94,10 @@ def _unused(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
                  f"fails. Fix: {first}, or mark it __maybe_unused", file=d.file, line=d.line, kind="fix")]
 
 
+def _not_explained(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
+    return [Note(f"hdrtest could not explain this error ({d.reason})", kind="explain-error")]
+
+
 _RENDERERS: dict[DiagnosisKind, Callable[[Diagnosis, Diagnostic, str | None], list[Note]]] = {
     K.NO_MEMBER: _no_member,
     K.REDEFINED: _redefined,
@@ -104,6 +108,7 @@ _RENDERERS: dict[DiagnosisKind, Callable[[Diagnosis, Diagnostic, str | None], li
     K.ERROR_DIRECTIVE: _error_directive,
     K.UNUSED_STATIC_FUNCTION: _unused,
     K.UNUSED_STATIC_DATA: _unused,
+    K.NOT_EXPLAINED: _not_explained,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import CheckReport
+from .context import ReportContext
 from .findings import Finding, collect
 
 #: Errors that are not a verdict on the code rank above the header's own errors.
@@ -35,5 +35,5 @@ def issue(finding: Finding) -> dict[str, Any]:
     }
 
 
-def render(report: CheckReport) -> str:
-    return json.dumps([issue(f) for f in collect(report)], indent=2, ensure_ascii=False) + "\n"
+def render(context: ReportContext) -> str:
+    return json.dumps([issue(f) for f in collect(context.report)], indent=2, ensure_ascii=False) + "\n"

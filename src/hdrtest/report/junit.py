@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
 
 from ..models import CheckReport, Result, Skipped, Status
+from .context import ReportContext
+from .lines import unverified_reason
 from .text import result_lines
 
 # XML 1.0 cannot carry most control characters, and compiler output may hold some (colour codes).
@@ -53,8 +55,7 @@ def _testcase(result: Result) -> ET.Element:
             f"same preprocessed text as variant {result.same_as or '?'}; its verdict applies")})
         return case
     if result.status is Status.UNVERIFIED:
-        reasons = "; ".join(d.message for d in result.diagnostics if d.category == "not-verified")
-        ET.SubElement(case, "skipped", {"message": clean("not verified: " + (reasons or "no reason recorded"))})
+        ET.SubElement(case, "skipped", {"message": clean("not verified: " + unverified_reason(result))})
         return case
     tag = "failure" if result.status is Status.FAIL else "error"
     category = next((d.category for d in result.diagnostics if d.is_error and d.category), None)
@@ -109,7 +110,7 @@ def junit_tree(report: CheckReport) -> ET.Element:
     return root
 
 
-def render(report: CheckReport) -> str:
-    tree = junit_tree(report)
+def render(context: ReportContext) -> str:
+    tree = junit_tree(context.report)
     ET.indent(tree)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode") + "\n"
