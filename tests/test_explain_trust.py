@@ -367,3 +367,20 @@ def test_an_explanation_that_fails_is_recorded_as_not_verified(tmp_path: Path, m
     assert diagnosis is not None and (diagnosis.kind, diagnosis.verified) == ("not-explained", False)
     assert diagnosis.reason is not None and diagnosis.reason.startswith("FileNotFoundError")
     assert [n.kind for n in notes_of(report.failures[0])] == ["explain-error"]
+
+
+def test_the_result_cache_keeps_the_record_of_a_redefinition(tmp_path: Path) -> None:
+    # Places come back from the cache's JSON as the same record (tuples, the kind as an enum).
+    root = write_tree(tmp_path / "tree", {
+        "include/a.h": G.format(g="A_H", body="struct pair { int a; };"),
+        "include/b.h": G.format(g="B_H", body="struct pair { int a; };"),
+        "t.h": G.format(g="T_H", body="#include <a.h>\n#include <b.h>")})
+    settings = settings_for(root, "gcc", cache=tmp_path / "cache")
+    settle()
+    _, first = failing(root, settings)
+    _, again = failing(root, settings)
+    assert again.cached and not first.cached
+    records = [[d.diagnosis for d in r.diagnostics if d.diagnosis is not None] for r in (first, again)]
+    assert records[0] == records[1] and [d.kind for d in records[1]] == ["redefined"]
+    assert records[1][0].places == (("include/a.h", 3), ("include/b.h", 3))
+    assert [n.message for n in notes_of(again)] == [n.message for n in notes_of(first)]
