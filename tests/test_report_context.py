@@ -59,6 +59,8 @@ def test_every_format_shows_the_one_reproducer_and_note_lines(tmp_path: Path) ->
     junit = ET.fromstring(registry.render(context, "junit"))
     body = next(f.text or "" for f in junit.iter("failure"))
     assert all(line in body.splitlines() for line in notes)
+    (issue,) = [i for i in json.loads(registry.render(context, "codeclimate")) if OFF.describe() in i["description"]]
+    assert issue["content"]["body"].splitlines() == notes
     as_json = json.loads(registry.render(context, "json"))
     (variant,) = [r for r in as_json["results"] if r["variant"]["name"] == OFF.name]
     assert [d["diagnosis"]["kind"] for d in variant["diagnostics"] if "diagnosis" in d] == ["conditional"]

@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
 
+from ..diagnostics import render_gcc_style
 from ..models import CheckReport, Result, Skipped, Status
 from .context import ReportContext
 from .lines import unverified_reason
@@ -37,11 +38,8 @@ def case_name(result: Result) -> str:
 
 
 def _first_error(result: Result) -> str:
-    for diag in result.diagnostics:
-        if diag.is_error:
-            place = diag.file + (f":{diag.line}" if diag.line else "") + (f":{diag.column}" if diag.column else "")
-            return f"{place}: {diag.severity}: {diag.message}"
-    return f"{result.job.display}: {result.status.value}"
+    first = next((d for d in result.diagnostics if d.is_error), None)
+    return render_gcc_style(first, chain=False)[0] if first else f"{result.job.display}: {result.status.value}"
 
 
 def _testcase(result: Result) -> ET.Element:
