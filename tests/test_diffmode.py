@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hdrtest import diffmode
+from hdrtest.report import diff as diff_report
 from hdrtest.settings import Settings
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
@@ -103,7 +104,7 @@ def test_diff_between_two_commits(repo: Path, tmp_path: Path, monkeypatch: pytes
     assert [(c.result.job.display, c.now_passes) for c in result.fixed] == [("inc/b.h", True)]
     assert result.has_new_failures
 
-    text = diffmode.render_text(result)
+    text = diff_report.render_text(result)
     assert text.startswith("[auto build test ERROR on HEAD~1]")
     assert "All errors (new ones prefixed by >>):" in text
     marked = [plain(line) for line in text.splitlines() if line.startswith(">>")]
@@ -129,7 +130,7 @@ def test_diff_against_the_working_tree(repo: Path) -> None:
     assert [(c.result.job.display, [plain(d.message) for d in c.errors]) for c in result.new] == [
         ("inc/d.h", ["unknown type name 'zint'"]), ("inc/e.h", ["unknown type name 'zint'"])]
     assert result.fixed == []
-    text = diffmode.render_text(result)
+    text = diff_report.render_text(result)
     assert "head:     the working tree (uncommitted)" in text
     assert f"cd {repo} && cc -std=c11 -I{repo}/build/gen -Iinc" in text
 
@@ -140,7 +141,7 @@ def test_only_fixes_exit_clean_and_old_failures_stay_quiet(repo: Path) -> None:
     result = diffmode.run_diff(settings_for(repo), "HEAD~1", "HEAD")
     assert result.new == [] and not result.has_new_failures
     assert sorted(c.result.job.display for c in result.fixed) == ["inc/a.h", "inc/c.h"]
-    assert diffmode.render_text(result).startswith("[auto build test OK on HEAD~1]")
+    assert diff_report.render_text(result).startswith("[auto build test OK on HEAD~1]")
 
     # old.h fails in both revisions: touching it reports nothing new.
     write(repo, {"inc/old.h": "/* moved down */\n#pragma once\nstruct old { broken_t v; };\n"})

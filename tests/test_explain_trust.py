@@ -12,6 +12,7 @@ from hdrtest import classify as cls
 from hdrtest.check import check
 from hdrtest.explain import Explanation, explain_report, probe_config
 from hdrtest.models import CheckReport, Diagnosis, Diagnostic, Note, Result
+from hdrtest.report.context import ReportContext
 from hdrtest.report.text import render
 from hdrtest.scan.cindex import index_file
 from hdrtest.settings import Settings
@@ -34,7 +35,7 @@ def failing(root: Path, settings: Settings, header: str = "t.h") -> tuple[CheckR
     finally:
         if cache is not None:
             cache.close()
-    assert len(report.failures) == 1, render(report)
+    assert len(report.failures) == 1, render(ReportContext(report))
     return report, report.failures[0]
 
 
@@ -346,3 +347,40 @@ def test_an_enum_s_last_enumerator_is_not_blanked(tmp_path: Path) -> None:
             b"enum other {\n\tOTHER_A,\n#ifdef X\n\tOTHER_X,\n#endif\n\tOTHER_LAST\n#define OTHER_LAST OTHER_LAST\n};\n")
     found = {(d.name, d.kind) for d in index_file(str(tmp_path / "e.h"), text)}
     assert {("FLAG_LAST", "enumerator"), ("OTHER_LAST", "enumerator")} <= found
+
+
+def test_an_explanation_that_fails_is_recorded_as_not_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file that vanishes under the explainer: the check keeps its verdict, the error carries a record
+    # saying nothing was established and why.
+    from hdrtest.explain import report as explaining
+
+    write_tree(tmp_path, {"t.h": G.format(g="T_H", body="struct user { mystery_t m; };")})
+    settings = settings_for(tmp_path, "gcc")
+    report = check(settings, [str(tmp_path / "t.h")], explain=False)
+
+    def vanished(*_: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", str(tmp_path / "t.h"))
+
+    monkeypatch.setattr(explaining, "explain_diagnostic", vanished)
+    explained(report, settings)
+    diagnosis = errors(report.failures[0])[0].diagnosis
+    assert diagnosis is not None and (diagnosis.kind, diagnosis.verified) == ("not-explained", False)
+    assert diagnosis.reason is not None and diagnosis.reason.startswith("FileNotFoundError")
+    assert [n.kind for n in notes_of(report.failures[0])] == ["explain-error"]
+
+
+def test_the_result_cache_keeps_the_record_of_a_redefinition(tmp_path: Path) -> None:
+    # Places come back from the cache's JSON as the same record (tuples, the kind as an enum).
+    root = write_tree(tmp_path / "tree", {
+        "include/a.h": G.format(g="A_H", body="struct pair { int a; };"),
+        "include/b.h": G.format(g="B_H", body="struct pair { int a; };"),
+        "t.h": G.format(g="T_H", body="#include <a.h>\n#include <b.h>")})
+    settings = settings_for(root, "gcc", cache=tmp_path / "cache")
+    settle()
+    _, first = failing(root, settings)
+    _, again = failing(root, settings)
+    assert again.cached and not first.cached
+    records = [[d.diagnosis for d in r.diagnostics if d.diagnosis is not None] for r in (first, again)]
+    assert records[0] == records[1] and [d.kind for d in records[1]] == ["redefined"]
+    assert records[1][0].places == (("include/a.h", 3), ("include/b.h", 3))
+    assert [n.message for n in notes_of(again)] == [n.message for n in notes_of(first)]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hdrtest.check import check
 from hdrtest.report import registry
+from hdrtest.report.context import ReportContext
 from hdrtest.settings import Settings
 
 
@@ -24,7 +25,7 @@ def test_codeclimate_issues(tmp_path: Path) -> None:
                  [str(root / "inc" / "good.h")])
     report.results.extend(slow.results)
 
-    issues = json.loads(registry.render(report, "codeclimate"))
+    issues = json.loads(registry.render(ReportContext(report), "codeclimate"))
     assert isinstance(issues, list)
     for issue in issues:
         assert set(issue) >= {"type", "description", "check_name", "fingerprint", "severity", "location"}

@@ -24,6 +24,7 @@ from hdrtest.check import check
 from hdrtest.compile import CompileOptions, compile_job
 from hdrtest.models import CheckReport, Note, OptionSetting, Result, Status, Variant
 from hdrtest.report import html as html_report
+from hdrtest.report.context import ReportContext
 from hdrtest.settings import Settings
 
 FOO_OFF = Variant(name="CONFIG_FOO=n", changes=(OptionSetting("CONFIG_FOO", "n"),), defines=(("CONFIG_FOO", None),),
@@ -74,7 +75,7 @@ def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
         ("inc/good.h", "baseline", "pass"), ("inc/guarded.h", "baseline", "pass"),
         ("inc/guarded.h", "CONFIG_FOO=n", "fail"), ("inc/good.h", "CONFIG_FOO=n", "pass"),
         ("inc/bad.h", "CONFIG_FOO=n", "deduped"), ("inc/evil<script>.h", "CONFIG_FOO=n", "timeout")]
-    page = html_report.render(report)
+    page = html_report.render(ReportContext(report))
     # Nothing is loaded from anywhere: no external URLs in src/href, a CSP that forbids fetching.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
     assert "default-src 'none'" in page
@@ -207,7 +208,7 @@ def test_clicking_a_failing_cell_shows_its_diagnostics(tmp_path: Path) -> None:
     assert CHROMIUM is not None
     report = _report(tmp_path / "tree")
     page = tmp_path / "report.html"
-    page.write_text(html_report.render(report), encoding="utf-8")
+    page.write_text(html_report.render(ReportContext(report)), encoding="utf-8")
     browser = DevTools(CHROMIUM, tmp_path / "profile")
     try:
         browser.open(page.as_uri())

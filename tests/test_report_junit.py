@@ -9,6 +9,7 @@ from pathlib import Path
 from hdrtest.check import check
 from hdrtest.models import CheckReport, Diagnostic, OptionSetting, Result, Status, Variant
 from hdrtest.report import junit, registry
+from hdrtest.report.context import ReportContext
 from hdrtest.settings import Exclusion, Settings
 
 
@@ -39,7 +40,7 @@ def test_junit_parses_back(tmp_path: Path) -> None:
     ]
     report = CheckReport(root=report.root, results=report.results + extra, skipped=report.skipped,
                          elapsed=report.elapsed)
-    text = registry.render(report, "junit")
+    text = registry.render(ReportContext(report), "junit")
     assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
     root = ET.fromstring(text)
     assert root.tag == "testsuites"
@@ -82,7 +83,7 @@ def test_one_suite_per_language(tmp_path: Path) -> None:
     (root / "only.hpp").write_text("#pragma once\nnamespace n { struct s; s value; }\n")
     settings = Settings(root=root, languages=("c", "c++"), jobs=2, no_cache=True, variants="none")
     report = check(settings, [str(root)])
-    tree = ET.fromstring(junit.render(report))
+    tree = ET.fromstring(junit.render(ReportContext(report)))
     suites = {s.get("name"): s for s in tree.findall("testsuite")}
     assert set(suites) == {"hdrtest (c)", "hdrtest (c++)"}
     assert [c.get("name") for c in suites["hdrtest (c)"].findall("testcase")] == ["both.h [baseline]"]

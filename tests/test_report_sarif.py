@@ -14,6 +14,7 @@ import pytest
 from hdrtest.check import check
 from hdrtest.models import CheckReport, Note, Status
 from hdrtest.report import registry, sarif
+from hdrtest.report.context import ReportContext
 from hdrtest.settings import Settings
 
 SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
@@ -56,7 +57,7 @@ def test_sarif_is_valid_and_complete(tmp_path: Path) -> None:
     report = _report(root)
     statuses = {r.job.display: r.status for r in report.results}
     assert statuses["inc/good.h"] is Status.PASS and statuses["inc/bad.h"] is Status.FAIL
-    text = registry.render(report, "sarif")
+    text = registry.render(ReportContext(report), "sarif")
     document = json.loads(text)
     _validate(document)
 
@@ -107,8 +108,8 @@ def test_sarif_is_valid_and_complete(tmp_path: Path) -> None:
 
 
 def test_fingerprints_survive_line_shifts(tmp_path: Path) -> None:
-    before = json.loads(sarif.render(_report(tmp_path / "a" / "tree")))["runs"][0]["results"]
-    after = json.loads(sarif.render(_report(tmp_path / "b" / "tree", shift=5)))["runs"][0]["results"]
+    before = json.loads(sarif.render(ReportContext(_report(tmp_path / "a" / "tree"))))["runs"][0]["results"]
+    after = json.loads(sarif.render(ReportContext(_report(tmp_path / "b" / "tree", shift=5))))["runs"][0]["results"]
 
     def by_rule(results: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, int]]:
         return {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]):
@@ -131,7 +132,7 @@ def test_timeouts_become_notifications(tmp_path: Path) -> None:
     slow_cc.chmod(0o755)
     slow = check(_settings(root, timeout=0.5, cc=str(slow_cc)), [str(root / "inc" / "good.h")])
     assert [r.status for r in slow.results] == [Status.TIMEOUT]
-    document = json.loads(sarif.render(slow))
+    document = json.loads(sarif.render(ReportContext(slow)))
     _validate(document)
     run = document["runs"][0]
     assert run["results"] == []
@@ -151,7 +152,7 @@ def test_notes_become_related_locations_and_fixes(tmp_path: Path) -> None:
     error = next(d for d in bad.diagnostics if d.is_error)
     error.notes = [Note("'struct inner' is declared here but never defined", file="inc/bad.h", line=2),
                    Note("define it", file="inc/bad.h", line=2, kind="fix", fix_diff=patch)]
-    document = json.loads(sarif.render(report))
+    document = json.loads(sarif.render(ReportContext(report)))
     _validate(document)
     result = next(r for r in document["runs"][0]["results"] if "has incomplete type" in r["message"]["text"])
     related = [(r["physicalLocation"]["artifactLocation"]["uri"], r["physicalLocation"]["region"]["startLine"],
@@ -205,7 +206,7 @@ def test_variants_are_kept_apart(tmp_path: Path) -> None:
                       reason="CONFIG_X guards something")
     twin = replace(bad, job=replace(bad.job, variant=variant))
     both = CheckReport(root=report.root, results=report.results + [twin])
-    results = json.loads(sarif.render(both))["runs"][0]["results"]
+    results = json.loads(sarif.render(ReportContext(both)))["runs"][0]["results"]
     incomplete = [r for r in results if "has incomplete type" in r["message"]["text"]]
     assert sorted(r["properties"]["variant"] for r in incomplete) == ["CONFIG_X=n", "baseline"]
     assert len({r["partialFingerprints"][sarif.FINGERPRINT_KEY] for r in incomplete}) == 2
@@ -220,16 +221,16 @@ def test_baseline_state_marks_new_and_unchanged_results(tmp_path: Path) -> None:
     known = baseline.from_report(_report(root))
     (root / "inc" / "fresh.h").write_text("#pragma once\nstruct f { missing_t v; };\n")
     report = _report(root, shift=2)  # known errors moved down two lines: still known
-    baseline.mark(report, known)
-    document = json.loads(registry.render(report, "sarif"))
+    document = json.loads(registry.render(ReportContext(report, baseline=known), "sarif"))
     _validate(document)
     states = {(r["properties"]["header"], r["message"]["text"].split(" when ")[0]): r["baselineState"]
               for r in document["runs"][0]["results"]}
     assert states.pop(("inc/fresh.h", "unknown type name \u2018missing_t\u2019")) == "new"
     assert states and set(states.values()) == {"unchanged"}
     # JSON carries the same label per error; without a baseline, neither format has one.
-    errors = [d for r in json.loads(registry.render(report, "json"))["results"] for d in r["diagnostics"]
+    as_json = json.loads(registry.render(ReportContext(report, baseline=known), "json"))
+    errors = [d for r in as_json["results"] for d in r["diagnostics"]
               if d["severity"] in ("error", "fatal error")]
     assert {d["baseline"] for d in errors} == {"new", "unchanged"}
-    plain = json.loads(registry.render(_report(root), "sarif"))
+    plain = json.loads(registry.render(ReportContext(_report(root)), "sarif"))
     assert all("baselineState" not in r for r in plain["runs"][0]["results"])

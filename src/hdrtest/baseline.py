@@ -20,7 +20,6 @@ from typing import Any
 from . import __version__, classify
 from .errors import HdrtestError, UsageError
 from .models import CheckReport, Diagnostic, Result
-from .report.text import result_lines, summary_line
 from .toolchain import probe
 
 VERSION = 1
@@ -238,22 +237,3 @@ def label(failures: Iterable[Result], fresh: Iterable[Diagnostic]) -> None:
     for result in failures:
         for diag in error_diagnostics(result):
             diag.baseline_state = "new" if id(diag) in new else "unchanged"
-
-
-def render_text(report: CheckReport, baseline: Baseline) -> str:
-    """The text report with baselined failures left out and counted."""
-    fresh = new_failures(report, baseline)
-    fresh_ids = {id(r) for r in fresh}
-    lines: list[str] = []
-    for result in fresh:
-        lines.append("NEW " + result_lines(result)[0])
-        lines.extend(result_lines(result)[1:])
-        lines.append("")
-    for skipped in report.skipped:
-        lines.append(f"skipped {skipped.header}: {skipped.reason}")
-    known = [r for r in report.failures if id(r) not in fresh_ids]
-    where = f" ({baseline.path})" if baseline.path else ""
-    lines.append(f"hdrtest: {len(fresh)} new failure(s); {len(known)} known failure(s) in the baseline{where} "
-                 "not shown")
-    lines.append(summary_line(report))
-    return "\n".join(lines) + "\n"

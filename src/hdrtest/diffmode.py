@@ -18,7 +18,6 @@ import fnmatch
 import json
 import os
 import re
-import shlex
 import shutil
 import tempfile
 from collections import Counter
@@ -31,16 +30,13 @@ from . import compdb
 from .baseline import ensure_classified, error_diagnostics, error_keys, label, result_key
 from .baseline import new_errors as baseline_new_errors
 from .check import ProgressCallback, ResultStore, check, paths_to_check, run_planned
-from .diagnostics import render_gcc_style
 from .discover import discover
 from .errors import UsageError
 from .graph import vcs
 from .graph.affected import config_files, select_jobs
 from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import baseline_jobs, flag_source
-from .report.serialize import diagnostic_dict, result_dict
 from .settings import Settings
-from .toolchain import probe
 
 #: Files a header can include besides headers themselves.
 _INCLUDABLE_SUFFIXES = (".inc", ".def", ".x", ".tbl")
@@ -455,124 +451,14 @@ def _prefixes(settings: Settings, root: Path, paths: Sequence[str]) -> list[str]
     return out
 
 
-# -- rendering ------------------------------------------------------------------------------------------------
+# -- the user's checkout ---------------------------------------------------------------------------------------
 
 
-def _short(commit: str | None) -> str:
-    return commit[:12] if commit else "uncommitted"
-
-
-def _moved_back(text: str, worktree: Path, top: Path) -> str:
+def moved_back(text: str, worktree: Path, top: Path) -> str:
     """``text`` with every worktree path turned into the same path in the user's checkout."""
     return _sub_paths(text, worktree, lambda path: str(top) + path[len(str(worktree)):])
 
 
 def user_command(command: Sequence[str], worktree: Path, top: Path) -> list[str]:
     """A worktree compile as it reads in the user's checkout (generated files are in place there)."""
-    return [_moved_back(arg, worktree, top) for arg in command]
-
-
-def reproducer(diff: DiffResult, result: Result) -> list[str]:
-    """Steps that rebuild the failing compile in the user's own checkout."""
-    steps: list[str] = []
-    command = shlex.join(result.command)
-    directory = str(result.job.directory)
-    if diff.head_commit is not None and diff.head_tree is not None:
-        command = shlex.join(user_command(result.command, diff.head_tree, diff.toplevel))
-        directory = _moved_back(directory, diff.head_tree, diff.toplevel)
-        steps.append(f"git checkout {shlex.quote(diff.head_rev or diff.head_commit)}")
-    if result.job.variant.defines:
-        steps.append("# with a forced header holding: " + "; ".join(
-            f"#undef {n}" + (f" #define {n} {v}" if v is not None else "") for n, v in result.job.variant.defines))
-    steps.append(f"cd {shlex.quote(directory)} && {command}")
-    return steps
-
-
-def _compiler(diff: DiffResult) -> str:
-    results = diff.head.results or diff.base.results
-    if not results:
-        return "none run"
-    job = results[0].job
-    try:
-        return probe(job.compiler, job.directory).version
-    except Exception:  # noqa: BLE001 - the header block is informational
-        return job.compiler
-
-
-def _error_lines(result: Result, new: list[Diagnostic]) -> list[str]:
-    new_ids = {id(d) for d in new}
-    lines: list[str] = []
-    for diag in result.diagnostics:
-        rendered = render_gcc_style(diag)
-        if not diag.is_error:
-            lines.extend("   " + line for line in rendered)
-            continue
-        located = len(rendered) - 1 - len(diag.children)  # the diagnostic's own line, after its include chain
-        for index, line in enumerate(rendered):
-            marker = ">> " if index == located and id(diag) in new_ids else "   "
-            lines.append(marker + line)
-        for note in diag.notes:
-            place = (note.file or diag.file) + (f":{note.line}" if note.line else "")
-            lines.append(f"   {place}: note: {note.message}")
-    return lines
-
-
-def render_text(diff: DiffResult) -> str:
-    verdict = "ERROR" if diff.new else "OK"
-    head = diff.head_rev or "the working tree"
-    lines = [f"[auto build test {verdict} on {diff.base_rev}]", ""]
-    lines.append(f"tree:     {diff.toplevel}")
-    lines.append(f"base:     {diff.base_rev} ({_short(diff.base_commit)})")
-    lines.append(f"head:     {head} ({_short(diff.head_commit)})")
-    lines.append(f"compiler: {_compiler(diff)}")
-    skipped = len(diff.head.skipped)
-    lines.append(f"headers:  {len(diff.headers)} affected by {len(diff.changed_files)} changed file(s), "
-                 f"{diff.head.headers_checked} checked" + (f", {skipped} skipped" if skipped else ""))
-    lines.append("")
-    if diff.new:
-        lines.append("All errors (new ones prefixed by >>):")
-        lines.append("")
-        for change in diff.new:
-            job = change.result.job
-            lines.append(f"   {job.display} [{job.language}] in {job.variant.describe()}:")
-            lines.extend(_error_lines(change.result, change.errors))
-            lines.append("")
-            lines.append("reproduce:")
-            lines.extend("        " + step for step in reproducer(diff, change.result))
-            lines.append("")
-    if diff.fixed:
-        lines.append("Fixed by the change:")
-        lines.append("")
-        for change in diff.fixed:
-            job = change.result.job
-            state = "now compiles alone" if change.now_passes else "still fails, with other errors"
-            lines.append(f"   {job.display} [{job.language}] in {job.variant.describe()}: {state}")
-            for diag in change.errors:
-                lines.extend("   -" + line for line in render_gcc_style(diag, chain=False)[:1])
-            lines.append("")
-    new_errors = sum(len(c.errors) for c in diff.new)
-    fixed_errors = sum(len(c.errors) for c in diff.fixed)
-    lines.append(f"hdrtest diff: {new_errors} new error(s) in {len(diff.new)} header check(s), {fixed_errors} "
-                 f"fixed in {len(diff.fixed)}, {diff.still_failing} failing as before (not shown)")
-    return "\n".join(lines) + "\n"
-
-
-def diff_dict(diff: DiffResult) -> dict[str, Any]:
-    def change(c: Change) -> dict[str, Any]:
-        return {"result": result_dict(c.result), "errors": [diagnostic_dict(d) for d in c.errors],
-                "now_passes": c.now_passes}
-
-    return {
-        "schema": "hdrtest-diff/1",
-        "base": {"rev": diff.base_rev, "commit": diff.base_commit},
-        "head": {"rev": diff.head_rev, "commit": diff.head_commit},
-        "changed_files": diff.changed_files,
-        "headers": diff.headers,
-        "new": [change(c) for c in diff.new],
-        "fixed": [change(c) for c in diff.fixed],
-        "still_failing": diff.still_failing,
-    }
-
-
-def render_json(diff: DiffResult) -> str:
-    return json.dumps(diff_dict(diff), indent=2, ensure_ascii=False) + "\n"
+    return [moved_back(arg, worktree, top) for arg in command]

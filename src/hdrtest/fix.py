@@ -12,6 +12,7 @@ from .check import ProgressCallback, check
 from .explain import explain_report
 from .fixes import apply_and_verify, render_diff, shown_path, split_inside
 from .models import CheckReport
+from .report.context import ReportContext
 from .report.text import render
 from .settings import Settings
 
@@ -38,7 +39,7 @@ def run_fix(settings: Settings, paths: list[str], *, apply: bool, write: Callabl
     for name in sorted({shown_path(e.file, settings.root) for e in outside}):
         say(f"hdrtest: not suggesting an edit of {name}: it is outside the checked tree")
     if not ok:
-        write(render(report))
+        write(render(ReportContext(report)))
         say("hdrtest: no edit to suggest for these failures (see the notes above)")
         return 1
     write(render_diff(ok, settings.root))
@@ -48,5 +49,5 @@ def run_fix(settings: Settings, paths: list[str], *, apply: bool, write: Callabl
     outcome = apply_and_verify(ok, settings.root, lambda: check(settings, paths, explain=False))
     say("hdrtest: " + outcome.message)
     if not outcome.passed and outcome.after is not None:
-        write(render(outcome.after))
+        write(render(ReportContext(outcome.after)))
     return 0 if outcome.passed else 1

@@ -110,19 +110,50 @@ class Job:
         return f"{self.display}[{self.language}]@{self.variant.name}"
 
 
+class DiagnosisKind(str, enum.Enum):
+    """What an explanation established about an error (the record's ``kind``)."""
+
+    #: A C library or compiler header provides the name: ``include`` is the line to add.
+    STANDARD_HEADER = "standard-header"
+    #: Defined (at ``file``:``line``) in a header this one does not include; ``include`` brings it in.
+    NOT_INCLUDED = "not-included"
+    #: Defined (or, with ``context``, a member declared) only under ``guard``, false here.
+    CONDITIONAL = "conditional"
+    #: As CONDITIONAL, but the guard's value here is unknown: ``verified`` is False.
+    UNKNOWN_CONDITION = "unknown-condition"
+    #: The compile reads a definition (``line`` after the use when ``file`` is the user's).
+    DEFINED_HERE = "defined-here"
+    FORWARD_ONLY = "forward-only"
+    NOWHERE = "nowhere"
+    #: ``context`` (defined at ``file``:``line``) has no member ``symbol`` in any configuration.
+    NO_MEMBER = "no-member"
+    #: ``symbol`` is defined more than once in what the compile reads: ``places``.
+    REDEFINED = "redefined"
+    #: The header has no include guard: ``macro`` is the one the fix adds.
+    NO_INCLUDE_GUARD = "no-include-guard"
+    #: The header has the include guard ``macro``, yet including it twice defines ``symbol`` again.
+    GUARD_INCOMPLETE = "guard-incomplete"
+    #: ``symbol`` (a file name) exists at ``places`` (of ``total``) but not on the include path.
+    INCLUDE_NOT_ON_PATH = "include-not-on-path"
+    #: No file ``symbol`` exists (``verified`` False when only part of the tree was listed).
+    NO_SUCH_FILE = "no-such-file"
+    #: An ``#error`` at ``file``:``line`` stopped the compile.
+    ERROR_DIRECTIVE = "error-directive"
+    #: A static function (or, UNUSED_STATIC_DATA, other definition) in a header is unused under -Werror.
+    UNUSED_STATIC_FUNCTION = "unused-static-function"
+    UNUSED_STATIC_DATA = "unused-static-data"
+    #: hdrtest failed while explaining the error (``reason``): nothing is established, ``verified`` is False.
+    NOT_EXPLAINED = "not-explained"
+
+
 @dataclass(frozen=True)
 class Diagnosis:
-    """What an explanation established about an error's name, as data; its notes are renderings of it.
+    """What an explanation established about an error, as data; its notes are renderings of it
+    (``explain.render.notes_for``)."""
 
-    ``kind``: "standard-header" (a C library or compiler header provides it), "not-included" (defined in a
-    header this one does not include), "conditional" (defined only under ``guard``, false here),
-    "unknown-condition" (under ``guard``, whose value here is unknown: ``verified`` is False),
-    "defined-here" (the compile reads a definition), "forward-only", "nowhere".
-    """
-
-    kind: str
+    kind: DiagnosisKind
     symbol: str
-    #: The definition the explanation names: path as shown, 1-based line.
+    #: The definition (or declaration, or directive) the explanation names: path as shown, 1-based line.
     file: str | None = None
     line: int | None = None
     #: Its presence condition, as a C preprocessor expression (None when unconditional).
@@ -136,6 +167,19 @@ class Diagnosis:
     verified: bool = True
     #: Why it is not verified ("could not list macros: ...").
     reason: str | None = None
+    #: What ``symbol`` belongs to: the struct or union of a member (``struct stats``).
+    context: str | None = None
+    #: Further places (path as shown, line; 0 when none) the explanation names, and how many there are in all.
+    places: tuple[tuple[str, int], ...] = ()
+    total: int = 0
+    #: A macro the explanation names: the include guard the header has, or the one its fix adds.
+    macro: str | None = None
+
+    def __post_init__(self) -> None:
+        # Records come back from JSON (the result cache) with strings and lists: one canonical form.
+        object.__setattr__(self, "kind", DiagnosisKind(self.kind))
+        object.__setattr__(self, "values", tuple((str(n), v) for n, v in self.values))
+        object.__setattr__(self, "places", tuple((str(f), int(n)) for f, n in self.places))
 
 
 #: The note kinds explanations write: dropped when an explanation is redone or goes stale.

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..toolchain import run
 from .audit import cmd_audit
 from .cache import cmd_cache
-from .check import cmd_check, render
+from .check import cmd_check
 from .diff import cmd_diff
 from .exits import Command, run_command
 from .fix import cmd_fix
@@ -21,7 +21,7 @@ from .parser import build_parser
 from .series import cmd_bisect, cmd_series
 from .signals import Terminated, install_signal_handlers, restore_signal_handlers
 
-__all__ = ["Terminated", "build_parser", "main", "render", "settings_from_args"]
+__all__ = ["Terminated", "build_parser", "main", "settings_from_args"]
 
 COMMANDS: dict[str, Command] = {"check": cmd_check, "fix": cmd_fix, "diff": cmd_diff, "series": cmd_series,
                                 "bisect": cmd_bisect, "cache": cmd_cache, "audit": cmd_audit}

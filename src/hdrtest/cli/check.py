@@ -12,14 +12,11 @@ from ..fix import suggest
 from ..models import CheckReport
 from ..progress import Progress
 from ..report import registry
+from ..report.context import ReportContext
 from ..report.text import summary_line
 from ..store.commands import open_cache
 from .options import Output, ReportFormat, RunConfig, extra_reports, report_format, run_config, settings_from_args
 from .output import write_report
-
-
-def render(report: CheckReport, fmt: str) -> str:
-    return registry.render(report, fmt)
 
 
 def _check_config(args: argparse.Namespace) -> RunConfig:
@@ -49,13 +46,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         if cache is not None:
             cache.close()
-    if known is not None:
-        baselines.mark(report, known)
     fix_diff = suggest(report, settings) if args.fix else None
+    context = ReportContext(report, baseline=known)
     for out in config.outputs:
-        text = baselines.render_text(report, known) if known is not None and out.format is ReportFormat.TEXT \
-            else render(report, out.format.value)
-        write_report(text, out.destination)
+        write_report(registry.render(context, out.format.value), out.destination)
     main = config.main_output
     to_stdout = main.destination in (None, "-")
     if fix_diff:

@@ -9,6 +9,7 @@ from .. import diffmode
 from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
 from ..progress import Progress
 from ..report import registry
+from ..report.context import ReportContext
 from .options import Output, ReportFormat, extra_reports, run_config, settings_from_args
 from .output import write_report
 
@@ -38,10 +39,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         head = None
     with Progress(quiet=config.quiet) as progress:
         result = diffmode.run_diff(settings, args.base, head, paths=paths, progress=progress.update)
-    write_report(diffmode.render_json(result) if main.format is ReportFormat.JSON else diffmode.render_text(result),
-                 main.destination)
-    if reports:
-        diffmode.mark_states(result)  # BASE is the baseline: SARIF's baselineState says new or unchanged
-        for out in reports:
-            write_report(registry.render(result.head, out.format.value), out.destination)
+    # Text and JSON are the comparison; the other formats show HEAD's check with BASE as its baseline.
+    context = ReportContext.of_diff(result)
+    for out in [main, *reports]:
+        write_report(registry.render(context, out.format.value), out.destination)
     return EXIT_FAILURES if result.has_new_failures else EXIT_CLEAN

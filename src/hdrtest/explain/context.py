@@ -6,15 +6,16 @@ way notes print them; every question module (definitions, includes, stubs) share
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
-from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, Diagnostic, Note, Result
+from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
 from ..scan.conditions import TRUE, Const, Formula, evaluate, macros, to_c
 from ..scan.includes import SearchPath
 from .config import Values
@@ -90,19 +91,31 @@ class Explained:
     diagnosis: Diagnosis | None = None
 
 
-def diagnosis_for(kind: str, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context, *,
+def diagnosis_for(kind: DiagnosisKind, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context, *,
                   include: str | None = None, stub: str | None = None) -> Diagnosis:
     """The record of what an explanation established (``definition``: the one it names)."""
-    guard = None if definition is None or definition.condition == TRUE else definition.condition
+    if definition is None:
+        return record(kind, diag.symbol or "", ctx, include=include, stub=stub)
+    return record(kind, diag.symbol or "", ctx, file=definition.file, line=definition.line,
+                  condition=definition.condition, include=include, stub=stub)
+
+
+def record(kind: DiagnosisKind, symbol: str, ctx: Context, *, file: str | Path | None = None, line: int | None = None,
+           condition: Formula | None = None, **fields: Any) -> Diagnosis:
+    """A diagnosis of ``symbol`` naming ``file``:``line`` under ``condition``, with the condition's values here.
+
+    ``fields``: the record's other fields (``include``, ``context``, ``places``...), and
+    ``verified``/``reason`` where something other than an unknown condition limits it.
+    """
+    guard = None if condition is None or condition == TRUE else condition
     unknown = ctx.unknown_reason is not None
     values = tuple((name, "?" if unknown else ctx.values.get(name)) for name in sorted(macros(guard))) \
         if guard is not None else ()
-    verified = kind != "unknown-condition"
-    return Diagnosis(kind=kind, symbol=diag.symbol or "",
-                     file=shown_in(definition.file, ctx.root) if definition else None,
-                     line=definition.line if definition else None, guard=to_c(guard) if guard is not None else None,
-                     values=values, include=include, stub=stub, verified=verified,
+    verified = kind is not DiagnosisKind.UNKNOWN_CONDITION
+    base = Diagnosis(kind=kind, symbol=symbol, file=shown_in(file, ctx.root) if file is not None else None, line=line,
+                     guard=to_c(guard) if guard is not None else None, values=values, verified=verified,
                      reason=None if verified else ctx.unknown_reason or "hdrtest cannot evaluate that condition")
+    return dataclasses.replace(base, **fields)
 
 
 def norm_path(path: str | Path) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fixes import inside, render_diff
+from ..models import DiagnosisKind as K
 from ..models import Diagnostic, Note
 from ..scan.conditions import TRUE, Formula, always_one_of, evaluate, to_c
 from .config import Values
@@ -75,7 +76,7 @@ def explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLike
         number += 1
     out.notes.append(Note(f"fix {number}: {'or ' if number > 1 else ''}guard the use at {diag.file}:{diag.line} "
                           f"with {guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
-    out.diagnosis = diagnosis_for("conditional", diag, definition, ctx, stub=stub if edit is not None else None)
+    out.diagnosis = diagnosis_for(K.CONDITIONAL, diag, definition, ctx, stub=stub if edit is not None else None)
     return out
 
 
@@ -97,7 +98,7 @@ def explain_elsewhere(diag: Diagnostic, label: str, candidates: list[DefinitionL
         out.notes.append(Note(f"{label} is defined at {where_of(definition, ctx.root)}, which no include path of this "
                               "compile reaches", file=shown_in(definition.file, ctx.root), line=definition.line,
                               kind="definition"))
-        out.diagnosis = diagnosis_for("not-included", diag, definition, ctx)
+        out.diagnosis = diagnosis_for(K.NOT_INCLUDED, diag, definition, ctx)
         return out
     scored.sort(key=lambda item: item[0])
     _, spelled, definition = scored[0]
@@ -119,7 +120,7 @@ def explain_elsewhere(diag: Diagnostic, label: str, candidates: list[DefinitionL
                   f"does not include; {spelled}, included by {count} file(s) next to it, brings it in"
     out.notes.append(Note(message, file=shown_in(definition.file, ctx.root), line=definition.line,
                           kind="definition"))
-    out.diagnosis = diagnosis_for("standard-header" if standard is not None and via is None else "not-included", diag,
+    out.diagnosis = diagnosis_for(K.STANDARD_HEADER if standard is not None and via is None else K.NOT_INCLUDED, diag,
                                   definition, ctx, include=spelled)
     add_include(out, spelled, label, user, ctx)
     return out
@@ -145,7 +146,7 @@ def explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[st
     out = Explained([Note(f"{label} comes from the standard header {spelled} ({where_of(definition, ctx.root)}), "
                           f"which {shown_in(user, ctx.root)} {how}", file=shown_in(definition.file, ctx.root),
                           line=definition.line, kind="definition")])
-    out.diagnosis = diagnosis_for("standard-header", diag, definition, ctx, include=spelled)
+    out.diagnosis = diagnosis_for(K.STANDARD_HEADER, diag, definition, ctx, include=spelled)
     add_include(out, spelled, label, user, ctx)
     return out
 
@@ -245,7 +246,7 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                 message += f" (when {to_c(definition.condition)}, which holds here)"
         out.notes.append(Note(message, file=shown_in(definition.file, ctx.root), line=definition.line,
                               kind="definition"))
-        out.diagnosis = diagnosis_for("defined-here", diag, definition, ctx)
+        out.diagnosis = diagnosis_for(K.DEFINED_HERE, diag, definition, ctx)
         return out
     if unknown:
         definition = (unknown_here or unknown)[0]
@@ -253,7 +254,7 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
                               f"{to_c(definition.condition)}, whose value here is unknown (not verified: "
                               f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
                               file=shown_in(definition.file, ctx.root), line=definition.line, kind="definition"))
-        out.diagnosis = diagnosis_for("unknown-condition", diag, definition, ctx)
+        out.diagnosis = diagnosis_for(K.UNKNOWN_CONDITION, diag, definition, ctx)
         return out
     # "Only forward-declared" and "nowhere" rest on what the include directories lack: a new file changes that.
     ctx.cacheable = False
@@ -262,9 +263,9 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
         out.notes.append(Note(f"{label} is only forward-declared ({where_of(definition, ctx.root)}); no complete "
                               f"definition exists in the {indexed_count(ctx)} indexed file(s)",
                               file=shown_in(definition.file, ctx.root), line=definition.line, kind="definition"))
-        out.diagnosis = diagnosis_for("forward-only", diag, definition, ctx)
+        out.diagnosis = diagnosis_for(K.FORWARD_ONLY, diag, definition, ctx)
         return out
-    out.diagnosis = diagnosis_for("nowhere", diag, None, ctx)
+    out.diagnosis = diagnosis_for(K.NOWHERE, diag, None, ctx)
     out.notes.append(Note(f"{label} is defined nowhere in the {indexed_count(ctx)} indexed file(s) (the header's "
                           "includes and the include directories of its flags)", kind="definition"))
     return out

@@ -3,14 +3,15 @@ lookup (missing include, include guard, ``#error``, unused static, struct member
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
 
 from .. import classify as cls
-from ..fixes import declaration_text, render_diff
-from ..models import Diagnostic, Note
-from ..scan.conditions import to_c
+from ..fixes import Edit, declaration_text, render_diff
+from ..models import Diagnosis, Diagnostic
+from ..models import DiagnosisKind as K
 from .context import (
     TAG_KINDS,
     Context,
@@ -21,14 +22,14 @@ from .context import (
     norm_path,
     query_for,
     quoted,
+    record,
     shown_in,
     tree_edit,
-    where_of,
 )
 from .definitions import explain_definitions
 from .files import Files
-from .guards import guard_directive, why_false
 from .includes import include_spelling
+from .render import notes_for
 
 
 def typedef_target(definition: DefinitionLike, files: Files) -> str | None:
@@ -40,45 +41,35 @@ def typedef_target(definition: DefinitionLike, files: Files) -> str | None:
 
 def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context) -> Explained:
     """A member declared only under a condition inside its struct."""
-    out = Explained()
     name, kinds, _ = query_for(container, cls.INCOMPLETE_TYPE)
     for definition in lookup(ctx.index, name, kinds):
         if not definition.complete:
             continue
         path = str(definition.file)
-        lines = ctx.files.lines(path)
-        depth = 0
-        for number in range(definition.line, min(len(lines), definition.line + 2000) + 1):
-            text = lines[number - 1]
-            if number > definition.line and depth > 0 and _declares(text, member):
-                condition = ctx.files.scan(path).condition_at(number)
-                if ctx.value(condition) is None:
-                    out.notes.append(Note(
-                        f"member {quoted(member)} of {quoted(container)} is declared at "
-                        f"{shown_in(path, ctx.root)}:{number} "
-                        f"only when {to_c(condition)}, whose value here is unknown (not verified: "
-                        f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
-                        file=shown_in(path, ctx.root), line=number, kind="definition"))
-                    return out
-                if ctx.value(condition) is False:
-                    reasons = why_false(condition, ctx.values)
-                    out.notes.append(Note(
-                        f"member {quoted(member)} of {quoted(container)} is declared at "
-                        f"{shown_in(path, ctx.root)}:{number} "
-                        f"only when {to_c(condition)}; in this configuration {', '.join(reasons)}",
-                        file=shown_in(path, ctx.root), line=number, kind="definition"))
-                    out.notes.append(Note(f"fix: guard the use at {diag.file}:{diag.line} with "
-                                          f"{guard_directive(condition)}, or declare the member unconditionally",
-                                          file=diag.file, line=diag.line, kind="fix"))
-                    return out
-            depth += text.count("{") - text.count("}")
-            if number > definition.line and depth <= 0 and "}" in text:
-                break
-        out.notes.append(Note(f"{quoted(container)} (defined at {where_of(definition, ctx.root)}) has no member "
-                              f"{quoted(member)} in any configuration", file=shown_in(path, ctx.root),
-                              line=definition.line, kind="definition"))
-        return out
-    return out
+        found = _member_line(ctx.files.lines(path), definition.line, member)
+        if found is not None:
+            condition = ctx.files.scan(path).condition_at(found)
+            value = ctx.value(condition)
+            if value is True:
+                return Explained()  # declared here: whatever the compiler saw, this is not established as why
+            kind = K.UNKNOWN_CONDITION if value is None else K.CONDITIONAL
+            return rendered(record(kind, member, ctx, file=path, line=found, condition=condition, context=container),
+                            diag)
+        return rendered(record(K.NO_MEMBER, member, ctx, file=path, line=definition.line, context=container), diag)
+    return Explained()
+
+
+def _member_line(lines: list[str], first: int, member: str) -> int | None:
+    """The line declaring ``member`` in the struct whose definition starts at ``first``, if any."""
+    depth = 0
+    for number in range(first, min(len(lines), first + 2000) + 1):
+        text = lines[number - 1]
+        if number > first and depth > 0 and _declares(text, member):
+            return number
+        depth += text.count("{") - text.count("}")
+        if number > first and depth <= 0 and "}" in text:
+            break
+    return None
 
 
 def _declares(text: str, member: str) -> bool:
@@ -86,23 +77,18 @@ def _declares(text: str, member: str) -> bool:
 
 
 def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> Explained:
-    out = Explained()
     base = Path(spelling).name
     named, complete = _files_named(ctx.root, base)
     found = sorted(p for p in named if p.as_posix().endswith("/" + spelling) or p.name == spelling)
     if not found:
-        where = "in the tree or on the include path" if complete else \
-            f"among the first {_NAMES_LIMIT:,} files of the tree"
-        out.notes.append(Note(f"no file {quoted(spelling)} exists {where}", kind="definition"))
-        return out
-    shown = ", ".join(shown_in(p, ctx.root) for p in found[:3])
-    out.notes.append(Note(f"{quoted(spelling)} is not on this compile's include path; the tree has {shown}"
-                          + (f" and {len(found) - 3} more" if len(found) > 3 else ""), kind="definition"))
+        found_not = record(K.NO_SUCH_FILE, spelling, ctx)
+        if not complete:
+            found_not = dataclasses.replace(found_not, verified=False, total=_NAMES_LIMIT,
+                                            reason=f"only the first {_NAMES_LIMIT:,} files of the tree were listed")
+        return rendered(found_not, diag)
     user = Path(diag.abs_file or norm_path(ctx.root / diag.file))
-    spelled = include_spelling(found[0], user, ctx.search)
-    if spelled is not None:
-        out.notes.append(Note(f"fix: spell it #include {spelled}, or add its directory with -I", kind="fix"))
-    return out
+    return rendered(record(K.INCLUDE_NOT_ON_PATH, spelling, ctx, places=[(shown_in(p, ctx.root), 0) for p in found[:3]],
+                           total=len(found), include=include_spelling(found[0], user, ctx.search)), diag)
 
 
 #: Root -> (file name -> directories holding one, whether the whole tree was listed).
@@ -138,13 +124,12 @@ def guard_macro(display: str) -> str:
 
 
 def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
-    out = Explained()
     path = Path(diag.abs_file or norm_path(ctx.root / diag.file))
     scan = ctx.files.scan(str(path))
+    symbol = diag.symbol or "?"
     if scan.guard is not None:
-        out.notes.append(Note(f"{diag.file} has the include guard {scan.guard}, yet {quoted(diag.symbol or '?')} is "
-                              "defined twice when it is included twice", kind="definition"))
-        return out
+        return rendered(dataclasses.replace(record(K.GUARD_INCOMPLETE, symbol, ctx, macro=scan.guard), file=diag.file),
+                        diag)
     macro = guard_macro(shown_in(path, ctx.root))
     lines = ctx.files.lines(str(path))
     first = 1  # the guard goes after the leading comment (licence, description)
@@ -155,22 +140,13 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
                                    group="guard-open", description="include guard"),
                          tree_edit(ctx, file=path, line=len(lines) + 1, lines=(f"#endif /* {macro} */",),
                                    group="guard-close", description="include guard")) if e is not None]
-    out.edits.extend(edits)
-    out.notes.append(Note(f"{diag.file} has no include guard: a second #include defines "
-                          f"{quoted(diag.symbol or '?')} again", file=diag.file, kind="definition"))
-    out.notes.append(Note(f"fix: wrap it in #ifndef {macro} / #define {macro} ... #endif", file=diag.file,
-                          kind="fix", fix_diff=render_diff(edits, ctx.root) if edits else None))
-    return out
+    found = dataclasses.replace(record(K.NO_INCLUDE_GUARD, symbol, ctx, macro=macro), file=diag.file)
+    return rendered(found, diag, edits, render_diff(edits, ctx.root) if edits else None)
 
 
 def _explain_error_directive(diag: Diagnostic, ctx: Context) -> Explained:
     """An ``#error`` in a header is usually a deliberate "do not include me alone"."""
-    shown = diag.file or "the header"
-    return Explained(notes=[Note(
-        f"{shown}:{diag.line} refuses this configuration or direct inclusion with #error; if that is by design, "
-        f"exclude it with a reason in the settings (exclude = [{{path = \"{shown}\", reason = \"...\"}}]) or mark it "
-        f"/* hdrtest: skip - reason */; otherwise the condition around the #error names what is missing",
-        file=diag.file, line=diag.line, kind="fix")])
+    return rendered(Diagnosis(K.ERROR_DIRECTIVE, diag.symbol or "", file=diag.file, line=diag.line), diag)
 
 
 def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
@@ -178,28 +154,27 @@ def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
     text = lines[diag.line - 1] if 0 < diag.line <= len(lines) else ""
     # A function's name is followed by its parameter list on the defining line.
     function = re.search(r"\b" + re.escape(name) + r"\s*\(", text) is not None
-    first = "make it static inline" if function else \
-        "move the definition into the one source file that uses it and declare it extern here"
-    return Explained([Note(
-        f"{quoted(name)} is a static {'function' if function else 'definition'} in a header: every file that includes "
-        f"the header gets its own copy, and with -Werror each one that does not use it fails. Fix: {first}, or "
-        "mark it __maybe_unused", file=diag.file, line=diag.line, kind="fix")])
+    kind = K.UNUSED_STATIC_FUNCTION if function else K.UNUSED_STATIC_DATA
+    return rendered(Diagnosis(kind, name, file=diag.file, line=diag.line), diag)
 
 
 def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explained:
-    out = Explained()
     words = symbol.split()
     name = words[-1]
     kinds = (words[0],) if len(words) == 2 and words[0] in TAG_KINDS else \
         ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator")
     places = [d for d in lookup(ctx.index, name, kinds)
               if d.complete and norm_path(d.file) in ctx.closure and ctx.value(d.condition) is not False]
-    if len(places) > 1:
-        shown = ", ".join(where_of(d, ctx.root) for d in places[:4])
-        out.notes.append(Note(f"{quoted(symbol)} is defined {len(places)} times in what this compile reads: {shown}; "
-                              "keep one definition and include its header where the others are",
-                              kind="definition"))
-    return out
+    if len(places) < 2:
+        return Explained()
+    return rendered(record(K.REDEFINED, symbol, ctx, places=[(shown_in(d.file, ctx.root), d.line) for d in places[:4]],
+                           total=len(places)), diag)
+
+
+def rendered(found: Diagnosis, diag: Diagnostic, edits: list[Edit] | None = None,
+             fix_diff: str | None = None) -> Explained:
+    """An explanation whose notes are the rendering of its record."""
+    return Explained(notes_for(found, diag, fix_diff), list(edits or []), found)
 
 
 def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:

@@ -11,7 +11,7 @@ from .. import compdb
 from ..changes import GraphStore
 from ..executors.local import default_jobs
 from ..fixes import Edit
-from ..models import CheckReport, Note, Result
+from ..models import CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
 from ..scan.conditions import OptionFilter
 from ..scan.includes import SearchPath
@@ -24,6 +24,7 @@ from .context import OWN_NOTE_KINDS, Context, Explained, IndexLike, norm_path
 from .diagnostic import explain_diagnostic
 from .files import Files
 from .index import EmptyIndex, LazyIndex, symbol_cache_dir
+from .render import notes_for
 
 
 @dataclass
@@ -99,8 +100,9 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
             except (OSError, ValueError, RecursionError) as exc:
                 # An explanation is an extra: a file that vanished or a construct the
                 # scanners misread must not cost the user the check itself.
-                found = Explained([Note(f"hdrtest could not explain this error ({exc.__class__.__name__}: {exc})",
-                                        kind="explain-error")])
+                failed = Diagnosis(DiagnosisKind.NOT_EXPLAINED, diag.symbol or "", verified=False,
+                                   reason=f"{exc.__class__.__name__}: {exc}")
+                found = Explained(notes_for(failed, diag), diagnosis=failed)
             diag.notes.extend(found.notes)
             diag.diagnosis = found.diagnosis or diag.diagnosis
             edits.extend(found.edits)

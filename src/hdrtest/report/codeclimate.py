@@ -2,7 +2,8 @@
 
 GitLab reads ``description``, ``check_name``, ``fingerprint`` (unique per report),
 ``severity`` and ``location.path``/``location.lines.begin``; it needs a line for every
-issue, so location-less errors (timeouts, crashes) are placed at line 1 of the header.
+issue, so location-less errors (timeouts, crashes) are placed at line 1 of the header.  hdrtest's notes
+go into the optional ``content.body``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import CheckReport
+from .context import ReportContext
 from .findings import Finding, collect
+from .lines import note_lines
 
 #: Errors that are not a verdict on the code rank above the header's own errors.
 _SEVERITY = {"timeout": "critical", "compiler-crash": "critical"}
@@ -24,7 +26,9 @@ def issue(finding: Finding) -> dict[str, Any]:
     affected = headers[0] if len(headers) == 1 else f"{headers[0]} and {len(headers) - 1} more"
     path = finding.path if finding.path is not None else first.job.display
     line = finding.line if finding.path is not None else 1
+    notes = note_lines(finding.diagnostic)
     return {
+        **({"content": {"body": "\n".join(notes)}} if notes else {}),
         "type": "issue",
         "check_name": f"hdrtest/{finding.category}",
         "description": f"{finding.diagnostic.message} (when {affected} is compiled alone, {variant})",
@@ -35,5 +39,5 @@ def issue(finding: Finding) -> dict[str, Any]:
     }
 
 
-def render(report: CheckReport) -> str:
-    return json.dumps([issue(f) for f in collect(report)], indent=2, ensure_ascii=False) + "\n"
+def render(context: ReportContext) -> str:
+    return json.dumps([issue(f) for f in collect(context.report)], indent=2, ensure_ascii=False) + "\n"

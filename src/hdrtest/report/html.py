@@ -16,7 +16,8 @@ from typing import Any
 from .. import __version__
 from ..diagnostics import render_gcc_style
 from ..models import CheckReport, Result, Status
-from ..names import shell_join, shell_quote
+from .context import ReportContext
+from .lines import note_place, reproducer, unverified_reason
 
 #: Cells the details panel opens with the full record (compiler output, reproducer).
 _DETAILED = (Status.FAIL, Status.TIMEOUT, Status.ERROR)
@@ -24,18 +25,6 @@ _DETAILED = (Status.FAIL, Status.TIMEOUT, Status.ERROR)
 
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-
-
-def _reproducer(result: Result) -> list[str]:
-    job = result.job
-    lines = ["cd " + shell_quote(str(job.directory)) + " && " + shell_join(result.command)]
-    if job.variant.defines:
-        lines.append("# the forced variant header holds:")
-        for name, value in job.variant.defines:
-            lines.append(f"#undef {name}" + (f"\n#define {name} {value}" if value is not None else ""))
-    if job.variant.config_lines:
-        lines.append("# or in .config: " + "; ".join(job.variant.config_lines))
-    return lines
 
 
 def _cell(result: Result) -> dict[str, Any]:
@@ -55,26 +44,22 @@ def _cell(result: Result) -> dict[str, Any]:
     if result.cached:
         cell["cached"] = True
     if result.status is Status.UNVERIFIED:
-        cell["not_verified"] = "; ".join(d.message for d in result.diagnostics
-                                         if d.category == "not-verified") or "no reason recorded"
+        cell["not_verified"] = unverified_reason(result)
     if result.status not in _DETAILED:
         return cell
     diagnostics: list[str] = []
     notes: list[dict[str, Any]] = []
     for diag in result.diagnostics:
         diagnostics.extend(render_gcc_style(diag))
-        for note in diag.notes:
-            place = note.file or diag.file
-            if note.line:
-                place += f":{note.line}"
-            notes.append({"kind": note.kind, "place": place, "message": note.message, "fix": note.fix_diff})
+        notes.extend({"kind": note.kind, "place": note_place(note, diag), "message": note.message,
+                      "fix": note.fix_diff} for note in diag.notes)
     if result.omitted_errors:
         diagnostics.append(f"... {result.omitted_errors} more error(s) not shown (--max-errors)")
     cell.update({
         "diagnostics": "\n".join(diagnostics),
         "errors": sum(1 for d in result.diagnostics if d.is_error) + result.omitted_errors,
         "notes": notes,
-        "reproduce": "\n".join(_reproducer(result)),
+        "reproduce": "\n".join(reproducer(result)),
         "flags_origin": job.flags_origin,
     })
     if result.triage:
@@ -127,7 +112,8 @@ def script_json(data: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def render(report: CheckReport) -> str:
+def render(context: ReportContext) -> str:
+    report = context.report
     data = page_data(report)
     title = f"hdrtest: {report.headers_failed} of {report.headers_checked} header(s) failed"
     return f"""<!DOCTYPE html>

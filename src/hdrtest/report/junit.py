@@ -12,7 +12,10 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
 
+from ..diagnostics import render_gcc_style
 from ..models import CheckReport, Result, Skipped, Status
+from .context import ReportContext
+from .lines import unverified_reason
 from .text import result_lines
 
 # XML 1.0 cannot carry most control characters, and compiler output may hold some (colour codes).
@@ -35,11 +38,8 @@ def case_name(result: Result) -> str:
 
 
 def _first_error(result: Result) -> str:
-    for diag in result.diagnostics:
-        if diag.is_error:
-            place = diag.file + (f":{diag.line}" if diag.line else "") + (f":{diag.column}" if diag.column else "")
-            return f"{place}: {diag.severity}: {diag.message}"
-    return f"{result.job.display}: {result.status.value}"
+    first = next((d for d in result.diagnostics if d.is_error), None)
+    return render_gcc_style(first, chain=False)[0] if first else f"{result.job.display}: {result.status.value}"
 
 
 def _testcase(result: Result) -> ET.Element:
@@ -53,8 +53,7 @@ def _testcase(result: Result) -> ET.Element:
             f"same preprocessed text as variant {result.same_as or '?'}; its verdict applies")})
         return case
     if result.status is Status.UNVERIFIED:
-        reasons = "; ".join(d.message for d in result.diagnostics if d.category == "not-verified")
-        ET.SubElement(case, "skipped", {"message": clean("not verified: " + (reasons or "no reason recorded"))})
+        ET.SubElement(case, "skipped", {"message": clean("not verified: " + unverified_reason(result))})
         return case
     tag = "failure" if result.status is Status.FAIL else "error"
     category = next((d.category for d in result.diagnostics if d.is_error and d.category), None)
@@ -109,7 +108,7 @@ def junit_tree(report: CheckReport) -> ET.Element:
     return root
 
 
-def render(report: CheckReport) -> str:
-    tree = junit_tree(report)
+def render(context: ReportContext) -> str:
+    tree = junit_tree(context.report)
     ET.indent(tree)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode") + "\n"

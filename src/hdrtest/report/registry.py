@@ -1,14 +1,12 @@
-"""Report formats by name; each format module exposes ``render(report) -> str``."""
+"""Report formats by name; each format module exposes ``render(context) -> str`` (a ``Reporter``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..errors import UsageError
-from ..models import CheckReport
 from . import codeclimate, html, json_report, junit, sarif, text
+from .context import ReportContext, Reporter
 
-FORMATS: dict[str, Callable[[CheckReport], str]] = {
+FORMATS: dict[str, Reporter] = {
     "text": text.render,
     "json": json_report.render,
     "sarif": sarif.render,
@@ -23,6 +21,8 @@ def validate(fmt: str) -> None:
         raise UsageError(f"unknown report format '{fmt}'", path="--format", hint="use one of " + ", ".join(FORMATS))
 
 
-def render(report: CheckReport, fmt: str) -> str:
+def render(context: ReportContext, fmt: str) -> str:
+    """``context`` in format ``fmt``, its errors labelled new or unchanged first when it has a baseline or a diff."""
     validate(fmt)
-    return FORMATS[fmt](report)
+    context.mark_states()
+    return FORMATS[fmt](context)

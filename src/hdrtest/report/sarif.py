@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from importlib import metadata
+from importlib import metadata, resources
 from typing import Any
 
 from .. import __version__
 from ..models import CheckReport, Diagnostic, Note, Result, RootCause
-from ..names import shell_join, shell_quote
 from . import rootcause
+from .context import ReportContext
 from .findings import Finding, collect, in_tree
+from .lines import note_place, reproducer, unverified_reason
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "hdrtestFindingHash/v1"
@@ -36,61 +37,9 @@ class Rule:
     help: str
 
 
-RULES: tuple[Rule, ...] = (
-    Rule("error-directive", "ErrorDirective", "The header stops the compile with #error",
-         "An #error directive fired when the header was compiled on its own: most often a deliberate "
-         "\"include foo.h instead\", sometimes a configuration the header does not support.",
-         "If the header is not meant to be included alone, exclude it with a reason in the settings or mark it "
-         "with /* hdrtest: skip - reason */; otherwise provide what the condition around the #error asks for."),
-    Rule("incomplete-type", "IncompleteType", "A type is used where its complete definition is needed",
-         "The header embeds, dereferences or takes the size of a struct or union that is only declared (or "
-         "defined under a condition that is false here) by the time the header uses it.",
-         "Include the header that defines the type, or define it (a stub in the #else branch when the real "
-         "definition is configuration-dependent). A pointer to the type only needs a forward declaration."),
-    Rule("unknown-type", "UnknownType", "A type name is not declared",
-         "The header uses a type name (typedef) that nothing before it declares when it is compiled alone.",
-         "Include the header that declares the type before using it."),
-    Rule("implicit-function", "ImplicitFunction", "A function is called without a declaration",
-         "The header calls a function (often in a static inline body) that is not declared when the header is "
-         "compiled alone; C99 and later reject implicit declarations.",
-         "Include the header that declares the function, or move the inline body to a source file."),
-    Rule("undeclared-identifier", "UndeclaredIdentifier", "An identifier or macro is not declared",
-         "The header uses a variable, enumerator or macro that is not declared or defined when the header is "
-         "compiled alone; configuration macros used as values are a frequent cause.",
-         "Include the header that declares it, or guard the use with the same condition as its definition."),
-    Rule("no-member", "NoMember", "A struct or union has no such member",
-         "The header accesses a member that the type does not have in this configuration, typically because the "
-         "member is declared under a configuration condition.",
-         "Guard the access with the member's condition, or declare the member unconditionally."),
-    Rule("redefinition", "Redefinition", "Something is defined twice",
-         "A type, function, variable or macro is defined twice: a missing or broken include guard, or two headers "
-         "that define the same name.",
-         "Add or fix the include guard, or define the name in one header only."),
-    Rule("missing-include", "MissingInclude", "An included file cannot be found",
-         "An #include names a file that the include path does not reach with the flags hdrtest borrowed for this "
-         "header.",
-         "Fix the include path in the header, or the flags (compile database, --cflags, -I) hdrtest uses."),
-    Rule("include-guard", "IncludeGuard", "The header cannot be included twice",
-         "Including the header a second time fails: it has no include guard (or #pragma once), or the guard does "
-         "not cover all of it.",
-         "Wrap the whole header in #ifndef NAME / #define NAME / #endif, or use #pragma once."),
-    Rule("unused-definition", "UnusedDefinition", "A static definition in the header is unused",
-         "The header defines a static function or constant that nothing uses when it is compiled alone, and the "
-         "flags make that warning an error. gcc reports it only when it compiles past parsing (Linux's header "
-         "test uses -S), so a -fsyntax-only check misses it.",
-         "Make a function static inline; move data into one source file and declare it extern in the header; "
-         "or mark the definition __maybe_unused (__attribute__((unused)))."),
-    Rule("timeout", "Timeout", "The compiler did not finish in time",
-         "The compile of the header alone ran longer than the timeout and was killed.",
-         "Raise --timeout, or look for runaway macro expansion or template instantiation."),
-    Rule("compiler-crash", "CompilerCrash", "The compiler crashed or could not run",
-         "The compiler exited without an error diagnostic (a signal, an internal compiler error); this is not a "
-         "verdict on the header.",
-         "Rerun the reproducer command by hand; report the compiler bug if it crashes again."),
-    Rule("other", "OtherError", "The header does not compile on its own",
-         "The compiler rejected the header when it was compiled alone, with an error hdrtest does not classify.",
-         "Read the compiler's message; the reproducer command compiles the header the same way."),
-)
+#: One rule per error class, in the order the report lists them (their text is data: ``sarif_rules.json``).
+RULES: tuple[Rule, ...] = tuple(
+    Rule(**row) for row in json.loads(resources.files(__package__).joinpath("sarif_rules.json").read_text("utf-8")))
 RULE_INDEX = {rule.id: index for index, rule in enumerate(RULES)}
 
 
@@ -124,10 +73,6 @@ def _physical(path: str, line: int = 0, column: int = 0) -> dict[str, Any]:
     if line > 0:
         location["region"] = _region(line, column)
     return location
-
-
-def reproducer(result: Result) -> str:
-    return "cd " + shell_quote(str(result.job.directory)) + " && " + shell_join(result.command)
 
 
 def _related(diag: Diagnostic) -> list[dict[str, Any]]:
@@ -219,10 +164,10 @@ def _message(finding: Finding) -> dict[str, str]:
     text = f"{diag.message}{where} {_affected(finding)}"
     markdown = [text.replace("*", "\\*").replace("_", "\\_")]
     for note in diag.notes:
-        markdown.append(f"- note: {note.message}")
+        markdown.append(f"- {note_place(note, diag)}: note: {note.message}")
         if note.fix_diff:
             markdown.append("\n```diff\n" + note.fix_diff.rstrip("\n") + "\n```")
-    markdown.append("\nReproduce:\n\n```sh\n" + reproducer(finding.first) + "\n```")
+    markdown.append("\nReproduce:\n\n```sh\n" + "\n".join(reproducer(finding.first)) + "\n```")
     return {"text": text, "markdown": "\n".join(markdown)}
 
 
@@ -236,7 +181,7 @@ def _properties(finding: Finding) -> dict[str, Any]:
         "variant": variant.name,
         "variantDescription": variant.describe(),
         "status": first.status.value,
-        "reproduce": reproducer(first),
+        "reproduce": reproducer(first)[0],
     }
     if variant.reason:
         props["variantReason"] = variant.reason
@@ -317,11 +262,9 @@ def _notification(finding: Finding) -> dict[str, Any]:
 def _unverified_notification(result: Result) -> dict[str, Any]:
     """A note, not an error: hdrtest could not establish a verdict for this header in this variant."""
     job = result.job
-    reasons = [d.message for d in result.diagnostics if d.category == "not-verified"]
     notification: dict[str, Any] = {
         "level": "note",
-        "message": {"text": f"{job.display} ({job.variant.describe()}): not verified: "
-                            + ("; ".join(reasons) or "no reason recorded")},
+        "message": {"text": f"{job.display} ({job.variant.describe()}): not verified: {unverified_reason(result)}"},
         "properties": {"header": job.display, "language": job.language, "variant": job.variant.name,
                        "variantDescription": job.variant.describe(), "status": result.status.value},
     }
@@ -379,5 +322,5 @@ def sarif_dict(report: CheckReport) -> dict[str, Any]:
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def render(report: CheckReport) -> str:
-    return json.dumps(sarif_dict(report), indent=2, ensure_ascii=False) + "\n"
+def render(context: ReportContext) -> str:
+    return json.dumps(sarif_dict(context.report), indent=2, ensure_ascii=False) + "\n"

@@ -1,6 +1,6 @@
 """Reports of ``hdrtest series`` and ``hdrtest bisect``.
 
-Each commit reads like the build robot's mail about it (``diffmode.render_text``:
+Each commit reads like the build robot's mail about it (``report.diff.render_text``:
 configuration, ``>>`` on new errors, the reproduce steps); the series ends with the
 bisectability verdict.  SARIF carries the commit on every result; JUnit has one test
 suite per commit.
@@ -12,11 +12,11 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from .. import diffmode
 from ..bisect import BisectResult
 from ..diagnostics import render_gcc_style
 from ..series import SeriesResult, Step
-from . import junit, sarif
+from . import diff, junit, sarif
+from .context import ReportContext
 
 FORMATS = ("text", "json", "sarif", "junit")
 
@@ -33,7 +33,7 @@ def render_text(series: SeriesResult) -> str:
         lines.append(f"=== [{number}/{len(series.steps)}] {_short(step.commit)} {step.subject}: {verdict}"
                      f" ({len(step.new)} new failing check(s){fixed})")
         if step.broke or step.fixed:
-            lines.append(diffmode.render_text(step.diff).rstrip("\n"))
+            lines.append(diff.render_text(step.diff).rstrip("\n"))
         lines.append("")
     if series.still_broken:
         lines.append(f"Still broken at {series.head_rev}, by the commit that first broke each:")
@@ -54,7 +54,7 @@ def render_text(series: SeriesResult) -> str:
 
 
 def _step_dict(step: Step) -> dict[str, Any]:
-    data = diffmode.diff_dict(step.diff)
+    data = diff.diff_dict(step.diff)
     data["commit"] = step.commit
     data["subject"] = step.subject
     return data
@@ -81,7 +81,7 @@ def render_sarif(series: SeriesResult) -> str:
     document: dict[str, Any] | None = None
     results: list[dict[str, Any]] = []
     for step in series.steps:
-        diffmode.mark_states(step.diff)
+        ReportContext.of_diff(step.diff).mark_states()
         data = sarif.sarif_dict(step.after)
         if document is None:
             document = data

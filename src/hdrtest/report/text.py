@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
+from ..baseline import Baseline, new_failures
 from ..diagnostics import render_gcc_style
-from ..models import CheckReport, Diagnostic, Result, RootCause, Status
-from ..names import shell_join, shell_quote
-from . import rootcause
-
-
-def _note_lines(diag: Diagnostic) -> list[str]:
-    lines = []
-    for note in diag.notes:
-        place = note.file or diag.file
-        if note.line:
-            place += f":{note.line}"
-            if note.column:
-                place += f":{note.column}"
-        lines.append(f"{place}: note: {note.message}")
-        if note.fix_diff:
-            lines.extend("    " + line for line in note.fix_diff.rstrip("\n").splitlines())
-    return lines
+from ..models import CheckReport, Result, RootCause, Status
+from . import diff, rootcause
+from .context import ReportContext
+from .lines import note_lines, reproducer, unverified_reason
 
 
 def result_lines(result: Result, baseline_status: Status | None = None) -> list[str]:
@@ -41,16 +29,12 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
         lines.append(f"  impact: {result.triage}")
     for diag in result.diagnostics:
         lines.extend(render_gcc_style(diag))
-        lines.extend(_note_lines(diag))
+        lines.extend(note_lines(diag))
     if result.omitted_errors:
         lines.append(f"... {result.omitted_errors} more error(s) not shown (--max-errors)")
-    lines.append("reproduce: cd " + shell_quote(str(job.directory)) + " && " + shell_join(result.command))
-    if job.variant.defines:
-        lines.append("  with the forced variant header containing:")
-        for name, value in job.variant.defines:
-            lines.append(f"    #undef {name}" + (f" / #define {name} {value}" if value is not None else ""))
-    if job.variant.config_lines:
-        lines.append("  or set in .config: " + "; ".join(job.variant.config_lines))
+    first, *rest = reproducer(result)
+    lines.append("reproduce: " + first)
+    lines.extend("  " + step for step in rest)
     return lines
 
 
@@ -65,8 +49,7 @@ def _baseline_verdict(status: Status) -> str:
 def unverified_line(result: Result) -> str:
     """One line per result hdrtest could not establish, with its reason."""
     job = result.job
-    reasons = "; ".join(d.message for d in result.diagnostics if d.category == "not-verified") or "no reason recorded"
-    return f"NOT VERIFIED {job.display} [{job.language}] in {job.variant.describe()}: {reasons}"
+    return f"NOT VERIFIED {job.display} [{job.language}] in {job.variant.describe()}: {unverified_reason(result)}"
 
 
 def summary_line(report: CheckReport) -> str:
@@ -109,7 +92,34 @@ def minimal_failures(results: list[Result]) -> tuple[list[Result], dict[int, lis
     return minimal, covered
 
 
-def render(report: CheckReport) -> str:
+def render(context: ReportContext) -> str:
+    """gcc-style text: the diff's build-robot mail, the failures a baseline does not know, or every failure."""
+    if context.diff is not None:
+        return diff.render_text(context.diff)
+    if context.baseline is not None:
+        return _render_new(context.report, context.baseline)
+    return _render_all(context.report)
+
+
+def _render_new(report: CheckReport, baseline: Baseline) -> str:
+    """The failures ``baseline`` does not know; those it knows are counted, not shown."""
+    fresh = new_failures(report, baseline)
+    fresh_ids = {id(r) for r in fresh}
+    lines: list[str] = []
+    for result in fresh:
+        first, *rest = result_lines(result)
+        lines.extend(["NEW " + first, *rest, ""])
+    for skipped in report.skipped:
+        lines.append(f"skipped {skipped.header}: {skipped.reason}")
+    known = [r for r in report.failures if id(r) not in fresh_ids]
+    where = f" ({baseline.path})" if baseline.path else ""
+    lines.append(f"hdrtest: {len(fresh)} new failure(s); {len(known)} known failure(s) in the baseline{where} "
+                 "not shown")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def _render_all(report: CheckReport) -> str:
     lines: list[str] = []
     baseline = {(r.job.display, r.job.language): r.status for r in report.results if r.job.variant.is_baseline}
     minimal, covered = minimal_failures(report.results)
