@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from . import kconfig, variants
+from . import kbuild, kconfig, variants
 from .analysis import fragility, knobs
 from .baseline import ensure_classified
 from .changes import GraphStore
@@ -21,6 +21,7 @@ from .executors.factory import make_executor
 from .executors.local import default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
+from .kbuild_flags import FlagOptions, config_values, flag_dependent
 from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
@@ -229,18 +230,30 @@ def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
     return found
 
 
-def unestablished(result: Result) -> Result:
-    """A failure under flags borrowed from an unrelated kernel object is reported as not verified.
+def unestablished(result: Result, flag_options: FlagOptions | None = None) -> Result:
+    """A failure whose compile flags are not the ones the build would use is reported as not verified.
 
-    Such flags lack what the header's own directory adds (Kbuild's ccflags-y, its ``-I``
-    paths); the compile failing with them says nothing established about the header.
+    Flags borrowed from an unrelated kernel object lack what the header's own directory adds
+    (Kbuild's ccflags-y, its ``-I`` paths); a variant that flips an option Kbuild's Makefiles
+    turn into flags (``flag_options``) was compiled without them.  Neither failure says
+    anything established about the header.
     """
-    if result.status is not Status.FAIL or not flags_are_a_guess(result.job.flags_origin):
+    if result.status is not Status.FAIL:
         return result
     first = next((d for d in result.diagnostics if d.is_error), None)
     said = f"; with them: {_place(first)}: {first.message}" if first is not None else ""
-    reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database includes "
-              f"it or sits in its directory, so that directory's own flags are unknown{said}")
+    if flags_are_a_guess(result.job.flags_origin):
+        reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database "
+                  f"includes it or sits in its directory, so that directory's own flags are unknown{said}")
+    else:
+        if flag_options is None:
+            return result
+        arch = kbuild.source_arch(flag_options.root, result.job.flags, result.job.directory)
+        dependent = flag_dependent(result, flag_options.of(arch), config_values(defined_macros(result.job)))
+        if dependent is None:
+            return result
+        reason = (f"{dependent[0]} changes the flags Kbuild compiles with ({dependent[1]}), which a variant does "
+                  f"not re-derive: the failure may be the missing flag, not the header{said}")
     return replace(not_verified(result.job, reason), duration=result.duration, command=result.command,
                    relevance=result.relevance, cached=result.cached)
 
@@ -330,6 +343,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         runner.close()
     results, hits = results + more, hits + more_hits
     by_job = {r.job: r for r in results}
+    flag_options = FlagOptions(settings.root) if kbuild.generates_headers(settings.root) else None
     ordered: list[Result] = []
     for job in unbuilt:
         ordered.append(not_verified(job, unbuilt[job]))
@@ -344,7 +358,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
             result = by_job[job]
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
-        ordered.append(unestablished(result))
+        ordered.append(unestablished(result, flag_options))
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
                        variants_deduped=len(planning.same_as), cache_hits=hits,
