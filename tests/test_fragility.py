@@ -33,6 +33,11 @@ def test_deep_embedded_struct_breaks_the_top_header_found_unprompted(tmp_path: P
     assert results["CONFIG_A=n"]["status"] == "fail"
     why = data["relevant_options"]["top.h"]["CONFIG_A"]
     assert why.startswith("deep.h:4 uses a_state, defined only when defined(CONFIG_A) (a.h:4)"), why
+    # Without the closure analysis nothing top.h itself uses or tests is guarded: no variant, no failure.
+    off = hdrtest("check", "--cc", compiler, "--cflags=-DCONFIG_A", "--no-closure-analysis", "--format", "json",
+                  "top.h", cwd=tmp_path)
+    assert off.returncode == 0, off.stderr
+    assert set(by_variant(off.json(), "top.h")) == {"baseline"}
 
 
 def test_with_the_stub_there_is_nothing_to_flip(tmp_path: Path, compiler: str) -> None:

@@ -187,7 +187,8 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
              for job in baseline]
     # Uses deep in each closure that an option can leave without a definition (issue 14); a change's own
     # options are what a --changed-since run flips, so it needs none of them.
-    fragile = {} if strategy.kind is variants.StrategyKind.CHANGED else fragility.add_closure_fragility(
+    closure = settings.closure_analysis and strategy.kind is not variants.StrategyKind.CHANGED
+    fragile = {} if not closure else fragility.add_closure_fragility(
         plans, context, options, settings.root, kept, strategy.max_options, keep=flipper.flippable)
     if strategy.kind is variants.StrategyKind.CHANGED:
         notes.append("variants: only the options the change touched are flipped (--variants default flips every "

@@ -66,6 +66,8 @@ class Settings:
     kconfig_config: str | None = None
     cache_dir: str | None = None
     no_cache: bool = False
+    #: Follow uses deep in each header's include closure that an option can leave undefined (issue 14).
+    closure_analysis: bool = True
     changed_since: str | None = None
     executor: str = "local"
     scheduler: str | None = None
@@ -79,14 +81,14 @@ _SETTINGS_NAMES = ("hdrtest.toml", "pyproject.toml")
 _KEY_ALIASES = {"lang": "languages", "compile-commands": "compile_commands", "max-errors": "max_errors",
                 "check-guard": "check_guard", "option-pattern": "option_pattern", "cache-dir": "cache_dir",
                 "prelude": "preludes", "c-patterns": "c_patterns", "cxx-patterns": "cxx_patterns",
-                "kconfig-config": "kconfig_config"}
+                "kconfig-config": "kconfig_config", "closure-analysis": "closure_analysis"}
 
 
 #: Settings that hold one value, by the Python type a TOML value must have.  ``bool`` is
 #: checked before ``int`` because TOML's ``true`` is a Python int too.
 _SCALARS: dict[str, tuple[type, ...]] = {
     "max_errors": (int,), "jobs": (int,), "seed": (int,), "timeout": (int, float),
-    "check_guard": (bool,), "no_cache": (bool,),
+    "check_guard": (bool,), "no_cache": (bool,), "closure_analysis": (bool,),
     **{name: (str,) for name in ("compile_commands", "cc", "cxx", "mode", "option_pattern", "variants", "kconfig",
                                  "kconfig_config", "cache_dir", "changed_since", "executor", "scheduler")},
 }

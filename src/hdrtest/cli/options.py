@@ -105,6 +105,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "mode": args.mode,
         "cache_dir": _absolute(args.cache_dir),
         "no_cache": args.no_cache,
+        "closure_analysis": args.closure_analysis,
         "executor": args.executor,
         "scheduler": args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER"),
         "variants": args.variants,

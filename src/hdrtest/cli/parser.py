@@ -49,6 +49,9 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     var.add_argument("--variants", help="auto (the default: changed with --changed-since, else default), default, "
                      "changed, none, pairwise or random:N")
     var.add_argument("--seed", type=int, help="seed for --variants random:N")
+    var.add_argument("--no-closure-analysis", dest="closure_analysis", action="store_false", default=None,
+                     help="flip only options the header's own conditionals and the names it uses make relevant, "
+                          "not those of fragile uses deep in its include closure (faster, finds less)")
     var.add_argument("--option-pattern", metavar="REGEX", help="what a configuration macro looks like (CONFIG_*)")
     var.add_argument("--option", dest="options", action="append", default=[], metavar="NAME",
                      help="also treat NAME as a configuration option")
