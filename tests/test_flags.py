@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import hdrtest, write_tree
 
 from hdrtest.toolchain.flags import parse_flags
 
@@ -109,3 +110,19 @@ def test_target_options_are_collected_in_order() -> None:
     assert parse_flags(["-isysroot"]).target_flags == ("-isysroot",)  # alone at the end: a prefix spelling
     assert parse_flags(["--sysroot="]).sysroot is None
     assert parse_flags(["-xc++", "-x", "c"]).language == "c++"
+
+
+@pytest.mark.parametrize(("cflags", "compiled_with"), [
+    ("-D __KERNEL__", "-S"),  # the separate spelling is kernel flags too
+    ("-D__KERNEL__=1", "-S"),
+    ("-D__KERNEL__ -U__KERNEL__", "-fsyntax-only"),  # undefined again: not kernel code
+])
+def test_auto_mode_reads_kernelness_through_the_flag_parser(tmp_path: Path, cflags: str, compiled_with: str) -> None:
+    """``--mode auto`` compiles kernel code with -S, where gcc reports an unused static constant under -Werror."""
+    write_tree(tmp_path, {"ids.h": "#ifndef IDS_H\n#define IDS_H\nstatic const char *const ids[] = { \"a\" };\n#endif\n"})
+    run = hdrtest("check", f"--cflags={cflags} -Wall -Werror=unused-const-variable", "--format", "json", "ids.h",
+                  cwd=tmp_path)
+    result = run.json()["results"][0]
+    assert compiled_with in result["command"]
+    assert result["status"] == ("fail" if compiled_with == "-S" else "pass")
+    assert run.returncode == (1 if compiled_with == "-S" else 0)
