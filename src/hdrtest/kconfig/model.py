@@ -159,19 +159,11 @@ class _Reading:
         self.choices.setdefault(sym.choice, ModelChoice(sym.choice)).members.append(sym.name)
 
 
-def _dependency(attribute: str) -> Callable[[_Reading, str], None]:
-    """A handler for D (depends), R (selected by) or I (implied by): one expression set on the symbol."""
-    kind = {"depends": "D", "selected_by": "R", "implied_by": "I"}[attribute]
-
-    def handle(reading: _Reading, rest: str) -> None:
-        sym = reading.symbol(kind)
-        setattr(sym, attribute, _exprs(rest, 1)[0])
-    return handle
-
-
 _RECORDS: dict[str, Callable[[_Reading, str], None]] = {
     "S": _Reading.start_symbol, "K": _Reading.start_choice, "V": _Reading.prompt, "F": _Reading.default,
-    "D": _dependency("depends"), "R": _dependency("selected_by"), "I": _dependency("implied_by"),
+    "D": lambda r, rest: setattr(r.symbol("D"), "depends", _exprs(rest, 1)[0]),
+    "R": lambda r, rest: setattr(r.symbol("R"), "selected_by", _exprs(rest, 1)[0]),
+    "I": lambda r, rest: setattr(r.symbol("I"), "implied_by", _exprs(rest, 1)[0]),
     "N": _Reading.range, "C": _Reading.member,
 }
 
