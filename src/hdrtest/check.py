@@ -293,20 +293,42 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
     to_run = jobs + [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
+    results, hits = _run_owned(to_run, settings, executor, store, progress)
+    ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results})
+    report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
+                       variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
+                       variants_deduped=len(planning.same_as), cache_hits=hits,
+                       relevant_options=planning.relevance, notes=planning.notes,
+                       root_causes=rootcause.group(ordered, planning.fragile),
+                       refuted=rootcause.refuted(ordered, planning.fragile))
+    if report.failures:
+        if explain:
+            _explain_failures(report, settings, planning, cache)
+        else:
+            _unexplained_failures(report)
+        report.elapsed = time.monotonic() - start
+    return report
+
+
+def _run_owned(to_run: list[Job], settings: Settings, executor: Executor | None, store: RunStore | None,
+               progress: ProgressCallback | None) -> tuple[list[Result], int]:
+    """Run the jobs on ``executor``, or on one of the run's own, closed here (cancelling its work on any error)."""
     options = compile_options(settings)
-    own_executor = executor is None
     runner = executor or make_executor(settings)
     try:
         results, hits = run_jobs(to_run, options, runner, cache=store, progress=progress)
     except BaseException:
         runner.close(cancel=True)
         raise
-    if own_executor:
+    if executor is None:
         runner.close()
-    by_job = {r.job: r for r in results}
-    ordered: list[Result] = []
-    for job in unbuilt:
-        ordered.append(not_verified(job, unbuilt[job]))
+    return results, hits
+
+
+def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning,
+              by_job: dict[Job, Result]) -> list[Result]:
+    """Every planned job's result, unbuilt ones first, with the relevance of the options its variant changes."""
+    ordered = [not_verified(job, reason) for job, reason in unbuilt.items()]
     for job in jobs + planning.jobs:
         if job in planning.unverified:
             result = not_verified(job, planning.unverified[job])
@@ -319,30 +341,27 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
         ordered.append(unestablished(result))
-    report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
-                       variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
-                       variants_deduped=len(planning.same_as), cache_hits=hits,
-                       relevant_options=planning.relevance, notes=planning.notes,
-                       root_causes=rootcause.group(ordered, planning.fragile),
-                       refuted=rootcause.refuted(ordered, planning.fragile))
-    if report.failures:
-        if explain:
-            context = planning.context
-            explanation = explain_report(report, settings, skip_explained=True,
-                                         base_index=context.index if context and context.index_built else None,
-                                         graphs=cache if isinstance(cache, GraphStore) else None)
-            update = getattr(cache, "update", None)
-            if update is not None:
-                # Keep the notes with the verdict: a warm run shows them without explaining again.
-                for result in explanation.explained:
-                    update(result)
-        else:
-            for result in report.failures:
-                if result.cached:  # stored with its explanation by an earlier run: none was asked for
-                    result.triage = None
-                    for diag in result.diagnostics:
-                        diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
-            # Baselines, fingerprints and diff match errors by class: it must not depend on --fix.
-            ensure_classified(report.results)
-        report.elapsed = time.monotonic() - start
-    return report
+    return ordered
+
+
+def _explain_failures(report: CheckReport, settings: Settings, planning: VariantPlanning,
+                      cache: ResultStore | None) -> None:
+    context = planning.context
+    explanation = explain_report(report, settings, skip_explained=True,
+                                 base_index=context.index if context and context.index_built else None,
+                                 graphs=cache if isinstance(cache, GraphStore) else None)
+    update = getattr(cache, "update", None)
+    if update is not None:
+        # Keep the notes with the verdict: a warm run shows them without explaining again.
+        for result in explanation.explained:
+            update(result)
+
+
+def _unexplained_failures(report: CheckReport) -> None:
+    for result in report.failures:
+        if result.cached:  # stored with its explanation by an earlier run: none was asked for
+            result.triage = None
+            for diag in result.diagnostics:
+                diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
+    # Baselines, fingerprints and diff match errors by class: it must not depend on --fix.
+    ensure_classified(report.results)
