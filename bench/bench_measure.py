@@ -520,127 +520,25 @@ def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kerne
     (work / "closures.json").write_text(json.dumps({os.path.relpath(h, group.root): sorted(c)
                                                     for h, c in closures.items()}) + "\n", encoding="utf-8")
 
+    doc_path = group.root / "scripts" / "kernel-doc"
+    doc = doc_path if kernel_doc and doc_path.is_file() else None
     rounds = _Rounds()
-    doc = group.root / "scripts" / "kernel-doc"
     for number in range(repeat):
-        tag = f" (round {number + 1} of {repeat})" if repeat > 1 else ""
-        if 1 in steps:
-            _step(f"{group.name}: make -j{jobs} -k, kernel rule (cc -S) per header{tag}")
-            make_run = run_make(specs, work / f"make-{number}", jobs, kernel_doc=None)
-            rounds.keep("make", make_run[0].wall, make_run)
-            if kernel_doc and doc.is_file():
-                _step(f"{group.name}: make, kernel rule with kernel-doc{tag}")
-                rounds.keep("make_doc", *_by_wall(run_make(specs, work / f"make-doc-{number}", jobs,
-                                                           kernel_doc=doc)[0]))
-        if 2 in steps:
-            _step(f"{group.name}: bare cc -fsyntax-only, pool of {jobs}{tag}")
-            rounds.keep("bare", *_by_limit(run_pool(specs, jobs, syntax_command)))
-            _step(f"{group.name}: bare cc -S -o /dev/null, pool of {jobs}{tag}")
-            rounds.keep("bare_s", *_by_limit(run_pool(specs, jobs, assembly_command)))
-            _step(f"{group.name}: hdrtest's compile command (JSON diagnostics, -MD), bare, pool of {jobs}{tag}")
-            rounds.keep("own", *_by_limit(run_pool(specs, jobs, hdrtest_command(work / "own-deps"))))
-        if steps & {1, 2, 3, 4}:
-            _step(f"{group.name}: hdrtest --no-cache --variants none{tag}")
-            nocache_run = run_hdrtest(group, work / "hdrtest", f"nocache-{number}", jobs,
-                                      ["--no-cache", "--variants", "none"])
-            rounds.keep("nocache", nocache_run.measure.wall, nocache_run)
-            _step(f"{group.name}: hdrtest cold (fresh --cache-dir) --variants none{tag}")
-            cache_dir = work / "hdrtest" / f"cache-{number}"
-            cold_run = run_hdrtest(group, work / "hdrtest", f"cold-{number}", jobs,
-                                   ["--cache-dir", str(cache_dir), "--variants", "none"])
-            rounds.keep("cold", cold_run.measure.wall, (cold_run, cache_dir))
-            if 3 in steps:
-                _step(f"{group.name}: hdrtest warm{tag}")
-                rounds.keep("warm", *_by_wall(run_hdrtest(group, work / "hdrtest", f"warm-{number}", jobs,
-                                                          ["--cache-dir", str(cache_dir), "--variants", "none"])))
+        _measure_round(group, work, specs, jobs, steps, doc, rounds, number, repeat)
     fig.values["rounds"] = {name: [round(v, 3) for v in values] for name, values in rounds.values.items()}
 
-    make: Measure | None = None
-    make_passed: set[Path] = set()
-    with_doc: Measure = rounds.best.get("make_doc", Measure(1.0, 1.0, 0.0, 0.0))
-    if "make" in rounds.best:
-        make, make_passed = rounds.best["make"]
-        fig.values["make"] = {**make.as_dict(), "passed": len(make_passed)}
-        fig.add("1. make -S (kernel rule)", make.text() + rounds.spread("make"))
-    if "make_doc" in rounds.best:
-        fig.values["make_kernel_doc"] = with_doc.as_dict()
-        fig.add("   make -S + kernel-doc (full kernel rule)", with_doc.text() + rounds.spread("make_doc"))
-
-    bare: PoolRun | None = rounds.best.get("bare")
-    own: PoolRun | None = rounds.best.get("own")
-    if bare is not None and own is not None:
-        bare_s: PoolRun = rounds.best["bare_s"]
-        fig.values["bare_syntax"] = bare.as_dict()
-        fig.values["bare_S"] = bare_s.as_dict()
-        fig.values["bare_hdrtest_command"] = own.as_dict()
-        fig.add("2. limit: bare -fsyntax-only, sum of walls / cores", bare.text() + rounds.spread("bare"))
-        fig.add("   bare -S -o /dev/null, sum of walls / cores", bare_s.text() + rounds.spread("bare_s"))
-        fig.add("   -fsyntax-only / -S, summed compile walls (the saving)", f"{bare.sum_wall / bare_s.sum_wall:.3f}")
-        fig.add("   hdrtest's compile command run bare, sum / cores", own.text() + rounds.spread("own"))
-
+    make, make_passed = _add_make(fig, rounds)
+    _add_limits(fig, rounds)
     cold: HdrtestRun | None = None
     cache = work / "hdrtest" / "cache-0"
     if "cold" in rounds.best:
         cold, cache = rounds.best["cold"]
-        nocache: HdrtestRun = rounds.best["nocache"]
-        fig.values["hdrtest_nocache"] = nocache.as_dict()
-        fig.values["hdrtest_cold"] = cold.as_dict()
-        fig.add("   hdrtest --no-cache", nocache.measure.text() + rounds.spread("nocache"))
-        fig.add("   hdrtest cold (fresh --cache-dir)", cold.measure.text() + rounds.spread("cold"))
-        fig.add("   cold, CPU split", cold.split() + f" (--no-cache: {nocache.split()})")
-        if make is not None:
-            ratio = cold.measure.wall / make.wall
-            fig.values["ratio_1"] = round(ratio, 4)
-            fig.values["ratio_1_nocache"] = round(nocache.measure.wall / make.wall, 4)
-            fig.values["ratio_1_cpu"] = round(cold.measure.cpu / make.cpu, 4)
-            fig.add("1. hdrtest cold / make", f"{ratio:.3f} (--no-cache: {nocache.measure.wall / make.wall:.3f}; "
-                    f"cpu: {cold.measure.cpu / make.cpu:.3f})", "<= 0.75", _verdict(ratio <= 0.75))
-            if "make_doc" in rounds.best:
-                fig.add("   hdrtest cold / make with kernel-doc", f"{cold.measure.wall / with_doc.wall:.3f} "
-                        f"(cpu: {cold.measure.cpu / with_doc.cpu:.3f})")
-            everything = set(group.headers)
-            hd_passed = cold.baseline_passed(group.root)
-            make_failed, hd_failed = everything - make_passed, everything - hd_passed
-            fig.values["failed_make"] = _rel(make_failed, group.root)
-            fig.values["failed_hdrtest"] = _rel(hd_failed, group.root)
-            fig.add("   failing headers: make / hdrtest", f"{len(make_failed)} / {len(hd_failed)}")
-            agree = make_failed == hd_failed
-            fig.add("   pass/fail sets agree", "yes" if agree else
-                    f"NO: fail only in make: [{_names(make_failed - hd_failed, group.root)}]; "
-                    f"fail only in hdrtest: [{_names(hd_failed - make_failed, group.root)}]", "same sets",
-                    _verdict(agree))
-        if bare is not None and own is not None:
-            # The tool's overhead is over the bare compiler doing the same work: -S where hdrtest uses -S.
-            asm = all(spec.mode == "asm" for spec in specs)
-            limit: PoolRun = rounds.best["bare_s"] if asm else bare
-            label = "-S" if asm else "-fsyntax-only"
-            fig.values["limit_mode"] = "asm" if asm else "syntax"
-            overhead = cold.measure.wall / limit.limit - 1
-            fig.values["overhead_2"] = round(overhead, 4)
-            fig.values["overhead_2_nocache"] = round(nocache.measure.wall / limit.limit - 1, 4)
-            cpu_overhead = cold.measure.cpu / limit.measure.cpu - 1
-            fig.values["overhead_2_cpu"] = round(cpu_overhead, 4)
-            fig.add(f"2. hdrtest cold overhead over the limit (bare {label}, as hdrtest compiles here)",
-                    f"{overhead * 100:+.1f}% (--no-cache: {(nocache.measure.wall / limit.limit - 1) * 100:+.1f}%; "
-                    f"cpu: {cpu_overhead * 100:+.1f}%)", "<= 5%", _verdict(overhead <= 0.05))
-            fig.add("   of which: its compile command (JSON, -MD), bare",
-                    f"{(own.limit / limit.limit - 1) * 100:+.1f}%; the rest (Python, scheduling, cache): "
-                    f"{(cold.measure.wall - own.limit) / limit.limit * 100:+.1f}% "
-                    f"({cold.measure.cpu - own.measure.cpu:.2f} cpu-s beyond its compiles)")
-
+        _add_cold(fig, rounds, group, specs, cold, make, make_passed)
     if cold is not None and "warm" in rounds.best:
-        warm: HdrtestRun = rounds.best["warm"]
-        ratio = warm.measure.wall / cold.measure.wall
-        fig.values["hdrtest_warm"] = warm.as_dict()
-        fig.values["ratio_3"] = round(ratio, 4)
-        fig.add("3. hdrtest warm", warm.measure.text() + rounds.spread("warm") +
-                f"; cache hits {warm.summary['cache_hits']}/{warm.summary['results']}; {warm.split()}")
-        fig.add("3. warm / cold", f"{ratio * 100:.1f}% (cpu: {warm.measure.cpu / cold.measure.cpu * 100:.1f}%)",
-                "<= 2%", _verdict(ratio <= 0.02))
+        _add_warm(fig, rounds, cold)
 
     if pairs and steps & {1, 2}:
-        _measure_pairs(group, work, jobs, pairs, specs, fig,
-                       doc=doc if kernel_doc and doc.is_file() and 1 in steps else None, limit=2 in steps)
+        _measure_pairs(group, work, jobs, pairs, specs, fig, doc=doc if 1 in steps else None, limit=2 in steps)
 
     if cold is not None and 4 in steps and group.touch is not None:
         _measure_touch(group, work, jobs, cache, cold, closures, fig)
@@ -649,6 +547,150 @@ def measure_group(group: Group, work: Path, *, jobs: int, steps: set[int], kerne
         _measure_variants(group, work, jobs, fig)
     fig.values["quiet_gate"] = {"patience": GATE.patience, "waited": round(GATE.waited, 1), "gave_up": GATE.gave_up}
     return fig
+
+
+def _measure_round(group: Group, work: Path, specs: Sequence[Spec], jobs: int, steps: set[int], doc: Path | None,
+                   rounds: _Rounds, number: int, repeat: int) -> None:
+    """One round of every method the steps ask for, each kept in ``rounds`` under its name."""
+    tag = f" (round {number + 1} of {repeat})" if repeat > 1 else ""
+    if 1 in steps:
+        _step(f"{group.name}: make -j{jobs} -k, kernel rule (cc -S) per header{tag}")
+        make_run = run_make(specs, work / f"make-{number}", jobs, kernel_doc=None)
+        rounds.keep("make", make_run[0].wall, make_run)
+        if doc is not None:
+            _step(f"{group.name}: make, kernel rule with kernel-doc{tag}")
+            rounds.keep("make_doc", *_by_wall(run_make(specs, work / f"make-doc-{number}", jobs, kernel_doc=doc)[0]))
+    if 2 in steps:
+        _step(f"{group.name}: bare cc -fsyntax-only, pool of {jobs}{tag}")
+        rounds.keep("bare", *_by_limit(run_pool(specs, jobs, syntax_command)))
+        _step(f"{group.name}: bare cc -S -o /dev/null, pool of {jobs}{tag}")
+        rounds.keep("bare_s", *_by_limit(run_pool(specs, jobs, assembly_command)))
+        _step(f"{group.name}: hdrtest's compile command (JSON diagnostics, -MD), bare, pool of {jobs}{tag}")
+        rounds.keep("own", *_by_limit(run_pool(specs, jobs, hdrtest_command(work / "own-deps"))))
+    if steps & {1, 2, 3, 4}:
+        _measure_hdrtest_round(group, work, jobs, steps, rounds, number, tag)
+
+
+def _measure_hdrtest_round(group: Group, work: Path, jobs: int, steps: set[int], rounds: _Rounds, number: int,
+                           tag: str) -> None:
+    _step(f"{group.name}: hdrtest --no-cache --variants none{tag}")
+    nocache_run = run_hdrtest(group, work / "hdrtest", f"nocache-{number}", jobs, ["--no-cache", "--variants", "none"])
+    rounds.keep("nocache", nocache_run.measure.wall, nocache_run)
+    _step(f"{group.name}: hdrtest cold (fresh --cache-dir) --variants none{tag}")
+    cache_dir = work / "hdrtest" / f"cache-{number}"
+    cold_run = run_hdrtest(group, work / "hdrtest", f"cold-{number}", jobs,
+                           ["--cache-dir", str(cache_dir), "--variants", "none"])
+    rounds.keep("cold", cold_run.measure.wall, (cold_run, cache_dir))
+    if 3 in steps:
+        _step(f"{group.name}: hdrtest warm{tag}")
+        rounds.keep("warm", *_by_wall(run_hdrtest(group, work / "hdrtest", f"warm-{number}", jobs,
+                                                  ["--cache-dir", str(cache_dir), "--variants", "none"])))
+
+
+def _add_make(fig: Figures, rounds: _Rounds) -> tuple[Measure | None, set[Path]]:
+    """Target 1's reference rows: the kernel rule under make, with and without kernel-doc."""
+    make: Measure | None = None
+    make_passed: set[Path] = set()
+    if "make" in rounds.best:
+        make, make_passed = rounds.best["make"]
+        fig.values["make"] = {**make.as_dict(), "passed": len(make_passed)}
+        fig.add("1. make -S (kernel rule)", make.text() + rounds.spread("make"))
+    if "make_doc" in rounds.best:
+        with_doc: Measure = rounds.best["make_doc"]
+        fig.values["make_kernel_doc"] = with_doc.as_dict()
+        fig.add("   make -S + kernel-doc (full kernel rule)", with_doc.text() + rounds.spread("make_doc"))
+    return make, make_passed
+
+
+def _add_limits(fig: Figures, rounds: _Rounds) -> None:
+    """Target 2's reference rows: the bare compiler's pool runs."""
+    bare: PoolRun | None = rounds.best.get("bare")
+    own: PoolRun | None = rounds.best.get("own")
+    if bare is None or own is None:
+        return
+    bare_s: PoolRun = rounds.best["bare_s"]
+    fig.values["bare_syntax"] = bare.as_dict()
+    fig.values["bare_S"] = bare_s.as_dict()
+    fig.values["bare_hdrtest_command"] = own.as_dict()
+    fig.add("2. limit: bare -fsyntax-only, sum of walls / cores", bare.text() + rounds.spread("bare"))
+    fig.add("   bare -S -o /dev/null, sum of walls / cores", bare_s.text() + rounds.spread("bare_s"))
+    fig.add("   -fsyntax-only / -S, summed compile walls (the saving)", f"{bare.sum_wall / bare_s.sum_wall:.3f}")
+    fig.add("   hdrtest's compile command run bare, sum / cores", own.text() + rounds.spread("own"))
+
+
+def _add_cold(fig: Figures, rounds: _Rounds, group: Group, specs: Sequence[Spec], cold: HdrtestRun,
+              make: Measure | None, make_passed: set[Path]) -> None:
+    nocache: HdrtestRun = rounds.best["nocache"]
+    fig.values["hdrtest_nocache"] = nocache.as_dict()
+    fig.values["hdrtest_cold"] = cold.as_dict()
+    fig.add("   hdrtest --no-cache", nocache.measure.text() + rounds.spread("nocache"))
+    fig.add("   hdrtest cold (fresh --cache-dir)", cold.measure.text() + rounds.spread("cold"))
+    fig.add("   cold, CPU split", cold.split() + f" (--no-cache: {nocache.split()})")
+    if make is not None:
+        _add_cold_versus_make(fig, rounds, group, cold, nocache, make, make_passed)
+    if rounds.best.get("bare") is not None and rounds.best.get("own") is not None:
+        _add_overhead(fig, rounds, specs, cold, nocache)
+
+
+def _add_cold_versus_make(fig: Figures, rounds: _Rounds, group: Group, cold: HdrtestRun, nocache: HdrtestRun,
+                          make: Measure, make_passed: set[Path]) -> None:
+    """Target 1 (cold hdrtest against make) and whether both fail the same headers."""
+    ratio = cold.measure.wall / make.wall
+    fig.values["ratio_1"] = round(ratio, 4)
+    fig.values["ratio_1_nocache"] = round(nocache.measure.wall / make.wall, 4)
+    fig.values["ratio_1_cpu"] = round(cold.measure.cpu / make.cpu, 4)
+    fig.add("1. hdrtest cold / make", f"{ratio:.3f} (--no-cache: {nocache.measure.wall / make.wall:.3f}; "
+            f"cpu: {cold.measure.cpu / make.cpu:.3f})", "<= 0.75", _verdict(ratio <= 0.75))
+    if "make_doc" in rounds.best:
+        with_doc: Measure = rounds.best["make_doc"]
+        fig.add("   hdrtest cold / make with kernel-doc", f"{cold.measure.wall / with_doc.wall:.3f} "
+                f"(cpu: {cold.measure.cpu / with_doc.cpu:.3f})")
+    everything = set(group.headers)
+    hd_passed = cold.baseline_passed(group.root)
+    make_failed, hd_failed = everything - make_passed, everything - hd_passed
+    fig.values["failed_make"] = _rel(make_failed, group.root)
+    fig.values["failed_hdrtest"] = _rel(hd_failed, group.root)
+    fig.add("   failing headers: make / hdrtest", f"{len(make_failed)} / {len(hd_failed)}")
+    agree = make_failed == hd_failed
+    fig.add("   pass/fail sets agree", "yes" if agree else
+            f"NO: fail only in make: [{_names(make_failed - hd_failed, group.root)}]; "
+            f"fail only in hdrtest: [{_names(hd_failed - make_failed, group.root)}]", "same sets",
+            _verdict(agree))
+
+
+def _add_overhead(fig: Figures, rounds: _Rounds, specs: Sequence[Spec], cold: HdrtestRun,
+                  nocache: HdrtestRun) -> None:
+    """Target 2: cold hdrtest over the bare compiler doing the same work (-S where hdrtest uses -S)."""
+    bare: PoolRun = rounds.best["bare"]
+    own: PoolRun = rounds.best["own"]
+    asm = all(spec.mode == "asm" for spec in specs)
+    limit: PoolRun = rounds.best["bare_s"] if asm else bare
+    label = "-S" if asm else "-fsyntax-only"
+    fig.values["limit_mode"] = "asm" if asm else "syntax"
+    overhead = cold.measure.wall / limit.limit - 1
+    fig.values["overhead_2"] = round(overhead, 4)
+    fig.values["overhead_2_nocache"] = round(nocache.measure.wall / limit.limit - 1, 4)
+    cpu_overhead = cold.measure.cpu / limit.measure.cpu - 1
+    fig.values["overhead_2_cpu"] = round(cpu_overhead, 4)
+    fig.add(f"2. hdrtest cold overhead over the limit (bare {label}, as hdrtest compiles here)",
+            f"{overhead * 100:+.1f}% (--no-cache: {(nocache.measure.wall / limit.limit - 1) * 100:+.1f}%; "
+            f"cpu: {cpu_overhead * 100:+.1f}%)", "<= 5%", _verdict(overhead <= 0.05))
+    fig.add("   of which: its compile command (JSON, -MD), bare",
+            f"{(own.limit / limit.limit - 1) * 100:+.1f}%; the rest (Python, scheduling, cache): "
+            f"{(cold.measure.wall - own.limit) / limit.limit * 100:+.1f}% "
+            f"({cold.measure.cpu - own.measure.cpu:.2f} cpu-s beyond its compiles)")
+
+
+def _add_warm(fig: Figures, rounds: _Rounds, cold: HdrtestRun) -> None:
+    """Target 3: a warm run against the cold one."""
+    warm: HdrtestRun = rounds.best["warm"]
+    ratio = warm.measure.wall / cold.measure.wall
+    fig.values["hdrtest_warm"] = warm.as_dict()
+    fig.values["ratio_3"] = round(ratio, 4)
+    fig.add("3. hdrtest warm", warm.measure.text() + rounds.spread("warm") +
+            f"; cache hits {warm.summary['cache_hits']}/{warm.summary['results']}; {warm.split()}")
+    fig.add("3. warm / cold", f"{ratio * 100:.1f}% (cpu: {warm.measure.cpu / cold.measure.cpu * 100:.1f}%)",
+            "<= 2%", _verdict(ratio <= 0.02))
 
 
 def _median(values: Sequence[float]) -> float:

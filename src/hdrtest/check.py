@@ -326,28 +326,49 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
+    results, hits, compiled = _run_owned(jobs, planning, settings, executor, store, progress)
+    flag_options = FlagOptions(settings.root) if kbuild.generates_headers(settings.root) else None
+    ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, flag_options)
+    report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
+                       variants_planned=len(jobs) + len(planning.jobs), variants_compiled=compiled - hits,
+                       variants_deduped=len(planning.same_as), cache_hits=hits,
+                       relevant_options=planning.relevance, notes=planning.notes,
+                       root_causes=rootcause.group(ordered, planning.fragile),
+                       refuted=rootcause.refuted(ordered, planning.fragile))
+    if report.failures:
+        if explain:
+            _explain_failures(report, settings, planning, cache)
+        else:
+            _unexplained_failures(report)
+        report.elapsed = time.monotonic() - start
+    return report
+
+
+def _run_owned(jobs: list[Job], planning: VariantPlanning, settings: Settings, executor: Executor | None,
+               store: RunStore | None, progress: ProgressCallback | None) -> tuple[list[Result], int, int]:
+    """Run the baselines, then the variants worth compiling, on ``executor`` or on one of the run's own, closed
+    here (cancelling its work on any error); returns the results, the cache hits and the jobs run."""
     options = compile_options(settings)
-    own_executor = executor is None
     runner = executor or make_executor(settings)
     try:
         # Baselines first: a header whose baseline cannot be verified gets no variant compiles.
         checkable = [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
         results, hits = run_jobs(jobs, options, runner, cache=store, progress=_counted(progress, 0, len(checkable)))
         planning.unverified.update(unestablished_variants(results, checkable))
-        to_run = jobs + [j for j in checkable if j not in planning.unverified]
-        more, more_hits = run_jobs(to_run[len(jobs):], options, runner, cache=store,
-                                   progress=_counted(progress, len(jobs), 0))
+        wanted = [j for j in checkable if j not in planning.unverified]
+        more, more_hits = run_jobs(wanted, options, runner, cache=store, progress=_counted(progress, len(jobs), 0))
     except BaseException:
         runner.close(cancel=True)
         raise
-    if own_executor:
+    if executor is None:
         runner.close()
-    results, hits = results + more, hits + more_hits
-    by_job = {r.job: r for r in results}
-    flag_options = FlagOptions(settings.root) if kbuild.generates_headers(settings.root) else None
-    ordered: list[Result] = []
-    for job in unbuilt:
-        ordered.append(not_verified(job, unbuilt[job]))
+    return results + more, hits + more_hits, len(jobs) + len(wanted)
+
+
+def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning, by_job: dict[Job, Result],
+              flag_options: FlagOptions | None) -> list[Result]:
+    """Every planned job's result, unbuilt ones first, with the relevance of the options its variant changes."""
+    ordered = [not_verified(job, reason) for job, reason in unbuilt.items()]
     for job in jobs + planning.jobs:
         if job in planning.unverified:
             result = not_verified(job, planning.unverified[job])
@@ -360,30 +381,27 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
         ordered.append(unestablished(result, flag_options))
-    report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
-                       variants_planned=len(jobs) + len(planning.jobs), variants_compiled=len(to_run) - hits,
-                       variants_deduped=len(planning.same_as), cache_hits=hits,
-                       relevant_options=planning.relevance, notes=planning.notes,
-                       root_causes=rootcause.group(ordered, planning.fragile),
-                       refuted=rootcause.refuted(ordered, planning.fragile))
-    if report.failures:
-        if explain:
-            context = planning.context
-            explanation = explain_report(report, settings, skip_explained=True,
-                                         base_index=context.index if context and context.index_built else None,
-                                         graphs=cache if isinstance(cache, GraphStore) else None)
-            update = getattr(cache, "update", None)
-            if update is not None:
-                # Keep the notes with the verdict: a warm run shows them without explaining again.
-                for result in explanation.explained:
-                    update(result)
-        else:
-            for result in report.failures:
-                if result.cached:  # stored with its explanation by an earlier run: none was asked for
-                    result.triage = None
-                    for diag in result.diagnostics:
-                        diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
-            # Baselines, fingerprints and diff match errors by class: it must not depend on --fix.
-            ensure_classified(report.results)
-        report.elapsed = time.monotonic() - start
-    return report
+    return ordered
+
+
+def _explain_failures(report: CheckReport, settings: Settings, planning: VariantPlanning,
+                      cache: ResultStore | None) -> None:
+    context = planning.context
+    explanation = explain_report(report, settings, skip_explained=True,
+                                 base_index=context.index if context and context.index_built else None,
+                                 graphs=cache if isinstance(cache, GraphStore) else None)
+    update = getattr(cache, "update", None)
+    if update is not None:
+        # Keep the notes with the verdict: a warm run shows them without explaining again.
+        for result in explanation.explained:
+            update(result)
+
+
+def _unexplained_failures(report: CheckReport) -> None:
+    for result in report.failures:
+        if result.cached:  # stored with its explanation by an earlier run: none was asked for
+            result.triage = None
+            for diag in result.diagnostics:
+                diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
+    # Baselines, fingerprints and diff match errors by class: it must not depend on --fix.
+    ensure_classified(report.results)

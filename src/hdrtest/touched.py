@@ -88,41 +88,42 @@ def touched_options(root: Path, rev: str, options: OptionFilter) -> dict[Path, d
     diff = _git(root, "diff", "-U0", "--no-color", "--no-ext-diff", rev, "--", ".")
     result: dict[Path, dict[str, str]] = {}
     for rel, hunks in parse_hunks(diff.stdout).items():
-        if not rel.endswith(_C_FILES):
-            continue
-        path = top / rel
-        try:
-            new = _scan(path.read_text(encoding="utf-8", errors="replace"), rel)
-        except OSError:
-            new = None
-        old_text = _git(top, "show", f"{rev}:{rel}")
-        old = _scan(old_text.stdout, rel) if old_text.returncode == 0 else None
-        reasons: dict[str, str] = {}
-        for hunk in hunks:
-            for scan, start, length, side in ((new, hunk.new_start, hunk.new_len, "now"),
-                                              (old, hunk.old_start, hunk.old_len, f"at {rev}")):
-                if scan is None:
-                    continue
-                for option in sorted(_options_in(scan, start, length, options)):
-                    reasons.setdefault(option, f"the change touched a block on it at {rel}:{start} ({side})")
-        if reasons:
-            result[path] = reasons
+        if rel.endswith(_C_FILES):
+            result[top / rel] = _edited_reasons(top, rel, hunks, rev, options)
     untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--full-name", "--", ".")
     for rel in untracked.stdout.splitlines():
-        if not rel.endswith(_C_FILES):
-            continue
-        path = top / rel
-        try:
-            scan = _scan(path.read_text(encoding="utf-8", errors="replace"), rel)
-        except OSError:
-            continue
-        if scan is None:
-            continue
-        reasons = {}
-        for block in scan.conditionals:
-            if not block.is_guard:
-                for option in sorted(options.options(block.formula)):
-                    reasons.setdefault(option, f"{rel} is new and tests it at line {block.start_line}")
-        if reasons:
-            result[path] = reasons
-    return result
+        if rel.endswith(_C_FILES):
+            result[top / rel] = _new_file_reasons(_read_scan(top / rel, rel), rel, options)
+    return {path: reasons for path, reasons in result.items() if reasons}
+
+
+def _read_scan(path: Path, rel: str) -> FileScan | None:
+    try:
+        return _scan(path.read_text(encoding="utf-8", errors="replace"), rel)
+    except OSError:
+        return None
+
+
+def _edited_reasons(top: Path, rel: str, hunks: list[Hunk], rev: str, options: OptionFilter) -> dict[str, str]:
+    """Options guarding what the hunks touched, in the file as it is now and as it was at ``rev``."""
+    new = _read_scan(top / rel, rel)
+    old_text = _git(top, "show", f"{rev}:{rel}")
+    old = _scan(old_text.stdout, rel) if old_text.returncode == 0 else None
+    reasons: dict[str, str] = {}
+    for hunk in hunks:
+        for scan, start, length, side in ((new, hunk.new_start, hunk.new_len, "now"),
+                                          (old, hunk.old_start, hunk.old_len, f"at {rev}")):
+            if scan is not None:
+                for option in sorted(_options_in(scan, start, length, options)):
+                    reasons.setdefault(option, f"the change touched a block on it at {rel}:{start} ({side})")
+    return reasons
+
+
+def _new_file_reasons(scan: FileScan | None, rel: str, options: OptionFilter) -> dict[str, str]:
+    """Every option an untracked file tests (its include guard aside)."""
+    reasons: dict[str, str] = {}
+    for block in scan.conditionals if scan is not None else ():
+        if not block.is_guard:
+            for option in sorted(options.options(block.formula)):
+                reasons.setdefault(option, f"{rel} is new and tests it at line {block.start_line}")
+    return reasons

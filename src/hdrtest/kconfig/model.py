@@ -14,7 +14,7 @@ decides validity, which only the evaluator does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -109,57 +109,74 @@ def _exprs(text: str, count: int) -> list[Expr | None]:
     return out
 
 
-def parse_model(lines: Iterable[str]) -> Model:
-    symbols: dict[str, ModelSymbol] = {}
-    choices: dict[int, ModelChoice] = {}
+@dataclass
+class _Reading:
+    """The records read so far: a symbol's (S) or a choice's (K) lines follow it."""
+
+    symbols: dict[str, ModelSymbol] = field(default_factory=dict)
+    choices: dict[int, ModelChoice] = field(default_factory=dict)
     sym: ModelSymbol | None = None
     choice: ModelChoice | None = None
+
+    def symbol(self, kind: str) -> ModelSymbol:
+        if self.sym is None:
+            raise ModelError(f"{kind} outside a symbol")
+        return self.sym
+
+    def entry(self, kind: str) -> ModelSymbol | ModelChoice:
+        target = self.sym if self.sym is not None else self.choice
+        if target is None:
+            raise ModelError(f"{kind} before any symbol")
+        return target
+
+    def start_symbol(self, rest: str) -> None:
+        name, _, sym_type = rest.partition(" ")
+        self.sym = self.symbols[name] = ModelSymbol(name, _TYPES.get(sym_type, sym_type))
+        self.choice = None
+
+    def start_choice(self, rest: str) -> None:
+        index = int(rest)
+        self.choice = self.choices.setdefault(index, ModelChoice(index))
+        self.sym = None
+
+    def prompt(self, rest: str) -> None:
+        self.entry("V").prompts.append(_exprs(rest, 1)[0])
+
+    def default(self, rest: str) -> None:
+        value, cond = _exprs(rest, 2)
+        self.entry("F").defaults.append((value, cond))
+
+    def range(self, rest: str) -> None:
+        sym = self.symbol("N")
+        low, high, cond = _exprs(rest, 3)
+        if low is None or high is None:
+            raise ModelError("range without bounds")
+        sym.ranges.append((low, high, cond))
+
+    def member(self, rest: str) -> None:
+        sym = self.symbol("C")
+        sym.choice = int(rest)
+        self.choices.setdefault(sym.choice, ModelChoice(sym.choice)).members.append(sym.name)
+
+
+_RECORDS: dict[str, Callable[[_Reading, str], None]] = {
+    "S": _Reading.start_symbol, "K": _Reading.start_choice, "V": _Reading.prompt, "F": _Reading.default,
+    "D": lambda r, rest: setattr(r.symbol("D"), "depends", _exprs(rest, 1)[0]),
+    "R": lambda r, rest: setattr(r.symbol("R"), "selected_by", _exprs(rest, 1)[0]),
+    "I": lambda r, rest: setattr(r.symbol("I"), "implied_by", _exprs(rest, 1)[0]),
+    "N": _Reading.range, "C": _Reading.member,
+}
+
+
+def parse_model(lines: Iterable[str]) -> Model:
+    reading = _Reading()
     for line in lines:
         kind, _, rest = line.partition(" ")
-        if kind == "S":
-            name, _, sym_type = rest.partition(" ")
-            sym = symbols[name] = ModelSymbol(name, _TYPES.get(sym_type, sym_type))
-            choice = None
-        elif kind == "K":
-            index = int(rest)
-            choice = choices.setdefault(index, ModelChoice(index))
-            sym = None
-        elif kind == "V":
-            target = sym if sym is not None else choice
-            if target is None:
-                raise ModelError("V before any symbol")
-            target.prompts.append(_exprs(rest, 1)[0])
-        elif kind == "F":
-            value, cond = _exprs(rest, 2)
-            target_f = sym if sym is not None else choice
-            if target_f is None:
-                raise ModelError("F before any symbol")
-            target_f.defaults.append((value, cond))
-        elif kind in ("D", "R", "I"):
-            if sym is None:
-                raise ModelError(f"{kind} outside a symbol")
-            expr = _exprs(rest, 1)[0]
-            if kind == "D":
-                sym.depends = expr
-            elif kind == "R":
-                sym.selected_by = expr
-            else:
-                sym.implied_by = expr
-        elif kind == "N":
-            if sym is None:
-                raise ModelError("N outside a symbol")
-            low, high, cond = _exprs(rest, 3)
-            if low is None or high is None:
-                raise ModelError("range without bounds")
-            sym.ranges.append((low, high, cond))
-        elif kind == "C":
-            if sym is None:
-                raise ModelError("C outside a symbol")
-            sym.choice = int(rest)
-            choices.setdefault(sym.choice, ModelChoice(sym.choice)).members.append(sym.name)
-        else:
+        handle = _RECORDS.get(kind)
+        if handle is None:
             raise ModelError(f"unknown record {kind!r}")
-    return Model(symbols, [choices[i] for i in sorted(choices)])
+        handle(reading, rest)
+    return Model(reading.symbols, [reading.choices[i] for i in sorted(reading.choices)])
 
 
 def symbols_in(expr: Expr | None) -> set[str]:

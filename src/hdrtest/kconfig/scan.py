@@ -75,66 +75,74 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         yield indent, _strip_comment(stripped).strip()
 
 
-def scan_kconfig_text(text: str, index: dict[str, SymInfo], choice_base: int = 0) -> int:
-    """Add one Kconfig file's symbols to ``index``; returns the next free choice id.
+_ENDS = {"endif": "if", "endmenu": "menu", "endchoice": "choice"}
+_SYMBOL_TYPES = ("bool", "tristate", "string", "int", "hex")
 
-    A line scan, not a parser: enough to know types, prompts, selectors, dependencies and
-    choice membership.  ``if``/``menu`` dependencies are attached to the symbols inside.
-    """
+
+@dataclass
+class _FileScan:
+    """One Kconfig file's line scan: the symbol being defined and the if/menu/choice blocks around it."""
+
+    index: dict[str, SymInfo]
+    next_choice: int
     current: SymInfo | None = None
-    current_name = ""
-    block_deps: list[set[str]] = []  # if/menu/choice stack
-    block_kind: list[str] = []
-    pending_menu: set[str] | None = None
+    current_name: str = ""
+    block_deps: list[set[str]] = field(default_factory=list)  # if/menu/choice stack
+    block_kind: list[str] = field(default_factory=list)
+    pending_menu: set[str] | None = None  # the open menu or choice that a "depends on" applies to
     choice_id: int | None = None
-    next_choice = choice_base
-    for _indent, line in _logical_lines(text):
-        if not line:
-            continue
-        word, _, rest = line.partition(" ")
-        rest = rest.strip()
-        if word in ("config", "menuconfig") and rest:
-            current_name = rest.split()[0]
-            current = index.setdefault(current_name, SymInfo())
-            for deps in block_deps:
-                current.depends |= deps
-            if choice_id is not None:
-                current.choice = choice_id
-            pending_menu = None
-        elif word == "choice":
-            choice_id = next_choice
-            next_choice += 1
-            block_deps.append(set())
-            block_kind.append("choice")
-            current, pending_menu = None, block_deps[-1]
-        elif word == "menu":
-            block_deps.append(set())
-            block_kind.append("menu")
-            current, pending_menu = None, block_deps[-1]
-        elif word == "if":
-            block_deps.append(_expr_symbols(rest))
-            block_kind.append("if")
-            current = pending_menu = None
-        elif word in ("endif", "endmenu", "endchoice"):
-            kind = {"endif": "if", "endmenu": "menu", "endchoice": "choice"}[word]
-            while block_kind:
-                block_deps.pop()
-                if block_kind.pop() == kind:
-                    break
-            if word == "endchoice":
-                choice_id = None
-            current = pending_menu = None
-        elif word in ("comment", "mainmenu", "source", "osource", "rsource", "orsource"):
-            current = pending_menu = None
-        elif word == "depends" and rest.startswith("on"):
-            deps = _expr_symbols(rest[2:])
-            if current is not None:
-                current.depends |= deps
-            elif pending_menu is not None:
-                pending_menu |= deps
-        elif current is None:
-            continue
-        elif word in ("bool", "tristate", "string", "int", "hex"):
+
+    def line(self, word: str, rest: str) -> None:
+        handle = _BLOCK_WORDS.get(word)
+        if handle is not None:
+            handle(self, word, rest)
+        elif self.current is not None:
+            self.attribute(self.current, word, rest)
+
+    def config(self, word: str, rest: str) -> None:
+        if not rest:
+            return
+        self.current_name = rest.split()[0]
+        self.current = self.index.setdefault(self.current_name, SymInfo())
+        for deps in self.block_deps:
+            self.current.depends |= deps
+        if self.choice_id is not None:
+            self.current.choice = self.choice_id
+        self.pending_menu = None
+
+    def open_block(self, word: str, rest: str) -> None:
+        if word == "choice":
+            self.choice_id = self.next_choice
+            self.next_choice += 1
+        self.block_deps.append(_expr_symbols(rest) if word == "if" else set())
+        self.block_kind.append(word)
+        self.current = None
+        self.pending_menu = None if word == "if" else self.block_deps[-1]
+
+    def close_block(self, word: str, rest: str) -> None:
+        while self.block_kind:
+            self.block_deps.pop()
+            if self.block_kind.pop() == _ENDS[word]:
+                break
+        if word == "endchoice":
+            self.choice_id = None
+        self.current = self.pending_menu = None
+
+    def other_entry(self, word: str, rest: str) -> None:
+        self.current = self.pending_menu = None
+
+    def depends(self, word: str, rest: str) -> None:
+        if not rest.startswith("on"):
+            return
+        deps = _expr_symbols(rest[2:])
+        if self.current is not None:
+            self.current.depends |= deps
+        elif self.pending_menu is not None:
+            self.pending_menu |= deps
+
+    def attribute(self, current: SymInfo, word: str, rest: str) -> None:
+        """A line inside a ``config`` entry."""
+        if word in _SYMBOL_TYPES:
             current.type = current.type or word
             current.prompt = current.prompt or rest.startswith('"')
         elif word in ("def_bool", "def_tristate"):
@@ -142,9 +150,29 @@ def scan_kconfig_text(text: str, index: dict[str, SymInfo], choice_base: int = 0
         elif word == "prompt":
             current.prompt = True
         elif word in ("select", "imply") and rest:
-            target = index.setdefault(rest.split()[0], SymInfo())
-            target.selected_by.append((current_name, word))
-    return next_choice
+            self.index.setdefault(rest.split()[0], SymInfo()).selected_by.append((self.current_name, word))
+
+
+_BLOCK_WORDS = {
+    "config": _FileScan.config, "menuconfig": _FileScan.config, "depends": _FileScan.depends,
+    **dict.fromkeys(("choice", "menu", "if"), _FileScan.open_block),
+    **dict.fromkeys(_ENDS, _FileScan.close_block),
+    **dict.fromkeys(("comment", "mainmenu", "source", "osource", "rsource", "orsource"), _FileScan.other_entry),
+}
+
+
+def scan_kconfig_text(text: str, index: dict[str, SymInfo], choice_base: int = 0) -> int:
+    """Add one Kconfig file's symbols to ``index``; returns the next free choice id.
+
+    A line scan, not a parser: enough to know types, prompts, selectors, dependencies and
+    choice membership.  ``if``/``menu`` dependencies are attached to the symbols inside.
+    """
+    scan = _FileScan(index, choice_base)
+    for _indent, line in _logical_lines(text):
+        if line:
+            word, _, rest = line.partition(" ")
+            scan.line(word, rest.strip())
+    return scan.next_choice
 
 
 def scan_kconfig_tree(root: Path) -> dict[str, SymInfo]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -262,6 +263,110 @@ class _Frame:
     guard: bool = False
 
 
+class _Scanner:
+    """The conditional stack while one file's directives are read, one method per directive kind."""
+
+    def __init__(self, scan: FileScan, guard: str | None, first: _Directive | None, options: OptionFilter | None,
+                 strict: bool) -> None:
+        self.scan = scan
+        self.guard = guard
+        self.first = first  # the guard can only be the file's first directive
+        self.options = options
+        self.strict = strict
+        self.slots: list[CondBlock | None] = []
+        self.stack: list[_Frame] = []
+        self.cur: Formula = TRUE
+
+    def stray(self, d: _Directive, message: str) -> bool:
+        """Whether ``d`` is to be ignored as a stray directive (raises when strict)."""
+        if self.strict:
+            raise ScanError(self.scan.path, d.line, message)
+        return True
+
+    def close_branch(self, frame: _Frame, end_line: int) -> None:
+        block = self.slots[frame.index]
+        assert block is not None
+        self.slots[frame.index] = CondBlock(block.kind, block.expr, block.formula, block.condition,
+                                           block.start_line, end_line, block.depth, block.is_guard)
+
+    def open_branch(self, frame: _Frame, kind: str, expr: str, formula: Formula, d: _Directive) -> None:
+        earlier = [neg(t) for t in frame.tests]
+        cond = frame.enclosing if frame.guard else conj(frame.enclosing, *earlier, formula)
+        frame.tests.append(formula)
+        frame.index = len(self.slots)
+        self.slots.append(CondBlock(kind, expr, formula, cond, d.line, d.line, len(self.stack) - 1, frame.guard))
+        self.scan._change(d.line, frame.enclosing)
+        self.scan._change(d.end_line + 1, cond)
+        self.cur = cond
+
+    def conditional(self, d: _Directive) -> None:
+        expr = " ".join(d.rest.split())
+        formula = parse_condition(d.keyword, expr, self.options)
+        frame = _Frame(d.keyword, -1, self.cur, [], d.line,
+                       guard=self.guard is not None and not self.stack and d is self.first)
+        self.stack.append(frame)
+        self.open_branch(frame, d.keyword, expr, formula, d)
+
+    def branch(self, d: _Directive) -> None:
+        kw = d.keyword
+        if not self.stack:
+            self.stray(d, f"#{kw} without #if")
+            return
+        frame = self.stack[-1]
+        if frame.seen_else:
+            self.stray(d, f"#{kw} after #else (the #if is at line {frame.open_line})")
+            return
+        self.close_branch(frame, d.line)
+        expr = " ".join(d.rest.split()) if kw != "else" else ""
+        frame.seen_else = kw == "else"
+        self.open_branch(frame, kw, expr, parse_condition(kw, expr, self.options), d)
+
+    def endif(self, d: _Directive) -> None:
+        if not self.stack:
+            self.stray(d, "#endif without #if")
+            return
+        frame = self.stack.pop()
+        self.close_branch(frame, d.line)
+        self.cur = frame.enclosing
+        self.scan._change(d.line, self.cur)
+        self.scan._change(d.end_line + 1, self.cur)
+
+    def include(self, d: _Directive) -> None:
+        self.scan.includes.append(_include(d, d.keyword, self.cur))
+
+    def undef(self, d: _Directive) -> None:
+        m = _NAME.match(d.rest)
+        if m:
+            self.scan.undefs.append(MacroUndef(m.group(1), d.line, self.cur))
+
+    def pragma(self, d: _Directive) -> None:
+        if d.rest.split() == ["once"] and not self.stack:
+            self.scan.pragma_once = True
+
+    def error(self, d: _Directive) -> None:
+        self.scan.errors.append((d.line, self.cur, " ".join(d.rest.split())))
+
+    def finish(self) -> None:
+        """Close what is still open at the end of the file (an error when strict)."""
+        if not self.stack:
+            return
+        if self.strict:
+            frame = self.stack[0]
+            raise ScanError(self.scan.path, frame.open_line, f"unterminated #{frame.kind}")
+        last = max(self.scan.line_count, 1)
+        while self.stack:
+            self.close_branch(self.stack.pop(), last)
+        self.scan._change(last + 1, TRUE)
+
+
+# Built once: a table per scan costs more than the scan of a small header.
+_HANDLERS: dict[str, Callable[[_Scanner, _Directive], None]] = {
+    **dict.fromkeys(_CONDITIONAL, _Scanner.conditional), **dict.fromkeys(_BRANCH, _Scanner.branch),
+    "endif": _Scanner.endif, **dict.fromkeys(("include", "include_next", "import"), _Scanner.include),
+    "undef": _Scanner.undef, "pragma": _Scanner.pragma, "error": _Scanner.error,
+}
+
+
 def scan_directives(
     text: str, path: str, options: OptionFilter | None = None, strict: bool = True
 ) -> FileScan:
@@ -278,91 +383,20 @@ def scan_directives(
     scan = FileScan(path=path, line_count=text.count("\n") + (0 if text.endswith("\n") or not text else 1))
     guard = _find_guard(clean, ds)
     scan.has_code = _has_code(clean, ds)
-    slots: list[CondBlock | None] = []
-    stack: list[_Frame] = []
-    cur: Formula = TRUE
-
-    def close_branch(frame: _Frame, end_line: int) -> None:
-        block = slots[frame.index]
-        assert block is not None
-        slots[frame.index] = CondBlock(
-            block.kind,
-            block.expr,
-            block.formula,
-            block.condition,
-            block.start_line,
-            end_line,
-            block.depth,
-            block.is_guard,
-        )
-
-    def open_branch(frame: _Frame, kind: str, expr: str, formula: Formula, d: _Directive) -> Formula:
-        earlier = [neg(t) for t in frame.tests]
-        cond = frame.enclosing if frame.guard else conj(frame.enclosing, *earlier, formula)
-        frame.tests.append(formula)
-        frame.index = len(slots)
-        slots.append(CondBlock(kind, expr, formula, cond, d.line, d.line, len(stack) - 1, frame.guard))
-        scan._change(d.line, frame.enclosing)
-        scan._change(d.end_line + 1, cond)
-        return cond
-
+    scanner = _Scanner(scan, guard, ds[0] if ds else None, options, strict)
+    handlers = _HANDLERS
     defines = scan.defines
     for d in ds:
-        kw = d.keyword
-        if kw == "define":  # by far the most common directive
-            macro = _define(d, cur)
+        if d.keyword == "define":  # by far the most common directive: no call through the table
+            macro = _define(d, scanner.cur)
             if macro is not None:
                 defines.append(macro)
-        elif kw in _CONDITIONAL:
-            expr = " ".join(d.rest.split())
-            formula = parse_condition(kw, expr, options)
-            frame = _Frame(kw, -1, cur, [], d.line, guard=guard is not None and not stack and d is ds[0])
-            stack.append(frame)
-            cur = open_branch(frame, kw, expr, formula, d)
-        elif kw in _BRANCH:
-            if not stack:
-                if strict:
-                    raise ScanError(path, d.line, f"#{kw} without #if")
-                continue
-            frame = stack[-1]
-            if frame.seen_else:
-                if strict:
-                    raise ScanError(path, d.line, f"#{kw} after #else (the #if is at line {frame.open_line})")
-                continue
-            close_branch(frame, d.line)
-            expr = " ".join(d.rest.split()) if kw != "else" else ""
-            formula = parse_condition(kw, expr, options)
-            frame.seen_else = kw == "else"
-            cur = open_branch(frame, kw, expr, formula, d)
-        elif kw == "endif":
-            if not stack:
-                if strict:
-                    raise ScanError(path, d.line, "#endif without #if")
-                continue
-            frame = stack.pop()
-            close_branch(frame, d.line)
-            cur = frame.enclosing
-            scan._change(d.line, cur)
-            scan._change(d.end_line + 1, cur)
-        elif kw in ("include", "include_next", "import"):
-            scan.includes.append(_include(d, kw, cur))
-        elif kw == "undef":
-            m = _NAME.match(d.rest)
-            if m:
-                scan.undefs.append(MacroUndef(m.group(1), d.line, cur))
-        elif kw == "pragma":
-            if d.rest.split() == ["once"] and not stack:
-                scan.pragma_once = True
-        elif kw == "error":
-            scan.errors.append((d.line, cur, " ".join(d.rest.split())))
-    if stack:
-        if strict:
-            frame = stack[0]
-            raise ScanError(path, frame.open_line, f"unterminated #{frame.kind}")
-        while stack:
-            close_branch(stack.pop(), max(scan.line_count, 1))
-        scan._change(max(scan.line_count, 1) + 1, TRUE)
-    scan.conditionals = [b for b in slots if b is not None]
+        else:
+            handle = handlers.get(d.keyword)
+            if handle is not None:
+                handle(scanner, d)
+    scanner.finish()
+    scan.conditionals = [b for b in scanner.slots if b is not None]
     scan.guard = guard if guard is not None else ("#pragma once" if scan.pragma_once else None)
     return scan
 

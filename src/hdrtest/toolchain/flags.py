@@ -9,8 +9,8 @@ making them absolute depends on the compile's directory and sysroot, which the c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["CompileFlags", "parse_flags"]
@@ -87,7 +87,7 @@ class CompileFlags:
         return out
 
 
-def _macro(text: str, undefine: bool) -> tuple[str, str | None] | None:
+def _macro(text: str | None, undefine: bool) -> tuple[str, str | None] | None:
     if not text:
         return None
     if undefine:
@@ -96,113 +96,123 @@ def _macro(text: str, undefine: bool) -> tuple[str, str | None] | None:
     return (name, value if eq else "1") if name else None
 
 
-def parse_flags(flags: Sequence[str]) -> CompileFlags:
-    """Parse a compile command's flags (without the compiler); unknown options are ignored."""
-    quote: list[str] = []
-    inc: list[str] = []
-    system: list[str] = []
-    after: list[str] = []
-    forced: list[str] = []
-    imacros: list[str] = []
-    target: list[str] = []
-    macro_flags: list[tuple[str, str | None]] = []
-    nostdinc = False
+@dataclass
+class _Parse:
+    """The flags read so far; ``i`` is the position in ``flags``."""
+
+    flags: Sequence[str]
+    i: int = 0
+    quote: list[str] = field(default_factory=list)
+    inc: list[str] = field(default_factory=list)
+    system: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    forced: list[str] = field(default_factory=list)
+    imacros: list[str] = field(default_factory=list)
+    target: list[str] = field(default_factory=list)
+    macro_flags: list[tuple[str, str | None]] = field(default_factory=list)
+    nostdinc: bool = False
     sysroot: str | None = None
     language: str | None = None
     std: str | None = None
-    prefix = ""
-    i = 0
-    n = len(flags)
+    prefix: str = ""
 
-    def arg_of(opt: str) -> str | None:
-        """The value of ``opt`` given as ``optVALUE`` or ``opt VALUE``; advances ``i``."""
-        nonlocal i
-        f = flags[i]
+    def arg_of(self, opt: str) -> str | None:
+        """The value of ``opt`` given as ``optVALUE`` or ``opt VALUE``; advances ``i`` past a separate value."""
+        f = self.flags[self.i]
         if f == opt:
-            i += 1
-            return flags[i] if i < n else None
+            self.i += 1
+            return self.flags[self.i] if self.i < len(self.flags) else None
         return f[len(opt):].lstrip("=") if opt.startswith("--") else f[len(opt):]
 
-    # Longer spellings are tested before their prefixes (-include-pch before -include,
-    # -iwithprefixbefore before -iwithprefix).
-    while i < n:
-        f = flags[i]
-        if f.startswith("-I") and f != "-I-":
-            v = arg_of("-I")
-            if v:
-                inc.append(v)
-        elif f.startswith("--include-directory"):
-            v = arg_of("--include-directory")
-            if v:
-                inc.append(v)
-        elif f.startswith("-iquote"):
-            v = arg_of("-iquote")
-            if v:
-                quote.append(v)
-        elif f.startswith("-isystem"):
-            v = arg_of("-isystem")
-            if v:
-                system.append(v)
-        elif f.startswith("-idirafter"):
-            v = arg_of("-idirafter")
-            if v:
-                after.append(v)
-        elif f.startswith("-include-pch"):
-            arg_of("-include-pch")
-        elif f.startswith("-include"):
-            v = arg_of("-include")
-            if v:
-                forced.append(v)
-        elif f.startswith("-imacros"):
-            v = arg_of("-imacros")
-            if v:
-                imacros.append(v)
-        elif f.startswith("-iprefix"):
-            prefix = arg_of("-iprefix") or ""
-        elif f.startswith("-iwithprefixbefore"):
-            v = arg_of("-iwithprefixbefore")
-            if v:
-                inc.append(prefix + v)
-        elif f.startswith("-iwithprefix"):
-            v = arg_of("-iwithprefix")
-            if v:
-                after.append(prefix + v)
-        elif f == "-nostdinc":
-            nostdinc = True
-        elif f.startswith("--sysroot"):
-            sysroot = arg_of("--sysroot") or None
-            if sysroot:
-                target.append("--sysroot=" + sysroot)
-        elif f == "-x" and i + 1 < n:
-            i += 1
-            language = language or flags[i]
-        elif f.startswith("-x") and len(f) > 2:
-            language = language or f[2:]
-        elif f.startswith(("-std=", "--std=")):
-            std = f.partition("=")[2] or std
-        elif f.startswith(("-D", "-U")):
-            undefine = f.startswith("-U")
-            macro = _macro(arg_of(f[:2]) or "", undefine)
-            if macro is not None:
-                macro_flags.append(macro)
-        elif f in _TARGET_WITH_ARG and i + 1 < n:
-            target += [f, flags[i + 1]]
-            i += 1
-        elif f.startswith(_TARGET_PREFIXES) or f in _TARGET_EXACT:
-            target.append(f)
-        i += 1
+    def add_sysroot(self, value: str | None) -> None:
+        self.sysroot = value or None
+        if self.sysroot:
+            self.target.append("--sysroot=" + self.sysroot)
 
-    return CompileFlags(
-        quote_dirs=tuple(quote),
-        include_dirs=tuple(inc),
-        system_dirs=tuple(system),
-        after_dirs=tuple(after),
-        forced_includes=tuple(forced),
-        macro_includes=tuple(imacros),
-        nostdinc=nostdinc,
-        sysroot=sysroot,
-        language=language,
-        std=std,
-        macro_flags=tuple(macro_flags),
-        target_flags=tuple(target),
-    )
+    def add_macro(self, value: str | None, undefine: bool) -> None:
+        macro = _macro(value, undefine)
+        if macro is not None:
+            self.macro_flags.append(macro)
+
+    def frozen(self) -> CompileFlags:
+        return CompileFlags(
+            quote_dirs=tuple(self.quote), include_dirs=tuple(self.inc), system_dirs=tuple(self.system),
+            after_dirs=tuple(self.after), forced_includes=tuple(self.forced), macro_includes=tuple(self.imacros),
+            nostdinc=self.nostdinc, sysroot=self.sysroot, language=self.language, std=self.std,
+            macro_flags=tuple(self.macro_flags), target_flags=tuple(self.target),
+        )
+
+
+_Handler = Callable[[_Parse, str | None], None]
+
+
+def _into(pick: Callable[[_Parse], list[str]], *, prefixed: bool = False) -> _Handler:
+    """A handler appending a non-empty value to one list (after the ``-iprefix`` when ``prefixed``)."""
+    def handle(p: _Parse, value: str | None) -> None:
+        if value:
+            pick(p).append(p.prefix + value if prefixed else value)
+    return handle
+
+
+def _set_prefix(p: _Parse, value: str | None) -> None:
+    p.prefix = value or ""
+
+
+def _set_language(p: _Parse, value: str | None) -> None:
+    if value is not None:
+        p.language = p.language or value  # the first -x decides
+
+
+# Options taking a value (``-Ivalue``, ``-I value``, ``--opt=value``), tried in order: longer spellings come
+# before their prefixes (-include-pch before -include, -iwithprefixbefore before -iwithprefix).
+_VALUED: tuple[tuple[str, _Handler], ...] = (
+    ("-I", _into(lambda p: p.inc)),
+    ("--include-directory", _into(lambda p: p.inc)),
+    ("-iquote", _into(lambda p: p.quote)),
+    ("-isystem", _into(lambda p: p.system)),
+    ("-idirafter", _into(lambda p: p.after)),
+    ("-include-pch", lambda p, value: None),  # a precompiled header is not a forced include
+    ("-include", _into(lambda p: p.forced)),
+    ("-imacros", _into(lambda p: p.imacros)),
+    ("-iprefix", _set_prefix),
+    ("-iwithprefixbefore", _into(lambda p: p.inc, prefixed=True)),
+    ("-iwithprefix", _into(lambda p: p.after, prefixed=True)),
+    ("--sysroot", _Parse.add_sysroot),
+    ("-x", _set_language),
+    ("-D", lambda p, value: p.add_macro(value, False)),
+    ("-U", lambda p, value: p.add_macro(value, True)),
+)
+# By their first two characters: most of a kernel command is -W and -f options, which then cost one lookup.
+_VALUED_BY_HEAD: dict[str, list[tuple[str, _Handler]]] = {}
+for _entry in _VALUED:
+    _VALUED_BY_HEAD.setdefault(_entry[0][:2], []).append(_entry)
+
+
+def _read_one(p: _Parse) -> None:
+    """Read the flag at ``p.i`` (and its separate value, if it takes one)."""
+    f = p.flags[p.i]
+    if f == "-I-":  # gcc's old quote/angle split marker, not a directory
+        return
+    if f == "-nostdinc":
+        p.nostdinc = True
+        return
+    for opt, handle in _VALUED_BY_HEAD.get(f[:2], ()):
+        if f.startswith(opt):
+            handle(p, p.arg_of(opt))
+            return
+    if f.startswith(("-std=", "--std=")):
+        p.std = f.partition("=")[2] or p.std
+    elif f in _TARGET_WITH_ARG and p.i + 1 < len(p.flags):
+        p.target += [f, p.flags[p.i + 1]]
+        p.i += 1
+    elif f.startswith(_TARGET_PREFIXES) or f in _TARGET_EXACT:
+        p.target.append(f)
+
+
+def parse_flags(flags: Sequence[str]) -> CompileFlags:
+    """Parse a compile command's flags (without the compiler); unknown options are ignored."""
+    p = _Parse(flags)
+    while p.i < len(flags):
+        _read_one(p)
+        p.i += 1
+    return p.frozen()
