@@ -172,12 +172,35 @@ def test_helper_answers_as_conf_on_every_flip_of_a_toy_tree(toy: Path, tmp_path:
             assert helper._evaluate(assigns) == conf._evaluate(assigns), assigns
     assert helper.mode == "helper" and helper.notes == []
     assert helper.helper_parse_seconds is not None
+    # Every well-formed flip was answered from the state kept after reading the reference (SET).
+    assert helper._evaluator is not None and helper._evaluator.unmodelled == 0
     # The hidden option is reached through its selector; the choice refuses HZ_1000 while GVT is on.
     res = helper.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n")
     assert res is not None and res.achieved
     assert [s.name for s in res.via] == ["CONFIG_DRM_I915_GVT_KVMGT"]
     state = helper._evaluate((("CONFIG_HZ_1000", "y"),))
     assert state.get("CONFIG_HZ_1000", "n") == "n" and state["CONFIG_HZ_250"] == "y"
+
+
+@pytest.mark.linux
+def test_requests_the_shortcut_does_not_model_are_read_afresh(toy: Path, tmp_path: Path) -> None:
+    """A value conf warns about (m for a bool, hex for an int) or a reference conf warns about:
+    SET leaves them to a full read of the edited file, whose answer is conf's."""
+    helper = KernelConfBackend(toy, toy / ".config", tmp_path / "h", mode="helper")
+    conf = KernelConfBackend(toy, toy / ".config", tmp_path / "c", mode="conf")
+    for assigns in ((("CONFIG_EXPERT", "m"),), (("CONFIG_HZ_100", "m"), ("CONFIG_KVM", "n")),
+                    (("CONFIG_LOG_SHIFT", "0x10"),), (("CONFIG_NAME", "12"),)):
+        assert fresh(helper, assigns) == fresh(conf, assigns), assigns
+    # The string is quoted on its way (as scripts/config --set-str does): that one SET models.
+    assert helper._evaluator is not None and helper._evaluator.unmodelled == 3
+    # A reference with a line conf warns about: no shortcut at all, still conf's answers.
+    odd = tmp_path / "odd.config"
+    odd.write_text((toy / ".config").read_text() + "CONFIG_LOG_SHIFT=many\nCONFIG_NOT_A_SYMBOL=y\n")
+    helper = KernelConfBackend(toy, odd, tmp_path / "h2", mode="helper")
+    conf = KernelConfBackend(toy, odd, tmp_path / "c2", mode="conf")
+    for assigns in ((("CONFIG_DRM_I915", "n"),), (("CONFIG_HZ_100", "y"),)):
+        assert fresh(helper, assigns) == fresh(conf, assigns), assigns
+    assert helper._evaluator is not None and helper._evaluator.unmodelled == 2
 
 
 @pytest.mark.linux

@@ -313,10 +313,12 @@ class KernelConfBackend:
         """The state from kconfig-eval, or None after switching to the fallback (with a note)."""
         try:
             evaluator = self._helper()
-            text = edit_dotconfig(self._config_bytes.decode("utf-8", "replace"), assigns,
-                                  {n: self.symbol_type(n) for n, _v in assigns})
+            types = {n: self.symbol_type(n) for n, _v in assigns}
             started = time.monotonic()
-            state = evaluator.evaluate(text)
+            state = evaluator.evaluate_assignments(assigns, types)
+            if state is None:  # a request the shortcut does not model: the edited file, read afresh
+                state = evaluator.evaluate(edit_dotconfig(self._config_bytes.decode("utf-8", "replace"),
+                                                          assigns, types))
             self.timings.append(time.monotonic() - started)
             return state
         except KconfigError as exc:
