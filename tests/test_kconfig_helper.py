@@ -215,17 +215,25 @@ def test_helper_is_built_once_per_source_fingerprint(toy: Path, tmp_path: Path) 
 
 
 @pytest.mark.linux
-def test_unbuildable_helper_falls_back_to_conf_with_one_note(toy: Path, tmp_path: Path) -> None:
-    with open(toy / "scripts" / "kconfig" / "confdata.c", "a") as f:
-        f.write("\nint conf_read(const char *name) { return 0; }\n")  # a kconfig whose API we do not know
+@pytest.mark.parametrize("source, broken", [
+    ("confdata.c", "\nint conf_read(const char *name) { return 0; }\n"),  # links: a kconfig whose API we do not know
+    ("expr.c", "\nstatic int half_edited(void) { return }\n"),  # does not compile at all
+])
+def test_unbuildable_helper_falls_back_to_conf_with_one_note(toy: Path, tmp_path: Path, source: str,
+                                                             broken: str) -> None:
+    with open(toy / "scripts" / "kconfig" / source, "a") as f:
+        f.write(broken)
     backend = KernelConfBackend(toy, toy / ".config", tmp_path / "w")
     assert backend.mode == "helper"
     res = backend.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n")
     assert res is not None and res.achieved
-    assert backend.mode == "conf"
+    assert [s.name for s in res.via] == ["CONFIG_DRM_I915_GVT_KVMGT"]
+    assert backend.mode == "conf" and backend._evaluator is None
     assert len(backend.notes) == 1 and "kconfig-eval" in backend.notes[0]
     assert backend.flip("CONFIG_FEATURE_A", "n") is not None
     assert len(backend.notes) == 1
+    # Every answer came from conf runs (seconds each), one per evaluation.
+    assert len(backend.timings) >= 2
 
 
 @pytest.mark.linux
