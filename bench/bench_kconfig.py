@@ -34,7 +34,7 @@ if str(REPO / "src") not in sys.path:
 
 from kernel_worktree import kernel_worktree, remove_else_stub  # noqa: E402
 
-from hdrtest.kconfig import KernelConfBackend, parse_dotconfig  # noqa: E402 - after the path setup above
+from hdrtest.kconfig import KernelConfBackend, config_line, parse_dotconfig  # noqa: E402 - after the path setup above
 from hdrtest.kconfig.formula import Formula, FormulaSolver, crosscheck  # noqa: E402
 from hdrtest.kconfig.helper import build_helper  # noqa: E402
 from hdrtest.kconfig.scan import scan_kconfig_tree  # noqa: E402
@@ -156,19 +156,27 @@ def formula_figures(root: Path, work: Path, count: int, seed: int) -> dict[str, 
     figures["baseline_valid"] = float(solver.valid(base))
     figures["valid_query_s"] = time.monotonic() - t
     closest = []
+    others = [line for line in (root / ".config").read_text().splitlines()
+              if line.startswith("CONFIG_") and line.split("=", 1)[0][len("CONFIG_"):] not in formula.vars]
+    off_total = 0
     for option, value in FLIPS:
         t = time.monotonic()
         found = solver.closest({option[len("CONFIG_"):]: value})
         closest.append((time.monotonic() - t, found))
+        off = -1
+        if found is not None:  # the answer, checked: olddefconfig keeps it as it is
+            text = "\n".join(others + [config_line("CONFIG_" + n, v) for n, v in found.values.items()]) + "\n"
+            state = evaluator.evaluate(text)
+            off = sum(1 for n, v in found.values.items() if (state.get("CONFIG_" + n, "n") or "n") != v)
+            off_total += off
         print(f"closest {option}={value}: " + ("none" if found is None else
               f"distance {found.distance}, lower bound {found.lower_bound}, proven {found.proven}, "
-              f"{found.solver_calls} solver calls"), file=sys.stderr)
+              f"{found.solver_calls} solver calls, {off} symbols the evaluator changes"), file=sys.stderr)
+    figures["closest_symbols_evaluator_changes"] = off_total
     figures["closest_mean_s"] = statistics.fmean(took for took, _f in closest)
     figures["closest_proven"] = sum(1 for _t, f in closest if f is not None and f.proven)
     figures["closest_queries"] = len(closest)
     if count:
-        others = [line for line in (root / ".config").read_text().splitlines()
-                  if line.startswith("CONFIG_") and line.split("=", 1)[0][len("CONFIG_"):] not in formula.vars]
         t = time.monotonic()
         result = crosscheck(solver, evaluator.evaluate, others, count, seed)
         figures["crosscheck_s"] = time.monotonic() - t

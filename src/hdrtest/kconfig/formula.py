@@ -312,7 +312,8 @@ class FormulaSolver:
         Core-guided: every symbol not fixed is held at its baseline value by assumption; each
         unsatisfiable core releases its symbols (cores are disjoint, so each adds one to the lower
         bound).  The model found is then improved greedily, one released symbol at a time, within
-        ``max_calls`` solver calls.  None when no valid configuration has ``fixed``.
+        ``max_calls`` solver calls (past them, the cores stop: every symbol is released at once).
+        None when no valid configuration has ``fixed``.
         """
         fixed_lits = self._literals(fixed)
         held = {self._keep[name] for name in self.formula.vars if name not in fixed}
@@ -327,6 +328,8 @@ class FormulaSolver:
                 return None  # the fixed values alone have no valid configuration
             held -= core
             cores += 1
+            if self.calls - calls >= max_calls:
+                held = set()  # out of budget: any valid configuration, the bound stays what it is
         values = self._values(solution)
         for name in sorted(n for n, v in values.items() if v != self._base[n] and n not in fixed):
             if self.calls - calls >= max_calls:
