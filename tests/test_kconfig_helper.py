@@ -401,7 +401,13 @@ def test_closest_configuration_is_the_closest_when_it_says_so(toy: Path, tmp_pat
                     assert found.lower_bound <= best <= found.distance, fixed
                     assert found.proven == (found.distance == found.lower_bound)
                     proven += found.proven
-    assert proven > 0
+        assert proven > 0
+        # Out of budget after the first core: still a valid configuration, never more claimed than known.
+        rushed = solver.closest({"KVM_EXTERNAL_WRITE_TRACKING": "n"}, max_calls=1)
+        assert rushed is not None and solver.valid(rushed.values)
+        assert rushed.values["KVM_EXTERNAL_WRITE_TRACKING"] == "n"
+        assert 1 <= rushed.lower_bound <= rushed.distance
+        assert rushed.proven == (rushed.lower_bound == rushed.distance)
     # Two answers, checked by the evaluator: the configuration is olddefconfig's fixed point.
     evaluator = backend._helper()
     with FormulaSolver(formula) as solver:
