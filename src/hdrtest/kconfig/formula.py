@@ -7,7 +7,8 @@ to it (user value within visibility, raised by selects; or, when invisible, its 
 default, implies and selects; choices: exactly one visible member).
 
 Scope, stated rather than hidden: int/hex/string symbols keep their baseline values inside
-comparisons, and MODULES keeps its baseline value.  Whatever the formula says is checked
+comparisons (except prompt-less ones whose defaults are constants: those are computed), and MODULES
+keeps its baseline value.  Whatever the formula says is checked
 against the evaluator before anything is reported (tests compare both on random models).
 """
 
@@ -140,11 +141,45 @@ class Formula:
             truth = {"=": self._and(ge, le), "!=": -self._and(ge, le), ">=": ge, "<=": le,
                      ">": -le, "<": -ge}[op]
             return truth, truth
-        a, b = self._fixed_text(left), self._fixed_text(right)
-        if a is None or b is None:
+        left_texts, right_texts = self._texts(left), self._texts(right)
+        if left_texts is None or right_texts is None:
             free = self._new()  # an operand the formula does not model: left open
             return free, free
-        return self._const("y" if _kconfig_compare(op, a, b) else "n")
+        truth = -self.true
+        for la, ta in left_texts:
+            for lb, tb in right_texts:
+                if _kconfig_compare(op, ta, tb):
+                    truth = self._or(truth, self._and(la, lb))
+        return truth, truth
+
+    def _texts(self, e: Expr) -> list[tuple[int, str]] | None:
+        """The texts an operand can have, each with the literal under which it has it (exclusive and
+        exhaustive).  A prompt-less int/hex/string symbol whose defaults are constants is what Kconfig
+        computes: the first default whose condition holds, "" when none does (x86's PGTABLE_LEVELS, from
+        X86_5LEVEL/X86_64/X86_PAE, decides a select of ARCH_HAS_NONLEAF_PMD_YOUNG).  Any other operand
+        keeps its baseline text."""
+        defaults = self._computed_defaults(e)
+        if defaults is None:
+            text = self._fixed_text(e)
+            return None if text is None else [(self.true, text)]
+        out: list[tuple[int, str]] = []
+        none_before = self.true
+        for text, cond in defaults:
+            active = self.expr(cond)[0]
+            out.append((self._and(none_before, active), text))
+            none_before = self._and(none_before, -active)
+        out.append((none_before, ""))
+        return out
+
+    def _computed_defaults(self, e: Expr) -> list[tuple[str, Expr | None]] | None:
+        if not isinstance(e, str):
+            return None
+        sym = self.model.symbols.get(e)
+        if sym is None or sym.type in _TRISTATE or sym.prompts or sym.ranges or sym.choice is not None:
+            return None
+        if not sym.defaults or not all(isinstance(value, Const) for value, _c in sym.defaults):
+            return None
+        return [(value.text, cond) for value, cond in sym.defaults if isinstance(value, Const)]
 
     def _tristate_operand(self, e: Expr) -> bool:
         if isinstance(e, Const):
