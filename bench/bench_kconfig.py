@@ -4,6 +4,9 @@
     python bench/bench_kconfig.py --tree /work/linux --evals 300 --conf 5
     python bench/bench_kconfig.py --tree /work/linux --variants      # also: cold i915 variants vs one configuration,
                                                                      # and the changed-since run on kvm_page_track.h
+    python bench/bench_kconfig.py --tree /work/linux --evals 0 --conf 0 --formula 1000
+                                                                     # the SAT formula: load, query times, and
+                                                                     # 1,000 random models checked by kconfig-eval
 
 Prints the helper's build and parse times, the time of one evaluation (random single and paired flips of
 visible and hidden options, each evaluated afresh), the same for the tree's ``conf --olddefconfig``, and the
@@ -31,7 +34,8 @@ if str(REPO / "src") not in sys.path:
 
 from kernel_worktree import kernel_worktree, remove_else_stub  # noqa: E402
 
-from hdrtest.kconfig import KernelConfBackend, parse_dotconfig  # noqa: E402 - after the path setup above
+from hdrtest.kconfig import KernelConfBackend, config_line, parse_dotconfig  # noqa: E402 - after the path setup above
+from hdrtest.kconfig.formula import Formula, FormulaSolver, crosscheck  # noqa: E402
 from hdrtest.kconfig.helper import build_helper  # noqa: E402
 from hdrtest.kconfig.scan import scan_kconfig_tree  # noqa: E402
 
@@ -47,10 +51,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--evals", type=int, default=100, help="helper evaluations timed (default 100)")
     parser.add_argument("--conf", type=int, default=3, help="conf --olddefconfig runs timed (default 3)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--flips", type=int, default=69,
+                        help="whole flips through the search timed serially (default 69, include/linux's count)")
     parser.add_argument("--variants", action="store_true",
                         help="also time hdrtest check on i915 (cold, default variants vs --variants none) and "
                              "--changed-since HEAD after removing kvm_page_track.h's #else stub (in a private "
                              "git worktree)")
+    parser.add_argument("--formula", type=int, default=0, metavar="N",
+                        help="also build the SAT formula, time its queries, and check N random models of it "
+                             "against kconfig-eval (every disagreement is listed)")
     parser.add_argument("--out", type=Path, help="keep the work directory here")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
     return parser.parse_args(argv)
@@ -111,8 +120,79 @@ def evaluation_times(root: Path, work: Path, args: argparse.Namespace) -> dict[s
         fresh.flip(option, value)
     figures["flip_mean_ms"] = (time.monotonic() - t) / len(FLIPS) * 1000
     figures["flip_evaluations"] = len(fresh.timings) - 1
+    # What a run's flips cost one helper, serially: the i915 variants run asked for 33 distinct
+    # flips, include/linux's 69.  A second helper would first spend a whole parse (helper_parse_s).
+    more = [(name, value) for assigns in random_flips(root, baseline, 2 * args.flips, args.seed + 1)
+            for name, value in assigns][:args.flips]
+    evals_before = len(fresh.timings)
+    t = time.monotonic()
+    for option, value in more:
+        fresh.flip(option, value)
+    figures["flips_count"] = len(more)
+    figures["flips_serial_total_s"] = time.monotonic() - t
+    figures["flips_serial_evaluations"] = len(fresh.timings) - evals_before
     helper.close()
     fresh.close()
+    return figures
+
+
+def formula_figures(root: Path, work: Path, count: int, seed: int) -> dict[str, float]:
+    """The formula on the tree: build and load times, query times, and ``count`` random models
+    checked against kconfig-eval (disagreements are printed, one line each)."""
+    figures: dict[str, float] = {}
+    backend = KernelConfBackend(root, root / ".config", work / "formula", mode="helper")
+    evaluator = backend._helper()
+    t = time.monotonic()
+    model = backend.model()
+    formula = Formula(model, backend.baseline())
+    figures["formula_build_s"] = time.monotonic() - t
+    figures["formula_clauses"] = len(formula.clauses)
+    figures["formula_variables"] = formula.variables
+    t = time.monotonic()
+    solver = FormulaSolver(formula)
+    figures["solver_load_s"] = time.monotonic() - t
+    base = {n: formula.baseline_value(n) if formula.baseline_value(n) in ("y", "m") else "n" for n in formula.vars}
+    t = time.monotonic()
+    figures["baseline_valid"] = float(solver.valid(base))
+    figures["valid_query_s"] = time.monotonic() - t
+    closest = []
+    others = [line for line in (root / ".config").read_text().splitlines()
+              if line.startswith("CONFIG_") and line.split("=", 1)[0][len("CONFIG_"):] not in formula.vars]
+    off_total = 0
+    for option, value in FLIPS:
+        t = time.monotonic()
+        found = solver.closest({option[len("CONFIG_"):]: value})
+        closest.append((time.monotonic() - t, found))
+        off = -1
+        if found is not None:  # the answer, checked: olddefconfig keeps it as it is
+            text = "\n".join(others + [config_line("CONFIG_" + n, v) for n, v in found.values.items()]) + "\n"
+            state = evaluator.evaluate(text)
+            off = sum(1 for n, v in found.values.items() if (state.get("CONFIG_" + n, "n") or "n") != v)
+            off_total += off
+        print(f"closest {option}={value}: " + ("none" if found is None else
+              f"distance {found.distance}, lower bound {found.lower_bound}, proven {found.proven}, "
+              f"{found.solver_calls} solver calls, {off} symbols the evaluator changes"), file=sys.stderr)
+    figures["closest_symbols_evaluator_changes"] = off_total
+    figures["closest_mean_s"] = statistics.fmean(took for took, _f in closest)
+    figures["closest_proven"] = sum(1 for _t, f in closest if f is not None and f.proven)
+    figures["closest_queries"] = len(closest)
+    if count:
+        t = time.monotonic()
+        result = crosscheck(solver, evaluator.evaluate, others, count, seed)
+        figures["crosscheck_s"] = time.monotonic() - t
+        figures["crosscheck_models"] = result.models
+        figures["crosscheck_unsatisfiable_draws"] = result.unsatisfiable_draws
+        for kind in ("evaluator-changes-model", "formula-rejects-evaluated"):
+            figures[f"crosscheck_{kind}"] = sum(1 for d in result.disagreements if d.kind == kind)
+        wrong: dict[str, int] = {}
+        for d in result.disagreements:
+            for name, _f, _e in d.symbols:
+                wrong[name] = wrong.get(name, 0) + 1
+            print(f"disagreement {d.kind}: drawn {d.drawn}: {d.symbols[:5]}", file=sys.stderr)
+        for name, n in sorted(wrong.items(), key=lambda kv: -kv[1])[:20]:
+            print(f"symbol off in {n} models: {name}", file=sys.stderr)
+    solver.close()
+    backend.close()
     return figures
 
 
@@ -168,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     work = args.out.resolve() if args.out else Path(tempfile.mkdtemp(prefix="bench-kconfig-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        figures = evaluation_times(root, work, args)
+        figures = evaluation_times(root, work, args) if args.evals else {}
+        if args.formula or not args.evals:
+            figures.update(formula_figures(root, work, args.formula, args.seed))
         if args.variants:
             figures.update(variant_times(root, work))
     finally:

@@ -172,12 +172,35 @@ def test_helper_answers_as_conf_on_every_flip_of_a_toy_tree(toy: Path, tmp_path:
             assert helper._evaluate(assigns) == conf._evaluate(assigns), assigns
     assert helper.mode == "helper" and helper.notes == []
     assert helper.helper_parse_seconds is not None
+    # Every well-formed flip was answered from the state kept after reading the reference (SET).
+    assert helper._evaluator is not None and helper._evaluator.unmodelled == 0
     # The hidden option is reached through its selector; the choice refuses HZ_1000 while GVT is on.
     res = helper.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n")
     assert res is not None and res.achieved
     assert [s.name for s in res.via] == ["CONFIG_DRM_I915_GVT_KVMGT"]
     state = helper._evaluate((("CONFIG_HZ_1000", "y"),))
     assert state.get("CONFIG_HZ_1000", "n") == "n" and state["CONFIG_HZ_250"] == "y"
+
+
+@pytest.mark.linux
+def test_requests_the_shortcut_does_not_model_are_read_afresh(toy: Path, tmp_path: Path) -> None:
+    """A value conf warns about (m for a bool, hex for an int) or a reference conf warns about:
+    SET leaves them to a full read of the edited file, whose answer is conf's."""
+    helper = KernelConfBackend(toy, toy / ".config", tmp_path / "h", mode="helper")
+    conf = KernelConfBackend(toy, toy / ".config", tmp_path / "c", mode="conf")
+    for assigns in ((("CONFIG_EXPERT", "m"),), (("CONFIG_HZ_100", "m"), ("CONFIG_KVM", "n")),
+                    (("CONFIG_LOG_SHIFT", "0x10"),), (("CONFIG_NAME", "12"),)):
+        assert fresh(helper, assigns) == fresh(conf, assigns), assigns
+    # The string is quoted on its way (as scripts/config --set-str does): that one SET models.
+    assert helper._evaluator is not None and helper._evaluator.unmodelled == 3
+    # A reference with a line conf warns about: no shortcut at all, still conf's answers.
+    odd = tmp_path / "odd.config"
+    odd.write_text((toy / ".config").read_text() + "CONFIG_LOG_SHIFT=many\nCONFIG_NOT_A_SYMBOL=y\n")
+    helper = KernelConfBackend(toy, odd, tmp_path / "h2", mode="helper")
+    conf = KernelConfBackend(toy, odd, tmp_path / "c2", mode="conf")
+    for assigns in ((("CONFIG_DRM_I915", "n"),), (("CONFIG_HZ_100", "y"),)):
+        assert fresh(helper, assigns) == fresh(conf, assigns), assigns
+    assert helper._evaluator is not None and helper._evaluator.unmodelled == 2
 
 
 @pytest.mark.linux
@@ -192,17 +215,25 @@ def test_helper_is_built_once_per_source_fingerprint(toy: Path, tmp_path: Path) 
 
 
 @pytest.mark.linux
-def test_unbuildable_helper_falls_back_to_conf_with_one_note(toy: Path, tmp_path: Path) -> None:
-    with open(toy / "scripts" / "kconfig" / "confdata.c", "a") as f:
-        f.write("\nint conf_read(const char *name) { return 0; }\n")  # a kconfig whose API we do not know
+@pytest.mark.parametrize("source, broken", [
+    ("confdata.c", "\nint conf_read(const char *name) { return 0; }\n"),  # links: a kconfig whose API we do not know
+    ("expr.c", "\nstatic int half_edited(void) { return }\n"),  # does not compile at all
+])
+def test_unbuildable_helper_falls_back_to_conf_with_one_note(toy: Path, tmp_path: Path, source: str,
+                                                             broken: str) -> None:
+    with open(toy / "scripts" / "kconfig" / source, "a") as f:
+        f.write(broken)
     backend = KernelConfBackend(toy, toy / ".config", tmp_path / "w")
     assert backend.mode == "helper"
     res = backend.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n")
     assert res is not None and res.achieved
-    assert backend.mode == "conf"
+    assert [s.name for s in res.via] == ["CONFIG_DRM_I915_GVT_KVMGT"]
+    assert backend.mode == "conf" and backend._evaluator is None
     assert len(backend.notes) == 1 and "kconfig-eval" in backend.notes[0]
     assert backend.flip("CONFIG_FEATURE_A", "n") is not None
     assert len(backend.notes) == 1
+    # Every answer came from conf runs (seconds each), one per evaluation.
+    assert len(backend.timings) >= 2
 
 
 @pytest.mark.linux
@@ -300,47 +331,97 @@ def test_helper_exports_the_model_as_the_trees_parser_has_it(toy: Path, tmp_path
     assert symbols_in(model.symbols["FEATURE_B"].prompts[0]) >= {"EXPERT", "FEATURES"}
 
 
-def _formula_cases(root: Path, work: Path, count: int, seed: int) -> tuple[int, list[str]]:
-    """``count`` random models of the formula, each evaluated by kconfig-eval; the mismatches."""
-    from hdrtest.kconfig.formula import Formula, solve
+@pytest.mark.linux
+def test_formula_models_are_fixed_points_of_the_evaluator_on_a_toy_tree(toy: Path, tmp_path: Path) -> None:
+    """The issue's check, on the toy tree: 1,000 random models of the formula, each evaluated by
+    kconfig-eval; any model it changes, or evaluated configuration the formula rejects, fails."""
+    from hdrtest.kconfig.formula import Formula, FormulaSolver, crosscheck
 
-    backend = KernelConfBackend(root, root / ".config", work, mode="helper")
+    backend = KernelConfBackend(toy, toy / ".config", tmp_path / "w", mode="helper")
     evaluator = backend._helper()
     formula = Formula(backend.model(), backend.baseline())
-    names = sorted(formula.vars)
-    rng = random.Random(seed)
-    others = [line for line in (root / ".config").read_text().splitlines()
+    others = [line for line in (toy / ".config").read_text().splitlines()
               if line.startswith("CONFIG_") and line.split("=", 1)[0][7:] not in formula.vars]
-    mismatches: list[str] = []
-    models = 0
-    while models < count:
-        wanted = rng.sample(names, min(len(names), rng.randint(1, 6)))
-        assumptions = [lit for n in wanted for lit in formula.assumption(n, rng.choice("ynm"))]
-        solution = solve(formula, assumptions)
-        if solution is None:
-            continue  # these assumptions have no valid configuration: try others
-        models += 1
-        values = {n: formula.value(solution, n) for n in names}
-        text = "\n".join(others + [f"CONFIG_{n}={v}" if v != "n" else f"# CONFIG_{n} is not set"
-                                   for n, v in values.items()]) + "\n"
-        state = evaluator.evaluate(text)
-        wrong = [f"{n}: formula {v}, evaluator {state.get('CONFIG_' + n, 'n')}" for n, v in values.items()
-                 if state.get("CONFIG_" + n, "n") != v]
-        if wrong:
-            mismatches.append(f"model {models} ({wanted}): " + "; ".join(wrong[:5]))
-        # The reverse: what the evaluator made of it is a configuration the formula accepts.
-        back = [lit for n in names for lit in formula.assumption(n, state.get("CONFIG_" + n, "n"))]
-        if solve(formula, back) is None:
-            mismatches.append(f"model {models}: the evaluator's configuration is rejected by the formula")
+    with FormulaSolver(formula) as solver:
+        result = crosscheck(solver, evaluator.evaluate, others, 1000, seed=7)
     backend.close()
-    return models, mismatches
+    assert result.models == 1000 and result.unsatisfiable_draws > 0  # the draws hit refusals too
+    assert result.disagreements == []
+
+
+def _all_models(formula: object, names: list[str]) -> list[dict[str, str]]:
+    """Every valid configuration of a small formula, by blocking each model found."""
+    from pysat.solvers import Solver
+
+    from hdrtest.kconfig.formula import Formula
+
+    assert isinstance(formula, Formula)
+    out = []
+    with Solver(name="cadical153", bootstrap_with=formula.clauses) as solver:
+        while solver.solve():
+            solution = {lit for lit in solver.get_model() if lit > 0}
+            values = {n: formula.value(solution, n) for n in names}
+            out.append(values)
+            solver.add_clause([-lit for n, v in values.items() for lit in formula.assumption(n, v)])
+    return out
 
 
 @pytest.mark.linux
-def test_formula_models_are_fixed_points_of_the_evaluator_on_a_toy_tree(toy: Path, tmp_path: Path) -> None:
-    models, mismatches = _formula_cases(toy, tmp_path / "w", 1000, seed=7)
-    assert models == 1000
-    assert mismatches == []
+def test_closest_configuration_is_the_closest_when_it_says_so(toy: Path, tmp_path: Path) -> None:
+    """Against every valid configuration of the toy tree: ``closest`` never claims a distance it does
+    not have, a lower bound above the true optimum, or "proven" where a closer one exists; and each
+    answer is a configuration the evaluator keeps as it is."""
+    from hdrtest.kconfig.formula import Formula, FormulaSolver
+
+    backend = KernelConfBackend(toy, toy / ".config", tmp_path / "w", mode="helper")
+    formula = Formula(backend.model(), backend.baseline())
+    names = sorted(formula.vars)
+    every = _all_models(formula, names)
+    assert 5 < len(every) < 5000
+    base = {n: backend.baseline().get("CONFIG_" + n, "n") for n in names}
+    distance = {i: sum(m[n] != base[n] for n in names) for i, m in enumerate(every)}
+    proven = 0
+    with FormulaSolver(formula) as solver:
+        assert solver.valid(base)
+        for x in names:
+            for y in names:
+                for vx, vy in (("n", "y"), ("y", "n"), ("n", "n")):
+                    fixed = {x: vx, y: vy}
+                    if x == y and vx != vy:
+                        continue
+                    matching = [i for i, m in enumerate(every) if all(m[k] == v for k, v in fixed.items())]
+                    found = solver.closest(fixed)
+                    if not matching:
+                        assert found is None, fixed
+                        continue
+                    assert found is not None, fixed
+                    best = min(distance[i] for i in matching)
+                    assert found.values in [every[i] for i in matching]
+                    assert found.distance == sum(found.values[n] != base[n] for n in names)
+                    assert found.lower_bound <= best <= found.distance, fixed
+                    assert found.proven == (found.distance == found.lower_bound)
+                    proven += found.proven
+        assert proven > 0
+        # Out of budget after the first core: still a valid configuration, never more claimed than known.
+        rushed = solver.closest({"KVM_EXTERNAL_WRITE_TRACKING": "n"}, max_calls=1)
+        assert rushed is not None and solver.valid(rushed.values)
+        assert rushed.values["KVM_EXTERNAL_WRITE_TRACKING"] == "n"
+        assert 1 <= rushed.lower_bound <= rushed.distance
+        assert rushed.proven == (rushed.lower_bound == rushed.distance)
+    # Two answers, checked by the evaluator: the configuration is olddefconfig's fixed point.
+    evaluator = backend._helper()
+    with FormulaSolver(formula) as solver:
+        for fixed in ({"KVM_EXTERNAL_WRITE_TRACKING": "n"}, {"DRM_I915_GVT": "n", "HZ_1000": "y"}):
+            found = solver.closest(fixed)
+            assert found is not None and found.proven
+            assert ("KVM_EXTERNAL_WRITE_TRACKING", "y", "n") in found.changed or "HZ_1000" in fixed
+            text = "".join(f"CONFIG_{n}={v}\n" if v != "n" else f"# CONFIG_{n} is not set\n"
+                           for n, v in found.values.items())
+            others = [line for line in (toy / ".config").read_text().splitlines()
+                      if line.startswith("CONFIG_") and line.split("=", 1)[0][7:] not in formula.vars]
+            state = evaluator.evaluate("\n".join(others) + "\n" + text)
+            assert {n: state.get("CONFIG_" + n, "n") for n in names} == found.values
+    backend.close()
 
 
 @pytest.mark.linux
