@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -112,6 +114,8 @@ class VariantPlanning:
     fragile: dict[tuple[str, str], fragility.Fragility] = field(default_factory=dict)
     #: Variant jobs that cannot be checked, with the reason: reported as not verified, never compiled.
     unverified: dict[Job, str] = field(default_factory=dict)
+    #: Variant jobs whose configuration's Kbuild prepare step fails, with the reason (see ``prepare_failed``).
+    prepare_fails: dict[Job, str] = field(default_factory=dict)
 
 
 class RunStore:
@@ -179,6 +183,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     flipper = variants.Flipper(backend, table)
     planned: list[Job] = []
     unverified: dict[Job, str] = {}
+    prepare_fails: dict[Job, str] = {}
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
@@ -200,6 +205,8 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             planned.append(variant_job)
             if variant_job.variant.name in plan.unverified:
                 unverified[variant_job] = plan.unverified[variant_job.variant.name]
+            if variant_job.variant.name in plan.prepare_fails:
+                prepare_fails[variant_job] = plan.prepare_fails[variant_job.variant.name]
     notes.extend(getattr(backend, "notes", ()))  # e.g. the Kconfig fast evaluator's fallback
     reads: dict[Job, tuple[str, ...]] = {}
     checkable = [j for j in planned if j not in unverified]
@@ -210,7 +217,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             if job in reads:
                 store.store(Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
                                    dependencies=reads[job]))
-    return VariantPlanning(planned, same, relevance, notes, context, fragile, unverified)
+    return VariantPlanning(planned, same, relevance, notes, context, fragile, unverified, prepare_fails)
 
 
 def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
@@ -238,6 +245,35 @@ def unestablished(result: Result) -> Result:
               f"it or sits in its directory, so that directory's own flags are unknown{said}")
     return replace(not_verified(result.job, reason), duration=result.duration, command=result.command,
                    relevance=result.relevance, cached=result.cached)
+
+
+_UNIT_ERROR = re.compile(r"\(\.?/?([^\s:()]+):(\d+):\d+: (?:fatal )?error: ")
+
+
+def prepare_failed(result: Result, why: str) -> Result:
+    """A variant whose own Kbuild prepare step fails (bounds.c or asm-offsets.c does not compile in it).
+
+    Kbuild runs a header test only after prepare, so the header test cannot pass in that
+    configuration.  The header, compiled with the tree's generated headers, fails for the same
+    reason when one of its errors is where the prepare unit's first error is (``why`` names it):
+    that unit read no stale generated header, so the error is not the stale sizes talking, and
+    the failure stands.  Anything else (a pass, errors elsewhere) is not verified.
+    """
+    found = _UNIT_ERROR.search(why)
+    if result.status is Status.FAIL and found is not None:
+        where = (found.group(1), int(found.group(2)))
+        if any(d.is_error and d.line == where[1] and _same_file(d.file, where[0]) for d in result.diagnostics):
+            note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
+                              message=f"{why}; Kbuild's prepare step fails in this configuration, at the error "
+                                      f"this header shows at {where[0]}:{where[1]}")
+            return replace(result, diagnostics=[*result.diagnostics, note])
+    return replace(not_verified(result.job, why), duration=result.duration, command=result.command)
+
+
+def _same_file(shown: str, relative: str) -> bool:
+    """Whether a diagnostic's path (relative to the root, or absolute) is the tree-relative ``relative``."""
+    shown = os.path.normpath(shown)
+    return shown == relative or shown.endswith("/" + relative)
 
 
 def _place(diag: Diagnostic) -> str:
@@ -316,6 +352,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
                             command=by_job[twin].command if twin in by_job else ())
         else:
             result = by_job[job]
+        if job in planning.prepare_fails:
+            result = prepare_failed(result, planning.prepare_fails[job])
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
         ordered.append(unestablished(result))
