@@ -52,3 +52,42 @@ def test_variant_whose_prepare_unit_fails_at_the_headers_error_fails(tmp_path: P
     assert data["relevant_options"]["include/linux/smp_user.h"]["CONFIG_TOY_SMP"].startswith(
         "include/linux/smp_attr.h:6 uses toy_aligned_in_smp")
     assert tree_hashes(root) == before
+
+
+# disabled-features.h's pattern: the name that goes missing is met inside a macro expansion, where gcc's
+# text output (the prepare unit's) and its JSON (the header's) give different lines for the same error.
+MASK_ATTR = """#ifndef TOY_MASK_H
+#define TOY_MASK_H
+#ifdef CONFIG_TOY_SMP
+#define TOY_LA57_OFF 0
+#endif
+#define TOY_MASK16 (TOY_LA57_OFF | 2)
+static inline int toy_mask(void)
+{
+\treturn TOY_MASK16;
+}
+#endif
+"""
+
+
+def test_prepare_unit_error_inside_a_macro_expansion_matches_by_message(tmp_path: Path, compiler: str) -> None:
+    root = toy_kconfig_tree(tmp_path, compiler)
+    bounds = (root / "kernel" / "bounds.c").read_text()
+    write_tree(root, {
+        "include/linux/mask.h": MASK_ATTR,
+        "include/linux/mask_user.h": "#include <linux/mask.h>\nint mask_user;\n",
+        "kernel/bounds.c": "#include <linux/mask.h>\n" + bounds,
+        "Kconfig": (root / "Kconfig").read_text() + 'config TOY_SMP\n\tbool "smp"\n\tdefault y\n',
+        ".config": (root / ".config").read_text() + "CONFIG_TOY_SMP=y\n",
+        "include/generated/autoconf.h": (root / "include/generated/autoconf.h").read_text()
+        + "#define CONFIG_TOY_SMP 1\n",
+    })
+    run = hdrtest("check", "-q", "--format", "json", "include/linux/mask_user.h", cwd=root,
+                  env={"XDG_CACHE_HOME": str(tmp_path / "xdg-run")})
+    assert run.returncode == 1, run.stdout + run.stderr
+    data = run.json()
+    off = {r["variant"]["name"]: r for r in data["results"]}["CONFIG_TOY_SMP=n"]
+    assert off["status"] == "fail", off
+    assert [d["category"] for d in off["diagnostics"]].count("prepare-fails") == 1
+    assert data["relevant_options"]["include/linux/mask_user.h"]["CONFIG_TOY_SMP"].startswith(
+        "include/linux/mask.h:9 uses TOY_LA57_OFF through TOY_MASK16")

@@ -255,19 +255,27 @@ def prepare_failed(result: Result, why: str) -> Result:
 
     Kbuild runs a header test only after prepare, so the header test cannot pass in that
     configuration.  The header, compiled with the tree's generated headers, fails for the same
-    reason when one of its errors is where the prepare unit's first error is (``why`` names it):
-    that unit read no stale generated header, so the error is not the stale sizes talking, and
-    the failure stands.  Anything else (a pass, errors elsewhere) is not verified.
+    reason when one of its errors is the prepare unit's first error (``why`` names it): at the same
+    line, or with the same message (gcc's JSON places an error met inside a macro expansion at the
+    expansion point, its text output at the macro's spelling).  That unit read no stale generated
+    header, so the error is not the stale sizes talking, and the failure stands.  Anything else (a
+    pass, other errors) is not verified.
     """
     found = _UNIT_ERROR.search(why)
     if result.status is Status.FAIL and found is not None:
         where = (found.group(1), int(found.group(2)))
-        if any(d.is_error and d.line == where[1] and _same_file(d.file, where[0]) for d in result.diagnostics):
+        said = _plain(why[found.end():why.rfind(")")])
+        if any(d.is_error and ((d.line == where[1] and _same_file(d.file, where[0])) or _plain(d.message) == said)
+               for d in result.diagnostics):
             note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
-                              message=f"{why}; Kbuild's prepare step fails in this configuration, at the error "
-                                      f"this header shows at {where[0]}:{where[1]}")
+                              message=f"{why}; Kbuild's prepare step fails in this configuration with an error "
+                                      "this header shows too")
             return replace(result, diagnostics=[*result.diagnostics, note])
     return replace(not_verified(result.job, why), duration=result.duration, command=result.command)
+
+
+def _plain(message: str) -> str:
+    return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
 
 
 def _same_file(shown: str, relative: str) -> bool:

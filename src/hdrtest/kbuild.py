@@ -215,7 +215,7 @@ class _Inputs:
 
 def _first_error(output: str) -> str:
     for line in output.splitlines():
-        if "error" in line:
+        if " error: " in line:  # not "error" in a path ("In file included from .../errors/x.c")
             return line.strip()
     lines = [line for line in output.splitlines() if line.strip()]
     return lines[0].strip() if lines else "no output"
