@@ -32,15 +32,19 @@ import json
 import re
 import shlex
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from hdrtest import kconfig  # noqa: E402 - after the path setup above
+from hdrtest import check, kconfig, variants  # noqa: E402 - after the path setup above
+from hdrtest.discover import discover  # noqa: E402
 from hdrtest.graph.vcs import git  # noqa: E402
+from hdrtest.plan import baseline_jobs, flag_source  # noqa: E402
 from hdrtest.scan.directives import scan_directives  # noqa: E402
 from hdrtest.scan.includes import IncludeGraph, SearchPath  # noqa: E402
+from hdrtest.settings import load_settings  # noqa: E402
 from hdrtest.toolchain.run import run  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -208,28 +212,30 @@ def verify(tree: Path, cand: Candidate, flags: list[str], directory: Path, limit
                      f"dropped: {len(broken)} header(s) fail with the option off even without the removal")
 
 
-def detected(tree: Path, header: str, option: str, cache: Path, *extra: str) -> tuple[bool, int]:
-    """Whether ``hdrtest check`` names the option in a failing variant, and how many variants it ran."""
+def detected(tree: Path, header: str, option: str, cache: Path, *extra: str) -> tuple[bool, str]:
+    """Whether ``hdrtest check`` names the option in a failing variant, and what it said otherwise."""
     out = run(["nice", "-n", "5", sys.executable, "-m", "hdrtest", "check", "-q", "--cache-dir", str(cache),
                "--format", "json", *extra, header], cwd=tree, timeout=3600, limit=1 << 28)
     try:
         data = json.loads(out.out)
     except ValueError:
-        return False, 0
+        return False, f"no report (exit {out.returncode})"
     results = [r for r in data.get("results", []) if r["variant"]["name"] != "baseline"]
-    for result in results:
-        if result["status"] == "fail":
-            variant = result["variant"]
-            if any(c["option"] == option and c["value"] == "n" for c in variant["changes"] + variant["implied"]):
-                return True, len(results)
-    return False, len(results)
+    off = [r for r in results if any(c["option"] == option and c["value"] == "n"
+                                     for c in r["variant"]["changes"] + r["variant"]["implied"])]
+    if any(r["status"] == "fail" for r in off):
+        return True, f"{len(results)} variants"
+    if off:
+        return False, f"{len(results)} variants; the {option}=n one: {off[0]['status']}"
+    named = option in data.get("relevant_options", {}).get(header, {})
+    return False, f"{len(results)} variants; {option} {'relevant but not flipped' if named else 'not relevant'}"
 
 
 def _counts(cands: list[Candidate]) -> str:
     reasons: dict[str, int] = {}
     for cand in cands:
         if not cand.verified:
-            key = re.sub(r"\d+", "N", cand.note or "not processed")
+            key = re.sub(r"\b\d+\b", "N", cand.note or "not processed")
             reasons[key] = reasons.get(key, 0) + 1
     verified = [c for c in cands if c.verified]
     lines = [f"{len(cands)} candidates, {len(verified)} verified "
@@ -262,27 +268,58 @@ def run_verify(linux: Path, work: Path, tree: Path, args: argparse.Namespace) ->
 
 
 def run_detect(work: Path, tree: Path, results: Path) -> None:
+    """Detection on the verified lines of ``results``; measured ones go to --work/detected.jsonl (a rerun
+    continues where the last one stopped) and are merged into --work/results-detected.jsonl."""
     cands = [Candidate(**json.loads(line)) for line in results.read_text().splitlines() if line.strip()]
+    done_file = work / "detected.jsonl"
+    done = {(c["file"], c["else_line"]): c for c in map(json.loads, done_file.read_text().splitlines())
+            } if done_file.exists() else {}
     cache = work / "cache"
-    with open(work / "detected.jsonl", "w", encoding="utf-8") as log:
+    with open(done_file, "a", encoding="utf-8") as log:
         for cand in cands:
-            if cand.verified and cand.unprompted is None:
-                header = cand.verified[0]
-                mutate(tree, cand)
-                try:
-                    cand.unprompted, unprompted_variants = detected(tree, header, cand.option, cache)
-                    cand.with_change, change_variants = detected(tree, header, cand.option, cache,
-                                                                 "--changed-since", "HEAD")
-                finally:
-                    mutate(tree, cand, undo=True)
-                cand.note = f"variants: {unprompted_variants} unprompted, {change_variants} with the change"
-                print(f"{cand.file}:{cand.else_line} {cand.option} {header}: unprompted {cand.unprompted}, "
-                      f"with change {cand.with_change} ({cand.note})", flush=True)
+            if not cand.verified or (cand.file, cand.else_line) in done:
+                continue
+            header = cand.verified[0]
+            mutate(tree, cand)
+            try:
+                cand.unprompted, unprompted_note = detected(tree, header, cand.option, cache)
+                cand.with_change, change_note = detected(tree, header, cand.option, cache,
+                                                         "--changed-since", "HEAD")
+            finally:
+                mutate(tree, cand, undo=True)
+            cand.note = f"unprompted: {unprompted_note}; with the change: {change_note}"
+            print(f"{cand.file}:{cand.else_line} {cand.option} {header}: unprompted {cand.unprompted}, "
+                  f"with change {cand.with_change} ({cand.note})", flush=True)
+            done[(cand.file, cand.else_line)] = asdict(cand)
             log.write(json.dumps(asdict(cand)) + "\n")
             log.flush()
-    measured = [c for c in cands if c.unprompted is not None]
-    print(f"measured {len(measured)} verified mutations: unprompted {sum(bool(c.unprompted) for c in measured)}, "
-          f"with the change {sum(bool(c.with_change) for c in measured)}")
+    merged = [done.get((c.file, c.else_line), asdict(c)) for c in cands]
+    (work / "results-detected.jsonl").write_text("".join(json.dumps(c) + "\n" for c in merged))
+    measured = [c for c in merged if c["unprompted"] is not None]
+    print(f"measured {len(measured)} verified mutations: unprompted {sum(bool(c['unprompted']) for c in measured)}, "
+          f"with the change {sum(bool(c['with_change']) for c in measured)}")
+
+
+def plan_count(tree: Path, cache: Path) -> None:
+    """How many variants ``hdrtest check`` plans for the i915 headers of ``tree``, and how many of them
+    closure-wide fragility added (planning only: the dedupe by preprocessed text is left out)."""
+    target = str(tree / I915)
+    settings = load_settings([target], {"cache_dir": str(cache)}, cwd=tree)
+    headers, _ = discover(check.paths_to_check(settings, [target]), settings)
+    source = flag_source(settings)
+    jobs = baseline_jobs(headers, settings, source)
+    unbuilt = check.not_built(jobs, settings.root)
+    jobs = [j for j in jobs if j not in unbuilt]
+    variants.dedupe = lambda *a, **k: {}  # type: ignore[assignment] # counted as planned, not preprocessed
+    start = time.monotonic()
+    planning = check.plan_all_variants(settings, source, jobs)
+    seconds = time.monotonic() - start
+    fragile = set(planning.fragile)
+    added = [j for j in planning.jobs if any((j.display, c.name) in fragile for c in j.variant.changes)]
+    reasons = sum(len(r) for r in planning.relevance.values())
+    print(json.dumps({"headers": len(jobs), "variants_planned": len(planning.jobs), "by_fragility": len(added),
+                      "relevant_options": reasons, "fragile_options": len(fragile),
+                      "planning_seconds": round(seconds, 1)}))
 
 
 def main() -> int:
@@ -293,12 +330,17 @@ def main() -> int:
     parser.add_argument("--tries", type=int, default=6, help="i915 headers tried per candidate (in path order)")
     parser.add_argument("--pick-only", action="store_true")
     parser.add_argument("--detect", type=Path, help="measure detection on the verified lines of this file")
+    parser.add_argument("--plan-count", action="store_true",
+                        help="count the variants planned for the i915 headers of the pristine --linux tree")
     args = parser.parse_args()
     linux = args.linux.resolve()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     if args.pick_only:
         run_verify(linux, work, linux, args)
+        return 0
+    if args.plan_count:
+        plan_count(linux, work / "plan-cache")
         return 0
     with kernel_worktree(linux, work / "linux") as tree:
         if args.detect:
