@@ -5,18 +5,24 @@
    in include/linux, include/net and arch/x86/include whose ``#else`` branch defines something (the
    stub), with X set in the tree's .config and the file in the include closure of an i915 header;
    taken round-robin over the three directories in path order (never chosen by hand).
-2. verify, in a private git worktree of the tree: the configuration with X off comes from the
-   kernel's own Kconfig (``scripts/kconfig/conf`` through hdrtest's backend); the kernel's header-test
+2. pre-filter, cheaply, with a reason kept per candidate: X is a word-size option; the kernel's Kconfig
+   (hdrtest's backend, ``kconfig-eval``: milliseconds per flip) cannot turn X off; no file of the i915
+   closures names a stubbed name beyond its definitions.
+3. verify, in a private git worktree of the tree (bench/kernel_worktree.py): the kernel's header-test
    rule ``gcc $(c_flags) -S -o /dev/null -x c /dev/null -include H`` (c_flags of an i915 object, the
-   configuration change as a forced header of #undef/#define lines) must pass before the removal and
-   fail after it, for an i915 header H whose text names none of the names the stub defined.
-3. detect: ``hdrtest check H`` in the worktree, unprompted and with ``--changed-since HEAD``; found
-   when a failing variant turns X off (directly or as an implied change).
+   configuration with X off as a forced header of #undef/#define lines) must fail after the removal and
+   pass before it, for an i915 header H whose text names none of the names the stub defined (the first
+   ``--tries`` such headers of the candidate, in path order).
+4. detect (``--detect``, on the verified lines of a results file): ``hdrtest check H`` in the worktree
+   with the removal, unprompted and with ``--changed-since HEAD``; found when a failing variant turns X
+   off (directly or as an implied change).
 
-Usage: bench/mutations.py --linux /work/linux --work /tmp/me-mut [--limit N] [--headers K] [--pick-only]
-Writes one JSON line per candidate to --work/results.jsonl and prints the counts measured.
-The include/generated headers are not regenerated for X off in step 2 (hdrtest's variants are);
-step 2 is the kernel's rule with the configuration passed as macros.
+Usage: bench/mutations.py --linux /work/linux --work /tmp/me-mut [--tries K] [--pick-only]
+       bench/mutations.py --linux /work/linux --work /tmp/me-mut --detect RESULTS.jsonl
+Writes one JSON line per candidate (why it was dropped, or what verified it and what found it) to
+--work/results.jsonl and prints the counts measured.  The include/generated headers are not regenerated
+for X off in step 3 (hdrtest's variants are); step 3 is the kernel's rule with the configuration passed
+as macros.
 """
 
 from __future__ import annotations
@@ -25,19 +31,24 @@ import argparse
 import json
 import re
 import shlex
-import shutil
 import sys
-import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from hdrtest import kconfig  # noqa: E402 - after the path setup above
+from hdrtest import check, kconfig, variants  # noqa: E402 - after the path setup above
+from hdrtest.discover import discover  # noqa: E402
 from hdrtest.graph.vcs import git  # noqa: E402
+from hdrtest.plan import baseline_jobs, flag_source  # noqa: E402
 from hdrtest.scan.directives import scan_directives  # noqa: E402
 from hdrtest.scan.includes import IncludeGraph, SearchPath  # noqa: E402
+from hdrtest.settings import load_settings  # noqa: E402
 from hdrtest.toolchain.run import run  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kernel_worktree import kernel_worktree  # noqa: E402 - a sibling script, not a package
 
 DIRS = ("include/linux", "include/net", "arch/x86/include")
 I915 = "drivers/gpu/drm/i915"
@@ -45,8 +56,6 @@ _OPTION = re.compile(r"^\s*(?:defined\s*\(?\s*(CONFIG_\w+)\s*\)?|IS_ENABLED\s*\(
 _DEFINED_NAME = re.compile(r"#\s*define\s+(\w+)|\b(?:struct|union|enum)\s+(\w+)\s*\{|(\w+)\s*\([^;{]*\)\s*\{")
 #: Word-size options: a .config flip keeps the build's -m64, so no header test can turn them off.
 _ABI = {"CONFIG_64BIT", "CONFIG_32BIT", "CONFIG_X86_32", "CONFIG_X86_64"}
-_BUILD_OUTPUTS = (".config", "include/generated", "include/config", "arch/x86/include/generated",
-                  "scripts/kconfig/conf", "scripts/basic/fixdep", "compile_commands.json")
 
 
 @dataclass
@@ -122,6 +131,7 @@ def _closure_words(graph: IncludeGraph, headers: list[Path]) -> dict[str, int]:
 
 
 def pick(linux: Path) -> list[Candidate]:
+    """Every candidate stub, round-robin over DIRS; those whose names no closure file uses carry a note."""
     config = kconfig.parse_dotconfig((linux / ".config").read_text())
     graph, headers, _, _ = i915_graph(linux)
     users: dict[str, list[str]] = {}
@@ -135,31 +145,17 @@ def pick(linux: Path) -> list[Candidate]:
         for path in sorted((linux / top).rglob("*.h")):
             if str(path) in users:
                 for cand in stubs_in(path, str(path.relative_to(linux)), config):
+                    cand.headers = users[str(path)]
                     # A header compile can only break on a stubbed name some header uses: the name must
                     # be named in the closure at least once beyond its two definitions.
-                    if any(words.get(name, 0) > 2 for name in cand.stubbed):
-                        cand.headers = users[str(path)]
-                        found.append(cand)
+                    if not any(words.get(name, 0) > 2 for name in cand.stubbed):
+                        cand.note = "dropped: no i915 closure file uses a stubbed name"
+                    found.append(cand)
         per_dir.append(found)
     ordered = []
     for i in range(max(len(f) for f in per_dir)):
         ordered.extend(f[i] for f in per_dir if i < len(f))
     return ordered
-
-
-def worktree(linux: Path, where: Path) -> Path:
-    if not where.exists():
-        git(linux, "worktree", "add", "--detach", str(where), "HEAD")
-        for rel in _BUILD_OUTPUTS:
-            src, dst = linux / rel, where / rel
-            if src.is_dir():
-                shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
-            elif src.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dst)
-        db = where / "compile_commands.json"
-        db.write_text(db.read_text().replace(str(linux), str(where)))
-    return where
 
 
 def mutate(tree: Path, cand: Candidate, undo: bool = False) -> None:
@@ -173,103 +169,184 @@ def mutate(tree: Path, cand: Candidate, undo: bool = False) -> None:
 
 
 def header_test(tree: Path, flags: list[str], directory: Path, header: str, forced: Path) -> bool:
-    command = ["gcc", *[f.replace(str(directory), str(tree)) for f in flags if f != "-fsyntax-only"],
+    command = ["nice", "-n", "5", "gcc",
+               *[f.replace(str(directory), str(tree)) for f in flags if f != "-fsyntax-only"],
                "-S", "-o", "/dev/null", "-x", "c", "/dev/null", "-include", str(forced), "-include",
                str(tree / header)]
     return run(command, cwd=tree, timeout=300).returncode == 0
 
 
-def verify(tree: Path, linux: Path, cand: Candidate, flags: list[str], directory: Path, limit: int,
-           backend: kconfig.KernelConfBackend, tries: int) -> None:
+def prefilter(cand: Candidate, backend: kconfig.KernelConfBackend) -> kconfig.Resolution | None:
+    """The Kconfig-valid configuration with the option off, or None with the reason in ``cand.note``."""
+    if cand.note:
+        return None
     resolution = backend.flip(cand.option, "n")
     if resolution is None or not resolution.achieved:
-        cand.note = "Kconfig does not allow it off"
+        cand.note = "dropped: Kconfig does not allow it off"
+        return None
+    return resolution
+
+
+def verify(tree: Path, cand: Candidate, flags: list[str], directory: Path, limit: int,
+           resolution: kconfig.Resolution, tries: int) -> None:
+    """Fill ``cand.verified``: i915 headers the removal breaks with the option off, not named by them."""
+    forced = tree.parent / f"forced-{cand.option}.h"
+    forced.write_text("".join(f"#undef {name}\n" + (f"#define {name} {value}\n" if value is not None else "")
+                              for name, value in resolution.defines))
+    unnamed = [h for h in cand.headers
+               if not any(re.search(rf"\b{re.escape(n)}\b", (tree / h).read_text(errors="replace"))
+                          for n in cand.stubbed)][:tries]
+    if not unnamed:
+        cand.note = "dropped: every i915 header that includes it names a stubbed name"
         return
-    with tempfile.NamedTemporaryFile("w", suffix=".h", delete=False) as handle:
-        for name, value in resolution.defines:
-            handle.write(f"#undef {name}\n" + (f"#define {name} {value}\n" if value is not None else ""))
-        forced = Path(handle.name)
+    broken = []
+    mutate(tree, cand)
     try:
-        for header in cand.headers[:tries]:
-            if len(cand.verified) >= limit:
-                break
-            text = (tree / header).read_text(errors="replace")
-            if any(re.search(rf"\b{re.escape(n)}\b", text) for n in cand.stubbed):
-                continue
-            if not header_test(tree, flags, directory, header, forced):
-                continue  # fails without the removal: not this stub's doing
-            mutate(tree, cand)
-            try:
-                if not header_test(tree, flags, directory, header, forced):
-                    cand.verified.append(header)
-            finally:
-                mutate(tree, cand, undo=True)
+        broken = [h for h in unnamed if not header_test(tree, flags, directory, h, forced)]
     finally:
-        forced.unlink()
+        mutate(tree, cand, undo=True)
+    # Only a header that passes without the removal is broken by it (not by the configuration alone).
+    cand.verified = [h for h in broken if header_test(tree, flags, directory, h, forced)][:limit]
+    if not cand.verified:
+        cand.note = (f"dropped: the removal broke none of {len(unnamed)} i915 headers tried" if not broken else
+                     f"dropped: {len(broken)} header(s) fail with the option off even without the removal")
 
 
-def detected(tree: Path, header: str, option: str, cache: Path, *extra: str) -> bool:
-    out = run([sys.executable, "-m", "hdrtest", "check", "-q", "--cache-dir", str(cache), "--format", "json",
-               *extra, header], cwd=tree,
-              timeout=3600, limit=1 << 28)
+def detected(tree: Path, header: str, option: str, cache: Path, *extra: str) -> tuple[bool, str]:
+    """Whether ``hdrtest check`` names the option in a failing variant, and what it said otherwise."""
+    out = run(["nice", "-n", "5", sys.executable, "-m", "hdrtest", "check", "-q", "--cache-dir", str(cache),
+               "--format", "json", *extra, header], cwd=tree, timeout=3600, limit=1 << 28)
     try:
         data = json.loads(out.out)
     except ValueError:
-        return False
-    for result in data.get("results", []):
-        if result["status"] == "fail" and result["variant"]["name"] != "baseline":
-            variant = result["variant"]
-            if any(c["option"] == option and c["value"] == "n" for c in variant["changes"] + variant["implied"]):
-                return True
-    return False
+        return False, f"no report (exit {out.returncode})"
+    results = [r for r in data.get("results", []) if r["variant"]["name"] != "baseline"]
+    off = [r for r in results if any(c["option"] == option and c["value"] == "n"
+                                     for c in r["variant"]["changes"] + r["variant"]["implied"])]
+    if any(r["status"] == "fail" for r in off):
+        return True, f"{len(results)} variants"
+    if off:
+        return False, f"{len(results)} variants; the {option}=n one: {off[0]['status']}"
+    named = option in data.get("relevant_options", {}).get(header, {})
+    return False, f"{len(results)} variants; {option} {'relevant but not flipped' if named else 'not relevant'}"
+
+
+def _counts(cands: list[Candidate]) -> str:
+    reasons: dict[str, int] = {}
+    for cand in cands:
+        if not cand.verified:
+            key = re.sub(r"\b\d+\b", "N", cand.note or "not processed")
+            reasons[key] = reasons.get(key, 0) + 1
+    verified = [c for c in cands if c.verified]
+    lines = [f"{len(cands)} candidates, {len(verified)} verified "
+             f"({', '.join(f'{d}: {sum(c.file.startswith(d) for c in verified)}' for d in DIRS)})"]
+    lines += [f"  {n:4d} {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+    return "\n".join(lines)
+
+
+def run_verify(linux: Path, work: Path, tree: Path, args: argparse.Namespace) -> None:
+    candidates = pick(linux)
+    print(f"{len(candidates)} candidate #else stubs reachable from i915 headers "
+          f"({', '.join(f'{d}: {sum(c.file.startswith(d) for c in candidates)}' for d in DIRS)})", flush=True)
+    if args.pick_only:
+        for cand in candidates:
+            print(f"  {cand.file}:{cand.else_line} {cand.option} stubs {', '.join(cand.stubbed[:4])} {cand.note}")
+        return
+    _, _, flags, directory = i915_graph(tree)
+    backend = kconfig.KernelConfBackend(tree, tree / ".config", work / "kconfig")
+    with open(work / "results.jsonl", "w", encoding="utf-8") as log:
+        for cand in candidates:
+            resolution = prefilter(cand, backend)
+            if resolution is not None:
+                verify(tree, cand, flags, directory, args.headers, resolution, args.tries)
+            log.write(json.dumps(asdict(cand)) + "\n")
+            log.flush()
+            print(f"{cand.file}:{cand.else_line} {cand.option}: verified {len(cand.verified)} {cand.note}",
+                  flush=True)
+    backend.close()
+    print(_counts(candidates))
+
+
+def run_detect(work: Path, tree: Path, results: Path) -> None:
+    """Detection on the verified lines of ``results``; measured ones go to --work/detected.jsonl (a rerun
+    continues where the last one stopped) and are merged into --work/results-detected.jsonl."""
+    cands = [Candidate(**json.loads(line)) for line in results.read_text().splitlines() if line.strip()]
+    done_file = work / "detected.jsonl"
+    done = {(c["file"], c["else_line"]): c for c in map(json.loads, done_file.read_text().splitlines())
+            } if done_file.exists() else {}
+    cache = work / "cache"
+    with open(done_file, "a", encoding="utf-8") as log:
+        for cand in cands:
+            if not cand.verified or (cand.file, cand.else_line) in done:
+                continue
+            header = cand.verified[0]
+            mutate(tree, cand)
+            try:
+                cand.unprompted, unprompted_note = detected(tree, header, cand.option, cache)
+                cand.with_change, change_note = detected(tree, header, cand.option, cache,
+                                                         "--changed-since", "HEAD")
+            finally:
+                mutate(tree, cand, undo=True)
+            cand.note = f"unprompted: {unprompted_note}; with the change: {change_note}"
+            print(f"{cand.file}:{cand.else_line} {cand.option} {header}: unprompted {cand.unprompted}, "
+                  f"with change {cand.with_change} ({cand.note})", flush=True)
+            done[(cand.file, cand.else_line)] = asdict(cand)
+            log.write(json.dumps(asdict(cand)) + "\n")
+            log.flush()
+    merged = [done.get((c.file, c.else_line), asdict(c)) for c in cands]
+    (work / "results-detected.jsonl").write_text("".join(json.dumps(c) + "\n" for c in merged))
+    measured = [c for c in merged if c["unprompted"] is not None]
+    print(f"measured {len(measured)} verified mutations: unprompted {sum(bool(c['unprompted']) for c in measured)}, "
+          f"with the change {sum(bool(c['with_change']) for c in measured)}")
+
+
+def plan_count(tree: Path, cache: Path) -> None:
+    """How many variants ``hdrtest check`` plans for the i915 headers of ``tree``, and how many of them
+    closure-wide fragility added (planning only: the dedupe by preprocessed text is left out)."""
+    target = str(tree / I915)
+    settings = load_settings([target], {"cache_dir": str(cache)}, cwd=tree)
+    headers, _ = discover(check.paths_to_check(settings, [target]), settings)
+    source = flag_source(settings)
+    jobs = baseline_jobs(headers, settings, source)
+    unbuilt = check.not_built(jobs, settings.root)
+    jobs = [j for j in jobs if j not in unbuilt]
+    variants.dedupe = lambda *a, **k: {}  # type: ignore[assignment] # counted as planned, not preprocessed
+    start = time.monotonic()
+    planning = check.plan_all_variants(settings, source, jobs)
+    seconds = time.monotonic() - start
+    fragile = set(planning.fragile)
+    added = [j for j in planning.jobs if any((j.display, c.name) in fragile for c in j.variant.changes)]
+    reasons = sum(len(r) for r in planning.relevance.values())
+    print(json.dumps({"headers": len(jobs), "variants_planned": len(planning.jobs), "by_fragility": len(added),
+                      "relevant_options": reasons, "fragile_options": len(fragile),
+                      "planning_seconds": round(seconds, 1)}))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--linux", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--limit", type=int, default=30, help="candidates to verify and measure")
-    parser.add_argument("--headers", type=int, default=1, help="verified i915 headers per candidate")
+    parser.add_argument("--headers", type=int, default=1, help="verified i915 headers kept per candidate")
     parser.add_argument("--tries", type=int, default=6, help="i915 headers tried per candidate (in path order)")
-    parser.add_argument("--start", type=int, default=0, help="skip the first N candidates (continue a run)")
     parser.add_argument("--pick-only", action="store_true")
+    parser.add_argument("--detect", type=Path, help="measure detection on the verified lines of this file")
+    parser.add_argument("--plan-count", action="store_true",
+                        help="count the variants planned for the i915 headers of the pristine --linux tree")
     args = parser.parse_args()
     linux = args.linux.resolve()
-    args.work.mkdir(parents=True, exist_ok=True)
-    candidates = pick(linux)
-    print(f"{len(candidates)} candidate #else stubs reachable from i915 headers "
-          f"({', '.join(f'{d}: {sum(c.file.startswith(d) for c in candidates)}' for d in DIRS)})")
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
     if args.pick_only:
-        for cand in candidates[:args.limit]:
-            print(f"  {cand.file}:{cand.else_line} {cand.option} stubs {', '.join(cand.stubbed[:4])}")
+        run_verify(linux, work, linux, args)
         return 0
-    tree = worktree(linux, args.work / "linux")
-    git(tree, "checkout", "--", ".")  # an interrupted earlier run may have left a removal in place
-    _, _, flags, directory = i915_graph(tree)
-    backend = kconfig.KernelConfBackend(tree, tree / ".config", args.work / "kconfig")
-    measured = []
-    with open(args.work / "results.jsonl", "a", encoding="utf-8") as log:
-        for cand in candidates[args.start:]:
-            if len(measured) >= args.limit:
-                break
-            verify(tree, linux, cand, flags, directory, args.headers, backend, args.tries)
-            if cand.verified:
-                header = cand.verified[0]
-                mutate(tree, cand)
-                try:
-                    cache = args.work / "cache"
-                    cand.unprompted = detected(tree, header, cand.option, cache)
-                    cand.with_change = detected(tree, header, cand.option, cache, "--changed-since", "HEAD")
-                finally:
-                    mutate(tree, cand, undo=True)
-                measured.append(cand)
-            log.write(json.dumps(asdict(cand)) + "\n")
-            log.flush()
-            print(f"{cand.file}:{cand.else_line} {cand.option}: verified {len(cand.verified)}, "
-                  f"unprompted {cand.unprompted}, with change {cand.with_change} {cand.note}", flush=True)
-    found = sum(1 for c in measured if c.unprompted)
-    given = sum(1 for c in measured if c.with_change)
-    print(f"measured {len(measured)} verified mutations: unprompted {found}, with the change {given}")
+    if args.plan_count:
+        plan_count(linux, work / "plan-cache")
+        return 0
+    with kernel_worktree(linux, work / "linux") as tree:
+        if args.detect:
+            run_detect(work, tree, args.detect.resolve())
+        else:
+            run_verify(linux, work, tree, args)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -113,6 +115,8 @@ class VariantPlanning:
     fragile: dict[tuple[str, str], fragility.Fragility] = field(default_factory=dict)
     #: Variant jobs that cannot be checked, with the reason: reported as not verified, never compiled.
     unverified: dict[Job, str] = field(default_factory=dict)
+    #: Variant jobs whose configuration's Kbuild prepare step fails, with the reason (see ``prepare_failed``).
+    prepare_fails: dict[Job, str] = field(default_factory=dict)
 
 
 class RunStore:
@@ -181,6 +185,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     flipper = variants.Flipper(backend, table)
     planned: list[Job] = []
     unverified: dict[Job, str] = {}
+    prepare_fails: dict[Job, str] = {}
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
@@ -207,6 +212,8 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             planned.append(variant_job)
             if variant_job.variant.name in plan.unverified:
                 unverified[variant_job] = plan.unverified[variant_job.variant.name]
+            if variant_job.variant.name in plan.prepare_fails:
+                prepare_fails[variant_job] = plan.prepare_fails[variant_job.variant.name]
     notes.extend(getattr(backend, "notes", ()))  # e.g. the Kconfig fast evaluator's fallback
     reads: dict[Job, tuple[str, ...]] = {}
     checkable = [j for j in planned if j not in unverified]
@@ -217,7 +224,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             if job in reads:
                 store.store(Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
                                    dependencies=reads[job]))
-    return VariantPlanning(planned, same, relevance, notes, context, fragile, unverified)
+    return VariantPlanning(planned, same, relevance, notes, context, fragile, unverified, prepare_fails)
 
 
 def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
@@ -274,6 +281,43 @@ def unestablished_variants(baselines: Sequence[Result], planned: Sequence[Job]) 
     return {job: "not compiled: the baseline of this header fails under flags borrowed from "
                  f"{job.flags_origin}, so no variant's verdict could be established either"
             for job in planned if (job.header, job.language) in hopeless}
+
+
+_UNIT_ERROR = re.compile(r"\(\.?/?([^\s:()]+):(\d+):\d+: (?:fatal )?error: ")
+
+
+def prepare_failed(result: Result, why: str) -> Result:
+    """A variant whose own Kbuild prepare step fails (bounds.c or asm-offsets.c does not compile in it).
+
+    Kbuild runs a header test only after prepare, so the header test cannot pass in that
+    configuration.  The header, compiled with the tree's generated headers, fails for the same
+    reason when one of its errors is the prepare unit's first error (``why`` names it): at the same
+    line, or with the same message (gcc's JSON places an error met inside a macro expansion at the
+    expansion point, its text output at the macro's spelling).  That unit read no stale generated
+    header, so the error is not the stale sizes talking, and the failure stands.  Anything else (a
+    pass, other errors) is not verified.
+    """
+    found = _UNIT_ERROR.search(why)
+    if result.status is Status.FAIL and found is not None:
+        where = (found.group(1), int(found.group(2)))
+        said = _plain(why[found.end():why.rfind(")")])
+        if any(d.is_error and ((d.line == where[1] and _same_file(d.file, where[0])) or _plain(d.message) == said)
+               for d in result.diagnostics):
+            note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
+                              message=f"{why}; Kbuild's prepare step fails in this configuration with an error "
+                                      "this header shows too")
+            return replace(result, diagnostics=[*result.diagnostics, note])
+    return replace(not_verified(result.job, why), duration=result.duration, command=result.command)
+
+
+def _plain(message: str) -> str:
+    return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
+
+
+def _same_file(shown: str, relative: str) -> bool:
+    """Whether a diagnostic's path (relative to the root, or absolute) is the tree-relative ``relative``."""
+    shown = os.path.normpath(shown)
+    return shown == relative or shown.endswith("/" + relative)
 
 
 def _place(diag: Diagnostic) -> str:
@@ -378,6 +422,8 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
                             command=by_job[twin].command if twin in by_job else ())
         else:
             result = by_job[job]
+        if job in planning.prepare_fails:
+            result = prepare_failed(result, planning.prepare_fails[job])
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
         ordered.append(unestablished(result, flag_options))

@@ -191,6 +191,10 @@ def prelude_text(headers: Iterable[tuple[str, str]]) -> str:
 # --------------------------------------------------------------------------- running Kbuild's steps
 
 
+#: What a regeneration problem says when a unit of Kbuild's prepare step does not compile in the variant.
+UNIT_FAILS = "does not compile in this variant"
+
+
 class _Failed(Exception):
     """A step that stops regeneration; the message is shown to the user."""
 
@@ -208,7 +212,7 @@ class _Inputs:
 
 def _first_error(output: str) -> str:
     for line in output.splitlines():
-        if "error" in line:
+        if " error: " in line:  # not "error" in a path ("In file included from .../errors/x.c")
             return line.strip()
     lines = [line for line in output.splitlines() if line.strip()]
     return lines[0].strip() if lines else "no output"
@@ -229,7 +233,7 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
         raise _Failed(f"compiling {_shown(inputs.root, source)} took over {inputs.timeout:g} s")
     rel = _shown(inputs.root, source)
     if out.returncode != 0:
-        raise _Failed(f"{rel} does not compile in this variant ({_first_error(out.err)})")
+        raise _Failed(f"{rel} {UNIT_FAILS} ({_first_error(out.err)})")
     if not sed_offsets(out.out):
         raise _Failed(f"no '->NAME value' markers in the assembly of {rel}")
     witnesses.update(p for p in read_deps(deps, inputs.directory) if not p.startswith(str(work)))

@@ -5,7 +5,11 @@ What a use needs depends on how it uses the name:
 * ``complete``: a struct or union embedded by value (a field, a variable) needs its
   definition with a body, in every configuration where the use is compiled;
 * ``declared``: a name an inline function's body refers to (a call, a variable, an enum
-  constant, a macro, a type) needs some declaration of it.
+  constant, a macro, a type) needs some declaration of it;
+* ``expanded``: a name the file's code names anywhere else (an attribute macro after a
+  struct, a macro in a declaration): it counts only where the closure defines it as a
+  macro (``fragility`` then also follows the macro's body), since a plain declaration
+  such as a prototype or a field name needs nothing.
 
 Definitions come from the symbol index (``scan.symbols``), which already keeps each with
 its presence condition.  Facts are computed from a file's bytes, its directive scan and
@@ -25,26 +29,27 @@ from pathlib import Path
 from ..scan.attributes import blank_attributes
 from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition
 from ..scan.conditions import FALSE, Formula, from_json, to_json
-from ..scan.directives import FileScan
-from ..scan.uses import tag_use_sites
+from ..scan.directives import FileScan, strip_comments
+from ..scan.uses import C_KEYWORDS, tag_use_sites
 from ..store.atomic import write_atomic
 from ..store.namespaces import FACTS, code_digest
 
 COMPLETE = "complete"
 DECLARED = "declared"
+EXPANDED = "expanded"
 
 
 @dataclass(frozen=True)
 class Use:
     name: str
-    #: ``complete:struct``, ``complete:union`` or ``declared``
+    #: ``complete:struct``, ``complete:union``, ``declared`` or ``expanded``
     need: str
     line: int
     condition: Formula
 
     def satisfied_by(self, definition: Definition) -> bool:
         """Whether ``definition`` is of a kind this use can make do with."""
-        if self.need == DECLARED:
+        if self.need in (DECLARED, EXPANDED):
             return definition.kind not in TAG_KINDS
         kind = self.need.partition(":")[2]
         return definition.kind == kind and definition.complete
@@ -70,7 +75,36 @@ def file_uses(data: bytes, scan: FileScan, definitions: Sequence[Definition]) ->
             condition = scan.condition_at(line)
             if condition != FALSE:
                 uses.append(Use(name, DECLARED, line, condition))
-    return uses
+    return uses + _named_in_code(lines, scan, {(u.name, u.condition) for u in uses})
+
+
+_TAG_NAME = re.compile(r"\b(?:struct|union|enum)\s+[A-Za-z_]\w*")
+_STRING = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
+#: A name, not a member (``p->name``, ``s.name``, ``.name =``).
+_NAMED = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
+_DIRECTIVE_START = re.compile(r"^[ \t]*#")
+
+
+def _named_in_code(lines: list[str], scan: FileScan, known: set[tuple[str, Formula]]) -> list[Use]:
+    """``expanded`` uses: names in the code outside directives, one per name and condition (first line)."""
+    code = strip_comments("\n".join(lines)).split("\n")
+    out: list[Use] = []
+    seen = set(known)
+    in_directive = False
+    for number, text in enumerate(code, 1):
+        directive = in_directive or bool(_DIRECTIVE_START.match(text))
+        in_directive = directive and text.rstrip().endswith("\\")
+        if directive:
+            continue  # a macro's body counts where it is expanded; #if names are no uses
+        text = _TAG_NAME.sub(" ", _STRING.sub(" ", text))
+        for name in _NAMED.findall(text):
+            if name in C_KEYWORDS:
+                continue
+            condition = scan.condition_at(number)
+            if condition != FALSE and (name, condition) not in seen:
+                seen.add((name, condition))
+                out.append(Use(name, EXPANDED, number, condition))
+    return out
 
 
 _WORD = re.compile(r"\b[A-Za-z_]\w*")

@@ -45,6 +45,7 @@ from ..scan.includes import IncludeGraph
 from ..scan.symbols import SymbolIndex
 from ..variants import HeaderPlan, ScanContext, graph_of
 from . import facts as facts_mod
+from .expansion import pasted_names
 from .sat import is_satisfiable
 
 
@@ -60,11 +61,15 @@ class Fragility:
     condition: Formula  # the disjunction of the definitions' conditions
     definitions: tuple[str, ...]  # "path:line" of each definition
     witness: tuple[tuple[str, bool], ...]  # option -> defined, a configuration with the use and no definition
+    #: The macros whose expansion at ``file:line`` names ``name``, outermost first (empty: named there).
+    via: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
         where = ", ".join(self.definitions[:3]) + (", ..." if len(self.definitions) > 3 else "")
-        return f"{self.file}:{self.line} uses {self.name}, defined only when {to_c(self.condition)} ({where})"
+        through = f" through {' -> '.join(self.via)}" if self.via else ""
+        return (f"{self.file}:{self.line} uses {self.name}{through}, defined only when {to_c(self.condition)} "
+                f"({where})")
 
 
 #: Options a .config flip cannot change alone: the word size comes from the build's -m64/-m32, which
@@ -74,6 +79,10 @@ _ABI_OPTIONS = frozenset({"CONFIG_64BIT", "CONFIG_32BIT", "CONFIG_X86_32", "CONF
 
 #: How deep a header macro's own definition conditions are followed.
 _MACRO_DEPTH = 2
+
+#: How many macro bodies deep a use is followed: a macro whose body names a macro whose body names a
+#: macro whose body names the thing that can go missing.
+EXPANSION_DEPTH = 3
 
 #: A header macro's meaning in a condition: a formula, or None when it stays a free variable.
 MacroMeaning = Callable[[str, int], "Formula | None"]
@@ -181,14 +190,58 @@ class Analysis:
     def _decide(self, path: str) -> list[Fragility]:
         out: list[Fragility] = []
         reachable = self._reachable = self.closure(path)
+        seen: set[tuple[str, str, Formula]] = set()
         for use in self.uses(path):
-            definitions = [d for d in self.index.lookup(use.name) if d.file in reachable and use.satisfied_by(d)]
-            if not definitions or any(d.condition == TRUE for d in definitions):
-                continue  # missing everywhere is another problem (a missing include), not a configuration's
-            out.extend(self._one(path, use, definitions))
+            for one, via in self._expanded(use, reachable, seen):
+                out.extend(self._check(path, one, via, reachable))
         return out
 
-    def _one(self, path: str, use: facts_mod.Use, definitions: Sequence[Definition]) -> list[Fragility]:
+    def _check(self, path: str, use: facts_mod.Use, via: tuple[str, ...],
+               reachable: frozenset[str]) -> list[Fragility]:
+        found = [d for d in self.index.lookup(use.name) if d.file in reachable]
+        if use.need == facts_mod.EXPANDED and not any(d.kind == "macro" for d in found):
+            return []  # a plain declaration (a prototype, a field name) needs nothing
+        definitions = [d for d in found if use.satisfied_by(d)]
+        if not definitions or any(d.condition == TRUE for d in definitions):
+            return []  # missing everywhere is another problem (a missing include), not a configuration's
+        return self._one(path, use, definitions, via)
+
+    def _expanded(self, use: facts_mod.Use, reachable: frozenset[str],
+                  seen: set[tuple[str, str, Formula]]) -> list[tuple[facts_mod.Use, tuple[str, ...]]]:
+        """``use`` and the names the bodies of the macros it expands name, ``EXPANSION_DEPTH`` deep.
+
+        A name met in a body is used where the outermost macro is expanded (its line), under that
+        use's condition and the condition of each definition followed; each (name, need, condition)
+        is taken once per file, so a macro expanded a hundred times is followed once.
+        """
+        key = (use.name, use.need, use.condition)
+        if key in seen:
+            return []
+        seen.add(key)
+        out: list[tuple[facts_mod.Use, tuple[str, ...]]] = [(use, ())]
+        frontier = list(out)
+
+        def macros(name: str) -> list[Definition]:
+            return [d for d in self.index.lookup(name, "macro") if d.file in reachable]
+
+        for _ in range(EXPANSION_DEPTH):
+            following = []
+            for one, via in frontier:
+                for definition in macros(one.name):
+                    condition = conj(one.condition, definition.condition)
+                    if condition == FALSE:
+                        continue
+                    for name in sorted(definition.uses | pasted_names(definition, macros)):
+                        derived = facts_mod.Use(name, facts_mod.DECLARED, use.line, condition)
+                        if (name, facts_mod.DECLARED, condition) not in seen:
+                            seen.add((name, facts_mod.DECLARED, condition))
+                            following.append((derived, (*via, one.name)))
+            out.extend(following)
+            frontier = following
+        return out
+
+    def _one(self, path: str, use: facts_mod.Use, definitions: Sequence[Definition],
+             via: tuple[str, ...] = ()) -> list[Fragility]:
         present = disj(*(restrict(d.condition, self.baseline, self.meaning, self.options) for d in definitions))
         options = sorted(self.options.options(present) - _ABI_OPTIONS)
         if present == TRUE or not options:
@@ -207,7 +260,7 @@ class Analysis:
             if witness is not None:
                 shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
                 out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
-                                     spots, shown))
+                                     spots, shown, via))
         return out
 
     def _single_flip(self, formula: Formula, option: str) -> dict[str, bool]:
