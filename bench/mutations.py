@@ -34,9 +34,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from hdrtest import kconfig  # noqa: E402 - after the path setup above
+from hdrtest.graph.includes import IncludeGraph  # noqa: E402
+from hdrtest.graph.resolve import SearchPath  # noqa: E402
 from hdrtest.graph.vcs import git  # noqa: E402
 from hdrtest.scan.directives import scan_directives  # noqa: E402
-from hdrtest.scan.includes import IncludeGraph, SearchPath  # noqa: E402
 from hdrtest.toolchain.run import run  # noqa: E402
 
 DIRS = ("include/linux", "include/net", "arch/x86/include")

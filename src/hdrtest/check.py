@@ -11,7 +11,6 @@ from typing import Protocol
 from . import kconfig, variants
 from .analysis import fragility, knobs
 from .baseline import ensure_classified
-from .changes import GraphStore
 from .compdb import flags_are_a_guess
 from .compile import CompileOptions
 from .discover import discover
@@ -21,13 +20,14 @@ from .executors.factory import make_executor
 from .executors.local import default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
+from .graph.store import GraphStore
 from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
 from .report import rootcause
 from .rundir import run_caches
 from .scan.conditions import OptionFilter
-from .scan.includes import ScanCache
+from .scan.scancache import ScanCache
 from .settings import Settings
 from .store.location import cache_dir
 from .store.namespaces import VARIANTS

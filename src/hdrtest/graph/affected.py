@@ -2,7 +2,7 @@
 
 A header is affected when the include closure of its compile (forced includes,
 preludes, the header) holds a changed file, in the include graph of the search path its
-flags give (``changes.IncludeGraph``: every ``#include``, whatever guards it, resolved
+flags give (``includes.IncludeGraph``, every ``#include`` whatever condition guards it, resolved
 along the compiler's own directories).  A changed settings file, compile database or
 Kconfig can change every compile, so it affects every header.
 """
@@ -14,11 +14,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ..changes import Chains, GraphStore, IncludeGraph, chains_of_key, forced_of_key, load_graph
 from ..errors import UsageError
 from ..models import Job
 from ..settings import Settings
 from . import vcs
+from .includes import IncludeGraph, load_graph
+from .resolve import Chains, chains_of_key, forced_of_key
+from .store import GraphStore
 
 H = TypeVar("H", Path, str)
 
