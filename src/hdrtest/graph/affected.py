@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from ..errors import UsageError
 from ..models import Job
+from ..scan.scancache import ScanCache
 from ..settings import Settings
 from . import vcs
 from .includes import IncludeGraph, load_graph
@@ -88,7 +89,8 @@ def select_jobs(jobs: Sequence[Job], changed: Iterable[Path], *, config: Iterabl
             job = jobs[index]
             roots[index] = (*forced, *(str(p) for p in job.preludes), str(job.header))
             files.extend(roots[index])
-    graphs = [load_graph(chains, files, store) for chains, files in by_chains.items()]
+    scans = ScanCache()  # one file read under several search paths is scanned once
+    graphs = [load_graph(chains, files, store, scans) for chains, files in by_chains.items()]
     hit = affected({r for rs in roots for r in rs}, changed, graphs)
     return [job for job, job_roots in zip(jobs, roots) if any(r in hit for r in job_roots)]
 

@@ -56,6 +56,19 @@ def written(include: IncludeDirective | IncludeEdge) -> Include:
     return Include(include.spelling, include.angled, _KIND[include.kind], include.computed)
 
 
+def _may_include(data: bytes) -> bool:
+    """Whether ``data`` may hold an include directive: "#" (or "%:"), blanks, comments or line continuations,
+    then the keyword.  A file without one is not scanned: the kernel's generated register headers (23 MB of
+    ``#define``s each) cost the directive scanner seconds, and ``bytes.find`` skips them in milliseconds."""
+    for word in (b"include", b"import"):
+        at = data.find(word)
+        while at >= 0:
+            if data[max(0, at - 64):at].rstrip(b" \t").endswith((b"#", b"%:", b"*/", b"\\\n", b"\\\r\n")):
+                return True
+            at = data.find(word, at + 1)
+    return False
+
+
 def probes(data: bytes) -> tuple[Include, ...]:
     """The names ``__has_include`` asks about: never read, but a file appearing there changes the answer."""
     if b"__has_include" not in data:
@@ -66,6 +79,8 @@ def probes(data: bytes) -> tuple[Include, ...]:
 
 def scan_includes(data: bytes) -> tuple[Include, ...]:
     """Every include a file's text names (the directive scanner's, every branch), then its probes."""
+    if not _may_include(data):
+        return probes(data)
     scan = scan_directives(read_text(data), "", strict=False)
     return (*(written(i) for i in scan.includes), *probes(data))
 
@@ -104,9 +119,12 @@ class FileNode:
     sha256: str | None = ""
     edges: list[IncludeEdge] = field(default_factory=list)
     probes: tuple[Include, ...] = ()
+    #: The include guard, and why the scan was imperfect (unbalanced #if) or the file could not be read; a file
+    #: with no include directive is not scanned (see ``_may_include``), so neither is looked for there.
     guard: str | None = None
-    #: Why the scan was imperfect (unbalanced #if), or why the file could not be read.
     error: str | None = None
+    #: The edges as stored, until first used (``IncludeGraph._edges`` decodes them): a warm run reads few.
+    stored: list[Any] | None = None
 
 
 class _ByPath(Mapping[Path, FileNode]):
@@ -159,6 +177,7 @@ class IncludeGraph:
         #: Stored edges, decoded on first need, and the path table their targets index.
         self._details: bytes | None = None
         self._paths: list[str] = []
+        self._stored_order: list[str] = []
 
     @classmethod
     def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None,
@@ -241,23 +260,26 @@ class IncludeGraph:
                 data = handle.read()
         except OSError as exc:
             changed = node.sha256 != ""
-            node.stamp, node.sha256, node.edges, node.probes, node.guard = None, "", [], (), None
+            node.stamp, node.sha256, node.edges, node.probes, node.guard, node.stored = None, "", [], (), None, None
             node.error = f"{node.path}: {exc.strerror or exc}"
             return changed
         node.stamp = stamp if trusted(stamp, taken) else None
         digest = hashlib.sha256(data).hexdigest()
         if digest == node.sha256:
             return False
-        _, scan = self.cache.include_scan(node.path, data)
-        node.sha256, node.probes, node.guard, node.error = digest, probes(data), scan.guard, scan.error
-        node.edges = [IncludeEdge(i.spelling, i.angled, i.line, i.condition, None, i.kind, i.computed)
-                      for i in scan.includes]
+        node.sha256, node.probes, node.edges, node.guard, node.error = digest, probes(data), [], None, None
+        node.stored = None
+        if _may_include(data):
+            _, scan = self.cache.include_scan(node.path, data)
+            node.guard, node.error = scan.guard, scan.error
+            node.edges = [IncludeEdge(i.spelling, i.angled, i.line, i.condition, None, i.kind, i.computed)
+                          for i in scan.includes]
         return True
 
     def _resolve(self, node: FileNode, resolver: Resolver) -> None:
         edges = []
         targets: dict[str, None] = {}
-        for edge in node.edges:
+        for edge in self._edges(node):
             found = None if edge.computed else resolver.resolve(written(edge), node.path, self.chains)
             edges.append(edge._replace(target=None if found is None else Path(found)))
             if found is not None and found != node.path:
@@ -266,9 +288,20 @@ class IncludeGraph:
 
     # -- queries (conditions ignored unless ``values`` are given) --------------------------------------------
 
+    def _edges(self, node: FileNode) -> list[IncludeEdge]:
+        if node.sha256 is None:
+            self._load_details()
+        if node.stored is not None:
+            paths = self._paths
+            node.edges = [IncludeEdge(sp, ang, line, from_json(cond), None if t < 0 else Path(paths[t]), kind, comp)
+                          for sp, ang, line, cond, t, kind, comp in node.stored]
+            node.stored = None
+        return node.edges
+
     @property
     def nodes(self) -> Mapping[Path, FileNode]:
-        self._load_details()
+        for node in self.files.values():
+            self._edges(node)
         return _ByPath(self.files)
 
     def __contains__(self, path: object) -> bool:
@@ -276,9 +309,7 @@ class IncludeGraph:
 
     def edges(self, path: Path | str) -> list[IncludeEdge]:
         node = self.files.get(_norm(path))
-        if node is not None and node.sha256 is None:
-            self._load_details()
-        return node.edges if node is not None else []
+        return self._edges(node) if node is not None else []
 
     def includes(self, path: str) -> tuple[Include, ...]:
         """What ``path`` names, as written: its includes (every branch), then its ``__has_include`` probes."""
@@ -292,7 +323,6 @@ class IncludeGraph:
         start = _norm(path)
         if start not in self.files:
             self.add([start])
-        self._load_details()
         order: list[Path] = []
         seen: set[str] = set()
         # Iterative pre-order DFS: a file is entered where its first #include is.
@@ -304,7 +334,7 @@ class IncludeGraph:
             seen.add(p)
             order.append(Path(p))
             node = self.files.get(p)
-            for e in reversed(node.edges if node is not None else []):
+            for e in reversed(self._edges(node) if node is not None else []):
                 if e.target is not None and (values is None or evaluate(e.condition, values) is not False):
                     stack.append(os.fspath(e.target))
         return order
@@ -354,22 +384,26 @@ class IncludeGraph:
     def to_json(self) -> dict[str, Any]:
         """The stored form: a head (stamps, targets, listings) read on every run, and details read on demand."""
         self._load_details()
-        paths = list(self.files)
-        index = {p: i for i, p in enumerate(paths)}
-        for node in self.files.values():
-            for target in [*node.targets, *(os.fspath(e.target) for e in node.edges if e.target is not None)]:
-                if target not in index:
-                    index[target] = len(paths)
-                    paths.append(target)
         nodes = list(self.files.values())
+        # Edges still as stored index the stored path table: keep it as the prefix (rebuilt when none is left).
+        paths = list(self._paths) if any(n.stored is not None for n in nodes) else []
+        index = {p: i for i, p in enumerate(paths)}
+
+        def at(path: str) -> int:
+            found = index.get(path)
+            if found is None:
+                found = index[path] = len(paths)
+                paths.append(path)
+            return found
+
         head = {"version": _FORMAT, "chains": [self.chains.quote, self.chains.angled], "paths": paths,
-                "stamps": [n.stamp for n in nodes], "targets": [[index[t] for t in n.targets] for n in nodes],
-                "consulted": list(self.consulted.items())}
+                "nodes": [at(n.path) for n in nodes], "stamps": [n.stamp for n in nodes],
+                "targets": [[at(t) for t in n.targets] for n in nodes], "consulted": list(self.consulted.items())}
+        rows = [n.stored if n.stored is not None else
+                [[e.spelling, e.angled, e.line, to_json(e.condition), -1 if e.target is None else at(os.fspath(e.target)),
+                  e.kind, e.computed] for e in n.edges] for n in nodes]
         details = [[n.sha256 for n in nodes], [n.guard for n in nodes], [n.error for n in nodes],
-                   [encode_includes(n.probes) for n in nodes],
-                   [[[e.spelling, e.angled, e.line, to_json(e.condition),
-                      -1 if e.target is None else index[os.fspath(e.target)], e.kind, e.computed]
-                     for e in n.edges] for n in nodes]]
+                   [encode_includes(n.probes) for n in nodes], rows]
         return {"head": head, "details": details}
 
     def to_bytes(self) -> bytes:
@@ -408,21 +442,18 @@ class IncludeGraph:
         if head.get("version") != _FORMAT or head.get("chains") != [list(self.chains.quote), list(self.chains.angled)]:
             return False
         self._paths = paths = head["paths"]
-        for i, (stamp, targets) in enumerate(zip(head["stamps"], head["targets"])):
-            self.files[paths[i]] = FileNode(paths[i], tuple(stamp) if stamp else None, [paths[t] for t in targets],
-                                            None)
+        self._stored_order = [paths[i] for i in head["nodes"]]
+        for path, stamp, targets in zip(self._stored_order, head["stamps"], head["targets"], strict=True):
+            self.files[path] = FileNode(path, tuple(stamp) if stamp else None, [paths[t] for t in targets], None)
         self.consulted = {d: ((tuple(s[0]), s[1]) if s else None) for d, s in head["consulted"]}
         return True
 
     def _apply_details(self, details: list[list[Any]]) -> None:
-        paths = self._paths
-        for path, digest, guard, error, named, rows in zip(paths, *details):
+        for path, digest, guard, error, named, rows in zip(self._stored_order, *details, strict=True):
             node = self.files[path]
-            if node.sha256 is not None:
-                continue  # re-read since: newer than the stored details
-            node.sha256, node.guard, node.error, node.probes = digest, guard, error, decode_includes(named)
-            node.edges = [IncludeEdge(sp, ang, line, from_json(cond), None if t < 0 else Path(paths[t]), kind, comp)
-                          for sp, ang, line, cond, t, kind, comp in rows]
+            if node.sha256 is None:  # else re-read since: newer than the stored details
+                node.sha256, node.guard, node.error = digest, guard, error
+                node.probes, node.stored = decode_includes(named), rows
 
     def _load_details(self) -> None:
         if self._details is None:
@@ -439,7 +470,7 @@ class IncludeGraph:
         self._resolver = None
         resolver = self._resolving()
         for node in self.files.values():
-            node.stamp, node.sha256 = None, ""
+            node.stamp, node.sha256, node.stored = None, "", None
             self._read(node)
             self._resolve(node, resolver)
         self.consulted.update(resolver.consulted)
