@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -94,3 +95,21 @@ def test_one_configuration_follows_only_its_branches(tmp_path: Path) -> None:
     for values, flags in (({"CONFIG_A": "1"}, ["-DCONFIG_A"]), ({}, [])):
         one = set(graph.closure(tmp_path / "h.h", values))
         assert one == gcc_reads(tmp_path / "h.h", flags, tmp_path) and one < every
+
+
+def test_a_fifo_is_never_read(tmp_path: Path) -> None:
+    # gcc would block on it; the graph must not (it is read before any compile, with no timeout): an include
+    # resolves to regular files only, and a FIFO named as a start file is recorded as unreadable.
+    os.mkfifo(tmp_path / "pipe.inc")
+    write(tmp_path, {"h.h": '#include "pipe.inc"\n'})
+    built: list[IncludeGraph] = []
+    worker = threading.Thread(target=lambda: built.append(IncludeGraph.build(
+        [tmp_path / "h.h", tmp_path / "pipe.inc"], SearchPath.from_flags([], tmp_path))), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert built, "reading the include graph blocked on a FIFO"
+    (graph,) = built
+    assert graph.closure(tmp_path / "h.h") == [tmp_path / "h.h"]
+    assert [(p.name, e.spelling) for p, e in graph.missing()] == [("h.h", "pipe.inc")]
+    node = graph.nodes[tmp_path / "pipe.inc"]
+    assert node.sha256 == "" and node.error is not None and node.edges == []

@@ -15,10 +15,12 @@ needs them: a warm run with nothing changed reads just stamps and targets.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import time
 import zlib
 from collections import deque
@@ -125,6 +127,16 @@ class FileNode:
     error: str | None = None
     #: The edges as stored, until first used (``IncludeGraph._edges`` decodes them): a warm run reads few.
     stored: list[Any] | None = None
+
+
+def _read_regular(path: str) -> tuple[bytes, Stamp]:
+    """A regular file's bytes and stamp.  Anything else is refused before a read: resolution finds FIFOs and
+    devices too (a name in a listing), and a read of a FIFO nobody writes would never return."""
+    with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)) as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read(), stamp_of(st)
 
 
 class _ByPath(Mapping[Path, FileNode]):
@@ -255,9 +267,7 @@ class IncludeGraph:
             self._load_details()
         taken = time.time_ns()
         try:
-            with open(node.path, "rb") as handle:
-                stamp = stamp_of(os.fstat(handle.fileno()))
-                data = handle.read()
+            data, stamp = _read_regular(node.path)
         except OSError as exc:
             changed = node.sha256 != ""
             node.stamp, node.sha256, node.edges, node.probes, node.guard, node.stored = None, "", [], (), None, None

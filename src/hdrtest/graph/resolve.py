@@ -103,12 +103,13 @@ class Resolver:
         listing = self._listings.get(directory)
         if listing is None:
             found = list_directory(directory)
-            listing = frozenset(found[1]) if found is not None else frozenset()
+            listing = found[2] if found is not None else frozenset()
             self._listings[directory] = listing
             self.consulted[directory] = (found[0], names_digest(found[1])) if found is not None else None
         return listing
 
     def exists(self, path: str) -> bool:
+        """Whether ``path`` is a regular file (or a link to one), from its directory's listing."""
         head, tail = os.path.split(path)
         return tail in self.names(head)
 

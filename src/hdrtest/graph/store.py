@@ -48,15 +48,26 @@ def current_stamp(path: str) -> Stamp | None:
         return None
 
 
-def list_directory(directory: str) -> tuple[Stamp, list[str]] | None:
-    """A directory's stamp (``UNTRUSTED`` when too fresh to rely on) and names; None if it cannot be listed."""
+def list_directory(directory: str) -> tuple[Stamp, list[str], frozenset[str]] | None:
+    """A directory's stamp (``UNTRUSTED`` when too fresh to rely on), its names, and the regular files among
+    them (what an ``#include`` can name for us: gcc passes over directories, and a FIFO would block the scan
+    that reads it); None if it cannot be listed."""
     try:
         taken = time.time_ns()
         stamp = stamp_of(os.stat(directory))
-        names = os.listdir(directory)
+        with os.scandir(directory) as entries:
+            listed = [(entry.name, _regular(entry)) for entry in entries]
     except OSError:
         return None
-    return (stamp if trusted(stamp, taken) else UNTRUSTED), names
+    regular = frozenset(name for name, is_file in listed if is_file)
+    return (stamp if trusted(stamp, taken) else UNTRUSTED), [name for name, _ in listed], regular
+
+
+def _regular(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()  # follows symbolic links, like the compiler's open
+    except OSError:
+        return False
 
 
 def names_digest(names: Iterable[str]) -> str:
