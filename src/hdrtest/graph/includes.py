@@ -190,6 +190,8 @@ class IncludeGraph:
         self._details: bytes | None = None
         self._paths: list[str] = []
         self._stored_order: list[str] = []
+        #: Whether some node still holds its stored edges undecoded.
+        self._pending = False
 
     @classmethod
     def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None,
@@ -310,8 +312,11 @@ class IncludeGraph:
 
     @property
     def nodes(self) -> Mapping[Path, FileNode]:
-        for node in self.files.values():
-            self._edges(node)
+        self._load_details()
+        if self._pending:  # asked for once per closure file by relevance: decode once, not per call
+            for node in self.files.values():
+                self._edges(node)
+            self._pending = False
         return _ByPath(self.files)
 
     def __contains__(self, path: object) -> bool:
@@ -464,6 +469,7 @@ class IncludeGraph:
             if node.sha256 is None:  # else re-read since: newer than the stored details
                 node.sha256, node.guard, node.error = digest, guard, error
                 node.probes, node.stored = decode_includes(named), rows
+                self._pending = True
 
     def _load_details(self) -> None:
         if self._details is None:
