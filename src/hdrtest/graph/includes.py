@@ -339,19 +339,20 @@ class IncludeGraph:
         if start not in self.files:
             self.add([start])
         order: list[Path] = []
-        seen: set[str] = set()
-        # Iterative pre-order DFS: a file is entered where its first #include is.
-        stack = [start]
+        seen: set[Path] = set()
+        # Iterative pre-order DFS: a file is entered where its first #include is.  It walks the edges' own
+        # Path targets: making a Path per visited file cost seconds per kernel run (fragility asks per file).
+        stack = [Path(start)]
         while stack:
             p = stack.pop()
             if p in seen:
                 continue
             seen.add(p)
-            order.append(Path(p))
-            node = self.files.get(p)
+            order.append(p)
+            node = self.files.get(str(p))
             for e in reversed(self._edges(node) if node is not None else []):
                 if e.target is not None and (values is None or evaluate(e.condition, values) is not False):
-                    stack.append(os.fspath(e.target))
+                    stack.append(e.target)
         return order
 
     def compile_closure(self, path: Path | str) -> list[Path]:
