@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from hdrtest.analysis import facts  # noqa: E402 - after the path setup above
-from hdrtest.scan.includes import ScanCache  # noqa: E402
+from hdrtest.scan.scancache import ScanCache  # noqa: E402
 from hdrtest.scan.symbols import SymbolIndex  # noqa: E402
 
 

@@ -40,10 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from hdrtest import check, kconfig, variants  # noqa: E402 - after the path setup above
 from hdrtest.discover import discover  # noqa: E402
+from hdrtest.graph.includes import IncludeGraph  # noqa: E402
+from hdrtest.graph.resolve import SearchPath  # noqa: E402
 from hdrtest.graph.vcs import git  # noqa: E402
 from hdrtest.plan import baseline_jobs, flag_source  # noqa: E402
 from hdrtest.scan.directives import scan_directives  # noqa: E402
-from hdrtest.scan.includes import IncludeGraph, SearchPath  # noqa: E402
 from hdrtest.settings import load_settings  # noqa: E402
 from hdrtest.toolchain.run import run  # noqa: E402
 

@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import hdrtest, write_tree
 
-from hdrtest.changes import (
-    Chains,
-    Include,
-    IncludeGraph,
-    decode_includes,
-    encode_includes,
-    load_graph,
-    scan_includes,
-)
 from hdrtest.errors import UsageError
 from hdrtest.graph.affected import affected as affected_headers
 from hdrtest.graph.affected import changed_files
-from hdrtest.scan.includes import SearchPath
+from hdrtest.graph.includes import IncludeGraph, decode_includes, encode_includes, load_graph, scan_includes
+from hdrtest.graph.resolve import Chains, Include, SearchPath
 from hdrtest.store.results import ResultCache
 
 

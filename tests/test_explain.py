@@ -11,12 +11,12 @@ from conftest import EXAMPLES, write_tree
 from hdrtest.check import check
 from hdrtest.explain import config_values, explain_report, guard_directive, hiding_guard, include_spelling, why_false
 from hdrtest.fixes import apply_and_verify, render_diff
+from hdrtest.graph.resolve import SearchPath
 from hdrtest.models import CheckReport, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
 from hdrtest.report.context import ReportContext
 from hdrtest.report.text import render
 from hdrtest.scan.conditions import Defined, Not, Or, parse_condition
 from hdrtest.scan.directives import scan_directives
-from hdrtest.scan.includes import SearchPath
 from hdrtest.settings import Settings, load_settings
 
 G = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from hdrtest.graph.includes import IncludeGraph
+from hdrtest.graph.resolve import SearchPath
 from hdrtest.scan.formula import TRUE, Defined
-from hdrtest.scan.includes import IncludeGraph
 from hdrtest.scan.probe import builtin_include_dirs
 from hdrtest.scan.scancache import ScanCache
-from hdrtest.scan.search import SearchPath
 from hdrtest.toolchain.flags import parse_flags
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")

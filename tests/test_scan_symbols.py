@@ -370,8 +370,8 @@ def test_real_system_headers_cold_and_warm(tmp_path: Path) -> None:
 def test_linux_gvt_closure_index(tmp_path: Path) -> None:
     from test_scan_includes import linux_gvt_command
 
-    from hdrtest.scan.includes import IncludeGraph
-    from hdrtest.scan.search import SearchPath
+    from hdrtest.graph.includes import IncludeGraph
+    from hdrtest.graph.resolve import SearchPath
 
     directory, flags = linux_gvt_command()
     gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"

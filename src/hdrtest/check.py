@@ -13,7 +13,6 @@ from typing import Protocol
 from . import kbuild, kconfig, variants
 from .analysis import fragility, knobs
 from .baseline import ensure_classified
-from .changes import GraphStore
 from .compdb import flags_are_a_guess
 from .compile import CompileOptions
 from .discover import discover
@@ -23,6 +22,7 @@ from .executors.factory import make_executor
 from .executors.local import default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
+from .graph.store import GraphStore
 from .kbuild_flags import FlagOptions, config_values, flag_dependent
 from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status
@@ -30,7 +30,7 @@ from .plan import FlagSource, baseline_jobs, flag_source
 from .report import rootcause
 from .rundir import run_caches
 from .scan.conditions import OptionFilter
-from .scan.includes import ScanCache
+from .scan.scancache import ScanCache
 from .settings import Settings
 from .store.location import variant_dir
 from .store.namespaces import KCONFIG

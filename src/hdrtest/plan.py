@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import compdb
-from .changes import GraphStore
 from .discover import Header
 from .errors import UsageError
+from .graph.store import GraphStore
 from .models import Job
 from .settings import Settings
 from .toolchain import default_compiler

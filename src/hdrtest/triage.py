@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .changes import Chains, GraphStore, IncludeGraph, load_graph
 from .compdb import Entry
+from .graph.includes import IncludeGraph, load_graph
 from .graph.reads import UnitReads
+from .graph.resolve import Chains, SearchPath
+from .graph.store import GraphStore
 from .makefile import logical_lines
 from .models import BASELINE, Variant
 from .scan.conditions import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
-from .scan.includes import SearchPath
 
 REAL_BUILD = "real-build"
 HEADER_TEST_ONLY = "header-test-only"
@@ -214,9 +215,8 @@ class UnitGraphs:
         if self._reaching is None:
             index: dict[str, list[Entry]] = {}
             for graph, group in self.graphs():
-                edges = {path: record.targets for path, record in graph.files.items()}
                 for entry in group:
-                    for path in _forward(os.path.normpath(entry.file), edges):
+                    for path in graph.reach([os.path.normpath(entry.file)]):
                         index.setdefault(path, []).append(entry)
             self._reaching = index
         return list(self._reaching.get(os.path.normpath(header), []))
@@ -234,17 +234,6 @@ class UnitGraphs:
             reaching = graph.reach_back([target])
             found.extend(e for e in group if os.path.normpath(e.file) in reaching)
         return found
-
-
-def _forward(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
-    seen = {start}
-    todo = [start]
-    while todo:
-        for target in edges.get(todo.pop(), ()):
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
-    return seen
 
 
 def including_units(header: Path, entries: Sequence[Entry], *, store: GraphStore | None = None) -> list[Entry]:

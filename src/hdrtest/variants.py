@@ -29,13 +29,15 @@ from .compile import build_command, read_deps, scratch_deps_file
 from .discover import display_path
 from .errors import UsageError
 from .executors.local import default_jobs
+from .graph.includes import IncludeGraph
+from .graph.resolve import SearchPath
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
 from .relevance import Reason, relevant_options
 from .scan import cindex, conditions, directives, symbols, uses
 from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
-from .scan.includes import IncludeGraph, ScanCache, SearchPath
+from .scan.scancache import ScanCache
 from .scan.symbols import SymbolIndex
 from .scan.uses import used_identifiers
 from .store.atomic import write_atomic
@@ -250,7 +252,7 @@ def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache |
         starts = [j.header for j in group] + [p for j in group for p in j.preludes]
         graph = IncludeGraph.build(starts, search, shared)
         graphs[key] = graph
-        files.update(graph.files())
+        files.update(map(Path, graph.files))
     return ScanContext(graphs, sorted(files), cache_dir, shared, relevance_dir)
 
 

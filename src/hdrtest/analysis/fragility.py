@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..graph.includes import IncludeGraph
 from ..macros import defined_macros
 from ..relevance import Reason
 from ..scan.cindex import Definition
@@ -41,7 +42,6 @@ from ..scan.conditions import (
     to_c,
 )
 from ..scan.conditions import macros as macros_of
-from ..scan.includes import IncludeGraph
 from ..scan.symbols import SymbolIndex
 from ..variants import HeaderPlan, ScanContext, graph_of
 from . import facts as facts_mod

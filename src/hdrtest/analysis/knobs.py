@@ -26,7 +26,7 @@ from pathlib import Path
 from ..relevance import covered
 from ..scan.conditions import Formula, OptionFilter, macros
 from ..scan.directives import FileScan, strip_comments
-from ..scan.includes import ScanCache, read_text
+from ..scan.scancache import ScanCache, read_text
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _CALLED = re.compile(rf"\b({_IDENT})\s*\(")

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
+from ..graph.resolve import SearchPath
 from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
 from ..scan.conditions import TRUE, Const, Formula, evaluate, macros, to_c
-from ..scan.includes import SearchPath
 from .config import Values
 from .files import Files
 

@@ -6,11 +6,10 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ..changes import job_search_path
 from ..fixes import render_diff
+from ..graph.resolve import SearchPath, job_search_path
 from ..models import Note
 from ..scan.conditions import TRUE, evaluate
-from ..scan.includes import SearchPath
 from .config import Values
 from .context import Context, DefinitionLike, Explained, norm_path, shown_in, tree_edit
 from .files import Files

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..compile import private_dir
+from ..graph.resolve import SearchPath
 from ..models import Job, Result
 from ..rundir import run_caches
 from ..scan.conditions import OptionFilter
-from ..scan.includes import SearchPath
 from ..scan.symbols import SymbolIndex
 from ..settings import Settings
 from ..store.namespaces import SYMBOLS

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from .. import classify as cls
 from .. import compdb
-from ..changes import GraphStore
 from ..executors.local import default_jobs
 from ..fixes import Edit
+from ..graph.resolve import SearchPath
+from ..graph.store import GraphStore
 from ..models import CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
 from ..scan.conditions import OptionFilter
-from ..scan.includes import SearchPath
 from ..settings import Settings
 from ..store.location import variant_dir
 from ..toolchain import probe

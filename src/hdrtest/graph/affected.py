@@ -2,7 +2,7 @@
 
 A header is affected when the include closure of its compile (forced includes,
 preludes, the header) holds a changed file, in the include graph of the search path its
-flags give (``changes.IncludeGraph``: every ``#include``, whatever guards it, resolved
+flags give (``includes.IncludeGraph``, every ``#include`` whatever condition guards it, resolved
 along the compiler's own directories).  A changed settings file, compile database or
 Kconfig can change every compile, so it affects every header.
 """
@@ -14,11 +14,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ..changes import Chains, GraphStore, IncludeGraph, chains_of_key, forced_of_key, load_graph
 from ..errors import UsageError
 from ..models import Job
+from ..scan.scancache import ScanCache
 from ..settings import Settings
 from . import vcs
+from .includes import IncludeGraph, load_graph
+from .resolve import Chains, chains_of_key, forced_of_key
+from .store import GraphStore
 
 H = TypeVar("H", Path, str)
 
@@ -86,7 +89,8 @@ def select_jobs(jobs: Sequence[Job], changed: Iterable[Path], *, config: Iterabl
             job = jobs[index]
             roots[index] = (*forced, *(str(p) for p in job.preludes), str(job.header))
             files.extend(roots[index])
-    graphs = [load_graph(chains, files, store) for chains, files in by_chains.items()]
+    scans = ScanCache()  # one file read under several search paths is scanned once
+    graphs = [load_graph(chains, files, store, scans) for chains, files in by_chains.items()]
     hit = affected({r for rs in roots for r in rs}, changed, graphs)
     return [job for job, job_roots in zip(jobs, roots) if any(r in hit for r in job_roots)]
 

@@ -7,8 +7,6 @@
 - ``directives``: a fast preprocessor-directive scanner (conditionals, includes, defines).
 - ``scancache``: directive scans cached by content hash, in memory and on disk.
 - ``probe``: the compiler's built-in include directories and implicit includes.
-- ``search``: gcc's include search chain.
-- ``includes``: the include graph of a set of headers.
 - ``attributes``: attribute macros blanked so that tree-sitter can parse a header.
 - ``cindex``: where each struct, typedef, function, variable and macro of one file is defined, and when.
 - ``symbols``: the symbol index over many files, cached by content hash.

@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..changes import RACY_NS, Include, Stamp, decode_includes, encode_includes, scan_includes, stamp_of, trusted
 from ..compile import display_command
+from ..graph.includes import decode_includes, encode_includes, scan_includes
+from ..graph.resolve import Include
+from ..graph.store import RACY_NS, Stamp, stamp_of, trusted
 from ..models import Job, Result, Status
 from ..settings import Settings
 from ..toolchain import probe

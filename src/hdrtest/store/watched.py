@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from ..changes import Chains, Include, Resolver, job_chains, job_search_path
+from ..graph.resolve import Chains, Include, Resolver, job_chains, job_search_path
 from ..models import Job
 
 
