@@ -135,6 +135,16 @@ def _git(root: Path, *args: str) -> None:
                    capture_output=True)
 
 
+def _commit_with_config_x(root: Path) -> None:
+    """A compile database whose flags turn CONFIG_X on, and the tree committed as the base of a change."""
+    (root / "compile_commands.json").write_text(
+        '[{"directory": ".", "file": "main.c", "arguments": ["cc", "-Werror=implicit-function-declaration", '
+        '"-DCONFIG_X=1", "-c", "main.c"]}]')
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "base")
+
+
 def test_changed_since_flips_options_of_touched_blocks(tmp_path: Path) -> None:
     write_tree(tmp_path, {
         "deep.h": "#ifndef DEEP_H\n#define DEEP_H\n#ifdef CONFIG_X\nint x_get(void);\n#else\n"
@@ -144,12 +154,7 @@ def test_changed_since_flips_options_of_touched_blocks(tmp_path: Path) -> None:
         "top.h": '#ifndef TOP_H\n#define TOP_H\n#include "middle.h"\nstruct top { int v; };\n#endif\n',
         "unrelated.h": "#ifndef UNRELATED_H\n#define UNRELATED_H\nint unrelated;\n#endif\n",
     })
-    (tmp_path / "compile_commands.json").write_text(
-        '[{"directory": ".", "file": "main.c", "arguments": ["cc", "-Werror=implicit-function-declaration", '
-        '"-DCONFIG_X=1", "-c", "main.c"]}]')
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", "-A")
-    _git(tmp_path, "commit", "-qm", "base")
+    _commit_with_config_x(tmp_path)
     clean = hdrtest("check", "--changed-since", "HEAD", "--format", "json", "top.h", cwd=tmp_path)
     assert clean.returncode == 0
     # Remove the #else stub: top.h never names x_get, yet it breaks when CONFIG_X is off.
@@ -264,12 +269,7 @@ def test_changed_since_flips_only_what_the_change_touched(tmp_path: Path) -> Non
         "top.h": '#ifndef TOP_H\n#define TOP_H\n#include "deep.h"\n#ifdef CONFIG_OWN\nint own;\n#endif\n'
                  "static inline int top_value(void) { return x_get(); }\n#endif\n",
     })
-    (tmp_path / "compile_commands.json").write_text(
-        '[{"directory": ".", "file": "main.c", "arguments": ["cc", "-Werror=implicit-function-declaration", '
-        '"-DCONFIG_X=1", "-c", "main.c"]}]')
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", "-A")
-    _git(tmp_path, "commit", "-qm", "base")
+    _commit_with_config_x(tmp_path)
     deep = tmp_path / "deep.h"
     deep.write_text(deep.read_text().replace("#ifdef CONFIG_X\nint x_get(void);", "#ifdef CONFIG_X\nint x_get(void); "))
     focused = hdrtest("check", "--changed-since", "HEAD", "--format", "json", "top.h", cwd=tmp_path)

@@ -23,7 +23,8 @@ from .executors.local import default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
 from .graph.store import GraphStore
-from .kbuild_flags import FlagOptions, config_values, flag_dependent
+from .kbuild_flags import flag_dependent, tree_flag_lines
+from .kconfig.values import values_from_macros
 from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import FlagSource, baseline_jobs, flag_source
@@ -238,12 +239,12 @@ def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
     return found
 
 
-def unestablished(result: Result, flag_options: FlagOptions | None = None) -> Result:
+def unestablished(result: Result, kbuild_root: Path | None = None) -> Result:
     """A failure whose compile flags are not the ones the build would use is reported as not verified.
 
     Flags borrowed from an unrelated kernel object lack what the header's own directory adds
     (Kbuild's ccflags-y, its ``-I`` paths); a variant that flips an option Kbuild's Makefiles
-    turn into flags (``flag_options``) was compiled without them.  Neither failure says
+    turn into flags (in the Kbuild tree at ``kbuild_root``) was compiled without them.  Neither failure says
     anything established about the header.
     """
     if result.status is not Status.FAIL:
@@ -254,10 +255,11 @@ def unestablished(result: Result, flag_options: FlagOptions | None = None) -> Re
         reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database "
                   f"includes it or sits in its directory, so that directory's own flags are unknown{said}")
     else:
-        if flag_options is None:
+        if kbuild_root is None:
             return result
-        arch = kbuild.source_arch(flag_options.root, result.job.flags, result.job.directory)
-        dependent = flag_dependent(result, flag_options.of(arch), config_values(defined_macros(result.job)))
+        arch = kbuild.source_arch(kbuild_root, result.job.flags, result.job.directory)
+        dependent = flag_dependent(result, tree_flag_lines(kbuild_root, arch),
+                                   values_from_macros(defined_macros(result.job)))
         if dependent is None:
             return result
         reason = (f"{dependent[0]} changes the flags Kbuild compiles with ({dependent[1]}), which a variant does "
@@ -371,8 +373,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     store = RunStore(cache) if cache is not None else None
     planning = plan_all_variants(settings, source, jobs, store)
     results, hits, compiled = _run_owned(jobs, planning, settings, executor, store, progress)
-    flag_options = FlagOptions(settings.root) if kbuild.generates_headers(settings.root) else None
-    ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, flag_options)
+    kbuild_root = settings.root if kbuild.generates_headers(settings.root) else None
+    ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, kbuild_root)
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=compiled - hits,
                        variants_deduped=len(planning.same_as), cache_hits=hits,
@@ -410,7 +412,7 @@ def _run_owned(jobs: list[Job], planning: VariantPlanning, settings: Settings, e
 
 
 def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning, by_job: dict[Job, Result],
-              flag_options: FlagOptions | None) -> list[Result]:
+              kbuild_root: Path | None) -> list[Result]:
     """Every planned job's result, unbuilt ones first, with the relevance of the options its variant changes."""
     ordered = [not_verified(job, reason) for job, reason in unbuilt.items()]
     for job in jobs + planning.jobs:
@@ -426,7 +428,7 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
             result = prepare_failed(result, planning.prepare_fails[job])
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
-        ordered.append(unestablished(result, flag_options))
+        ordered.append(unestablished(result, kbuild_root))
     return ordered
 
 

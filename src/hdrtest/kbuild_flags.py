@@ -9,6 +9,7 @@ Seen on i915: ``CONFIG_FUNCTION_TRACER=y`` failed two headers at ``asm/ftrace.h:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -103,39 +104,16 @@ def flag_lines(text: str, name: str) -> list[FlagLine]:
     return found
 
 
-def config_values(macros: Mapping[str, str | None]) -> dict[str, str]:
-    """Option -> ``y``/``m``/its value, from the macros ``autoconf.h`` defines (``CONFIG_X_MODULE`` means m)."""
-    values: dict[str, str] = {}
-    for name, body in macros.items():
-        if not name.startswith("CONFIG_") or body is None:
+@functools.lru_cache(maxsize=8)
+def tree_flag_lines(root: Path, arch: str | None) -> tuple[FlagLine, ...]:
+    """The flag assignments of a Kbuild tree's common Makefiles and its architecture's, read once per run."""
+    found: list[FlagLine] = []
+    for name in _COMMON + ((f"arch/{arch}/Makefile",) if arch else ()):
+        try:
+            found += flag_lines((root / name).read_text(encoding="utf-8", errors="replace"), name)
+        except OSError:
             continue
-        if name.endswith("_MODULE") and body == "1":
-            values[name[: -len("_MODULE")]] = "m"
-        else:
-            values.setdefault(name, "y" if body == "1" else body)
-    return values
-
-
-@dataclass
-class FlagOptions:
-    """The flag-setting options of one Kbuild tree, read once per architecture."""
-
-    root: Path
-    _by_arch: dict[str, list[FlagLine]] | None = None
-
-    def of(self, arch: str | None) -> list[FlagLine]:
-        if self._by_arch is None:
-            self._by_arch = {}
-        key = arch or ""
-        if key not in self._by_arch:
-            found: list[FlagLine] = []
-            for name in _COMMON + ((f"arch/{arch}/Makefile",) if arch else ()):
-                try:
-                    found += flag_lines((self.root / name).read_text(encoding="utf-8", errors="replace"), name)
-                except OSError:
-                    continue
-            self._by_arch[key] = found
-        return self._by_arch[key]
+    return tuple(found)
 
 
 def flag_dependent(result: Result, lines: Sequence[FlagLine], baseline: Mapping[str, str]) -> tuple[str, str] | None:

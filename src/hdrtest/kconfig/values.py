@@ -180,6 +180,20 @@ def defines_for_changes(
     return tuple(out)
 
 
+def values_from_macros(macros: Mapping[str, str | None]) -> dict[str, str]:
+    """Option -> ``y``/``m``/its value from the macros autoconf.h defines: the inverse of ``defines_for_changes``
+    (``CONFIG_X_MODULE`` defined as 1 means m)."""
+    values: dict[str, str] = {}
+    for name, body in macros.items():
+        if not name.startswith("CONFIG_") or body is None:
+            continue
+        if name.endswith("_MODULE") and body == "1":
+            values[name[: -len("_MODULE")]] = "m"
+        else:
+            values.setdefault(name, "y" if body == "1" else body)
+    return values
+
+
 def plain_flip(option: str, value: str) -> Resolution:
     """A flip in a tree without Kconfig: just (un)define the macro, as ``-D``/``-U`` would.
 
