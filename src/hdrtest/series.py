@@ -116,16 +116,6 @@ def commits_between(top: Path, base: str, head: str) -> list[Commit]:
     return commits
 
 
-def parse_range(top: Path, spec: str, head: str | None) -> tuple[str, str]:
-    """``BASE..HEAD``, or ``BASE [HEAD]``; HEAD defaults to the checked-out commit."""
-    if ".." in spec:
-        base, _, tip = spec.partition("..")
-        if head is not None:
-            raise UsageError("give either BASE..HEAD or BASE HEAD, not both", path=spec)
-        return base or "HEAD", tip or "HEAD"
-    return spec, head or "HEAD"
-
-
 @contextmanager
 def private_worktree(top: Path, commit: str) -> Iterator[tuple[Path, Path]]:
     """A detached worktree of ``commit`` in a scratch directory, unregistered on every way out."""

@@ -236,11 +236,6 @@ class UnitGraphs:
         return found
 
 
-def including_units(header: Path, entries: Sequence[Entry], *, store: GraphStore | None = None) -> list[Entry]:
-    """Units of the compile database whose include closure (every branch) reaches ``header``."""
-    return UnitGraphs(entries, store).including(header)
-
-
 @dataclass(frozen=True)
 class Verdict:
     label: str | None  # REAL_BUILD, HEADER_TEST_ONLY, or None when unknown

@@ -29,14 +29,13 @@ from .render import notes_for
 
 @dataclass
 class Explanation:
-    """What ``explain_report`` did: the edits it suggests and how long the index took."""
+    """What ``explain_report`` did: the edits it suggests and how many files the index covered."""
 
     edits: list[Edit] = field(default_factory=list)
     edits_by_result: dict[str, list[Edit]] = field(default_factory=dict)
     #: The results this call explained (those it skipped as already explained are not here).
     explained: list[Result] = field(default_factory=list)
     index_files: int = 0
-    index_seconds: float = 0.0
 
 
 def _option_filter(settings: Settings) -> OptionFilter:
@@ -110,7 +109,6 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         explanation.edits_by_result[result.job.key] = edits
         explanation.edits.extend(edits)
     if lazy is not None:
-        explanation.index_seconds = lazy.seconds
         explanation.index_files = lazy.files
     if triage_results:
         _triage(failing, settings, report.root, graphs, probes)

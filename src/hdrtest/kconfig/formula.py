@@ -99,9 +99,6 @@ class Formula:
     def _or(self, a: int, b: int) -> int:
         return -self._and(-a, -b)
 
-    def _iff(self, a: int, b: int) -> int:
-        return self._or(self._and(a, b), self._and(-a, -b))
-
     def _ite(self, c: int, a: int, b: int) -> int:
         return self._or(self._and(c, a), self._and(-c, b))
 

@@ -17,7 +17,6 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from hdrtest.toolchain.run import Child, Completed, Stopped, run, spawn
@@ -33,13 +32,6 @@ _BUILD_VERSION = "kconfig-eval-2"
 #: kconfig's expr_invalidate_all() walks its expression hash table node by node (20 ms a call on
 #: Linux 6.12); the helper's own version clears the same nodes from an address-ordered array.
 _LINK_FLAGS = ("-Wl,--wrap=expr_invalidate_all",)
-
-
-@dataclass(frozen=True)
-class Built:
-    binary: Path
-    #: Seconds the build took (0 when it was already cached).
-    seconds: float
 
 
 def source_fingerprint(root: Path, cc: str) -> str:

@@ -147,25 +147,8 @@ class SymbolIndex:
             else:
                 entry.append((key, i))
 
-    def add_text(self, path: str | Path, data: bytes) -> list[Definition]:
-        """Index ``data`` as the content of ``path`` (replacing what was known about it)."""
-        key = os.path.abspath(path)
-        digest = hashlib.sha256(data).hexdigest()
-        old = self._by_file.get(key)
-        if old is not None and old.digest == digest:
-            return self.definitions_in(key)
-        fs = self._load(digest)
-        if fs is None:
-            fs = index_symbols(key, data, self.options)
-            self._store(digest, fs)
-            self.stats.parsed += 1
-        else:
-            self.stats.cached += 1
-        self._install(key, digest, fs, len(data))
-        return self.definitions_in(key)
-
-    def _add_quiet(self, path: str | Path) -> None:
-        key = os.path.abspath(path)
+    def _add(self, key: str) -> None:
+        """Read and index one file (replacing what was known about it); raises OSError if it cannot be read."""
         with open(key, "rb") as f:
             data = f.read()
         digest = hashlib.sha256(data).hexdigest()
@@ -184,11 +167,6 @@ class SymbolIndex:
             self.stats.cached += 1
         self._install(key, digest, fs, len(data))
 
-    def add_file(self, path: str | Path) -> list[Definition]:
-        """Read and index one file; raises OSError if it cannot be read."""
-        self._add_quiet(path)
-        return self.definitions_in(path)
-
     def add_files(self, paths: Iterable[str | Path], jobs: int = 1) -> int:
         """Index many files, skipping unreadable ones (recorded in ``errors``); returns how many.
 
@@ -200,7 +178,7 @@ class SymbolIndex:
         count = 0
         for p in absolute:
             try:
-                self._add_quiet(p)
+                self._add(p)
                 count += 1
             except OSError as exc:
                 self.errors[p] = exc.strerror or str(exc)
@@ -270,9 +248,6 @@ class SymbolIndex:
             return [self._definition(p, i) for p, i in refs]
         wanted = {kinds} if isinstance(kinds, str) else set(kinds)
         return [self._definition(p, i) for p, i in refs if self._by_file[p].symbols.rows[i][1] in wanted]
-
-    def complete_definitions(self, name: str, kinds: Iterable[str] | str | None = None) -> list[Definition]:
-        return [d for d in self.lookup(name, kinds) if d.complete]
 
     def files(self) -> list[str]:
         return list(self._by_file)
