@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from hdrtest.models import OptionSetting
 from hdrtest.store.atomic import write_atomic
-from hdrtest.store.namespaces import KCONFIG
+from hdrtest.store.namespaces import KCONFIG, load
 from hdrtest.toolchain.run import run
 
 from .helper import Evaluator, build_helper, edit_dotconfig
@@ -62,6 +61,14 @@ def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
         except FileNotFoundError:
             out[rel] = None
     return out
+
+
+def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
+    # A make jobserver inherited from an outer make would confuse the inner one, and a
+    # KCONFIG_* variable from the caller's shell must not redirect the output.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
+    return {**env, **extra}
 
 
 class KernelConfBackend:
@@ -207,11 +214,9 @@ class KernelConfBackend:
     def _load_tree_index(self) -> Mapping[str, SymInfo]:
         """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files)."""
         path = self._tree_index_path()
-        if path is not None:
-            try:
-                return decode_tree_index(path.read_bytes())
-            except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError):
-                pass  # missing or damaged: scan again
+        stored = load(path, decode_tree_index)
+        if stored is not None:
+            return stored
         index = scan_kconfig_tree(self._root)
         if path is not None:
             write_atomic(path, encode_tree_index(index))
@@ -330,10 +335,7 @@ class KernelConfBackend:
                 started = time.monotonic()
                 binary = build_helper(self._root, self._workdir / "helper", timeout=self._timeout)
                 parsed = time.monotonic()
-                env = {k: v for k, v in os.environ.items()
-                       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
-                env.update(self._conf_env)
-                env["srctree"] = str(self._root)
+                env = _kconfig_env({**self._conf_env, "srctree": str(self._root)})
                 config = self._workdir / "kconfig" / f"reference-{hashlib.sha256(self._config_bytes).hexdigest()}"
                 if not config.is_file():
                     write_atomic(config, self._config_bytes)
@@ -361,13 +363,8 @@ class KernelConfBackend:
         return args
 
     def _run(self, argv: list[str], cwd: Path, extra_env: Mapping[str, str]) -> None:
-        # A make jobserver inherited from an outer make would confuse the inner one, and a
-        # KCONFIG_* variable from the caller's shell must not redirect the output.
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
-        env.update(extra_env)
         try:
-            proc = run(argv, env=env, cwd=cwd, timeout=self._timeout)
+            proc = run(argv, env=_kconfig_env(extra_env), cwd=cwd, timeout=self._timeout)
         except OSError as e:
             raise KconfigError(f"{argv[0]} failed: {e}") from e
         if proc.timed_out:

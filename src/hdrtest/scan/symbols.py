@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..store.atomic import write_atomic
-from ..store.namespaces import SYMBOLS
+from ..store.namespaces import SYMBOLS, load
 from .cindex import INDEX_VERSION, Definition, FileSymbols, index_symbols
 from .formula import from_json, to_json
 from .options import OptionFilter
@@ -114,15 +114,9 @@ class SymbolIndex:
         fs = self._memo.get(digest)
         if fs is not None:
             return fs
-        p = self.cache_path(digest)
-        if p is None:
-            return None
-        try:
-            with open(p, "rb") as f:
-                fs = _decode(f.read())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError):
-            return None  # missing or damaged: recompute
-        self._memo[digest] = fs
+        fs = load(self.cache_path(digest), _decode)
+        if fs is not None:
+            self._memo[digest] = fs
         return fs
 
     def _store(self, digest: str, fs: FileSymbols, blob: bytes | None = None) -> None:
