@@ -10,10 +10,8 @@ from pathlib import Path
 from ..compile import private_dir
 from ..graph.resolve import SearchPath
 from ..models import Job, Result
-from ..rundir import run_caches
 from ..scan.conditions import OptionFilter
 from ..scan.symbols import SymbolIndex
-from ..settings import Settings
 from ..store.namespaces import SYMBOLS
 from .context import DefinitionLike, IndexLike, norm_path
 
@@ -140,11 +138,6 @@ class LazyIndex:
                         found.append(number)
             self._words = words
         return self._words
-
-
-def symbol_cache_dir(settings: Settings) -> Path:
-    """The cache directory the symbol index keeps its namespace in."""
-    return run_caches(settings)
 
 
 def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | None = None) -> IndexLike:

@@ -260,13 +260,6 @@ def _kconfig_compare(op: str, a: str, b: str) -> bool:
     return {"=": cmp == 0, "!=": cmp != 0, "<": cmp < 0, "<=": cmp <= 0, ">": cmp > 0, ">=": cmp >= 0}[op]
 
 
-def solve(formula: Formula, assumptions: list[int]) -> set[int] | None:
-    """A model of the formula under ``assumptions``: one-off (a new solver each call; ``FormulaSolver``
-    keeps one loaded for many queries)."""
-    with FormulaSolver(formula) as solver:
-        return solver.solution(assumptions)
-
-
 @dataclass(frozen=True)
 class Closest:
     """A valid configuration with some symbols fixed, as close to the baseline as was established.
