@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import compdb
-from .baseline import ensure_classified, error_diagnostics, error_keys, label, result_key
+from .baseline import ensure_classified, error_diagnostics, error_keys, result_key
 from .baseline import new_errors as baseline_new_errors
 from .check import ProgressCallback, ResultStore, check, paths_to_check, run_planned
 from .discover import discover
@@ -336,11 +336,6 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
         if gone:
             fixed.append(Change(result, gone, now_passes=not after.status.failed))
     return new, fixed
-
-
-def mark_states(result: DiffResult) -> None:
-    """Label HEAD's errors against BASE: "new" when this change brought them, else "unchanged"."""
-    label(result.head.failures, [d for change in result.new for d in change.errors])
 
 
 # -- running --------------------------------------------------------------------------------------------------

@@ -154,7 +154,6 @@ class Evaluator:
             self.close()
             raise KconfigError(f"kconfig-eval could not parse {kconfig}: {self._tail()}")
         self.reference: dict[str, str] = parse_dotconfig("\n".join(self._request("REF", reference)))
-        self.evaluations = 0
         #: Requests ``evaluate_assignments`` left to ``evaluate`` (the helper does not model them).
         self.unmodelled = 0
 
@@ -164,7 +163,6 @@ class Evaluator:
             path = self._dir / "request.config"
             path.write_text(dotconfig, encoding="utf-8")
             lines = self._request("EVAL", path)
-            self.evaluations += 1
         return self._state(lines)
 
     def evaluate_assignments(self, assigns: Assignments, types: Mapping[str, str | None]) -> State | None:
@@ -181,7 +179,6 @@ class Evaluator:
             if lines == ["?"]:
                 self.unmodelled += 1
                 return None
-            self.evaluations += 1
         return self._state(lines)
 
     def _state(self, lines: list[str]) -> State:

@@ -34,7 +34,7 @@ from .scan import (
     kconfig_fingerprint,
     scan_kconfig_tree,
 )
-from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, expander, search, to_resolution, unchanged
+from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, resolve
 from .values import (
     TRI,
     Assignment,
@@ -108,8 +108,7 @@ class KernelConfBackend:
         self.notes: list[str] = []
         self._evaluator: Evaluator | None = None
         self._helper_lock = threading.Lock()
-        #: Seconds kconfig-eval took to build and to parse Kconfig (None until started).
-        self.helper_build_seconds: float | None = None
+        #: Seconds kconfig-eval took to parse Kconfig (None until started).
         self.helper_parse_seconds: float | None = None
         self._conf_env = conf_env
         self._index: Mapping[str, SymInfo] | None = None
@@ -332,7 +331,6 @@ class KernelConfBackend:
     def _helper(self) -> Evaluator:
         with self._helper_lock:
             if self._evaluator is None:
-                started = time.monotonic()
                 binary = build_helper(self._root, self._workdir / "helper", timeout=self._timeout)
                 parsed = time.monotonic()
                 env = _kconfig_env({**self._conf_env, "srctree": str(self._root)})
@@ -341,7 +339,6 @@ class KernelConfBackend:
                     write_atomic(config, self._config_bytes)
                 self._evaluator = Evaluator(binary, self._root / env.get("KBUILD_KCONFIG", "Kconfig"), config,
                                             env, self._workdir / "kconfig", timeout=self._timeout)
-                self.helper_build_seconds = parsed - started
                 self.helper_parse_seconds = time.monotonic() - parsed
             return self._evaluator
 
@@ -376,16 +373,10 @@ class KernelConfBackend:
     # -- search
 
     def _resolve(self, requested: OptionSetting) -> Resolution | None:
-        if self._baseline.get(requested.name, "n") == requested.value:
-            return unchanged(requested)
         info = self._info(requested.name)
-        start: Assignments = ((requested.name, requested.value),) \
-            if info is not None and info.prompt else ()
         cheap = self.mode == "helper"
-        found = search(requested.name, requested.value, start, self._baseline,
-                       self._evaluate, expander(self, requested.name, requested.value),
-                       MAX_EVALS_HELPER if cheap else MAX_EVALS_KERNEL, first_hit=not cheap)
-        return to_resolution(requested, found, self._baseline, self.symbol_type)
+        return resolve(requested, self._baseline, info is not None and info.prompt, self._evaluate, self,
+                       self.symbol_type, MAX_EVALS_HELPER if cheap else MAX_EVALS_KERNEL, first_hit=not cheap)
 
     # -- the search's view (SymbolModel): the scanned Kconfig text plus the evaluated values
 
