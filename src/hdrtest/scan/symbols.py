@@ -61,11 +61,8 @@ def _index_worker(args: tuple[str, OptionFilter | None]) -> tuple[str, str, byte
 
 @dataclass
 class IndexStats:
-    files: int = 0
-    bytes: int = 0
     parsed: int = 0  # files indexed from source
     cached: int = 0  # files whose definitions came from the cache (disk or memory)
-    unreadable: int = 0
 
 
 @dataclass
@@ -127,11 +124,9 @@ class SymbolIndex:
 
     # -- building -------------------------------------------------------------
 
-    def _install(self, key: str, digest: str, fs: FileSymbols, size: int) -> None:
+    def _install(self, key: str, digest: str, fs: FileSymbols) -> None:
         if key in self._by_file:
             self.remove_file(key)
-        self.stats.files += 1
-        self.stats.bytes += size
         self._by_file[key] = _Entry(digest, fs, {})
         by_name = self._by_name
         for i, row in enumerate(fs.rows):
@@ -159,7 +154,7 @@ class SymbolIndex:
             self.stats.parsed += 1
         else:
             self.stats.cached += 1
-        self._install(key, digest, fs, len(data))
+        self._install(key, digest, fs)
 
     def add_files(self, paths: Iterable[str | Path], jobs: int = 1) -> int:
         """Index many files, skipping unreadable ones (recorded in ``errors``); returns how many.
@@ -176,7 +171,6 @@ class SymbolIndex:
                 count += 1
             except OSError as exc:
                 self.errors[p] = exc.strerror or str(exc)
-                self.stats.unreadable += 1
         return count
 
     def _prefill(self, paths: list[str], jobs: int) -> None:
