@@ -14,7 +14,6 @@ from hdrtest.kconfig import (
     KconfiglibBackend,
     KernelConfBackend,
     Resolution,
-    _SymInfo,
     defines_for_changes,
     detect,
     kconfig_env_from_cmd,
@@ -22,6 +21,7 @@ from hdrtest.kconfig import (
     plain_flip,
     scan_kconfig_text,
 )
+from hdrtest.kconfig.scan import SymInfo
 from hdrtest.models import OptionSetting
 
 # Mirrors the kernel case: KVM_EXTERNAL_WRITE_TRACKING and DRM_I915_GVT are hidden and only
@@ -366,7 +366,7 @@ def test_parse_dotconfig() -> None:
 
 
 def test_scan_kconfig_text() -> None:
-    idx: dict[str, _SymInfo] = {}
+    idx: dict[str, SymInfo] = {}
     text = TOP_KCONFIG + DRIVERS_KCONFIG + """
 if NET
 config NET_SUB

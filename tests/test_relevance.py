@@ -31,8 +31,7 @@ def reasons(tmp_path: Path, closure: set[str] | None = None, **kwargs: object) -
     write_tree(tmp_path, {"defs.h": DEFS, "top.h": TOP, "elsewhere.h": "#ifdef CONFIG_D\nint extra;\n#endif\n"})
     options = OptionFilter.from_args()
     index = SymbolIndex(options)
-    for name in ("defs.h", "top.h", "elsewhere.h"):
-        index.add_file(tmp_path / name)
+    index.add_files([tmp_path / name for name in ("defs.h", "top.h", "elsewhere.h")])
     own = [(b.start_line, b.formula) for b in scan_directives(TOP, "top.h").conditionals if not b.is_guard]
     if closure is None:
         closure = {str(tmp_path / "defs.h"), str(tmp_path / "top.h")}

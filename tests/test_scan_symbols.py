@@ -166,7 +166,7 @@ def test_index_conditions_predict_the_compiler(kvm_tree: Path) -> None:
     index = SymbolIndex.build(all_headers(kvm_tree))
     uses = [t for t in tag_use_sites(gvt.read_bytes()) if t.name == "kvm_page_track_notifier_node"]
     assert uses and uses[0].by_value and uses[0].kind == "struct"
-    complete = index.complete_definitions("kvm_page_track_notifier_node", ["struct"])
+    complete = [d for d in index.lookup("kvm_page_track_notifier_node", ["struct"]) if d.complete]
     for config in ({}, {"CONFIG_KVM_EXTERNAL_WRITE_TRACKING": "1"}):
         cmd = ["gcc", "-fsyntax-only", "-I", "include", "-I", "arch/x86/include"]
         cmd += [f"-D{k}={v}" for k, v in config.items()] + ["-x", "c", os.devnull, "-include", str(gvt)]
@@ -326,7 +326,8 @@ def test_index_updates_and_skips_unreadable(kvm_tree: Path, tmp_path: Path) -> N
     assert set(index.errors) == {str(tmp_path / "missing.h"), str(kvm_tree / "include")}
     assert len(index.files()) == 4
     host = kvm_tree / "include/linux/kvm_host.h"
-    index.add_text(host, b"struct replaced { int r; };\n")
+    host.write_text("struct replaced { int r; };\n")
+    index.add_files([host])
     assert index.lookup("kvm") == [d for d in index.lookup("kvm") if d.file != str(host)]
     assert [d.file for d in index.lookup("replaced")] == [str(host)]
     index.remove_file(host)
@@ -358,7 +359,7 @@ def test_real_system_headers_cold_and_warm(tmp_path: Path) -> None:
     headers = sorted(root.rglob("*.h"))
     cold = SymbolIndex.build(headers, cache_dir=tmp_path)
     warm = SymbolIndex.build(headers, cache_dir=tmp_path)
-    assert warm.stats.parsed == 0 and warm.stats.cached == cold.stats.files == len(headers)
+    assert warm.stats.parsed == 0 and warm.stats.cached == len(cold.files()) == len(headers)
     assert len(warm) == len(cold) > 10000
     # The uapi struct everyone knows is found complete, in the right file.
     (stat,) = [d for d in warm.lookup("statx", "struct") if d.complete]
@@ -377,13 +378,13 @@ def test_linux_gvt_closure_index(tmp_path: Path) -> None:
     gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"
     closure = IncludeGraph.build([gvt], SearchPath.from_flags(flags, directory)).compile_closure(gvt)
     index = SymbolIndex.build(closure, cache_dir=tmp_path, jobs=2)
-    assert index.stats.files == len(closure) and not index.errors
-    complete = index.complete_definitions("kvm_page_track_notifier_node", "struct")
+    assert len(index.files()) == len(closure) and not index.errors
+    complete = [d for d in index.lookup("kvm_page_track_notifier_node", "struct") if d.complete]
     assert any(d.condition == WT and d.file.endswith("asm/kvm_page_track.h") for d in complete)
     uses = [t for t in tag_use_sites(gvt.read_bytes()) if t.name == "kvm_page_track_notifier_node"]
     assert uses and uses[0].by_value
     # A few definitions every kernel header depends on.
-    assert index.complete_definitions("list_head", "struct")
+    assert [d for d in index.lookup("list_head", "struct") if d.complete]
     assert any(d.kind == "typedef" for d in index.lookup("u32"))
     assert any(d.kind == "macro" for d in index.lookup("IS_ENABLED"))
     warm = SymbolIndex.build(closure, cache_dir=tmp_path)

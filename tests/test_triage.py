@@ -21,7 +21,6 @@ from hdrtest.triage import (
     REAL_BUILD,
     Kbuild,
     UnitGraphs,
-    including_units,
     parse_rules,
     triage,
     unit_condition,
@@ -99,7 +98,7 @@ def test_including_units_follow_headers(tmp_path: Path) -> None:
     entries = _database(tmp_path, ["drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c", "drivers/drm/core.c",
                                    "drivers/misc/m.c"])
     found = sorted(e.file.relative_to(tmp_path).as_posix()
-                   for e in including_units(tmp_path / "drivers/drm/gvt/gvt.h", entries))
+                   for e in UnitGraphs(entries).including(tmp_path / "drivers/drm/gvt/gvt.h"))
     assert found == ["drivers/drm/gvt/a.c", "drivers/drm/gvt/b.c", "drivers/misc/m.c"]
 
 

@@ -13,18 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .check import ProgressCallback, ResultStore, check
 from .models import CheckReport
 from .report import rootcause
 from .report.serialize import root_cause_dict, summary_dict
-from .settings import Settings
-
-
-def run_audit(settings: Settings, paths: list[str], *, cache: ResultStore | None = None,
-              progress: ProgressCallback | None = None) -> CheckReport:
-    """The check an audit runs: default variants (the fragile options of every closure included), no
-    explanations (the root causes are the report)."""
-    return check(settings, paths, cache=cache, progress=progress, explain=False)
 
 
 def unattributed(report: CheckReport) -> int:

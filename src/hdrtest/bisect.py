@@ -16,7 +16,7 @@ from . import diffmode
 from .check import ResultStore, check, run_planned
 from .errors import UsageError
 from .models import Job, Result, Variant
-from .series import Commit, checkout, commits_between, private_worktree
+from .series import Commit, checkout, commits_between
 from .settings import Settings
 
 
@@ -67,7 +67,7 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
         rel_header = absolute.resolve().relative_to(top)
     except ValueError:
         raise UsageError("the header is outside the git repository", path=header) from None
-    with private_worktree(top, bad_commit) as (tree, scratch):
+    with diffmode.private_worktree(top, bad_commit, "hdrtest-series-") as (tree, scratch):
         tree_settings = diffmode.rebase_settings(settings, top, tree, scratch / "settings")
         tree_header = tree / rel_header
         if not tree_header.is_file():

@@ -217,10 +217,6 @@ def attach_chains(records: list[Diagnostic], text_records: list[Diagnostic]) -> 
             record.include_chain = list(chain)
 
 
-def errors_of(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    return [d for d in diagnostics if d.is_error]
-
-
 def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
     """Lines in the shape gcc prints, so editors and people read them as usual."""
     lines: list[str] = []

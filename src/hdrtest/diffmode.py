@@ -21,13 +21,14 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import compdb
-from .baseline import ensure_classified, error_diagnostics, error_keys, label, result_key
+from .baseline import ensure_classified, error_diagnostics, error_keys, result_key
 from .baseline import new_errors as baseline_new_errors
 from .check import ProgressCallback, ResultStore, check, paths_to_check, run_planned
 from .discover import discover
@@ -35,7 +36,7 @@ from .errors import UsageError
 from .graph import vcs
 from .graph.affected import config_files, select_jobs
 from .models import CheckReport, Diagnostic, Job, Result, Status
-from .plan import baseline_jobs, flag_source
+from .plan import baseline_jobs, compile_database, flag_source
 from .settings import Settings
 
 #: Files a header can include besides headers themselves.
@@ -92,12 +93,18 @@ def toplevel(start: Path) -> Path:
     return Path(out).resolve()
 
 
-def resolve_commit(top: Path, rev: str) -> str | None:
-    return vcs.commit_of(top, rev)
+def located(settings: Settings) -> tuple[Path, Path, str]:
+    """The checked root, the repository's top level, and the root relative to it."""
+    root = settings.root.resolve()
+    top = toplevel(root)
+    try:
+        return root, top, root.relative_to(top).as_posix()
+    except ValueError:
+        raise UsageError("the root is outside the git repository", path=root) from None
 
 
 def _commit(top: Path, rev: str) -> str:
-    commit = resolve_commit(top, rev)
+    commit = vcs.commit_of(top, rev)
     if commit is None:
         raise UsageError(f"unknown revision '{rev}'", path=top, hint="name a commit, branch or tag")
     return commit
@@ -270,19 +277,10 @@ def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination
     return target
 
 
-def user_database(settings: Settings) -> Path | None:
-    if settings.compile_commands:
-        database = settings.resolve(settings.compile_commands)
-        return database / "compile_commands.json" if database.is_dir() else database
-    if settings.cflags:
-        return None
-    return compdb.find_compile_commands(settings.root)
-
-
 def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) -> Settings:
     """The same settings, pointed at the worktree ``tree`` of the repository at ``top``."""
-    database = user_database(settings)
-    entries = compdb.load(database) if database is not None and database.exists() else []
+    database = compile_database(settings)
+    entries = compdb.load(database) if database is not None else []
     mirror_generated(top, tree, settings)
     rebase = Rebase(top, tree)
     root = rebase.inside(settings.root.resolve())
@@ -296,7 +294,7 @@ def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) ->
         "kconfig": rebase.text(settings.kconfig) if settings.kconfig else None,
         "kconfig_config": rebase.text(settings.kconfig_config) if settings.kconfig_config else None,
     }
-    if database is not None and database.exists():
+    if database is not None:
         changes["compile_commands"] = str(rebase_database(entries, rebase, scratch))
         # The check looks for an O= build's .config next to the database; the copy has none beside it.
         beside = database.parent / ".config"
@@ -340,11 +338,6 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
     return new, fixed
 
 
-def mark_states(result: DiffResult) -> None:
-    """Label HEAD's errors against BASE: "new" when this change brought them, else "unchanged"."""
-    label(result.head.failures, [d for change in result.new for d in change.errors])
-
-
 # -- running --------------------------------------------------------------------------------------------------
 
 
@@ -363,7 +356,7 @@ def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
             continue
         twin = baselines.get((result.job.display, result.job.language))
         if twin is not None:
-            jobs[replace(twin, variant=result.job.variant, variant_prelude=None)] = None
+            jobs[replace(twin, variant=result.job.variant)] = None
     return list(jobs)
 
 
@@ -376,46 +369,38 @@ def check_tree(settings: Settings, headers: list[str], progress: ProgressCallbac
     return check(replace(settings, changed_since=None), present, cache=cache, progress=progress, explain=explain)
 
 
-def _add_worktree(top: Path, path: Path, commit: str) -> None:
-    _git(["worktree", "add", "--detach", "--quiet", str(path), commit], top)
-
-
-def _remove_worktree(top: Path, path: Path) -> None:
-    _git(["worktree", "remove", "--force", str(path)], top, check_rc=False)
-    # A failed remove (or an add a signal cut short) must not leave a registration behind.
-    shutil.rmtree(path, ignore_errors=True)
-    _git(["worktree", "prune"], top, check_rc=False)
+@contextmanager
+def private_worktree(top: Path, commit: str, prefix: str) -> Iterator[tuple[Path, Path]]:
+    """A detached worktree of ``commit`` in a scratch directory, and the directory; unregistered on every way out."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    tree = scratch / "tree"
+    try:
+        _git(["worktree", "add", "--detach", "--quiet", str(tree), commit], top)
+        yield tree, scratch
+    finally:
+        _git(["worktree", "remove", "--force", str(tree)], top, check_rc=False)
+        # A failed remove (or an add a signal cut short: git may have registered it already) must not leave a
+        # registration behind.
+        shutil.rmtree(scratch, ignore_errors=True)
+        _git(["worktree", "prune"], top, check_rc=False)
 
 
 def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: Sequence[str] = (),
              progress: ProgressCallback | None = None) -> DiffResult:
     """Check the headers the change BASE..HEAD affects, in both revisions, and compare."""
-    root = settings.root.resolve()
-    top = toplevel(root)
-    try:
-        rel_root = root.relative_to(top).as_posix()
-    except ValueError:
-        raise UsageError("the root is outside the git repository", path=root) from None
+    root, top, rel_root = located(settings)
     base_commit = _commit(top, base_rev)
     head_commit = _commit(top, head_rev) if head_rev is not None else None
     changed = vcs.changed_paths(top, base_commit, head_commit, why="hdrtest diff compares git revisions")
     prefixes = _prefixes(settings, root, paths)
     config = config_names(settings, top)
-    scratch = Path(tempfile.mkdtemp(prefix="hdrtest-diff-"))
-    worktrees: list[Path] = []
-    try:
-        base_tree = scratch / "base"
-        worktrees.append(base_tree)  # before git creates it: a signal in between must still remove it
-        _add_worktree(top, base_tree, base_commit)
+    with ExitStack() as worktrees:
+        base_tree, base_scratch = worktrees.enter_context(private_worktree(top, base_commit, "hdrtest-diff-"))
+        base_settings = rebase_settings(settings, top, base_tree, base_scratch / "settings")
+        head_tree, head_settings = top, settings
         if head_commit is not None:
-            head_tree = scratch / "head"
-            worktrees.append(head_tree)
-            _add_worktree(top, head_tree, head_commit)
-        else:
-            head_tree = top
-        base_settings = rebase_settings(settings, top, base_tree, scratch / "base-settings")
-        head_settings = settings if head_commit is None else \
-            rebase_settings(settings, top, head_tree, scratch / "head-settings")
+            head_tree, head_scratch = worktrees.enter_context(private_worktree(top, head_commit, "hdrtest-diff-"))
+            head_settings = rebase_settings(settings, top, head_tree, head_scratch / "settings")
         headers: set[str] = set()
         for side in (Tree(base_tree, base_settings.root, base_settings),
                      Tree(head_tree, head_settings.root, head_settings)):
@@ -428,10 +413,6 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
         to_head = counterpart_jobs(base_report, head_report)
         base_report.results.extend(run_planned(to_base, base_settings, progress=progress))
         head_report.results.extend(run_planned(to_head, head_settings, progress=progress))
-    finally:
-        for tree in worktrees:
-            _remove_worktree(top, tree)
-        shutil.rmtree(scratch, ignore_errors=True)
     new, fixed = compare(base_report, head_report)
     return DiffResult(base_rev=base_rev, head_rev=head_rev, base_commit=base_commit, head_commit=head_commit,
                       toplevel=top, changed_files=changed, headers=ordered, base=base_report, head=head_report,

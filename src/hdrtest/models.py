@@ -102,8 +102,6 @@ class Job:
     timeout: float = 60.0
     #: Where the flags came from ("compile_commands.json: src/foo.c", "--cflags").
     flags_origin: str = ""
-    #: Private file holding the variant's ``#define``/``#undef`` lines, forced in before the header.
-    variant_prelude: Path | None = None
 
     @property
     def key(self) -> str:

@@ -41,9 +41,8 @@ class FlagSource:
         return compdb.CompileFlags(compiler, self.cflags, self.root, "command-line flags", language)
 
 
-def flag_source(settings: Settings, store: GraphStore | None = None) -> FlagSource:
-    """The run's flags; ``store`` keeps the compile database's include graphs between runs."""
-    database: Path | None = None
+def compile_database(settings: Settings) -> Path | None:
+    """The compile database the run reads: ``-p``'s, else one found at the root, none with only ``--cflags``."""
     if settings.compile_commands:
         database = settings.resolve(settings.compile_commands)
         if database.is_dir():
@@ -51,8 +50,13 @@ def flag_source(settings: Settings, store: GraphStore | None = None) -> FlagSour
         if not database.exists():
             raise UsageError("compile database not found", path=database,
                              hint="pass -p with compile_commands.json or the directory holding it")
-    elif not settings.cflags:
-        database = compdb.find_compile_commands(settings.root)
+        return database
+    return None if settings.cflags else compdb.find_compile_commands(settings.root)
+
+
+def flag_source(settings: Settings, store: GraphStore | None = None) -> FlagSource:
+    """The run's flags; ``store`` keeps the compile database's include graphs between runs."""
+    database = compile_database(settings)
     chooser = None
     if database is not None:
         entries = compdb.load(database)

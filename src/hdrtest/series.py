@@ -14,10 +14,7 @@ same unwinding as Ctrl-C).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,30 +113,6 @@ def commits_between(top: Path, base: str, head: str) -> list[Commit]:
     return commits
 
 
-def parse_range(top: Path, spec: str, head: str | None) -> tuple[str, str]:
-    """``BASE..HEAD``, or ``BASE [HEAD]``; HEAD defaults to the checked-out commit."""
-    if ".." in spec:
-        base, _, tip = spec.partition("..")
-        if head is not None:
-            raise UsageError("give either BASE..HEAD or BASE HEAD, not both", path=spec)
-        return base or "HEAD", tip or "HEAD"
-    return spec, head or "HEAD"
-
-
-@contextmanager
-def private_worktree(top: Path, commit: str) -> Iterator[tuple[Path, Path]]:
-    """A detached worktree of ``commit`` in a scratch directory, unregistered on every way out."""
-    scratch = Path(tempfile.mkdtemp(prefix="hdrtest-series-"))
-    tree = scratch / "tree"
-    try:
-        diffmode._add_worktree(top, tree, commit)
-        yield tree, scratch
-    finally:
-        # Also when a signal cut the add short: git may have registered the worktree already.
-        diffmode._remove_worktree(top, tree)
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def checkout(tree: Path, commit: str) -> None:
     vcs.git(tree, "checkout", "--detach", "--quiet", "--force", commit, why="hdrtest series checks out each commit")
 
@@ -206,12 +179,7 @@ def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
 def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Sequence[str] = (),
                cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> SeriesResult:
     """Check every commit of BASE..HEAD against its parent; see the module docstring."""
-    root = settings.root.resolve()
-    top = diffmode.toplevel(root)
-    try:
-        rel_root = root.relative_to(top).as_posix()
-    except ValueError:
-        raise UsageError("the root is outside the git repository", path=root) from None
+    root, top, rel_root = diffmode.located(settings)
     base_commit = diffmode._commit(top, base_rev)
     head_commit = diffmode._commit(top, head_rev)
     commits = commits_between(top, base_commit, head_commit)
@@ -221,7 +189,7 @@ def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Seque
     prefixes = diffmode._prefixes(settings, root, paths)
     config = diffmode.config_names(settings, top)
     steps: list[Step] = []
-    with private_worktree(top, base_commit) as (tree, scratch):
+    with diffmode.private_worktree(top, base_commit, "hdrtest-series-") as (tree, scratch):
         tree_settings = diffmode.rebase_settings(settings, top, tree, scratch / "settings")
         walk = _Walk(settings, tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
         for commit in commits:

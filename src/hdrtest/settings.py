@@ -130,10 +130,6 @@ def find_settings(start: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def git_toplevel(start: Path) -> Path | None:
-    return vcs.toplevel(start)
-
-
 def _fallback_root(start: Path, cwd: Path) -> Path:
     """Outside git and settings: the working directory, unless the paths lie elsewhere.
 
@@ -255,7 +251,7 @@ def load_settings(paths: list[str], overrides: dict[str, Any], cwd: Path | None 
         values["settings_file"] = settings_file
         root = settings_file.parent
     else:
-        root = (git_toplevel(start) if start.exists() else None) or _fallback_root(start, cwd)
+        root = (vcs.toplevel(start) if start.exists() else None) or _fallback_root(start, cwd)
     if explicit_root:
         root = Path(explicit_root).resolve()
     values["root"] = Path(os.path.normpath(root))

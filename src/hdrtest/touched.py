@@ -30,15 +30,9 @@ class Hunk:
     new_len: int
 
 
-def _git(root: Path, *args: str) -> _Out:
+def _git(root: Path, *args: str) -> tuple[int | None, str]:
     done = vcs.git(root, *args, check=False, why="--changed-since needs git")
-    return _Out(done.returncode, vcs.text(done))
-
-
-@dataclass(frozen=True)
-class _Out:
-    returncode: int | None
-    stdout: str
+    return done.returncode, vcs.text(done)
 
 
 def parse_hunks(diff: str) -> dict[str, list[Hunk]]:
@@ -81,17 +75,16 @@ def _options_in(scan: FileScan, first: int, count: int, options: OptionFilter) -
 
 def touched_options(root: Path, rev: str, options: OptionFilter) -> dict[Path, dict[str, str]]:
     """Per changed file (absolute path): option -> reason, for blocks the change touched."""
-    verify = _git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}")
-    if verify.returncode != 0:
+    top = vcs.toplevel(root) if vcs.commit_of(root, rev) is not None else None
+    if top is None:
         raise UsageError(f"'{rev}' is not a git revision here", path=root, hint="pass a commit, branch or tag")
-    top = Path(_git(root, "rev-parse", "--show-toplevel").stdout.strip())
-    diff = _git(root, "diff", "-U0", "--no-color", "--no-ext-diff", rev, "--", ".")
+    _, diff = _git(root, "diff", "-U0", "--no-color", "--no-ext-diff", rev, "--", ".")
     result: dict[Path, dict[str, str]] = {}
-    for rel, hunks in parse_hunks(diff.stdout).items():
+    for rel, hunks in parse_hunks(diff).items():
         if rel.endswith(_C_FILES):
             result[top / rel] = _edited_reasons(top, rel, hunks, rev, options)
-    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--full-name", "--", ".")
-    for rel in untracked.stdout.splitlines():
+    _, untracked = _git(root, "ls-files", "--others", "--exclude-standard", "--full-name", "--", ".")
+    for rel in untracked.splitlines():
         if rel.endswith(_C_FILES):
             result[top / rel] = _new_file_reasons(_read_scan(top / rel, rel), rel, options)
     return {path: reasons for path, reasons in result.items() if reasons}
@@ -107,8 +100,8 @@ def _read_scan(path: Path, rel: str) -> FileScan | None:
 def _edited_reasons(top: Path, rel: str, hunks: list[Hunk], rev: str, options: OptionFilter) -> dict[str, str]:
     """Options guarding what the hunks touched, in the file as it is now and as it was at ``rev``."""
     new = _read_scan(top / rel, rel)
-    old_text = _git(top, "show", f"{rev}:{rel}")
-    old = _scan(old_text.stdout, rel) if old_text.returncode == 0 else None
+    returncode, old_text = _git(top, "show", f"{rev}:{rel}")
+    old = _scan(old_text, rel) if returncode == 0 else None
     reasons: dict[str, str] = {}
     for hunk in hunks:
         for scan, start, length, side in ((new, hunk.new_start, hunk.new_len, "now"),

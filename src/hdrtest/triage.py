@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .compdb import Entry
+from .fixes.edits import shown_path
 from .graph.includes import IncludeGraph, load_graph
 from .graph.reads import UnitReads
 from .graph.resolve import Chains, SearchPath
@@ -181,7 +182,7 @@ def unbuilt_reason(header: Path, macros: Callable[[], Mapping[str, str | None]],
     built_when = kbuild.directory_condition(header.parent)
     if built_when == TRUE or evaluate(built_when, macros()) is not False:
         return None
-    return (f"Kbuild does not build {_shown(header.parent, kbuild.root)}/ in this configuration "
+    return (f"Kbuild does not build {shown_path(header.parent, kbuild.root)}/ in this configuration "
             f"(needs {to_c(built_when)}): nothing compiles the header here, so no verdict on it is established")
 
 
@@ -236,11 +237,6 @@ class UnitGraphs:
         return found
 
 
-def including_units(header: Path, entries: Sequence[Entry], *, store: GraphStore | None = None) -> list[Entry]:
-    """Units of the compile database whose include closure (every branch) reaches ``header``."""
-    return UnitGraphs(entries, store).including(header)
-
-
 @dataclass(frozen=True)
 class Verdict:
     label: str | None  # REAL_BUILD, HEADER_TEST_ONLY, or None when unknown
@@ -262,13 +258,6 @@ def _off_options(formula: Formula, values: Mapping[str, str | None]) -> list[str
     if isinstance(formula, Defined):
         return [formula.name]
     return [to_c(formula)]
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _closest_first(units: Sequence[Entry], header: Path) -> list[Entry]:
@@ -296,7 +285,7 @@ def _tally(header: Path, units: Sequence[Entry], values: Mapping[str, str | None
     budget = reads.runs + MAX_PREPROCESSED
     for entry in _closest_first(units, header):
         condition = unit_condition(entry.file, kb)
-        shown = _shown(entry.file, root)
+        shown = shown_path(entry.file, root)
         built = True if condition is None else evaluate(condition, values)
         if built is False:
             tally.not_built.append(shown)

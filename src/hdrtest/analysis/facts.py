@@ -32,7 +32,7 @@ from ..scan.conditions import FALSE, Formula, from_json, to_json
 from ..scan.directives import FileScan, strip_comments
 from ..scan.uses import C_KEYWORDS, tag_use_sites
 from ..store.atomic import write_atomic
-from ..store.namespaces import FACTS, code_digest
+from ..store.namespaces import FACTS, code_digest, load
 
 COMPLETE = "complete"
 DECLARED = "declared"
@@ -144,13 +144,9 @@ def _where(cache_dir: Path, digest: str) -> Path:
 
 
 def load_uses(cache_dir: Path | None, digest: str) -> list[Use] | None:
-    if cache_dir is None:
-        return None
-    try:
-        rows = pickle.loads(_where(cache_dir, digest).read_bytes())
-        return [Use(str(n), str(k), int(line), from_json(c)) for n, k, line, c in rows]
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
-        return None  # missing or damaged: compute again
+    def decode(blob: bytes) -> list[Use]:
+        return [Use(str(n), str(k), int(line), from_json(c)) for n, k, line, c in pickle.loads(blob)]
+    return load(None if cache_dir is None else _where(cache_dir, digest), decode)
 
 
 def store_uses(cache_dir: Path | None, digest: str, uses: Sequence[Use]) -> None:

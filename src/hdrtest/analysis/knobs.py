@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..relevance import covered
+from ..scan.cexpr import int_literal
 from ..scan.conditions import Formula, OptionFilter, macros
 from ..scan.directives import FileScan, strip_comments
 from ..scan.scancache import ScanCache, read_text
@@ -42,11 +43,6 @@ _DIRECTIVE_LINE = re.compile(r"^[ \t]*#.*$", re.M)
 #: Values per knob at most: each is a compile or at least a preprocessing.
 _MAX_VALUES = 4
 _MIRROR = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
-
-
-def _literal(text: str) -> int:
-    digits = text.rstrip("uUlL")
-    return int(digits, 8) if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit() else int(digits, 0)
 
 
 def _satisfying(op: str, n: int) -> list[int]:
@@ -92,7 +88,7 @@ def _note_condition(expr: str, kind: str, tests: dict[str, MacroTests], called: 
         else:
             name, op, number = m.group(6), _MIRROR[m.group(5)], m.group(4)
         compared.add(name)
-        tests.setdefault(name, MacroTests()).values.update(_satisfying(op, _literal(number)))
+        tests.setdefault(name, MacroTests()).values.update(_satisfying(op, int_literal(number)))
     for word in set(_WORD.findall(expr)) - presence - compared - {"defined"}:
         tests.setdefault(word, MacroTests()).truth = True
 

@@ -9,7 +9,7 @@ into clauses with Tseitin's encoding, so its size stays linear.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pycosat
@@ -80,9 +80,3 @@ def is_satisfiable(formula: Formula, assumptions: Mapping[str, bool] | None = No
     true = {abs(lit) for lit in solution if lit > 0}
     return {name: number in true for name, number in enc.variables.items() if not name.startswith("\0")}
 
-
-def implies(premise: Formula, conclusions: Iterable[Formula]) -> bool:
-    """Whether ``premise`` implies the disjunction of ``conclusions`` (atoms free)."""
-    enc = Encoder()
-    clauses = [[enc.literal(premise)], *([-enc.literal(c)] for c in conclusions)]
-    return not isinstance(pycosat.solve([*enc.clauses, *clauses]), list)

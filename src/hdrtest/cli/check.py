@@ -14,7 +14,7 @@ from ..progress import Progress
 from ..report import registry
 from ..report.context import ReportContext
 from ..report.text import summary_line
-from ..store.commands import open_cache
+from ..store.commands import command_cache
 from .options import Output, ReportFormat, RunConfig, extra_reports, report_format, run_config, settings_from_args
 from .output import write_report
 
@@ -38,14 +38,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _check_config(args)
     settings = config.settings
     known = baselines.load(args.baseline) if args.baseline else None  # a bad file fails before any compile
-    cache = open_cache(settings)
-    try:
-        with Progress(quiet=config.quiet) as progress:
-            # Looked up at call time through the module, so a test can stand in for the library's check.
-            report = checking.check(settings, config.paths, progress=progress.update, explain=not args.fix, cache=cache)
-    finally:
-        if cache is not None:
-            cache.close()
+    with command_cache(settings) as cache, Progress(quiet=config.quiet) as progress:
+        # Looked up at call time through the module, so a test can stand in for the library's check.
+        report = checking.check(settings, config.paths, progress=progress.update, explain=not args.fix, cache=cache)
     fix_diff = suggest(report, settings) if args.fix else None
     context = ReportContext(report, baseline=known)
     for out in config.outputs:

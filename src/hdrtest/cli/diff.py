@@ -7,6 +7,7 @@ import os
 
 from .. import diffmode
 from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
+from ..graph import vcs
 from ..progress import Progress
 from ..report import registry
 from ..report.context import ReportContext
@@ -34,7 +35,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     config = run_config(args, settings_from_args(args), [main, *reports])
     settings, head, paths = config.settings, args.head, config.paths
     if head is not None and os.path.exists(head) and \
-            diffmode.resolve_commit(diffmode.toplevel(settings.root), head) is None:
+            vcs.commit_of(diffmode.toplevel(settings.root), head) is None:
         paths.insert(0, head)  # as with git diff: a HEAD that is no revision but a path is a path
         head = None
     with Progress(quiet=config.quiet) as progress:

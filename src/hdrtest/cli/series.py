@@ -10,7 +10,7 @@ from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
 from ..progress import Progress
 from ..report import series as series_report
 from ..series import run_series
-from ..store.commands import open_cache
+from ..store.commands import command_cache
 from .options import Output, ReportFormat, extra_reports, run_config, settings_from_args
 from .output import write_report
 
@@ -43,14 +43,8 @@ def cmd_series(args: argparse.Namespace) -> int:
     outputs = _series_outputs(args)
     config = run_config(args, settings_from_args(args), outputs)
     base, head = series_range(args)
-    cache = open_cache(config.settings)
-    try:
-        with Progress(quiet=config.quiet) as progress:
-            found = run_series(config.settings, base, head, paths=config.paths, cache=cache,
-                               progress=progress.update)
-    finally:
-        if cache is not None:
-            cache.close()
+    with command_cache(config.settings) as cache, Progress(quiet=config.quiet) as progress:
+        found = run_series(config.settings, base, head, paths=config.paths, cache=cache, progress=progress.update)
     for out in config.outputs:
         write_report(series_report.render(found, out.format.value), out.destination)
     return EXIT_FAILURES if found.has_new_failures else EXIT_CLEAN
@@ -61,11 +55,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         raise UsageError("hdrtest bisect takes one header", path=args.paths[0], hint="GOOD BAD HEADER")
     # The bisect answer is one text block whatever --format says.
     config = run_config(args, settings_from_args(args), [Output(ReportFormat.TEXT, args.output)])
-    cache = open_cache(config.settings)
-    try:
+    with command_cache(config.settings) as cache:
         found = run_bisect(config.settings, args.good, args.bad, args.header, variant=args.variant, cache=cache)
-    finally:
-        if cache is not None:
-            cache.close()
     write_report(series_report.render_bisect(found), config.main_output.destination)
     return EXIT_CLEAN

@@ -30,6 +30,7 @@ from .. import __version__
 from ..compile import CompileOptions, compile_job, display_command
 from ..errors import HdrtestError, SetupError, UsageError
 from ..models import Diagnostic, Job, Result, Status
+from ..store import namespaces
 from ..toolchain import probe, run
 
 INSTALL_HINT = "pip install 'hdrtest[distributed]'"
@@ -111,17 +112,8 @@ def file_digest(path: Path) -> str:
 _RESULT_MODULES = ("compile", "diagnostics", "models", "toolchain", "executors.dask")
 
 
-@functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    hasher = hashlib.sha256()
-    for name in _RESULT_MODULES:
-        module = importlib.import_module(f"hdrtest.{name}")
-        source = getattr(module, "__file__", None)
-        try:
-            hasher.update(Path(source).read_bytes() if source else name.encode())
-        except OSError:
-            hasher.update(name.encode())
-    return hasher.hexdigest()
+    return namespaces.code_digest(*(importlib.import_module(f"hdrtest.{name}") for name in _RESULT_MODULES))
 
 
 def _sample(paths: Sequence[Path], count: int) -> list[Path]:

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from ..compdb import find_compile_commands
 from ..errors import UsageError
+from ..plan import compile_database
 from ..settings import Settings
 from . import Executor
 from .dask import DaskExecutor, import_distributed, parse_resources
 from .local import LocalExecutor
 
 EXECUTORS = ("local", "dask")
-
-
-def compile_database(settings: Settings) -> Path | None:
-    """The compile database the run reads, if any: workers must see the same one."""
-    if settings.compile_commands:
-        path = settings.resolve(settings.compile_commands)
-        return path / "compile_commands.json" if path.is_dir() else path
-    if settings.cflags:
-        return None
-    return find_compile_commands(settings.root)
 
 
 def make_executor(settings: Settings) -> Executor:
@@ -48,6 +37,6 @@ def make_executor(settings: Settings) -> Executor:
         batch = int(batch_text)
     except ValueError:
         raise UsageError(f"'{batch_text}' is not a whole number", path="HDRTEST_DASK_BATCH") from None
-    database = compile_database(settings)
+    database = compile_database(settings)  # workers must see the same one
     return DaskExecutor(address, resources=parse_resources(os.environ.get("HDRTEST_DASK_RESOURCES", "")),
                         batch_size=batch, tree_files=(database,) if database is not None else ())

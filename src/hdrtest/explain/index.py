@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..compile import private_dir
 from ..graph.resolve import SearchPath
 from ..models import Job, Result
-from ..rundir import run_caches
 from ..scan.conditions import OptionFilter
 from ..scan.symbols import SymbolIndex
-from ..settings import Settings
 from ..store.namespaces import SYMBOLS
 from .context import DefinitionLike, IndexLike, norm_path
 
@@ -56,11 +53,6 @@ def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
     return [Path(p) for p in chosen]
 
 
-def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
-    """The closure and the wider set together (what a fully widened ``LazyIndex`` covers)."""
-    return list(dict.fromkeys([*closure_paths(results), *wider_paths(results, limit)]))
-
-
 #: An identifier as a whole word: what a file must contain to define it.
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -84,8 +76,6 @@ class LazyIndex:
         self.cache_dir = cache_dir
         self.options = options
         self.jobs = jobs
-        self.seconds = 0.0
-        start = time.monotonic()
         first = closure_paths(self.results)
         self._indexed: set[str] = {str(p) for p in first}
         adder = getattr(base, "add_files", None)
@@ -99,11 +89,6 @@ class LazyIndex:
         #: The include directories' files, and for each word the ones containing it (built on the first widening).
         self._wider: list[str] = []
         self._words: dict[bytes, list[int]] | None = None
-        self.seconds += time.monotonic() - start
-
-    @property
-    def widened(self) -> bool:
-        return self._words is not None
 
     def add(self, paths: Sequence[str]) -> bool:
         """Index ``paths`` too (say, the compiler's own headers); False when all of them were already."""
@@ -126,16 +111,12 @@ class LazyIndex:
 
         False when that added nothing: the answer for ``name`` cannot have changed.
         """
-        start = time.monotonic()
-        try:
-            words = self._word_map()
-            if name is None:
-                wanted = self._wider
-            else:
-                wanted = [self._wider[i] for i in words.get(name.encode("utf-8", "replace"), ())]
-            return self.add(wanted)
-        finally:
-            self.seconds += time.monotonic() - start
+        words = self._word_map()
+        if name is None:
+            wanted = self._wider
+        else:
+            wanted = [self._wider[i] for i in words.get(name.encode("utf-8", "replace"), ())]
+        return self.add(wanted)
 
     def _word_map(self) -> dict[bytes, list[int]]:
         if self._words is None:
@@ -157,11 +138,6 @@ class LazyIndex:
                         found.append(number)
             self._words = words
         return self._words
-
-
-def symbol_cache_dir(settings: Settings) -> Path:
-    """The cache directory the symbol index keeps its namespace in."""
-    return run_caches(settings)
 
 
 def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | None = None) -> IndexLike:

@@ -14,6 +14,7 @@ from ..graph.resolve import SearchPath
 from ..graph.store import GraphStore
 from ..models import CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
+from ..rundir import run_caches
 from ..scan.conditions import OptionFilter
 from ..settings import Settings
 from ..store.location import variant_dir
@@ -23,20 +24,19 @@ from .config import ConfigProbe, probe_config
 from .context import OWN_NOTE_KINDS, Context, Explained, IndexLike, norm_path
 from .diagnostic import explain_diagnostic
 from .files import Files
-from .index import EmptyIndex, LazyIndex, symbol_cache_dir
+from .index import EmptyIndex, LazyIndex
 from .render import notes_for
 
 
 @dataclass
 class Explanation:
-    """What ``explain_report`` did: the edits it suggests and how long the index took."""
+    """What ``explain_report`` did: the edits it suggests and how many files the index covered."""
 
     edits: list[Edit] = field(default_factory=list)
     edits_by_result: dict[str, list[Edit]] = field(default_factory=dict)
     #: The results this call explained (those it skipped as already explained are not here).
     explained: list[Result] = field(default_factory=list)
     index_files: int = 0
-    index_seconds: float = 0.0
 
 
 def _option_filter(settings: Settings) -> OptionFilter:
@@ -79,7 +79,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
     if index is None and needs_index:
         same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
             _option_filter(settings) == OptionFilter()
-        lazy = LazyIndex(failing, symbol_cache_dir(settings), _option_filter(settings),
+        lazy = LazyIndex(failing, run_caches(settings), _option_filter(settings),
                          base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
         index = lazy
     files = Files(_option_filter(settings))
@@ -110,7 +110,6 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         explanation.edits_by_result[result.job.key] = edits
         explanation.edits.extend(edits)
     if lazy is not None:
-        explanation.index_seconds = lazy.seconds
         explanation.index_files = lazy.files
     if triage_results:
         _triage(failing, settings, report.root, graphs, probes)

@@ -120,8 +120,6 @@ class FixOutcome:
     passed: bool | None = None
     reverted: bool = False
     files: list[str] = field(default_factory=list)
-    skipped_outside: list[str] = field(default_factory=list)
-    before: CheckReport | None = None
     after: CheckReport | None = None
     message: str = ""
 
@@ -132,8 +130,7 @@ Checker = Callable[[], CheckReport]
 def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Checker) -> FixOutcome:
     """Write the edits, re-check, and put the files back unless every re-checked result passes."""
     ok, outside = split_inside(edits, root)
-    outcome = FixOutcome(diff=render_diff(ok, root), edits=list(ok),
-                         skipped_outside=sorted({shown_path(e.file, root) for e in outside}))
+    outcome = FixOutcome(diff=render_diff(ok, root), edits=list(ok))
     if not ok:
         outcome.message = "no edit to apply" + (" inside the checked tree" if outside else "")
         return outcome

@@ -22,46 +22,21 @@ from pathlib import Path
 
 from .kernel import KernelConfBackend
 from .klib import KconfiglibBackend
-from .scan import (
-    SymInfo,
-    TreeIndex,
-    decode_tree_index,
-    encode_tree_index,
-    kconfig_env_from_cmd,
-    kconfig_fingerprint,
-    scan_kconfig_text,
-    scan_kconfig_tree,
-)
-from .search import MAX_DEPTH
+from .scan import kconfig_env_from_cmd, kconfig_fingerprint, scan_kconfig_text, scan_kconfig_tree
 from .values import (
-    PREFIX,
-    Assignment,
-    Assignments,
     KconfigBackend,
     KconfigError,
     Resolution,
-    State,
     config_line,
     defines_for_changes,
-    diff_states,
-    macro_name,
-    normalize_value,
     parse_dotconfig,
     plain_flip,
-    quote_string,
-    symbol_name,
-    unquote_string,
 )
 
-#: The name older callers and tests use.
-_SymInfo = SymInfo
-
 __all__ = [
-    "PREFIX", "MAX_DEPTH", "Assignment", "Assignments", "KconfigBackend", "KconfigError", "KconfiglibBackend",
-    "KernelConfBackend", "Resolution", "State", "SymInfo", "TreeIndex", "config_line", "decode_tree_index",
-    "defines_for_changes", "detect", "diff_states", "encode_tree_index", "is_linux_tree", "kconfig_env_from_cmd",
-    "kconfig_fingerprint", "macro_name", "normalize_value", "parse_dotconfig", "plain_flip", "quote_string",
-    "scan_kconfig_text", "scan_kconfig_tree", "symbol_name", "unquote_string",
+    "KconfigBackend", "KconfigError", "KconfiglibBackend", "KernelConfBackend", "Resolution", "config_line",
+    "defines_for_changes", "detect", "is_linux_tree", "kconfig_env_from_cmd", "kconfig_fingerprint",
+    "parse_dotconfig", "plain_flip", "scan_kconfig_text", "scan_kconfig_tree",
 ]
 
 

@@ -99,9 +99,6 @@ class Formula:
     def _or(self, a: int, b: int) -> int:
         return -self._and(-a, -b)
 
-    def _iff(self, a: int, b: int) -> int:
-        return self._or(self._and(a, b), self._and(-a, -b))
-
     def _ite(self, c: int, a: int, b: int) -> int:
         return self._or(self._and(c, a), self._and(-c, b))
 
@@ -261,13 +258,6 @@ def _kconfig_compare(op: str, a: str, b: str) -> bool:
     x, y = number(a), number(b)
     cmp = (x > y) - (x < y) if x is not None and y is not None else (a > b) - (a < b)
     return {"=": cmp == 0, "!=": cmp != 0, "<": cmp < 0, "<=": cmp <= 0, ">": cmp > 0, ">=": cmp >= 0}[op]
-
-
-def solve(formula: Formula, assumptions: list[int]) -> set[int] | None:
-    """A model of the formula under ``assumptions``: one-off (a new solver each call; ``FormulaSolver``
-    keeps one loaded for many queries)."""
-    with FormulaSolver(formula) as solver:
-        return solver.solution(assumptions)
 
 
 @dataclass(frozen=True)

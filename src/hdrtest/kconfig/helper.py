@@ -17,7 +17,6 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from hdrtest.toolchain.run import Child, Completed, Stopped, run, spawn
@@ -33,13 +32,6 @@ _BUILD_VERSION = "kconfig-eval-2"
 #: kconfig's expr_invalidate_all() walks its expression hash table node by node (20 ms a call on
 #: Linux 6.12); the helper's own version clears the same nodes from an address-ordered array.
 _LINK_FLAGS = ("-Wl,--wrap=expr_invalidate_all",)
-
-
-@dataclass(frozen=True)
-class Built:
-    binary: Path
-    #: Seconds the build took (0 when it was already cached).
-    seconds: float
 
 
 def source_fingerprint(root: Path, cc: str) -> str:
@@ -162,7 +154,6 @@ class Evaluator:
             self.close()
             raise KconfigError(f"kconfig-eval could not parse {kconfig}: {self._tail()}")
         self.reference: dict[str, str] = parse_dotconfig("\n".join(self._request("REF", reference)))
-        self.evaluations = 0
         #: Requests ``evaluate_assignments`` left to ``evaluate`` (the helper does not model them).
         self.unmodelled = 0
 
@@ -172,7 +163,6 @@ class Evaluator:
             path = self._dir / "request.config"
             path.write_text(dotconfig, encoding="utf-8")
             lines = self._request("EVAL", path)
-            self.evaluations += 1
         return self._state(lines)
 
     def evaluate_assignments(self, assigns: Assignments, types: Mapping[str, str | None]) -> State | None:
@@ -189,7 +179,6 @@ class Evaluator:
             if lines == ["?"]:
                 self.unmodelled += 1
                 return None
-            self.evaluations += 1
         return self._state(lines)
 
     def _state(self, lines: list[str]) -> State:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from hdrtest.models import OptionSetting
 from hdrtest.store.atomic import write_atomic
-from hdrtest.store.namespaces import KCONFIG
+from hdrtest.store.namespaces import KCONFIG, load
 from hdrtest.toolchain.run import run
 
 from .helper import Evaluator, build_helper, edit_dotconfig
@@ -35,7 +34,7 @@ from .scan import (
     kconfig_fingerprint,
     scan_kconfig_tree,
 )
-from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, expander, search, to_resolution, unchanged
+from .search import MAX_EVALS_HELPER, MAX_EVALS_KERNEL, SymbolFacts, resolve
 from .values import (
     TRI,
     Assignment,
@@ -62,6 +61,14 @@ def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
         except FileNotFoundError:
             out[rel] = None
     return out
+
+
+def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
+    # A make jobserver inherited from an outer make would confuse the inner one, and a
+    # KCONFIG_* variable from the caller's shell must not redirect the output.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
+    return {**env, **extra}
 
 
 class KernelConfBackend:
@@ -101,8 +108,7 @@ class KernelConfBackend:
         self.notes: list[str] = []
         self._evaluator: Evaluator | None = None
         self._helper_lock = threading.Lock()
-        #: Seconds kconfig-eval took to build and to parse Kconfig (None until started).
-        self.helper_build_seconds: float | None = None
+        #: Seconds kconfig-eval took to parse Kconfig (None until started).
         self.helper_parse_seconds: float | None = None
         self._conf_env = conf_env
         self._index: Mapping[str, SymInfo] | None = None
@@ -207,11 +213,9 @@ class KernelConfBackend:
     def _load_tree_index(self) -> Mapping[str, SymInfo]:
         """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files)."""
         path = self._tree_index_path()
-        if path is not None:
-            try:
-                return decode_tree_index(path.read_bytes())
-            except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError):
-                pass  # missing or damaged: scan again
+        stored = load(path, decode_tree_index)
+        if stored is not None:
+            return stored
         index = scan_kconfig_tree(self._root)
         if path is not None:
             write_atomic(path, encode_tree_index(index))
@@ -327,19 +331,14 @@ class KernelConfBackend:
     def _helper(self) -> Evaluator:
         with self._helper_lock:
             if self._evaluator is None:
-                started = time.monotonic()
                 binary = build_helper(self._root, self._workdir / "helper", timeout=self._timeout)
                 parsed = time.monotonic()
-                env = {k: v for k, v in os.environ.items()
-                       if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
-                env.update(self._conf_env)
-                env["srctree"] = str(self._root)
+                env = _kconfig_env({**self._conf_env, "srctree": str(self._root)})
                 config = self._workdir / "kconfig" / f"reference-{hashlib.sha256(self._config_bytes).hexdigest()}"
                 if not config.is_file():
                     write_atomic(config, self._config_bytes)
                 self._evaluator = Evaluator(binary, self._root / env.get("KBUILD_KCONFIG", "Kconfig"), config,
                                             env, self._workdir / "kconfig", timeout=self._timeout)
-                self.helper_build_seconds = parsed - started
                 self.helper_parse_seconds = time.monotonic() - parsed
             return self._evaluator
 
@@ -361,13 +360,8 @@ class KernelConfBackend:
         return args
 
     def _run(self, argv: list[str], cwd: Path, extra_env: Mapping[str, str]) -> None:
-        # A make jobserver inherited from an outer make would confuse the inner one, and a
-        # KCONFIG_* variable from the caller's shell must not redirect the output.
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
-        env.update(extra_env)
         try:
-            proc = run(argv, env=env, cwd=cwd, timeout=self._timeout)
+            proc = run(argv, env=_kconfig_env(extra_env), cwd=cwd, timeout=self._timeout)
         except OSError as e:
             raise KconfigError(f"{argv[0]} failed: {e}") from e
         if proc.timed_out:
@@ -379,16 +373,10 @@ class KernelConfBackend:
     # -- search
 
     def _resolve(self, requested: OptionSetting) -> Resolution | None:
-        if self._baseline.get(requested.name, "n") == requested.value:
-            return unchanged(requested)
         info = self._info(requested.name)
-        start: Assignments = ((requested.name, requested.value),) \
-            if info is not None and info.prompt else ()
         cheap = self.mode == "helper"
-        found = search(requested.name, requested.value, start, self._baseline,
-                       self._evaluate, expander(self, requested.name, requested.value),
-                       MAX_EVALS_HELPER if cheap else MAX_EVALS_KERNEL, first_hit=not cheap)
-        return to_resolution(requested, found, self._baseline, self.symbol_type)
+        return resolve(requested, self._baseline, info is not None and info.prompt, self._evaluate, self,
+                       self.symbol_type, MAX_EVALS_HELPER if cheap else MAX_EVALS_KERNEL, first_hit=not cheap)
 
     # -- the search's view (SymbolModel): the scanned Kconfig text plus the evaluated values
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from hdrtest.models import OptionSetting
 
-from .search import MAX_EVALS_KCONFIGLIB, SymbolFacts, expander, search, to_resolution, unchanged
+from .search import MAX_EVALS_KCONFIGLIB, SymbolFacts, resolve
 from .values import (
     Assignments,
     KconfigError,
@@ -129,14 +129,10 @@ class KconfiglibBackend:
         return any(node.prompt for node in sym.nodes)
 
     def _resolve(self, sym: Any, requested: OptionSetting) -> Resolution | None:
-        if self._baseline.get(requested.name, "n") == requested.value:
-            return unchanged(requested)
-        start: Assignments = ((requested.name, requested.value),) if self._has_prompt(sym) else ()
-        found = search(requested.name, requested.value, start, self._baseline,
-                        self._evaluate, expander(self, requested.name, requested.value),
+        found = resolve(requested, self._baseline, self._has_prompt(sym), self._evaluate, self, self.symbol_type,
                         MAX_EVALS_KCONFIGLIB)
         self._reload()  # leave the engine in the baseline state
-        return to_resolution(requested, found, self._baseline, self.symbol_type)
+        return found
 
     # -- the search's view (SymbolModel): the engine holds the state just evaluated
 

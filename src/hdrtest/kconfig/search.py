@@ -115,10 +115,14 @@ def prune(target: str, want: str, found: Found, evaluate: Evaluate, budget: int)
     return current
 
 
-def to_resolution(
-    requested: OptionSetting, found: Found | None, baseline: State,
-    types: Callable[[str], str | None],
-) -> Resolution | None:
+def resolve(requested: OptionSetting, baseline: State, prompt: bool, evaluate: Evaluate, model: SymbolModel,
+            types: Callable[[str], str | None], max_evals: int, first_hit: bool = False) -> Resolution | None:
+    """A flip through the one search: the assignments that give ``requested``, read back from evaluations."""
+    if baseline.get(requested.name, "n") == requested.value:
+        return Resolution(requested=requested, achieved=True)
+    start: Assignments = ((requested.name, requested.value),) if prompt else ()
+    found = search(requested.name, requested.value, start, baseline, evaluate,
+                   expander(model, requested.name, requested.value), max_evals, first_hit)
     if found is None:
         return None
     changed = diff_states(baseline, found.state)
@@ -131,10 +135,6 @@ def to_resolution(
         config_lines=tuple(config_line(n, v) for n, v in found.assignments),
         defines=defines_for_changes(changed, type_map),
     )
-
-
-def unchanged(requested: OptionSetting) -> Resolution:
-    return Resolution(requested=requested, achieved=True)
 
 
 # --------------------------------------------------------------------------- what to try next

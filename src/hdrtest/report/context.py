@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..baseline import Baseline, mark
-from ..diffmode import DiffResult, mark_states
+from ..baseline import Baseline, label, mark
+from ..diffmode import DiffResult
 from ..models import CheckReport
 
 
@@ -26,8 +26,8 @@ class ReportContext:
     def mark_states(self) -> None:
         """Label each error new or unchanged against the baseline or BASE (SARIF's baselineState, JSON's
         ``baseline``); without either, errors carry no state."""
-        if self.diff is not None:
-            mark_states(self.diff)
+        if self.diff is not None:  # "new" when this change brought it
+            label(self.diff.head.failures, [d for change in self.diff.new for d in change.errors])
         elif self.baseline is not None:
             mark(self.report, self.baseline)
 

@@ -17,7 +17,7 @@ from .lines import note_lines, reproducer
 from .serialize import diagnostic_dict, result_dict
 
 
-def _short(commit: str | None) -> str:
+def short_commit(commit: str | None) -> str:
     return commit[:12] if commit else "uncommitted"
 
 
@@ -87,8 +87,8 @@ def render_text(diff: DiffResult) -> str:
     skipped = len(diff.head.skipped)
     lines = [f"[auto build test {verdict} on {diff.base_rev}]", "",
              f"tree:     {diff.toplevel}",
-             f"base:     {diff.base_rev} ({_short(diff.base_commit)})",
-             f"head:     {head} ({_short(diff.head_commit)})",
+             f"base:     {diff.base_rev} ({short_commit(diff.base_commit)})",
+             f"head:     {head} ({short_commit(diff.head_commit)})",
              f"compiler: {_compiler(diff)}",
              f"headers:  {len(diff.headers)} affected by {len(diff.changed_files)} changed file(s), "
              f"{diff.head.headers_checked} checked" + (f", {skipped} skipped" if skipped else ""), ""]

@@ -21,16 +21,12 @@ from .context import ReportContext
 FORMATS = ("text", "json", "sarif", "junit")
 
 
-def _short(commit: str) -> str:
-    return commit[:12]
-
-
 def render_text(series: SeriesResult) -> str:
     lines: list[str] = []
     for number, step in enumerate(series.steps, 1):
         verdict = "breaks" if step.broke else "ok"
         fixed = f", fixes {len(step.fixed)}" if step.fixed else ""
-        lines.append(f"=== [{number}/{len(series.steps)}] {_short(step.commit)} {step.subject}: {verdict}"
+        lines.append(f"=== [{number}/{len(series.steps)}] {diff.short_commit(step.commit)} {step.subject}: {verdict}"
                      f" ({len(step.new)} new failing check(s){fixed})")
         if step.broke or step.fixed:
             lines.append(diff.render_text(step.diff).rstrip("\n"))
@@ -40,13 +36,13 @@ def render_text(series: SeriesResult) -> str:
         for item in series.still_broken:
             display, language, _variant = item.key
             lines.append(f"   {display} [{language}] in {item.result.job.variant.describe()}: "
-                         f"first broken by {_short(item.commit)} {item.subject}")
+                         f"first broken by {diff.short_commit(item.commit)} {item.subject}")
         lines.append("")
     broken_steps = [s for s in series.steps if s.broke]
     if not broken_steps:
         lines.append(f"hdrtest series: {len(series.steps)} commit(s), every one compiles what its parent compiled")
     else:
-        names = ", ".join(_short(s.commit) for s in broken_steps)
+        names = ", ".join(diff.short_commit(s.commit) for s in broken_steps)
         repaired = "" if series.still_broken else "; all repaired by the end of the series, but it does not bisect"
         lines.append(f"hdrtest series: {len(series.steps)} commit(s), {len(broken_steps)} break a header check "
                      f"({names}){repaired}")
@@ -117,7 +113,7 @@ def render_junit(series: SeriesResult) -> str:
                         case.remove(child)
                 ET.SubElement(case, "skipped", {"message": "failing before this commit too"})
             cases.append(case)
-        suite = junit._suite(f"{_short(step.commit)} {junit.clean(step.subject)}", cases,
+        suite = junit._suite(f"{diff.short_commit(step.commit)} {junit.clean(step.subject)}", cases,
                              sum(r.duration for r in step.after.results))
         for name in totals:
             totals[name] += int(suite.get(name, "0"))
@@ -133,9 +129,9 @@ def render(series: SeriesResult, fmt: str) -> str:
 
 
 def render_bisect(found: BisectResult) -> str:
-    lines = [f"{_short(found.first_bad.sha)} is the first bad commit: {found.first_bad.subject}",
+    lines = [f"{diff.short_commit(found.first_bad.sha)} is the first bad commit: {found.first_bad.subject}",
              (f"   {found.header} in {found.variant.describe()} ({found.probes} commits compiled, "
-              f"between {_short(found.good)} and {_short(found.bad)})"), ""]
+              f"between {diff.short_commit(found.good)} and {diff.short_commit(found.bad)})"), ""]
     for diag in found.result.diagnostics:
         lines.extend("   " + line for line in render_gcc_style(diag))
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Expr", "ExprParser", "ParseError", "config_call", "eval_atom"]
+__all__ = ["Expr", "ExprParser", "ParseError", "config_call", "eval_atom", "int_literal"]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -63,7 +63,8 @@ _BINARY = {
 }
 
 
-def _int_literal(text: str) -> int:
+def int_literal(text: str) -> int:
+    """A C integer literal's value (octal, hex, binary, suffixes ignored); ValueError when it is none."""
     digits = text.rstrip("uUlL")
     if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
         return int(digits, 8)
@@ -135,7 +136,7 @@ class ExprParser:
             return Expr("paren", start, close[3], kids=(e,))
         if kind == "num":
             try:
-                return Expr("num", start, end, value, _int_literal(value))
+                return Expr("num", start, end, value, int_literal(value))
             except ValueError as exc:
                 raise ParseError(value) from exc
         if kind == "char":

@@ -85,10 +85,6 @@ class Definition:
             ),
         )
 
-    @property
-    def is_tag(self) -> bool:
-        return self.kind in TAG_KINDS
-
     def location(self) -> str:
         return f"{self.file}:{self.line}"
 

@@ -42,26 +42,25 @@ __all__ = [
 _IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*")
 
 
+class _Node:
+    def __str__(self) -> str:
+        return to_c(self)  # type: ignore[arg-type]  # every subclass is a Formula
+
+
 @dataclass(frozen=True)
-class Const:
+class Const(_Node):
     value: bool
 
-    def __str__(self) -> str:
-        return to_c(self)
-
 
 @dataclass(frozen=True)
-class Defined:
+class Defined(_Node):
     """``defined(name)``."""
 
     name: str
 
-    def __str__(self) -> str:
-        return to_c(self)
-
 
 @dataclass(frozen=True)
-class Atom:
+class Atom(_Node):
     """An opaque condition such as ``CONFIG_HZ > 100``; ``text`` is C expression text."""
 
     text: str
@@ -71,40 +70,29 @@ class Atom:
         # Number suffixes (``10UL``) never start at a word boundary, so they are skipped.
         return frozenset(n for n in _IDENT.findall(self.text) if n != "defined")
 
-    def __str__(self) -> str:
-        return to_c(self)
-
 
 @dataclass(frozen=True)
-class Not:
+class Not(_Node):
     f: Formula
 
-    def __str__(self) -> str:
-        return to_c(self)
-
 
 @dataclass(frozen=True)
-class And:
+class _Nary(_Node):
     fs: tuple[Formula, ...]
 
     def __post_init__(self) -> None:
         if not isinstance(self.fs, tuple):  # accept any iterable, keep hashability
             object.__setattr__(self, "fs", tuple(self.fs))
 
-    def __str__(self) -> str:
-        return to_c(self)
+
+@dataclass(frozen=True)
+class And(_Nary):
+    pass
 
 
 @dataclass(frozen=True)
-class Or:
-    fs: tuple[Formula, ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.fs, tuple):
-            object.__setattr__(self, "fs", tuple(self.fs))
-
-    def __str__(self) -> str:
-        return to_c(self)
+class Or(_Nary):
+    pass
 
 
 Formula = Union[Const, Defined, Atom, Not, And, Or]
@@ -151,25 +139,20 @@ def _gather(fs: Iterable[Formula], kind: type[And] | type[Or]) -> list[Formula] 
 
 
 def conj(*fs: Formula) -> Formula:
-    parts = _gather(fs, And)
-    if parts is None:
-        return FALSE
-    if not parts:
-        return TRUE
-    if len(parts) == 1:
-        return parts[0]
-    return And(tuple(parts))
+    return _combine(fs, And)
 
 
 def disj(*fs: Formula) -> Formula:
-    parts = _gather(fs, Or)
+    return _combine(fs, Or)
+
+
+def _combine(fs: Iterable[Formula], kind: type[And] | type[Or]) -> Formula:
+    parts = _gather(fs, kind)
     if parts is None:
-        return TRUE
+        return FALSE if kind is And else TRUE
     if not parts:
-        return FALSE
-    if len(parts) == 1:
-        return parts[0]
-    return Or(tuple(parts))
+        return TRUE if kind is And else FALSE
+    return parts[0] if len(parts) == 1 else kind(tuple(parts))
 
 
 # ---------------------------------------------------------------------------

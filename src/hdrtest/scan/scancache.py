@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..store.atomic import write_atomic
-from ..store.namespaces import SCANS, code_digest
+from ..store.namespaces import SCANS, code_digest, load
 from . import cexpr as _cexpr_module
 from . import conditions as _conditions_module
 from . import directives as _directives_module
@@ -54,14 +54,14 @@ def _encode_scan(path: str, scan: IncludeScan) -> bytes:
     return pickle.dumps((path, rows, scan.guard, scan.error), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _decode_scan(blob: bytes) -> tuple[str, IncludeScan]:
+def _decode_scan(blob: bytes) -> tuple[IncludeScan, str]:
     path, rows, guard, error = pickle.loads(blob)
     includes = tuple(IncludeDirective(sp, bool(ang), int(line), from_json(cond), str(kind), bool(comp))
                      for sp, ang, line, cond, kind, comp in rows)
     if not isinstance(path, str) or not (guard is None or isinstance(guard, str)) or \
             not (error is None or isinstance(error, str)):
         raise ValueError("damaged scan record")
-    return path, IncludeScan(includes, guard, error)
+    return IncludeScan(includes, guard, error), path
 
 
 class ScanCache:
@@ -119,7 +119,7 @@ class ScanCache:
         digest = hashlib.sha256(data).hexdigest()
         known = self._include_scans.get(digest)
         if known is None and digest not in self._scans:
-            known = self._load(digest)
+            known = load(self._path(digest), _decode_scan)
             if known is not None:
                 self.disk_hits += 1
                 self._include_scans[digest] = known
@@ -138,17 +138,6 @@ class ScanCache:
         if self.cache_dir is None:
             return None
         return SCANS.path(self.cache_dir, SCANS.key(digest, *self._key_parts), ".pickle")
-
-    def _load(self, digest: str) -> tuple[IncludeScan, str] | None:
-        where = self._path(digest)
-        if where is None:
-            return None
-        try:
-            with open(where, "rb") as handle:
-                path, scan = _decode_scan(handle.read())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError):
-            return None  # missing or damaged: scan again (and overwrite it)
-        return scan, path
 
     def _save(self, digest: str, path: str, scan: IncludeScan) -> None:
         where = self._path(digest)

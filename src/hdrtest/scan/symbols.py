@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..store.atomic import write_atomic
-from ..store.namespaces import SYMBOLS
+from ..store.namespaces import SYMBOLS, load
 from .cindex import INDEX_VERSION, Definition, FileSymbols, index_symbols
 from .formula import from_json, to_json
 from .options import OptionFilter
@@ -61,11 +61,8 @@ def _index_worker(args: tuple[str, OptionFilter | None]) -> tuple[str, str, byte
 
 @dataclass
 class IndexStats:
-    files: int = 0
-    bytes: int = 0
     parsed: int = 0  # files indexed from source
     cached: int = 0  # files whose definitions came from the cache (disk or memory)
-    unreadable: int = 0
 
 
 @dataclass
@@ -114,15 +111,9 @@ class SymbolIndex:
         fs = self._memo.get(digest)
         if fs is not None:
             return fs
-        p = self.cache_path(digest)
-        if p is None:
-            return None
-        try:
-            with open(p, "rb") as f:
-                fs = _decode(f.read())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError):
-            return None  # missing or damaged: recompute
-        self._memo[digest] = fs
+        fs = load(self.cache_path(digest), _decode)
+        if fs is not None:
+            self._memo[digest] = fs
         return fs
 
     def _store(self, digest: str, fs: FileSymbols, blob: bytes | None = None) -> None:
@@ -133,11 +124,9 @@ class SymbolIndex:
 
     # -- building -------------------------------------------------------------
 
-    def _install(self, key: str, digest: str, fs: FileSymbols, size: int) -> None:
+    def _install(self, key: str, digest: str, fs: FileSymbols) -> None:
         if key in self._by_file:
             self.remove_file(key)
-        self.stats.files += 1
-        self.stats.bytes += size
         self._by_file[key] = _Entry(digest, fs, {})
         by_name = self._by_name
         for i, row in enumerate(fs.rows):
@@ -147,25 +136,8 @@ class SymbolIndex:
             else:
                 entry.append((key, i))
 
-    def add_text(self, path: str | Path, data: bytes) -> list[Definition]:
-        """Index ``data`` as the content of ``path`` (replacing what was known about it)."""
-        key = os.path.abspath(path)
-        digest = hashlib.sha256(data).hexdigest()
-        old = self._by_file.get(key)
-        if old is not None and old.digest == digest:
-            return self.definitions_in(key)
-        fs = self._load(digest)
-        if fs is None:
-            fs = index_symbols(key, data, self.options)
-            self._store(digest, fs)
-            self.stats.parsed += 1
-        else:
-            self.stats.cached += 1
-        self._install(key, digest, fs, len(data))
-        return self.definitions_in(key)
-
-    def _add_quiet(self, path: str | Path) -> None:
-        key = os.path.abspath(path)
+    def _add(self, key: str) -> None:
+        """Read and index one file (replacing what was known about it); raises OSError if it cannot be read."""
         with open(key, "rb") as f:
             data = f.read()
         digest = hashlib.sha256(data).hexdigest()
@@ -182,12 +154,7 @@ class SymbolIndex:
             self.stats.parsed += 1
         else:
             self.stats.cached += 1
-        self._install(key, digest, fs, len(data))
-
-    def add_file(self, path: str | Path) -> list[Definition]:
-        """Read and index one file; raises OSError if it cannot be read."""
-        self._add_quiet(path)
-        return self.definitions_in(path)
+        self._install(key, digest, fs)
 
     def add_files(self, paths: Iterable[str | Path], jobs: int = 1) -> int:
         """Index many files, skipping unreadable ones (recorded in ``errors``); returns how many.
@@ -200,11 +167,10 @@ class SymbolIndex:
         count = 0
         for p in absolute:
             try:
-                self._add_quiet(p)
+                self._add(p)
                 count += 1
             except OSError as exc:
                 self.errors[p] = exc.strerror or str(exc)
-                self.stats.unreadable += 1
         return count
 
     def _prefill(self, paths: list[str], jobs: int) -> None:
@@ -270,9 +236,6 @@ class SymbolIndex:
             return [self._definition(p, i) for p, i in refs]
         wanted = {kinds} if isinstance(kinds, str) else set(kinds)
         return [self._definition(p, i) for p, i in refs if self._by_file[p].symbols.rows[i][1] in wanted]
-
-    def complete_definitions(self, name: str, kinds: Iterable[str] | str | None = None) -> list[Definition]:
-        return [d for d in self.lookup(name, kinds) if d.complete]
 
     def files(self) -> list[str]:
         return list(self._by_file)

@@ -17,7 +17,6 @@ import tree_sitter_c
 
 __all__ = [
     "C_KEYWORDS",
-    "identifiers",
     "identifiers_in",
     "used_identifiers",
     "TagUse",
@@ -63,14 +62,9 @@ def identifiers_in(text: str, start: int = 0, end: int | None = None) -> set[str
     return found
 
 
-def identifiers(text: bytes) -> set[str]:
-    """``identifiers_in`` for bytes."""
-    return identifiers_in(text.decode("latin-1"))
-
-
 def used_identifiers(text: bytes) -> set[str]:
     """The identifiers a header references (types, functions, macros, config options)."""
-    return identifiers(text)
+    return identifiers_in(text.decode("latin-1"))
 
 
 _LANGUAGE: tree_sitter.Language | None = None

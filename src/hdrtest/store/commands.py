@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
@@ -30,6 +31,17 @@ def open_cache(settings: Settings, warn: Callable[[str], None] | None = None) ->
         (warn or warn_stderr)(f"hdrtest: warning: {message}")
     cache.errors.clear()
     return cache
+
+
+@contextmanager
+def command_cache(settings: Settings) -> Iterator[ResultCache | None]:
+    """``open_cache`` for the length of a command, closed on every way out."""
+    cache = open_cache(settings)
+    try:
+        yield cache
+    finally:
+        if cache is not None:
+            cache.close()
 
 
 def cache_command(action: str, settings: Settings, *, max_size: str | None = None, as_json: bool = False) -> str:

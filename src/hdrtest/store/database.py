@@ -288,13 +288,17 @@ class Database:
         """Remove everything; returns the number of entries removed."""
         with self._lock:
             self._discard_pending(everything=False)
-            with self._write() as db:
-                count: int = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
-                for table in _DROP:
-                    db.execute(f"DELETE FROM {table}")
-            self._forget()
-            self._compact()
-            return count
+            return self._wipe()
+
+    def _wipe(self) -> int:
+        """Empty every table; returns the number of entries there were."""
+        with self._write() as db:
+            count: int = db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+            for table in _DROP:
+                db.execute(f"DELETE FROM {table}")
+        self._forget()
+        self._compact()
+        return count
 
     def prune(self, max_size: int) -> int:
         """Evict the least recently used entries until the database is at most ``max_size`` bytes on disk.
@@ -310,11 +314,7 @@ class Database:
                 total = db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM entries").fetchone()
                 entry_bytes, count = int(total[0]), int(total[1])
                 if count == 0:
-                    with self._write() as txn:
-                        for table in _DROP:
-                            txn.execute(f"DELETE FROM {table}")
-                    self._forget()
-                    self._compact()
+                    self._wipe()
                     break
                 overhead = max(0, self.disk_size() - entry_bytes)
                 budget = max(0, max_size - overhead)

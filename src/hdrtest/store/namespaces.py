@@ -20,12 +20,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import pickle
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 from .sizes import format_size, tree_size
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,16 @@ def register(name: str, version: int = 1) -> Namespace:
 
 def registered() -> tuple[Namespace, ...]:
     return tuple(_REGISTRY.values())
+
+
+def load(path: Path | None, decode: Callable[[bytes], T]) -> T | None:
+    """A side cache's file decoded; None when there is none, or it is damaged (it is then made and written again)."""
+    if path is None:
+        return None
+    try:
+        return decode(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError, KeyError):
+        return None
 
 
 @functools.cache

@@ -89,7 +89,7 @@ class ResultCache(Database):
         self.context = context
         #: Files changed after this moment may have changed under a compile: results reading them are not stored.
         self.opened_ns = time.time_ns()
-        self.hits = self.misses = self.stored = self.not_stored = 0
+        self.hits = self.stored = 0
         #: Why results were not stored, with counts (for ``stats`` and debugging).
         self.skipped: dict[str, int] = {}
         #: Where this cache directory keeps variant preludes: a hit's reproducer names the file there.
@@ -301,7 +301,6 @@ class ResultCache(Database):
         row = self._db.execute("SELECT payload, deps, deps_digest, dirs, dirs_digest FROM entries WHERE key = ?",
                                (key,)).fetchone()
         if row is None:
-            self.misses += 1
             return None
         payload, deps_blob, deps_digest, dirs_blob, dirs_digest = row
         deps = self._paths_of(deps_blob)
@@ -309,12 +308,10 @@ class ResultCache(Database):
         if deps is None or dirs is None or \
                 self._combined(deps, self.file_digest, self._file_memo) != deps_digest or \
                 self._combined(dirs, self.dir_digest, self._dir_memo) != dirs_digest:
-            self.misses += 1
             return None
         try:
             result = result_from_dict(json.loads(zlib.decompress(payload)), job)
         except (ValueError, KeyError, TypeError, zlib.error):
-            self.misses += 1
             return None
         result.command = display_command(job, self.variant_dir)  # the variant prelude's path is this run's
         result.dependencies = tuple(deps)
@@ -339,8 +336,6 @@ class ResultCache(Database):
             try:
                 if self._store(result):
                     self.stored += 1
-                else:
-                    self.not_stored += 1
             except sqlite3.Error as exc:
                 if not self.recover(exc):
                     self.errors.append(f"cache store failed: {exc}")

@@ -188,11 +188,6 @@ def kill_started_by(threads: set[int]) -> int:
     return len(procs)
 
 
-def live_count() -> int:
-    with _live_lock:
-        return len(_live)
-
-
 def reset() -> None:
     """Accept new children again (a library caller that handled an interrupt and goes on)."""
     _stopping.clear()
@@ -213,9 +208,6 @@ class Child:
     @property
     def pid(self) -> int:
         return self._proc.pid
-
-    def alive(self) -> bool:
-        return self._proc.poll() is None
 
     def send(self, data: bytes) -> None:
         """Write a request; raises OSError when the child is gone."""
