@@ -257,6 +257,12 @@ class Result:
     explained_from: dict[str, str] | None = field(default_factory=dict)
 
 
+def not_verified(job: Job, reason: str) -> Result:
+    """A job hdrtest could not establish a verdict for: the reason travels as a ``not-verified`` note."""
+    note = Diagnostic(file=job.display, line=0, column=0, severity="note", message=reason, category="not-verified")
+    return Result(job=job, status=Status.UNVERIFIED, diagnostics=[note])
+
+
 @dataclass
 class Skipped:
     header: str
