@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
+from .fixes import shown_path
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
 from .store.atomic import write_atomic
@@ -261,21 +262,14 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     except OSError as exc:
         raise _Failed(f"cannot run {inputs.compiler}: {exc}") from None
     if out.timed_out:
-        raise _Failed(f"compiling {_shown(inputs.root, source)} took over {inputs.timeout:g} s")
-    rel = _shown(inputs.root, source)
+        raise _Failed(f"compiling {shown_path(source, inputs.root)} took over {inputs.timeout:g} s")
+    rel = shown_path(source, inputs.root)
     if out.returncode != 0:
         raise _unit_fails(rel, out.err)
     if not sed_offsets(out.out):
         raise _Failed(f"no '->NAME value' markers in the assembly of {rel}")
     witnesses.update(p for p in read_deps(deps, inputs.directory) if not p.startswith(str(work)))
     return out.out
-
-
-def _shown(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _timeconst(root: Path, hz: str) -> str | None:
@@ -302,7 +296,7 @@ def _generate(inputs: _Inputs, work: Path, witnesses: set[str]) -> tuple[tuple[s
     offsets_src = root / "arch" / inputs.arch / "kernel" / "asm-offsets.c"
     for src in (bounds_src, offsets_src):
         if not src.is_file():
-            raise _Failed(f"{_shown(root, src)} not found")
+            raise _Failed(f"{shown_path(src, root)} not found")
     forced = variant_prelude_text(Variant(name="kbuild", defines=inputs.defines))
     headers: list[tuple[str, str]] = []
     hz = dict(inputs.defines).get("CONFIG_HZ")

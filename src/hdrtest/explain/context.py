@@ -132,10 +132,6 @@ def shown_in(path: str | Path, root: Path) -> str:
     return shown_path(Path(norm_path(path)), root)
 
 
-def where_of(definition: DefinitionLike, root: Path) -> str:
-    return f"{shown_in(definition.file, root)}:{definition.line}"
-
-
 def lookup(index: IndexLike, name: str, kinds: Sequence[str]) -> list[DefinitionLike]:
     return list(index.lookup(name, kinds))
 

@@ -27,7 +27,7 @@ from .context import (
     tree_edit,
 )
 from .guards import hiding_guard
-from .includes import include_edit, include_spelling, sibling_spellings, standard_header, through_habits
+from .includes import include_line, include_spelling, sibling_spellings, standard_header, through_habits
 from .render import rendered
 from .stubs import stub_blockers, stub_for
 
@@ -89,7 +89,8 @@ def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definiti
              ctx: Context, **fields: Any) -> Explained:
     """``definition``, which ``user`` reaches by including ``spelled``: the record, and the edit when
     ``user`` is a file of the tree."""
-    edit = include_edit(spelled, labelled(diag.symbol or "", target), user, ctx)
+    edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(f"#include {spelled}",),
+                     group="include", description=f"include for {labelled(diag.symbol or '', target)}")
     return Explained([], [edit] if edit is not None else [], diagnosis_for(
         kind, diag, definition, ctx, target=target, include=spelled, header=shown_in(user, ctx.root),
         edit_line=edit.line if edit is not None else None, **fields))

@@ -6,11 +6,10 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ..fixes import Edit
 from ..graph.resolve import SearchPath, job_search_path
 from ..scan.conditions import TRUE, evaluate
 from .config import Values
-from .context import Context, DefinitionLike, norm_path, tree_edit
+from .context import Context, DefinitionLike, norm_path
 from .files import Files
 
 
@@ -150,9 +149,3 @@ def include_line(user: Path, files: Files) -> int:
             if macro.name == scan.guard:
                 return macro.end_line + 1 if macro.end_line else macro.line + 1
     return 1
-
-
-def include_edit(spelled: str, label: str, user: Path, ctx: Context) -> Edit | None:
-    """The ``#include`` edit, or None when ``user`` is not a file of the tree."""
-    return tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(f"#include {spelled}",),
-                     group="include", description=f"include for {label}")

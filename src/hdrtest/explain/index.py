@@ -56,11 +56,6 @@ def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
     return [Path(p) for p in chosen]
 
 
-def index_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
-    """The closure and the wider set together (what a fully widened ``LazyIndex`` covers)."""
-    return list(dict.fromkeys([*closure_paths(results), *wider_paths(results, limit)]))
-
-
 #: An identifier as a whole word: what a file must contain to define it.
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 

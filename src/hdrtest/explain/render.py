@@ -28,10 +28,11 @@ def _directive(guard: str | None) -> str:
     return guard_directive(parse_condition("if", guard or "1"))
 
 
-def _guard_reasons(d: Diagnosis) -> tuple[str, str]:
-    """(the directive that tests the guard, why it is false here) from the record's guard and values."""
-    reasons = why_false(parse_condition("if", d.guard or "1"), dict(d.values))
-    return _directive(d.guard), ", ".join(reasons)
+def _subject(d: Diagnosis) -> str:
+    """What the record is about, and where: "'x' is defined at f.h:3" (a member "is declared")."""
+    if d.context is not None:
+        return f"member {quoted(d.symbol)} of {quoted(d.context)} is declared at {_where(d)}"
+    return f"{labelled(d.symbol, d.target)} is defined at {_where(d)}"
 
 
 def _definition(d: Diagnosis, message: str) -> Note:
@@ -39,38 +40,38 @@ def _definition(d: Diagnosis, message: str) -> Note:
 
 
 def _conditional(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
-    directive, reasons = _guard_reasons(d)
-    label = labelled(d.symbol, d.target)
-    message = f"{label} is defined at {_where(d)} only when {d.guard}"
-    if reasons:
-        message += "; in this configuration " + reasons
+    reasons = ", ".join(why_false(parse_condition("if", d.guard or "1"), dict(d.values)))
+    message = f"{_subject(d)} only when {d.guard}" + (f"; in this configuration {reasons}" if reasons else "")
     if d.header is not None:
         message += f" (and {d.header} does not include {d.file})"
     notes = [_definition(d, message)]
+    use = f"guard the use at {diag.file}:{diag.line} with {_directive(d.guard)}"
+    if d.context is not None:
+        return notes + [Note(f"fix: {use}, or declare the member unconditionally", diag.file, diag.line, kind="fix")]
+    label = labelled(d.symbol, d.target)
     if d.blockers:
         notes.append(Note(f"no stub for {label} is offered: {d.refused_stub} uses {', '.join(d.blockers)}, which "
                           "exist(s) only where the guard holds", file=d.file, line=d.line, kind="fix"))
     if d.outside:
         notes.append(Note(f"{d.file} is outside the checked tree: hdrtest suggests no edit of it", file=d.file,
                           line=d.line, kind="fix"))
-    fixes: list[tuple[str, str | None, int | None, str | None]] = []
+    fixes: list[Note] = []
     if d.stub is not None and d.block is not None:
         branch = "a new #else" if d.needs_else else "the branch taken here"
-        fixes.append((f"add a stub to {branch} of the conditional at {d.file}:{d.block[0]}-{d.block[1]}: {d.stub}",
-                      d.file, d.edit_line, fix_diff))
+        fixes.append(Note(f"add a stub to {branch} of the conditional at {d.file}:{d.block[0]}-{d.block[1]}: "
+                          f"{d.stub}", file=d.file, line=d.edit_line, kind="fix", fix_diff=fix_diff))
     if not d.outside:
         block = f"the {_directive(d.block_guard)} block ({d.file}:{d.block[0]})" if d.block is not None else \
-            f"its {directive} block"
-        fixes.append((f"move {label} out of {block}, so that every configuration has it", d.file, d.line, None))
-    fixes.append((f"{'or ' if fixes else ''}guard the use at {diag.file}:{diag.line} with {directive}", diag.file,
-                  diag.line, None))
-    return notes + [Note(f"fix {number}: {text}", file=file, line=line, kind="fix", fix_diff=diff)
-                    for number, (text, file, line, diff) in enumerate(fixes, 1)]
+            f"its {_directive(d.guard)} block"
+        fixes.append(Note(f"move {label} out of {block}, so that every configuration has it", file=d.file,
+                          line=d.line, kind="fix"))
+    fixes.append(Note(("or " if fixes else "") + use, file=diag.file, line=diag.line, kind="fix"))
+    return notes + [dataclasses.replace(n, message=f"fix {number}: {n.message}") for number, n in enumerate(fixes, 1)]
 
 
 def _unknown_condition(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
-    return [_definition(d, f"{labelled(d.symbol, d.target)} is defined at {_where(d)} only when {d.guard}, whose "
-                           f"value here is unknown (not verified: {d.reason})")]
+    return [_definition(d, f"{_subject(d)} only when {d.guard}, whose value here is unknown (not verified: "
+                           f"{d.reason})")]
 
 
 def _include_fix(d: Diagnosis, fix_diff: str | None) -> Note:
@@ -82,11 +83,10 @@ def _include_fix(d: Diagnosis, fix_diff: str | None) -> Note:
 
 
 def _not_included(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
-    label = labelled(d.symbol, d.target)
     if d.include is None:
-        return [_definition(d, f"{label} is defined at {_where(d)}, which no include path of this compile reaches")]
+        return [_definition(d, f"{_subject(d)}, which no include path of this compile reaches")]
     others = f" (also at {d.total - 1} other place(s))" if d.total > 1 else ""
-    message = f"{label} is defined at {_where(d)}{others}, which {d.header} does not include"
+    message = f"{_subject(d)}{others}, which {d.header} does not include"
     if d.neighbours:
         message += f"; {d.include}, included by {d.neighbours} file(s) next to it, brings it in"
     return [_definition(d, message), _include_fix(d, fix_diff)]
@@ -100,15 +100,10 @@ def _standard_header(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> li
 
 
 def _defined_here(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
-    message = f"{labelled(d.symbol, d.target)} is defined at {_where(d)}, which this compile reads"
-    if d.guard is not None:
-        message += f" (when {d.guard}, which holds here)"
-    return [_definition(d, message)]
-
-
-def _defined_after_use(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
-    return [_definition(d, f"{labelled(d.symbol, d.target)} is defined at {_where(d)}, after its use at line "
-                           f"{diag.line}")]
+    if d.kind is K.DEFINED_AFTER_USE:
+        return [_definition(d, f"{_subject(d)}, after its use at line {diag.line}")]
+    holds = f" (when {d.guard}, which holds here)" if d.guard is not None else ""
+    return [_definition(d, f"{_subject(d)}, which this compile reads{holds}")]
 
 
 def _forward_only(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
@@ -124,17 +119,6 @@ def _forward_only(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[
 def _nowhere(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
     return [Note(f"{labelled(d.symbol, d.target)} is defined nowhere in the {d.total} indexed file(s) (the header's "
                  "includes and the include directories of its flags)", kind="definition")]
-
-
-def _member(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
-    head = f"member {quoted(d.symbol)} of {quoted(d.context or '?')} is declared at {_where(d)} only when {d.guard}"
-    if not d.verified:
-        return [Note(f"{head}, whose value here is unknown (not verified: {d.reason})", file=d.file, line=d.line,
-                     kind="definition")]
-    directive, reasons = _guard_reasons(d)
-    return [Note(f"{head}; in this configuration {reasons}", file=d.file, line=d.line, kind="definition"),
-            Note(f"fix: guard the use at {diag.file}:{diag.line} with {directive}, or declare the member "
-                 "unconditionally", file=diag.file, line=diag.line, kind="fix")]
 
 
 def _no_member(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
@@ -202,7 +186,7 @@ _RENDERERS: dict[DiagnosisKind, Callable[[Diagnosis, Diagnostic, str | None], li
     K.NOT_INCLUDED: _not_included,
     K.STANDARD_HEADER: _standard_header,
     K.DEFINED_HERE: _defined_here,
-    K.DEFINED_AFTER_USE: _defined_after_use,
+    K.DEFINED_AFTER_USE: _defined_here,
     K.FORWARD_ONLY: _forward_only,
     K.NOWHERE: _nowhere,
     K.NO_MEMBER: _no_member,
@@ -221,8 +205,6 @@ _RENDERERS: dict[DiagnosisKind, Callable[[Diagnosis, Diagnostic, str | None], li
 def notes_for(d: Diagnosis, diag: Diagnostic, fix_diff: str | None = None, also_diff: str | None = None) -> list[Note]:
     """The notes that say what ``d`` established about ``diag`` (``fix_diff``: its edits as a unified diff;
     ``also_diff``: those of ``d.also``)."""
-    if d.context is not None and d.kind in (K.CONDITIONAL, K.UNKNOWN_CONDITION):
-        return _member(d, diag, fix_diff)
     notes = _RENDERERS[d.kind](d, diag, fix_diff)
     if d.forward is not None:
         notes = _forward_only(d.forward, diag, None) + notes
