@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -178,6 +179,22 @@ def test_macro_stub_goes_into_the_existing_else(tmp_path: Path, compiler: str) -
     assert "+#define BUF_WORDS 0\n #endif" in stub.fix_diff
     assert "the branch taken here" in stub.message
     assert fixes_pass(report, settings, tmp_path)
+
+
+def test_a_value_test_under_another_option_pattern_stays_one(tmp_path: Path, compiler: str) -> None:
+    # With HAVE_* as the options, '#if CONFIG_LEVEL' tests a value: the notes must not call it '#ifdef'.
+    write_tree(tmp_path, {
+        "include/lvl.h": G.format(g="LVL_H", body="#if CONFIG_LEVEL\nstruct lvl { int n; };\n#endif"),
+        "t.h": G.format(g="T_H", body="#include <lvl.h>\nstruct user { struct lvl l; };"),
+    })
+    settings = dataclasses.replace(settings_for(tmp_path, compiler, "-DCONFIG_LEVEL=0"), option_pattern="HAVE_[A-Z_]+")
+    _, result = run(tmp_path, settings)
+    diagnosis = first_error(result).diagnosis
+    assert diagnosis is not None and (diagnosis.kind, diagnosis.guard) == (DiagnosisKind.CONDITIONAL, "CONFIG_LEVEL")
+    assert "only when CONFIG_LEVEL; in this configuration CONFIG_LEVEL is false (CONFIG_LEVEL=0)" in texts(result)
+    assert [n.message.split(": ", 1)[1] for n in notes_of(result, "fix")][1:] == [
+        "move \u2018struct lvl\u2019 out of the #if CONFIG_LEVEL block (include/lvl.h:3), so that every configuration has it",
+        "or guard the use at t.h:4 with #if CONFIG_LEVEL"]
 
 
 def test_nested_condition_names_the_false_one(tmp_path: Path, compiler: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..fixes import Edit
 from ..models import Diagnosis, DiagnosisKind, Diagnostic, Note
-from ..scan.conditions import parse_condition
+from ..scan.conditions import Formula, OptionFilter, parse_condition
 from .context import Explained, labelled, quoted
 from .guards import guard_directive, why_false
 
@@ -23,9 +23,18 @@ def _where(d: Diagnosis) -> str:
     return f"{d.file}:{d.line}"
 
 
+# The record's guards were written by ``to_c`` from formulas whose options are already ``defined(X)``: read
+# back with no option pattern, a plain ``CONFIG_X`` stays the value test it was.
+_AS_WRITTEN = OptionFilter(patterns=())
+
+
+def _formula(guard: str | None) -> Formula:
+    return parse_condition("if", guard or "1", _AS_WRITTEN)
+
+
 def _directive(guard: str | None) -> str:
     """The directive that tests ``guard`` (``#ifdef X``)."""
-    return guard_directive(parse_condition("if", guard or "1"))
+    return guard_directive(_formula(guard))
 
 
 def _subject(d: Diagnosis) -> str:
@@ -40,7 +49,7 @@ def _definition(d: Diagnosis, message: str) -> Note:
 
 
 def _conditional(d: Diagnosis, diag: Diagnostic, fix_diff: str | None) -> list[Note]:
-    reasons = ", ".join(why_false(parse_condition("if", d.guard or "1"), dict(d.values)))
+    reasons = ", ".join(why_false(_formula(d.guard), dict(d.values)))
     message = f"{_subject(d)} only when {d.guard}" + (f"; in this configuration {reasons}" if reasons else "")
     if d.header is not None:
         message += f" (and {d.header} does not include {d.file})"
