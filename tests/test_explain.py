@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from hdrtest.report.text import render
 from hdrtest.scan.conditions import Defined, Not, Or, parse_condition
 from hdrtest.scan.directives import scan_directives
 from hdrtest.settings import Settings, load_settings
+from hdrtest.store.serialize import diagnostic_from_dict, diagnostic_to_dict
 
 G = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"
 
@@ -178,6 +181,53 @@ def test_macro_stub_goes_into_the_existing_else(tmp_path: Path, compiler: str) -
     assert "+#define BUF_WORDS 0\n #endif" in stub.fix_diff
     assert "the branch taken here" in stub.message
     assert fixes_pass(report, settings, tmp_path)
+
+
+def test_a_value_test_under_another_option_pattern_stays_one(tmp_path: Path, compiler: str) -> None:
+    # With HAVE_* as the options, '#if CONFIG_LEVEL' tests a value: the notes must not call it '#ifdef'.
+    write_tree(tmp_path, {
+        "include/lvl.h": G.format(g="LVL_H", body="#if CONFIG_LEVEL\nstruct lvl { int n; };\n#endif"),
+        "t.h": G.format(g="T_H", body="#include <lvl.h>\nstruct user { struct lvl l; };"),
+    })
+    settings = dataclasses.replace(settings_for(tmp_path, compiler, "-DCONFIG_LEVEL=0"), option_pattern="HAVE_[A-Z_]+")
+    _, result = run(tmp_path, settings)
+    diagnosis = first_error(result).diagnosis
+    assert diagnosis is not None and (diagnosis.kind, diagnosis.guard) == (DiagnosisKind.CONDITIONAL, "CONFIG_LEVEL")
+    assert "only when CONFIG_LEVEL; in this configuration CONFIG_LEVEL is false (CONFIG_LEVEL=0)" in texts(result)
+    assert [n.message.split(": ", 1)[1] for n in notes_of(result, "fix")][1:] == [
+        "move \u2018struct lvl\u2019 out of the #if CONFIG_LEVEL block (include/lvl.h:3), so that every configuration has it",
+        "or guard the use at t.h:4 with #if CONFIG_LEVEL"]
+
+
+def test_a_guarded_definition_with_an_unconditional_one_elsewhere(tmp_path: Path, compiler: str) -> None:
+    # u.h's failure puts other.h in the index, outside t.h's closure: t.h's own cfg.h guards 'struct thing'.
+    write_tree(tmp_path, {
+        "include/cfg.h": G.format(g="CFG_H", body="#ifdef CONFIG_A\nstruct thing { int x; };\n#endif"),
+        "include/other.h": G.format(g="OTHER_H", body="struct thing { int x; };"),
+        "t.h": G.format(g="T_H", body="#include <cfg.h>\nstruct user { struct thing t; };"),
+        "u.h": G.format(g="U_H", body="#include <other.h>\nstruct u2 { nope_t n; };"),
+    })
+    report = check(settings_for(tmp_path, compiler), [str(tmp_path / "t.h"), str(tmp_path / "u.h")])
+    [result] = [r for r in report.failures if r.job.display == "t.h"]
+    assert [n.message for n in notes_of(result) if n.kind != "triage"] == [
+        "\u2018struct thing\u2019 is defined at include/cfg.h:4 only when defined(CONFIG_A); in this configuration "
+        "CONFIG_A is not set",
+        "fix 1: add a stub to a new #else of the conditional at include/cfg.h:3-5: struct thing {};",
+        "fix 2: move \u2018struct thing\u2019 out of the #ifdef CONFIG_A block (include/cfg.h:3), so that every "
+        "configuration has it",
+        "fix 3: or guard the use at t.h:4 with #ifdef CONFIG_A",
+        "it is also defined unconditionally: \u2018struct thing\u2019 is defined at include/other.h:3, which t.h does "
+        "not include",
+        "it is also defined unconditionally: fix: add '#include <other.h>' to t.h"]
+    diagnosis = first_error(result).diagnosis
+    assert diagnosis is not None and diagnosis.also is not None
+    assert (diagnosis.kind, diagnosis.file, diagnosis.stub) == (DiagnosisKind.CONDITIONAL, "include/cfg.h",
+                                                               "struct thing {};")
+    assert (diagnosis.also.kind, diagnosis.also.file, diagnosis.also.include, diagnosis.also.header) == \
+        (DiagnosisKind.NOT_INCLUDED, "include/other.h", "<other.h>", "t.h")
+    # The nested record survives the result cache's JSON.
+    stored = json.loads(json.dumps(diagnostic_to_dict(first_error(result))))
+    assert diagnostic_from_dict(stored).diagnosis == diagnosis
 
 
 def test_nested_condition_names_the_false_one(tmp_path: Path, compiler: str) -> None:

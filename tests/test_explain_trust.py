@@ -121,7 +121,7 @@ def test_gstring_is_found_and_included(tmp_path: Path, compiler: str) -> None:
     [definition] = notes_of(result, "definition")
     assert (definition.file, definition.line) == ("include/glib/gstring.h", 8)
     assert errors(result)[0].diagnosis == Diagnosis("not-included", "GString", "include/glib/gstring.h", 8,
-                                                    include="<glib/gstring.h>")
+                                                    include="<glib/gstring.h>", total=1, header="t.h", edit_line=3)
     edits = explained(report, settings).edits
     assert [(e.file, e.lines) for e in edits] == [(root / "t.h", ("#include <glib/gstring.h>",))]
 
@@ -190,8 +190,12 @@ def test_no_stub_copies_the_guard_macro(tmp_path: Path, compiler: str) -> None:
     assert not [n for n in notes_of(result) if n.fix_diff]
     assert explained(report, settings).edits == []
     assert any("OFF_T_TYPE" in n.message and "no stub" in n.message for n in notes_of(result, "fix"))
+    # The stub the #else would get is refused for the guard macro it uses.
     assert errors(result)[0].diagnosis == Diagnosis("conditional", "off_type", "include/cfg.h", 4,
-                                                    guard="defined(OFF_T_TYPE)", values=(("OFF_T_TYPE", None),))
+                                                    guard="defined(OFF_T_TYPE)", values=(("OFF_T_TYPE", None),),
+                                                    block=(3, 5), block_guard="defined(OFF_T_TYPE)", needs_else=True,
+                                                    refused_stub="typedef OFF_T_TYPE off_type;",
+                                                    blockers=("OFF_T_TYPE",))
 
 
 def test_no_stub_uses_a_type_defined_only_in_the_block(tmp_path: Path, compiler: str) -> None:
@@ -338,7 +342,7 @@ def test_a_cached_explanation_follows_the_definition_it_names(tmp_path: Path, co
     _, third = failing(root, settings)
     assert third.cached and [(n.file, n.line) for n in notes_of(third, "definition")] == [("include/defs.h", 5)]
     assert errors(third)[0].diagnosis == Diagnosis("not-included", "struct big", "include/defs.h", 5,
-                                                   include="<defs.h>")
+                                                   include="<defs.h>", total=1, header="t.h", edit_line=3)
     assert str(root / "include/defs.h") in (third.explained_from or {})
 
 

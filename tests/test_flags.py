@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import hdrtest, write_tree
 
+from hdrtest.graph.resolve import SearchPath
 from hdrtest.toolchain.flags import parse_flags
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
@@ -51,16 +52,32 @@ def test_every_directory_spelling_lands_where_gcc_searches(tmp_path: Path) -> No
         "-iquote", "q1", "-iquoteq2", "-I", "a", "-Ib", "--include-directory=c", "-isystem", "s1", "-isystems2",
         "-iprefix", prefix, "-iwithprefixbefore", "x", "-iwithprefix", "y", "-idirafter", "late1", "-idirafterlate2",
     ]  # fmt: skip
-    # Not covered: gcc searches every -iwithprefix directory before every -idirafter one, whatever their order on
-    # the command line; the parser keeps command-line order (gcc 12, measured).
     parsed = parse_flags(flags)
     quote, angled = gcc_search_list(flags, tmp_path)
     assert parsed.quote_dirs == ("q1", "q2")
     assert parsed.include_dirs == ("a", "b", "c", prefix + "x")
-    assert parsed.system_dirs == ("s1", "s2")
-    assert parsed.after_dirs == (prefix + "y", "late1", "late2")
+    assert parsed.system_dirs == ("s1", "s2", prefix + "y")
+    assert parsed.after_dirs == ("late1", "late2")
     assert quote == list(parsed.quote_dirs)
     assert angled == [*parsed.include_dirs, *parsed.system_dirs, *parsed.after_dirs]
+
+
+@pytest.mark.parametrize("order", [
+    ["-idirafter", "late", "-iwithprefix", "y"],
+    ["-iwithprefix", "y", "-idirafter", "late"],
+    ["-iwithprefix", "y", "-isystem", "s"],
+    ["-isystem", "s", "-iwithprefix", "y"],
+    ["-idirafter", "late", "-isystem", "s", "-iwithprefix", "y"],
+])  # fmt: skip
+def test_the_header_gcc_reads_is_the_one_resolved(tmp_path: Path, order: list[str]) -> None:
+    # gcc's manual puts -iwithprefix "where -idirafter would"; gcc itself searches it among the -isystem
+    # directories, in command-line order, before -idirafter whatever comes first.
+    for name in ("late", "p/y", "s"):
+        write_tree(tmp_path / name, {"same.h": f'#define WHICH "{name}"\n'})
+    flags = ["-iprefix", str(tmp_path / "p") + "/", *order]
+    read = gcc_macros([*flags, "-include", "same.h"], tmp_path)["WHICH"]
+    found = SearchPath.from_flags(flags, tmp_path).resolve("same.h", True, tmp_path / "t.c")
+    assert found is not None and f'"{found.parent.relative_to(tmp_path).as_posix()}"' == read
 
 
 def test_include_and_macro_spellings_agree_with_gcc(tmp_path: Path) -> None:

@@ -245,13 +245,40 @@ def test_fill_preludes_sets_text_and_notes(tmp_path: Path, compiler: str) -> Non
     job = toy_job(root, compiler)
     plain = Variant(name="nothing")
     wanted = [variant(DEBUG), variant((("CONFIG_TOY_BROKEN", "1"),)), plain]
-    filled, unmade = kbuild.fill_preludes(root, job, wanted, workers=2)
+    filled, unmade, failing = kbuild.fill_preludes(root, job, wanted, workers=2)
     assert "__LINUX_BOUNDS_H__" in filled[0].prelude_text
     assert filled[1].prelude_text == "" and filled[2] == plain
     # The broken variant cannot be checked: its reason is returned by name, for a not-verified result.
-    assert list(unmade) == ["CONFIG_TOY_BROKEN=y"]
-    assert unmade["CONFIG_TOY_BROKEN=y"].startswith("include/generated headers (bounds.h, asm-offsets.h) could not be made")
-    assert "kernel/bounds.c does not compile" in unmade["CONFIG_TOY_BROKEN=y"]
+    assert unmade == {} and list(failing) == ["CONFIG_TOY_BROKEN=y"]
+    failure = failing["CONFIG_TOY_BROKEN=y"]
+    assert failure.reason.startswith("include/generated headers (bounds.h, asm-offsets.h) could not be made")
+    assert "kernel/bounds.c does not compile" in failure.reason
+    # The record says which unit fails and where its first error is, for prepare_failed to compare.
+    assert failure.unit == "kernel/bounds.c"
+    assert failure.file is not None and Path(failure.file).resolve() == (root / "kernel/bounds.c").resolve()
+    assert failure.line == 6 and "this configuration does not build" in failure.message
+
+
+def test_a_header_failure_stands_only_at_the_prepare_units_located_error(tmp_path: Path, compiler: str) -> None:
+    root = toy_tree(tmp_path, compiler)
+    job = replace(toy_job(root, compiler), variant=variant(DEBUG))
+    stale = compile_job(job, CompileOptions(root=root))
+    [error] = [d for d in stale.diagnostics if d.is_error]
+    assert error.abs_file is not None
+    at_error = kbuild.PrepareFailure("kernel/bounds.c", error.abs_file, error.line, error.message, "bounds.c fails")
+    stands = kbuild.prepare_failed(stale, at_error)
+    assert stands.status is Status.FAIL
+    assert [d.message for d in stands.diagnostics if d.category == "prepare-fails"] == [
+        "bounds.c fails; Kbuild's prepare step fails in this configuration with an error this header shows too"]
+    # The same text, but the unit's first error named no place (a command-line error): not established.
+    unplaced = replace(at_error, file=None, line=0)
+    assert kbuild.prepare_failed(stale, unplaced).status is Status.UNVERIFIED
+    elsewhere = replace(at_error, line=error.line + 1, message="something else")
+    unverified = kbuild.prepare_failed(stale, elsewhere)
+    assert unverified.status is Status.UNVERIFIED and unverified.command == stale.command
+    assert [(d.category, d.message) for d in unverified.diagnostics] == [("not-verified", "bounds.c fails")]
+    assert kbuild.prepare_failed(compile_job(toy_job(root, compiler), CompileOptions(root=root)),
+                                 at_error).status is Status.UNVERIFIED  # a pass proves nothing either
 
 
 def test_disk_cache_is_reused_and_checked_against_sources(tmp_path: Path, compiler: str) -> None:

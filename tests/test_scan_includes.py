@@ -354,7 +354,7 @@ def test_one_flag_parser_reads_what_the_preprocessor_needs() -> None:
     assert parsed.std == "gnu11"
     assert parsed.language == "c"  # the first -x
     assert parsed.include_dirs == ("/p/a",)  # "-I-" is not a directory
-    assert parsed.after_dirs == ("/p/b",)
+    assert parsed.system_dirs == ("/p/b",) and parsed.after_dirs == ()  # gcc searches -iwithprefix as -isystem
     assert parsed.forced_includes == ()
     assert parsed.nostdinc and parsed.sysroot == "root"
     assert parsed.target_flags == ("--sysroot=root", "--target=arm", "-m32")

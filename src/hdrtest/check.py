@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,7 +24,7 @@ from .graph.store import GraphStore
 from .kbuild_flags import flag_dependent, tree_flag_lines
 from .kconfig.values import values_from_macros
 from .macros import defined_macros
-from .models import CheckReport, Diagnostic, Job, Result, Status
+from .models import CheckReport, Diagnostic, Job, Result, Status, not_verified
 from .plan import FlagSource, baseline_jobs, flag_source
 from .report import rootcause
 from .rundir import run_caches
@@ -116,8 +114,8 @@ class VariantPlanning:
     fragile: dict[tuple[str, str], fragility.Fragility] = field(default_factory=dict)
     #: Variant jobs that cannot be checked, with the reason: reported as not verified, never compiled.
     unverified: dict[Job, str] = field(default_factory=dict)
-    #: Variant jobs whose configuration's Kbuild prepare step fails, with the reason (see ``prepare_failed``).
-    prepare_fails: dict[Job, str] = field(default_factory=dict)
+    #: Variant jobs whose configuration's Kbuild prepare step fails (see ``kbuild.prepare_failed``).
+    prepare_fails: dict[Job, kbuild.PrepareFailure] = field(default_factory=dict)
 
 
 class RunStore:
@@ -186,7 +184,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     flipper = variants.Flipper(backend, table)
     planned: list[Job] = []
     unverified: dict[Job, str] = {}
-    prepare_fails: dict[Job, str] = {}
+    prepare_fails: dict[Job, kbuild.PrepareFailure] = {}
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
@@ -285,51 +283,8 @@ def unestablished_variants(baselines: Sequence[Result], planned: Sequence[Job]) 
             for job in planned if (job.header, job.language) in hopeless}
 
 
-_UNIT_ERROR = re.compile(r"\(\.?/?([^\s:()]+):(\d+):\d+: (?:fatal )?error: ")
-
-
-def prepare_failed(result: Result, why: str) -> Result:
-    """A variant whose own Kbuild prepare step fails (bounds.c or asm-offsets.c does not compile in it).
-
-    Kbuild runs a header test only after prepare, so the header test cannot pass in that
-    configuration.  The header, compiled with the tree's generated headers, fails for the same
-    reason when one of its errors is the prepare unit's first error (``why`` names it): at the same
-    line, or with the same message (gcc's JSON places an error met inside a macro expansion at the
-    expansion point, its text output at the macro's spelling).  That unit read no stale generated
-    header, so the error is not the stale sizes talking, and the failure stands.  Anything else (a
-    pass, other errors) is not verified.
-    """
-    found = _UNIT_ERROR.search(why)
-    if result.status is Status.FAIL and found is not None:
-        where = (found.group(1), int(found.group(2)))
-        said = _plain(why[found.end():why.rfind(")")])
-        if any(d.is_error and ((d.line == where[1] and _same_file(d.file, where[0])) or _plain(d.message) == said)
-               for d in result.diagnostics):
-            note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
-                              message=f"{why}; Kbuild's prepare step fails in this configuration with an error "
-                                      "this header shows too")
-            return replace(result, diagnostics=[*result.diagnostics, note])
-    return replace(not_verified(result.job, why), duration=result.duration, command=result.command)
-
-
-def _plain(message: str) -> str:
-    return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
-
-
-def _same_file(shown: str, relative: str) -> bool:
-    """Whether a diagnostic's path (relative to the root, or absolute) is the tree-relative ``relative``."""
-    shown = os.path.normpath(shown)
-    return shown == relative or shown.endswith("/" + relative)
-
-
 def _place(diag: Diagnostic) -> str:
     return diag.file + (f":{diag.line}" if diag.line else "")
-
-
-def not_verified(job: Job, reason: str) -> Result:
-    """A job hdrtest could not establish a verdict for: the reason travels as a ``not-verified`` note."""
-    note = Diagnostic(file=job.display, line=0, column=0, severity="note", message=reason, category="not-verified")
-    return Result(job=job, status=Status.UNVERIFIED, diagnostics=[note])
 
 
 def compile_options(settings: Settings) -> CompileOptions:
@@ -425,7 +380,7 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
         else:
             result = by_job[job]
         if job in planning.prepare_fails:
-            result = prepare_failed(result, planning.prepare_fails[job])
+            result = kbuild.prepare_failed(result, planning.prepare_fails[job])
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
         ordered.append(unestablished(result, kbuild_root))

@@ -30,8 +30,9 @@ from pathlib import Path
 
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
+from .fixes import shown_path
 from .kconfig import kconfig_env_from_cmd
-from .models import Job, Variant
+from .models import Diagnostic, Job, Result, Status, Variant, not_verified
 from .store.atomic import write_atomic
 from .store.namespaces import GENERATED
 from .toolchain import probe
@@ -68,6 +69,24 @@ class Regeneration:
     replaced: tuple[str, ...] = ()
     #: Why nothing was regenerated (missing source, compile error); None on success.
     problem: str | None = None
+    #: The prepare unit that does not compile, when that is the problem.
+    failure: PrepareFailure | None = None
+
+
+@dataclass(frozen=True)
+class PrepareFailure:
+    """A unit of Kbuild's prepare step (``bounds.c``, ``asm-offsets.c``) that does not compile in a variant."""
+
+    #: The unit, relative to the root.
+    unit: str
+    #: Where its first error is, the path as the compiler spelled it (without a leading ``./``); None when
+    #: the first error line names no place.
+    file: str | None
+    line: int
+    #: The first error's text after ``error:``, or the whole line when it names no place.
+    message: str
+    #: What a report says about the variant.
+    reason: str
 
 
 # --------------------------------------------------------------------------- pure conversions
@@ -191,12 +210,25 @@ def prelude_text(headers: Iterable[tuple[str, str]]) -> str:
 # --------------------------------------------------------------------------- running Kbuild's steps
 
 
-#: What a regeneration problem says when a unit of Kbuild's prepare step does not compile in the variant.
-UNIT_FAILS = "does not compile in this variant"
+# gcc's and clang's "path:line:col: error: text".
+_UNIT_ERROR = re.compile(r"(?:\./)?([^\s:()]+):(\d+):\d+: (?:fatal )?error: (.*)")
 
 
 class _Failed(Exception):
     """A step that stops regeneration; the message is shown to the user."""
+
+    def __init__(self, message: str, failure: PrepareFailure | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+def _unit_fails(unit: str, output: str) -> _Failed:
+    first = _first_error(output)
+    reason = f"{unit} does not compile in this variant ({first})"
+    found = _UNIT_ERROR.match(first)
+    if found is None:
+        return _Failed(reason, PrepareFailure(unit, None, 0, first, reason))
+    return _Failed(reason, PrepareFailure(unit, found.group(1), int(found.group(2)), found.group(3), reason))
 
 
 @dataclass(frozen=True)
@@ -230,21 +262,14 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     except OSError as exc:
         raise _Failed(f"cannot run {inputs.compiler}: {exc}") from None
     if out.timed_out:
-        raise _Failed(f"compiling {_shown(inputs.root, source)} took over {inputs.timeout:g} s")
-    rel = _shown(inputs.root, source)
+        raise _Failed(f"compiling {shown_path(source, inputs.root)} took over {inputs.timeout:g} s")
+    rel = shown_path(source, inputs.root)
     if out.returncode != 0:
-        raise _Failed(f"{rel} {UNIT_FAILS} ({_first_error(out.err)})")
+        raise _unit_fails(rel, out.err)
     if not sed_offsets(out.out):
         raise _Failed(f"no '->NAME value' markers in the assembly of {rel}")
     witnesses.update(p for p in read_deps(deps, inputs.directory) if not p.startswith(str(work)))
     return out.out
-
-
-def _shown(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _timeconst(root: Path, hz: str) -> str | None:
@@ -271,7 +296,7 @@ def _generate(inputs: _Inputs, work: Path, witnesses: set[str]) -> tuple[tuple[s
     offsets_src = root / "arch" / inputs.arch / "kernel" / "asm-offsets.c"
     for src in (bounds_src, offsets_src):
         if not src.is_file():
-            raise _Failed(f"{_shown(root, src)} not found")
+            raise _Failed(f"{shown_path(src, root)} not found")
     forced = variant_prelude_text(Variant(name="kbuild", defines=inputs.defines))
     headers: list[tuple[str, str]] = []
     hz = dict(inputs.defines).get("CONFIG_HZ")
@@ -294,7 +319,7 @@ def _generate(inputs: _Inputs, work: Path, witnesses: set[str]) -> tuple[tuple[s
 # --------------------------------------------------------------------------- caching
 
 
-_memory: dict[str, tuple[tuple[str, str], ...] | str] = {}
+_memory: dict[str, tuple[tuple[str, str], ...] | Regeneration] = {}
 _memory_lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
 
@@ -398,13 +423,13 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
                 if cache_dir is not None:
                     _disk_put(cache_dir, key, found, witnesses)
             except _Failed as exc:
-                found = str(exc)
+                found = Regeneration(problem=str(exc), failure=exc.failure)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
         with _memory_lock:
             _memory[key] = found
-    if isinstance(found, str):
-        return Regeneration(problem=found)
+    if isinstance(found, Regeneration):
+        return found
     existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
     fresh = differing(found, existing)
     return Regeneration(headers=found, text=prelude_text(fresh), replaced=tuple(name for name, _ in fresh))
@@ -420,28 +445,66 @@ def regenerated_headers(root: Path, job: Job, defines: Defines, cache_dir: Path 
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
-                  workers: int = 0) -> tuple[list[Variant], dict[str, str]]:
-    """``variants`` with ``prelude_text`` set, and why, per variant name, its headers could not be made.
+                  workers: int = 0) -> tuple[list[Variant], dict[str, str], dict[str, PrepareFailure]]:
+    """``variants`` with ``prelude_text`` set, and, per variant name, why its headers could not be made.
 
     A variant in the second part cannot be checked: compiled against the headers made for
     the baseline configuration, any verdict (a ``static_assert`` on a size) would be the
-    baseline's sizes talking, so the caller reports it as not verified.
+    baseline's sizes talking, so the caller reports it as not verified.  In the third, a unit
+    of the prepare step does not compile: see ``prepare_failed``.
     """
     todo = [index for index, variant in enumerate(variants) if variant.defines]
     if not todo:
-        return list(variants), {}
+        return list(variants), {}, {}
     count = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     with ThreadPoolExecutor(max_workers=max(1, min(count, len(todo)))) as pool:
         outcomes = dict(zip(todo, pool.map(
             lambda i: regenerate(root, job, variants[i].defines, cache_dir=cache_dir), todo)))
     filled: list[Variant] = []
     unmade: dict[str, str] = {}
+    failing: dict[str, PrepareFailure] = {}
     for index, variant in enumerate(variants):
         outcome = outcomes.get(index)
         if outcome is not None and outcome.text:
             variant = replace(variant, prelude_text=outcome.text)
         if outcome is not None and outcome.problem:
-            unmade[variant.name] = ("include/generated headers (bounds.h, asm-offsets.h) could not be made for "
-                                    f"this configuration: {outcome.problem}")
+            why = ("include/generated headers (bounds.h, asm-offsets.h) could not be made for this configuration: "
+                   f"{outcome.problem}")
+            if outcome.failure is not None:
+                failing[variant.name] = replace(outcome.failure, reason=why)
+            else:
+                unmade[variant.name] = why
         filled.append(variant)
-    return filled, unmade
+    return filled, unmade, failing
+
+
+def prepare_failed(result: Result, failure: PrepareFailure) -> Result:
+    """A variant whose own Kbuild prepare step fails (bounds.c or asm-offsets.c does not compile in it).
+
+    Kbuild runs a header test only after prepare, so the header test cannot pass in that
+    configuration.  The header, compiled with the tree's generated headers, fails for the same
+    reason when one of its errors is the prepare unit's first error: at the same line, or with
+    the same message (gcc's JSON places an error met inside a macro expansion at the expansion
+    point, its text output at the macro's spelling).  That unit read no stale generated header,
+    so the error is not the stale sizes talking, and the failure stands.  Anything else (a pass,
+    other errors, a first error that names no place) is not verified.
+    """
+    said = _plain(failure.message)
+    if result.status is Status.FAIL and failure.file is not None and any(
+            d.is_error and ((d.line == failure.line and _same_file(d.file, failure.file)) or _plain(d.message) == said)
+            for d in result.diagnostics):
+        note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
+                          message=f"{failure.reason}; Kbuild's prepare step fails in this configuration with an error "
+                                  "this header shows too")
+        return replace(result, diagnostics=[*result.diagnostics, note])
+    return replace(not_verified(result.job, failure.reason), duration=result.duration, command=result.command)
+
+
+def _plain(message: str) -> str:
+    return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
+
+
+def _same_file(shown: str, relative: str) -> bool:
+    """Whether a diagnostic's path (relative to the root, or absolute) is the tree-relative ``relative``."""
+    shown = os.path.normpath(shown)
+    return shown == relative or shown.endswith("/" + relative)

@@ -119,9 +119,14 @@ class DiagnosisKind(str, enum.Enum):
     CONDITIONAL = "conditional"
     #: As CONDITIONAL, but the guard's value here is unknown: ``verified`` is False.
     UNKNOWN_CONDITION = "unknown-condition"
-    #: The compile reads a definition (``line`` after the use when ``file`` is the user's).
+    #: The compile reads a definition (``guard``, when there is one, holds here).
     DEFINED_HERE = "defined-here"
+    #: Defined at ``file``:``line``, in the file that uses it, after the use.
+    DEFINED_AFTER_USE = "defined-after-use"
+    #: Only forward-declared at ``file``:``line``: ``places`` names a complete definition, else ``total`` is how
+    #: many files were indexed without finding one.
     FORWARD_ONLY = "forward-only"
+    #: Defined nowhere in the ``total`` indexed files.
     NOWHERE = "nowhere"
     #: ``context`` (defined at ``file``:``line``) has no member ``symbol`` in any configuration.
     NO_MEMBER = "no-member"
@@ -172,12 +177,45 @@ class Diagnosis:
     total: int = 0
     #: A macro the explanation names: the include guard the header has, or the one its fix adds.
     macro: str | None = None
+    #: The tagged type the explanation is about when ``symbol`` is a typedef of it (``struct fwd``).
+    target: str | None = None
+    #: The file that does not include ``file``: the one using the name, where ``include`` goes, or for
+    #: CONDITIONAL the checked header (None when it does include ``file``).
+    header: str | None = None
+    #: STANDARD_HEADER: the compile reads ``file``, but not the branches that define the name.
+    partly_read: bool = False
+    #: NOT_INCLUDED: how many files next to ``header`` include ``include``, which reaches ``file`` (0: not
+    #: chosen by that habit).
+    neighbours: int = 0
+    #: The line the offered edit inserts before: ``include`` in ``header``, or ``stub`` in ``file``.
+    edit_line: int | None = None
+    #: CONDITIONAL: the ``#if`` chain hiding the definition (its first and ``#endif`` lines), the guard of the
+    #: branch holding it, and whether a stub needs a new ``#else``.
+    block: tuple[int, int] | None = None
+    block_guard: str | None = None
+    needs_else: bool = False
+    #: A stub that is not offered, because it uses ``blockers``, names that exist only where the guard holds.
+    refused_stub: str | None = None
+    blockers: tuple[str, ...] = ()
+    #: ``file`` is outside the checked tree: hdrtest offers no edit of it.
+    outside: bool = False
+    #: A forward declaration the compile reads where a complete type is needed (a FORWARD_ONLY record).
+    forward: Diagnosis | None = None
+    #: Beside a CONDITIONAL definition, the one elsewhere that has no condition (NOT_INCLUDED or STANDARD_HEADER).
+    also: Diagnosis | None = None
 
     def __post_init__(self) -> None:
         # Records come back from JSON (the result cache) with strings and lists: one canonical form.
         object.__setattr__(self, "kind", DiagnosisKind(self.kind))
         object.__setattr__(self, "values", tuple((str(n), v) for n, v in self.values))
         object.__setattr__(self, "places", tuple((str(f), int(n)) for f, n in self.places))
+        object.__setattr__(self, "blockers", tuple(self.blockers))
+        if self.block is not None:
+            object.__setattr__(self, "block", (int(self.block[0]), int(self.block[1])))
+        for name in ("forward", "also"):
+            related = getattr(self, name)
+            if isinstance(related, dict):
+                object.__setattr__(self, name, Diagnosis(**related))
 
 
 #: The note kinds explanations write: dropped when an explanation is redone or goes stale.
@@ -253,6 +291,12 @@ class Result:
     #: names, the neighbours whose includes it copied): path -> sha256 hex.  A cached explanation is reused only
     #: while they are unchanged.  None: the explanation rests on something unknown and is not cached.
     explained_from: dict[str, str] | None = field(default_factory=dict)
+
+
+def not_verified(job: Job, reason: str) -> Result:
+    """A job hdrtest could not establish a verdict for: the reason travels as a ``not-verified`` note."""
+    note = Diagnostic(file=job.display, line=0, column=0, severity="note", message=reason, category="not-verified")
+    return Result(job=job, status=Status.UNVERIFIED, diagnostics=[note])
 
 
 @dataclass

@@ -103,8 +103,8 @@ class HeaderPlan:
     #: Variants (by name) that cannot be checked, with the reason: reported as not verified, never compiled.
     unverified: dict[str, str] = field(default_factory=dict)
     #: Variants (by name) whose own Kbuild prepare step fails (bounds.c or asm-offsets.c does not compile in
-    #: them), with the reason: compiled with the tree's generated headers, a failure stands, a pass is unverified.
-    prepare_fails: dict[str, str] = field(default_factory=dict)
+    #: them): compiled with the tree's generated headers, a failure stands, a pass is unverified.
+    prepare_fails: dict[str, kbuild.PrepareFailure] = field(default_factory=dict)
 
 
 class Flipper:
@@ -391,9 +391,9 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
     if plan.variants and (linux or (flipper.backend is not None and kbuild.generates_headers(root))):
         # A Linux build bakes sizes and offsets of the configuration into include/generated
         # (bounds.h, asm-offsets.h); each variant needs its own or static asserts fail falsely.
-        plan.variants, unmade = kbuild.fill_preludes(root, job, plan.variants, cache_dir=generated_cache)
-        for name, why in unmade.items():
-            (plan.prepare_fails if kbuild.UNIT_FAILS in why else plan.unverified)[name] = why
+        plan.variants, unmade, plan.prepare_fails = kbuild.fill_preludes(root, job, plan.variants,
+                                                                         cache_dir=generated_cache)
+        plan.unverified.update(unmade)
     return plan
 
 

@@ -59,6 +59,11 @@ def quoted(name: str) -> str:
     return f"\u2018{name}\u2019"
 
 
+def labelled(symbol: str, target: str | None = None) -> str:
+    """How notes and edits name what an error is about: ``symbol``, or the type ``target`` it is a typedef of."""
+    return f"{quoted(target)} (through typedef {quoted(symbol)})" if target else quoted(symbol)
+
+
 @dataclass
 class Context:
     result: Result
@@ -91,13 +96,14 @@ class Explained:
     diagnosis: Diagnosis | None = None
 
 
-def diagnosis_for(kind: DiagnosisKind, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context, *,
-                  include: str | None = None, stub: str | None = None) -> Diagnosis:
-    """The record of what an explanation established (``definition``: the one it names)."""
+def diagnosis_for(kind: DiagnosisKind, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context,
+                  **fields: Any) -> Diagnosis:
+    """The record of what an explanation established (``definition``: the one it names; ``fields``: the
+    record's others)."""
     if definition is None:
-        return record(kind, diag.symbol or "", ctx, include=include, stub=stub)
+        return record(kind, diag.symbol or "", ctx, **fields)
     return record(kind, diag.symbol or "", ctx, file=definition.file, line=definition.line,
-                  condition=definition.condition, include=include, stub=stub)
+                  condition=definition.condition, **fields)
 
 
 def record(kind: DiagnosisKind, symbol: str, ctx: Context, *, file: str | Path | None = None, line: int | None = None,
@@ -124,10 +130,6 @@ def norm_path(path: str | Path) -> str:
 
 def shown_in(path: str | Path, root: Path) -> str:
     return shown_path(Path(norm_path(path)), root)
-
-
-def where_of(definition: DefinitionLike, root: Path) -> str:
-    return f"{shown_in(definition.file, root)}:{definition.line}"
 
 
 def lookup(index: IndexLike, name: str, kinds: Sequence[str]) -> list[DefinitionLike]:

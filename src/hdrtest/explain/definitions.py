@@ -3,14 +3,16 @@ it does not include, in a standard header, only forward-declared, or nowhere."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..fixes import inside, render_diff
+from ..fixes import Edit, inside, render_diff
+from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
-from ..models import Diagnostic, Note
 from ..scan.conditions import TRUE, Formula, always_one_of, evaluate, to_c
 from .config import Values
 from .context import (
@@ -19,70 +21,42 @@ from .context import (
     Explained,
     diagnosis_for,
     indexed_count,
+    labelled,
     norm_path,
     shown_in,
     tree_edit,
-    where_of,
 )
-from .guards import guard_directive, hiding_guard, why_false
-from .includes import add_include, include_spelling, sibling_spellings, standard_header, through_habits
+from .guards import hiding_guard
+from .includes import include_line, include_spelling, sibling_spellings, standard_header, through_habits
+from .render import rendered
 from .stubs import stub_blockers, stub_for
 
 
-def explain_conditional(diag: Diagnostic, label: str, definition: DefinitionLike, ctx: Context) -> Explained:
+def explain_conditional(diag: Diagnostic, target: str | None, definition: DefinitionLike, ctx: Context) -> Explained:
     """Case (a): defined, but only under a condition that is false here."""
-    out = Explained()
     root = ctx.root
-    reasons = why_false(definition.condition, ctx.values)
-    where = where_of(definition, root)
-    message = f"{label} is defined at {where} only when {to_c(definition.condition)}"
-    if reasons:
-        message += "; in this configuration " + ", ".join(reasons)
-    if norm_path(definition.file) not in ctx.closure:
-        message += f" (and {shown_in(ctx.result.job.header, root)} does not include {shown_in(definition.file, root)})"
-    out.notes.append(Note(message, file=shown_in(definition.file, root), line=definition.line, kind="definition"))
     site = hiding_guard(ctx.files.scan(str(definition.file)), definition.line, ctx.values)
     stub = stub_for(definition, ctx.files)
-    shown_file = shown_in(definition.file, root)
-    number = 1
     blockers = stub_blockers(stub, definition, site, ctx) if stub is not None and site is not None else []
-    if blockers:
-        out.notes.append(Note(f"no stub for {label} is offered: {stub} uses {', '.join(blockers)}, which exist(s) "
-                              "only where the guard holds", file=shown_file, line=definition.line, kind="fix"))
-        stub = None
+    refused, stub = (stub, None) if blockers else (None, stub)
     editable = inside(Path(norm_path(definition.file)), root)
-    if not editable:
-        out.notes.append(Note(f"{shown_file} is outside the checked tree: hdrtest suggests no edit of it",
-                              file=shown_file, line=definition.line, kind="fix"))
-        stub = None
     edit = tree_edit(ctx, file=Path(norm_path(definition.file)), line=site.insert_line, lines=(stub,),
                      group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
-                     description=f"stub for {label}") if site is not None and stub is not None else None
-    if site is not None and edit is not None:
-        out.edits.append(edit)
-        branch = "a new #else" if site.needs_else else "the branch taken here"
-        out.notes.append(Note(f"fix {number}: add a stub to {branch} of the conditional at "
-                              f"{shown_file}:{site.first_line}-{site.endif_line}: {stub}",
-                              file=shown_file, line=site.insert_line, kind="fix",
-                              fix_diff=render_diff([edit], root)))
-        number += 1
-    if site is not None:
-        block_text = f"the {guard_directive(site.block.formula)} block ({shown_file}:{site.first_line})"
-    else:
-        block_text = f"its {guard_directive(definition.condition)} block"
-    if editable:
-        out.notes.append(Note(f"fix {number}: move {label} out of {block_text}, so that every configuration has "
-                              "it", file=shown_file, line=definition.line, kind="fix"))
-        number += 1
-    out.notes.append(Note(f"fix {number}: {'or ' if number > 1 else ''}guard the use at {diag.file}:{diag.line} "
-                          f"with {guard_directive(definition.condition)}", file=diag.file, line=diag.line, kind="fix"))
-    out.diagnosis = diagnosis_for(K.CONDITIONAL, diag, definition, ctx, stub=stub if edit is not None else None)
-    return out
+                     description=f"stub for {labelled(diag.symbol or '', target)}") \
+        if site is not None and stub is not None and editable else None
+    header = None if norm_path(definition.file) in ctx.closure else shown_in(ctx.result.job.header, root)
+    found = diagnosis_for(K.CONDITIONAL, diag, definition, ctx, target=target, header=header,
+                          stub=stub if edit is not None else None, edit_line=edit.line if edit is not None else None,
+                          block=(site.first_line, site.endif_line) if site is not None else None,
+                          block_guard=to_c(site.block.formula) if site is not None else None,
+                          needs_else=site is not None and site.needs_else, refused_stub=refused,
+                          blockers=tuple(blockers), outside=not editable)
+    return Explained([], [edit] if edit is not None else [], found)
 
 
-def explain_elsewhere(diag: Diagnostic, label: str, candidates: list[DefinitionLike], ctx: Context) -> Explained:
+def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[DefinitionLike],
+                      ctx: Context) -> Explained:
     """Case (b): defined unconditionally in a header this one does not include."""
-    out = Explained()
     user = Path(diag.abs_file or norm_path(ctx.root / diag.file))
     habits = sibling_spellings(user, ctx.files)
     scored: list[tuple[tuple[int, int, int], str, DefinitionLike]] = []
@@ -93,40 +67,36 @@ def explain_elsewhere(diag: Diagnostic, label: str, candidates: list[DefinitionL
         # The tree's habit first, then the header nearest to the user, then the shortest spelling.
         near = len(os.path.commonpath([norm_path(definition.file), str(user)]))
         scored.append(((-habits.get(spelled, 0), -near, len(spelled)), spelled, definition))
-    if not scored:
-        definition = candidates[0]
-        out.notes.append(Note(f"{label} is defined at {where_of(definition, ctx.root)}, which no include path of this "
-                              "compile reaches", file=shown_in(definition.file, ctx.root), line=definition.line,
-                              kind="definition"))
-        out.diagnosis = diagnosis_for(K.NOT_INCLUDED, diag, definition, ctx)
-        return out
+    if not scored:  # no include path of this compile reaches it
+        return Explained([], [], diagnosis_for(K.NOT_INCLUDED, diag, candidates[0], ctx, target=target))
     scored.sort(key=lambda item: item[0])
     _, spelled, definition = scored[0]
-    others = f" (also at {len(candidates) - 1} other place(s))" if len(candidates) > 1 else ""
-    message = f"{label} is defined at {where_of(definition, ctx.root)}{others}, which {shown_in(user, ctx.root)} " \
-              "does not include"
+    kind, neighbours = K.NOT_INCLUDED, 0
     standard = standard_header(candidates[0].name, {d.kind for d in candidates}, user, ctx)
     if standard is not None:
         # size_t is <stddef.h>'s, whatever other libraries on the include path typedef it too.
-        spelled, definition = standard
-        message = f"{label} comes from the standard header {spelled} ({where_of(definition, ctx.root)}), which " \
-                  f"{shown_in(user, ctx.root)} does not include"
+        (spelled, definition), kind = standard, K.STANDARD_HEADER
     # Files next to this one reach it through a header of their own (<linux/types.h>, not
     # <asm-generic/int-ll64.h>): that header is the one to include.
     via = through_habits(candidates, habits, user, ctx, at_least=habits.get(spelled, 0) + 1)
     if via is not None:
-        spelled, definition, count = via
-        message = f"{label} is defined at {where_of(definition, ctx.root)}{others}, which {shown_in(user, ctx.root)} " \
-                  f"does not include; {spelled}, included by {count} file(s) next to it, brings it in"
-    out.notes.append(Note(message, file=shown_in(definition.file, ctx.root), line=definition.line,
-                          kind="definition"))
-    out.diagnosis = diagnosis_for(K.STANDARD_HEADER if standard is not None and via is None else K.NOT_INCLUDED, diag,
-                                  definition, ctx, include=spelled)
-    add_include(out, spelled, label, user, ctx)
-    return out
+        spelled, definition, neighbours = via
+        kind = K.NOT_INCLUDED
+    return _include(kind, diag, target, definition, spelled, user, ctx, total=len(candidates), neighbours=neighbours)
 
 
-def explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[str]],
+def _include(kind: K, diag: Diagnostic, target: str | None, definition: DefinitionLike, spelled: str, user: Path,
+             ctx: Context, **fields: Any) -> Explained:
+    """``definition``, which ``user`` reaches by including ``spelled``: the record, and the edit when
+    ``user`` is a file of the tree."""
+    edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(f"#include {spelled}",),
+                     group="include", description=f"include for {labelled(diag.symbol or '', target)}")
+    return Explained([], [edit] if edit is not None else [], diagnosis_for(
+        kind, diag, definition, ctx, target=target, include=spelled, header=shown_in(user, ctx.root),
+        edit_line=edit.line if edit is not None else None, **fields))
+
+
+def explain_standard(diag: Diagnostic, target: str | None, query: tuple[str, Sequence[str]],
                      definitions: Sequence[DefinitionLike], ctx: Context) -> Explained | None:
     """A name a standard header provides (``size_t``, ``FILE``), when the compile does not see it and the
     tree does not hide a definition of its own: include that header.  None when another case applies."""
@@ -141,14 +111,8 @@ def explain_standard(diag: Diagnostic, label: str, query: tuple[str, Sequence[st
         return None
     spelled, definition = found
     # gcc's <stddef.h> read with __need_NULL only is in the closure, its size_t branch not taken.
-    how = "reads without it (only some of its branches were taken)" if norm_path(definition.file) in ctx.closure \
-        else "does not include"
-    out = Explained([Note(f"{label} comes from the standard header {spelled} ({where_of(definition, ctx.root)}), "
-                          f"which {shown_in(user, ctx.root)} {how}", file=shown_in(definition.file, ctx.root),
-                          line=definition.line, kind="definition")])
-    out.diagnosis = diagnosis_for(K.STANDARD_HEADER, diag, definition, ctx, include=spelled)
-    add_include(out, spelled, label, user, ctx)
-    return out
+    return _include(K.STANDARD_HEADER, diag, target, definition, spelled, user, ctx,
+                    partly_read=norm_path(definition.file) in ctx.closure)
 
 
 @dataclass(frozen=True)
@@ -182,19 +146,20 @@ def unconditional_files(definitions: list[DefinitionLike], values: Values) -> li
     return out
 
 
-def explain_definitions(diag: Diagnostic, label: str, definitions: list[DefinitionLike], needs_complete: bool,
-                        ctx: Context, *, query: tuple[str, Sequence[str]] | None = None) -> Explained:
-    """The decision between the four cases, given what the index knows.
+def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[DefinitionLike],
+                        needs_complete: bool, ctx: Context, *, query: tuple[str, Sequence[str]] | None = None
+                        ) -> Explained:
+    """The decision between the four cases, given what the index knows (``target``: the type a typedef
+    that ``diag`` names stands for, which ``definitions`` define).
 
     ``query``: the name and kinds looked up, so that a name of the C library or the
     compiler's headers gets its standard include even when the index has no (or only a
     hidden) definition of it.
     """
     if query is not None:
-        standard = explain_standard(diag, label, query, definitions, ctx)
+        standard = explain_standard(diag, target, query, definitions, ctx)
         if standard is not None:
-            return standard
-    out = Explained()
+            return _rendered(standard, diag, ctx)
     complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if norm_path(d.file) in ctx.closure]
@@ -204,13 +169,11 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
     unknown = [d for d in complete if ctx.value(d.condition) is None]
     in_closure = [d for d in enabled if norm_path(d.file) in ctx.closure]
     elsewhere = [d for d in enabled if norm_path(d.file) not in ctx.closure]
+    forward = None
     if seen_forwards and complete:
-        where = where_of(seen_forwards[0], ctx.root)
-        target = (disabled or elsewhere or in_closure or unknown)[0]
-        out.notes.append(Note(f"{label} is only forward-declared where a complete type is needed ({where}); its "
-                              f"complete definition is at {where_of(target, ctx.root)}",
-                              file=shown_in(seen_forwards[0].file, ctx.root), line=seen_forwards[0].line,
-                              kind="definition"))
+        complete_at = (disabled or elsewhere or in_closure or unknown)[0]
+        forward = diagnosis_for(K.FORWARD_ONLY, diag, seen_forwards[0], ctx, target=target,
+                                places=((shown_in(complete_at.file, ctx.root), complete_at.line),))
     # A guard in a file this compile reads is the cause.  One in a file it does not read
     # (the user-space branch of some unrelated header) is not, when an unconditional
     # definition exists elsewhere: that one is the header to include.
@@ -220,52 +183,36 @@ def explain_definitions(diag: Diagnostic, label: str, definitions: list[Definiti
     unknown_here = [d for d in unknown if norm_path(d.file) in ctx.closure]
     if disabled and not in_closure and not unknown_here and (guarded_here or not elsewhere):
         disabled.sort(key=lambda d: (norm_path(d.file) not in ctx.closure, len(to_c(d.condition))))
-        found = explain_conditional(diag, label, disabled[0], ctx)
-        out.notes += found.notes
-        out.edits += found.edits
-        out.diagnosis = found.diagnosis
-        if elsewhere:
-            more = explain_elsewhere(diag, label, elsewhere, ctx)
-            out.notes += [Note("it is also defined unconditionally: " + n.message, n.file, n.line, n.column,
-                               n.kind, n.fix_diff) for n in more.notes]
-        return out
+        found = explain_conditional(diag, target, disabled[0], ctx)
+        also = explain_elsewhere(diag, target, elsewhere, ctx) if elsewhere else None
+        return _rendered(found, diag, ctx, forward, also)
     if elsewhere and not in_closure:
-        found = explain_elsewhere(diag, label, elsewhere, ctx)
-        out.notes += found.notes
-        out.edits += found.edits
-        out.diagnosis = found.diagnosis
-        return out
+        return _rendered(explain_elsewhere(diag, target, elsewhere, ctx), diag, ctx, forward)
     if in_closure:
-        definition = in_closure[0]
         user = diag.abs_file and norm_path(diag.abs_file)
-        if user == norm_path(definition.file) and definition.line > diag.line:
-            message = f"{label} is defined at {where_of(definition, ctx.root)}, after its use at line {diag.line}"
-        else:
-            message = f"{label} is defined at {where_of(definition, ctx.root)}, which this compile reads"
-            if definition.condition != TRUE:
-                message += f" (when {to_c(definition.condition)}, which holds here)"
-        out.notes.append(Note(message, file=shown_in(definition.file, ctx.root), line=definition.line,
-                              kind="definition"))
-        out.diagnosis = diagnosis_for(K.DEFINED_HERE, diag, definition, ctx)
-        return out
-    if unknown:
-        definition = (unknown_here or unknown)[0]
-        out.notes.append(Note(f"{label} is defined at {where_of(definition, ctx.root)} only when "
-                              f"{to_c(definition.condition)}, whose value here is unknown (not verified: "
-                              f"{ctx.unknown_reason or 'hdrtest cannot evaluate that condition'})",
-                              file=shown_in(definition.file, ctx.root), line=definition.line, kind="definition"))
-        out.diagnosis = diagnosis_for(K.UNKNOWN_CONDITION, diag, definition, ctx)
-        return out
-    # "Only forward-declared" and "nowhere" rest on what the include directories lack: a new file changes that.
-    ctx.cacheable = False
-    if forwards:
-        definition = (seen_forwards or forwards)[0]
-        out.notes.append(Note(f"{label} is only forward-declared ({where_of(definition, ctx.root)}); no complete "
-                              f"definition exists in the {indexed_count(ctx)} indexed file(s)",
-                              file=shown_in(definition.file, ctx.root), line=definition.line, kind="definition"))
-        out.diagnosis = diagnosis_for(K.FORWARD_ONLY, diag, definition, ctx)
-        return out
-    out.diagnosis = diagnosis_for(K.NOWHERE, diag, None, ctx)
-    out.notes.append(Note(f"{label} is defined nowhere in the {indexed_count(ctx)} indexed file(s) (the header's "
-                          "includes and the include directories of its flags)", kind="definition"))
-    return out
+        after = user == norm_path(in_closure[0].file) and in_closure[0].line > diag.line
+        record = diagnosis_for(K.DEFINED_AFTER_USE if after else K.DEFINED_HERE, diag, in_closure[0], ctx,
+                               target=target)
+    elif unknown:
+        record = diagnosis_for(K.UNKNOWN_CONDITION, diag, (unknown_here or unknown)[0], ctx, target=target)
+    else:
+        # "Only forward-declared" and "nowhere" rest on what the include directories lack: a new file changes that.
+        ctx.cacheable = False
+        record = diagnosis_for(K.FORWARD_ONLY if forwards else K.NOWHERE, diag,
+                               (seen_forwards or forwards)[0] if forwards else None, ctx, target=target,
+                               total=indexed_count(ctx))
+    return _rendered(Explained([], [], record), diag, ctx, forward)
+
+
+def _rendered(found: Explained, diag: Diagnostic, ctx: Context, forward: Diagnosis | None = None,
+              also: Explained | None = None) -> Explained:
+    """``found`` with its notes, rendered from its record (with the forward declaration and the unconditional
+    definition elsewhere, when they are part of the story); the edits of ``also`` are only shown."""
+    assert found.diagnosis is not None
+    record = dataclasses.replace(found.diagnosis, forward=forward, also=also.diagnosis if also else None)
+    return rendered(record, diag, found.edits, _diff(found.edits, ctx),
+                    _diff(also.edits, ctx) if also is not None else None)
+
+
+def _diff(edits: list[Edit], ctx: Context) -> str | None:
+    return render_diff(edits, ctx.root) if edits else None

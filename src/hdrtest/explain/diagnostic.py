@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from .. import classify as cls
-from ..fixes import Edit, declaration_text, render_diff
+from ..fixes import declaration_text, render_diff
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from .context import (
@@ -21,7 +21,6 @@ from .context import (
     lookup_wide,
     norm_path,
     query_for,
-    quoted,
     record,
     shown_in,
     tree_edit,
@@ -29,7 +28,7 @@ from .context import (
 from .definitions import explain_definitions
 from .files import Files
 from .includes import include_spelling
-from .render import notes_for
+from .render import rendered
 
 
 def typedef_target(definition: DefinitionLike, files: Files) -> str | None:
@@ -171,12 +170,6 @@ def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explai
                            total=len(places)), diag)
 
 
-def rendered(found: Diagnosis, diag: Diagnostic, edits: list[Edit] | None = None,
-             fix_diff: str | None = None) -> Explained:
-    """An explanation whose notes are the rendering of its record."""
-    return Explained(notes_for(found, diag, fix_diff), list(edits or []), found)
-
-
 def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
     """Notes and edits for one classified error."""
     category = diag.category
@@ -202,7 +195,7 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
     if category in (cls.REDEFINITION, cls.OTHER):
         return _explain_redefinition(diag, symbol, ctx) if category == cls.REDEFINITION else Explained()
     name, kinds, needs_complete = query_for(symbol, category)
-    label = quoted(symbol)
+    target = None
     definitions = lookup_wide(ctx, name, kinds, needs_complete and kinds != ("typedef",))
     if category == cls.INCOMPLETE_TYPE and kinds == ("typedef",):
         # gcc names the typedef; the type to complete is what it stands for.
@@ -210,7 +203,6 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
             target = typedef_target(typedef, ctx.files)
             if target is not None:
                 name, kinds, _ = query_for(target, category)
-                label = f"{quoted(target)} (through typedef {quoted(symbol)})"
                 definitions = lookup_wide(ctx, name, kinds, True)
                 break
-    return explain_definitions(diag, label, definitions, needs_complete, ctx, query=(name, kinds))
+    return explain_definitions(diag, target, definitions, needs_complete, ctx, query=(name, kinds))

@@ -6,12 +6,10 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from ..fixes import render_diff
 from ..graph.resolve import SearchPath, job_search_path
-from ..models import Note
 from ..scan.conditions import TRUE, evaluate
 from .config import Values
-from .context import Context, DefinitionLike, Explained, norm_path, shown_in, tree_edit
+from .context import Context, DefinitionLike, norm_path
 from .files import Files
 
 
@@ -151,17 +149,3 @@ def include_line(user: Path, files: Files) -> int:
             if macro.name == scan.guard:
                 return macro.end_line + 1 if macro.end_line else macro.line + 1
     return 1
-
-
-def add_include(out: Explained, spelled: str, label: str, user: Path, ctx: Context) -> None:
-    """The ``#include`` edit and its note, when ``user`` is a file of the tree."""
-    text = f"#include {spelled}"
-    edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(text,), group="include",
-                     description=f"include for {label}")
-    if edit is None:
-        out.notes.append(Note(f"fix: include {spelled} before {shown_in(user, ctx.root)} (it is outside the checked "
-                              "tree: hdrtest suggests no edit of it)", kind="include"))
-        return
-    out.edits.append(edit)
-    out.notes.append(Note(f"fix: add '{text}' to {shown_in(user, ctx.root)}", file=shown_in(user, ctx.root),
-                          line=edit.line, kind="include", fix_diff=render_diff([edit], ctx.root)))

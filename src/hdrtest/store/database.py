@@ -27,7 +27,8 @@ from typing import TypeVar
 
 from .sizes import format_size
 
-SCHEMA = 1
+# 2: explanation records (models.Diagnosis) carry the fields their notes are rendered from.
+SCHEMA = 2
 _TABLES = """
 CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS entries(

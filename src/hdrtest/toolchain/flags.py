@@ -38,8 +38,10 @@ class CompileFlags:
 
     quote_dirs: tuple[str, ...] = ()  # -iquote
     include_dirs: tuple[str, ...] = ()  # -I, --include-directory, -iwithprefixbefore
-    system_dirs: tuple[str, ...] = ()  # -isystem
-    after_dirs: tuple[str, ...] = ()  # -idirafter, -iwithprefix
+    # gcc puts -iwithprefix among the -isystem directories (its manual says "where -idirafter would",
+    # clang does that; gcc 12 measured: tests/test_flags.py).
+    system_dirs: tuple[str, ...] = ()  # -isystem, -iwithprefix
+    after_dirs: tuple[str, ...] = ()  # -idirafter
     forced_includes: tuple[str, ...] = ()  # -include
     macro_includes: tuple[str, ...] = ()  # -imacros
     nostdinc: bool = False
@@ -176,7 +178,7 @@ _VALUED: tuple[tuple[str, _Handler], ...] = (
     ("-imacros", _into(lambda p: p.imacros)),
     ("-iprefix", _set_prefix),
     ("-iwithprefixbefore", _into(lambda p: p.inc, prefixed=True)),
-    ("-iwithprefix", _into(lambda p: p.after, prefixed=True)),
+    ("-iwithprefix", _into(lambda p: p.system, prefixed=True)),
     ("--sysroot", _Parse.add_sysroot),
     ("-x", _set_language),
     ("-D", lambda p, value: p.add_macro(value, False)),
