@@ -205,3 +205,39 @@ def test_graph_from_another_search_path_is_not_used(tmp_path: Path) -> None:
     assert IncludeGraph.from_bytes(graph.to_bytes(), one).files.keys() == graph.files.keys()
     assert IncludeGraph.from_bytes(graph.to_bytes(), other).files == {}
     assert IncludeGraph.from_bytes(b"garbage", one).files == {}
+
+
+def test_files_coming_and_going_beside_the_tree_resolve_nothing_again(tmp_path: Path) -> None:
+    # "../../up.h" climbs above the search directory, so resolving it lists the tree's parent, where other
+    # programs' files come and go all day: only the name asked for there may cost a resolution.
+    tree = tmp_path / "tree"
+    headers = make_tree(tree, 5)
+    climbing = tree / "inc/climb.h"
+    climbing.write_text('#include "../../up.h"\n#include <h4.h>\n')
+    headers.append(str(climbing))
+    time.sleep(0.12)
+    chains = Chains.of(SearchPath.from_flags(["-Iinc"], tree, "gcc", "c"))
+    with ResultCache(tmp_path / "c.sqlite3") as store:
+        cold = load_graph(chains, headers, store)
+    assert cold.edges(climbing)[0].target is None
+
+    (tmp_path / "unrelated.txt").write_text("another program's file\n")
+    time.sleep(0.12)
+    for _ in range(2):  # the moved stamp is saved with the graph, then nothing moves
+        with ResultCache(tmp_path / "c.sqlite3") as store:
+            warm = load_graph(chains, headers, store)
+        assert (warm.rescanned, warm.reresolved) == (0, 0)
+        assert warm.reach([str(climbing)]) == cold.reach([str(climbing)])
+
+    (tmp_path / "up.h").write_text("int up;\n")  # the name asked for: exactly its includer resolves again
+    time.sleep(0.12)
+    with ResultCache(tmp_path / "c.sqlite3") as store:
+        found = load_graph(chains, headers, store)
+    assert (found.rescanned, found.reresolved) == (1, 1)  # up.h itself is read: it is new to the graph
+    assert found.edges(climbing)[0].target == tmp_path / "up.h"
+    assert affected_headers(headers, [tmp_path / "up.h"], [found]) == {str(climbing)}
+    (tmp_path / "up.h").unlink()
+    time.sleep(0.12)
+    with ResultCache(tmp_path / "c.sqlite3") as store:
+        gone = load_graph(chains, headers, store)
+    assert gone.reresolved == 2 and gone.edges(climbing)[0].target is None  # climb.h, and up.h: vanished

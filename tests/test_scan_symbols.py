@@ -6,13 +6,16 @@ import os
 import pickle
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from hdrtest.analysis import facts
 from hdrtest.scan.attributes import blank_attributes
 from hdrtest.scan.cindex import Definition, index_file
 from hdrtest.scan.formula import TRUE, Defined, Not, evaluate, to_c
+from hdrtest.scan.scancache import ScanCache
 from hdrtest.scan.symbols import SymbolIndex
 from hdrtest.scan.uses import tag_use_sites
 
@@ -308,6 +311,43 @@ def test_cache_by_content_hash(kvm_tree: Path, tmp_path: Path) -> None:
     repaired = SymbolIndex.build(headers, cache_dir=cache)
     assert repaired.stats.parsed == 1
     assert repaired.lookup("kvm_page_track_notifier_node") == cold.lookup("kvm_page_track_notifier_node")
+
+
+def test_a_warm_build_reads_only_files_whose_stamp_moved(kvm_tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    headers = all_headers(kvm_tree)
+    time.sleep(0.12)  # past the racy window: the stamps taken from now on vouch for the content
+    cold = SymbolIndex.build(headers, cache_dir=cache)
+    assert cold.stats.read == len(headers)
+    warm = SymbolIndex.build(headers, cache_dir=cache)
+    assert (warm.stats.read, warm.stats.cached) == (0, len(headers))
+    assert {n: warm.lookup(n) for n in cold.names()} == {n: cold.lookup(n) for n in cold.names()}
+
+    track = kvm_tree / "arch/x86/include/asm/kvm_page_track.h"
+    track.write_text(track.read_text())  # the same text saved again: read, not parsed
+    (kvm_tree / "drivers/gpu/drm/i915/gvt/gvt.h").write_text(GVT.replace("int id;", "int id;\n\tstruct new_tag *n;"))
+    time.sleep(0.12)
+    again = SymbolIndex.build(headers, cache_dir=cache)
+    assert (again.stats.read, again.stats.parsed) == (2, 1)
+    assert "new_tag" in again.lookup("intel_vgpu", "struct")[0].uses
+    assert SymbolIndex.build(headers, cache_dir=cache).stats.read == 0
+
+
+def test_facts_made_in_the_index_workers_are_the_serial_ones(kvm_tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    headers = all_headers(kvm_tree)
+    index = SymbolIndex.build(headers, cache, jobs=2, companion=facts.FactsMaker(cache))
+    assert (index.stats.parsed, index.stats.read) == (len(headers), len(headers) * 2)  # hashed, then parsed
+    scans = ScanCache()
+    for header in headers:
+        data = header.read_bytes()
+        _, scan, _ = scans.scan(str(header), data)
+        digest = index.digest(header)
+        assert digest is not None
+        assert facts.load_uses(cache, digest) == facts.file_uses(data, scan, index.definitions_in(header))
+    gvt = index.digest(kvm_tree / "drivers/gpu/drm/i915/gvt/gvt.h")
+    assert gvt is not None
+    assert ("kvm_page_track_notifier_node", "complete:struct") in {(u.name, u.need) for u in facts.load_uses(cache, gvt) or []}
 
 
 def test_same_content_at_two_paths(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import kbuild, kconfig, variants
-from .analysis import fragility, knobs
+from .analysis import facts, fragility, knobs
 from .baseline import ensure_classified
 from .compdb import flags_are_a_guess
 from .compile import CompileOptions
@@ -175,6 +175,12 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
                                             "variant is flipped (--variants default flips every relevant option)"])
     kept = None if settings.no_cache else caches  # a private cache dies with the run: writing it only costs
     context = variants.scan_context(baseline, caches, ScanCache(cache_dir=kept), relevance_dir=kept)
+    # Uses deep in each closure that an option can leave without a definition (issue 14); a change's own
+    # options are what a --changed-since run flips, so it needs none of them.  Their facts are made as the
+    # symbol index is built, in parallel.
+    closure = settings.closure_analysis and strategy.kind is not variants.StrategyKind.CHANGED
+    context.jobs = settings.jobs or default_jobs()
+    context.companion = facts.FactsMaker(kept) if closure and kept is not None else None
     if not touched and not knobs.options_possible(context.files, options):
         # No conditional in any file names an option: no header has a relevant one, and the
         # symbol index (the dear part of planning) is never built.
@@ -189,9 +195,6 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     notes: list[str] = []
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
              for job in baseline]
-    # Uses deep in each closure that an option can leave without a definition (issue 14); a change's own
-    # options are what a --changed-since run flips, so it needs none of them.
-    closure = settings.closure_analysis and strategy.kind is not variants.StrategyKind.CHANGED
     fragile = {} if not closure else fragility.add_closure_fragility(
         plans, context, options, settings.root, kept, strategy.max_options, keep=flipper.flippable)
     if strategy.kind is variants.StrategyKind.CHANGED:

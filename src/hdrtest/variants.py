@@ -38,7 +38,7 @@ from .scan import cindex, conditions, directives, symbols, uses
 from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
 from .scan.scancache import ScanCache
-from .scan.symbols import SymbolIndex
+from .scan.symbols import Companion, SymbolIndex
 from .scan.uses import used_identifiers
 from .store.atomic import write_atomic
 from .store.namespaces import RELEVANCE, code_digest
@@ -219,12 +219,15 @@ class ScanContext:
     scans: ScanCache = field(default_factory=ScanCache)
     #: The cache directory each header's relevant options are kept in, keyed by its closure's content.
     relevance_dir: Path | None = None
+    #: Processes that parse the files the index misses, and what they also make of each (the use facts).
+    jobs: int = 1
+    companion: Companion | None = None
     _index: SymbolIndex | None = field(default=None, repr=False)
 
     @property
     def index(self) -> SymbolIndex:
         if self._index is None:
-            self._index = SymbolIndex.build(self.files, self.symbols_dir)
+            self._index = SymbolIndex.build(self.files, self.symbols_dir, jobs=self.jobs, companion=self.companion)
         return self._index
 
     @property

@@ -14,7 +14,9 @@ What a use needs depends on how it uses the name:
 Definitions come from the symbol index (``scan.symbols``), which already keeps each with
 its presence condition.  Facts are computed from a file's bytes, its directive scan and
 its index rows, and kept on disk by the file's content hash: a second run (or an audit
-after an edit) only computes them for files that changed.
+after an edit) only computes them for files that changed.  ``FactsMaker`` makes them as the
+symbol index's companion, from the index's own read and scan of each file, in its worker
+processes.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..scan.attributes import blank_attributes
-from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition
+from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition, FileSymbols
 from ..scan.conditions import FALSE, Formula, from_json, to_json
 from ..scan.directives import FileScan, strip_comments
 from ..scan.uses import C_KEYWORDS, tag_use_sites
@@ -39,8 +42,9 @@ DECLARED = "declared"
 EXPANDED = "expanded"
 
 
-@dataclass(frozen=True)
-class Use:
+class Use(NamedTuple):
+    """A tuple: a kernel audit reads hundreds of thousands from the cache, and a tuple is quick to make."""
+
     name: str
     #: ``complete:struct``, ``complete:union``, ``declared`` or ``expanded``
     need: str
@@ -68,8 +72,9 @@ def file_uses(data: bytes, scan: FileScan, definitions: Sequence[Definition]) ->
         if definition.kind != "function":
             continue
         params = set(_WORD.findall(definition.signature.partition("(")[2])) if definition.signature else set()
+        first = _first_lines(lines, definition.line, definition.end_line or definition.line)
         for name in sorted(definition.uses - params):
-            line = _first_line(lines, name, definition.line, definition.end_line or definition.line)
+            line = first.get(name)
             if line is None:
                 continue  # only a member (p->name, s.name) or only in the signature: not a use of the name
             condition = scan.condition_at(line)
@@ -121,16 +126,17 @@ def _without_parameters(text: str) -> str:
     return text[:start]
 
 
-def _first_line(lines: list[str], name: str, first: int, last: int) -> int | None:
-    """The 1-based line in ``first..last`` where ``name`` is first used as a name, not a member."""
-    word = re.compile(rf"(?<![.>\w]){re.escape(name)}\b")
+def _first_lines(lines: list[str], first: int, last: int) -> dict[str, int]:
+    """The 1-based line in ``first..last`` where each name is first used as a name, not a member.  One pass
+    over the lines: a pattern per name cost a regex compile per use (the ``re`` cache holds 512)."""
+    found: dict[str, int] = {}
     for number in range(first, min(last, len(lines)) + 1):
         text = lines[number - 1]
         if number == first and "(" in text:
             text = _without_parameters(text)  # the signature's parameters are declarations
-        if word.search(text):
-            return number
-    return None
+        for name in _NAMED.findall(text):
+            found.setdefault(name, number)
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -145,11 +151,36 @@ def _where(cache_dir: Path, digest: str) -> Path:
 
 def load_uses(cache_dir: Path | None, digest: str) -> list[Use] | None:
     def decode(blob: bytes) -> list[Use]:
-        return [Use(str(n), str(k), int(line), from_json(c)) for n, k, line, c in pickle.loads(blob)]
+        table, rows = pickle.loads(blob)
+        conditions = [from_json(c) for c in table]
+        return [Use(name, need, line, conditions[at]) for name, need, line, at in rows]
     return load(None if cache_dir is None else _where(cache_dir, digest), decode)
 
 
 def store_uses(cache_dir: Path | None, digest: str, uses: Sequence[Use]) -> None:
-    if cache_dir is not None:
-        rows = [(u.name, u.need, u.line, to_json(u.condition)) for u in uses]
-        write_atomic(_where(cache_dir, digest), pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    if cache_dir is None:
+        return
+    # A file's uses share a few conditions (one per #if region): stored once each, decoded once each.
+    table: dict[int, int] = {}
+    conditions: list[object] = []
+    rows = []
+    for use in uses:
+        at = table.get(id(use.condition))
+        if at is None:
+            at = table[id(use.condition)] = len(conditions)
+            conditions.append(to_json(use.condition))
+        rows.append((use.name, use.need, use.line, at))
+    write_atomic(_where(cache_dir, digest), pickle.dumps((conditions, rows), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+@dataclass(frozen=True)
+class FactsMaker:
+    """The symbol index's companion (``scan.symbols.Companion``): each file's uses, kept in ``cache_dir``."""
+
+    cache_dir: Path
+
+    def missing(self, digest: str) -> bool:
+        return not _where(self.cache_dir, digest).exists()
+
+    def make(self, path: str, digest: str, data: bytes, scan: FileScan, symbols: FileSymbols) -> None:
+        store_uses(self.cache_dir, digest, file_uses(data, scan, symbols.definitions(path)))

@@ -7,9 +7,10 @@ headers a change affects, which units reach a header) walk all edges; a question
 one configuration passes its macro values and walks only the edges that may be taken.
 
 The graph persists through a ``store.GraphStore``, one record per search path, with
-each file's ``stat`` stamp and the stamp of every directory whose listing a resolution
-consulted: a warm ``update`` costs a ``stat`` per file and directory and re-reads only
-what moved.  Stored edges (spellings, lines, conditions) are decoded only when a question
+each file's ``stat`` stamp and, for every directory a resolution consulted, its stamp and
+the names looked up there: a warm ``update`` costs a ``stat`` per file and directory,
+re-reads only the files that moved and re-resolves only the files that asked for a name
+that came or went.  Stored edges (spellings, lines, conditions) are decoded only when a question
 needs them: a warm run with nothing changed reads just stamps and targets.
 """
 
@@ -33,14 +34,14 @@ from ..scan.directives import IncludeDirective, scan_directives
 from ..scan.formula import Formula, Lookup, evaluate, from_json, to_json
 from ..scan.scancache import ScanCache, read_text
 from .resolve import Chains, Include, Resolver, SearchPath
-from .store import GraphStore, Listing, Stamp, current_stamp, stamp_of, still_valid, trusted
+from .store import GraphStore, Listing, Stamp, current_stamp, revalidate, stamp_of, trusted
 
 _HAS_INCLUDE = re.compile(rb"__has_include(_next)?[ \t]*\([ \t]*([<\"])([^>\"\r\n]*)[>\"]")
 _KIND = {"include": "include", "import": "include", "include_next": "next"}
 _TAGS = {"include": "q", "next": "n", "has": "h"}
 _KINDS = {tag: kind for kind, tag in _TAGS.items()}
 #: Bump when the stored form changes; a graph stored in another form is rebuilt.
-_FORMAT = 4
+_FORMAT = 5
 
 
 class IncludeEdge(NamedTuple):
@@ -179,7 +180,7 @@ class IncludeGraph:
         #: The search path the graph was built for, when known (its forced includes start every compile).
         self.search = search
         self.files: dict[str, FileNode] = {}
-        self.consulted: dict[str, Listing | None] = {}
+        self.consulted: dict[str, Listing] = {}
         #: What the last ``update`` did: files re-read, files re-resolved, files whose content changed.
         self.rescanned = 0
         self.reresolved = 0
@@ -226,7 +227,7 @@ class IncludeGraph:
             self._resolve(node, resolver)
             added.append(Path(path))
             queue.extend(t for t in node.targets if t not in self.files)
-        self.consulted.update(resolver.consulted)
+        self._remember(resolver)
         if added:
             self._reverse = None
         return added
@@ -237,11 +238,10 @@ class IncludeGraph:
         self.changed = set()
         self._resolver = None  # listings are taken afresh
         dirty: set[str] = set()
-        valid, refreshed = still_valid(self.consulted)
-        if not valid:
+        flipped, refreshed = revalidate(self.consulted)
+        if flipped:  # a name some resolution looked up came or went: redo those resolutions, scans are good
             self._load_details()
-            dirty.update(self.files)  # names in a directory changed: resolutions may differ, scans are still good
-            self.consulted = {}
+            dirty.update(path for path, node in self.files.items() if self._asks_for(node, flipped))
         for path, node in self.files.items():
             now = current_stamp(path)
             if (now is None or node.stamp is None or now != node.stamp) and self._read(node):
@@ -256,6 +256,28 @@ class IncludeGraph:
         if changed:
             self._reverse = None
         return changed
+
+    def _asks_for(self, node: FileNode, names: set[str]) -> bool:
+        """Whether resolving ``node``'s includes looks one of ``names`` up (the last component of a
+        spelling is the name looked up in each directory tried; one that ends in ``..`` is anything)."""
+        if node.stored is not None:
+            spellings = [row[0] for row in node.stored if not row[6]]
+        else:
+            spellings = [e.spelling for e in node.edges if not e.computed]
+        for spelling in spellings:
+            tail = os.path.basename(os.path.normpath(spelling))
+            if tail in names or tail in ("", ".", ".."):
+                return True
+        return False
+
+    def _remember(self, resolver: Resolver) -> None:
+        """Keep what ``resolver`` looked up, beside what earlier resolutions did."""
+        for directory, asked in resolver.consulted.items():
+            known = self.consulted.get(directory)
+            if known is None:
+                self.consulted[directory] = asked
+            elif known is not asked:
+                known.merge(asked)
 
     def refresh(self) -> set[Path]:
         """Re-read files that moved on disk; returns those whose content changed (or vanished)."""
@@ -412,9 +434,7 @@ class IncludeGraph:
                 paths.append(path)
             return found
 
-        head = {"version": _FORMAT, "chains": [self.chains.quote, self.chains.angled], "paths": paths,
-                "nodes": [at(n.path) for n in nodes], "stamps": [n.stamp for n in nodes],
-                "targets": [[at(t) for t in n.targets] for n in nodes], "consulted": list(self.consulted.items())}
+        head = self._head(nodes, paths, at)
         rows = [n.stored if n.stored is not None else
                 [[e.spelling, e.angled, e.line, to_json(e.condition), -1 if e.target is None else at(os.fspath(e.target)),
                   e.kind, e.computed] for e in n.edges] for n in nodes]
@@ -422,11 +442,26 @@ class IncludeGraph:
                    [encode_includes(n.probes) for n in nodes], rows]
         return {"head": head, "details": details}
 
+    def _head(self, nodes: list[FileNode], paths: list[str], at: Callable[[str], int]) -> dict[str, Any]:
+        """Read on every run: ``paths`` is the table ``at`` indexes (the details' edges index it too)."""
+        return {"version": _FORMAT, "chains": [self.chains.quote, self.chains.angled], "paths": paths,
+                "nodes": [at(n.path) for n in nodes], "stamps": [n.stamp for n in nodes],
+                "targets": [[at(t) for t in n.targets] for n in nodes],
+                "consulted": [[d, a.stamp, "\n".join(sorted(a.found)), "\n".join(sorted(a.missing))]
+                              for d, a in self.consulted.items()]}
+
     def to_bytes(self) -> bytes:
-        stored = self.to_json()
-        head = zlib.compress(json.dumps(stored["head"], separators=(",", ":")).encode(), 1)
-        tail = zlib.compress(json.dumps(stored["details"], separators=(",", ":")).encode(), 1)
-        return len(head).to_bytes(8, "little") + head + tail
+        if self._details is not None and list(self.files) == self._stored_order:
+            # Details never loaded and no file added: nothing was re-read or re-resolved, so the stored
+            # details still hold and only the head (stamps, listings) is new.  Decoding and encoding them
+            # again cost a second per save on a kernel graph, and a moved directory stamp asks for a save.
+            index = {p: i for i, p in enumerate(self._paths)}
+            head, tail = self._head(list(self.files.values()), self._paths, index.__getitem__), self._details
+        else:
+            stored = self.to_json()
+            head, tail = stored["head"], zlib.compress(json.dumps(stored["details"], separators=(",", ":")).encode(), 1)
+        packed = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)
+        return len(packed).to_bytes(8, "little") + packed + tail
 
     @classmethod
     def from_bytes(cls, data: bytes, chains: Chains, cache: ScanCache | None = None) -> IncludeGraph:
@@ -461,7 +496,8 @@ class IncludeGraph:
         self._stored_order = [paths[i] for i in head["nodes"]]
         for path, stamp, targets in zip(self._stored_order, head["stamps"], head["targets"], strict=True):
             self.files[path] = FileNode(path, tuple(stamp) if stamp else None, [paths[t] for t in targets], None)
-        self.consulted = {d: ((tuple(s[0]), s[1]) if s else None) for d, s in head["consulted"]}
+        self.consulted = {d: Listing(tuple(stamp) if stamp else None, _names(found), _names(missing))
+                          for d, stamp, found, missing in head["consulted"]}
         return True
 
     def _apply_details(self, details: list[list[Any]]) -> None:
@@ -490,8 +526,12 @@ class IncludeGraph:
             node.stamp, node.sha256, node.stored = None, "", None
             self._read(node)
             self._resolve(node, resolver)
-        self.consulted.update(resolver.consulted)
+        self._remember(resolver)
         self._reverse = None
+
+
+def _names(joined: str) -> set[str]:
+    return set(joined.split("\n")) if joined else set()
 
 
 def load_graph(chains: Chains, roots: Iterable[str], store: GraphStore | None = None,

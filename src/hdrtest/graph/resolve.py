@@ -4,8 +4,8 @@ The chain is built from compile flags (parsed by ``toolchain.flags``) plus the
 compiler's own directories (``probe``).  ``Resolver`` is the one place a spelling
 becomes a path, for the include graph, the result cache's watched directories and
 every ``SearchPath.resolve``: it lists each directory once, shared by all lookups, and
-remembers what it listed so that a stored resolution can be checked with one ``stat``
-per directory (``store.still_valid``).
+remembers which names it looked up where, so that a stored resolution can be checked with
+one ``stat`` per directory (``store.revalidate``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..models import Job
 from ..scan.probe import CompilerInfo, probe_compiler
 from ..toolchain import probe
 from ..toolchain.flags import parse_flags
-from .store import Listing, list_directory, names_digest
+from .store import Listing, list_directory
 
 __all__ = ["Chains", "Include", "Resolver", "SearchPath", "job_chains", "job_search_path"]
 
@@ -88,16 +88,16 @@ def _found_in(path: str, chain: Sequence[str]) -> int | None:
 class Resolver:
     """Resolves includes with one directory listing per directory, shared by all lookups.
 
-    It remembers each directory it listed with its stamp and a digest of its names, so
-    that a stored resolution can be checked later with one ``stat`` per directory (and a
-    listing when the stamp moved: saving a file by renaming a new one over it changes the
-    stamp, not the names).
+    It remembers each directory it listed with its stamp and the names it looked up
+    there, found or not, so that a stored resolution can be checked later with one
+    ``stat`` per directory (and a listing when the stamp moved: saving a file by renaming
+    a new one over it changes the stamp, not the names).
     """
 
     def __init__(self) -> None:
         self._listings: dict[str, frozenset[str]] = {}
-        #: Directory -> (stamp, names digest) when listed; None: it did not exist or could not be listed.
-        self.consulted: dict[str, Listing | None] = {}
+        #: Directory -> its stamp (None: it could not be listed) and the names looked up in it.
+        self.consulted: dict[str, Listing] = {}
 
     def names(self, directory: str) -> frozenset[str]:
         listing = self._listings.get(directory)
@@ -105,13 +105,16 @@ class Resolver:
             found = list_directory(directory)
             listing = found[2] if found is not None else frozenset()
             self._listings[directory] = listing
-            self.consulted[directory] = (found[0], names_digest(found[1])) if found is not None else None
+            self.consulted[directory] = Listing(found[0] if found is not None else None)
         return listing
 
     def exists(self, path: str) -> bool:
         """Whether ``path`` is a regular file (or a link to one), from its directory's listing."""
         head, tail = os.path.split(path)
-        return tail in self.names(head)
+        present = tail in self.names(head)
+        asked = self.consulted[head]
+        (asked.found if present else asked.missing).add(tail)
+        return present
 
     def candidates(self, include: Include, includer: str | None, chains: Chains) -> list[str]:
         """The paths the compiler tries for ``include``, in order."""

@@ -1,17 +1,17 @@
 """What lets a stored include graph be trusted on a later run: file and directory stamps.
 
 A stored graph is valid while every file it scanned keeps its ``stat`` stamp and every
-directory whose listing a resolution consulted keeps its names.  Checking that costs a
-``stat`` per file and per directory: tens of milliseconds on thousands of headers, where
-a cold scan takes seconds.  ``GraphStore`` is where graphs persist (``ResultCache`` is one).
+name a resolution looked up in a directory is still there, or still absent.  Checking
+that costs a ``stat`` per file and per directory (and a listing when a directory's stamp
+moved): tens of milliseconds on thousands of headers, where a cold scan takes seconds.
+``GraphStore`` is where graphs persist (``ResultCache`` is one).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 #: A stamp newer than this (relative to when it was taken) is not trusted: a write within
@@ -19,7 +19,6 @@ from typing import Protocol, runtime_checkable
 RACY_NS = 50_000_000
 
 Stamp = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
-Listing = tuple[Stamp, str]  # a directory's stamp and names digest
 UNTRUSTED: Stamp = (-1, -1, -1, -1)
 
 
@@ -70,24 +69,41 @@ def _regular(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def names_digest(names: Iterable[str]) -> str:
-    return hashlib.sha256("\0".join(sorted(names)).encode("utf-8", "surrogateescape")).hexdigest()
+@dataclass(slots=True)
+class Listing:
+    """What resolutions asked of one directory: the names they looked up, found or not.
+
+    Only those names matter: a directory next to the tree (``-I include`` with a spelling
+    that climbs above it, ``"../../x.h"``) sees files come and go all day, and none of
+    them changes a resolution that never asked for it.
+    """
+
+    stamp: Stamp | None  # None: it could not be listed (did not exist)
+    found: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+
+    def merge(self, newer: Listing) -> None:
+        """Add what a later resolution asked (its listing is the newer, so its answers win).  A stamp
+        that moved in between vouches only for the newer names: the next run lists it again."""
+        self.stamp = newer.stamp if newer.stamp == self.stamp else UNTRUSTED
+        self.found = (self.found - newer.missing) | newer.found
+        self.missing = (self.missing - newer.found) | newer.missing
 
 
-def still_valid(consulted: dict[str, Listing | None]) -> tuple[bool, bool]:
-    """Whether every directory listing behind a resolution is unchanged, and whether a stamp was refreshed."""
+def revalidate(consulted: dict[str, Listing]) -> tuple[set[str], bool]:
+    """The looked-up names now present where they were absent or gone where they were found (a
+    resolution that asked for one may differ), and whether a stamp was refreshed.  Every listing
+    is brought up to date: after the resolutions that asked for those names are redone, all hold."""
+    flipped: set[str] = set()
     refreshed = False
     for directory, known in consulted.items():
-        now = current_stamp(directory)
-        if known is None or now is None:
-            if known is not None or now is not None:
-                return False, refreshed
+        if current_stamp(directory) == known.stamp:
             continue
-        if now == known[0]:
-            continue
-        found = list_directory(directory)  # moved stamp: did the names change too?
-        if found is None or names_digest(found[1]) != known[1]:
-            return False, refreshed
-        consulted[directory] = (found[0], known[1])
+        found = list_directory(directory)  # moved stamp: did a name we asked for come or go?
+        regular = found[2] if found is not None else frozenset()
+        gone, came = known.found - regular, known.missing & regular
+        flipped |= gone | came
+        known.stamp = found[0] if found is not None else None
+        known.found, known.missing = (known.found - gone) | came, (known.missing - came) | gone
         refreshed = True
-    return True, refreshed
+    return flipped, refreshed
