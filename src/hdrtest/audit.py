@@ -122,8 +122,9 @@ def _examples(headers: list[str], shown: int = 3) -> str:
 
 
 def _unverified_counts(report: CheckReport) -> Counter[str]:
-    """Not-verified results by the kind of reason (its text before the first ':' or ';')."""
-    return Counter(unverified_reason(r).split(":")[0].split(";")[0][:120] for r in report.unverified)
+    """Not-verified results by the kind of reason (its text before the first ': ' or ';'; a place such as
+    ``Makefile:1123`` stays whole)."""
+    return Counter(unverified_reason(r).split(": ")[0].split(";")[0][:120] for r in report.unverified)
 
 
 def render_text(report: CheckReport) -> str:
