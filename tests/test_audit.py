@@ -18,6 +18,7 @@ TREE = {
     "c2.h": '#include "c.h"\nint c2;\n#ifdef CONFIG_C\nint c2_on;\n#endif\n',
     # Fails as configured: a baseline failure, not a variant finding.
     "broken.h": "int broken = missing;\n",
+    "list.h": "/* hdrtest: skip - an X-macro list */\nX(a)\n",
 }
 FLAGS = "--cflags=-DCONFIG_A -DCONFIG_C"
 
@@ -42,6 +43,7 @@ def test_audit_puts_every_failure_under_one_place(tmp_path: Path, compiler: str)
     assert sorted(breakage["headers"]) == ["c.h", "c1.h", "c2.h"]
     assert [f["header"] for f in data["baseline_failures"]] == ["broken.h"]
     assert "missing" in data["baseline_failures"][0]["error"]
+    assert [s["header"] for s in data["skipped"]] == ["list.h"]
     # broken.h's variants (none here) and the grouped failures are never counted twice.
     assert data["summary"]["failed_results"] == len(cause["variants"]) + 1 + 3 + 1
 
@@ -58,6 +60,7 @@ def test_audit_text_ranks_places_and_says_what_a_baseline_failure_is(tmp_path: P
     assert second.startswith("  2. c.h:4: ") and "breaks 3 headers in CONFIG_C=n" in second, second
     assert "1 header(s) fail in the baseline configuration" in text
     assert any(line.strip().startswith("broken.h: broken.h:1:") for line in lines), text
+    assert ", 1 skipped (reasons: --format json)," in lines[-1], lines[-1]
 
 
 def test_refuted_candidates_are_counted_by_distinct_use(tmp_path: Path, compiler: str) -> None:

@@ -151,7 +151,8 @@ def render_text(report: CheckReport) -> str:
                  "(their variant compiled): not breakages")
     for reason, count in _unverified_counts(report).most_common():
         lines.append(f"{count} result(s) not verified: {reason}")
-    lines.append(f"hdrtest audit: {report.headers_checked} header(s), {report.variants_planned} compile(s) planned, "
+    skipped = f", {len(report.skipped)} skipped (reasons: --format json)" if report.skipped else ""
+    lines.append(f"hdrtest audit: {report.headers_checked} header(s){skipped}, {report.variants_planned} compile(s) planned, "
                  f"{report.variants_compiled} compiled, {report.elapsed:.2f} s")
     return "\n".join(lines) + "\n"
 
@@ -181,5 +182,6 @@ def render_json(report: CheckReport) -> str:
         "refuted_uses": found.refuted_uses,
         "unverified": dict(_unverified_counts(report).most_common()),
         "unattributed_failures": unattributed(report),
+        "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
