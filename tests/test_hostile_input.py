@@ -478,3 +478,21 @@ def test_bytes_that_are_not_utf8_in_compiler_messages(tmp_path: Path) -> None:
     baseline = json.loads((tmp_path / "base.json").read_text(encoding="utf-8"))
     assert {f["header"]: [e["message"] for e in f["errors"]] for f in baseline["failures"]} == \
         {"e.h": ["#error caf\ufffd"], "n\\xe9.h": ["#error x"]}
+
+
+def test_gcc_column_minus_one_is_read_not_taken_for_malformed_output(tmp_path: Path) -> None:
+    # gcc 12 writes "column": -1 for a macro redefinition; Linux's compiler-clang.h under gcc met it and was
+    # reported as an internal error (malformed output) instead of the failure it is.
+    write_tree(tmp_path, {"redef.h": "#define X 1\n#define X 2\nint y = z;\n"})
+    run = hdrtest("check", "--cc", "gcc", "--format", "json", "redef.h", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    [result] = run.json()["results"]
+    assert result["status"] == "fail"
+    found = {(d["severity"], d["line"], d["column"]) for d in result["diagnostics"]}
+    assert ("warning", 2, 0) in found and ("error", 3, 9) in found, found
+
+
+def test_a_column_below_minus_one_is_still_malformed(tmp_path: Path) -> None:
+    item = {**_GOOD_ITEM, "locations": [{"caret": {"file": "a.h", "line": 1, "column": -2}}]}
+    records = diagnostics.parse_gcc_json(json.dumps([item]), diagnostics.make_mapper(tmp_path, tmp_path))
+    assert records is not None and [r.category for r in records] == [diagnostics.MALFORMED]

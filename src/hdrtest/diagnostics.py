@@ -129,10 +129,11 @@ def _check_item(item: object, depth: int = 0) -> str | None:
         return "'caret' is not an object"
     if not isinstance(caret.get("file", ""), str):
         return "'file' is not a string"
-    for key in ("line", "column"):
+    for key, lowest in (("line", 0), ("column", -1)):
+        # gcc writes column -1 where it has none (a macro redefinition: the whole #define line).
         value = caret.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            return f"'{key}' is not a non-negative integer"
+        if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+            return f"'{key}' is not an integer >= {lowest}"
     children = item.get("children", [])
     if not isinstance(children, list):
         return "'children' is not a list"
@@ -156,7 +157,7 @@ def _from_json_item(item: dict[str, Any], mapper: PathMapper) -> list[Diagnostic
     diag = Diagnostic(
         file=shown,
         line=caret.get("line", 0),
-        column=caret.get("column", 0),
+        column=max(caret.get("column", 0), 0),  # 0: no column
         severity=item["kind"],
         message=readable(item["message"]),
         option=item.get("option"),

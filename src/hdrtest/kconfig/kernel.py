@@ -112,6 +112,9 @@ class KernelConfBackend:
         self.helper_parse_seconds: float | None = None
         self._conf_env = conf_env
         self._index: Mapping[str, SymInfo] | None = None
+        #: Choice id -> its members with a prompt, in name order (built once: a choice symbol's facts are asked
+        #: for in every search step, and a scan of the whole index each time dominated planning a large tree).
+        self._choices: dict[int, tuple[str, ...]] | None = None
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._memo: dict[tuple[str, str], Resolution | None] = {}
@@ -202,6 +205,15 @@ class KernelConfBackend:
                 if self._index is None:
                     self._index = self._load_tree_index()
         return self._index.get(symbol_name(option))
+
+    def _choice_members(self, index: Mapping[str, SymInfo]) -> dict[int, tuple[str, ...]]:
+        if self._choices is None:
+            members: dict[int, list[str]] = {}
+            for other, other_info in sorted(index.items()):
+                if other_info.choice is not None and other_info.prompt:
+                    members.setdefault(other_info.choice, []).append(macro_name(other))
+            self._choices = {choice: tuple(names) for choice, names in members.items()}
+        return self._choices
 
     def _tree_index_path(self) -> Path | None:
         if self._fingerprint is None:
@@ -388,8 +400,7 @@ class KernelConfBackend:
                           for s, kind in sorted(info.selected_by))
         choice: tuple[str, ...] = ()
         if info.choice is not None and self._index is not None:
-            choice = tuple(macro_name(other) for other, other_info in sorted(self._index.items())
-                           if other_info.choice == info.choice and other_info.prompt and macro_name(other) != name)
+            choice = tuple(other for other in self._choice_members(self._index).get(info.choice, ()) if other != name)
         # A line scan cannot evaluate prompt conditions: a prompt counts as visible.
         return SymbolFacts(type=info.type, prompt=info.prompt, visible=info.prompt, selectors=selectors,
                            depends=tuple(macro_name(d) for d in sorted(info.depends)), choice_alternatives=choice)

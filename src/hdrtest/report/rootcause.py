@@ -14,16 +14,17 @@ from ..analysis.fragility import Fragility
 from ..models import Diagnostic, Result, RootCause, Status
 
 
-def _diagnostics(diags: Iterable[Diagnostic]) -> Iterable[Diagnostic]:
+def diagnostics_of(diags: Iterable[Diagnostic]) -> Iterable[Diagnostic]:
+    """Every diagnostic, nested ones included (gcc nests an error in the preceding warning's children)."""
     for diag in diags:
         yield diag
-        yield from _diagnostics(diag.children)
+        yield from diagnostics_of(diag.children)
 
 
-def _at_use(result: Result, fragility: Fragility) -> bool:
-    return any(d.severity in ("error", "fatal error") and d.file == fragility.file and
-               (d.line == fragility.line or fragility.name in d.message or d.symbol == fragility.name)
-               for d in _diagnostics(result.diagnostics))
+def errors_at(result: Result, file: str, line: int, name: str) -> bool:
+    """Whether an error of ``result`` is at the use of ``name`` at ``file:line`` (its line, or naming it there)."""
+    return any(d.is_error and d.file == file and (d.line == line or name in d.message or d.symbol == name)
+               for d in diagnostics_of(result.diagnostics))
 
 
 def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility]) -> list[RootCause]:
@@ -38,7 +39,7 @@ def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility
             continue
         for change in job.variant.changes:
             fragility = fragile.get((job.display, change.name))
-            if fragility is None or not _at_use(result, fragility):
+            if fragility is None or not errors_at(result, fragility.file, fragility.line, fragility.name):
                 continue
             key = (fragility.file, fragility.line, fragility.name, fragility.option)
             cause = causes.get(key)
@@ -68,7 +69,7 @@ def summary(cause: RootCause, examples: int = 3) -> str:
     """``deep.h:4 uses a_state, ...: breaks 3 headers that include deep.h, e.g. a.h, b.h, c.h``"""
     headers = cause.headers
     shown = ", ".join(headers[:examples]) + (", ..." if len(headers) > examples else "")
-    noun = "header" if len(headers) == 1 else "headers"
+    noun = "header that includes" if len(headers) == 1 else "headers that include"
     values = [c for r in cause.results for c in r.job.variant.changes if c.name == cause.option]
     setting = str(values[0]) if values else cause.option
-    return f"{cause.reason}: breaks {len(headers)} {noun} that include {cause.file}, in {setting}, e.g. {shown}"
+    return f"{cause.reason}: breaks {len(headers)} {noun} {cause.file}, in {setting}, e.g. {shown}"
