@@ -291,9 +291,9 @@ def closure_reasons(found: Sequence[Fragility], known: Sequence[Reason]) -> list
 
 
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
-                          cache_dir: Path | None, max_options: int,
+                          cache_dir: Path | None,
                           keep: Callable[[str], bool] | None = None) -> dict[tuple[str, str], Fragility]:
-    """Give each plan the fragile options of its header's include closure (within ``max_options``).
+    """Give each plan the fragile options of its header's include closure, after the reasons it has.
 
     Returns, per (header, option) added, the fragile use behind it (for root-cause reports).
     """
@@ -308,11 +308,9 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
             analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir)
         found = analysis.for_header(graph.closure(job.header))
         extra = [r for r in closure_reasons(found, plan.reasons) if keep is None or keep(r.option)]
-        room = max(0, max_options - len(plan.reasons))
-        plan.reasons = plan.reasons + extra[:room]
-        plan.dropped_options += max(0, len(extra) - room)
+        plan.reasons = plan.reasons + extra
         first: dict[str, Fragility] = {}
         for fragility in found:
             first.setdefault(fragility.option, fragility)
-        behind.update(((job.display, r.option), first[r.option]) for r in extra[:room])
+        behind.update(((job.display, r.option), first[r.option]) for r in extra)
     return behind
