@@ -417,9 +417,14 @@ def plan_count(tree: Path, cache: Path) -> None:
     fragile = set(planning.fragile)
     added = [j for j in planning.jobs if any((j.display, c.name) in fragile for c in j.variant.changes)]
     reasons = sum(len(r) for r in planning.relevance.values())
+    by_option: dict[str, int] = {}
+    for job in added:
+        for change in job.variant.changes:
+            by_option[change.name] = by_option.get(change.name, 0) + 1
     print(json.dumps({"headers": len(jobs), "variants_planned": len(planning.jobs), "by_fragility": len(added),
                       "relevant_options": reasons, "fragile_options": len(fragile),
-                      "planning_seconds": round(seconds, 1)}))
+                      "planning_seconds": round(seconds, 1),
+                      "fragility_variants_by_option": dict(sorted(by_option.items(), key=lambda kv: -kv[1])[:15])}))
 
 
 def main() -> int:

@@ -172,8 +172,11 @@ def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.
     # The flips the cap asks for first, together where the backend runs each in its own process.
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(
         replace(plan, reasons=plan.reasons[:strategy.max_options]), flipper, strategy)), settings.jobs or default_jobs())
+    deep: dict[str, set[str]] = {}
+    for display, option in fragile:
+        deep.setdefault(display, set()).add(option)
     for plan in plans:
-        variants.cap_options(plan, strategy.max_options, flipper)
+        variants.cap_options(plan, strategy, flipper, deep.get(plan.job.display, set()))
     kept_options = {(plan.job.display, r.option) for plan in plans for r in plan.reasons}
     return plans, {key: use for key, use in fragile.items() if key in kept_options}
 

@@ -16,7 +16,7 @@ import itertools
 import json
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -68,6 +68,8 @@ class Strategy:
     samples: int = 0
     seed: int = 0
     max_options: int = 12
+    #: Of those, how many may come from closure-wide fragility (``analysis.fragility``), strongest first.
+    max_closure_options: int = 12
 
     @classmethod
     def parse(cls, text: str, seed: int = 0, *, changed: bool = False) -> Strategy:
@@ -345,21 +347,28 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
     return HeaderPlan(job=job, reasons=reasons)
 
 
-def cap_options(plan: HeaderPlan, max_options: int, flipper: Flipper | None = None) -> None:
-    """Keep ``plan``'s reasons, in order, until ``max_options`` of them give a variant; count the rest as dropped.
+def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper | None = None,
+                closure: Collection[str] = ()) -> None:
+    """Keep ``plan``'s reasons, in order, until ``strategy.max_options`` of them give a variant, at most
+    ``max_closure_options`` of those from ``closure`` (the options closure-wide fragility added); count the
+    rest as dropped.
 
     The cap bounds what is compiled, so an option whose flip gives no variant (the configuration system
     forbids it, or it changes no macro) does not use it up: it stays in the plan, which lists it as impossible.
     """
     macros = defined_macros(plan.job) if flipper is not None else {}
-    flipped = 0
-    for position, reason in enumerate(plan.reasons):
-        if flipped >= max_options:
-            plan.dropped_options += len(plan.reasons) - position
-            plan.reasons = plan.reasons[:position]
-            return
-        if flipper is None or flipper.gives_variant(reason.option, macros):
-            flipped += 1
+    kept: list[Reason] = []
+    flipped = from_closure = 0
+    for reason in plan.reasons:
+        deep = reason.option in closure
+        if flipped >= strategy.max_options or (deep and from_closure >= strategy.max_closure_options):
+            plan.dropped_options += 1
+            continue
+        usable = flipper is None or flipper.gives_variant(reason.option, macros)
+        kept.append(reason)
+        flipped += usable
+        from_closure += usable and deep
+    plan.reasons = kept
 
 
 def flips_wanted(plan: HeaderPlan, flipper: Flipper, strategy: Strategy) -> list[tuple[str, str]]:

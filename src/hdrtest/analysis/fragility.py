@@ -63,6 +63,16 @@ class Fragility:
     witness: tuple[tuple[str, bool], ...]  # option -> defined, a configuration with the use and no definition
     #: The macros whose expansion at ``file:line`` names ``name``, outermost first (empty: named there).
     via: tuple[str, ...] = ()
+    #: How many options the definitions' presence depends on, the flags' other macros fixed: 1 is a
+    #: definition under that option alone, the shape of a missing ``#else`` stub.
+    guards: int = 1
+
+    @property
+    def rank(self) -> tuple[int, bool]:
+        """Evidence first: fewer options behind the definitions (a presence spread over several options is where
+        the modelled configuration is likeliest to differ from what Kconfig builds), then a flip that turns the
+        option off (the side an ``#else`` stub covers) before one that turns it on."""
+        return self.guards, dict(self.witness).get(self.option, False)
 
     @property
     def reason(self) -> str:
@@ -242,7 +252,7 @@ class Analysis:
         reachable = self._reachable = self.closure(path)
         seen: set[tuple[str, str, Formula]] = set()
         for use in self.uses(path):
-            for one, via in self._expanded(use, reachable, seen):
+            for one, via in self._expanded(path, use, reachable, seen):
                 out.extend(self._check(path, one, via, reachable))
         return out
 
@@ -269,13 +279,14 @@ class Analysis:
             return []  # missing everywhere is another problem (a missing include), not a configuration's
         return self._one(path, use, definitions, via)
 
-    def _expanded(self, use: facts_mod.Use, reachable: frozenset[str],
+    def _expanded(self, path: str, use: facts_mod.Use, reachable: frozenset[str],
                   seen: set[tuple[str, str, Formula]]) -> list[tuple[facts_mod.Use, tuple[str, ...]]]:
         """``use`` and the names the bodies of the macros it expands name, ``EXPANSION_DEPTH`` deep.
 
         A name met in a body is used where the outermost macro is expanded (its line), under that
         use's condition and the condition of each definition followed; each (name, need, condition)
-        is taken once per file, so a macro expanded a hundred times is followed once.
+        is taken once per file, so a macro expanded a hundred times is followed once.  A macro the file's
+        closure does not define is looked up in its includers' closures (``_around``), as a name is.
         """
         key = (use.name, use.need, use.condition)
         if key in seen:
@@ -285,7 +296,12 @@ class Analysis:
         frontier = list(out)
 
         def macros(name: str) -> list[Definition]:
-            return [d for d in self.index.lookup(name, "macro") if d.file in reachable]
+            anywhere = self.index.lookup(name, "macro")
+            found = [d for d in anywhere if d.file in reachable]
+            if anywhere and not found:
+                around = self._around(path)
+                found = [d for d in anywhere if d.file in around]
+            return found
 
         for _ in range(EXPANSION_DEPTH):
             following = []
@@ -323,7 +339,7 @@ class Analysis:
             if witness is not None:
                 shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
                 out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
-                                     spots, shown, via))
+                                     spots, shown, via, len(options)))
         return out
 
     def _single_flip(self, formula: Formula, option: str) -> dict[str, bool]:
@@ -343,14 +359,16 @@ class Analysis:
         return out
 
 
-def closure_reasons(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Reason]:
-    """Reasons for the options ``found`` adds to ``known`` (first use per option, nearest file first)."""
+def strongest(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Fragility]:
+    """Per option ``found`` adds to ``known``, its strongest use (``Fragility.rank``; the nearest file among
+    equals), strongest first: the order a header's cap on flipped options takes them in."""
     have = {r.option for r in known}
-    out: dict[str, Reason] = {}
+    best: dict[str, Fragility] = {}
     for fragility in found:
-        if fragility.option not in have and fragility.option not in out:
-            out[fragility.option] = Reason(fragility.option, fragility.reason, 1)
-    return list(out.values())
+        if fragility.option not in have and (fragility.option not in best
+                                             or fragility.rank < best[fragility.option].rank):
+            best[fragility.option] = fragility
+    return sorted(best.values(), key=lambda f: f.rank)  # stable: closure order among equals
 
 
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
@@ -370,10 +388,7 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
             baseline: dict[str, str | None] = dict(defined_macros(job))
             analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir)
         found = analysis.for_header(graph.closure(job.header))
-        extra = [r for r in closure_reasons(found, plan.reasons) if keep is None or keep(r.option)]
-        plan.reasons = plan.reasons + extra
-        first: dict[str, Fragility] = {}
-        for fragility in found:
-            first.setdefault(fragility.option, fragility)
-        behind.update(((job.display, r.option), first[r.option]) for r in extra)
+        extra = [f for f in strongest(found, plan.reasons) if keep is None or keep(f.option)]
+        plan.reasons = plan.reasons + [Reason(f.option, f.reason, 1) for f in extra]
+        behind.update(((job.display, f.option), f) for f in extra)
     return behind
