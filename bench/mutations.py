@@ -38,13 +38,12 @@ import re
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from hdrtest import check, kconfig, variants  # noqa: E402 - after the path setup above
-from hdrtest.analysis import fragility  # noqa: E402
 from hdrtest.discover import discover  # noqa: E402
 from hdrtest.graph.includes import IncludeGraph  # noqa: E402
 from hdrtest.graph.resolve import SearchPath  # noqa: E402
@@ -334,46 +333,42 @@ class Planner:
         backend = check._kconfig_backend(self.settings, self.source, KCONFIG.directory(self.caches))
         self.flipper = variants.Flipper(backend, None)
 
-    def plans(self, header: str, max_options: int | None = None) -> tuple[variants.HeaderPlan, variants.ScanContext]:
+    def plans(self, header: str) -> tuple[variants.HeaderPlan, variants.HeaderPlan, variants.ScanContext]:
+        """The header's capped plan, its uncapped one (every relevant option, in the order the cap takes them)."""
         headers, _ = discover([self.tree / header], self.settings)
         jobs = baseline_jobs(headers, self.settings, self.source)
         context = variants.scan_context(jobs, self.caches, ScanCache(cache_dir=self.caches),
                                         relevance_dir=self.caches)
-        strategy = variants.Strategy() if max_options is None else variants.Strategy(max_options=max_options)
-        plans, _ = check.plan_reasons(self.settings, jobs, context, self.options, strategy, self.flipper, None,
-                                      self.caches)
-        return plans[0], context
+        unlimited = variants.Strategy(max_options=1 << 30, max_closure_options=1 << 30)
+        plans, fragile = check.plan_reasons(self.settings, jobs, context, self.options, unlimited, self.flipper,
+                                            None, self.caches)
+        capped = replace(plans[0], reasons=list(plans[0].reasons))
+        variants.cap_options(capped, variants.Strategy(), self.flipper, {option for _, option in fragile})
+        return capped, plans[0], context
 
 
 def diagnosis(planner: Planner, cand: Candidate) -> str:
     """Why hdrtest's unprompted plan for the candidate's header has, or has not, a flip turning its option off."""
     header = cand.verified[0]
-    plan, context = planner.plans(header)
+    plan, full, context = planner.plans(header)
     macros = defined_macros(plan.job)
     flips = planner.flipper
     if any(_turns_off(flips, r.option, macros, cand.option) for r in plan.reasons):
         return "planned"
-    full, _ = planner.plans(header, max_options=1 << 30)
-    usable = [r for r in full.reasons if any(
-        (res := flips.resolve(r.option, v)) is not None and res.achieved and res.defines
-        for v in flips.targets_for(r.option, macros))]
+    usable = [r for r in full.reasons if flips.gives_variant(r.option, macros)]
     hits = [r for r in full.reasons if _turns_off(flips, r.option, macros, cand.option)]
     if hits:
         rank = [r.option for r in full.reasons].index(hits[0].option) + 1
         usable_rank = [r.option for r in usable].index(hits[0].option) + 1
         return (f"past the cap: {hits[0].option} is relevant option {rank} of {len(full.reasons)}, "
-                f"flippable option {usable_rank} of {len(usable)} (cap {len(plan.reasons)})")
+                f"flippable option {usable_rank} of {len(usable)}")
     if any(r.option == cand.option for r in full.reasons):
         return "relevant, but Kconfig allows no flip that turns it off"
     graph = variants.graph_of(context, plan.job)
     mutated = str(planner.tree / cand.file)
     if mutated not in {str(p) for p in graph.closure(plan.job.header)}:
         return "not relevant: the mutated file is not in the header's closure"
-    analysis = fragility.Analysis(graph, context.index, planner.options, dict(macros), planner.settings.root,
-                                  planner.caches)
-    if any(f.option == cand.option for f in analysis.fragile(mutated)):
-        return "not relevant: the mutated file is fragile on it, yet the header's plan misses it"
-    return "not relevant: the mutated file is not fragile on it"
+    return "not relevant: no fragile use in the header's closure is on it"
 
 
 def run_diagnose(work: Path, tree: Path, results: Path) -> None:
