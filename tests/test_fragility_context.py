@@ -18,8 +18,18 @@ def by_variant(data: dict) -> dict[str, str]:  # type: ignore[type-arg]
     return {r["variant"]["name"]: r["status"] for r in data["results"] if r["header"] == "top.h"}
 
 
+def fails_without_a(root: Path, compiler: str, files: dict[str, str]) -> str:
+    """top.h passes in the baseline and fails with CONFIG_A off, found unprompted: the reason given for CONFIG_A."""
+    write_tree(root, files)
+    run = hdrtest("check", "--cc", compiler, FLAGS, "--format", "json", "top.h", cwd=root)
+    assert run.returncode == 1, run.stderr
+    data = run.json()
+    assert by_variant(data) == {"baseline": "pass", "CONFIG_A=n": "fail"}
+    return str(data["relevant_options"]["top.h"]["CONFIG_A"])
+
+
 def test_a_definition_in_a_file_included_only_elsewhere_does_not_cover_the_use(tmp_path: Path, compiler: str) -> None:
-    write_tree(tmp_path, {
+    why = fails_without_a(tmp_path, compiler, {
         "a.h": "#ifndef A_H\n#define A_H\n#ifdef CONFIG_A\n#define PAGE_OFF 1\n#endif\n#endif\n",
         # Unconditional in its own text, but only a CONFIG_W32 build includes it.
         "w32.h": "#ifndef W32_H\n#define W32_H\n#define PAGE_OFF 2\n#endif\n",
@@ -27,28 +37,18 @@ def test_a_definition_in_a_file_included_only_elsewhere_does_not_cover_the_use(t
                   "static inline int off(void)\n{\n\treturn PAGE_OFF;\n}\n#endif\n",
         "top.h": '#include "page.h"\nint top;\n',
     })
-    run = hdrtest("check", "--cc", compiler, FLAGS, "--format", "json", "top.h", cwd=tmp_path)
-    assert run.returncode == 1, run.stderr
-    data = run.json()
-    assert by_variant(data) == {"baseline": "pass", "CONFIG_A=n": "fail"}
-    why = data["relevant_options"]["top.h"]["CONFIG_A"]
     assert why.startswith("page.h:9 uses PAGE_OFF, defined only when"), why
     assert "CONFIG_W32" in why and "w32.h:3" in why, why
 
 
 def test_a_file_that_relies_on_its_includer_for_a_definition(tmp_path: Path, compiler: str) -> None:
-    write_tree(tmp_path, {
+    why = fails_without_a(tmp_path, compiler, {
         "outer.h": "#ifndef OUTER_H\n#define OUTER_H\n#ifdef CONFIG_A\nstatic inline int pti(int x)\n{\n\treturn x;\n}\n"
                    '#endif\n#include "inner.h"\n#endif\n',
         # inner.h includes nothing: what it calls comes from outer.h, which includes it.
         "inner.h": "#ifndef INNER_H\n#define INNER_H\nstatic inline int set(int x)\n{\n\treturn pti(x);\n}\n#endif\n",
         "top.h": '#include "outer.h"\nint top;\n',
     })
-    run = hdrtest("check", "--cc", compiler, FLAGS, "--format", "json", "top.h", cwd=tmp_path)
-    assert run.returncode == 1, run.stderr
-    data = run.json()
-    assert by_variant(data) == {"baseline": "pass", "CONFIG_A=n": "fail"}
-    why = data["relevant_options"]["top.h"]["CONFIG_A"]
     assert why.startswith("inner.h:5 uses pti, defined only when defined(CONFIG_A) (outer.h:4)"), why
 
 
