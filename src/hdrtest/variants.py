@@ -349,23 +349,26 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
 
 def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper | None = None,
                 closure: Collection[str] = ()) -> None:
-    """Keep ``plan``'s reasons, in order, until ``strategy.max_options`` of them give a variant, at most
-    ``max_closure_options`` of those from ``closure`` (the options closure-wide fragility added); count the
-    rest as dropped.
+    """Bound ``plan``'s reasons by ``strategy.max_options``, counting the rest as dropped.
 
-    The cap bounds what is compiled, so an option whose flip gives no variant (the configuration system
-    forbids it, or it changes no macro) does not use it up: it stays in the plan, which lists it as impossible.
+    The header's own reasons (what it tests and names; first in the plan) are taken as they come, at most
+    ``max_options`` of them, as without closure analysis.  The options from ``closure`` (closure-wide fragility,
+    strongest first) then take the room left by flips that give a variant, at most ``max_closure_options``: an
+    option whose flip gives none (the configuration system forbids it, or it changes no macro) costs no compile,
+    so it does not use the room up; it stays in the plan, which lists it as impossible.
     """
     macros = defined_macros(plan.job) if flipper is not None else {}
     kept: list[Reason] = []
-    flipped = from_closure = 0
+    own = flipped = from_closure = 0
     for reason in plan.reasons:
         deep = reason.option in closure
-        if flipped >= strategy.max_options or (deep and from_closure >= strategy.max_closure_options):
+        if flipped >= strategy.max_options or (deep and from_closure >= strategy.max_closure_options) or (
+                not deep and own >= strategy.max_options):
             plan.dropped_options += 1
             continue
         usable = flipper is None or flipper.gives_variant(reason.option, macros)
         kept.append(reason)
+        own += not deep
         flipped += usable
         from_closure += usable and deep
     plan.reasons = kept
