@@ -16,9 +16,14 @@
 4. detect (``--detect``, on the verified lines of a results file): ``hdrtest check H`` in the worktree
    with the removal, unprompted and with ``--changed-since HEAD``; found when a failing variant turns X
    off (directly or as an implied change).
+5. diagnose (``--diagnose``, same lines, planning only, no compile): with the removal applied, whether
+   hdrtest's unprompted plan for H has a flip that turns X off, and if not why (a flip that would is past
+   the per-header cap; X is relevant but Kconfig allows no flip that turns it off; X is not relevant: the
+   removal's file is or is not fragile on X, is or is not in H's closure).
 
 Usage: bench/mutations.py --linux /work/linux --work /tmp/me-mut [--tries K] [--pick-only]
        bench/mutations.py --linux /work/linux --work /tmp/me-mut --detect RESULTS.jsonl
+       bench/mutations.py --linux /work/linux --work /tmp/me-mut --diagnose RESULTS.jsonl
 Writes one JSON line per candidate (why it was dropped, or what verified it and what found it) to
 --work/results.jsonl and prints the counts measured.  The include/generated headers are not regenerated
 for X off in step 3 (hdrtest's variants are); step 3 is the kernel's rule with the configuration passed
@@ -33,7 +38,7 @@ import re
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
@@ -43,9 +48,14 @@ from hdrtest.discover import discover  # noqa: E402
 from hdrtest.graph.includes import IncludeGraph  # noqa: E402
 from hdrtest.graph.resolve import SearchPath  # noqa: E402
 from hdrtest.graph.vcs import git  # noqa: E402
+from hdrtest.macros import defined_macros  # noqa: E402
 from hdrtest.plan import baseline_jobs, flag_source  # noqa: E402
+from hdrtest.rundir import run_caches  # noqa: E402
+from hdrtest.scan.conditions import OptionFilter  # noqa: E402
 from hdrtest.scan.directives import scan_directives  # noqa: E402
+from hdrtest.scan.scancache import ScanCache  # noqa: E402
 from hdrtest.settings import load_settings  # noqa: E402
+from hdrtest.store.namespaces import KCONFIG  # noqa: E402
 from hdrtest.toolchain.run import run  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -301,6 +311,90 @@ def run_detect(work: Path, tree: Path, results: Path) -> None:
           f"with the change {sum(bool(c['with_change']) for c in measured)}")
 
 
+def _turns_off(flipper: variants.Flipper, option: str, macros: dict[str, str], target: str) -> bool:
+    """Whether some flip of ``option`` that Kconfig allows ends with ``target`` off."""
+    for value in flipper.targets_for(option, macros):
+        res = flipper.resolve(option, value)
+        if res is not None and res.achieved and res.defines and any(
+                c.name == target and c.value == "n" for c in (*(res.via or (res.requested,)), *res.implied)):
+            return True
+    return False
+
+
+class Planner:
+    """hdrtest's unprompted planning for one header of a tree, the Kconfig backend kept across mutations."""
+
+    def __init__(self, tree: Path, cache: Path) -> None:
+        self.tree, self.cache = tree, cache
+        self.settings = load_settings([str(tree)], {"cache_dir": str(cache)}, cwd=tree)
+        self.source = flag_source(self.settings)
+        self.options = OptionFilter.from_args([self.settings.option_pattern], self.settings.options)
+        self.caches = run_caches(self.settings)
+        backend = check._kconfig_backend(self.settings, self.source, KCONFIG.directory(self.caches))
+        self.flipper = variants.Flipper(backend, None)
+
+    def plans(self, header: str) -> tuple[variants.HeaderPlan, variants.HeaderPlan, variants.ScanContext]:
+        """The header's capped plan, its uncapped one (every relevant option, in the order the cap takes them)."""
+        headers, _ = discover([self.tree / header], self.settings)
+        jobs = baseline_jobs(headers, self.settings, self.source)
+        context = variants.scan_context(jobs, self.caches, ScanCache(cache_dir=self.caches),
+                                        relevance_dir=self.caches)
+        unlimited = variants.Strategy(max_options=1 << 30, max_closure_options=1 << 30)
+        plans, fragile = check.plan_reasons(self.settings, jobs, context, self.options, unlimited, self.flipper,
+                                            None, self.caches)
+        capped = replace(plans[0], reasons=list(plans[0].reasons))
+        variants.cap_options(capped, variants.Strategy(), self.flipper, {option for _, option in fragile})
+        return capped, plans[0], context
+
+
+def diagnosis(planner: Planner, cand: Candidate) -> str:
+    """Why hdrtest's unprompted plan for the candidate's header has, or has not, a flip turning its option off."""
+    header = cand.verified[0]
+    plan, full, context = planner.plans(header)
+    macros = defined_macros(plan.job)
+    flips = planner.flipper
+    if any(_turns_off(flips, r.option, macros, cand.option) for r in plan.reasons):
+        return "planned"
+    usable = [r for r in full.reasons if flips.gives_variant(r.option, macros)]
+    hits = [r for r in full.reasons if _turns_off(flips, r.option, macros, cand.option)]
+    if hits:
+        rank = [r.option for r in full.reasons].index(hits[0].option) + 1
+        usable_rank = [r.option for r in usable].index(hits[0].option) + 1
+        return (f"past the cap: {hits[0].option} is relevant option {rank} of {len(full.reasons)}, "
+                f"flippable option {usable_rank} of {len(usable)}")
+    if any(r.option == cand.option for r in full.reasons):
+        return "relevant, but Kconfig allows no flip that turns it off"
+    graph = variants.graph_of(context, plan.job)
+    mutated = str(planner.tree / cand.file)
+    if mutated not in {str(p) for p in graph.closure(plan.job.header)}:
+        return "not relevant: the mutated file is not in the header's closure"
+    return "not relevant: no fragile use in the header's closure is on it"
+
+
+def run_diagnose(work: Path, tree: Path, results: Path) -> None:
+    """Planning only: per verified mutation, whether its option is planned for its header, else why not."""
+    cands = [c for c in (Candidate(**json.loads(line)) for line in results.read_text().splitlines() if line.strip())
+             if c.verified]
+    planner = Planner(tree, work / "cache")
+    reasons: dict[str, int] = {}
+    with open(work / "diagnosed.jsonl", "w", encoding="utf-8") as log:
+        for cand in cands:
+            mutate(tree, cand)
+            try:
+                why = diagnosis(planner, cand)
+            finally:
+                mutate(tree, cand, undo=True)
+            print(f"{cand.file}:{cand.else_line} {cand.option} {cand.verified[0]}: {why}", flush=True)
+            log.write(json.dumps({"file": cand.file, "else_line": cand.else_line, "option": cand.option,
+                                  "header": cand.verified[0], "diagnosis": why}) + "\n")
+            log.flush()
+            key = re.sub(r"\b\d+\b", "N", re.sub(r"CONFIG_\w+", "X", why))
+            reasons[key] = reasons.get(key, 0) + 1
+    print(f"{len(cands)} verified mutations, planning only:")
+    for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:4d} {why}")
+
+
 def plan_count(tree: Path, cache: Path) -> None:
     """How many variants ``hdrtest check`` plans for the i915 headers of ``tree``, and how many of them
     closure-wide fragility added (planning only: the dedupe by preprocessed text is left out)."""
@@ -318,9 +412,14 @@ def plan_count(tree: Path, cache: Path) -> None:
     fragile = set(planning.fragile)
     added = [j for j in planning.jobs if any((j.display, c.name) in fragile for c in j.variant.changes)]
     reasons = sum(len(r) for r in planning.relevance.values())
+    by_option: dict[str, int] = {}
+    for job in added:
+        for change in job.variant.changes:
+            by_option[change.name] = by_option.get(change.name, 0) + 1
     print(json.dumps({"headers": len(jobs), "variants_planned": len(planning.jobs), "by_fragility": len(added),
                       "relevant_options": reasons, "fragile_options": len(fragile),
-                      "planning_seconds": round(seconds, 1)}))
+                      "planning_seconds": round(seconds, 1),
+                      "fragility_variants_by_option": dict(sorted(by_option.items(), key=lambda kv: -kv[1])[:15])}))
 
 
 def main() -> int:
@@ -331,6 +430,7 @@ def main() -> int:
     parser.add_argument("--tries", type=int, default=6, help="i915 headers tried per candidate (in path order)")
     parser.add_argument("--pick-only", action="store_true")
     parser.add_argument("--detect", type=Path, help="measure detection on the verified lines of this file")
+    parser.add_argument("--diagnose", type=Path, help="planning only: why each verified line's option is (not) planned")
     parser.add_argument("--plan-count", action="store_true",
                         help="count the variants planned for the i915 headers of the pristine --linux tree")
     args = parser.parse_args()
@@ -346,6 +446,8 @@ def main() -> int:
     with kernel_worktree(linux, work / "linux") as tree:
         if args.detect:
             run_detect(work, tree, args.detect.resolve())
+        elif args.diagnose:
+            run_diagnose(work, tree, args.diagnose.resolve())
         else:
             run_verify(linux, work, tree, args)
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -156,6 +156,28 @@ class RunStore:
         return same
 
 
+def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.ScanContext, options: OptionFilter,
+                 strategy: variants.Strategy, flipper: variants.Flipper, touched: Mapping[Path, Mapping[str, str]] | None,
+                 kept: Path | None, closure: bool) -> tuple[list[variants.HeaderPlan],
+                                                            dict[tuple[str, str], fragility.Fragility]]:
+    """Each header's relevant options within the strategy's cap, and the fragile use behind each closure-wide one
+    (``closure``: whether closure-wide fragility is analysed)."""
+    plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
+             for job in baseline]
+    fragile = {} if not closure else fragility.add_closure_fragility(
+        plans, context, options, settings.root, kept, keep=flipper.flippable)
+    # The flips the cap asks for first, together where the backend runs each in its own process.
+    flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(
+        replace(plan, reasons=plan.reasons[:strategy.max_options]), flipper, strategy)), settings.jobs or default_jobs())
+    deep: dict[str, set[str]] = {}
+    for display, option in fragile:
+        deep.setdefault(display, set()).add(option)
+    for plan in plans:
+        variants.cap_options(plan, strategy, flipper, deep.get(plan.job.display, set()))
+    kept_options = {(plan.job.display, r.option) for plan in plans for r in plan.reasons}
+    return plans, {key: use for key, use in fragile.items() if key in kept_options}
+
+
 def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job],
                       store: RunStore | None = None) -> VariantPlanning:
     """Variant jobs for every baseline job, with the relevance behind them and the dedupe map.
@@ -193,10 +215,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     prepare_fails: dict[Job, kbuild.PrepareFailure] = {}
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
-             for job in baseline]
-    fragile = {} if not closure else fragility.add_closure_fragility(
-        plans, context, options, settings.root, kept, strategy.max_options, keep=flipper.flippable)
+    plans, fragile = plan_reasons(settings, baseline, context, options, strategy, flipper, touched, kept, closure)
     if strategy.kind is variants.StrategyKind.CHANGED:
         notes.append("variants: only the options the change touched are flipped (--variants default flips every "
                      "option relevant to each header)")

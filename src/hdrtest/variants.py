@@ -16,7 +16,7 @@ import itertools
 import json
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -68,6 +68,8 @@ class Strategy:
     samples: int = 0
     seed: int = 0
     max_options: int = 12
+    #: Of those, how many may come from closure-wide fragility (``analysis.fragility``), strongest first.
+    max_closure_options: int = 12
 
     @classmethod
     def parse(cls, text: str, seed: int = 0, *, changed: bool = False) -> Strategy:
@@ -150,6 +152,18 @@ class Flipper:
         if self.knobs is None or (self.backend is not None and self.backend.known(option)):
             return True
         return self.knobs.flippable(option)
+
+    def gives_variant(self, option: str, macros: Mapping[str, str]) -> bool:
+        """Whether flipping ``option`` from the baseline ``macros`` gives a variant to compile: a switch whose
+        flip the configuration system allows and that changes some macro (memoised; milliseconds per flip
+        with Linux's evaluator)."""
+        if not self.flippable(option):
+            return False
+        for target in self.targets_for(option, macros):
+            resolution = self.resolve(option, target)
+            if resolution is not None and resolution.achieved and resolution.defines:
+                return True
+        return False
 
     def prefetch(self, wanted: Iterable[tuple[str, str]], workers: int) -> None:
         """Resolve ``wanted`` flips ``workers`` at a time, for backends that run each in its own process.
@@ -333,8 +347,34 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
         reasons = header_relevance(job, context, closure_paths, options, root, touched_here)
     if keep is not None:
         reasons = [r for r in reasons if keep(r.option)]
-    return HeaderPlan(job=job, reasons=reasons[: strategy.max_options],
-                      dropped_options=max(0, len(reasons) - strategy.max_options))
+    return HeaderPlan(job=job, reasons=reasons)
+
+
+def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper | None = None,
+                closure: Collection[str] = ()) -> None:
+    """Bound ``plan``'s reasons by ``strategy.max_options``, counting the rest as dropped.
+
+    The header's own reasons (what it tests and names; first in the plan) are taken as they come, at most
+    ``max_options`` of them, as without closure analysis.  The options from ``closure`` (closure-wide fragility,
+    strongest first) then take the room left by flips that give a variant, at most ``max_closure_options``: an
+    option whose flip gives none (the configuration system forbids it, or it changes no macro) costs no compile,
+    so it does not use the room up; it stays in the plan, which lists it as impossible.
+    """
+    macros = defined_macros(plan.job) if flipper is not None else {}
+    kept: list[Reason] = []
+    own = flipped = from_closure = 0
+    for reason in plan.reasons:
+        deep = reason.option in closure
+        if flipped >= strategy.max_options or (deep and from_closure >= strategy.max_closure_options) or (
+                not deep and own >= strategy.max_options):
+            plan.dropped_options += 1
+            continue
+        usable = flipper is None or flipper.gives_variant(reason.option, macros)
+        kept.append(reason)
+        own += not deep
+        flipped += usable
+        from_closure += usable and deep
+    plan.reasons = kept
 
 
 def flips_wanted(plan: HeaderPlan, flipper: Flipper, strategy: Strategy) -> list[tuple[str, str]]:

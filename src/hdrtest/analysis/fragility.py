@@ -63,6 +63,16 @@ class Fragility:
     witness: tuple[tuple[str, bool], ...]  # option -> defined, a configuration with the use and no definition
     #: The macros whose expansion at ``file:line`` names ``name``, outermost first (empty: named there).
     via: tuple[str, ...] = ()
+    #: How many options the definitions' presence depends on, the flags' other macros fixed: 1 is a
+    #: definition under that option alone, the shape of a missing ``#else`` stub.
+    guards: int = 1
+
+    @property
+    def rank(self) -> tuple[int, bool]:
+        """Evidence first: fewer options behind the definitions (a presence spread over several options is where
+        the modelled configuration is likeliest to differ from what Kconfig builds), then a flip that turns the
+        option off (the side an ``#else`` stub covers) before one that turns it on."""
+        return self.guards, dict(self.witness).get(self.option, False)
 
     @property
     def reason(self) -> str:
@@ -83,6 +93,13 @@ _MACRO_DEPTH = 2
 #: How many macro bodies deep a use is followed: a macro whose body names a macro whose body names a
 #: macro whose body names the thing that can go missing.
 EXPANSION_DEPTH = 3
+
+#: How many includers up a file is followed to learn when the closure includes it at all.
+_ENTRY_DEPTH = 4
+
+#: An inclusion condition naming more options than this is taken as always true: it errs towards a
+#: definition being present (a fragility missed), never towards a false one, and keeps the SAT queries small.
+_ENTRY_MAX_OPTIONS = 8
 
 #: A header macro's meaning in a condition: a formula, or None when it stays a free variable.
 MacroMeaning = Callable[[str, int], "Formula | None"]
@@ -134,6 +151,49 @@ class Analysis:
     #: The closure the macro meanings of the file being decided are taken from.
     _reachable: frozenset[str] = frozenset()
     _meanings: dict[tuple[frozenset[str], str, int], Formula | None] = field(default_factory=dict)
+    _entries: dict[tuple[str, int], Formula] = field(default_factory=dict)
+    _arounds: dict[str, frozenset[str]] = field(default_factory=dict)
+    _presence: dict[Definition, Formula] = field(default_factory=dict)
+
+    def entered(self, path: str, depth: int = 0) -> Formula:
+        """When the graph's files include ``path`` at all: over its includers, the ``#include``'s condition and,
+        ``_ENTRY_DEPTH`` includers up, the includer's own.
+
+        A definition's condition is local to its file: page_32_types.h defines ``__PAGE_OFFSET``
+        unconditionally, but only a 32-bit build includes that file.  A file nobody includes (the header
+        checked, a forced include) is always there; an ``#include`` whose condition names a macro other
+        than an option (``__ASSEMBLY__``) counts as taken.
+        """
+        key = (path, depth)
+        known = self._entries.get(key)
+        if known is not None:
+            return known
+        parts: list[Formula] = []
+        if depth < _ENTRY_DEPTH:
+            for includer in sorted(str(p) for p in self.graph.includers(path)):
+                for edge in self.graph.edges(includer):
+                    if edge.target is not None and os.path.normpath(str(edge.target)) == path:
+                        parts.append(conj(self._taken(edge.condition), self.entered(includer, depth + 1)))
+                if parts and parts[-1] == TRUE:
+                    break
+        found = disj(*parts) if parts else TRUE
+        if len(macros_of(found)) > _ENTRY_MAX_OPTIONS:
+            found = TRUE
+        self._entries[key] = found
+        return found
+
+    def _taken(self, condition: Formula) -> Formula:
+        """An ``#include``'s condition with the flags' macros fixed; TRUE when it names a macro that is no option."""
+        fixed = restrict(condition, self.baseline, lambda _name, _depth: None, self.options)
+        return fixed if all(self.options.option_of(m) is not None for m in macros_of(fixed)) else TRUE
+
+    def present(self, definition: Definition) -> Formula:
+        """When ``definition`` is there: its condition in its file, and the file included."""
+        known = self._presence.get(definition)
+        if known is None:
+            known = self._presence[definition] = conj(definition.condition,
+                                                      self.entered(os.path.normpath(definition.file)))
+        return known
 
     def meaning(self, name: str, depth: int) -> Formula | None:
         """When the closure's headers define macro ``name``, as a formula (None: leave it free).
@@ -153,7 +213,7 @@ class Analysis:
         elif depth >= _MACRO_DEPTH:
             found = None
         else:
-            found = disj(*(restrict(d.condition, self.baseline, self.meaning, self.options, depth + 1)
+            found = disj(*(restrict(self.present(d), self.baseline, self.meaning, self.options, depth + 1)
                            for d in sites))
         self._meanings[key] = found
         return found
@@ -192,27 +252,41 @@ class Analysis:
         reachable = self._reachable = self.closure(path)
         seen: set[tuple[str, str, Formula]] = set()
         for use in self.uses(path):
-            for one, via in self._expanded(use, reachable, seen):
+            for one, via in self._expanded(path, use, reachable, seen):
                 out.extend(self._check(path, one, via, reachable))
         return out
 
+    def _around(self, path: str) -> frozenset[str]:
+        """What the files that include ``path`` include (every branch): where a use finds its definition when
+        the file relies on its includer (pgtable.h defines ``pti_set_user_pgtbl``, then includes pgtable_64.h,
+        which calls it)."""
+        known = self._arounds.get(path)
+        if known is None:
+            known = self._arounds[path] = frozenset().union(*(self.closure(str(p)) for p in self.graph.includers(path)))
+        return known
+
     def _check(self, path: str, use: facts_mod.Use, via: tuple[str, ...],
                reachable: frozenset[str]) -> list[Fragility]:
-        found = [d for d in self.index.lookup(use.name) if d.file in reachable]
+        anywhere = self.index.lookup(use.name)
+        found = [d for d in anywhere if d.file in reachable]
+        if anywhere and not found:
+            around = self._around(path)
+            found = [d for d in anywhere if d.file in around]
         if use.need == facts_mod.EXPANDED and not any(d.kind == "macro" for d in found):
             return []  # a plain declaration (a prototype, a field name) needs nothing
         definitions = [d for d in found if use.satisfied_by(d)]
-        if not definitions or any(d.condition == TRUE for d in definitions):
+        if not definitions or any(self.present(d) == TRUE for d in definitions):
             return []  # missing everywhere is another problem (a missing include), not a configuration's
         return self._one(path, use, definitions, via)
 
-    def _expanded(self, use: facts_mod.Use, reachable: frozenset[str],
+    def _expanded(self, path: str, use: facts_mod.Use, reachable: frozenset[str],
                   seen: set[tuple[str, str, Formula]]) -> list[tuple[facts_mod.Use, tuple[str, ...]]]:
         """``use`` and the names the bodies of the macros it expands name, ``EXPANSION_DEPTH`` deep.
 
         A name met in a body is used where the outermost macro is expanded (its line), under that
         use's condition and the condition of each definition followed; each (name, need, condition)
-        is taken once per file, so a macro expanded a hundred times is followed once.
+        is taken once per file, so a macro expanded a hundred times is followed once.  A macro the file's
+        closure does not define is looked up in its includers' closures (``_around``), as a name is.
         """
         key = (use.name, use.need, use.condition)
         if key in seen:
@@ -222,13 +296,18 @@ class Analysis:
         frontier = list(out)
 
         def macros(name: str) -> list[Definition]:
-            return [d for d in self.index.lookup(name, "macro") if d.file in reachable]
+            anywhere = self.index.lookup(name, "macro")
+            found = [d for d in anywhere if d.file in reachable]
+            if anywhere and not found:
+                around = self._around(path)
+                found = [d for d in anywhere if d.file in around]
+            return found
 
         for _ in range(EXPANSION_DEPTH):
             following = []
             for one, via in frontier:
                 for definition in macros(one.name):
-                    condition = conj(one.condition, definition.condition)
+                    condition = conj(one.condition, self.present(definition))
                     if condition == FALSE:
                         continue
                     for name in sorted(definition.uses | pasted_names(definition, macros)):
@@ -242,16 +321,16 @@ class Analysis:
 
     def _one(self, path: str, use: facts_mod.Use, definitions: Sequence[Definition],
              via: tuple[str, ...] = ()) -> list[Fragility]:
-        present = disj(*(restrict(d.condition, self.baseline, self.meaning, self.options) for d in definitions))
+        present = disj(*(restrict(self.present(d), self.baseline, self.meaning, self.options) for d in definitions))
         options = sorted(self.options.options(present) - _ABI_OPTIONS)
         if present == TRUE or not options:
             return []
-        where = restrict(use.condition, self.baseline, self.meaning, self.options)
+        where = restrict(conj(use.condition, self.entered(path)), self.baseline, self.meaning, self.options)
         broken = conj(where, neg(present))
         if is_satisfiable(broken) is None:
             return []
         spots = tuple(f"{_display(d.file, self.root)}:{d.line}" for d in definitions)
-        condition = disj(*(d.condition for d in definitions))
+        condition = disj(*(self.present(d) for d in definitions))
         out = []
         for option in options:
             # A variant flips one option and keeps the others: a witness that needs two changes
@@ -260,7 +339,7 @@ class Analysis:
             if witness is not None:
                 shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
                 out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
-                                     spots, shown, via))
+                                     spots, shown, via, len(options)))
         return out
 
     def _single_flip(self, formula: Formula, option: str) -> dict[str, bool]:
@@ -280,20 +359,22 @@ class Analysis:
         return out
 
 
-def closure_reasons(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Reason]:
-    """Reasons for the options ``found`` adds to ``known`` (first use per option, nearest file first)."""
+def strongest(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Fragility]:
+    """Per option ``found`` adds to ``known``, its strongest use (``Fragility.rank``; the nearest file among
+    equals), strongest first: the order a header's cap on flipped options takes them in."""
     have = {r.option for r in known}
-    out: dict[str, Reason] = {}
+    best: dict[str, Fragility] = {}
     for fragility in found:
-        if fragility.option not in have and fragility.option not in out:
-            out[fragility.option] = Reason(fragility.option, fragility.reason, 1)
-    return list(out.values())
+        if fragility.option not in have and (fragility.option not in best
+                                             or fragility.rank < best[fragility.option].rank):
+            best[fragility.option] = fragility
+    return sorted(best.values(), key=lambda f: f.rank)  # stable: closure order among equals
 
 
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
-                          cache_dir: Path | None, max_options: int,
+                          cache_dir: Path | None,
                           keep: Callable[[str], bool] | None = None) -> dict[tuple[str, str], Fragility]:
-    """Give each plan the fragile options of its header's include closure (within ``max_options``).
+    """Give each plan the fragile options of its header's include closure, after the reasons it has.
 
     Returns, per (header, option) added, the fragile use behind it (for root-cause reports).
     """
@@ -307,12 +388,7 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
             baseline: dict[str, str | None] = dict(defined_macros(job))
             analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir)
         found = analysis.for_header(graph.closure(job.header))
-        extra = [r for r in closure_reasons(found, plan.reasons) if keep is None or keep(r.option)]
-        room = max(0, max_options - len(plan.reasons))
-        plan.reasons = plan.reasons + extra[:room]
-        plan.dropped_options += max(0, len(extra) - room)
-        first: dict[str, Fragility] = {}
-        for fragility in found:
-            first.setdefault(fragility.option, fragility)
-        behind.update(((job.display, r.option), first[r.option]) for r in extra[:room])
+        extra = [f for f in strongest(found, plan.reasons) if keep is None or keep(f.option)]
+        plan.reasons = plan.reasons + [Reason(f.option, f.reason, 1) for f in extra]
+        behind.update(((job.display, f.option), f) for f in extra)
     return behind
