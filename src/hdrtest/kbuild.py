@@ -324,12 +324,6 @@ _memory_lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
 
 
-def forget() -> None:
-    """Drop the in-memory results (a long-lived process whose tree changed; tests)."""
-    with _memory_lock:
-        _memory.clear()
-
-
 def _file_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -433,15 +427,6 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
     existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
     fresh = differing(found, existing)
     return Regeneration(headers=found, text=prelude_text(fresh), replaced=tuple(name for name, _ in fresh))
-
-
-def regenerated_headers(root: Path, job: Job, defines: Defines, cache_dir: Path | None = None) -> str:
-    """Prelude text with ``bounds.h``/``asm-offsets.h``/``timeconst.h`` made for ``defines``.
-
-    Empty when nothing differs from the tree's generated headers, or when regeneration is
-    impossible (see ``regenerate`` for the reason).
-    """
-    return regenerate(root, job, defines, cache_dir=cache_dir).text
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
