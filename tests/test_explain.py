@@ -11,7 +11,10 @@ import pytest
 from conftest import EXAMPLES, write_tree
 
 from hdrtest.check import check
-from hdrtest.explain import config_values, explain_report, guard_directive, hiding_guard, include_spelling, why_false
+from hdrtest.explain import explain_report
+from hdrtest.explain.config import probe_config
+from hdrtest.explain.guards import guard_directive, hiding_guard, why_false
+from hdrtest.explain.includes import include_spelling
 from hdrtest.fixes import apply_and_verify, render_diff
 from hdrtest.graph.resolve import SearchPath
 from hdrtest.models import CheckReport, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
@@ -433,7 +436,7 @@ def test_config_values_follow_the_flags(tmp_path: Path, compiler: str) -> None:
                           "t.h": G.format(g="T_H", body="struct user { mystery_t m; };")})
     settings = settings_for(tmp_path, compiler, "-DCONFIG_HZ=250", "-include", str(tmp_path / "include/conf.h"))
     _, result = run(tmp_path, settings)
-    values = config_values(result.job)
+    values = probe_config(result.job).values
     assert values["CONFIG_HZ"] == "250" and values["CONFIG_FROM_FILE"] == "1"
     assert "CONFIG_NOT_THERE" not in values
 

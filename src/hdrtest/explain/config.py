@@ -40,11 +40,6 @@ def config_command(job: Job, variant_dir: Path | None) -> list[str]:
     return ["-E" if arg == "-fsyntax-only" else arg for arg in command] + ["-dM"]
 
 
-def parse_macros(text: str) -> Values:
-    """``-dM`` output as name -> body (one parser for the whole tool: ``macros.parse_dm``)."""
-    return dict(parse_dm(text, keep_params=False))
-
-
 @dataclass(frozen=True)
 class ConfigProbe:
     """The configuration's macros, or why they could not be listed (then every condition is unknown)."""
@@ -74,12 +69,7 @@ def probe_config(job: Job, variant_dir: Path | None = None) -> ConfigProbe:
     if out.returncode != 0:
         first = (out.err.strip().splitlines() or [f"exit status {out.returncode}"])[0]
         return ConfigProbe({}, f"could not list macros: {first}")
-    values = parse_macros(out.out)
+    values: Values = dict(parse_dm(out.out, keep_params=False))
     with _VALUES_LOCK:
         _VALUES[key] = values
     return ConfigProbe(values)
-
-
-def config_values(job: Job, variant_dir: Path | None = None) -> Values:
-    """Macro name -> replacement text (empty when the probe failed: see ``probe_config``)."""
-    return probe_config(job, variant_dir).values
