@@ -219,16 +219,14 @@ def _is_guard_failure(diag: Diagnostic, related: Sequence[Diagnostic]) -> bool:
     return False
 
 
-def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnostic] = (),
-            check_guard: bool = False, lines: LineReader = read_line) -> Classification:
-    """Classify one diagnostic.
+def analyse(diag: Diagnostic, *, related: Sequence[Diagnostic] = (), check_guard: bool = False,
+            lines: LineReader = read_line) -> Classification:
+    """Classify one diagnostic, whichever compiler wrote it (every pattern is specific enough for both).
 
     ``related`` are notes that gcc's JSON output lists after the error instead of as
     its children; ``check_guard`` says the header was included twice, so that a
-    redefinition at the same place is an include-guard failure.  ``family`` ("gcc",
-    "clang") is accepted for wordings that only one compiler uses; the patterns cover both.
+    redefinition at the same place is an include-guard failure.
     """
-    del family  # every pattern is specific enough to apply to either compiler
     message = normalise_quotes(diag.message)
     return (_error_directive(diag, message, lines)
             or _incomplete(diag, message, [*diag.children, *related], lines)
@@ -303,13 +301,6 @@ def _misplaced_name(diag: Diagnostic, message: str, related: Sequence[Diagnostic
     return None
 
 
-def classify(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnostic] = (),
-             check_guard: bool = False, lines: LineReader = read_line) -> tuple[str, str | None]:
-    """``(category, symbol)`` of a diagnostic; see ``analyse``."""
-    found = analyse(diag, family, related=related, check_guard=check_guard, lines=lines)
-    return found.category, found.symbol
-
-
 def related_notes(diagnostics: Sequence[Diagnostic], index: int) -> list[Diagnostic]:
     """Top-level notes right after ``diagnostics[index]``: gcc's JSON does not nest every note."""
     notes: list[Diagnostic] = []
@@ -320,13 +311,12 @@ def related_notes(diagnostics: Sequence[Diagnostic], index: int) -> list[Diagnos
     return notes
 
 
-def classify_all(diagnostics: Sequence[Diagnostic], family: str = "gcc", *, check_guard: bool = False,
+def classify_all(diagnostics: Sequence[Diagnostic], *, check_guard: bool = False,
                  lines: LineReader = read_line) -> None:
     """Set ``category`` and ``symbol`` on every error and warning (notes are left alone)."""
     for index, diag in enumerate(diagnostics):
         if diag.severity == "note" or diag.category is not None:
             continue
-        found = analyse(diag, family, related=related_notes(diagnostics, index), check_guard=check_guard,
-                        lines=lines)
+        found = analyse(diag, related=related_notes(diagnostics, index), check_guard=check_guard, lines=lines)
         diag.category = found.category
         diag.symbol = found.symbol

@@ -18,7 +18,6 @@ from ..rundir import run_caches
 from ..scan.conditions import OptionFilter
 from ..settings import Settings
 from ..store.location import variant_dir
-from ..toolchain import probe
 from ..triage import Kbuild, UnitGraphs, triage
 from .config import ConfigProbe, probe_config
 from .context import OWN_NOTE_KINDS, Context, Explained, IndexLike, norm_path
@@ -70,8 +69,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         for diag in result.diagnostics:
             diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
             diag.diagnosis = None
-        family = probe(result.job.compiler, result.job.directory).family
-        cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
+        cls.classify_all(result.diagnostics, check_guard=result.job.check_guard)
     needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
                                          cls.UNUSED_DEFINITION)
                       for r in failing for d in r.diagnostics if d.is_error)
