@@ -9,6 +9,7 @@ is about.  For an incomplete type the name is the *type* (``struct foo``), which
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -303,12 +304,7 @@ def _misplaced_name(diag: Diagnostic, message: str, related: Sequence[Diagnostic
 
 def related_notes(diagnostics: Sequence[Diagnostic], index: int) -> list[Diagnostic]:
     """Top-level notes right after ``diagnostics[index]``: gcc's JSON does not nest every note."""
-    notes: list[Diagnostic] = []
-    for diag in diagnostics[index + 1:]:
-        if diag.severity != "note":
-            break
-        notes.append(diag)
-    return notes
+    return list(itertools.takewhile(lambda diag: diag.severity == "note", diagnostics[index + 1:]))
 
 
 def classify_all(diagnostics: Sequence[Diagnostic], *, check_guard: bool = False,
