@@ -20,8 +20,9 @@ from hdrtest.graph.resolve import SearchPath
 from hdrtest.models import CheckReport, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
 from hdrtest.report.context import ReportContext
 from hdrtest.report.text import render
-from hdrtest.scan.conditions import Defined, Not, Or, parse_condition
+from hdrtest.scan.conditions import parse_condition
 from hdrtest.scan.directives import scan_directives
+from hdrtest.scan.formula import Defined, Not, Or
 from hdrtest.settings import Settings, load_settings
 from hdrtest.store.serialize import diagnostic_from_dict, diagnostic_to_dict
 

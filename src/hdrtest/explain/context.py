@@ -17,7 +17,7 @@ from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
 from ..graph.resolve import SearchPath
 from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
-from ..scan.conditions import TRUE, Const, Formula, evaluate, macros, to_c
+from ..scan.formula import TRUE, Const, Formula, evaluate, macros, to_c
 from .config import Values
 from .files import Files
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..compile import private_dir
 from ..graph.resolve import SearchPath
 from ..models import Job, Result
-from ..scan.conditions import OptionFilter
+from ..scan.options import OptionFilter
 from ..scan.symbols import SymbolIndex
 from ..store.namespaces import SYMBOLS
 from .context import DefinitionLike, IndexLike, norm_path

@@ -15,7 +15,7 @@ from ..graph.store import GraphStore
 from ..models import CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
 from ..rundir import run_caches
-from ..scan.conditions import OptionFilter
+from ..scan.options import OptionFilter
 from ..settings import Settings
 from ..store.location import variant_dir
 from ..triage import Kbuild, UnitGraphs, triage
