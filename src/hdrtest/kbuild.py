@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
+from .executors.local import default_jobs
 from .fixes import shown_path
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
@@ -441,8 +442,7 @@ def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_di
     todo = [index for index, variant in enumerate(variants) if variant.defines]
     if not todo:
         return list(variants), {}, {}
-    count = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    with ThreadPoolExecutor(max_workers=max(1, min(count, len(todo)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(workers or default_jobs(), len(todo)))) as pool:
         outcomes = dict(zip(todo, pool.map(
             lambda i: regenerate(root, job, variants[i].defines, cache_dir=cache_dir), todo)))
     filled: list[Variant] = []
