@@ -39,7 +39,8 @@ class Explanation:
 
 
 def _option_filter(settings: Settings) -> OptionFilter:
-    return OptionFilter.from_args((settings.option_pattern,), settings.options)
+    """The check's filter (check.py builds the same): an empty pattern means the default one, not none."""
+    return OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
 
 
 def is_explained(result: Result) -> bool:
