@@ -23,6 +23,7 @@ from hdrtest.report.text import render
 from hdrtest.scan.conditions import parse_condition
 from hdrtest.scan.directives import scan_directives
 from hdrtest.scan.formula import Defined, Not, Or
+from hdrtest.scan.options import OptionFilter
 from hdrtest.settings import Settings, load_settings
 from hdrtest.store.serialize import diagnostic_from_dict, diagnostic_to_dict
 
@@ -440,6 +441,14 @@ def test_config_values_follow_the_flags(tmp_path: Path, compiler: str) -> None:
     values = probe_config(result.job).values
     assert values["CONFIG_HZ"] == "250" and values["CONFIG_FROM_FILE"] == "1"
     assert "CONFIG_NOT_THERE" not in values
+
+
+def test_an_empty_option_pattern_means_the_default_for_explanations_too() -> None:
+    # The check reads an empty --option-pattern as the default CONFIG_* one; explanations must agree.
+    from hdrtest.explain import report as explaining
+
+    assert explaining._option_filter(Settings(option_pattern="")) == OptionFilter()
+    assert explaining._option_filter(Settings(option_pattern="HAVE_.*")) == OptionFilter(("HAVE_.*",))
 
 
 def test_why_false_and_guard_directive() -> None:
