@@ -133,8 +133,12 @@ def clean_type(text: str) -> str:
     tagged = _TAGGED.search(text)
     if tagged is not None:
         return f"{tagged.group(1)} {tagged.group(2)}"
-    words = [w for w in _WORD.findall(text) if w not in _QUALIFIERS]
+    words = _unqualified_words(text)
     return words[-1] if words else text.strip()
+
+
+def _unqualified_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text) if w not in _QUALIFIERS]
 
 
 def read_line(path: str, line: int) -> str | None:
@@ -172,7 +176,7 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None,
     # Only the current declaration matters: stop at the previous ';', '{', '(' or ','.
     parts = re.split(r"[;{(,]", prefix)
     decl = parts[-1]
-    if not _WORD.search(_strip_qualifiers(decl)) and line > 1:
+    if not _unqualified_words(decl) and line > 1:
         previous = lines(path, line - 1) or ""
         decl = re.split(r"[;{(,]", previous)[-1] + " " + decl
     decl = decl.replace("*", " ")
@@ -180,12 +184,8 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None,
     if tagged:
         last = tagged[-1]
         return f"{last.group(1)} {last.group(2)}"
-    words = [w for w in _WORD.findall(decl) if w not in _QUALIFIERS]
+    words = _unqualified_words(decl)
     return words[-1] if words else None
-
-
-def _strip_qualifiers(text: str) -> str:
-    return " ".join(w for w in _WORD.findall(text) if w not in _QUALIFIERS)
 
 
 def _search(patterns: Sequence[re.Pattern[str]], message: str) -> re.Match[str] | None:
