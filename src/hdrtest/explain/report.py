@@ -32,7 +32,6 @@ class Explanation:
     """What ``explain_report`` did: the edits it suggests and how many files the index covered."""
 
     edits: list[Edit] = field(default_factory=list)
-    edits_by_result: dict[str, list[Edit]] = field(default_factory=dict)
     #: The results this call explained (those it skipped as already explained are not here).
     explained: list[Result] = field(default_factory=list)
     index_files: int = 0
@@ -106,7 +105,6 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
             diag.diagnosis = found.diagnosis or diag.diagnosis
             edits.extend(found.edits)
         result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
-        explanation.edits_by_result[result.job.key] = edits
         explanation.edits.extend(edits)
     if lazy is not None:
         explanation.index_files = lazy.files
