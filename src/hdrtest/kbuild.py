@@ -66,8 +66,6 @@ class Regeneration:
     headers: tuple[tuple[str, str], ...] = ()
     #: Prelude text: the headers whose content differs from the tree's, each under its guard.
     text: str = ""
-    #: Names of the headers in ``text`` (those that differ from the tree's).
-    replaced: tuple[str, ...] = ()
     #: Why nothing was regenerated (missing source, compile error); None on success.
     problem: str | None = None
     #: The prepare unit that does not compile, when that is the problem.
@@ -427,7 +425,7 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
         return found
     existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
     fresh = differing(found, existing)
-    return Regeneration(headers=found, text=prelude_text(fresh), replaced=tuple(name for name, _ in fresh))
+    return Regeneration(headers=found, text=prelude_text(fresh))
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
