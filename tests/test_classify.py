@@ -12,7 +12,7 @@ from hdrtest.check import check
 from hdrtest.classify import (
     CATEGORIES,
     INCLUDE_GUARD,
-    classify,
+    analyse,
     classify_all,
     clean_type,
     normalise_quotes,
@@ -130,8 +130,8 @@ def test_classify_real_diagnostics(tmp_path: Path, compiler: str, case: Case) ->
     index, diag = _first_error(result, case.pick.get(family))
     from hdrtest.classify import related_notes
 
-    category, symbol = classify(diag, family, related=related_notes(result.diagnostics, index),
-                                check_guard=case.check_guard)
+    found = analyse(diag, related=related_notes(result.diagnostics, index), check_guard=case.check_guard)
+    category, symbol = found.category, found.symbol
     expected = case.symbol[family] if isinstance(case.symbol, dict) else case.symbol
     assert (category, symbol) == (case.category, expected), diag.message
 
@@ -143,7 +143,7 @@ def test_every_category_is_covered() -> None:
 def test_classify_all_sets_fields_and_skips_notes(tmp_path: Path, compiler: str) -> None:
     case = CASES[0]
     result = run_case(tmp_path, compiler, case)
-    classify_all(result.diagnostics, probe(compiler).family)
+    classify_all(result.diagnostics)
     errors = [d for d in result.diagnostics if d.is_error]
     assert errors and all(d.category == "incomplete-type" and d.symbol == "struct fwd" for d in errors)
     assert all(d.category is None for d in result.diagnostics if d.severity == "note")
@@ -153,8 +153,9 @@ def test_without_check_guard_a_double_definition_is_a_redefinition() -> None:
     diag = Diagnostic(file="t.h", line=1, column=8, severity="error", message="redefinition of \u2018struct g\u2019",
                       children=[Diagnostic(file="t.h", line=1, column=8, severity="note",
                                            message="originally defined here")])
-    assert classify(diag, "gcc") == ("redefinition", "struct g")
-    assert classify(diag, "gcc", check_guard=True) == ("include-guard", "struct g")
+    assert (analyse(diag).category, analyse(diag).symbol) == ("redefinition", "struct g")
+    guarded = analyse(diag, check_guard=True)
+    assert (guarded.category, guarded.symbol) == ("include-guard", "struct g")
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -182,4 +183,5 @@ def test_c_locale_quotes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     result = run_case(tmp_path, "gcc", CASES[0])
     _, diag = _first_error(result, None)
     assert "\u2018" not in diag.message
-    assert classify(diag, "gcc") == ("incomplete-type", "struct fwd")
+    found = analyse(diag)
+    assert (found.category, found.symbol) == ("incomplete-type", "struct fwd")

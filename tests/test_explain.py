@@ -11,14 +11,19 @@ import pytest
 from conftest import EXAMPLES, write_tree
 
 from hdrtest.check import check
-from hdrtest.explain import config_values, explain_report, guard_directive, hiding_guard, include_spelling, why_false
+from hdrtest.explain import explain_report
+from hdrtest.explain.config import probe_config
+from hdrtest.explain.guards import guard_directive, hiding_guard, why_false
+from hdrtest.explain.includes import include_spelling
 from hdrtest.fixes import apply_and_verify, render_diff
 from hdrtest.graph.resolve import SearchPath
 from hdrtest.models import CheckReport, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
 from hdrtest.report.context import ReportContext
 from hdrtest.report.text import render
-from hdrtest.scan.conditions import Defined, Not, Or, parse_condition
+from hdrtest.scan.conditions import parse_condition
 from hdrtest.scan.directives import scan_directives
+from hdrtest.scan.formula import Defined, Not, Or
+from hdrtest.scan.options import OptionFilter
 from hdrtest.settings import Settings, load_settings
 from hdrtest.store.serialize import diagnostic_from_dict, diagnostic_to_dict
 
@@ -433,9 +438,17 @@ def test_config_values_follow_the_flags(tmp_path: Path, compiler: str) -> None:
                           "t.h": G.format(g="T_H", body="struct user { mystery_t m; };")})
     settings = settings_for(tmp_path, compiler, "-DCONFIG_HZ=250", "-include", str(tmp_path / "include/conf.h"))
     _, result = run(tmp_path, settings)
-    values = config_values(result.job)
+    values = probe_config(result.job).values
     assert values["CONFIG_HZ"] == "250" and values["CONFIG_FROM_FILE"] == "1"
     assert "CONFIG_NOT_THERE" not in values
+
+
+def test_an_empty_option_pattern_means_the_default_for_explanations_too() -> None:
+    # The check reads an empty --option-pattern as the default CONFIG_* one; explanations must agree.
+    from hdrtest.explain import report as explaining
+
+    assert explaining._option_filter(Settings(option_pattern="")) == OptionFilter()
+    assert explaining._option_filter(Settings(option_pattern="HAVE_.*")) == OptionFilter(("HAVE_.*",))
 
 
 def test_why_false_and_guard_directive() -> None:

@@ -10,7 +10,9 @@ from conftest import hdrtest, write_tree
 
 from hdrtest import classify as cls
 from hdrtest.check import check
-from hdrtest.explain import Explanation, explain_report, probe_config
+from hdrtest.explain import explain_report
+from hdrtest.explain.config import probe_config
+from hdrtest.explain.report import Explanation
 from hdrtest.models import CheckReport, Diagnosis, Diagnostic, Note, Result
 from hdrtest.report.context import ReportContext
 from hdrtest.report.text import render

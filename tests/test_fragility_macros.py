@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import hdrtest, write_tree
 
 from hdrtest.analysis.expansion import invocations, pasted, pasted_names
-from hdrtest.scan.conditions import TRUE
+from hdrtest.scan.formula import TRUE
 from hdrtest.scan.symbols import Definition
 
 # The stub removed: LA57_OFF is defined only when CONFIG_LA57 is set.

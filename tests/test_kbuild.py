@@ -199,7 +199,7 @@ def test_baseline_configuration_adds_nothing(tmp_path: Path, compiler: str) -> N
     root = toy_tree(tmp_path, compiler)
     made = kbuild.regenerate(root, toy_job(root, compiler), ())
     assert made.problem is None
-    assert made.text == "" and made.replaced == ()
+    assert made.text == ""  # nothing differs from the tree's headers
     assert [name for name, _ in made.headers] == ["bounds.h", "asm-offsets.h"]
 
 
@@ -213,7 +213,7 @@ def test_variant_sees_headers_made_for_it(tmp_path: Path, compiler: str) -> None
     assert stale.status is Status.FAIL
     assert "does not fit" in stale.raw_output
 
-    text = kbuild.regenerated_headers(root, job, DEBUG)
+    text = kbuild.regenerate(root, job, DEBUG).text
     assert "#ifndef __LINUX_BOUNDS_H__" in text and "#ifndef __ASM_OFFSETS_H__" in text
     assert "include/generated/bounds.h regenerated" in text
     fresh = compile_job(replace(job, variant=variant(DEBUG, text)), options)
@@ -234,7 +234,7 @@ def test_failures_are_reported_not_raised(tmp_path: Path, compiler: str) -> None
     (root / "arch" / "toy" / "kernel" / "asm-offsets.c").unlink()
     missing = kbuild.regenerate(root, job, DEBUG)
     assert missing.problem == "arch/toy/kernel/asm-offsets.c not found"
-    assert kbuild.regenerated_headers(root, job, DEBUG) == ""
+    assert missing.text == ""
 
     no_arch = replace(job, flags=("-Iinclude",))
     assert "SRCARCH" in (kbuild.regenerate(root, no_arch, DEBUG).problem or "")
@@ -294,13 +294,13 @@ def test_disk_cache_is_reused_and_checked_against_sources(tmp_path: Path, compil
     # A new process (empty memory) answers from disk: prove it by marking the stored text.
     record["headers"][0][1] = record["headers"][0][1].replace("#define TOY_LOCK_SIZE", "#define TOY_LOCK_SIZE /*disk*/")
     stored[0].write_text(json.dumps(record))
-    kbuild.forget()
+    kbuild._memory.clear()  # as a new process starts
     assert "/*disk*/" in kbuild.regenerate(root, job, DEBUG, cache_dir=cache).text
 
     # A header the compile read changes: the stored entry no longer counts.
     lock = root / "include" / "linux" / "lock.h"
     lock.write_text(lock.read_text().replace("long stamp[4];", "long stamp[9];"))
-    kbuild.forget()
+    kbuild._memory.clear()  # as a new process starts
     again = kbuild.regenerate(root, job, DEBUG, cache_dir=cache)
     assert "/*disk*/" not in again.text
     assert again.text != first.text  # the new layout, not the old one
@@ -324,14 +324,15 @@ def test_timeconst_follows_config_hz(tmp_path: Path, compiler: str, monkeypatch:
     write_tree(root, {"kernel/time/timeconst.bc": TOY_BC})
     job = toy_job(root, compiler)
     made = kbuild.regenerate(root, job, (("CONFIG_HZ", "250"),))
-    assert made.problem is None and made.replaced == ("timeconst.h",)
+    assert made.problem is None and made.text.count(" regenerated for this variant ") == 1
+    assert "include/generated/timeconst.h regenerated" in made.text
     assert "#if HZ != 250" in dict(made.headers)["timeconst.h"]
     # Forced in first, the block must neither include headers for the header under test nor test HZ.
     assert "#define TOY_TICK_NSEC 4000000" in made.text
     assert "#include" not in made.text and "#if HZ" not in made.text and "#error" not in made.text
 
     # Without bc the rest still works and nothing fails.
-    kbuild.forget()
+    kbuild._memory.clear()  # as a new process starts
     bindir = tmp_path / "bin"
     bindir.mkdir()
     real = shutil.which(compiler)
@@ -400,7 +401,7 @@ def test_linux_scheduler_h_lockdep_variant(tmp_path: Path) -> None:
 
     made = kbuild.regenerate(root, job, lockdep.defines, cache_dir=tmp_path / "generated")
     assert made.problem is None
-    assert "bounds.h" in made.replaced  # spinlock_t grows with lockdep: SPINLOCK_SIZE changes
+    assert "include/generated/bounds.h regenerated" in made.text  # spinlock_t grows with lockdep: SPINLOCK_SIZE changes
     right = compile_job(replace(stale, variant=replace(stale.variant, prelude_text=made.text)), options)
     assert right.status is Status.PASS, right.raw_output
     assert stamps(root) == before
@@ -505,7 +506,7 @@ def toy_kconfig_tree(tmp_path: Path, compiler: str) -> Path:
     write_tree(root, {**MODULE_HIDDEN, **TOY_CHECKED, "Kconfig": TOY_KCONFIG,
                       ".config": "# CONFIG_TOY_DEBUG is not set\n# CONFIG_TOY_BROKEN is not set\n"})
     # The tree's generated headers must match its own configuration again after the edits above.
-    kbuild.forget()
+    kbuild._memory.clear()  # as a new process starts
     made = kbuild.regenerate(root, toy_job(root, compiler), ())
     assert made.problem is None, made.problem
     for name, text in made.headers:

@@ -9,8 +9,8 @@ from conftest import hdrtest, write_tree
 from hdrtest.analysis.knobs import MacroTests, file_facts, knob_table
 from hdrtest.check import baseline_jobs, flag_source, plan_all_variants
 from hdrtest.discover import discover
-from hdrtest.scan.conditions import OptionFilter
 from hdrtest.scan.directives import scan_directives
+from hdrtest.scan.options import OptionFilter
 from hdrtest.settings import Settings
 
 # A miniature of fmt's configuration style: user hooks with defaults, a computed version macro,

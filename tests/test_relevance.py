@@ -7,8 +7,8 @@ from pathlib import Path
 from conftest import write_tree
 
 from hdrtest.relevance import Reason, relevant_options
-from hdrtest.scan.conditions import OptionFilter
 from hdrtest.scan.directives import scan_directives
+from hdrtest.scan.options import OptionFilter
 from hdrtest.scan.symbols import SymbolIndex
 
 DEFS = """\

@@ -298,7 +298,7 @@ def test_linux_headers_scan_and_agree_with_gcc(tmp_path: Path) -> None:
     import random
     import re
 
-    from hdrtest.scan.conditions import macros
+    from hdrtest.scan.formula import macros
 
     root = _linux_tree() / "include"
     headers = sorted(root.rglob("*.h"))

@@ -9,7 +9,7 @@ import pytest
 from conftest import write_tree
 
 from hdrtest.errors import UsageError
-from hdrtest.scan.conditions import OptionFilter
+from hdrtest.scan.options import OptionFilter
 from hdrtest.touched import touched_options
 
 GUARD = "#ifndef {g}\n#define {g}\n{body}\n#endif\n"

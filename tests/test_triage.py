@@ -14,7 +14,7 @@ from hdrtest import compdb
 from hdrtest.check import check
 from hdrtest.graph.reads import kbuild_cmd_deps
 from hdrtest.models import OptionSetting, Variant
-from hdrtest.scan.conditions import evaluate, to_c
+from hdrtest.scan.formula import evaluate, to_c
 from hdrtest.settings import Settings
 from hdrtest.triage import (
     HEADER_TEST_ONLY,

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, classify
-from .errors import HdrtestError, UsageError
+from .errors import UsageError
 from .models import CheckReport, Diagnostic, Result
-from .toolchain import probe
 
 VERSION = 1
 
@@ -74,11 +73,7 @@ def ensure_classified(results: list[Result]) -> None:
     for result in results:
         if not any(d.is_error and d.category is None for d in result.diagnostics):
             continue
-        try:
-            family = probe(result.job.compiler, result.job.directory).family
-        except HdrtestError:
-            family = "gcc"
-        classify.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
+        classify.classify_all(result.diagnostics, check_guard=result.job.check_guard)
 
 
 def fingerprint(*parts: str) -> str:

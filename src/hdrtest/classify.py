@@ -9,6 +9,7 @@ is about.  For an incomplete type the name is the *type* (``struct foo``), which
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -132,8 +133,12 @@ def clean_type(text: str) -> str:
     tagged = _TAGGED.search(text)
     if tagged is not None:
         return f"{tagged.group(1)} {tagged.group(2)}"
-    words = [w for w in _WORD.findall(text) if w not in _QUALIFIERS]
+    words = _unqualified_words(text)
     return words[-1] if words else text.strip()
+
+
+def _unqualified_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text) if w not in _QUALIFIERS]
 
 
 def read_line(path: str, line: int) -> str | None:
@@ -171,7 +176,7 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None,
     # Only the current declaration matters: stop at the previous ';', '{', '(' or ','.
     parts = re.split(r"[;{(,]", prefix)
     decl = parts[-1]
-    if not _WORD.search(_strip_qualifiers(decl)) and line > 1:
+    if not _unqualified_words(decl) and line > 1:
         previous = lines(path, line - 1) or ""
         decl = re.split(r"[;{(,]", previous)[-1] + " " + decl
     decl = decl.replace("*", " ")
@@ -179,12 +184,8 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None,
     if tagged:
         last = tagged[-1]
         return f"{last.group(1)} {last.group(2)}"
-    words = [w for w in _WORD.findall(decl) if w not in _QUALIFIERS]
+    words = _unqualified_words(decl)
     return words[-1] if words else None
-
-
-def _strip_qualifiers(text: str) -> str:
-    return " ".join(w for w in _WORD.findall(text) if w not in _QUALIFIERS)
 
 
 def _search(patterns: Sequence[re.Pattern[str]], message: str) -> re.Match[str] | None:
@@ -219,16 +220,14 @@ def _is_guard_failure(diag: Diagnostic, related: Sequence[Diagnostic]) -> bool:
     return False
 
 
-def analyse(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnostic] = (),
-            check_guard: bool = False, lines: LineReader = read_line) -> Classification:
-    """Classify one diagnostic.
+def analyse(diag: Diagnostic, *, related: Sequence[Diagnostic] = (), check_guard: bool = False,
+            lines: LineReader = read_line) -> Classification:
+    """Classify one diagnostic, whichever compiler wrote it (every pattern is specific enough for both).
 
     ``related`` are notes that gcc's JSON output lists after the error instead of as
     its children; ``check_guard`` says the header was included twice, so that a
-    redefinition at the same place is an include-guard failure.  ``family`` ("gcc",
-    "clang") is accepted for wordings that only one compiler uses; the patterns cover both.
+    redefinition at the same place is an include-guard failure.
     """
-    del family  # every pattern is specific enough to apply to either compiler
     message = normalise_quotes(diag.message)
     return (_error_directive(diag, message, lines)
             or _incomplete(diag, message, [*diag.children, *related], lines)
@@ -303,30 +302,17 @@ def _misplaced_name(diag: Diagnostic, message: str, related: Sequence[Diagnostic
     return None
 
 
-def classify(diag: Diagnostic, family: str = "gcc", *, related: Sequence[Diagnostic] = (),
-             check_guard: bool = False, lines: LineReader = read_line) -> tuple[str, str | None]:
-    """``(category, symbol)`` of a diagnostic; see ``analyse``."""
-    found = analyse(diag, family, related=related, check_guard=check_guard, lines=lines)
-    return found.category, found.symbol
-
-
 def related_notes(diagnostics: Sequence[Diagnostic], index: int) -> list[Diagnostic]:
     """Top-level notes right after ``diagnostics[index]``: gcc's JSON does not nest every note."""
-    notes: list[Diagnostic] = []
-    for diag in diagnostics[index + 1:]:
-        if diag.severity != "note":
-            break
-        notes.append(diag)
-    return notes
+    return list(itertools.takewhile(lambda diag: diag.severity == "note", diagnostics[index + 1:]))
 
 
-def classify_all(diagnostics: Sequence[Diagnostic], family: str = "gcc", *, check_guard: bool = False,
+def classify_all(diagnostics: Sequence[Diagnostic], *, check_guard: bool = False,
                  lines: LineReader = read_line) -> None:
     """Set ``category`` and ``symbol`` on every error and warning (notes are left alone)."""
     for index, diag in enumerate(diagnostics):
         if diag.severity == "note" or diag.category is not None:
             continue
-        found = analyse(diag, family, related=related_notes(diagnostics, index), check_guard=check_guard,
-                        lines=lines)
+        found = analyse(diag, related=related_notes(diagnostics, index), check_guard=check_guard, lines=lines)
         diag.category = found.category
         diag.symbol = found.symbol

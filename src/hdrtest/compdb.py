@@ -209,15 +209,6 @@ def is_kernel_unit(entry: Entry) -> bool:
     return "-D__KERNEL__" in entry.flags or "-nostdinc" in entry.flags
 
 
-def _shared_depth(a: Path, b: Path) -> int:
-    depth = 0
-    for x, y in zip(a.parts, b.parts):
-        if x != y:
-            break
-        depth += 1
-    return depth
-
-
 class FlagChooser:
     """Chooses, per header, the flags of a translation unit that compiles it.
 
@@ -255,7 +246,7 @@ class FlagChooser:
         """Same language, kernel object, nearest in the tree, most shared flags; ties in database order."""
         order = {id(e): i for i, e in enumerate(units)}
         return min(units, key=lambda e: (e.language != language, not is_kernel_unit(e),
-                                         -_shared_depth(e.file.parent, header.parent),
+                                         -len(os.path.commonprefix([e.file.parent.parts, header.parent.parts])),
                                          -self._frequency[(e.compiler, e.flags)], order[id(e)]))
 
     def flags_for(self, header: Path, language: str) -> CompileFlags:

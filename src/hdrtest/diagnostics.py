@@ -88,7 +88,7 @@ def parse_text(text: str, mapper: PathMapper) -> list[Diagnostic]:
             severity=groups["sev"],
             message=message,
             option=option,
-            include_chain=_outermost_first(chain),
+            include_chain=chain[::-1],  # compilers print the innermost includer first
             abs_file=absolute,
         )
         chain = []
@@ -97,11 +97,6 @@ def parse_text(text: str, mapper: PathMapper) -> list[Diagnostic]:
         else:
             diagnostics.append(diag)
     return diagnostics
-
-
-def _outermost_first(chain: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    # Compilers print the innermost includer first.
-    return list(reversed(chain))
 
 
 #: Category of the one record ``parse_gcc_json`` returns when the compiler's JSON is not what gcc writes.

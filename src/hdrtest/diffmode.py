@@ -82,14 +82,13 @@ class DiffResult:
 # -- git -------------------------------------------------------------------------------------------------------
 
 
-def _git(args: Sequence[str], cwd: Path, *, check_rc: bool = True) -> str:
-    return vcs.text(vcs.git(cwd, *args, check=check_rc, why="hdrtest diff compares git revisions"))
+_WHY = "hdrtest diff compares git revisions"
 
 
 def toplevel(start: Path) -> Path:
-    out = _git(["rev-parse", "--show-toplevel"], start, check_rc=False).strip()
+    out = vcs.text(vcs.git(start, "rev-parse", "--show-toplevel", check=False, why=_WHY)).strip()
     if not out:
-        raise UsageError("not inside a git repository", path=start, hint="hdrtest diff compares git revisions")
+        raise UsageError("not inside a git repository", path=start, hint=_WHY)
     return Path(out).resolve()
 
 
@@ -108,10 +107,6 @@ def _commit(top: Path, rev: str) -> str:
     if commit is None:
         raise UsageError(f"unknown revision '{rev}'", path=top, hint="name a commit, branch or tag")
     return commit
-
-
-def _split_z(text: str) -> list[str]:
-    return [part for part in text.split("\0") if part]
 
 
 # -- which headers a change affects ---------------------------------------------------------------------------
@@ -238,9 +233,9 @@ _BUILD_STATE = frozenset({"include/config/auto.conf.cmd", "include/config/auto.c
 
 def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
     """Link the ignored (generated) headers of the user's checkout into the worktree where it has none."""
-    listed = _git(["ls-files", "-z", "--others", "--ignored", "--exclude-standard"], top)
-    for name in _split_z(listed):
-        if not _scannable(name, settings) and name not in _BUILD_STATE:
+    listed = vcs.text(vcs.git(top, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", why=_WHY))
+    for name in listed.split("\0"):
+        if not name or (not _scannable(name, settings) and name not in _BUILD_STATE):
             continue
         link = tree / name
         try:
@@ -375,14 +370,14 @@ def private_worktree(top: Path, commit: str, prefix: str) -> Iterator[tuple[Path
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
     tree = scratch / "tree"
     try:
-        _git(["worktree", "add", "--detach", "--quiet", str(tree), commit], top)
+        vcs.git(top, "worktree", "add", "--detach", "--quiet", str(tree), commit, why=_WHY)
         yield tree, scratch
     finally:
-        _git(["worktree", "remove", "--force", str(tree)], top, check_rc=False)
+        vcs.git(top, "worktree", "remove", "--force", str(tree), check=False)
         # A failed remove (or an add a signal cut short: git may have registered it already) must not leave a
         # registration behind.
         shutil.rmtree(scratch, ignore_errors=True)
-        _git(["worktree", "prune"], top, check_rc=False)
+        vcs.git(top, "worktree", "prune", check=False)
 
 
 def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: Sequence[str] = (),
@@ -391,7 +386,7 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
     root, top, rel_root = located(settings)
     base_commit = _commit(top, base_rev)
     head_commit = _commit(top, head_rev) if head_rev is not None else None
-    changed = vcs.changed_paths(top, base_commit, head_commit, why="hdrtest diff compares git revisions")
+    changed = vcs.changed_paths(top, base_commit, head_commit, why=_WHY)
     prefixes = _prefixes(settings, root, paths)
     config = config_names(settings, top)
     with ExitStack() as worktrees:

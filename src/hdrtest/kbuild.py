@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .compile import private_dir, read_deps, variant_prelude_text
 from .errors import SetupError
+from .executors.local import default_jobs
 from .fixes import shown_path
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
@@ -65,8 +66,6 @@ class Regeneration:
     headers: tuple[tuple[str, str], ...] = ()
     #: Prelude text: the headers whose content differs from the tree's, each under its guard.
     text: str = ""
-    #: Names of the headers in ``text`` (those that differ from the tree's).
-    replaced: tuple[str, ...] = ()
     #: Why nothing was regenerated (missing source, compile error); None on success.
     problem: str | None = None
     #: The prepare unit that does not compile, when that is the problem.
@@ -324,12 +323,6 @@ _memory_lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
 
 
-def forget() -> None:
-    """Drop the in-memory results (a long-lived process whose tree changed; tests)."""
-    with _memory_lock:
-        _memory.clear()
-
-
 def _file_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -432,16 +425,7 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
         return found
     existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
     fresh = differing(found, existing)
-    return Regeneration(headers=found, text=prelude_text(fresh), replaced=tuple(name for name, _ in fresh))
-
-
-def regenerated_headers(root: Path, job: Job, defines: Defines, cache_dir: Path | None = None) -> str:
-    """Prelude text with ``bounds.h``/``asm-offsets.h``/``timeconst.h`` made for ``defines``.
-
-    Empty when nothing differs from the tree's generated headers, or when regeneration is
-    impossible (see ``regenerate`` for the reason).
-    """
-    return regenerate(root, job, defines, cache_dir=cache_dir).text
+    return Regeneration(headers=found, text=prelude_text(fresh))
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
@@ -456,8 +440,7 @@ def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_di
     todo = [index for index, variant in enumerate(variants) if variant.defines]
     if not todo:
         return list(variants), {}, {}
-    count = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    with ThreadPoolExecutor(max_workers=max(1, min(count, len(todo)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(workers or default_jobs(), len(todo)))) as pool:
         outcomes = dict(zip(todo, pool.map(
             lambda i: regenerate(root, job, variants[i].defines, cache_dir=cache_dir), todo)))
     filled: list[Variant] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import SetupError
@@ -33,23 +34,31 @@ def parse_dm(text: str, *, keep_params: bool = True) -> dict[str, str]:
     return macros
 
 
+def dump_macros(command: Sequence[str], directory: Path, timeout: float, *,
+                keep_params: bool = True) -> tuple[dict[str, str], str | None]:
+    """Run a ``-dM -E`` command: its macros, or why it listed none (what that means is the caller's call)."""
+    try:
+        out = run(command, cwd=directory, timeout=timeout)
+    except OSError as exc:
+        return {}, str(exc.strerror or exc)
+    if out.timed_out:
+        return {}, f"'-dM -E' took over {timeout:g} s"
+    if out.returncode != 0:
+        return {}, (out.err.strip().splitlines() or [f"exit status {out.returncode}"])[0]
+    return parse_dm(out.out, keep_params=keep_params), None
+
+
 @functools.lru_cache(maxsize=256)
 def _defined_macros(compiler: str, flags: tuple[str, ...], directory: Path, language: str,
                     preludes: tuple[Path, ...]) -> dict[str, str]:
     command = [compiler, *flags, "-dM", "-E", "-x", language, os.devnull]
     for prelude in preludes:
         command += ["-include", str(prelude)]
-    try:
-        out = run(command, cwd=directory, timeout=120)
-    except OSError as exc:
-        raise SetupError(f"cannot list the configuration macros: {exc}", path=compiler) from None
-    if out.timed_out:
-        raise SetupError("listing the configuration macros (-dM -E) took over 120 s", path=compiler)
-    if out.returncode != 0:
-        first = (out.err.strip().splitlines() or ["(no message)"])[0]
-        raise SetupError(f"the flags do not preprocess an empty file: {first}", path=compiler,
+    macros, error = dump_macros(command, directory, 120)
+    if error is not None:  # the check cannot plan variants without the baseline's configuration
+        raise SetupError(f"cannot list the configuration macros: {error}", path=compiler,
                          hint="check the compile database or --cflags")
-    return parse_dm(out.out)
+    return macros
 
 
 def defined_macros(job: Job) -> dict[str, str]:

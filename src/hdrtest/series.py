@@ -96,20 +96,14 @@ class Commit:
 
 def commits_between(top: Path, base: str, head: str) -> list[Commit]:
     """The first-parent chain BASE..HEAD, oldest first (a merge is one step, as the robot sees it)."""
-    out = vcs.text(vcs.git(top, "rev-list", "--reverse", "--first-parent", "--format=%H %P%n%s",
+    # rev-list, not log: plumbing reads no log.* configuration (log.showSignature adds lines).
+    out = vcs.text(vcs.git(top, "rev-list", "--reverse", "--first-parent", "--format=%H%x00%P%x00%s",
                            f"{base}..{head}", "--", why="hdrtest series walks git history"))
     commits: list[Commit] = []
-    lines = out.splitlines()
-    index = 0
-    while index < len(lines):
-        if lines[index].startswith("commit "):
-            ids = lines[index + 1].split() if index + 1 < len(lines) else []
-            subject = lines[index + 2] if index + 2 < len(lines) else ""
-            if len(ids) >= 2:
-                commits.append(Commit(ids[0], ids[1], subject))
-            index += 3
-        else:
-            index += 1
+    for line in out.splitlines():
+        fields = line.split("\0")  # rev-list's own "commit SHA" lines have none
+        if len(fields) == 3 and fields[1]:  # a root commit has no parent to compare with
+            commits.append(Commit(fields[0], fields[1].split()[0], fields[2]))
     return commits
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .errors import UsageError
 from .graph import vcs
-from .scan.conditions import OptionFilter
 from .scan.directives import FileScan, ScanError, scan_directives
+from .scan.options import OptionFilter
 
 _FILE = re.compile(r"^diff --git a/(?P<old>.+?) b/(?P<new>.+)$")
 _HUNK = re.compile(r"^@@ -(?P<os>\d+)(?:,(?P<ol>\d+))? \+(?P<ns>\d+)(?:,(?P<nl>\d+))? @@")

@@ -27,7 +27,7 @@ from .graph.resolve import Chains, SearchPath
 from .graph.store import GraphStore
 from .makefile import logical_lines
 from .models import BASELINE, Variant
-from .scan.conditions import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
+from .scan.formula import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
 
 REAL_BUILD = "real-build"
 HEADER_TEST_ONLY = "header-test-only"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ..errors import UsageError
+from ..store.atomic import replace_file
 
 
 def write_report(text: str, destination: str | None) -> None:
@@ -29,16 +29,7 @@ def write_report(text: str, destination: str | None) -> None:
             raise UsageError(f"cannot write report: {exc.strerror}", path=destination) from None
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        replace_file(path, data, mode=0o666 & ~_umask())
     except OSError as exc:
         raise UsageError(f"cannot write report: {exc.strerror}", path=destination) from None
 

@@ -11,11 +11,7 @@ The driver is ``report.explain_report``; ``render`` writes a ``Diagnosis`` recor
 
 from __future__ import annotations
 
-from .config import config_values, probe_config
 from .context import OWN_NOTE_KINDS
-from .guards import guard_directive, hiding_guard, why_false
-from .includes import include_spelling
-from .report import Explanation, explain_report
+from .report import explain_report
 
-__all__ = ["OWN_NOTE_KINDS", "Explanation", "config_values", "explain_report", "guard_directive", "hiding_guard",
-           "include_spelling", "probe_config", "why_false"]
+__all__ = ["OWN_NOTE_KINDS", "explain_report"]

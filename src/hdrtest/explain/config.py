@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..compile import build_command
-from ..macros import parse_dm
+from ..macros import dump_macros
 from ..models import Job
 from ..toolchain import probe
-from ..toolchain.run import run
 
 Values = dict[str, "str | None"]
 
@@ -40,11 +39,6 @@ def config_command(job: Job, variant_dir: Path | None) -> list[str]:
     return ["-E" if arg == "-fsyntax-only" else arg for arg in command] + ["-dM"]
 
 
-def parse_macros(text: str) -> Values:
-    """``-dM`` output as name -> body (one parser for the whole tool: ``macros.parse_dm``)."""
-    return dict(parse_dm(text, keep_params=False))
-
-
 @dataclass(frozen=True)
 class ConfigProbe:
     """The configuration's macros, or why they could not be listed (then every condition is unknown)."""
@@ -65,21 +59,10 @@ def probe_config(job: Job, variant_dir: Path | None = None) -> ConfigProbe:
         cached = _VALUES.get(key)
     if cached is not None:
         return ConfigProbe(cached)
-    try:
-        out = run(command, cwd=job.directory, timeout=job.timeout)
-    except OSError as exc:
-        return ConfigProbe({}, f"could not list macros: {exc.strerror or exc}")
-    if out.timed_out:
-        return ConfigProbe({}, f"could not list macros: '-dM -E' took over {job.timeout:g} s")
-    if out.returncode != 0:
-        first = (out.err.strip().splitlines() or [f"exit status {out.returncode}"])[0]
-        return ConfigProbe({}, f"could not list macros: {first}")
-    values = parse_macros(out.out)
+    found, error = dump_macros(command, job.directory, job.timeout, keep_params=False)
+    if error is not None:
+        return ConfigProbe({}, f"could not list macros: {error}")
+    values: Values = dict(found)
     with _VALUES_LOCK:
         _VALUES[key] = values
     return ConfigProbe(values)
-
-
-def config_values(job: Job, variant_dir: Path | None = None) -> Values:
-    """Macro name -> replacement text (empty when the probe failed: see ``probe_config``)."""
-    return probe_config(job, variant_dir).values

@@ -17,7 +17,7 @@ from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
 from ..graph.resolve import SearchPath
 from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
-from ..scan.conditions import TRUE, Const, Formula, evaluate, macros, to_c
+from ..scan.formula import TRUE, Const, Formula, evaluate, macros, to_c
 from .config import Values
 from .files import Files
 
@@ -132,18 +132,14 @@ def shown_in(path: str | Path, root: Path) -> str:
     return shown_path(Path(norm_path(path)), root)
 
 
-def lookup(index: IndexLike, name: str, kinds: Sequence[str]) -> list[DefinitionLike]:
-    return list(index.lookup(name, kinds))
-
-
 def lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: bool) -> list[DefinitionLike]:
     """Look in the closure first; index the include directories only when it has no usable definition."""
-    found = lookup(ctx.index, name, kinds)
+    found = list(ctx.index.lookup(name, kinds))
     if any(d.complete or not needs_complete for d in found):
         return found
     widen = getattr(ctx.index, "widen", None)
     if widen is not None and widen(name):
-        found = lookup(ctx.index, name, kinds)
+        found = list(ctx.index.lookup(name, kinds))
     return found
 
 

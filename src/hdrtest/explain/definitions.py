@@ -13,7 +13,7 @@ from typing import Any
 from ..fixes import Edit, inside, render_diff
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
-from ..scan.conditions import TRUE, Formula, always_one_of, evaluate, to_c
+from ..scan.formula import TRUE, Formula, always_one_of, evaluate, to_c
 from .config import Values
 from .context import (
     Context,

@@ -17,7 +17,6 @@ from .context import (
     Context,
     DefinitionLike,
     Explained,
-    lookup,
     lookup_wide,
     norm_path,
     query_for,
@@ -41,7 +40,7 @@ def typedef_target(definition: DefinitionLike, files: Files) -> str | None:
 def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context) -> Explained:
     """A member declared only under a condition inside its struct."""
     name, kinds, _ = query_for(container, cls.INCOMPLETE_TYPE)
-    for definition in lookup(ctx.index, name, kinds):
+    for definition in ctx.index.lookup(name, kinds):
         if not definition.complete:
             continue
         path = str(definition.file)
@@ -162,7 +161,7 @@ def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explai
     name = words[-1]
     kinds = (words[0],) if len(words) == 2 and words[0] in TAG_KINDS else \
         ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator")
-    places = [d for d in lookup(ctx.index, name, kinds)
+    places = [d for d in ctx.index.lookup(name, kinds)
               if d.complete and norm_path(d.file) in ctx.closure and ctx.value(d.condition) is not False]
     if len(places) < 2:
         return Explained()

@@ -6,8 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..scan.conditions import OptionFilter
 from ..scan.directives import FileScan, scan_directives
+from ..scan.options import OptionFilter
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..scan.conditions import And, Atom, Defined, Formula, Not, Or, evaluate, macros, to_c
 from ..scan.directives import CondBlock, FileScan
+from ..scan.formula import And, Atom, Defined, Formula, Not, Or, evaluate, macros, to_c
 from .config import Values
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..graph.resolve import SearchPath, job_search_path
-from ..scan.conditions import TRUE, evaluate
+from ..scan.formula import TRUE, evaluate
 from .config import Values
 from .context import Context, DefinitionLike, norm_path
 from .files import Files

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..compile import private_dir
 from ..graph.resolve import SearchPath
 from ..models import Job, Result
-from ..scan.conditions import OptionFilter
+from ..scan.options import OptionFilter
 from ..scan.symbols import SymbolIndex
 from ..store.namespaces import SYMBOLS
 from .context import DefinitionLike, IndexLike, norm_path
@@ -26,12 +27,8 @@ _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inc")
 
 def closure_paths(results: Sequence[Result]) -> list[Path]:
     """What the failing compiles read: their include closures (from the compiler's dependency output)."""
-    chosen: dict[str, None] = {}
-    for result in results:
-        chosen[norm_path(result.job.header)] = None
-        for dep in result.dependencies:
-            chosen[norm_path(dep)] = None
-    return [Path(p) for p in chosen]
+    return [Path(p) for p in dict.fromkeys(norm_path(path) for result in results
+                                           for path in (str(result.job.header), *result.dependencies))]
 
 
 def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
@@ -123,7 +120,7 @@ class LazyIndex:
             closure = {str(p) for p in closure_paths(self.results)}
             self._wider = [str(p) for p in wider_paths(self.results)]
             self.files = len(closure | set(self._wider))
-            words: dict[bytes, list[int]] = {}
+            words: defaultdict[bytes, list[int]] = defaultdict(list)
             for number, path in enumerate(self._wider):
                 try:
                     with open(path, "rb") as handle:
@@ -131,11 +128,7 @@ class LazyIndex:
                 except OSError:
                     continue  # the index records it as unreadable if it is ever asked to read it
                 for word in set(_WORD.findall(data)):
-                    found = words.get(word)
-                    if found is None:
-                        words[word] = [number]
-                    else:
-                        found.append(number)
+                    words[word].append(number)
             self._words = words
         return self._words
 

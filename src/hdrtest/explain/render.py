@@ -12,7 +12,9 @@ from collections.abc import Callable
 
 from ..fixes import Edit
 from ..models import Diagnosis, DiagnosisKind, Diagnostic, Note
-from ..scan.conditions import Formula, OptionFilter, parse_condition
+from ..scan.conditions import parse_condition
+from ..scan.formula import Formula
+from ..scan.options import OptionFilter
 from .context import Explained, labelled, quoted
 from .guards import guard_directive, why_false
 

@@ -15,10 +15,9 @@ from ..graph.store import GraphStore
 from ..models import CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
 from ..rundir import run_caches
-from ..scan.conditions import OptionFilter
+from ..scan.options import OptionFilter
 from ..settings import Settings
 from ..store.location import variant_dir
-from ..toolchain import probe
 from ..triage import Kbuild, UnitGraphs, triage
 from .config import ConfigProbe, probe_config
 from .context import OWN_NOTE_KINDS, Context, Explained, IndexLike, norm_path
@@ -33,14 +32,14 @@ class Explanation:
     """What ``explain_report`` did: the edits it suggests and how many files the index covered."""
 
     edits: list[Edit] = field(default_factory=list)
-    edits_by_result: dict[str, list[Edit]] = field(default_factory=dict)
     #: The results this call explained (those it skipped as already explained are not here).
     explained: list[Result] = field(default_factory=list)
     index_files: int = 0
 
 
 def _option_filter(settings: Settings) -> OptionFilter:
-    return OptionFilter.from_args((settings.option_pattern,), settings.options)
+    """The check's filter (check.py builds the same): an empty pattern means the default one, not none."""
+    return OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
 
 
 def is_explained(result: Result) -> bool:
@@ -70,8 +69,7 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
         for diag in result.diagnostics:
             diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
             diag.diagnosis = None
-        family = probe(result.job.compiler, result.job.directory).family
-        cls.classify_all(result.diagnostics, family, check_guard=result.job.check_guard)
+        cls.classify_all(result.diagnostics, check_guard=result.job.check_guard)
     needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
                                          cls.UNUSED_DEFINITION)
                       for r in failing for d in r.diagnostics if d.is_error)
@@ -107,7 +105,6 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
             diag.diagnosis = found.diagnosis or diag.diagnosis
             edits.extend(found.edits)
         result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
-        explanation.edits_by_result[result.job.key] = edits
         explanation.edits.extend(edits)
     if lazy is not None:
         explanation.index_files = lazy.files

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..fixes import declaration_text, function_stub, macro_stub, split_function, struct_stub
-from ..scan.conditions import macros
+from ..scan.formula import macros
 from .context import Context, DefinitionLike, norm_path
 from .files import Files
 from .guards import GuardSite

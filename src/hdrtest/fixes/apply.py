@@ -115,10 +115,8 @@ def revert(file_changes: Sequence[FileChange], root: Path | None = None) -> list
 class FixOutcome:
     diff: str
     edits: list[Edit]
-    applied: bool = False
     #: After applying: did every re-checked variant pass?  None when nothing was applied.
     passed: bool | None = None
-    reverted: bool = False
     files: list[str] = field(default_factory=list)
     after: CheckReport | None = None
     message: str = ""
@@ -137,7 +135,6 @@ def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Checker) -> Fix
     file_changes = changes(ok)
     outcome.files = [shown_path(c.path, root) for c in file_changes]
     write_changes(file_changes, root)  # every file or none
-    outcome.applied = True
     try:
         after = recheck()
         outcome.after = after
@@ -148,7 +145,6 @@ def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Checker) -> Fix
         raise
     if not outcome.passed:
         _put_back(file_changes, root)
-        outcome.reverted = True
         left = ", ".join(sorted({f"{r.job.display} in {r.job.variant.describe()}" for r in after.failures}))
         outcome.message = f"the suggested edits do not make it pass ({left} still fails); files left unchanged"
     else:

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
 
 from ..diagnostics import render_gcc_style
-from ..models import CheckReport, Result, Skipped, Status
+from ..models import Result, Skipped, Status
 from .context import ReportContext
 from .lines import unverified_reason
 from .text import result_lines
@@ -42,7 +42,7 @@ def _first_error(result: Result) -> str:
     return render_gcc_style(first, chain=False)[0] if first else f"{result.job.display}: {result.status.value}"
 
 
-def _testcase(result: Result) -> ET.Element:
+def testcase(result: Result) -> ET.Element:
     job = result.job
     case = ET.Element("testcase", {"classname": classname(job.display), "name": clean(case_name(result)),
                                    "file": job.display, "time": f"{result.duration:.3f}"})
@@ -70,7 +70,7 @@ def _skipped_case(skipped: Skipped) -> ET.Element:
     return case
 
 
-def _suite(name: str, cases: list[ET.Element], time: float) -> ET.Element:
+def suite(name: str, cases: list[ET.Element], time: float) -> ET.Element:
     suite = ET.Element("testsuite", {
         "name": name,
         "tests": str(len(cases)),
@@ -83,7 +83,20 @@ def _suite(name: str, cases: list[ET.Element], time: float) -> ET.Element:
     return suite
 
 
-def junit_tree(report: CheckReport) -> ET.Element:
+def document(name: str, suites: list[ET.Element], time: float | None = None) -> str:
+    """The ``testsuites`` root over ``suites``, their counts summed, as an XML document."""
+    root = ET.Element("testsuites", {"name": name})
+    for count in ("tests", "failures", "errors", "skipped"):
+        root.set(count, str(sum(int(s.get(count, "0")) for s in suites)))
+    if time is not None:
+        root.set("time", f"{time:.3f}")
+    root.extend(suites)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render(context: ReportContext) -> str:
+    report = context.report
     by_language: dict[str, list[Result]] = {}
     for result in report.results:
         by_language.setdefault(result.job.language, []).append(result)
@@ -91,24 +104,9 @@ def junit_tree(report: CheckReport) -> ET.Element:
     languages = sorted(by_language) or ["c"]
     for index, language in enumerate(languages):
         results = by_language.get(language, [])
-        cases = [_testcase(r) for r in results]
+        cases = [testcase(r) for r in results]
         if index == 0:
             # Skipped headers were never given a language; they are listed once, in the first suite.
             cases.extend(_skipped_case(s) for s in report.skipped)
-        suites.append(_suite(f"hdrtest ({language})", cases, sum(r.duration for r in results)))
-    root = ET.Element("testsuites", {
-        "name": "hdrtest",
-        "tests": str(sum(int(s.get("tests", "0")) for s in suites)),
-        "failures": str(sum(int(s.get("failures", "0")) for s in suites)),
-        "errors": str(sum(int(s.get("errors", "0")) for s in suites)),
-        "skipped": str(sum(int(s.get("skipped", "0")) for s in suites)),
-        "time": f"{report.elapsed:.3f}",
-    })
-    root.extend(suites)
-    return root
-
-
-def render(context: ReportContext) -> str:
-    tree = junit_tree(context.report)
-    ET.indent(tree)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="unicode") + "\n"
+        suites.append(suite(f"hdrtest ({language})", cases, sum(r.duration for r in results)))
+    return document("hdrtest", suites, report.elapsed)

@@ -245,32 +245,29 @@ def _same_errors(finding: Finding) -> list[Diagnostic]:
     return [d for r in finding.results for d in r.diagnostics if d.is_error and (d.file, d.line, d.message) == wanted]
 
 
-def _notification(finding: Finding) -> dict[str, Any]:
-    rule_id, rule_index = _rule_ref(finding.category)
-    first = finding.first
-    notification: dict[str, Any] = {
-        "level": "error",
-        "message": {"text": f"{first.job.display} ({first.job.variant.describe()}): {finding.diagnostic.message}"},
-        "associatedRule": {"id": rule_id, "index": rule_index},
-        "properties": _properties(finding),
-    }
-    if in_tree(first.job.display):
-        notification["locations"] = [{"physicalLocation": _physical(first.job.display)}]
-    return notification
-
-
-def _unverified_notification(result: Result) -> dict[str, Any]:
-    """A note, not an error: hdrtest could not establish a verdict for this header in this variant."""
+def _notification(result: Result, level: str, text: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """A problem with one header's check as a whole, not with a line of it."""
     job = result.job
-    notification: dict[str, Any] = {
-        "level": "note",
-        "message": {"text": f"{job.display} ({job.variant.describe()}): not verified: {unverified_reason(result)}"},
-        "properties": {"header": job.display, "language": job.language, "variant": job.variant.name,
-                       "variantDescription": job.variant.describe(), "status": result.status.value},
-    }
+    notification: dict[str, Any] = {"level": level, "properties": properties,
+                                    "message": {"text": f"{job.display} ({job.variant.describe()}): {text}"}}
     if in_tree(job.display):
         notification["locations"] = [{"physicalLocation": _physical(job.display)}]
     return notification
+
+
+def _unlocated(finding: Finding) -> dict[str, Any]:
+    rule_id, rule_index = _rule_ref(finding.category)
+    notification = _notification(finding.first, "error", finding.diagnostic.message, _properties(finding))
+    notification["associatedRule"] = {"id": rule_id, "index": rule_index}
+    return notification
+
+
+def _unverified(result: Result) -> dict[str, Any]:
+    """A note, not an error: hdrtest could not establish a verdict for this header in this variant."""
+    job = result.job
+    return _notification(result, "note", f"not verified: {unverified_reason(result)}",
+                         {"header": job.display, "language": job.language, "variant": job.variant.name,
+                          "variantDescription": job.variant.describe(), "status": result.status.value})
 
 
 def information_uri() -> str | None:
@@ -299,8 +296,7 @@ def sarif_dict(report: CheckReport) -> dict[str, Any]:
     located = [f for f in findings if f.path is not None]
     unlocated = [f for f in findings if f.path is None]
     invocation: dict[str, Any] = {"executionSuccessful": True, "toolExecutionNotifications":
-                                  [_notification(f) for f in unlocated]
-                                  + [_unverified_notification(r) for r in report.unverified]}
+                                  [_unlocated(f) for f in unlocated] + [_unverified(r) for r in report.unverified]}
     driver: dict[str, Any] = {"name": "hdrtest", "version": __version__, "semanticVersion": __version__}
     home = information_uri()
     if home:

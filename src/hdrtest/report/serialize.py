@@ -6,14 +6,9 @@ import dataclasses
 from typing import Any
 
 from .. import __version__
-from ..models import CheckReport, Diagnostic, Note, Result, RootCause, Variant
+from ..models import CheckReport, Diagnostic, Result, RootCause, Variant
 
 SCHEMA = "hdrtest-report/1"
-
-
-def note_dict(note: Note) -> dict[str, Any]:
-    return {"message": note.message, "kind": note.kind, "file": note.file, "line": note.line,
-            "column": note.column, "fix_diff": note.fix_diff}
 
 
 def diagnostic_dict(diag: Diagnostic) -> dict[str, Any]:
@@ -28,7 +23,7 @@ def diagnostic_dict(diag: Diagnostic) -> dict[str, Any]:
         "symbol": diag.symbol,
         "include_chain": [{"file": f, "line": n} for f, n in diag.include_chain],
         "children": [diagnostic_dict(c) for c in diag.children],
-        "notes": [note_dict(n) for n in diag.notes],
+        "notes": [dataclasses.asdict(n) for n in diag.notes],
         **({"diagnosis": dataclasses.asdict(diag.diagnosis)} if diag.diagnosis is not None else {}),
         **({"baseline": diag.baseline_state} if diag.baseline_state else {}),
     }

@@ -77,14 +77,9 @@ def minimal_failures(results: list[Result]) -> tuple[list[Result], dict[int, lis
     covered: dict[int, list[Result]] = {}
     for result in failing:
         mine = {str(c) for c in result.job.variant.changes}
-        smaller = None
-        for other in failing:
-            if other is result or (other.job.display, other.job.language) != (result.job.display, result.job.language):
-                continue
-            theirs = {str(c) for c in other.job.variant.changes}
-            if theirs < mine:
-                smaller = other
-                break
+        smaller = next((other for other in failing if other is not result
+                        and (other.job.display, other.job.language) == (result.job.display, result.job.language)
+                        and {str(c) for c in other.job.variant.changes} < mine), None)
         if smaller is None:
             minimal.append(result)
         else:

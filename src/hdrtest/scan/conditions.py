@@ -3,7 +3,8 @@
 ``#if`` text is parsed by ``cexpr`` and turned into a ``formula.Formula``: the
 boolean structure (``defined``, ``!``, ``&&``, ``||``, ``?:``, ``IS_ENABLED()``)
 becomes formula nodes, everything else stays an opaque ``Atom``.  The formula and
-option-filter names are re-exported here, where the package's callers look for them.
+option-filter names that some modules still import from here are re-exported; new code imports
+them from their owners, ``formula`` and ``options``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from .formula import (
     Defined,
     Formula,
     Not,
-    Or,
-    always_one_of,
     conj,
     disj,
     evaluate,
@@ -31,7 +30,7 @@ from .formula import (
     to_c,
     to_json,
 )
-from .options import DEFAULT_OPTION_PATTERN, OptionFilter
+from .options import OptionFilter
 
 __all__ = [
     "Formula",
@@ -42,19 +41,16 @@ __all__ = [
     "Atom",
     "Not",
     "And",
-    "Or",
     "conj",
     "disj",
     "neg",
     "parse_condition",
     "macros",
     "evaluate",
-    "always_one_of",
     "to_c",
     "to_json",
     "from_json",
     "OptionFilter",
-    "DEFAULT_OPTION_PATTERN",
 ]
 
 _DEFAULT_FILTER = OptionFilter()

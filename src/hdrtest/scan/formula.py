@@ -200,20 +200,13 @@ def evaluate(f: Formula, defined: Lookup) -> bool | None:
     if isinstance(f, Not):
         v = evaluate(f.f, defined)
         return None if v is None else not v
-    if isinstance(f, And):
-        result: bool | None = True
-        for g in f.fs:
-            v = evaluate(g, defined)
-            if v is False:
-                return False
-            if v is None:
-                result = None
-        return result
-    result = False
+    # And and Or differ only in the value that settles them: False for And, True for Or.
+    settles = isinstance(f, Or)
+    result: bool | None = not settles
     for g in f.fs:
         v = evaluate(g, defined)
-        if v is True:
-            return True
+        if v is settles:
+            return settles
         if v is None:
             result = None
     return result

@@ -10,32 +10,19 @@ from typing import Any
 from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, Diagnostic, Job, Note, Result, Status
 
 
-def note_to_dict(note: Note) -> dict[str, Any]:
-    return {"message": note.message, "file": note.file, "line": note.line, "column": note.column,
-            "kind": note.kind, "fix_diff": note.fix_diff}
-
-
-def note_from_dict(data: dict[str, Any]) -> Note:
-    return Note(message=data["message"], file=data.get("file"), line=data.get("line"), column=data.get("column"),
-                kind=data.get("kind", "note"), fix_diff=data.get("fix_diff"))
-
-
 def diagnostic_to_dict(diag: Diagnostic) -> dict[str, Any]:
-    return {"file": diag.file, "line": diag.line, "column": diag.column, "severity": diag.severity,
-            "message": diag.message, "option": diag.option, "include_chain": [list(c) for c in diag.include_chain],
-            "children": [diagnostic_to_dict(c) for c in diag.children], "category": diag.category,
-            "symbol": diag.symbol, "notes": [note_to_dict(n) for n in diag.notes], "abs_file": diag.abs_file,
-            "diagnosis": dataclasses.asdict(diag.diagnosis) if diag.diagnosis is not None else None}
+    """Every field but ``baseline_state``, which each run sets against its own baseline."""
+    data = dataclasses.asdict(diag)
+    del data["baseline_state"]
+    return data
 
 
 def diagnostic_from_dict(data: dict[str, Any]) -> Diagnostic:
-    return Diagnostic(file=data["file"], line=data["line"], column=data["column"], severity=data["severity"],
-                      message=data["message"], option=data.get("option"),
-                      include_chain=[(str(f), int(n)) for f, n in data.get("include_chain", [])],
-                      children=[diagnostic_from_dict(c) for c in data.get("children", [])],
-                      category=data.get("category"), symbol=data.get("symbol"),
-                      notes=[note_from_dict(n) for n in data.get("notes", [])], abs_file=data.get("abs_file"),
-                      diagnosis=diagnosis_from_dict(data.get("diagnosis")))
+    fields = {key: value for key, value in data.items() if key != "baseline_state"}
+    return Diagnostic(**{**fields, "include_chain": [(str(f), int(n)) for f, n in data.get("include_chain", [])],
+                         "children": [diagnostic_from_dict(c) for c in data.get("children", [])],
+                         "notes": [Note(**n) for n in data.get("notes", [])],
+                         "diagnosis": diagnosis_from_dict(data.get("diagnosis"))})
 
 
 def diagnosis_from_dict(data: dict[str, Any] | None) -> Diagnosis | None:
