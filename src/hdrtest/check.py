@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import EllipsisType
 from typing import Protocol
 
 from . import kbuild, kconfig, variants
@@ -136,8 +137,20 @@ class RunStore:
         self.cache.store(result)
 
 
-def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job]) -> VariantPlanning:
-    """Variant jobs for every baseline job, with the relevance behind them.
+def kconfig_for(settings: Settings, source: FlagSource) -> kconfig.KconfigBackend | None:
+    """The run's Kconfig (None without variants or without a Kconfig).  A Linux tree's evaluator is built and
+    started now, in processes of its own, while this one scans the tree (``KernelConfBackend.warm_up``)."""
+    if (settings.variants or "").strip() == "none":
+        return None
+    backend = _kconfig_backend(settings, source, KCONFIG.directory(run_caches(settings)))
+    if isinstance(backend, kconfig.KernelConfBackend):
+        backend.warm_up()
+    return backend
+
+
+def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job],
+                      backend: kconfig.KconfigBackend | None | EllipsisType = ...) -> VariantPlanning:
+    """Variant jobs for every baseline job, with the relevance behind them; ``backend``: ``kconfig_for``'s.
 
     Variants are not preprocessed to find ones whose text equals another's: on i915 that cost 323
     preprocessor runs, each near a compile's CPU, to spare 6 compiles of 221 (bench/RESULTS.md).
@@ -147,9 +160,8 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     strategy = variants.Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
-    backend = _kconfig_backend(settings, source, KCONFIG.directory(caches))
-    if isinstance(backend, kconfig.KernelConfBackend):
-        backend.warm_up()
+    if isinstance(backend, EllipsisType):
+        backend = kconfig_for(settings, source)
     touched = touched_options(settings.root, settings.changed_since, options) if settings.changed_since else None
     if strategy.kind is variants.StrategyKind.CHANGED and not touched:
         return VariantPlanning([], {}, ["variants: the change touched no option's conditional block, so no "
@@ -339,6 +351,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     start = time.monotonic()
     headers, skipped = discover(paths_to_check(settings, paths), settings)
     source = flag_source(settings, cache if isinstance(cache, GraphStore) else None)
+    backend = kconfig_for(settings, source)
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
@@ -347,7 +360,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     unbuilt = not_built(jobs, settings.root)
     jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
-    planning, results, hits, compiled = _run_owned(jobs, settings, source, executor, store, progress)
+    planning, results, hits, compiled = _run_owned(jobs, settings, source, backend, executor, store, progress)
     kbuild_root = settings.root if kbuild.generates_headers(settings.root) else None
     ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, kbuild_root)
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
@@ -365,8 +378,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     return report
 
 
-def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, executor: Executor | None,
-               store: RunStore | None, progress: ProgressCallback | None
+def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend: kconfig.KconfigBackend | None,
+               executor: Executor | None, store: RunStore | None, progress: ProgressCallback | None
                ) -> tuple[VariantPlanning, list[Result], int, int]:
     """Plan the variants while the baselines compile, then run the variants worth compiling, on ``executor`` or
     on one of the run's own, closed here (cancelling its work on any error); returns the planning, the results,
@@ -376,7 +389,7 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, executor
     try:
         # Planning is mostly this process's own work (and one core's): the compilers keep the others busy.
         baselines = Background(lambda: run_jobs(jobs, options, runner, cache=store, progress=_counted(progress, 0, 0)))
-        planning = plan_all_variants(settings, source, jobs)
+        planning = plan_all_variants(settings, source, jobs, backend)
         # Baselines first: a header whose baseline cannot be verified gets no variant compiles.
         checkable = [j for j in planning.jobs if j not in planning.unverified]
         results, hits = baselines.result()
