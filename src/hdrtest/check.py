@@ -386,6 +386,7 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend:
     the cache hits and the jobs run."""
     options = compile_options(settings)
     runner = executor or make_executor(settings)
+    baselines: Background[tuple[list[Result], int]] | None = None
     try:
         # Planning is mostly this process's own work (and one core's): the compilers keep the others busy.
         baselines = Background(lambda: run_jobs(jobs, options, runner, cache=store, progress=_counted(progress, 0, 0)))
@@ -398,6 +399,8 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend:
         more, more_hits = run_jobs(wanted, options, runner, cache=store, progress=_counted(progress, len(jobs), 0))
     except BaseException:
         runner.close(cancel=True)
+        if baselines is not None:
+            baselines.join(10)  # the cancelled compiles end it: nothing stores into the cache once the caller closes it
         raise
     if executor is None:
         runner.close()

@@ -76,6 +76,10 @@ class Background(Generic[T]):
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
             self._outcome = (False, exc)
 
+    def join(self, timeout: float) -> None:
+        """Wait for the call to end, at most ``timeout`` seconds (its outcome is dropped)."""
+        self._thread.join(timeout)
+
     def result(self) -> T:
         self._thread.join()
         assert self._outcome is not None
