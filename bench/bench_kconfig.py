@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -196,11 +197,22 @@ def formula_figures(root: Path, work: Path, count: int, seed: int) -> dict[str, 
     return figures
 
 
+#: CPU seconds (user+sys) of each ``hdrtest_check`` run, hdrtest and every program it ran, by the run's figure
+#: name: on a shared machine wall time is mostly waiting, the CPU is what the run cost.
+CPU: dict[str, float] = {}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def hdrtest_check(root: Path, cache: Path, *args: str) -> tuple[float, int, str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    t = time.monotonic()
+    t, cpu = time.monotonic(), _children_cpu()
     proc = subprocess.run([sys.executable, "-m", "hdrtest", "check", "--cache-dir", str(cache), *args],
                           cwd=root, env=env, capture_output=True, text=True, check=False)
+    CPU[cache.name] = _children_cpu() - cpu
     if proc.returncode not in (0, 1):
         print(proc.stderr[-2000:], file=sys.stderr)
     return time.monotonic() - t, proc.returncode, proc.stdout
@@ -239,6 +251,9 @@ def variant_times(root: Path, work: Path) -> dict[str, float]:
             r["variant"]["changes"] + r["variant"]["implied"] for r in failing))
         figures["changed_since_results"] = len(report.get("results", []))
         (work / "changed-since.json").write_text(out)
+    figures.update({f"cpu_s_{name}": seconds for name, seconds in CPU.items()})
+    figures["i915_no_closure_over_single_cpu"] = CPU["c-plain"] / CPU["c-none"]
+    figures["load_average_1min"] = os.getloadavg()[0]
     return figures
 
 

@@ -440,3 +440,24 @@ def test_helper_answer_does_not_depend_on_the_previous_request(tmp_path: Path) -
     assert fresh(backend, later) == first
     assert "CONFIG_DEFAULT_CDG" not in first
     backend.close()
+
+
+@pytest.mark.linux
+def test_a_cold_cache_starts_the_helper_before_the_first_flip_and_a_warm_one_never(toy: Path, tmp_path: Path) -> None:
+    """``warm_up`` builds and starts kconfig-eval in the background while the run scans; a cache directory that
+    already answered a flip is a warm run, whose flips come from the disk: it starts no helper at all."""
+    cold = KernelConfBackend(toy, toy / ".config", tmp_path / "k", mode="helper")
+    cold.warm_up()
+    assert cold._warming is not None
+    cold._warming.join(300)
+    assert cold._evaluator is not None and cold._evaluator.evaluations == 0  # parsed, nothing asked yet
+    started = cold._evaluator
+    answer = cold.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n")
+    assert answer is not None and answer.achieved
+    assert cold._evaluator is started and started.evaluations > 0
+    cold.close()
+    warm = KernelConfBackend(toy, toy / ".config", tmp_path / "k", mode="helper")
+    warm.warm_up()
+    assert warm._warming is None
+    assert warm.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n") == answer
+    assert warm._evaluator is None

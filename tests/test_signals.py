@@ -35,13 +35,12 @@ LAUNCHER = (
 )
 
 #: A compiler that is slow on the compiles $SLOW names: "check" (a header's check: it names a .h; the
-#: compiler probe does not), "pre" (dedupe's -E -P),
-#: "fixed" (a check of a header that holds the suggested #include).
+#: compiler probe does not), "fixed" (a check of a header that holds the suggested #include).
 WRAPPER = r"""#!/bin/sh
 slow=
 for a in "$@"; do
   case "$SLOW:$a" in
-    check:*.h|pre:-P) slow=1 ;;
+    check:*.h) slow=1 ;;
   esac
   if [ "$SLOW" = fixed ] && [ -f "$a" ] && grep -q 'include "types.h"' "$a" 2>/dev/null; then slow=1; fi
 done
@@ -155,18 +154,19 @@ def test_check_stopped_by_a_signal_leaves_nothing(tmp_path: Path, sessions: list
     assert session.leftovers() == []
 
 
-def test_dedupe_preprocessing_that_times_out_leaves_no_orphan(tmp_path: Path, sessions: list[Session]) -> None:
-    """Variants are preprocessed to find equal ones; a timed-out ``-E`` must take its whole group along."""
-    tree = write_tree(tmp_path / "tree", {
-        "inc/opt.h": "#ifndef OPT_H\n#define OPT_H\n#ifdef CONFIG_FOO\nstruct foo { int a; };\n#endif\n"
-                     "struct user { int b; };\n#endif\n"})
+def test_planning_that_fails_while_baselines_compile_leaves_no_orphan(tmp_path: Path, sessions: list[Session]) -> None:
+    """Variants are planned while the baselines compile: a planning error (here an unreadable Kconfig) ends the
+    run at once with its exit code, and takes the baseline compiles along."""
+    tree = write_tree(tmp_path / "tree", HEADERS)
     cc = _wrapper(tmp_path)
-    session = Session(tmp_path, tree, ["check", "-q", "--no-cache", "--timeout", "1", "--cc", str(cc),
-                                       "--format", "json", "inc"], slow="pre")
+    session = Session(tmp_path, tree, ["check", "-q", "--no-cache", "-j", "2", "--kconfig", "missing/Kconfig",
+                                       "--cc", str(cc), "inc"], slow="check")
     sessions.append(session)
-    _, err = session.proc.communicate(timeout=120)
-    assert session.started(), "dedupe never preprocessed: the test would prove nothing"
-    assert session.proc.returncode in (0, 1), err
+    started = time.monotonic()
+    _, err = session.proc.communicate(timeout=100)
+    assert session.proc.returncode == 2, err
+    assert "Kconfig file not found" in err
+    assert time.monotonic() - started < 60, "waited for the slow baseline compiles"
     assert session.leftovers() == []
 
 

@@ -98,22 +98,6 @@ def test_covered_names_are_not_flipped(tmp_path: Path) -> None:
     assert run.json()["summary"]["variants_planned"] == 1
 
 
-def test_identical_preprocessed_variants_are_deduped(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "quiet.h": "#ifdef CONFIG_TRACE\n#endif\nint quiet;\n",
-        "loud.h": "#ifdef CONFIG_TRACE\nint traced;\n#endif\nint loud;\n",
-    })
-    run = hdrtest("check", "--format", "json", ".", cwd=tmp_path)
-    assert run.returncode == 0
-    data = run.json()
-    quiet = by_variant(data, "quiet.h")
-    assert quiet["CONFIG_TRACE=y"]["status"] == "deduped"
-    assert quiet["CONFIG_TRACE=y"]["same_as"] == "baseline"
-    assert by_variant(data, "loud.h")["CONFIG_TRACE=y"]["status"] == "pass"
-    assert data["summary"]["variants_deduped"] == 1
-    assert data["summary"]["variants_compiled"] == 3
-
-
 def test_pairwise_and_random_strategies(tmp_path: Path) -> None:
     write_tree(tmp_path, {
         "multi.h": "#ifdef CONFIG_A\nint a;\n#endif\n#ifdef CONFIG_B\nint b;\n#endif\n#ifdef CONFIG_C\nint c;\n#endif\n",
@@ -197,44 +181,6 @@ def test_variants_that_turn_off_the_headers_own_directory_are_not_tested(tmp_pat
     text = hdrtest("check", "--cflags=-Iinclude -DCONFIG_FOO=1", "foo", cwd=tmp_path)
     assert text.returncode == 0
     assert "CONFIG_FOO=n: not tested, Kbuild does not build foo/ in it" in text.stdout
-
-
-def test_warm_run_takes_dedupe_verdicts_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
-
-    from hdrtest import variants
-    from hdrtest.check import check
-    from hdrtest.models import Status
-    from hdrtest.settings import Settings
-    from hdrtest.store.commands import open_cache
-
-    tree = write_tree(tmp_path / "tree", {
-        "quiet.h": "#ifdef CONFIG_TRACE\n#endif\nint quiet;\n",
-        "loud.h": "#ifdef CONFIG_TRACE\nint traced;\n#endif\nint loud;\n",
-    })
-    settings = Settings(root=tree, jobs=1, cache_dir=str(tmp_path / "cache"))
-    time.sleep(0.12)  # past the racy window: results reading fresh files are not stored (changes.RACY_NS)
-
-    def statuses() -> dict[tuple[str, str], tuple[str, str | None]]:
-        cache = open_cache(settings)
-        assert cache is not None
-        with cache:
-            report = check(settings, [str(tree)], cache=cache)
-        return {(r.job.display, r.job.variant.name): (r.status.value, r.same_as) for r in report.results}
-
-    cold = statuses()
-    assert cold[("quiet.h", "CONFIG_TRACE=y")] == (Status.DEDUPED.value, "baseline")
-
-    def no_preprocessing(job: object) -> tuple[str | None, tuple[str, ...]]:
-        raise AssertionError("preprocessed although every job was a cache hit")
-
-    monkeypatch.setattr(variants, "preprocess", no_preprocessing)
-    assert statuses() == cold
-    # An edit makes the group a miss: it is preprocessed (and deduped) afresh.
-    monkeypatch.undo()
-    (tree / "quiet.h").write_text("#ifdef CONFIG_TRACE\n#endif\nint quiet, louder;\n")
-    time.sleep(0.12)
-    assert statuses() == cold
 
 
 def test_a_failing_kconfig_evaluation_costs_the_variant_not_the_run() -> None:

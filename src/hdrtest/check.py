@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import EllipsisType
 from typing import Protocol
 
 from . import kbuild, kconfig, variants
@@ -17,7 +19,7 @@ from .discover import discover
 from .errors import UsageError
 from .executors import Executor
 from .executors.factory import make_executor
-from .executors.local import default_jobs
+from .executors.local import Background, default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
 from .graph.store import GraphStore
@@ -63,7 +65,7 @@ def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
     for index, job in enumerate(jobs):
         cached = cache.lookup(job) if cache is not None else None
         if cached is not None and cached.status is Status.DEDUPED:
-            cached = None  # a stored dedupe verdict (see plan_all_variants), not something a compile said
+            cached = None  # an earlier version's dedupe verdict, not something a compile said
         if cached is not None:
             results[index] = cached
             hits += 1
@@ -105,7 +107,6 @@ def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> k
 @dataclass
 class VariantPlanning:
     jobs: list[Job]
-    same_as: dict[Job, Job]
     relevance: dict[str, dict[str, str]]
     notes: list[str]
     #: The run's include graphs, scans and symbol index, for explanations to reuse.
@@ -133,27 +134,16 @@ class RunStore:
     def store(self, result: Result) -> None:
         self.cache.store(result)
 
-    def settled(self, group: Sequence[Job]) -> dict[Job, Job] | None:
-        """A header's dedupe map from the cache, when every job of ``group`` is a hit; else None.
 
-        A hit means nothing the job's preprocessing read has changed, so neither has its
-        preprocessed text: the stored verdicts (deduped onto which variant) still hold.
-        """
-        found = [self.lookup(job) for job in group]
-        if any(r is None for r in found):
-            return None
-        compiled: dict[str, Job] = {}
-        for job, result in zip(group, found):
-            if result is not None and result.status is not Status.DEDUPED:
-                compiled.setdefault(job.variant.name, job)
-        same: dict[Job, Job] = {}
-        for job, result in zip(group, found):
-            if result is not None and result.status is Status.DEDUPED:
-                twin = compiled.get(result.same_as or "")
-                if twin is None or job.variant.is_baseline:
-                    return None  # deduped onto a variant no longer planned: decide afresh
-                same[job] = twin
-        return same
+def kconfig_for(settings: Settings, source: FlagSource) -> kconfig.KconfigBackend | None:
+    """The run's Kconfig (None without variants or without a Kconfig).  A Linux tree's evaluator is built and
+    started now, in processes of its own, while this one scans the tree (``KernelConfBackend.warm_up``)."""
+    if (settings.variants or "").strip() == "none":
+        return None
+    backend = _kconfig_backend(settings, source, KCONFIG.directory(run_caches(settings)))
+    if isinstance(backend, kconfig.KernelConfBackend):
+        backend.warm_up()
+    return backend
 
 
 def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.ScanContext, options: OptionFilter,
@@ -179,22 +169,23 @@ def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.
 
 
 def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job],
-                      store: RunStore | None = None) -> VariantPlanning:
-    """Variant jobs for every baseline job, with the relevance behind them and the dedupe map.
+                      backend: kconfig.KconfigBackend | None | EllipsisType = ...) -> VariantPlanning:
+    """Variant jobs for every baseline job, with the relevance behind them; ``backend``: ``kconfig_for``'s.
 
-    With ``store``, headers whose every job is a cache hit are not preprocessed again, and
-    fresh dedupe verdicts are stored (keyed like the variant's compile).
+    Variants are not preprocessed to find ones whose text equals another's: on i915 that cost 323
+    preprocessor runs, each near a compile's CPU, to spare 6 compiles of 221 (bench/RESULTS.md).
     """
     if (settings.variants or "").strip() == "none" or not baseline:
-        return VariantPlanning([], {}, {}, [])
+        return VariantPlanning([], {}, [])
     strategy = variants.Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
     options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
     caches = run_caches(settings)
-    backend = _kconfig_backend(settings, source, KCONFIG.directory(caches))
+    if isinstance(backend, EllipsisType):
+        backend = kconfig_for(settings, source)
     touched = touched_options(settings.root, settings.changed_since, options) if settings.changed_since else None
     if strategy.kind is variants.StrategyKind.CHANGED and not touched:
-        return VariantPlanning([], {}, {}, ["variants: the change touched no option's conditional block, so no "
-                                            "variant is flipped (--variants default flips every relevant option)"])
+        return VariantPlanning([], {}, ["variants: the change touched no option's conditional block, so no "
+                                        "variant is flipped (--variants default flips every relevant option)"])
     kept = None if settings.no_cache else caches  # a private cache dies with the run: writing it only costs
     context = variants.scan_context(baseline, caches, ScanCache(cache_dir=kept), relevance_dir=kept)
     # Uses deep in each closure that an option can leave without a definition (issue 14); a change's own
@@ -206,7 +197,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     if not touched and not knobs.options_possible(context.files, options):
         # No conditional in any file names an option: no header has a relevant one, and the
         # symbol index (the dear part of planning) is never built.
-        return VariantPlanning([], {}, {}, [], context)
+        return VariantPlanning([], {}, [], context)
     # Outside Kconfig only macros the code tests as switches are flipped, to the values it tests.
     table = knobs.read_knob_table(context.files, context.scans, options) if backend is None else None
     flipper = variants.Flipper(backend, table)
@@ -221,9 +212,15 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
                      "option relevant to each header)")
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
                      settings.jobs or default_jobs())
-    for plan in plans:
+    # A variant's Kbuild prepare units (bounds.c, asm-offsets.c) are compiles: headers are finished side by side.
+    pool = ThreadPoolExecutor(max_workers=settings.jobs or default_jobs(), thread_name_prefix="plan")
+    try:
+        finished = list(pool.map(lambda p: variants.finish_plan(p, flipper, strategy, settings.root,
+                                                                generated_cache=caches), plans))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for plan in finished:
         job = plan.job
-        plan = variants.finish_plan(plan, flipper, strategy, settings.root, generated_cache=caches)
         if plan.reasons:
             relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
         if plan.dropped_options:
@@ -236,16 +233,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
             if variant_job.variant.name in plan.prepare_fails:
                 prepare_fails[variant_job] = plan.prepare_fails[variant_job.variant.name]
     notes.extend(getattr(backend, "notes", ()))  # e.g. the Kconfig fast evaluator's fallback
-    reads: dict[Job, tuple[str, ...]] = {}
-    checkable = [j for j in planned if j not in unverified]
-    same = variants.dedupe(baseline, checkable, settings.jobs, settled=store.settled if store else None,
-                           reads=reads, variant_dir=variant_dir(settings)) if checkable else {}
-    if store is not None:
-        for job, twin in same.items():
-            if job in reads:
-                store.store(Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
-                                   dependencies=reads[job]))
-    return VariantPlanning(planned, same, relevance, notes, context, fragile, unverified, prepare_fails)
+    return VariantPlanning(planned, relevance, notes, context, fragile, unverified, prepare_fails)
 
 
 def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
@@ -340,6 +328,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     start = time.monotonic()
     headers, skipped = discover(paths_to_check(settings, paths), settings)
     source = flag_source(settings, cache if isinstance(cache, GraphStore) else None)
+    backend = kconfig_for(settings, source)
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
         probe(compiler, directory)  # a missing compiler is a setup error before any work starts
@@ -348,13 +337,12 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     unbuilt = not_built(jobs, settings.root)
     jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
-    planning = plan_all_variants(settings, source, jobs, store)
-    results, hits, compiled = _run_owned(jobs, planning, settings, executor, store, progress)
+    planning, results, hits, compiled = _run_owned(jobs, settings, source, backend, executor, store, progress)
     kbuild_root = settings.root if kbuild.generates_headers(settings.root) else None
     ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, kbuild_root)
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=compiled - hits,
-                       variants_deduped=len(planning.same_as), cache_hits=hits,
+                       cache_hits=hits,
                        relevant_options=planning.relevance, notes=planning.notes,
                        root_causes=rootcause.group(ordered, planning.fragile),
                        refuted=rootcause.refuted(ordered, planning.fragile))
@@ -367,25 +355,33 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     return report
 
 
-def _run_owned(jobs: list[Job], planning: VariantPlanning, settings: Settings, executor: Executor | None,
-               store: RunStore | None, progress: ProgressCallback | None) -> tuple[list[Result], int, int]:
-    """Run the baselines, then the variants worth compiling, on ``executor`` or on one of the run's own, closed
-    here (cancelling its work on any error); returns the results, the cache hits and the jobs run."""
+def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend: kconfig.KconfigBackend | None,
+               executor: Executor | None, store: RunStore | None, progress: ProgressCallback | None
+               ) -> tuple[VariantPlanning, list[Result], int, int]:
+    """Plan the variants while the baselines compile, then run the variants worth compiling, on ``executor`` or
+    on one of the run's own, closed here (cancelling its work on any error); returns the planning, the results,
+    the cache hits and the jobs run."""
     options = compile_options(settings)
     runner = executor or make_executor(settings)
+    baselines: Background[tuple[list[Result], int]] | None = None
     try:
+        # Planning is mostly this process's own work (and one core's): the compilers keep the others busy.
+        baselines = Background(lambda: run_jobs(jobs, options, runner, cache=store, progress=_counted(progress, 0, 0)))
+        planning = plan_all_variants(settings, source, jobs, backend)
         # Baselines first: a header whose baseline cannot be verified gets no variant compiles.
-        checkable = [j for j in planning.jobs if j not in planning.same_as and j not in planning.unverified]
-        results, hits = run_jobs(jobs, options, runner, cache=store, progress=_counted(progress, 0, len(checkable)))
+        checkable = [j for j in planning.jobs if j not in planning.unverified]
+        results, hits = baselines.result()
         planning.unverified.update(unestablished_variants(results, checkable))
         wanted = [j for j in checkable if j not in planning.unverified]
         more, more_hits = run_jobs(wanted, options, runner, cache=store, progress=_counted(progress, len(jobs), 0))
     except BaseException:
         runner.close(cancel=True)
+        if baselines is not None:
+            baselines.join(10)  # the cancelled compiles end it: nothing stores into the cache once the caller closes it
         raise
     if executor is None:
         runner.close()
-    return results + more, hits + more_hits, len(jobs) + len(wanted)
+    return planning, results + more, hits + more_hits, len(jobs) + len(wanted)
 
 
 def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning, by_job: dict[Job, Result],
@@ -395,10 +391,6 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
     for job in jobs + planning.jobs:
         if job in planning.unverified:
             result = not_verified(job, planning.unverified[job])
-        elif job in planning.same_as:
-            twin = planning.same_as[job]
-            result = Result(job=job, status=Status.DEDUPED, same_as=twin.variant.name,
-                            command=by_job[twin].command if twin in by_job else ())
         else:
             result = by_job[job]
         if job in planning.prepare_fails:

@@ -4,18 +4,15 @@ The baseline is the configuration the flags give.  Each relevant option (see
 ``relevance``) is flipped once by default; ``pairwise`` adds every pair and
 ``random:N`` samples combinations.  In a Kconfig tree every flip goes through
 Kconfig (``kconfig``), so variants are valid configurations and record what else
-changed; elsewhere a flip is a ``#define``/``#undef`` of the macro.  Variants whose
-preprocessed text equals another's share its result instead of being compiled.
+changed; elsewhere a flip is a ``#define``/``#undef`` of the macro.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
 import random
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -25,10 +22,8 @@ from pathlib import Path
 
 from . import kbuild, kconfig, relevance, triage
 from .analysis.knobs import KnobTable
-from .compile import build_command, read_deps, scratch_deps_file
 from .discover import display_path
 from .errors import UsageError
-from .executors.local import default_jobs
 from .graph.includes import IncludeGraph
 from .graph.resolve import SearchPath
 from .macros import defined_macros
@@ -42,10 +37,6 @@ from .scan.symbols import Companion, SymbolIndex
 from .scan.uses import used_identifiers
 from .store.atomic import write_atomic
 from .store.namespaces import RELEVANCE, code_digest
-from .toolchain.run import run
-
-_LINE_MARKER = re.compile(rb"^#(?: \d+| line \d+).*$", re.MULTILINE)
-
 
 #: ``--variants`` when not given: what a change asks for when there is one, else every relevant option.
 AUTO = "auto"
@@ -475,72 +466,3 @@ def _drop_unbuilt(job: Job, plan: HeaderPlan, macros: Mapping[str, str], root: P
 
 def variant_jobs(plan: HeaderPlan) -> list[Job]:
     return [replace(plan.job, variant=v) for v in plan.variants]
-
-
-def preprocess(job: Job, variant_dir: Path | None) -> tuple[str | None, tuple[str, ...]]:
-    """The digest of the header's preprocessed text (line markers dropped; None if it does not preprocess)
-    and the files the preprocessor read (what the digest depends on).  ``variant_dir``: as ``build_command``'s."""
-    deps_file = scratch_deps_file()
-    try:
-        # Preprocessing only: start from the syntax-only line whatever --mode the check used.
-        command = build_command(replace(job, mode="syntax"), json_diagnostics=False, deps_file=deps_file,
-                                variant_dir=variant_dir)
-        command = [c for c in command if c != "-fsyntax-only"]
-        command[1:1] = ["-E", "-P"]
-        try:
-            out = run(command, cwd=job.directory, timeout=job.timeout, limit=1 << 30)
-        except OSError:
-            return None, ()
-        if out.returncode != 0 or out.truncated:
-            return None, ()
-        reads = read_deps(deps_file, job.directory)
-    finally:
-        deps_file.unlink(missing_ok=True)
-    text = _LINE_MARKER.sub(b"", out.stdout)
-    text = b"\n".join(line for line in text.splitlines() if line.strip())
-    return hashlib.sha256(text).hexdigest(), reads
-
-
-#: Given a group of jobs (one header, baseline first), the dedupe map a cache already knows, or None.
-Settled = Callable[[Sequence[Job]], "dict[Job, Job] | None"]
-
-
-def dedupe(baselines: Iterable[Job], variants: Sequence[Job], jobs: int, *, settled: Settled | None = None,
-           reads: dict[Job, tuple[str, ...]] | None = None, variant_dir: Path | None = None) -> dict[Job, Job]:
-    """For each variant job whose preprocessed text equals an earlier job's: that job.
-
-    ``settled``: answers a header's group without preprocessing (from the result cache,
-    when every job of the group is a hit).  ``reads`` receives, per preprocessed job, the
-    files its preprocessing read, so a verdict can be cached against them.
-    """
-    groups: dict[tuple[object, ...], list[Job]] = {}
-    for job in list(baselines) + list(variants):
-        groups.setdefault((job.header, job.language), []).append(job)
-    same: dict[Job, Job] = {}
-    todo: list[Job] = []
-    open_groups: list[list[Job]] = []
-    for group in groups.values():
-        if len(group) < 2:
-            continue
-        known = settled(group) if settled is not None else None
-        if known is not None:
-            same.update(known)
-        else:
-            open_groups.append(group)
-            todo.extend(group)
-    workers = jobs or default_jobs()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = dict(zip(todo, pool.map(functools.partial(preprocess, variant_dir=variant_dir), todo)))
-    if reads is not None:
-        reads.update((job, files) for job, (digest, files) in done.items() if digest is not None)
-    for group in open_groups:
-        first_by_digest: dict[str, Job] = {}
-        for job in group:
-            digest = done[job][0]
-            if digest is None:
-                continue
-            if digest in first_by_digest and not job.variant.is_baseline:
-                same[job] = first_by_digest[digest]
-            else:
-                first_by_digest.setdefault(digest, job)
-    return same

@@ -6,12 +6,16 @@ Threads suffice because the work happens in compiler processes; the thread only 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Generic, TypeVar
 
 from ..compile import CompileOptions, compile_job, kill_all
 from ..models import Job, Result
 from ..toolchain import run
+
+T = TypeVar("T")
 
 
 def default_jobs() -> int:
@@ -52,3 +56,35 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=cancel)
         if cancel:
             run.reset()  # every worker has returned: a library caller may go on
+
+
+class Background(Generic[T]):
+    """``call`` run in a thread of its own while the caller does other work; ``result`` joins it.
+
+    A daemon thread: a caller interrupted meanwhile cancels the executor the call waits on (which ends
+    the call) and exits without waiting for it; whatever the call raised is raised by ``result``.
+    """
+
+    def __init__(self, call: Callable[[], T], name: str = "hdrtest-background") -> None:
+        self._outcome: tuple[bool, T | BaseException] | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
+        try:
+            self._outcome = (True, call())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
+            self._outcome = (False, exc)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the call to end, at most ``timeout`` seconds (its outcome is dropped)."""
+        self._thread.join(timeout)
+
+    def result(self) -> T:
+        self._thread.join()
+        assert self._outcome is not None
+        done, value = self._outcome
+        if not done:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]

@@ -107,6 +107,7 @@ class KernelConfBackend:
         #: One line per thing the user should know about how Kconfig was evaluated.
         self.notes: list[str] = []
         self._evaluator: Evaluator | None = None
+        self._warming: threading.Thread | None = None
         self._helper_lock = threading.Lock()
         #: Seconds kconfig-eval took to parse Kconfig (None until started).
         self.helper_parse_seconds: float | None = None
@@ -139,6 +140,26 @@ class KernelConfBackend:
         if self.mode != "helper":
             raise KconfigError("the Kconfig model needs kconfig-eval, which is not in use here")
         return self._helper().model()
+
+    def warm_up(self) -> None:
+        """Build and start kconfig-eval in the background when this cache directory has answered no flip yet (a
+        cold run, which will ask for some): its build and Kconfig parse (seconds, in processes of their own) then
+        overlap the run's scanning.  A warm run asks the disk, and never needs the helper."""
+        if self.mode != "helper" or self._evaluator is not None or self._warming is not None:
+            return
+        try:
+            if any(self._cache_dir.glob("*.json")):
+                return
+        except OSError:
+            pass
+        self._warming = threading.Thread(target=self._warm, name="kconfig-eval-start")
+        self._warming.start()
+
+    def _warm(self) -> None:
+        try:
+            self._helper()
+        except Exception:  # noqa: BLE001 - the first evaluation meets the problem again, and reports it
+            pass
 
     def close(self) -> None:
         """Stop the helper, if one runs (it also stops when the backend is collected or hdrtest exits)."""

@@ -81,6 +81,8 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, i
         _live[proc.pid] = proc
         _owner[proc.pid] = threading.get_ident()
     try:
+        # ``terminate_all`` sets the flag before it sweeps ``_live``: a child registered after the sweep sees it.
+        _refuse_when_stopping()
         if input is not None and proc.stdin is not None:
             _feed(proc, input)
         out, err, timed_out, truncated = _collect(proc, time.monotonic() + timeout, limit)
