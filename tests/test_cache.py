@@ -238,7 +238,7 @@ def test_result_round_trips_through_json() -> None:
     assert diagnostic_from_dict(json.loads(json.dumps(diagnostic_to_dict(diag)))) == diag
     job = make_job(Path("/t"), "a.h")
     result = Result(job=job, status=Status.FAIL, diagnostics=[diag], omitted_errors=2, duration=0.5, returncode=1,
-                    command=("cc", "x"), raw_output="out", same_as=None, dependencies=("/t/a.h",),
+                    command=("cc", "x"), raw_output="out", dependencies=("/t/a.h",),
                     relevance={"CONFIG_A": "used"}, triage="real-build")
     assert result_from_dict(json.loads(json.dumps(result_to_dict(result))), job) == result
 

@@ -22,7 +22,7 @@ import pytest
 
 from hdrtest.check import check
 from hdrtest.compile import CompileOptions, compile_job
-from hdrtest.models import CheckReport, Note, OptionSetting, Result, Status, Variant
+from hdrtest.models import CheckReport, Note, OptionSetting, Variant, not_verified
 from hdrtest.report import html as html_report
 from hdrtest.report.context import ReportContext
 from hdrtest.settings import Settings
@@ -53,8 +53,7 @@ def _report(root: Path) -> CheckReport:
     by_header = {r.job.display: r for r in report.results}
     options = CompileOptions(root=root)
     extra = [compile_job(replace(by_header[h].job, variant=FOO_OFF), options) for h in ("inc/guarded.h", "inc/good.h")]
-    extra.append(Result(job=replace(by_header["inc/bad.h"].job, variant=FOO_OFF), status=Status.DEDUPED,
-                        same_as="baseline"))
+    extra.append(not_verified(replace(by_header["inc/bad.h"].job, variant=FOO_OFF), "flags borrowed"))
     extra.append(compile_job(replace(by_header["inc/evil<script>.h"].job, variant=FOO_OFF, timeout=0.0005), options))
     report = CheckReport(root=root, results=report.results + extra, skipped=report.skipped, elapsed=report.elapsed)
     for result in report.failures:
@@ -74,7 +73,7 @@ def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
         ("inc/bad.h", "baseline", "fail"), ("inc/evil<script>.h", "baseline", "fail"),
         ("inc/good.h", "baseline", "pass"), ("inc/guarded.h", "baseline", "pass"),
         ("inc/guarded.h", "CONFIG_FOO=n", "fail"), ("inc/good.h", "CONFIG_FOO=n", "pass"),
-        ("inc/bad.h", "CONFIG_FOO=n", "deduped"), ("inc/evil<script>.h", "CONFIG_FOO=n", "timeout")]
+        ("inc/bad.h", "CONFIG_FOO=n", "unverified"), ("inc/evil<script>.h", "CONFIG_FOO=n", "timeout")]
     page = html_report.render(ReportContext(report))
     # Nothing is loaded from anywhere: no external URLs in src/href, a CSP that forbids fetching.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
@@ -87,8 +86,8 @@ def test_page_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert [row["header"] for row in data["rows"]] == ["inc/bad.h", "inc/evil<script>.h", "inc/good.h",
                                                        "inc/guarded.h"]
     assert [v["name"] for v in data["variants"]] == ["baseline", "CONFIG_FOO=n"]
-    assert data["summary"]["cells"] == {"pass": 3, "fail": 3, "timeout": 1, "error": 0, "deduped": 1,
-                                        "unverified": 0}
+    assert data["summary"]["cells"] == {"pass": 3, "fail": 3, "timeout": 1, "error": 0,
+                                        "unverified": 1}
     bad = data["cells"][data["rows"][0]["cells"]["baseline"]]
     assert "has incomplete type" in bad["diagnostics"]
     mine = [n for n in bad["notes"] if n["message"] == "'struct inner' is only declared here, never defined"]
@@ -219,7 +218,7 @@ def test_clicking_a_failing_cell_shows_its_diagnostics(tmp_path: Path) -> None:
         assert "4headers checked" in summary and "3headers failed" in summary and "1timeout" in summary
         # Cells are coloured by status: a class per status, and the colours differ.
         colours = browser.evaluate(
-            "Object.fromEntries(['pass', 'fail', 'timeout', 'deduped'].map(s => [s,"
+            "Object.fromEntries(['pass', 'fail', 'timeout', 'unverified'].map(s => [s,"
             " getComputedStyle(document.querySelector('#matrix td.s-' + s)).backgroundColor]))")
         assert len(set(colours.values())) == 4, colours
         # The hostile file name is shown as text, not turned into markup.

@@ -1,4 +1,4 @@
-"""Configuration variants: found unprompted, Kconfig-valid, deduped, change-driven."""
+"""Configuration variants: found unprompted, Kconfig-valid, change-driven."""
 
 from __future__ import annotations
 

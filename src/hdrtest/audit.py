@@ -67,7 +67,7 @@ def _setting(result: Result) -> str:
 def findings(report: CheckReport) -> Findings:
     grouped = {id(r) for cause in report.root_causes for r in cause.results}
     baseline_passes = {(r.job.display, r.job.language) for r in report.results
-                       if r.job.variant.is_baseline and r.status in (Status.PASS, Status.DEDUPED)}
+                       if r.job.variant.is_baseline and r.status is Status.PASS}
     own: list[list[Result]] = [[] for _ in report.root_causes]
     breakages: dict[tuple[str, str, str], Breakage] = {}
     baseline_failures = []

@@ -64,8 +64,6 @@ def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
     hits = 0
     for index, job in enumerate(jobs):
         cached = cache.lookup(job) if cache is not None else None
-        if cached is not None and cached.status is Status.DEDUPED:
-            cached = None  # an earlier version's dedupe verdict, not something a compile said
         if cached is not None:
             results[index] = cached
             hits += 1

@@ -21,8 +21,6 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"
     #: The compiler could not be run or crashed (signal); never counted as a pass.
     ERROR = "error"
-    #: Preprocessed text equals another variant's: that variant's verdict applies.
-    DEDUPED = "deduped"
     UNVERIFIED = "unverified"
 
     @property
@@ -279,8 +277,6 @@ class Result:
     command: tuple[str, ...] = ()
     raw_output: str = ""
     cached: bool = False
-    #: For DEDUPED: the variant whose preprocessed text this one equals.
-    same_as: str | None = None
     #: Files the compile read (from the compiler's dependency output), for the cache.
     dependencies: tuple[str, ...] = ()
     #: Why each option of the variant was considered relevant.
@@ -315,7 +311,6 @@ class CheckReport:
     elapsed: float = 0.0
     variants_planned: int = 0
     variants_compiled: int = 0
-    variants_deduped: int = 0
     cache_hits: int = 0
     #: Per header: option name -> why it was chosen.
     relevant_options: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -39,8 +39,6 @@ def _cell(result: Result) -> dict[str, Any]:
     }
     if job.variant.reason:
         cell["reason"] = job.variant.reason
-    if result.same_as:
-        cell["same_as"] = result.same_as
     if result.cached:
         cell["cached"] = True
     if result.status is Status.UNVERIFIED:
@@ -142,7 +140,6 @@ def render(context: ReportContext) -> str:
 <option value="fail">fail</option>
 <option value="timeout">timeout</option>
 <option value="error">error</option>
-<option value="deduped">deduped</option>
 <option value="unverified">not verified</option>
 <option value="pass">all pass</option>
 </select></label>

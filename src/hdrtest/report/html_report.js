@@ -4,7 +4,7 @@
   "use strict";
   var data = JSON.parse(document.getElementById("hdrtest-data").textContent);
   var FAILING = { fail: true, timeout: true, error: true };
-  var RANK = { error: 0, timeout: 1, fail: 2, unverified: 3, deduped: 4, pass: 5, none: 6 };
+  var RANK = { error: 0, timeout: 1, fail: 2, unverified: 3, pass: 4, none: 5 };
   var sortKey = { column: "header", descending: false };
   var selected = null;
 
@@ -53,7 +53,7 @@
     }
     badge("", s.headers_checked, "headers checked");
     badge(s.headers_failed ? "s-fail" : "s-pass", s.headers_failed, "headers failed");
-    ["pass", "fail", "timeout", "error", "deduped", "unverified"].forEach(function (status) {
+    ["pass", "fail", "timeout", "error", "unverified"].forEach(function (status) {
       if (s.cells[status]) { badge("s-" + status, s.cells[status], status); }
     });
     if (s.skipped) { badge("", s.skipped, "skipped"); }
@@ -167,10 +167,6 @@
       (cell.cached ? " (from cache)" : "")));
     box.appendChild(status);
     if (cell.reason) { box.appendChild(el("p", { "class": "meta" }, "variant chosen because " + cell.reason)); }
-    if (cell.same_as) {
-      box.appendChild(el("p", { "class": "meta" },
-        "same preprocessed text as variant " + cell.same_as + "; that variant's verdict applies"));
-    }
     if (cell.not_verified) {
       box.appendChild(el("p", { "class": "meta", id: "details-not-verified" }, "not verified: " + cell.not_verified));
     }

@@ -48,10 +48,6 @@ def testcase(result: Result) -> ET.Element:
                                    "file": job.display, "time": f"{result.duration:.3f}"})
     if result.status is Status.PASS:
         return case
-    if result.status is Status.DEDUPED:
-        ET.SubElement(case, "skipped", {"message": clean(
-            f"same preprocessed text as variant {result.same_as or '?'}; its verdict applies")})
-        return case
     if result.status is Status.UNVERIFIED:
         ET.SubElement(case, "skipped", {"message": clean("not verified: " + unverified_reason(result))})
         return case

@@ -31,7 +31,7 @@ def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility
     """Root causes over ``results``; ``fragile`` maps (header, option) to the use that made it relevant."""
     results = list(results)
     baseline_passes = {(r.job.display, r.job.language) for r in results
-                       if r.job.variant.is_baseline and r.status in (Status.PASS, Status.DEDUPED)}
+                       if r.job.variant.is_baseline and r.status is Status.PASS}
     causes: dict[tuple[str, int, str, str], RootCause] = {}
     for result in results:
         job = result.job
@@ -56,7 +56,7 @@ def refuted(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragili
     out = []
     for result in results:
         job = result.job
-        if job.variant.is_baseline or result.status not in (Status.PASS, Status.DEDUPED):
+        if job.variant.is_baseline or result.status is not Status.PASS:
             continue
         for change in job.variant.changes:
             fragility = fragile.get((job.display, change.name))

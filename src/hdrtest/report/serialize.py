@@ -53,7 +53,6 @@ def result_dict(result: Result) -> dict[str, Any]:
         "flags_origin": job.flags_origin,
         "duration": round(result.duration, 4),
         "cached": result.cached,
-        "same_as": result.same_as,
         "omitted_errors": result.omitted_errors,
         "triage": result.triage,
         "relevance": dict(result.relevance),
@@ -71,7 +70,6 @@ def summary_dict(report: CheckReport) -> dict[str, Any]:
         "skipped": len(report.skipped),
         "variants_planned": report.variants_planned,
         "variants_compiled": report.variants_compiled,
-        "variants_deduped": report.variants_deduped,
         "cache_hits": report.cache_hits,
         "elapsed": round(report.elapsed, 3),
     }

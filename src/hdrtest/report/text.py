@@ -39,7 +39,7 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
 
 
 def _baseline_verdict(status: Status) -> str:
-    if status in (Status.PASS, Status.DEDUPED):
+    if status is Status.PASS:
         return "passes"
     if status is Status.UNVERIFIED:
         return "is not verified"
@@ -59,8 +59,7 @@ def summary_line(report: CheckReport) -> str:
     if report.skipped:
         parts.append(f"{len(report.skipped)} skipped")
     if report.variants_planned != len({(r.job.display, r.job.language) for r in report.results}):
-        parts.append(f"{report.variants_planned} variant compile(s) planned, {report.variants_compiled} compiled, "
-                     f"{report.variants_deduped} deduped")
+        parts.append(f"{report.variants_planned} variant compile(s) planned, {report.variants_compiled} compiled")
     if report.cache_hits:
         parts.append(f"{report.cache_hits} from cache")
     parts.append(f"{report.elapsed:.2f} s")

@@ -28,7 +28,8 @@ from typing import TypeVar
 from .sizes import format_size
 
 # 2: explanation records (models.Diagnosis) carry the fields their notes are rendered from.
-SCHEMA = 2
+# 3: no "deduped" status any more (variants are not deduplicated by preprocessing).
+SCHEMA = 3
 _TABLES = """
 CREATE TABLE IF NOT EXISTS paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS entries(

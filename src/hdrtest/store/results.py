@@ -15,8 +15,7 @@ point leaves the database consistent: an entry is either fully written or absent
 kill loses at most the batch in hand, which the next run compiles again).  Only PASS
 and FAIL verdicts are kept (a timeout or a compiler crash says nothing lasting), and
 only when the compiler wrote a dependency list (gcc writes none after a fatal error
-such as a missing include); plus DEDUPED
-verdicts, checked against what the variant's preprocessing read.  A result explained
+such as a missing include).  A result explained
 after it was stored is written again with its notes (``update``).
 """
 
@@ -344,7 +343,7 @@ class ResultCache(Database):
 
     def _store(self, result: Result) -> bool:
         job = result.job
-        if result.status not in (Status.PASS, Status.FAIL, Status.DEDUPED) or result.cached:
+        if result.status not in (Status.PASS, Status.FAIL) or result.cached:
             return self._skip("not a pass or fail" if not result.cached else "cached")
         deps = [d for d in result.dependencies if "variant-" not in d or not _VARIANT_FILE.match(os.path.basename(d))]
         if str(job.header) not in deps:

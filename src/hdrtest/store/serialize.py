@@ -36,7 +36,7 @@ def result_to_dict(result: Result) -> dict[str, Any]:
     """Everything of a result but its job (the job is the cache key's side of the record)."""
     return {"status": result.status.value, "diagnostics": [diagnostic_to_dict(d) for d in result.diagnostics],
             "omitted_errors": result.omitted_errors, "duration": result.duration, "returncode": result.returncode,
-            "command": list(result.command), "raw_output": result.raw_output, "same_as": result.same_as,
+            "command": list(result.command), "raw_output": result.raw_output,
             "dependencies": list(result.dependencies), "relevance": dict(result.relevance),
             "triage": result.triage, "explained_from": result.explained_from}
 
@@ -46,7 +46,7 @@ def result_from_dict(data: dict[str, Any], job: Job) -> Result:
                   diagnostics=[diagnostic_from_dict(d) for d in data.get("diagnostics", [])],
                   omitted_errors=data.get("omitted_errors", 0), duration=data.get("duration", 0.0),
                   returncode=data.get("returncode"), command=tuple(data.get("command", ())),
-                  raw_output=data.get("raw_output", ""), same_as=data.get("same_as"),
+                  raw_output=data.get("raw_output", ""),
                   dependencies=tuple(data.get("dependencies", ())), relevance=dict(data.get("relevance", {})),
                   triage=data.get("triage"), explained_from=data.get("explained_from", {}))
 
