@@ -33,7 +33,7 @@ from ..scan.attributes import blank_attributes
 from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition, FileSymbols
 from ..scan.conditions import FALSE, Formula, from_json, to_json
 from ..scan.directives import FileScan, strip_comments
-from ..scan.uses import C_KEYWORDS, tag_use_sites
+from ..scan.uses import ASM_OPERAND_NAME, C_KEYWORDS, tag_use_sites
 from ..store.atomic import write_atomic
 from ..store.namespaces import FACTS, code_digest, load
 
@@ -101,7 +101,7 @@ def _named_in_code(lines: list[str], scan: FileScan, known: set[tuple[str, Formu
         in_directive = directive and text.rstrip().endswith("\\")
         if directive:
             continue  # a macro's body counts where it is expanded; #if names are no uses
-        text = _TAG_NAME.sub(" ", _STRING.sub(" ", text))
+        text = _TAG_NAME.sub(" ", _STRING.sub(" ", ASM_OPERAND_NAME.sub(" ", text)))
         for name in _NAMED.findall(text):
             if name in C_KEYWORDS:
                 continue
