@@ -341,7 +341,7 @@ class Planner:
                                         relevance_dir=self.caches)
         unlimited = variants.Strategy(max_options=1 << 30, max_closure_options=1 << 30)
         plans, fragile = check.plan_reasons(self.settings, jobs, context, self.options, unlimited, self.flipper,
-                                            None, self.caches)
+                                            None, self.caches, True, [])
         capped = replace(plans[0], reasons=list(plans[0].reasons))
         variants.cap_options(capped, variants.Strategy(), self.flipper, {option for _, option in fragile})
         return capped, plans[0], context
