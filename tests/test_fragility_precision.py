@@ -71,3 +71,23 @@ def test_unguarded_use_of_the_same_macro_is_still_fragile(tmp_path: Path, compil
     _, relevant, variants = plan(tmp_path, compiler, f"-DCONFIG_RP -include {tmp_path / 'attr.h'}")
     assert relevant["CONFIG_RP"].startswith("deep.h:4 uses noretp"), relevant
     assert "CONFIG_RP=n" in variants  # planned: the compile's verdict is the variant machinery's business
+
+
+# ww_mutex.h:103: an inline function's body tests a macro with #ifdef; testing a name is no use of it.
+DBG = "#ifndef DBG_H\n#define DBG_H\n#ifdef CONFIG_DBG\n#define DBG_ON\n#define DBG_LEVEL 2\n#endif\n#endif\n"
+LOCK = ('#ifndef LOCK_H\n#define LOCK_H\n#include "dbg.h"\nstruct lk { int x; };\n'
+        "static inline void lk_init(struct lk *l)\n{\n\tl->x = 0;\n#ifdef DBG_ON\n\tl->x = 1;\n#endif\n}\n{more}#endif\n")
+
+
+def test_a_name_tested_in_a_body_directive_is_no_use(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, {"dbg.h": DBG, "deep.h": LOCK.replace("{more}", ""), "top.h": TOP})
+    code, relevant, variants = plan(tmp_path, compiler, "-DCONFIG_DBG")
+    assert code == 0 and "CONFIG_DBG" not in relevant and variants == {"baseline"}, (relevant, variants)
+
+
+def test_the_same_macro_used_in_a_body_is_still_fragile(tmp_path: Path, compiler: str) -> None:
+    more = "static inline int lk_level(void)\n{\n\treturn DBG_LEVEL;\n}\n"
+    write_tree(tmp_path, {"dbg.h": DBG, "deep.h": LOCK.replace("{more}", more), "top.h": TOP})
+    code, relevant, variants = plan(tmp_path, compiler, "-DCONFIG_DBG")
+    assert relevant["CONFIG_DBG"].startswith("deep.h:14 uses DBG_LEVEL"), relevant
+    assert code == 1 and "CONFIG_DBG=n" in variants

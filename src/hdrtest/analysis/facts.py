@@ -127,11 +127,17 @@ def _without_parameters(text: str) -> str:
 
 
 def _first_lines(lines: list[str], first: int, last: int) -> dict[str, int]:
-    """The 1-based line in ``first..last`` where each name is first used as a name, not a member.  One pass
-    over the lines: a pattern per name cost a regex compile per use (the ``re`` cache holds 512)."""
+    """The 1-based line in ``first..last`` where each name is first used as a name, not a member, outside
+    directives.  One pass over the lines: a pattern per name cost a regex compile per use (the ``re`` cache
+    holds 512)."""
     found: dict[str, int] = {}
+    in_directive = False
     for number in range(first, min(last, len(lines)) + 1):
         text = lines[number - 1]
+        directive = in_directive or bool(_DIRECTIVE_START.match(text))
+        in_directive = directive and text.rstrip().endswith("\\")
+        if directive:
+            continue  # "#ifdef DEBUG_WW_MUTEXES" in a body tests the name: no use of it (ww_mutex.h:103)
         if number == first and "(" in text:
             text = _without_parameters(text)  # the signature's parameters are declarations
         for name in _NAMED.findall(text):
