@@ -34,6 +34,9 @@ def test_parameters_are_not_definitions_even_after_a_blank_define() -> None:
     names = {(d.name, d.kind) for d in index_file("k.h", NOISE_K.encode())}
     assert ("k_begin", "function") in names and ("k_cleanup", "macro") in names
     assert not {n for n, _ in names} & {"ptr", "type"}, names
+    # A comment that starts in a #define and ends lines later goes with it: what follows is still C.
+    after = index_file("c.h", b"#define C 1 /* one\n * two */\nextern int c_after;\n")
+    assert [d.name for d in after if d.kind == "variable"] == ["c_after"]
 
 
 def test_asm_operand_names_are_not_uses_but_subscripts_and_operands_are() -> None:

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Bump when what index_file() produces changes, so old caches are not used.
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
 TAG_KINDS = frozenset({"struct", "union", "enum"})

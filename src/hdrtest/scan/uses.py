@@ -132,7 +132,8 @@ def _by_value(spec: tree_sitter.Node) -> bool:
     return False
 
 
-_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define\b(?:[^\n\\]|\\.)*", re.M | re.S)
+#: A ``#define`` to its end: continuations, and a comment that starts in it and ends lines later.
+_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define\b(?:[^\n\\/]|\\.|/\*.*?\*/|/(?!\*))*", re.M | re.S)
 _NOT_NEWLINE = re.compile(rb"[^\n]")
 
 
