@@ -341,7 +341,7 @@ class Planner:
                                         relevance_dir=self.caches)
         unlimited = variants.Strategy(max_options=1 << 30, max_closure_options=1 << 30)
         plans, fragile = check.plan_reasons(self.settings, jobs, context, self.options, unlimited, self.flipper,
-                                            None, self.caches)
+                                            None, self.caches, True, [])
         capped = replace(plans[0], reasons=list(plans[0].reasons))
         variants.cap_options(capped, variants.Strategy(), self.flipper, {option for _, option in fragile})
         return capped, plans[0], context
@@ -419,7 +419,10 @@ def plan_count(tree: Path, cache: Path) -> None:
     print(json.dumps({"headers": len(jobs), "variants_planned": len(planning.jobs), "by_fragility": len(added),
                       "relevant_options": reasons, "fragile_options": len(fragile),
                       "planning_seconds": round(seconds, 1),
-                      "fragility_variants_by_option": dict(sorted(by_option.items(), key=lambda kv: -kv[1])[:15])}))
+                      "fragility_variants_by_option": dict(sorted(by_option.items(), key=lambda kv: -kv[1])[:15]),
+                      "closure_notes": [n for n in planning.notes if n.startswith("closure analysis")],
+                      "reason_by_option": {o: next(f.reason for (_, x), f in planning.fragile.items() if x == o)
+                                           for o in sorted(by_option, key=lambda o: -by_option[o])[:5]}}))
 
 
 def main() -> int:

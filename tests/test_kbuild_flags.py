@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import hdrtest, write_tree
 
-from hdrtest.kbuild_flags import flag_lines
+from hdrtest.kbuild_flags import flag_lines, flag_options
 
 MAKEFILE = """\
 ifdef CONFIG_TRACER
@@ -45,6 +45,19 @@ def test_an_option_in_a_branch_that_never_applies_changes_no_flag() -> None:
     on_64 = {"CONFIG_SMP": "y"}
     assert [line.applies(on_64) or line.applies({"CONFIG_SMP": "n"}) for line in lines] == [False, False]
     assert [line.applies({"CONFIG_X86_32": "y", "CONFIG_SMP": "n"}) for line in lines] == [False, True]
+
+
+def test_flag_options_are_those_a_flip_changes_flags_for_in_this_configuration() -> None:
+    # The closure analysis plans no flip of these (arch/x86/Makefile: ifdef CONFIG_MITIGATION_RETPOLINE).
+    text = ("ifdef CONFIG_RETPOLINE\n  KBUILD_CFLAGS += -mindirect-branch=thunk-extern\nendif\n"
+            "ifeq ($(CONFIG_X86_32),y)\n  ifeq ($(CONFIG_SMP),y)\n    KBUILD_CFLAGS += -mguard=fs\n  endif\nendif\n")
+    lines = flag_lines(text, "arch/x86/Makefile")
+    # Retpoline on or off: its flip adds or drops the flag.  SMP on 64-bit: no flip of SMP alone changes one
+    # (flipping X86_32 does, with SMP on).
+    assert flag_options(lines, {"CONFIG_RETPOLINE": "y", "CONFIG_SMP": "y"}) == {"CONFIG_RETPOLINE", "CONFIG_X86_32"}
+    assert flag_options(lines, {"CONFIG_SMP": "n"}) == {"CONFIG_RETPOLINE"}
+    assert flag_options(lines, {"CONFIG_X86_32": "y", "CONFIG_SMP": "y"}) == {"CONFIG_RETPOLINE", "CONFIG_SMP",
+                                                                              "CONFIG_X86_32"}
 
 
 def test_a_variant_failing_for_a_flag_the_makefile_adds_is_not_verified(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from .executors.local import Background, default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
 from .graph.store import GraphStore
-from .kbuild_flags import flag_dependent, tree_flag_lines
+from .kbuild_flags import flag_dependent, flag_options, tree_flag_lines
 from .kconfig.values import values_from_macros
 from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status, not_verified
@@ -146,14 +146,30 @@ def kconfig_for(settings: Settings, source: FlagSource) -> kconfig.KconfigBacken
 
 def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.ScanContext, options: OptionFilter,
                  strategy: variants.Strategy, flipper: variants.Flipper, touched: Mapping[Path, Mapping[str, str]] | None,
-                 kept: Path | None, closure: bool) -> tuple[list[variants.HeaderPlan],
+                 kept: Path | None, closure: bool, notes: list[str]) -> tuple[list[variants.HeaderPlan],
                                                             dict[tuple[str, str], fragility.Fragility]]:
     """Each header's relevant options within the strategy's cap, and the fragile use behind each closure-wide one
     (``closure``: whether closure-wide fragility is analysed)."""
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
              for job in baseline]
+    # A closure-wide flip of an option Kbuild turns into flags could only end "not verified" under the
+    # borrowed flags: not planned (a header's own relevant options still are, as they are).
+    flagged = flag_options(tree_flag_lines(settings.root, kbuild.source_arch(
+        settings.root, baseline[0].flags, baseline[0].directory)), values_from_macros(defined_macros(baseline[0]))
+    ) if closure and baseline and kbuild.generates_headers(settings.root) else frozenset()
+    skipped: set[str] = set()
+
+    def keep(option: str) -> bool:
+        if option in flagged:
+            skipped.add(option)
+            return False
+        return flipper.flippable(option)
+
     fragile = {} if not closure else fragility.add_closure_fragility(
-        plans, context, options, settings.root, kept, keep=flipper.flippable)
+        plans, context, options, settings.root, kept, keep=keep)
+    if skipped:
+        notes.append(f"closure analysis: {len(skipped)} fragile option(s) not flipped because they change Kbuild's "
+                     f"compiler flags, so a variant could only end not verified (e.g. {', '.join(sorted(skipped)[:3])})")
     # The flips the cap asks for first, together where the backend runs each in its own process.
     flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(
         replace(plan, reasons=plan.reasons[:strategy.max_options]), flipper, strategy)), settings.jobs or default_jobs())
@@ -204,7 +220,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     prepare_fails: dict[Job, kbuild.PrepareFailure] = {}
     relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    plans, fragile = plan_reasons(settings, baseline, context, options, strategy, flipper, touched, kept, closure)
+    plans, fragile = plan_reasons(settings, baseline, context, options, strategy, flipper, touched, kept, closure, notes)
     if strategy.kind is variants.StrategyKind.CHANGED:
         notes.append("variants: only the options the change touched are flipped (--variants default flips every "
                      "option relevant to each header)")

@@ -128,3 +128,16 @@ def flag_dependent(result: Result, lines: Sequence[FlagLine], baseline: Mapping[
             if setting.name in line.options and (line.applies(baseline) or line.applies(variant)):
                 return setting.name, line.where
     return None
+
+
+def flag_options(lines: Sequence[FlagLine], baseline: Mapping[str, str]) -> frozenset[str]:
+    """The options whose flip changes a flags assignment that applies in the baseline (``option -> value``) or
+    in the flipped configuration: a variant flipping one is compiled without the flags the build would add, so
+    its failure could only be reported not verified (``flag_dependent``, ``check.unestablished``)."""
+    found: set[str] = set()
+    for line in lines:
+        for option in line.options - found:
+            on = baseline.get(option, "n") not in ("n", "")
+            if line.applies(baseline) or line.applies({**baseline, option: "n" if on else "y"}):
+                found.add(option)
+    return frozenset(found)

@@ -33,7 +33,7 @@ from ..scan.attributes import blank_attributes
 from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition, FileSymbols
 from ..scan.conditions import FALSE, Formula, from_json, to_json
 from ..scan.directives import FileScan, strip_comments
-from ..scan.uses import C_KEYWORDS, tag_use_sites
+from ..scan.uses import ASM_OPERAND_NAME, C_KEYWORDS, tag_use_sites
 from ..store.atomic import write_atomic
 from ..store.namespaces import FACTS, code_digest, load
 
@@ -101,7 +101,7 @@ def _named_in_code(lines: list[str], scan: FileScan, known: set[tuple[str, Formu
         in_directive = directive and text.rstrip().endswith("\\")
         if directive:
             continue  # a macro's body counts where it is expanded; #if names are no uses
-        text = _TAG_NAME.sub(" ", _STRING.sub(" ", text))
+        text = _TAG_NAME.sub(" ", _STRING.sub(" ", ASM_OPERAND_NAME.sub(" ", text)))
         for name in _NAMED.findall(text):
             if name in C_KEYWORDS:
                 continue
@@ -127,11 +127,17 @@ def _without_parameters(text: str) -> str:
 
 
 def _first_lines(lines: list[str], first: int, last: int) -> dict[str, int]:
-    """The 1-based line in ``first..last`` where each name is first used as a name, not a member.  One pass
-    over the lines: a pattern per name cost a regex compile per use (the ``re`` cache holds 512)."""
+    """The 1-based line in ``first..last`` where each name is first used as a name, not a member, outside
+    directives.  One pass over the lines: a pattern per name cost a regex compile per use (the ``re`` cache
+    holds 512)."""
     found: dict[str, int] = {}
+    in_directive = False
     for number in range(first, min(last, len(lines)) + 1):
         text = lines[number - 1]
+        directive = in_directive or bool(_DIRECTIVE_START.match(text))
+        in_directive = directive and text.rstrip().endswith("\\")
+        if directive:
+            continue  # "#ifdef DEBUG_WW_MUTEXES" in a body tests the name: no use of it (ww_mutex.h:103)
         if number == first and "(" in text:
             text = _without_parameters(text)  # the signature's parameters are declarations
         for name in _NAMED.findall(text):

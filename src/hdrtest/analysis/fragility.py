@@ -267,6 +267,9 @@ class Analysis:
 
     def _check(self, path: str, use: facts_mod.Use, via: tuple[str, ...],
                reachable: frozenset[str]) -> list[Fragility]:
+        if use.name in macros_of(use.condition) and is_satisfiable(conj(use.condition,
+                                                                          neg(Defined(use.name)))) is None:
+            return []  # used only under "#ifdef NAME": where the definition goes, so does the use
         anywhere = self.index.lookup(use.name)
         found = [d for d in anywhere if d.file in reachable]
         if anywhere and not found:

@@ -23,7 +23,7 @@ from .directives import FileScan, ScanError, scan_directives
 from .formula import FALSE, Formula
 from .options import OptionFilter
 from .scancache import read_text
-from .uses import C_KEYWORDS, identifiers_in, new_parser
+from .uses import C_KEYWORDS, blank_defines, identifiers_in, new_parser
 
 __all__ = [
     "Definition",
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Bump when what index_file() produces changes, so old caches are not used.
-INDEX_VERSION = 3
+INDEX_VERSION = 5
 
 KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
 TAG_KINDS = frozenset({"struct", "union", "enum"})
@@ -379,7 +379,7 @@ def index_symbols(
     indexer = _Indexer(data, b"", scan)
     indexer.macros()
     if scan.has_code:
-        blanked = blank_bare_macros(blank_attributes(data))
+        blanked = blank_defines(blank_bare_macros(blank_attributes(data)))
         indexer.blanked = blanked
         tree = new_parser().parse(blanked)
         indexer.items(tree.root_node)

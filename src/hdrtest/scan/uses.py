@@ -16,7 +16,9 @@ import tree_sitter
 import tree_sitter_c
 
 __all__ = [
+    "ASM_OPERAND_NAME",
     "C_KEYWORDS",
+    "blank_defines",
     "identifiers_in",
     "used_identifiers",
     "TagUse",
@@ -42,6 +44,11 @@ C_KEYWORDS = frozenset(
     """.split()
 )
 
+#: An asm operand's symbolic name (``[ptr] "+m" (*p)``): a label local to the asm statement, no use of a
+#: file-scope ``ptr`` (its ``%[ptr]`` in the template is inside the string).  A subscript or a designator
+#: is never followed by a string literal.
+ASM_OPERAND_NAME = re.compile(r"""\[[ \t]*[A-Za-z_]\w*[ \t]*\](?=(?:\s|\\\n)*")""")
+
 # Tokenizer: group 1 is an identifier; everything else is matched only to be skipped.
 # "#include <a/b.h>" and "#word" (directive keywords, stringification) are skipped too.
 # It runs on str; bytes are decoded as latin-1 so that offsets stay byte offsets.
@@ -49,7 +56,7 @@ _TOKENS = re.compile(
     r"""/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|/\*.*|//[^\n\\]*(?:\\.[^\n\\]*)*"""
     r"""|"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"""
     r"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
-    r"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|\b([A-Za-z_][A-Za-z0-9_]*)""",
+    r"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|""" + ASM_OPERAND_NAME.pattern + r"""|\b([A-Za-z_][A-Za-z0-9_]*)""",
     re.S | re.A,
 )
 
@@ -125,12 +132,28 @@ def _by_value(spec: tree_sitter.Node) -> bool:
     return False
 
 
+#: A ``#define`` to its end: continuations, and a comment that starts in it and ends lines later.
+_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define\b(?:[^\n\\/]|\\.|/\*.*?\*/|/(?!\*))*", re.M | re.S)
+_NOT_NEWLINE = re.compile(rb"[^\n]")
+
+
+def blank_defines(data: bytes) -> bytes:
+    """``data`` with every ``#define`` replaced by spaces (newlines kept, so lines and offsets stay).
+
+    The directive scan reads macros; tree-sitter only needs the C.  And tree-sitter-c takes the line after a
+    ``#define NAME`` that ends in blanks as the macro's body: ``#define __kcsan_cleanup_scoped __maybe_unused``,
+    its attribute blanked, turned the next line's prototype into a declaration of its parameters.
+    """
+    return _DEFINE.sub(lambda m: _NOT_NEWLINE.sub(b" ", m.group()), data)
+
+
 def tag_use_sites(text: bytes) -> list[TagUse]:
-    """Every ``struct X``/``union X``/``enum X`` in the text, in order, with how it is used."""
+    """Every ``struct X``/``union X``/``enum X`` in the text, in order, with how it is used (macro bodies,
+    which tree-sitter does not parse, left out)."""
     global _TAG_QUERY
     if _TAG_QUERY is None:
         _TAG_QUERY = tree_sitter.Query(c_language(), _TAG_QUERY_TEXT)
-    tree = new_parser().parse(text)
+    tree = new_parser().parse(blank_defines(text))
     captures = tree_sitter.QueryCursor(_TAG_QUERY).captures(tree.root_node)
     out = []
     for kind, nodes in captures.items():
