@@ -336,7 +336,7 @@ class HdrtestRun:
 
     def headers(self, root: Path, *, compiled_only: bool) -> set[Path]:
         return {root / r["header"] for r in self.report["results"]
-                if not compiled_only or (not r["cached"] and r["status"] != "deduped")}
+                if not compiled_only or not r["cached"]}
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.measure.as_dict(), "python_cpu": round(self.python_cpu, 3),
@@ -822,8 +822,8 @@ def _measure_variants(group: Group, work: Path, jobs: int, fig: Figures) -> None
                   for h in {r["header"] for r in run.report["results"]}]
     fig.values["variants"] = {**run.as_dict(), "distinct_variants": len(variants), "product": product,
                               "share": round(share, 4), "max_variants_per_header": max(per_header, default=0)}
-    fig.add("5. variants: planned / deduped / compiled",
-            f"{run.summary['variants_planned']} / {run.summary['variants_deduped']} / {compiled}; "
+    fig.add("5. variants: planned / compiled",
+            f"{run.summary['variants_planned']} / {compiled}; "
             f"{run.measure.text()}")
     fig.add("5. compiled / (headers x distinct variants)",
             f"{compiled} / ({headers} x {len(variants)} = {product}) = {share * 100:.1f}%", "<= 30%",
