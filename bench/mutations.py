@@ -51,8 +51,8 @@ from hdrtest.graph.vcs import git  # noqa: E402
 from hdrtest.macros import defined_macros  # noqa: E402
 from hdrtest.plan import baseline_jobs, flag_source  # noqa: E402
 from hdrtest.rundir import run_caches  # noqa: E402
-from hdrtest.scan.conditions import OptionFilter  # noqa: E402
 from hdrtest.scan.directives import scan_directives  # noqa: E402
+from hdrtest.scan.options import OptionFilter  # noqa: E402
 from hdrtest.scan.scancache import ScanCache  # noqa: E402
 from hdrtest.settings import load_settings  # noqa: E402
 from hdrtest.store.namespaces import KCONFIG  # noqa: E402

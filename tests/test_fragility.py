@@ -10,7 +10,7 @@ from conftest import hdrtest, write_tree
 
 from hdrtest.analysis.sat import is_satisfiable
 from hdrtest.graph.resolve import SearchPath
-from hdrtest.scan.conditions import Atom, Defined, conj, disj, neg
+from hdrtest.scan.formula import Atom, Defined, conj, disj, neg
 from hdrtest.store.namespaces import FACTS
 
 A_ONLY = "#ifndef A_H\n#define A_H\n#ifdef CONFIG_A\nstruct a_state { int x; };\n#endif\n#endif\n"

@@ -30,7 +30,7 @@ from .models import CheckReport, Diagnostic, Job, Result, Status, not_verified
 from .plan import FlagSource, baseline_jobs, flag_source
 from .report import rootcause
 from .rundir import run_caches
-from .scan.conditions import OptionFilter
+from .scan.options import OptionFilter
 from .scan.scancache import ScanCache
 from .settings import Settings
 from .store.location import variant_dir

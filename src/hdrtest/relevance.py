@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .scan.cindex import Definition
-from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, macros
+from .scan.formula import TRUE, Formula, evaluate, macros
+from .scan.options import OptionFilter
 from .scan.symbols import SymbolIndex
 
 #: Kinds whose bodies are compiled or expanded where they are used.

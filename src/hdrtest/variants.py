@@ -30,8 +30,9 @@ from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
 from .relevance import Reason, relevant_options
 from .scan import cindex, conditions, directives, symbols, uses
-from .scan.conditions import TRUE, Formula, OptionFilter, evaluate, to_c
 from .scan.directives import ScanError, scan_directives
+from .scan.formula import TRUE, Formula, evaluate, to_c
+from .scan.options import OptionFilter
 from .scan.scancache import ScanCache
 from .scan.symbols import Companion, SymbolIndex
 from .scan.uses import used_identifiers

@@ -31,8 +31,8 @@ from typing import NamedTuple
 
 from ..scan.attributes import blank_attributes
 from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition, FileSymbols
-from ..scan.conditions import FALSE, Formula, from_json, to_json
 from ..scan.directives import FileScan, strip_comments
+from ..scan.formula import FALSE, Formula, from_json, to_json
 from ..scan.uses import ASM_OPERAND_NAME, C_KEYWORDS, tag_use_sites
 from ..store.atomic import write_atomic
 from ..store.namespaces import FACTS, code_digest, load

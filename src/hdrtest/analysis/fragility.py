@@ -25,23 +25,9 @@ from ..graph.includes import IncludeGraph
 from ..macros import defined_macros
 from ..relevance import Reason
 from ..scan.cindex import Definition
-from ..scan.conditions import (
-    FALSE,
-    TRUE,
-    And,
-    Atom,
-    Const,
-    Defined,
-    Formula,
-    Not,
-    OptionFilter,
-    conj,
-    disj,
-    evaluate,
-    neg,
-    to_c,
-)
-from ..scan.conditions import macros as macros_of
+from ..scan.formula import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, conj, disj, evaluate, neg, to_c
+from ..scan.formula import macros as macros_of
+from ..scan.options import OptionFilter
 from ..scan.symbols import SymbolIndex
 from ..variants import HeaderPlan, ScanContext, graph_of
 from . import facts as facts_mod

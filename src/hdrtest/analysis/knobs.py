@@ -25,8 +25,9 @@ from pathlib import Path
 
 from ..relevance import covered
 from ..scan.cexpr import int_literal
-from ..scan.conditions import Formula, OptionFilter, macros
 from ..scan.directives import FileScan, strip_comments
+from ..scan.formula import Formula, macros
+from ..scan.options import OptionFilter
 from ..scan.scancache import ScanCache, read_text
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pycosat
 
-from ..scan.conditions import And, Atom, Const, Defined, Formula, Not
+from ..scan.formula import And, Atom, Const, Defined, Formula, Not
 
 Clause = list[int]
 

@@ -2,9 +2,7 @@
 
 ``#if`` text is parsed by ``cexpr`` and turned into a ``formula.Formula``: the
 boolean structure (``defined``, ``!``, ``&&``, ``||``, ``?:``, ``IS_ENABLED()``)
-becomes formula nodes, everything else stays an opaque ``Atom``.  The formula and
-option-filter names that some modules still import from here are re-exported; new code imports
-them from their owners, ``formula`` and ``options``.
+becomes formula nodes, everything else stays an opaque ``Atom``.
 """
 
 from __future__ import annotations
@@ -15,43 +13,14 @@ from .cexpr import Expr, ExprParser, ParseError, config_call
 from .formula import (
     FALSE,
     TRUE,
-    And,
     Atom,
-    Const,
     Defined,
     Formula,
-    Not,
     conj,
     disj,
-    evaluate,
-    from_json,
-    macros,
     neg,
-    to_c,
-    to_json,
 )
 from .options import OptionFilter
-
-__all__ = [
-    "Formula",
-    "Const",
-    "TRUE",
-    "FALSE",
-    "Defined",
-    "Atom",
-    "Not",
-    "And",
-    "conj",
-    "disj",
-    "neg",
-    "parse_condition",
-    "macros",
-    "evaluate",
-    "to_c",
-    "to_json",
-    "from_json",
-    "OptionFilter",
-]
 
 _DEFAULT_FILTER = OptionFilter()
 
