@@ -28,7 +28,7 @@ from .graph.includes import IncludeGraph
 from .graph.resolve import SearchPath
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
-from .relevance import Reason, relevant_options
+from .relevance import ABI_OPTIONS, Reason, relevant_options
 from .scan import cindex, conditions, directives, symbols, uses
 from .scan.directives import ScanError, scan_directives
 from .scan.formula import TRUE, Formula, evaluate, to_c
@@ -423,13 +423,28 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
     plan.variants = list(unique.values())
     plan.variants = _drop_unbuilt(job, plan, macros, root)
     linux = isinstance(flipper.backend, kconfig.KernelConfBackend)  # an O= build keeps include/generated elsewhere
-    if plan.variants and (linux or (flipper.backend is not None and kbuild.generates_headers(root))):
+    word_size = _word_size_changes(plan.variants) if linux else {}
+    plan.unverified.update(word_size)
+    compiled = [v for v in plan.variants if v.name not in word_size]
+    if compiled and (linux or (flipper.backend is not None and kbuild.generates_headers(root))):
         # A Linux build bakes sizes and offsets of the configuration into include/generated
         # (bounds.h, asm-offsets.h); each variant needs its own or static asserts fail falsely.
-        plan.variants, unmade, plan.prepare_fails = kbuild.fill_preludes(root, job, plan.variants,
-                                                                         cache_dir=generated_cache)
+        compiled, unmade, plan.prepare_fails = kbuild.fill_preludes(root, job, compiled, cache_dir=generated_cache)
         plan.unverified.update(unmade)
+    plan.variants = compiled + [v for v in plan.variants if v.name in word_size]
     return plan
+
+
+def _word_size_changes(planned: Sequence[Variant]) -> dict[str, str]:
+    """The variants that change a word-size option, by name, with why they are not compiled: no verdict in
+    them would be established (``relevance.ABI_OPTIONS``), so neither a compile nor a Kbuild prepare is spent."""
+    found: dict[str, str] = {}
+    for variant in planned:
+        changed = [name for name, _ in variant.defines if name in ABI_OPTIONS]
+        if changed:
+            found[variant.name] = (f"not compiled: it changes {', '.join(changed)}, the word size, which the build's "
+                                   "-m64/-m32 flags fix and a variant keeps")
+    return found
 
 
 @functools.lru_cache(maxsize=8)

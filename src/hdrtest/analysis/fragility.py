@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..graph.includes import IncludeGraph
 from ..macros import defined_macros
-from ..relevance import Reason
+from ..relevance import ABI_OPTIONS, Reason
 from ..scan.cindex import Definition
 from ..scan.formula import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, conj, disj, evaluate, neg, to_c
 from ..scan.formula import macros as macros_of
@@ -67,11 +67,6 @@ class Fragility:
         return (f"{self.file}:{self.line} uses {self.name}{through}, defined only when {to_c(self.condition)} "
                 f"({where})")
 
-
-#: Options a .config flip cannot change alone: the word size comes from the build's -m64/-m32, which
-#: the variant keeps, so flipping them tests a configuration no build compiles (pt_regs of one ABI,
-#: flags of the other).
-_ABI_OPTIONS = frozenset({"CONFIG_64BIT", "CONFIG_32BIT", "CONFIG_X86_32", "CONFIG_X86_64"})
 
 #: How deep a header macro's own definition conditions are followed.
 _MACRO_DEPTH = 2
@@ -311,7 +306,7 @@ class Analysis:
     def _one(self, path: str, use: facts_mod.Use, definitions: Sequence[Definition],
              via: tuple[str, ...] = ()) -> list[Fragility]:
         present = disj(*(restrict(self.present(d), self.baseline, self.meaning, self.options) for d in definitions))
-        options = sorted(self.options.options(present) - _ABI_OPTIONS)
+        options = sorted(self.options.options(present) - ABI_OPTIONS)
         if present == TRUE or not options:
             return []
         where = restrict(conj(use.condition, self.entered(path)), self.baseline, self.meaning, self.options)

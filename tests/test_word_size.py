@@ -1,0 +1,22 @@
+"""Variants that change the word size are not compiled in a Linux tree: the build's -m64/-m32 stays."""
+
+from __future__ import annotations
+
+from hdrtest.models import OptionSetting, Variant
+from hdrtest.variants import _word_size_changes
+
+
+def _variant(name: str, *defines: tuple[str, str | None]) -> Variant:
+    return Variant(name=name, changes=(OptionSetting(defines[0][0], "n"),), defines=defines)
+
+
+def test_only_variants_changing_a_word_size_option_are_set_aside_with_the_reason() -> None:
+    smp = _variant("CONFIG_SMP=n", ("CONFIG_SMP", None), ("CONFIG_NR_CPUS", "1"))
+    # Turning CONFIG_X86_64 off is asked for; Kconfig implies CONFIG_64BIT off too.
+    abi = _variant("CONFIG_X86_64=n", ("CONFIG_X86_64", None), ("CONFIG_64BIT", None), ("CONFIG_X86_32", "1"))
+    # A macro that merely contains the name is not a word-size option.
+    near = _variant("CONFIG_64BIT_TIME=n", ("CONFIG_64BIT_TIME", None))
+    found = _word_size_changes([smp, abi, near])
+    assert list(found) == ["CONFIG_X86_64=n"]
+    assert found["CONFIG_X86_64=n"].startswith("not compiled: it changes CONFIG_X86_64, CONFIG_64BIT, CONFIG_X86_32,")
+    assert "-m64/-m32" in found["CONFIG_X86_64=n"]
