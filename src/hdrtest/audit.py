@@ -110,7 +110,7 @@ def _error_line(result: Result) -> str:
 
 def _witness(result: Result) -> str:
     variant = result.job.variant
-    lines = "; ".join(variant.config_lines) or ", ".join(str(c) for c in variant.changes)
+    lines = "; ".join(variant.config_lines) or _setting(result)
     flipped = {c.name for c in variant.changes}
     implied = [c for c in variant.implied if c.name not in flipped]
     also = f" (which also sets {len(implied)} more option(s))" if implied else ""

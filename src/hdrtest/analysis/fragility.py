@@ -246,16 +246,21 @@ class Analysis:
             known = self._arounds[path] = frozenset().union(*(self.closure(str(p)) for p in self.graph.includers(path)))
         return known
 
+    def _reached(self, path: str, anywhere: Sequence[Definition], reachable: frozenset[str]) -> list[Definition]:
+        """Of ``anywhere``, the definitions ``path``'s closure reaches, else those its includers' closures reach
+        (``_around``)."""
+        found = [d for d in anywhere if d.file in reachable]
+        if anywhere and not found:
+            around = self._around(path)
+            found = [d for d in anywhere if d.file in around]
+        return found
+
     def _check(self, path: str, use: facts_mod.Use, via: tuple[str, ...],
                reachable: frozenset[str]) -> list[Fragility]:
         if use.name in macros_of(use.condition) and is_satisfiable(conj(use.condition,
                                                                           neg(Defined(use.name)))) is None:
             return []  # used only under "#ifdef NAME": where the definition goes, so does the use
-        anywhere = self.index.lookup(use.name)
-        found = [d for d in anywhere if d.file in reachable]
-        if anywhere and not found:
-            around = self._around(path)
-            found = [d for d in anywhere if d.file in around]
+        found = self._reached(path, self.index.lookup(use.name), reachable)
         if use.need == facts_mod.EXPANDED and not any(d.kind == "macro" for d in found):
             return []  # a plain declaration (a prototype, a field name) needs nothing
         definitions = [d for d in found if use.satisfied_by(d)]
@@ -280,12 +285,7 @@ class Analysis:
         frontier = list(out)
 
         def macros(name: str) -> list[Definition]:
-            anywhere = self.index.lookup(name, "macro")
-            found = [d for d in anywhere if d.file in reachable]
-            if anywhere and not found:
-                around = self._around(path)
-                found = [d for d in anywhere if d.file in around]
-            return found
+            return self._reached(path, self.index.lookup(name, "macro"), reachable)
 
         for _ in range(EXPANSION_DEPTH):
             following = []
