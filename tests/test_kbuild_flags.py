@@ -104,30 +104,31 @@ def test_a_variant_failing_for_a_flag_the_makefile_adds_is_not_verified(tmp_path
 
 def test_a_closure_option_whose_flip_resolves_through_a_flag_option_is_not_planned(tmp_path: Path) -> None:
     # DYN's name is on no Makefile line, but Kconfig only turns it on with TRACER, whose flags a variant lacks:
-    # the shape of Linux's CONFIG_DYNAMIC_FTRACE, which resolves through CONFIG_FUNCTION_TRACER.
+    # the shape of Linux's CONFIG_DYNAMIC_FTRACE, which resolves through CONFIG_FUNCTION_TRACER.  It comes first
+    # in the closure, before as many other fragile options as the cap on closure-wide flips takes.
+    others = [f"O{i}" for i in range(12)]  # variants.Strategy.max_closure_options
     stub = "#ifndef CONFIG_{0}\nstruct s_{0} {{ int v; }};\n#endif\n"
     write_tree(tmp_path, {
         "Kconfig": 'config TRACER\n\tbool "tracer"\n\nconfig DYN\n\tbool "dyn"\n\tdepends on TRACER\n\n'
-                   'config OTHER\n\tbool "other"\n',
-        ".config": "# CONFIG_TRACER is not set\n# CONFIG_DYN is not set\n# CONFIG_OTHER is not set\n",
+                   + "".join(f'config {o}\n\tbool "{o}"\n\n' for o in others),
+        ".config": "".join(f"# CONFIG_{o} is not set\n" for o in ["TRACER", "DYN", *others]),
         "hdrtest.toml": 'kconfig = "Kconfig"\n',
         "Makefile": "ifdef CONFIG_TRACER\nKBUILD_CFLAGS += -DUSING_FENTRY\nendif\n",
         "kernel/bounds.c": "int bounds;\n",
         "include/generated/bounds.h": "#define NR_PAGEFLAGS 1\n",
-        "include/guards.h": "#ifndef GUARDS_H\n#define GUARDS_H\n" + stub.format("DYN") + stub.format("OTHER")
+        "include/guards.h": "#ifndef GUARDS_H\n#define GUARDS_H\n" + "".join(stub.format(o) for o in ["DYN", *others])
                             + "#endif\n",
-        "include/deep.h": '#ifndef DEEP_H\n#define DEEP_H\n#include "guards.h"\n'
-                          "struct deep { struct s_DYN d; struct s_OTHER o; };\n#endif\n",
+        "include/deep.h": '#ifndef DEEP_H\n#define DEEP_H\n#include "guards.h"\nstruct deep {\n'
+                          + "".join(f"\tstruct s_{o} f_{o};\n" for o in ["DYN", *others]) + "};\n#endif\n",
         "include/top.h": '#include "deep.h"\nint top;\n',
     })
     run = hdrtest("check", "--format", "json", "include/top.h", cwd=tmp_path)
     data = run.json()
-    planned = {r["variant"]["name"]: r["status"] for r in data["results"]}
-    # The other closure option is planned (this toy tree cannot make its generated headers, so it ends not
-    # verified); DYN is never planned.
-    assert "CONFIG_OTHER=y" in planned, planned
-    assert not any("CONFIG_DYN" in name or "CONFIG_TRACER" in name for name in planned), planned
-    assert set(data["relevant_options"]["include/top.h"]) == {"CONFIG_OTHER"}
+    # Every other option is planned (this toy tree cannot make its generated headers, so they end not verified):
+    # DYN took no room under the cap, and is never planned.
+    assert {r["variant"]["name"] for r in data["results"]} == {"baseline", *(f"CONFIG_{o}=y" for o in others)}
+    assert set(data["relevant_options"]["include/top.h"]) == {f"CONFIG_{o}" for o in others}
     notes = "\n".join(data.get("notes", []))
+    assert "more relevant option(s) not flipped" not in notes, notes
     assert "closure analysis: 1 fragile option(s) not flipped because" in notes, notes
     assert "CONFIG_DYN (via CONFIG_TRACER)" in notes, notes
