@@ -368,6 +368,9 @@ def diagnosis(planner: Planner, cand: Candidate) -> str:
                 f"flippable option {usable_rank} of {len(usable)}")
     if any(r.option == cand.option for r in full.reasons):
         return "relevant, but Kconfig allows no flip that turns it off"
+    stopped = flips.unestablished(cand.option, macros)
+    if stopped is not None:
+        return f"not planned closure-wide: {stopped}"
     graph = variants.graph_of(context, plan.job)
     mutated = str(planner.tree / cand.file)
     if mutated not in {str(p) for p in graph.closure(plan.job.header)}:
