@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fixes import shown_path
 from .scan.cindex import Definition
 from .scan.formula import TRUE, Formula, evaluate, macros
 from .scan.options import OptionFilter
@@ -58,13 +59,6 @@ def covered(conditions: Sequence[Formula]) -> bool:
         if not any(evaluate(c, assignment) in (True, None) for c in conditions):
             return False
     return True
-
-
-def _short(path: str, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return path
 
 
 def relevant_options(
@@ -126,7 +120,7 @@ def _guard_reasons(name: str, definitions: Sequence[Definition], options: Option
         return
     for definition in definitions:
         for option in sorted(options.options(definition.condition)):
-            where = f"{_short(definition.file, root)}:{definition.line}"
+            where = f"{shown_path(Path(definition.file), root)}:{definition.line}"
             yield Reason(option, f"it guards {definition.kind} '{name}' ({where}), used by {user}", depth)
 
 
