@@ -48,6 +48,7 @@ from hdrtest.discover import discover  # noqa: E402
 from hdrtest.graph.includes import IncludeGraph  # noqa: E402
 from hdrtest.graph.resolve import SearchPath  # noqa: E402
 from hdrtest.graph.vcs import git  # noqa: E402
+from hdrtest.kbuild_flags import rule_for  # noqa: E402
 from hdrtest.macros import defined_macros  # noqa: E402
 from hdrtest.plan import baseline_jobs, flag_source  # noqa: E402
 from hdrtest.rundir import run_caches  # noqa: E402
@@ -340,6 +341,9 @@ class Planner:
         context = variants.scan_context(jobs, self.caches, ScanCache(cache_dir=self.caches),
                                         relevance_dir=self.caches)
         unlimited = variants.Strategy(max_options=1 << 30, max_closure_options=1 << 30)
+        # The rule check.plan_all_variants gives its flipper: closure-wide flips that change Kbuild's flags are
+        # not planned.
+        self.flipper.rule = rule_for(self.tree, jobs[0], linux=True)
         plans, fragile = check.plan_reasons(self.settings, jobs, context, self.options, unlimited, self.flipper,
                                             None, self.caches, True, [])
         capped = replace(plans[0], reasons=list(plans[0].reasons))
@@ -355,7 +359,7 @@ def diagnosis(planner: Planner, cand: Candidate) -> str:
     flips = planner.flipper
     if any(_turns_off(flips, r.option, macros, cand.option) for r in plan.reasons):
         return "planned"
-    usable = [r for r in full.reasons if flips.gives_variant(r.option, macros)]
+    usable = [r for r in full.reasons if any(flips.flips(r.option, macros))]
     hits = [r for r in full.reasons if _turns_off(flips, r.option, macros, cand.option)]
     if hits:
         rank = [r.option for r in full.reasons].index(hits[0].option) + 1

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from conftest import hdrtest, write_tree
 
-from hdrtest.kbuild_flags import flag_lines, flag_options
+from hdrtest.kbuild_flags import FlagRule, Unestablished, flag_lines
+from hdrtest.models import OptionSetting, Variant
 
 MAKEFILE = """\
 ifdef CONFIG_TRACER
@@ -47,17 +48,35 @@ def test_an_option_in_a_branch_that_never_applies_changes_no_flag() -> None:
     assert [line.applies({"CONFIG_X86_32": "y", "CONFIG_SMP": "n"}) for line in lines] == [False, True]
 
 
-def test_flag_options_are_those_a_flip_changes_flags_for_in_this_configuration() -> None:
-    # The closure analysis plans no flip of these (arch/x86/Makefile: ifdef CONFIG_MITIGATION_RETPOLINE).
+def _flip(option: str, value: str, *implied: tuple[str, str]) -> Variant:
+    return Variant(name=f"{option}={value}", changes=(OptionSetting(option, value),),
+                   implied=tuple(OptionSetting(n, v) for n, v in implied))
+
+
+def test_the_rule_reads_a_flags_assignment_that_applies_in_the_baseline_or_in_the_variant() -> None:
+    # arch/x86/Makefile's shape: ifdef CONFIG_MITIGATION_RETPOLINE, and a flag only 32-bit SMP builds get.
     text = ("ifdef CONFIG_RETPOLINE\n  KBUILD_CFLAGS += -mindirect-branch=thunk-extern\nendif\n"
             "ifeq ($(CONFIG_X86_32),y)\n  ifeq ($(CONFIG_SMP),y)\n    KBUILD_CFLAGS += -mguard=fs\n  endif\nendif\n")
     lines = flag_lines(text, "arch/x86/Makefile")
+
+    def hit(baseline: dict[str, str]) -> set[str]:
+        rule = FlagRule(lines, baseline)
+        return {o for o in ("CONFIG_RETPOLINE", "CONFIG_X86_32", "CONFIG_SMP", "CONFIG_OTHER")
+                if rule.check(_flip(o, "n" if baseline.get(o, "n") != "n" else "y")) is not None}
+
     # Retpoline on or off: its flip adds or drops the flag.  SMP on 64-bit: no flip of SMP alone changes one
     # (flipping X86_32 does, with SMP on).
-    assert flag_options(lines, {"CONFIG_RETPOLINE": "y", "CONFIG_SMP": "y"}) == {"CONFIG_RETPOLINE", "CONFIG_X86_32"}
-    assert flag_options(lines, {"CONFIG_SMP": "n"}) == {"CONFIG_RETPOLINE"}
-    assert flag_options(lines, {"CONFIG_X86_32": "y", "CONFIG_SMP": "y"}) == {"CONFIG_RETPOLINE", "CONFIG_SMP",
-                                                                              "CONFIG_X86_32"}
+    assert hit({"CONFIG_RETPOLINE": "y", "CONFIG_SMP": "y"}) == {"CONFIG_RETPOLINE", "CONFIG_X86_32"}
+    assert hit({"CONFIG_SMP": "n"}) == {"CONFIG_RETPOLINE"}
+    assert hit({"CONFIG_X86_32": "y", "CONFIG_SMP": "y"}) == {"CONFIG_RETPOLINE", "CONFIG_SMP", "CONFIG_X86_32"}
+    # What the flip resolves to counts, not its name: OTHER that Kconfig only has with retpoline on.
+    reason = FlagRule(lines, {}).check(_flip("CONFIG_OTHER", "y", ("CONFIG_RETPOLINE", "y")))
+    assert reason == Unestablished(("CONFIG_RETPOLINE",), "arch/x86/Makefile:2")
+    # The word size comes first, with every word-size option the variant changes, in a Linux tree only.
+    sized = _flip("CONFIG_X86_32", "y", ("CONFIG_64BIT", "n"))
+    assert FlagRule(lines, {}, word_size=True).check(sized) == Unestablished(("CONFIG_X86_32", "CONFIG_64BIT"))
+    assert FlagRule(lines, {"CONFIG_SMP": "y"}).check(sized) == Unestablished(("CONFIG_X86_32",),
+                                                                             "arch/x86/Makefile:6")
 
 
 def test_a_variant_failing_for_a_flag_the_makefile_adds_is_not_verified(tmp_path: Path) -> None:
@@ -81,3 +100,35 @@ def test_a_variant_failing_for_a_flag_the_makefile_adds_is_not_verified(tmp_path
     # An option no Makefile line makes flags of keeps its failure.
     assert by[("include/plain.h", "CONFIG_OTHER=y")]["status"] == "fail"
     assert run.returncode == 1
+
+
+def test_a_closure_option_whose_flip_resolves_through_a_flag_option_is_not_planned(tmp_path: Path) -> None:
+    # DYN's name is on no Makefile line, but Kconfig only turns it on with TRACER, whose flags a variant lacks:
+    # the shape of Linux's CONFIG_DYNAMIC_FTRACE, which resolves through CONFIG_FUNCTION_TRACER.  It comes first
+    # in the closure, before as many other fragile options as the cap on closure-wide flips takes.
+    others = [f"O{i}" for i in range(12)]  # variants.Strategy.max_closure_options
+    stub = "#ifndef CONFIG_{0}\nstruct s_{0} {{ int v; }};\n#endif\n"
+    write_tree(tmp_path, {
+        "Kconfig": 'config TRACER\n\tbool "tracer"\n\nconfig DYN\n\tbool "dyn"\n\tdepends on TRACER\n\n'
+                   + "".join(f'config {o}\n\tbool "{o}"\n\n' for o in others),
+        ".config": "".join(f"# CONFIG_{o} is not set\n" for o in ["TRACER", "DYN", *others]),
+        "hdrtest.toml": 'kconfig = "Kconfig"\n',
+        "Makefile": "ifdef CONFIG_TRACER\nKBUILD_CFLAGS += -DUSING_FENTRY\nendif\n",
+        "kernel/bounds.c": "int bounds;\n",
+        "include/generated/bounds.h": "#define NR_PAGEFLAGS 1\n",
+        "include/guards.h": "#ifndef GUARDS_H\n#define GUARDS_H\n" + "".join(stub.format(o) for o in ["DYN", *others])
+                            + "#endif\n",
+        "include/deep.h": '#ifndef DEEP_H\n#define DEEP_H\n#include "guards.h"\nstruct deep {\n'
+                          + "".join(f"\tstruct s_{o} f_{o};\n" for o in ["DYN", *others]) + "};\n#endif\n",
+        "include/top.h": '#include "deep.h"\nint top;\n',
+    })
+    run = hdrtest("check", "--format", "json", "include/top.h", cwd=tmp_path)
+    data = run.json()
+    # Every other option is planned (this toy tree cannot make its generated headers, so they end not verified):
+    # DYN took no room under the cap, and is never planned.
+    assert {r["variant"]["name"] for r in data["results"]} == {"baseline", *(f"CONFIG_{o}=y" for o in others)}
+    assert set(data["relevant_options"]["include/top.h"]) == {f"CONFIG_{o}" for o in others}
+    notes = "\n".join(data.get("notes", []))
+    assert "more relevant option(s) not flipped" not in notes, notes
+    assert "closure analysis: 1 fragile option(s) not flipped because" in notes, notes
+    assert "CONFIG_DYN (via CONFIG_TRACER)" in notes, notes

@@ -23,8 +23,7 @@ from .executors.local import Background, default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
 from .graph.store import GraphStore
-from .kbuild_flags import flag_dependent, flag_options, tree_flag_lines
-from .kconfig.values import values_from_macros
+from .kbuild_flags import rule_for
 from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status, not_verified
 from .plan import FlagSource, baseline_jobs, flag_source
@@ -152,32 +151,29 @@ def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.
     (``closure``: whether closure-wide fragility is analysed)."""
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
              for job in baseline]
-    # A closure-wide flip of an option Kbuild turns into flags could only end "not verified" under the
-    # borrowed flags: not planned (a header's own relevant options still are, as they are).
-    flagged = flag_options(tree_flag_lines(settings.root, kbuild.source_arch(
-        settings.root, baseline[0].flags, baseline[0].directory)), values_from_macros(defined_macros(baseline[0]))
-    ) if closure and baseline and kbuild.generates_headers(settings.root) else frozenset()
-    skipped: set[str] = set()
-
-    def keep(option: str) -> bool:
-        if option in flagged:
-            skipped.add(option)
-            return False
-        return flipper.flippable(option)
-
     fragile = {} if not closure else fragility.add_closure_fragility(
-        plans, context, options, settings.root, kept, keep=keep)
-    if skipped:
-        notes.append(f"closure analysis: {len(skipped)} fragile option(s) not flipped because they change Kbuild's "
-                     f"compiler flags, so a variant could only end not verified (e.g. {', '.join(sorted(skipped)[:3])})")
-    # The flips the cap asks for first, together where the backend runs each in its own process.
-    flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(
-        replace(plan, reasons=plan.reasons[:strategy.max_options]), flipper, strategy)), settings.jobs or default_jobs())
+        plans, context, options, settings.root, kept, keep=flipper.flippable)
     deep: dict[str, set[str]] = {}
     for display, option in fragile:
         deep.setdefault(display, set()).add(option)
+    # The run's one prefetch, together where the backend runs each flip in its own process: what the cap asks for
+    # first, and every closure-wide option, whose resolved flips the flag rule reads.
+    flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(replace(plan, reasons=[
+        r for n, r in enumerate(plan.reasons) if n < strategy.max_options or r.option in deep.get(plan.job.display, ())
+    ]), flipper, strategy)), settings.jobs or default_jobs())
+    # A closure-wide flip the build's flags make unestablishable could only end "not verified": not planned, and
+    # no room under the cap spent on it (a header's own relevant options are flipped all the same).
+    macros = defined_macros(baseline[0]) if baseline else {}
+    stopped = {option: why for option in sorted({o for _, o in fragile}) if (why := flipper.unestablished(option, macros))}
+    if stopped:
+        shown = [o + (f" (via {why.options[0]})" if why.options[0] != o else "") for o, why in stopped.items()]
+        notes.append(f"closure analysis: {len(stopped)} fragile option(s) not flipped because they change Kbuild's "
+                     f"compiler flags or the word size, so a variant could only end not verified "
+                     f"(e.g. {', '.join(shown[:3])})")
     for plan in plans:
-        variants.cap_options(plan, strategy, flipper, deep.get(plan.job.display, set()))
+        here = deep.get(plan.job.display, set())
+        plan.reasons = [r for r in plan.reasons if r.option not in here or r.option not in stopped]
+        variants.cap_options(plan, strategy, flipper, here)
     kept_options = {(plan.job.display, r.option) for plan in plans for r in plan.reasons}
     return plans, {key: use for key, use in fragile.items() if key in kept_options}
 
@@ -214,7 +210,8 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
         return VariantPlanning([], {}, [], context)
     # Outside Kconfig only macros the code tests as switches are flipped, to the values it tests.
     table = knobs.read_knob_table(context.files, context.scans, options) if backend is None else None
-    flipper = variants.Flipper(backend, table)
+    flipper = variants.Flipper(backend, table, rule_for(settings.root, baseline[0],
+                                                         linux=isinstance(backend, kconfig.KernelConfBackend)))
     planned: list[Job] = []
     unverified: dict[Job, str] = {}
     prepare_fails: dict[Job, kbuild.PrepareFailure] = {}
@@ -224,8 +221,6 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     if strategy.kind is variants.StrategyKind.CHANGED:
         notes.append("variants: only the options the change touched are flipped (--variants default flips every "
                      "option relevant to each header)")
-    flipper.prefetch((flip for plan in plans for flip in variants.flips_wanted(plan, flipper, strategy)),
-                     settings.jobs or default_jobs())
     # A variant's Kbuild prepare units (bounds.c, asm-offsets.c) are compiles: headers are finished side by side.
     pool = ThreadPoolExecutor(max_workers=settings.jobs or default_jobs(), thread_name_prefix="plan")
     try:
@@ -261,12 +256,12 @@ def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
     return found
 
 
-def unestablished(result: Result, kbuild_root: Path | None = None) -> Result:
+def unestablished(result: Result, root: Path) -> Result:
     """A failure whose compile flags are not the ones the build would use is reported as not verified.
 
     Flags borrowed from an unrelated kernel object lack what the header's own directory adds
-    (Kbuild's ccflags-y, its ``-I`` paths); a variant that flips an option Kbuild's Makefiles
-    turn into flags (in the Kbuild tree at ``kbuild_root``) was compiled without them.  Neither failure says
+    (Kbuild's ccflags-y, its ``-I`` paths); a variant whose resolved settings change the flags of the Kbuild
+    tree at ``root`` (``kbuild_flags.FlagRule``) was compiled without them.  Neither failure says
     anything established about the header.
     """
     if result.status is not Status.FAIL:
@@ -277,15 +272,10 @@ def unestablished(result: Result, kbuild_root: Path | None = None) -> Result:
         reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database "
                   f"includes it or sits in its directory, so that directory's own flags are unknown{said}")
     else:
-        if kbuild_root is None:
+        found = rule_for(root, result.job).check(result.job.variant)
+        if found is None:
             return result
-        arch = kbuild.source_arch(kbuild_root, result.job.flags, result.job.directory)
-        dependent = flag_dependent(result, tree_flag_lines(kbuild_root, arch),
-                                   values_from_macros(defined_macros(result.job)))
-        if dependent is None:
-            return result
-        reason = (f"{dependent[0]} changes the flags Kbuild compiles with ({dependent[1]}), which a variant does "
-                  f"not re-derive: the failure may be the missing flag, not the header{said}")
+        reason = f"{found}: the failure may come from those flags, not from the header{said}"
     return replace(not_verified(result.job, reason), duration=result.duration, command=result.command,
                    relevance=result.relevance, cached=result.cached)
 
@@ -352,8 +342,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
     planning, results, hits, compiled = _run_owned(jobs, settings, source, backend, executor, store, progress)
-    kbuild_root = settings.root if kbuild.generates_headers(settings.root) else None
-    ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, kbuild_root)
+    ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, settings.root)
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=compiled - hits,
                        cache_hits=hits,
@@ -399,7 +388,7 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend:
 
 
 def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning, by_job: dict[Job, Result],
-              kbuild_root: Path | None) -> list[Result]:
+              root: Path) -> list[Result]:
     """Every planned job's result, unbuilt ones first, with the relevance of the options its variant changes."""
     ordered = [not_verified(job, reason) for job, reason in unbuilt.items()]
     for job in jobs + planning.jobs:
@@ -411,7 +400,7 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
             result = kbuild.prepare_failed(result, planning.prepare_fails[job])
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
-        ordered.append(unestablished(result, kbuild_root))
+        ordered.append(unestablished(result, root))
     return ordered
 
 

@@ -1,23 +1,29 @@
-"""Options whose value changes the compile flags Kbuild's Makefiles add, which a variant cannot re-derive.
+"""What a variant cannot establish under the build's flags: one rule, read on a variant's resolved settings.
 
-A variant changes configuration macros only; the kernel's Makefiles also turn options into
-flags (``CONFIG_FUNCTION_TRACER`` adds ``-mfentry -DCC_USING_FENTRY``, which
-``asm/ftrace.h`` insists on with an ``#error``).  A variant failure involving such an option
-may be the missing flag rather than the header, so it is not established (the trust rule).
-Seen on i915: ``CONFIG_FUNCTION_TRACER=y`` failed two headers at ``asm/ftrace.h:9``.
+A variant changes configuration macros only; the build also fixes the word size (``-m64``/``-m32``) and turns
+options into flags (``CONFIG_FUNCTION_TRACER`` adds ``-mfentry -DCC_USING_FENTRY``, which ``asm/ftrace.h`` insists
+on with an ``#error``).  A variant failure involving either may be the flag rather than the header, so it is not
+established (the trust rule).  Seen on i915: ``CONFIG_FUNCTION_TRACER=y`` failed two headers at ``asm/ftrace.h:9``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .kbuild import generates_headers, source_arch
+from .kconfig.values import values_from_macros
+from .macros import defined_macros
 from .makefile import logical_lines
-from .models import Result, Status
+from .models import Job, Variant
 
+#: Linux options a .config flip cannot change alone: the word size comes from the build's -m64/-m32, which a
+#: variant keeps, so a flip of one tests a configuration no build compiles (pt_regs of one ABI, flags of the other).
+ABI_OPTIONS = frozenset({"CONFIG_64BIT", "CONFIG_32BIT", "CONFIG_X86_32", "CONFIG_X86_64"})
 _CONFIG = re.compile(r"\bCONFIG_[A-Za-z0-9_]+")
 _CONDITIONAL = re.compile(r"^\s*(ifdef|ifndef|ifeq|ifneq)\b(.*)$")
 _ELSE = re.compile(r"^\s*else\b(.*)$")
@@ -116,28 +122,47 @@ def tree_flag_lines(root: Path, arch: str | None) -> tuple[FlagLine, ...]:
     return tuple(found)
 
 
-def flag_dependent(result: Result, lines: Sequence[FlagLine], baseline: Mapping[str, str]) -> tuple[str, str] | None:
-    """(option, Makefile place) when a failing variant flipped an option that changes a flags assignment which
-    applies in the baseline or in the variant configuration (``baseline``: option -> value)."""
-    if result.status is not Status.FAIL or result.job.variant.is_baseline:
-        return None
-    settings = (*result.job.variant.changes, *result.job.variant.implied)
-    variant = {**baseline, **{s.name: s.value for s in settings}}
-    for setting in settings:
-        for line in lines:
-            if setting.name in line.options and (line.applies(baseline) or line.applies(variant)):
-                return setting.name, line.where
-    return None
+@dataclass(frozen=True)
+class Unestablished:
+    """Why no verdict of a variant is established: the resolved ``options`` it changes that the build's flags fix,
+    and ``where`` the Makefile assignment on the first one sits (None: the word size)."""
+
+    options: tuple[str, ...]
+    where: str | None = None
+
+    def __str__(self) -> str:
+        if self.where is None:
+            return (f"it changes {', '.join(self.options)}, the word size, which the build's -m64/-m32 flags fix and "
+                    "a variant keeps")
+        return f"{self.options[0]} changes the flags Kbuild compiles with ({self.where}), which a variant does not re-derive"
 
 
-def flag_options(lines: Sequence[FlagLine], baseline: Mapping[str, str]) -> frozenset[str]:
-    """The options whose flip changes a flags assignment that applies in the baseline (``option -> value``) or
-    in the flipped configuration: a variant flipping one is compiled without the flags the build would add, so
-    its failure could only be reported not verified (``flag_dependent``, ``check.unestablished``)."""
-    found: set[str] = set()
-    for line in lines:
-        for option in line.options - found:
-            on = baseline.get(option, "n") not in ("n", "")
-            if line.applies(baseline) or line.applies({**baseline, option: "n" if on else "y"}):
-                found.add(option)
-    return frozenset(found)
+@dataclass(frozen=True)
+class FlagRule:
+    """The rule every stage asks (planning, ``variants.finish_plan``, ``check.unestablished``), on a variant's
+    resolved settings (what it asked for, what the configuration system implied): does it change the word size
+    (``word_size``), or an option of a flags assignment that applies in the ``baseline`` configuration or in its?"""
+
+    lines: Sequence[FlagLine] = ()
+    baseline: dict[str, str] = field(default_factory=dict)
+    word_size: bool = False
+
+    def check(self, variant: Variant) -> Unestablished | None:
+        settings = (*variant.changes, *variant.implied)
+        sized = [s.name for s in settings if s.name in ABI_OPTIONS] if self.word_size else []
+        if sized:
+            return Unestablished(tuple(dict.fromkeys(sized)))
+        values = ChainMap({s.name: s.value for s in settings}, self.baseline)
+        hits = (Unestablished((s.name,), line.where) for s in settings for line in self.lines
+                if s.name in line.options and (line.applies(self.baseline) or line.applies(values)))
+        return next(hits, None)
+
+
+def rule_for(root: Path, job: Job, *, linux: bool = False) -> FlagRule:
+    """The rule for variants of ``job``: in a prepared Kbuild tree at ``root``, the word size and the flags
+    assignments of its Makefiles over the configuration ``job``'s flags give; elsewhere the word size in a Linux
+    tree (``linux``: an ``O=`` build keeps its generated headers outside the source tree), else nothing."""
+    if not generates_headers(root):
+        return FlagRule(word_size=linux)
+    lines = tree_flag_lines(root, source_arch(root, job.flags, job.directory))
+    return FlagRule(lines, values_from_macros(defined_macros(job)), word_size=True)

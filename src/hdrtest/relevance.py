@@ -26,11 +26,6 @@ from .scan.formula import TRUE, Formula, evaluate, macros
 from .scan.options import OptionFilter
 from .scan.symbols import SymbolIndex
 
-#: Linux options a .config flip cannot change alone: the word size comes from the build's -m64/-m32, which a
-#: variant keeps, so a flip of one tests a configuration no build compiles (pt_regs of one ABI, flags of the
-#: other).  Any verdict in such a variant would be one hdrtest has not established.
-ABI_OPTIONS = frozenset({"CONFIG_64BIT", "CONFIG_32BIT", "CONFIG_X86_32", "CONFIG_X86_64"})
-
 #: Kinds whose bodies are compiled or expanded where they are used.
 _FOLLOWED_KINDS = {"macro", "function", "typedef"}
 #: Brute-force coverage check limit (2**N assignments).

@@ -13,7 +13,7 @@ import functools
 import itertools
 import json
 import random
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -26,9 +26,10 @@ from .discover import display_path
 from .errors import UsageError
 from .graph.includes import IncludeGraph
 from .graph.resolve import SearchPath
+from .kbuild_flags import FlagRule, Unestablished
 from .macros import defined_macros
 from .models import Job, OptionSetting, Variant
-from .relevance import ABI_OPTIONS, Reason, relevant_options
+from .relevance import Reason, relevant_options
 from .scan import cindex, conditions, directives, symbols, uses
 from .scan.directives import ScanError, scan_directives
 from .scan.formula import TRUE, Formula, evaluate, to_c
@@ -104,10 +105,13 @@ class HeaderPlan:
 class Flipper:
     """Turns "option X to value V" into a Variant, through Kconfig when the tree has one."""
 
-    def __init__(self, backend: kconfig.KconfigBackend | None, knobs: KnobTable | None = None) -> None:
+    def __init__(self, backend: kconfig.KconfigBackend | None, knobs: KnobTable | None = None,
+                 rule: FlagRule | None = None) -> None:
         self.backend = backend
         #: Outside Kconfig: which plain macros are switches, and their tested values (``analysis.knobs``).
         self.knobs = knobs
+        #: What no variant can establish under the build's flags (``kbuild_flags``).
+        self.rule = rule if rule is not None else FlagRule()
         self._memo: dict[tuple[str, str], kconfig.Resolution | None] = {}
         #: Flips whose Kconfig evaluation failed, with the reason.
         self.failures: dict[tuple[str, str], str] = {}
@@ -145,17 +149,20 @@ class Flipper:
             return True
         return self.knobs.flippable(option)
 
-    def gives_variant(self, option: str, macros: Mapping[str, str]) -> bool:
-        """Whether flipping ``option`` from the baseline ``macros`` gives a variant to compile: a switch whose
-        flip the configuration system allows and that changes some macro (memoised; milliseconds per flip
-        with Linux's evaluator)."""
-        if not self.flippable(option):
-            return False
-        for target in self.targets_for(option, macros):
+    def flips(self, option: str, macros: Mapping[str, str]) -> Iterator[kconfig.Resolution]:
+        """The flips of ``option`` from the baseline ``macros`` that give a variant to compile, resolved as they are
+        asked for: of a switch, allowed by the configuration system, changing some macro (memoised; milliseconds
+        per flip with Linux's evaluator)."""
+        for target in self.targets_for(option, macros) if self.flippable(option) else ():
             resolution = self.resolve(option, target)
             if resolution is not None and resolution.achieved and resolution.defines:
-                return True
-        return False
+                yield resolution
+
+    def unestablished(self, option: str, macros: Mapping[str, str]) -> Unestablished | None:
+        """Why a variant some flip of ``option`` gives would establish no verdict, judged by ``rule`` on what the
+        flip resolves to: ``CONFIG_DYNAMIC_FTRACE=y`` comes only with ``CONFIG_FUNCTION_TRACER=y``, whose Kbuild
+        flags a variant lacks."""
+        return next(filter(None, (self.rule.check(r.to_variant(option)) for r in self.flips(option, macros))), None)
 
     def prefetch(self, wanted: Iterable[tuple[str, str]], workers: int) -> None:
         """Resolve ``wanted`` flips ``workers`` at a time, for backends that run each in its own process.
@@ -361,7 +368,7 @@ def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper | None = 
                 not deep and own >= strategy.max_options):
             plan.dropped_options += 1
             continue
-        usable = flipper is None or flipper.gives_variant(reason.option, macros)
+        usable = flipper is None or any(flipper.flips(reason.option, macros))
         kept.append(reason)
         own += not deep
         flipped += usable
@@ -423,7 +430,7 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
     plan.variants = list(unique.values())
     plan.variants = _drop_unbuilt(job, plan, macros, root)
     linux = isinstance(flipper.backend, kconfig.KernelConfBackend)  # an O= build keeps include/generated elsewhere
-    word_size = _word_size_changes(plan.variants) if linux else {}
+    word_size = _word_size_changes(plan.variants, flipper.rule)
     plan.unverified.update(word_size)
     compiled = [v for v in plan.variants if v.name not in word_size]
     if compiled and (linux or (flipper.backend is not None and kbuild.generates_headers(root))):
@@ -435,16 +442,12 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
     return plan
 
 
-def _word_size_changes(planned: Sequence[Variant]) -> dict[str, str]:
-    """The variants that change a word-size option, by name, with why they are not compiled: no verdict in
-    them would be established (``relevance.ABI_OPTIONS``), so neither a compile nor a Kbuild prepare is spent."""
-    found: dict[str, str] = {}
-    for variant in planned:
-        changed = [name for name, _ in variant.defines if name in ABI_OPTIONS]
-        if changed:
-            found[variant.name] = (f"not compiled: it changes {', '.join(changed)}, the word size, which the build's "
-                                   "-m64/-m32 flags fix and a variant keeps")
-    return found
+def _word_size_changes(planned: Sequence[Variant], rule: FlagRule) -> dict[str, str]:
+    """The variants that change the word size (``rule``), by name, with why they are not compiled: no verdict in
+    them would be established, so neither a compile nor a Kbuild prepare is spent.  A variant that changes Kbuild's
+    flags is compiled: a pass in it stands, a failure is reported not verified (``check.unestablished``)."""
+    reasons = {variant.name: rule.check(variant) for variant in planned}
+    return {name: f"not compiled: {reason}" for name, reason in reasons.items() if reason and reason.where is None}
 
 
 @functools.lru_cache(maxsize=8)

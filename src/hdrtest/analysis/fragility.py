@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..graph.includes import IncludeGraph
+from ..kbuild_flags import ABI_OPTIONS
 from ..macros import defined_macros
-from ..relevance import ABI_OPTIONS, Reason
+from ..relevance import Reason
 from ..scan.cindex import Definition
 from ..scan.formula import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, conj, disj, evaluate, neg, to_c
 from ..scan.formula import macros as macros_of
