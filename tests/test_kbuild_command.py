@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from hdrtest.check import check
 from hdrtest.compdb import origin_unit
-from hdrtest.kbuild_command import Command, Deriver, Underived, compile_command, overrides
-from hdrtest.models import Job, OptionSetting, Variant
+from hdrtest.kbuild_command import Command, Deriver, Underived, compile_command, is_rederived, overrides
+from hdrtest.models import Job, OptionSetting, Status, Variant
+from hdrtest.settings import Settings
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None or shutil.which("gcc") is None,
                                 reason="needs make and gcc")
@@ -114,3 +116,28 @@ def test_a_derivation_is_kept_until_a_makefile_changes(tmp_path: Path, monkeypat
     os.utime(root / "Makefile", ns=(time.time_ns(), time.time_ns()))
     again = Deriver(root, cache).command(job)
     assert isinstance(again, Underived) and "make could not be run" in again.reason
+
+
+@pytest.mark.linux
+@pytest.mark.slow
+def test_linux_a_flag_changing_variant_is_judged_under_the_flags_kbuild_gives_it(tmp_path: Path) -> None:
+    """include/linux/ftrace.h with CONFIG_FUNCTION_TRACER=y fails at asm/ftrace.h's ``#error`` under the baseline's
+    flags (no -mfentry); under Kbuild's own command for that configuration it passes, and nothing is written."""
+    tree = os.environ.get("HDRTEST_LINUX_TREE")
+    if not tree or not (Path(tree) / "compile_commands.json").is_file() or not (
+            Path(tree) / "include" / "generated" / "autoconf.h").is_file():
+        pytest.skip("HDRTEST_LINUX_TREE does not point at a prepared Linux tree with compile_commands.json")
+    root = Path(tree)
+    marker = tmp_path / "marker"
+    marker.write_text("")
+    report = check(Settings(root=root, cache_dir=str(tmp_path / "cache"), closure_analysis=False),
+                   [str(root / "include" / "linux" / "ftrace.h")])
+    traced = [r for r in report.results if any(str(c) == "CONFIG_FUNCTION_TRACER=y" for c in r.job.variant.changes)]
+    if not traced:
+        pytest.skip("the tree's configuration plans no CONFIG_FUNCTION_TRACER=y variant for ftrace.h")
+    for result in traced:
+        assert result.status is Status.PASS, result.raw_output
+        assert is_rederived(result.job) and "-mfentry" in result.job.flags
+    newer = [p for p in (root / "include", root / "drivers" / "gpu" / "drm" / "i915", root)
+             if p.stat().st_mtime_ns > marker.stat().st_mtime_ns]
+    assert newer == []

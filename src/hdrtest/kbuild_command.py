@@ -25,7 +25,7 @@ import shlex
 import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 
 from .compdb import clean_flags, origin_unit
@@ -40,6 +40,8 @@ _TOOL_VARIABLES = ("ARCH", "CC", "LD", "CROSS_COMPILE", "LLVM")
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")"})
 _TIMEOUT = 180.0
 _MARKER = "-DHDRTEST_KBUILD_DRY_RUN"
+#: Ends the ``flags_origin`` of a job whose flags Kbuild gave for its variant (``origin_unit`` then reads no unit).
+REDERIVED = "; flags re-derived by Kbuild's dry run for this variant"
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,14 @@ def compile_command(output: str, obj: str, source: str) -> Command | None:
 def _compiles(words: Sequence[str], obj: str, source: str) -> bool:
     return "-c" in words and source in words and any(
         a == "-o" and b == obj for a, b in zip(words, words[1:], strict=False))
+
+
+def rederived_job(job: Job, command: Command) -> Job:
+    return replace(job, compiler=command.compiler, flags=command.flags, flags_origin=job.flags_origin + REDERIVED)
+
+
+def is_rederived(job: Job) -> bool:
+    return job.flags_origin.endswith(REDERIVED)
 
 
 class Deriver:
