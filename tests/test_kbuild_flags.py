@@ -79,27 +79,41 @@ def test_the_rule_reads_a_flags_assignment_that_applies_in_the_baseline_or_in_th
                                                                              "arch/x86/Makefile:6")
 
 
-def test_a_variant_failing_for_a_flag_the_makefile_adds_is_not_verified(tmp_path: Path) -> None:
+def test_a_variant_failing_for_a_flag_the_makefile_adds_is_judged_under_the_flags_make_gives_it(tmp_path: Path) -> None:
     write_tree(tmp_path, {
-        "Makefile": "ifdef CONFIG_TRACER\nKBUILD_CFLAGS += -DUSING_FENTRY\nendif\n",
+        # Kbuild's shape: options become flags, the object rule compiles with them (and KCFLAGS).
+        "Makefile": "ifdef CONFIG_TRACER\nKBUILD_CFLAGS += -DUSING_FENTRY\nendif\n"
+                    "ifdef CONFIG_ODD\nKBUILD_CFLAGS += -DODD_FLAG\n$(error no build has CONFIG_ODD)\nendif\n"
+                    "%.o: %.c\n\tcc $(KBUILD_CFLAGS) $(KCFLAGS) -c -o $@ $<\n",
         "kernel/bounds.c": "int bounds;\n",
         "include/generated/bounds.h": "#define NR_PAGEFLAGS 1\n",
         "include/trace.h": "#ifdef CONFIG_TRACER\n#ifndef USING_FENTRY\n#error needs -DUSING_FENTRY\n#endif\n#endif\n"
                            "int traced;\n",
+        "include/odd.h": "#ifdef CONFIG_ODD\n#ifndef ODD_FLAG\n#error needs -DODD_FLAG\n#endif\n#endif\nint odd;\n",
         "include/plain.h": "#ifdef CONFIG_OTHER\n#error really broken\n#endif\nint plain;\n",
-        "include/main.c": '#include "trace.h"\n#include "plain.h"\n',
+        "include/main.c": '#include "trace.h"\n#include "odd.h"\n#include "plain.h"\n',
     })
     (tmp_path / "compile_commands.json").write_text(
         '[{"directory": ".", "file": "include/main.c", "arguments": ["cc", "-c", "include/main.c"]}]')
+    before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
     run = hdrtest("check", "--format", "json", "include", cwd=tmp_path)
     data = run.json()
     by = {(r["header"], r["variant"]["name"]): r for r in data["results"]}
+    # Under the flags the Makefile gives the unit with CONFIG_TRACER on, the header passes.
     traced = by[("include/trace.h", "CONFIG_TRACER=y")]
-    assert traced["status"] == "unverified", traced
-    assert "CONFIG_TRACER changes the flags Kbuild compiles with (Makefile:2)" in traced["diagnostics"][0]["message"]
+    assert traced["status"] == "pass", traced
+    assert traced["flags_origin"].endswith("flags re-derived by Kbuild's dry run for this variant")
+    assert "-DUSING_FENTRY" in traced["command"]
+    # No flags to be had for CONFIG_ODD: its failure is not established.
+    odd = by[("include/odd.h", "CONFIG_ODD=y")]
+    assert odd["status"] == "unverified", odd
+    message = odd["diagnostics"][0]["message"]
+    assert "CONFIG_ODD changes the flags Kbuild compiles with (Makefile:5), which Kbuild's dry run could not give" \
+        in message and "no build has CONFIG_ODD" in message
     # An option no Makefile line makes flags of keeps its failure.
     assert by[("include/plain.h", "CONFIG_OTHER=y")]["status"] == "fail"
     assert run.returncode == 1
+    assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
 
 
 def test_a_closure_option_whose_flip_resolves_through_a_flag_option_is_not_planned(tmp_path: Path) -> None:

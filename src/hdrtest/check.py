@@ -23,6 +23,7 @@ from .executors.local import Background, default_jobs
 from .explain import OWN_NOTE_KINDS, explain_report
 from .graph.affected import select_changed
 from .graph.store import GraphStore
+from .kbuild_command import Deriver, Underived, is_rederived, rederived_job
 from .kbuild_flags import rule_for
 from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status, not_verified
@@ -114,6 +115,8 @@ class VariantPlanning:
     unverified: dict[Job, str] = field(default_factory=dict)
     #: Variant jobs whose configuration's Kbuild prepare step fails (see ``kbuild.prepare_failed``).
     prepare_fails: dict[Job, kbuild.PrepareFailure] = field(default_factory=dict)
+    #: Failing variant jobs whose flags Kbuild's dry run could not give, with why (``kbuild_command``).
+    underived: dict[Job, str] = field(default_factory=dict)
 
 
 class RunStore:
@@ -256,13 +259,14 @@ def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
     return found
 
 
-def unestablished(result: Result, root: Path) -> Result:
+def unestablished(result: Result, root: Path, underived: str | None = None) -> Result:
     """A failure whose compile flags are not the ones the build would use is reported as not verified.
 
     Flags borrowed from an unrelated kernel object lack what the header's own directory adds
     (Kbuild's ccflags-y, its ``-I`` paths); a variant whose resolved settings change the flags of the Kbuild
-    tree at ``root`` (``kbuild_flags.FlagRule``) was compiled without them.  Neither failure says
-    anything established about the header.
+    tree at ``root`` (``kbuild_flags.FlagRule``) was compiled without them, unless they were re-derived
+    (``kbuild_command``; ``underived``: why they could not be).  Neither failure says anything established about
+    the header.
     """
     if result.status is not Status.FAIL:
         return result
@@ -272,10 +276,12 @@ def unestablished(result: Result, root: Path) -> Result:
         reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database "
                   f"includes it or sits in its directory, so that directory's own flags are unknown{said}")
     else:
-        found = rule_for(root, result.job).check(result.job.variant)
+        found = None if is_rederived(result.job) else rule_for(root, result.job).check(result.job.variant)
         if found is None:
             return result
-        reason = f"{found}: the failure may come from those flags, not from the header{said}"
+        missing = f", which Kbuild's dry run could not give: {underived}" if underived else (
+            ", which the variant was compiled without" if found.where is not None else "")
+        reason = f"{found}{missing}: the failure may come from those flags, not from the header{said}"
     return replace(not_verified(result.job, reason), duration=result.duration, command=result.command,
                    relevance=result.relevance, cached=result.cached)
 
@@ -341,8 +347,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     unbuilt = not_built(jobs, settings.root)
     jobs = [j for j in jobs if j not in unbuilt]
     store = RunStore(cache) if cache is not None else None
-    planning, results, hits, compiled = _run_owned(jobs, settings, source, backend, executor, store, progress)
-    ordered = _in_order(jobs, unbuilt, planning, {r.job: r for r in results}, settings.root)
+    planning, by_job, hits, compiled = _run_owned(jobs, settings, source, backend, executor, store, progress)
+    ordered = _in_order(jobs, unbuilt, planning, by_job, settings.root)
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=compiled - hits,
                        cache_hits=hits,
@@ -360,10 +366,10 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
 
 def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend: kconfig.KconfigBackend | None,
                executor: Executor | None, store: RunStore | None, progress: ProgressCallback | None
-               ) -> tuple[VariantPlanning, list[Result], int, int]:
+               ) -> tuple[VariantPlanning, dict[Job, Result], int, int]:
     """Plan the variants while the baselines compile, then run the variants worth compiling, on ``executor`` or
-    on one of the run's own, closed here (cancelling its work on any error); returns the planning, the results,
-    the cache hits and the jobs run."""
+    on one of the run's own, closed here (cancelling its work on any error); returns the planning, each planned
+    job's result, the cache hits and the jobs run."""
     options = compile_options(settings)
     runner = executor or make_executor(settings)
     baselines: Background[tuple[list[Result], int]] | None = None
@@ -377,6 +383,8 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend:
         planning.unverified.update(unestablished_variants(results, checkable))
         wanted = [j for j in checkable if j not in planning.unverified]
         more, more_hits = run_jobs(wanted, options, runner, cache=store, progress=_counted(progress, len(jobs), 0))
+        by_job = {r.job: r for r in results + more}
+        again, again_hits = _rederive(by_job, planning, settings, options, runner, store)
     except BaseException:
         runner.close(cancel=True)
         if baselines is not None:
@@ -384,7 +392,31 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend:
         raise
     if executor is None:
         runner.close()
-    return planning, results + more, hits + more_hits, len(jobs) + len(wanted)
+    return planning, by_job, hits + more_hits + again_hits, len(jobs) + len(wanted) + again
+
+
+def _rederive(by_job: dict[Job, Result], planning: VariantPlanning, settings: Settings, options: CompileOptions,
+              runner: Executor, store: RunStore | None) -> tuple[int, int]:
+    """Failing variants that change an option Kbuild turns into flags, compiled again with the command Kbuild gives
+    their unit in that configuration (``kbuild_command``), whose verdict replaces theirs in ``by_job``; those whose
+    command could not be had go to ``planning.underived``.  Returns the jobs run and the cache hits."""
+    root = settings.root
+    wanted = [job for job, result in by_job.items()
+              if result.status is Status.FAIL and not job.variant.is_baseline and job not in planning.prepare_fails
+              and not flags_are_a_guess(job.flags_origin) and kbuild.generates_headers(root)
+              and (found := rule_for(root, job).check(job.variant)) is not None and found.where is not None]
+    if not wanted:
+        return 0, 0
+    deriver = Deriver(root, None if settings.no_cache else run_caches(settings))
+    with ThreadPoolExecutor(max_workers=settings.jobs or default_jobs(), thread_name_prefix="kbuild") as pool:
+        commands = list(pool.map(deriver.command, wanted))
+    redo = {job: rederived_job(job, command) for job, command in zip(wanted, commands, strict=True)
+            if not isinstance(command, Underived)}
+    planning.underived.update({job: command.reason for job, command in zip(wanted, commands, strict=True)
+                               if isinstance(command, Underived)})
+    results, hits = run_jobs(list(redo.values()), options, runner, cache=store)
+    by_job.update(zip(redo, results, strict=True))
+    return len(redo), hits
 
 
 def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning, by_job: dict[Job, Result],
@@ -400,7 +432,7 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
             result = kbuild.prepare_failed(result, planning.prepare_fails[job])
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
-        ordered.append(unestablished(result, root))
+        ordered.append(unestablished(result, root, planning.underived.get(job)))
     return ordered
 
 

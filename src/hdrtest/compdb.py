@@ -195,6 +195,17 @@ def load(path: Path) -> list[Entry]:
 NEAREST_KERNEL_UNIT = "nearest kernel unit; none includes it"
 
 
+#: Every way ``FlagChooser`` says why it chose a unit, last in ``Job.flags_origin``'s "unit (why)".
+_WHY = frozenset({"includes it", "same directory", "parent directory", NEAREST_KERNEL_UNIT, "most common flags"})
+
+
+def origin_unit(origin: str) -> str | None:
+    """The unit (as shown: relative to the root when inside it) whose flags ``origin`` ("DATABASE: UNIT (WHY)")
+    names, None for flags from elsewhere (``--cflags``)."""
+    head, separator, why = origin.rpartition(" (")
+    return head.rpartition(": ")[2] if separator and why.endswith(")") and why[:-1] in _WHY else None
+
+
 def flags_are_a_guess(origin: str) -> bool:
     """Whether ``origin`` (a ``CompileFlags.origin``/``Job.flags_origin``) names borrowed kernel flags."""
     return origin.endswith(f"({NEAREST_KERNEL_UNIT})")

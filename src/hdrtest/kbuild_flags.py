@@ -134,7 +134,7 @@ class Unestablished:
         if self.where is None:
             return (f"it changes {', '.join(self.options)}, the word size, which the build's -m64/-m32 flags fix and "
                     "a variant keeps")
-        return f"{self.options[0]} changes the flags Kbuild compiles with ({self.where}), which a variant does not re-derive"
+        return f"{self.options[0]} changes the flags Kbuild compiles with ({self.where})"
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,8 @@ GENERATED = register("generated")
 VARIANTS = register("variants")
 #: Per-file use facts (``analysis.facts``).
 FACTS = register("facts")
+#: Kbuild's compile commands of variant configurations (``kbuild_command``).
+KBUILD_COMMANDS = register("kbuild-commands")
 
 
 def sizes(cache_dir: Path) -> dict[str, int]:
