@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .diagnostics import location_line
 from .models import CheckReport, Diagnostic, Result, RootCause, Status
 from .report import rootcause
 from .report.lines import reproducer, unverified_reason
@@ -105,7 +106,7 @@ def _error_line(result: Result) -> str:
     diag = first_error(result)
     if diag is None:
         return f"{result.status.value} (exit {result.returncode})"
-    return f"{diag.file}:{diag.line}:{diag.column}: {diag.severity}: {diag.message}"
+    return location_line(diag)
 
 
 def _witness(result: Result) -> str:

@@ -222,13 +222,14 @@ def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
             last = index == len(diag.include_chain) - 1
             prefix = "In file included from " if index == 0 else "                 from "
             lines.append(f"{prefix}{where}{':' if last else ','}")
-    lines.append(_location_line(diag))
+    lines.append(location_line(diag))
     for child in diag.children:
-        lines.append(_location_line(child))
+        lines.append(location_line(child))
     return lines
 
 
-def _location_line(diag: Diagnostic) -> str:
+def location_line(diag: Diagnostic) -> str:
+    """``file:line:col: severity: message [option]``, gcc's way (no column when there is none)."""
     place = diag.file or "hdrtest"
     if diag.line:
         place += f":{diag.line}"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .compile import private_dir, read_deps, variant_prelude_text
+from .diagnostics import location_line, make_mapper, parse_text
 from .errors import SetupError
 from .executors.local import default_jobs
 from .fixes import shown_path
@@ -78,8 +79,7 @@ class PrepareFailure:
 
     #: The unit, relative to the root.
     unit: str
-    #: Where its first error is, the path as the compiler spelled it (without a leading ``./``); None when
-    #: the first error line names no place.
+    #: Where its first error is, as an absolute path; None when the first error names no place.
     file: str | None
     line: int
     #: The first error's text after ``error:``, or the whole line when it names no place.
@@ -209,10 +209,6 @@ def prelude_text(headers: Iterable[tuple[str, str]]) -> str:
 # --------------------------------------------------------------------------- running Kbuild's steps
 
 
-# gcc's and clang's "path:line:col: error: text".
-_UNIT_ERROR = re.compile(r"(?:\./)?([^\s:()]+):(\d+):\d+: (?:fatal )?error: (.*)")
-
-
 class _Failed(Exception):
     """A step that stops regeneration; the message is shown to the user."""
 
@@ -221,13 +217,13 @@ class _Failed(Exception):
         self.failure = failure
 
 
-def _unit_fails(unit: str, output: str) -> _Failed:
-    first = _first_error(output)
+def _unit_fails(unit: str, output: str, inputs: _Inputs) -> _Failed:
+    error = next((d for d in parse_text(output, make_mapper(inputs.directory, inputs.root)) if d.is_error), None)
+    first = location_line(error) if error is not None else _first_line(output)
     reason = f"{unit} does not compile in this variant ({first})"
-    found = _UNIT_ERROR.match(first)
-    if found is None:
+    if error is None or not error.line or error.abs_file is None:
         return _Failed(reason, PrepareFailure(unit, None, 0, first, reason))
-    return _Failed(reason, PrepareFailure(unit, found.group(1), int(found.group(2)), found.group(3), reason))
+    return _Failed(reason, PrepareFailure(unit, error.abs_file, error.line, error.message, reason))
 
 
 @dataclass(frozen=True)
@@ -241,12 +237,8 @@ class _Inputs:
     timeout: float
 
 
-def _first_error(output: str) -> str:
-    for line in output.splitlines():
-        if " error: " in line:  # not "error" in a path ("In file included from .../errors/x.c")
-            return line.strip()
-    lines = [line for line in output.splitlines() if line.strip()]
-    return lines[0].strip() if lines else "no output"
+def _first_line(output: str) -> str:
+    return next((line.strip() for line in output.splitlines() if line.strip()), "no output")
 
 
 def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work: Path,
@@ -264,7 +256,7 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
         raise _Failed(f"compiling {shown_path(source, inputs.root)} took over {inputs.timeout:g} s")
     rel = shown_path(source, inputs.root)
     if out.returncode != 0:
-        raise _unit_fails(rel, out.err)
+        raise _unit_fails(rel, out.err, inputs)
     if not sed_offsets(out.out):
         raise _Failed(f"no '->NAME value' markers in the assembly of {rel}")
     witnesses.update(p for p in read_deps(deps, inputs.directory) if not p.startswith(str(work)))
@@ -285,7 +277,7 @@ def _timeconst(root: Path, hz: str) -> str | None:
         raise _Failed("bc took over 30 s on kernel/time/timeconst.bc")
     # Past the usual "wrong HZ" guard, an #error means the script refused the value.
     if out.returncode != 0 or "#error" in _HZ_CHECK.sub("", out.out):
-        raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_error(out.err or out.out)}")
+        raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_line(out.err or out.out)}")
     return out.out
 
 
@@ -474,7 +466,7 @@ def prepare_failed(result: Result, failure: PrepareFailure) -> Result:
     """
     said = _plain(failure.message)
     if result.status is Status.FAIL and failure.file is not None and any(
-            d.is_error and ((d.line == failure.line and _same_file(d.file, failure.file)) or _plain(d.message) == said)
+            d.is_error and ((d.line == failure.line and d.abs_file == failure.file) or _plain(d.message) == said)
             for d in result.diagnostics):
         note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
                           message=f"{failure.reason}; Kbuild's prepare step fails in this configuration with an error "
@@ -486,8 +478,3 @@ def prepare_failed(result: Result, failure: PrepareFailure) -> Result:
 def _plain(message: str) -> str:
     return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
 
-
-def _same_file(shown: str, relative: str) -> bool:
-    """Whether a diagnostic's path (relative to the root, or absolute) is the tree-relative ``relative``."""
-    shown = os.path.normpath(shown)
-    return shown == relative or shown.endswith("/" + relative)
