@@ -218,10 +218,9 @@ def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
     lines: list[str] = []
     if chain and diag.include_chain:
         for index, (file, line) in enumerate(reversed(diag.include_chain)):
-            where = f"{file}:{line}" if line else file
             last = index == len(diag.include_chain) - 1
             prefix = "In file included from " if index == 0 else "                 from "
-            lines.append(f"{prefix}{where}{':' if last else ','}")
+            lines.append(f"{prefix}{place(file, line)}{':' if last else ','}")
     lines.append(location_line(diag))
     for child in diag.children:
         lines.append(location_line(child))
@@ -229,11 +228,13 @@ def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
 
 
 def location_line(diag: Diagnostic) -> str:
-    """``file:line:col: severity: message [option]``, gcc's way (no column when there is none)."""
-    place = diag.file or "hdrtest"
-    if diag.line:
-        place += f":{diag.line}"
-        if diag.column:
-            place += f":{diag.column}"
+    """``file:line:col: severity: message [option]``, gcc's way."""
     option = f" [{diag.option}]" if diag.option else ""
-    return f"{place}: {diag.severity}: {diag.message}{option}"
+    return f"{place(diag.file or 'hdrtest', diag.line, diag.column)}: {diag.severity}: {diag.message}{option}"
+
+
+def place(file: str, line: int | None, column: int | None = None) -> str:
+    """``file:line:column`` as gcc prints it: without the line or the column where there is none."""
+    if not line:
+        return file
+    return f"{file}:{line}:{column}" if column else f"{file}:{line}"

@@ -17,6 +17,7 @@ from importlib import metadata, resources
 from typing import Any
 
 from .. import __version__
+from ..diagnostics import place
 from ..models import CheckReport, Diagnostic, Note, Result, RootCause
 from . import rootcause
 from .context import ReportContext
@@ -160,7 +161,7 @@ def _message(finding: Finding) -> dict[str, str]:
     diag = finding.diagnostic
     where = ""
     if finding.moved:
-        where = f" [in {diag.file}" + (f":{diag.line}" if diag.line else "") + "]"
+        where = f" [in {place(diag.file, diag.line)}]"
     text = f"{diag.message}{where} {_affected(finding)}"
     markdown = [text.replace("*", "\\*").replace("_", "\\_")]
     for note in diag.notes:
