@@ -12,19 +12,12 @@ from .lines import note_lines, reproducer, unverified_reason
 
 def result_lines(result: Result, baseline_status: Status | None = None) -> list[str]:
     job = result.job
-    head = f"FAIL {job.display} [{job.language}]"
-    if result.status is Status.TIMEOUT:
-        head = f"TIMEOUT {job.display} [{job.language}]"
-    elif result.status is Status.ERROR:
-        head = f"ERROR {job.display} [{job.language}]"
-    head += f" in {job.variant.describe()}"
-    lines = [head]
+    lines = [f"{result.status.value.upper()} {job.display} [{job.language}] in {job.variant.describe()}"]
     if not job.variant.is_baseline:
         if job.variant.reason:
             lines.append(f"  variant chosen because {job.variant.reason}")
         if baseline_status is not None:
-            verdict = _baseline_verdict(baseline_status)
-            lines.append(f"  the baseline configuration {verdict}")
+            lines.append(f"  the baseline configuration {_BASELINE_VERDICTS.get(baseline_status, 'fails too')}")
     if result.triage:
         lines.append(f"  impact: {result.triage}")
     for diag in result.diagnostics:
@@ -38,12 +31,7 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
     return lines
 
 
-def _baseline_verdict(status: Status) -> str:
-    if status is Status.PASS:
-        return "passes"
-    if status is Status.UNVERIFIED:
-        return "is not verified"
-    return "fails too"
+_BASELINE_VERDICTS = {Status.PASS: "passes", Status.UNVERIFIED: "is not verified"}
 
 
 def unverified_line(result: Result) -> str:
