@@ -100,13 +100,14 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, v
         command.append("-fdiagnostics-format=json")
     if deps_file is not None:
         command += ["-MD", "-MF", str(deps_file)]
-    return command + _inputs(job, variant_dir)
+    return command + main_inputs(job, variant_dir)
 
 
-def _inputs(job: Job, variant_dir: Path | None) -> list[str]:
-    """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard)."""
+def main_inputs(job: Job, variant_dir: Path | None, *, header: bool = True) -> list[str]:
+    """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard;
+    not at all without ``header``, for a probe of the configuration the header is compiled in)."""
     variant_file = _variant_prelude(job.variant, variant_dir)
-    headers = [job.header] * (2 if job.check_guard else 1)
+    headers = [job.header] * ((2 if job.check_guard else 1) if header else 0)
     return _main_file(job.language, [*job.preludes, *([variant_file] if variant_file else []), *headers])
 
 
@@ -123,7 +124,7 @@ def _deps_past_missing_files(job: Job, compiler_path: str, variant_dir: Path | N
     exist are what the verdict depends on (a superset: preprocessing goes on past the
     stop), and the cache watches every directory a missing include could appear in.
     """
-    listed = _listed(compiler_path, job.flags, job.directory, _inputs(job, variant_dir), job.timeout) or ()
+    listed = _listed(compiler_path, job.flags, job.directory, main_inputs(job, variant_dir), job.timeout) or ()
     # A missing file is listed as spelled, resolved here against the working directory.
     return tuple(d for d in listed if os.path.isfile(d))
 

@@ -191,11 +191,6 @@ def generated_dir(root: Path, flags: Sequence[str], directory: Path) -> Path:
     return root / "include" / "generated"
 
 
-def differing(headers: Iterable[tuple[str, str]], existing: dict[str, str | None]) -> list[tuple[str, str]]:
-    """The headers whose text differs from the tree's: identical ones would change nothing."""
-    return [(name, text) for name, text in headers if existing.get(name) != text]
-
-
 def prelude_text(headers: Iterable[tuple[str, str]]) -> str:
     """The headers as forced-header blocks, each keeping its own include guard."""
     blocks: list[str] = []
@@ -416,8 +411,8 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
     if isinstance(found, Regeneration):
         return found
     existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
-    fresh = differing(found, existing)
-    return Regeneration(headers=found, text=prelude_text(fresh))
+    # Only headers whose text differs from the tree's: identical ones would change nothing.
+    return Regeneration(headers=found, text=prelude_text((n, t) for n, t in found if existing.get(n) != t))
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,

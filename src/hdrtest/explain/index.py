@@ -139,8 +139,7 @@ def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | 
         SYMBOLS.directory(cache_dir).mkdir(parents=True, exist_ok=True)
     except OSError:
         cache_dir = private_dir()  # an unusable --cache-dir costs the cache, not the explanation
-    index: IndexLike = SymbolIndex.build(paths, cache_dir, options)
-    return index
+    return SymbolIndex.build(paths, cache_dir, options)
 
 
 class EmptyIndex:
