@@ -55,6 +55,8 @@ class Findings:
     breakages: list[Breakage]
     baseline_failures: list[Result]
     refuted_uses: int  # distinct reasons among the refuted candidates
+    #: Failing results no root cause accounts for (baseline failures, or errors away from the use).
+    unattributed: int
 
 
 def first_error(result: Result) -> Diagnostic | None:
@@ -93,13 +95,8 @@ def findings(report: CheckReport) -> Findings:
         breakages.setdefault(key, Breakage(place, message, key[2])).results.append(result)
     ranked = sorted(breakages.values(), key=lambda b: (-len(b.headers), b.place, b.setting))
     return Findings(report.root_causes, own, ranked, baseline_failures,
-                    len({reason for _h, _o, reason in report.refuted}))
-
-
-def unattributed(report: CheckReport) -> int:
-    """Failing results no root cause accounts for (baseline failures, or errors away from the use)."""
-    grouped = {id(r) for cause in report.root_causes for r in cause.results}
-    return sum(1 for r in report.failures if id(r) not in grouped)
+                    len({reason for _h, _o, reason in report.refuted}),
+                    sum(1 for r in report.failures if id(r) not in grouped))
 
 
 def _error_line(result: Result) -> str:
@@ -182,7 +179,7 @@ def render_json(report: CheckReport) -> str:
         "refuted_candidates": [{"header": h, "option": o, "reason": r} for h, o, r in report.refuted],
         "refuted_uses": found.refuted_uses,
         "unverified": dict(_unverified_counts(report).most_common()),
-        "unattributed_failures": unattributed(report),
+        "unattributed_failures": found.unattributed,
         "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

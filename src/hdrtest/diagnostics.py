@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .fixes.edits import shown_path
 from .models import Diagnostic
 from .names import printable
 
@@ -40,11 +41,7 @@ def make_mapper(directory: Path, root: Path) -> PathMapper:
             result: tuple[str, str | None] = (raw, None)
         else:
             absolute = Path(os.path.normpath(directory / raw))
-            try:
-                shown = printable(absolute.relative_to(root).as_posix())
-            except ValueError:
-                shown = printable(absolute.as_posix())
-            result = (shown, str(absolute))
+            result = (printable(shown_path(absolute, root)), str(absolute))
         cache[raw] = result
         return result
 

@@ -33,6 +33,7 @@ from .diagnostics import location_line, make_mapper, parse_text
 from .errors import SetupError
 from .executors.local import default_jobs
 from .fixes import shown_path
+from .graph.store import current_stamp
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
 from .store.atomic import write_atomic
@@ -326,14 +327,6 @@ def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
                          *(_file_bytes(src) for src in sources))
 
 
-def _stamp(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_mtime_ns, st.st_size]
-
-
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
     """A stored result, if every file the compiles read is unchanged since."""
     try:
@@ -343,14 +336,15 @@ def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
     if not isinstance(data, dict):
         return None
     for path, stamp in data.get("witnesses", {}).items():
-        if _stamp(path) != stamp:
+        now = current_stamp(path)
+        if (list(now) if now is not None else None) != stamp:
             return None
     headers = tuple((str(name), str(text)) for name, text in data.get("headers", []))
     return headers or None  # a damaged record is a miss, not "nothing to regenerate"
 
 
 def _disk_put(cache_dir: Path, key: str, headers: tuple[tuple[str, str], ...], witnesses: set[str]) -> None:
-    record = {"headers": [list(h) for h in headers], "witnesses": {p: _stamp(p) for p in sorted(witnesses)}}
+    record = {"headers": [list(h) for h in headers], "witnesses": {p: current_stamp(p) for p in sorted(witnesses)}}
     write_atomic(GENERATED.path(cache_dir, key, ".json"), json.dumps(record).encode())
 
 
