@@ -115,10 +115,6 @@ def _witness(result: Result) -> str:
     return f"witness: {lines}{also}; the exact compile: --format json"
 
 
-def _examples(headers: list[str], shown: int = 3) -> str:
-    return ", ".join(headers[:shown]) + (", ..." if len(headers) > shown else "")
-
-
 def _unverified_counts(report: CheckReport) -> Counter[str]:
     """Not-verified results by the kind of reason (its text before the first ': ' or ';'; a place such as
     ``Makefile:1123`` stays whole)."""
@@ -131,7 +127,7 @@ def render_text(report: CheckReport) -> str:
     for rank, (cause, own) in enumerate(zip(found.causes, found.own), 1):
         lines.append(f"{rank:3}. {rootcause.summary(cause)}")
         if own:
-            lines.append(f"       it also breaks, at the use: {_examples(list(dict.fromkeys(r.job.display for r in own)))}")
+            lines.append(f"       it also breaks, at the use: {rootcause.examples(list(dict.fromkeys(r.job.display for r in own)))}")
         lines.append(f"       error: {_error_line(cause.results[0])}")
         lines.append(f"       {_witness(cause.results[0])}")
     lines.append(f"{len(found.breakages)} other breakage(s) (a variant fails where the baseline passes; by first "
@@ -139,7 +135,7 @@ def render_text(report: CheckReport) -> str:
     for rank, breakage in enumerate(found.breakages, len(found.causes) + 1):
         noun = "header" if len(breakage.headers) == 1 else "headers"
         lines.append(f"{rank:3}. {breakage.place}: {breakage.message}: breaks {len(breakage.headers)} {noun} in "
-                     f"{breakage.setting}, e.g. {_examples(breakage.headers)}")
+                     f"{breakage.setting}, e.g. {rootcause.examples(breakage.headers)}")
         lines.append(f"       {_witness(breakage.results[0])}")
     if found.baseline_failures:
         lines.append(f"{len(found.baseline_failures)} header(s) fail in the baseline configuration (the "

@@ -37,7 +37,7 @@ from .graph.store import current_stamp
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
 from .store.atomic import write_atomic
-from .store.namespaces import GENERATED
+from .store.namespaces import GENERATED, load
 from .toolchain import probe
 from .toolchain.flags import parse_flags
 from .toolchain.run import run
@@ -329,10 +329,7 @@ def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
 
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
     """A stored result, if every file the compiles read is unchanged since."""
-    try:
-        data = json.loads(GENERATED.path(cache_dir, key, ".json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    data = load(GENERATED.path(cache_dir, key, ".json"), json.loads)
     if not isinstance(data, dict):
         return None
     for path, stamp in data.get("witnesses", {}).items():

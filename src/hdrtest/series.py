@@ -98,8 +98,7 @@ def checkout(tree: Path, commit: str) -> None:
 class _Walk:
     """What walking the series needs at every step."""
 
-    settings: Settings  # the user's
-    tree_settings: Settings  # the same, pointed at the worktree
+    tree_settings: Settings  # the user's, pointed at the worktree
     top: Path
     tree: Path
     rel_root: str
@@ -165,7 +164,7 @@ def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Seque
     config = diffmode.config_names(settings, top)
     steps: list[Step] = []
     with diffmode.private_worktree(settings, top, base_commit, "hdrtest-series-") as (tree, tree_settings):
-        walk = _Walk(settings, tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
+        walk = _Walk(tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
         for commit in commits:
             steps.append(walk.step(commit))
     return SeriesResult(base_rev, head_rev, base_commit, top, steps, _still_broken(steps))
