@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .compile import private_dir, read_deps, variant_prelude_text
 from .diagnostics import location_line, make_mapper, parse_text
@@ -40,7 +41,7 @@ from .store.atomic import write_atomic
 from .store.namespaces import GENERATED, load
 from .toolchain import probe
 from .toolchain.flags import parse_flags
-from .toolchain.run import run
+from .toolchain.run import Completed, run
 
 Defines = tuple[tuple[str, str | None], ...]
 
@@ -244,13 +245,8 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     deps = work / f"{basename}.d"
     command = [inputs.compiler, *kbuild_flags(inputs.flags, basename), "-include", str(forced_file),
                "-MD", "-MF", str(deps), "-S", "-o", "-", "-x", "c", str(source)]
-    try:
-        out = run(command, cwd=inputs.directory, timeout=inputs.timeout, limit=1 << 28)
-    except OSError as exc:
-        raise _Failed(f"cannot run {inputs.compiler}: {exc}") from None
-    if out.timed_out:
-        raise _Failed(f"compiling {shown_path(source, inputs.root)} took over {inputs.timeout:g} s")
     rel = shown_path(source, inputs.root)
+    out = _step(command, f"compiling {rel}", inputs.timeout, cwd=inputs.directory, limit=1 << 28)
     if out.returncode != 0:
         raise _unit_fails(rel, out.err, inputs)
     if not sed_offsets(out.out):
@@ -259,18 +255,24 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     return out.out
 
 
+def _step(argv: list[str], what: str, timeout: float, **options: Any) -> Completed:
+    """One of Kbuild's steps run; one that cannot start or does not finish in time stops regeneration."""
+    try:
+        out = run(argv, timeout=timeout, **options)
+    except OSError as exc:
+        raise _Failed(f"cannot run {argv[0]}: {exc}") from None
+    if out.timed_out:
+        raise _Failed(f"{what} took over {timeout:g} s")
+    return out
+
+
 def _timeconst(root: Path, hz: str) -> str | None:
     """``timeconst.h`` for ``hz`` via the tree's bc script; None without bc (not an error)."""
     bc = shutil.which("bc")
     script = root / "kernel" / "time" / "timeconst.bc"
     if bc is None or not script.is_file():
         return None
-    try:
-        out = run([bc, "-q", str(script)], input=(hz + "\n").encode(), timeout=30)
-    except OSError as exc:
-        raise _Failed(f"bc failed on kernel/time/timeconst.bc: {exc}") from None
-    if out.timed_out:
-        raise _Failed("bc took over 30 s on kernel/time/timeconst.bc")
+    out = _step([bc, "-q", str(script)], "bc on kernel/time/timeconst.bc", 30, input=(hz + "\n").encode())
     # Past the usual "wrong HZ" guard, an #error means the script refused the value.
     if out.returncode != 0 or "#error" in _HZ_CHECK.sub("", out.out):
         raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_line(out.err or out.out)}")
