@@ -108,7 +108,7 @@ def test_series_names_the_breaking_and_the_fixing_commit(broken_then_fixed: tupl
     assert found.still_broken == []  # HEAD is clean
     assert found.has_new_failures and not found.bisectable
     # Commit 3 touches no header: nothing to compile there.
-    assert found.steps[2].diff.headers == []
+    assert found.steps[2].headers == []
 
     text = series_report.render_text(found)
     assert "breaks" in text.splitlines()[0] or "=== [2/5]" in text

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .diagnostics import location_line
 from .models import CheckReport, Diagnostic, Result, RootCause, Status
 from .report import rootcause
 from .report.lines import reproducer, unverified_reason
@@ -54,6 +55,8 @@ class Findings:
     breakages: list[Breakage]
     baseline_failures: list[Result]
     refuted_uses: int  # distinct reasons among the refuted candidates
+    #: Failing results no root cause accounts for (baseline failures, or errors away from the use).
+    unattributed: int
 
 
 def first_error(result: Result) -> Diagnostic | None:
@@ -92,20 +95,15 @@ def findings(report: CheckReport) -> Findings:
         breakages.setdefault(key, Breakage(place, message, key[2])).results.append(result)
     ranked = sorted(breakages.values(), key=lambda b: (-len(b.headers), b.place, b.setting))
     return Findings(report.root_causes, own, ranked, baseline_failures,
-                    len({reason for _h, _o, reason in report.refuted}))
-
-
-def unattributed(report: CheckReport) -> int:
-    """Failing results no root cause accounts for (baseline failures, or errors away from the use)."""
-    grouped = {id(r) for cause in report.root_causes for r in cause.results}
-    return sum(1 for r in report.failures if id(r) not in grouped)
+                    len({reason for _h, _o, reason in report.refuted}),
+                    sum(1 for r in report.failures if id(r) not in grouped))
 
 
 def _error_line(result: Result) -> str:
     diag = first_error(result)
     if diag is None:
         return f"{result.status.value} (exit {result.returncode})"
-    return f"{diag.file}:{diag.line}:{diag.column}: {diag.severity}: {diag.message}"
+    return location_line(diag)
 
 
 def _witness(result: Result) -> str:
@@ -115,10 +113,6 @@ def _witness(result: Result) -> str:
     implied = [c for c in variant.implied if c.name not in flipped]
     also = f" (which also sets {len(implied)} more option(s))" if implied else ""
     return f"witness: {lines}{also}; the exact compile: --format json"
-
-
-def _examples(headers: list[str], shown: int = 3) -> str:
-    return ", ".join(headers[:shown]) + (", ..." if len(headers) > shown else "")
 
 
 def _unverified_counts(report: CheckReport) -> Counter[str]:
@@ -133,7 +127,7 @@ def render_text(report: CheckReport) -> str:
     for rank, (cause, own) in enumerate(zip(found.causes, found.own), 1):
         lines.append(f"{rank:3}. {rootcause.summary(cause)}")
         if own:
-            lines.append(f"       it also breaks, at the use: {_examples(list(dict.fromkeys(r.job.display for r in own)))}")
+            lines.append(f"       it also breaks, at the use: {rootcause.examples(list(dict.fromkeys(r.job.display for r in own)))}")
         lines.append(f"       error: {_error_line(cause.results[0])}")
         lines.append(f"       {_witness(cause.results[0])}")
     lines.append(f"{len(found.breakages)} other breakage(s) (a variant fails where the baseline passes; by first "
@@ -141,7 +135,7 @@ def render_text(report: CheckReport) -> str:
     for rank, breakage in enumerate(found.breakages, len(found.causes) + 1):
         noun = "header" if len(breakage.headers) == 1 else "headers"
         lines.append(f"{rank:3}. {breakage.place}: {breakage.message}: breaks {len(breakage.headers)} {noun} in "
-                     f"{breakage.setting}, e.g. {_examples(breakage.headers)}")
+                     f"{breakage.setting}, e.g. {rootcause.examples(breakage.headers)}")
         lines.append(f"       {_witness(breakage.results[0])}")
     if found.baseline_failures:
         lines.append(f"{len(found.baseline_failures)} header(s) fail in the baseline configuration (the "
@@ -181,7 +175,7 @@ def render_json(report: CheckReport) -> str:
         "refuted_candidates": [{"header": h, "option": o, "reason": r} for h, o, r in report.refuted],
         "refuted_uses": found.refuted_uses,
         "unverified": dict(_unverified_counts(report).most_common()),
-        "unattributed_failures": unattributed(report),
+        "unattributed_failures": found.unattributed,
         "skipped": [{"header": s.header, "reason": s.reason} for s in report.skipped],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

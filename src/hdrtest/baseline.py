@@ -205,18 +205,10 @@ def new_errors(result: Result, known: Counter[ErrorKey]) -> list[Diagnostic]:
     return fresh
 
 
-def is_new_failure(result: Result, known: Counter[ErrorKey]) -> bool:
-    if not result.status.failed:
-        return False
-    if not known:
-        return True
-    return bool(error_keys(result) - known)
-
-
 def new_failures(report: CheckReport, baseline: Baseline) -> list[Result]:
-    """Failed results with at least one error the baseline does not know."""
+    """Failed results with at least one error the baseline does not know (a failure has one error key at least)."""
     ensure_classified(report.failures)
-    return [r for r in report.failures if is_new_failure(r, baseline.known_errors(result_key(r)))]
+    return [r for r in report.failures if error_keys(r) - baseline.known_errors(result_key(r))]
 
 
 def mark(report: CheckReport, baseline: Baseline) -> None:

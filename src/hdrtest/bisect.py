@@ -67,8 +67,7 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
         rel_header = absolute.resolve().relative_to(top)
     except ValueError:
         raise UsageError("the header is outside the git repository", path=header) from None
-    with diffmode.private_worktree(top, bad_commit, "hdrtest-series-") as (tree, scratch):
-        tree_settings = diffmode.rebase_settings(settings, top, tree, scratch / "settings")
+    with diffmode.private_worktree(settings, top, bad_commit, "hdrtest-series-") as (tree, tree_settings):
         tree_header = tree / rel_header
         if not tree_header.is_file():
             raise UsageError(f"no such header at {bad}", path=header)

@@ -100,21 +100,20 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, v
         command.append("-fdiagnostics-format=json")
     if deps_file is not None:
         command += ["-MD", "-MF", str(deps_file)]
-    return command + _inputs(job, variant_dir)
+    return command + main_inputs(job, variant_dir)
 
 
-def _inputs(job: Job, variant_dir: Path | None) -> list[str]:
-    """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard)."""
-    command = ["-x", job.language, os.devnull]
-    for prelude in job.preludes:
-        command += ["-include", str(prelude)]
+def main_inputs(job: Job, variant_dir: Path | None, *, header: bool = True) -> list[str]:
+    """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard;
+    not at all without ``header``, for a probe of the configuration the header is compiled in)."""
     variant_file = _variant_prelude(job.variant, variant_dir)
-    if variant_file is not None:
-        command += ["-include", str(variant_file)]
-    command += ["-include", str(job.header)]
-    if job.check_guard:
-        command += ["-include", str(job.header)]
-    return command
+    headers = [job.header] * ((2 if job.check_guard else 1) if header else 0)
+    return _main_file(job.language, [*job.preludes, *([variant_file] if variant_file else []), *headers])
+
+
+def _main_file(language: str, forced: list[Path]) -> list[str]:
+    """The empty main file in ``language``, with ``forced`` included before it."""
+    return ["-x", language, os.devnull, *(word for path in forced for word in ("-include", str(path)))]
 
 
 def _deps_past_missing_files(job: Job, compiler_path: str, variant_dir: Path | None) -> tuple[str, ...]:
@@ -125,30 +124,27 @@ def _deps_past_missing_files(job: Job, compiler_path: str, variant_dir: Path | N
     exist are what the verdict depends on (a superset: preprocessing goes on past the
     stop), and the cache watches every directory a missing include could appear in.
     """
-    deps_file = scratch_deps_file()
-    command = [compiler_path, *job.flags, "-M", "-MG", "-MF", str(deps_file), *_inputs(job, variant_dir)]
-    try:
-        done = _run(command, job.directory, job.timeout)
-        listed = read_deps(deps_file, job.directory) if done[0] == 0 else ()
-    finally:
-        deps_file.unlink(missing_ok=True)
+    listed = _listed(compiler_path, job.flags, job.directory, main_inputs(job, variant_dir), job.timeout) or ()
     # A missing file is listed as spelled, resolved here against the working directory.
     return tuple(d for d in listed if os.path.isfile(d))
+
+
+def _listed(compiler_path: str, flags: tuple[str, ...], directory: Path, inputs: list[str],
+            timeout: float) -> tuple[str, ...] | None:
+    """The files a ``-M -MG`` run over ``inputs`` lists, or None when it fails."""
+    deps_file = scratch_deps_file()
+    try:
+        done = _run([compiler_path, *flags, "-M", "-MG", "-MF", str(deps_file), *inputs], directory, timeout)
+        return read_deps(deps_file, directory) if done[0] == 0 else None
+    finally:
+        deps_file.unlink(missing_ok=True)
 
 
 @functools.lru_cache(maxsize=256)
 def _read_by_preludes(compiler_path: str, flags: tuple[str, ...], directory: Path, language: str,
                       preludes: tuple[Path, ...], timeout: float) -> frozenset[str] | None:
     """Real paths of the files the preludes read (once per set of flags), or None when that is unknown."""
-    deps_file = scratch_deps_file()
-    command = [compiler_path, *flags, "-M", "-MG", "-MF", str(deps_file), "-x", language, os.devnull]
-    for prelude in preludes:
-        command += ["-include", str(prelude)]
-    try:
-        done = _run(command, directory, timeout)
-        listed = read_deps(deps_file, directory) if done[0] == 0 else None
-    finally:
-        deps_file.unlink(missing_ok=True)
+    listed = _listed(compiler_path, flags, directory, _main_file(language, list(preludes)), timeout)
     return frozenset(os.path.realpath(d) for d in listed) if listed is not None else None
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .fixes.edits import shown_path
 from .models import Diagnostic
 from .names import printable
 
@@ -40,11 +41,7 @@ def make_mapper(directory: Path, root: Path) -> PathMapper:
             result: tuple[str, str | None] = (raw, None)
         else:
             absolute = Path(os.path.normpath(directory / raw))
-            try:
-                shown = printable(absolute.relative_to(root).as_posix())
-            except ValueError:
-                shown = printable(absolute.as_posix())
-            result = (shown, str(absolute))
+            result = (printable(shown_path(absolute, root)), str(absolute))
         cache[raw] = result
         return result
 
@@ -218,21 +215,23 @@ def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
     lines: list[str] = []
     if chain and diag.include_chain:
         for index, (file, line) in enumerate(reversed(diag.include_chain)):
-            where = f"{file}:{line}" if line else file
             last = index == len(diag.include_chain) - 1
             prefix = "In file included from " if index == 0 else "                 from "
-            lines.append(f"{prefix}{where}{':' if last else ','}")
-    lines.append(_location_line(diag))
+            lines.append(f"{prefix}{place(file, line)}{':' if last else ','}")
+    lines.append(location_line(diag))
     for child in diag.children:
-        lines.append(_location_line(child))
+        lines.append(location_line(child))
     return lines
 
 
-def _location_line(diag: Diagnostic) -> str:
-    place = diag.file or "hdrtest"
-    if diag.line:
-        place += f":{diag.line}"
-        if diag.column:
-            place += f":{diag.column}"
+def location_line(diag: Diagnostic) -> str:
+    """``file:line:col: severity: message [option]``, gcc's way."""
     option = f" [{diag.option}]" if diag.option else ""
-    return f"{place}: {diag.severity}: {diag.message}{option}"
+    return f"{place(diag.file or 'hdrtest', diag.line, diag.column)}: {diag.severity}: {diag.message}{option}"
+
+
+def place(file: str, line: int | None, column: int | None = None) -> str:
+    """``file:line:column`` as gcc prints it: without the line or the column where there is none."""
+    if not line:
+        return file
+    return f"{file}:{line}:{column}" if column else f"{file}:{line}"

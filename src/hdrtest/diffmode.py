@@ -121,33 +121,21 @@ def _scannable(name: str, settings: Settings) -> bool:
     return _is_header(name, settings) or name.endswith(_INCLUDABLE_SUFFIXES)
 
 
-@dataclass(frozen=True)
-class Tree:
-    """One revision's files: ``top`` is the repository's top level there, ``root`` the checked root in it
-    (spelled as its settings spell it, so that changed files and discovered headers share one spelling)."""
-
-    top: Path
-    root: Path
-    settings: Settings
-
-    def path(self, name: str, rel_root: str) -> Path:
-        """A repository-relative name as a path of this tree."""
-        prefix = "" if rel_root in ("", ".") else rel_root.rstrip("/") + "/"
-        if prefix == "" or name.startswith(prefix):
-            return Path(os.path.normpath(self.root / name[len(prefix):]))
-        return Path(os.path.normpath(self.top / name))
-
-
-def affected_in(tree: Tree, rel_root: str, changed: Sequence[str], config: set[str],
+def affected_in(top: Path, settings: Settings, rel_root: str, changed: Sequence[str], config: set[str],
                 prefixes: Sequence[str]) -> set[str]:
-    """Root-relative headers of ``tree`` that the change can affect: the selection ``--changed-since`` makes
-    (``graph.affected``), on this revision's files with its own flags."""
-    settings = tree.settings
-    wanted = [str(tree.root / p) for p in prefixes]
-    headers, _ = discover(paths_to_check(settings, wanted), settings)
+    """Root-relative headers of one revision's files (``top``: the repository's top level there, ``settings``
+    pointed at it) that the change can affect: the selection ``--changed-since`` makes (``graph.affected``),
+    with the revision's own flags."""
+    root = settings.root  # spelled as the settings spell it, so changed files and discovered headers share one spelling
+    prefix = "" if rel_root in ("", ".") else rel_root.rstrip("/") + "/"
+
+    def path(name: str) -> Path:
+        inside = prefix == "" or name.startswith(prefix)
+        return Path(os.path.normpath(root / name[len(prefix):] if inside else top / name))
+
+    headers, _ = discover(paths_to_check(settings, [str(root / p) for p in prefixes]), settings)
     jobs = baseline_jobs(headers, settings, flag_source(settings))
-    selected = select_jobs(jobs, [tree.path(name, rel_root) for name in changed],
-                           config=[tree.path(name, rel_root) for name in config])
+    selected = select_jobs(jobs, [path(name) for name in changed], config=[path(name) for name in config])
     return {job.display for job in selected}
 
 
@@ -365,13 +353,14 @@ def check_tree(settings: Settings, headers: list[str], progress: ProgressCallbac
 
 
 @contextmanager
-def private_worktree(top: Path, commit: str, prefix: str) -> Iterator[tuple[Path, Path]]:
-    """A detached worktree of ``commit`` in a scratch directory, and the directory; unregistered on every way out."""
+def private_worktree(settings: Settings, top: Path, commit: str, prefix: str) -> Iterator[tuple[Path, Settings]]:
+    """A detached worktree of ``commit`` in a scratch directory, and ``settings`` pointed at it
+    (``rebase_settings``); unregistered on every way out."""
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
     tree = scratch / "tree"
     try:
         vcs.git(top, "worktree", "add", "--detach", "--quiet", str(tree), commit, why=_WHY)
-        yield tree, scratch
+        yield tree, rebase_settings(settings, top, tree, scratch / "settings")
     finally:
         vcs.git(top, "worktree", "remove", "--force", str(tree), check=False)
         # A failed remove (or an add a signal cut short: git may have registered it already) must not leave a
@@ -390,17 +379,13 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
     prefixes = _prefixes(settings, root, paths)
     config = config_names(settings, top)
     with ExitStack() as worktrees:
-        base_tree, base_scratch = worktrees.enter_context(private_worktree(top, base_commit, "hdrtest-diff-"))
-        base_settings = rebase_settings(settings, top, base_tree, base_scratch / "settings")
+        base_tree, base_settings = worktrees.enter_context(private_worktree(settings, top, base_commit, "hdrtest-diff-"))
         head_tree, head_settings = top, settings
         if head_commit is not None:
-            head_tree, head_scratch = worktrees.enter_context(private_worktree(top, head_commit, "hdrtest-diff-"))
-            head_settings = rebase_settings(settings, top, head_tree, head_scratch / "settings")
-        headers: set[str] = set()
-        for side in (Tree(base_tree, base_settings.root, base_settings),
-                     Tree(head_tree, head_settings.root, head_settings)):
-            headers |= affected_in(side, rel_root, changed, config, prefixes)
-        ordered = sorted(headers)
+            head_tree, head_settings = worktrees.enter_context(
+                private_worktree(settings, top, head_commit, "hdrtest-diff-"))
+        ordered = sorted(affected_in(base_tree, base_settings, rel_root, changed, config, prefixes)
+                         | affected_in(head_tree, head_settings, rel_root, changed, config, prefixes))
         # BASE's errors only need their class (``compare`` classifies); HEAD's new ones are explained.
         base_report = check_tree(base_settings, ordered, progress, explain=False)
         head_report = check_tree(head_settings, ordered, progress, explain=True)

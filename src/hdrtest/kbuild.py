@@ -27,18 +27,21 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .compile import private_dir, read_deps, variant_prelude_text
+from .diagnostics import location_line, make_mapper, parse_text
 from .errors import SetupError
 from .executors.local import default_jobs
 from .fixes import shown_path
+from .graph.store import current_stamp
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
 from .store.atomic import write_atomic
-from .store.namespaces import GENERATED
+from .store.namespaces import GENERATED, load
 from .toolchain import probe
 from .toolchain.flags import parse_flags
-from .toolchain.run import run
+from .toolchain.run import Completed, run
 
 Defines = tuple[tuple[str, str | None], ...]
 
@@ -78,8 +81,7 @@ class PrepareFailure:
 
     #: The unit, relative to the root.
     unit: str
-    #: Where its first error is, the path as the compiler spelled it (without a leading ``./``); None when
-    #: the first error line names no place.
+    #: Where its first error is, as an absolute path; None when the first error names no place.
     file: str | None
     line: int
     #: The first error's text after ``error:``, or the whole line when it names no place.
@@ -191,11 +193,6 @@ def generated_dir(root: Path, flags: Sequence[str], directory: Path) -> Path:
     return root / "include" / "generated"
 
 
-def differing(headers: Iterable[tuple[str, str]], existing: dict[str, str | None]) -> list[tuple[str, str]]:
-    """The headers whose text differs from the tree's: identical ones would change nothing."""
-    return [(name, text) for name, text in headers if existing.get(name) != text]
-
-
 def prelude_text(headers: Iterable[tuple[str, str]]) -> str:
     """The headers as forced-header blocks, each keeping its own include guard."""
     blocks: list[str] = []
@@ -209,10 +206,6 @@ def prelude_text(headers: Iterable[tuple[str, str]]) -> str:
 # --------------------------------------------------------------------------- running Kbuild's steps
 
 
-# gcc's and clang's "path:line:col: error: text".
-_UNIT_ERROR = re.compile(r"(?:\./)?([^\s:()]+):(\d+):\d+: (?:fatal )?error: (.*)")
-
-
 class _Failed(Exception):
     """A step that stops regeneration; the message is shown to the user."""
 
@@ -221,13 +214,13 @@ class _Failed(Exception):
         self.failure = failure
 
 
-def _unit_fails(unit: str, output: str) -> _Failed:
-    first = _first_error(output)
+def _unit_fails(unit: str, output: str, inputs: _Inputs) -> _Failed:
+    error = next((d for d in parse_text(output, make_mapper(inputs.directory, inputs.root)) if d.is_error), None)
+    first = location_line(error) if error is not None else _first_line(output)
     reason = f"{unit} does not compile in this variant ({first})"
-    found = _UNIT_ERROR.match(first)
-    if found is None:
+    if error is None or not error.line or error.abs_file is None:
         return _Failed(reason, PrepareFailure(unit, None, 0, first, reason))
-    return _Failed(reason, PrepareFailure(unit, found.group(1), int(found.group(2)), found.group(3), reason))
+    return _Failed(reason, PrepareFailure(unit, error.abs_file, error.line, error.message, reason))
 
 
 @dataclass(frozen=True)
@@ -241,12 +234,8 @@ class _Inputs:
     timeout: float
 
 
-def _first_error(output: str) -> str:
-    for line in output.splitlines():
-        if " error: " in line:  # not "error" in a path ("In file included from .../errors/x.c")
-            return line.strip()
-    lines = [line for line in output.splitlines() if line.strip()]
-    return lines[0].strip() if lines else "no output"
+def _first_line(output: str) -> str:
+    return next((line.strip() for line in output.splitlines() if line.strip()), "no output")
 
 
 def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work: Path,
@@ -256,19 +245,25 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     deps = work / f"{basename}.d"
     command = [inputs.compiler, *kbuild_flags(inputs.flags, basename), "-include", str(forced_file),
                "-MD", "-MF", str(deps), "-S", "-o", "-", "-x", "c", str(source)]
-    try:
-        out = run(command, cwd=inputs.directory, timeout=inputs.timeout, limit=1 << 28)
-    except OSError as exc:
-        raise _Failed(f"cannot run {inputs.compiler}: {exc}") from None
-    if out.timed_out:
-        raise _Failed(f"compiling {shown_path(source, inputs.root)} took over {inputs.timeout:g} s")
     rel = shown_path(source, inputs.root)
+    out = _step(command, f"compiling {rel}", inputs.timeout, cwd=inputs.directory, limit=1 << 28)
     if out.returncode != 0:
-        raise _unit_fails(rel, out.err)
+        raise _unit_fails(rel, out.err, inputs)
     if not sed_offsets(out.out):
         raise _Failed(f"no '->NAME value' markers in the assembly of {rel}")
     witnesses.update(p for p in read_deps(deps, inputs.directory) if not p.startswith(str(work)))
     return out.out
+
+
+def _step(argv: list[str], what: str, timeout: float, **options: Any) -> Completed:
+    """One of Kbuild's steps run; one that cannot start or does not finish in time stops regeneration."""
+    try:
+        out = run(argv, timeout=timeout, **options)
+    except OSError as exc:
+        raise _Failed(f"cannot run {argv[0]}: {exc}") from None
+    if out.timed_out:
+        raise _Failed(f"{what} took over {timeout:g} s")
+    return out
 
 
 def _timeconst(root: Path, hz: str) -> str | None:
@@ -277,15 +272,10 @@ def _timeconst(root: Path, hz: str) -> str | None:
     script = root / "kernel" / "time" / "timeconst.bc"
     if bc is None or not script.is_file():
         return None
-    try:
-        out = run([bc, "-q", str(script)], input=(hz + "\n").encode(), timeout=30)
-    except OSError as exc:
-        raise _Failed(f"bc failed on kernel/time/timeconst.bc: {exc}") from None
-    if out.timed_out:
-        raise _Failed("bc took over 30 s on kernel/time/timeconst.bc")
+    out = _step([bc, "-q", str(script)], "bc on kernel/time/timeconst.bc", 30, input=(hz + "\n").encode())
     # Past the usual "wrong HZ" guard, an #error means the script refused the value.
     if out.returncode != 0 or "#error" in _HZ_CHECK.sub("", out.out):
-        raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_error(out.err or out.out)}")
+        raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_line(out.err or out.out)}")
     return out.out
 
 
@@ -339,31 +329,21 @@ def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
                          *(_file_bytes(src) for src in sources))
 
 
-def _stamp(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_mtime_ns, st.st_size]
-
-
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
     """A stored result, if every file the compiles read is unchanged since."""
-    try:
-        data = json.loads(GENERATED.path(cache_dir, key, ".json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    data = load(GENERATED.path(cache_dir, key, ".json"), json.loads)
     if not isinstance(data, dict):
         return None
     for path, stamp in data.get("witnesses", {}).items():
-        if _stamp(path) != stamp:
+        now = current_stamp(path)
+        if (list(now) if now is not None else None) != stamp:
             return None
     headers = tuple((str(name), str(text)) for name, text in data.get("headers", []))
     return headers or None  # a damaged record is a miss, not "nothing to regenerate"
 
 
 def _disk_put(cache_dir: Path, key: str, headers: tuple[tuple[str, str], ...], witnesses: set[str]) -> None:
-    record = {"headers": [list(h) for h in headers], "witnesses": {p: _stamp(p) for p in sorted(witnesses)}}
+    record = {"headers": [list(h) for h in headers], "witnesses": {p: current_stamp(p) for p in sorted(witnesses)}}
     write_atomic(GENERATED.path(cache_dir, key, ".json"), json.dumps(record).encode())
 
 
@@ -424,8 +404,8 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
     if isinstance(found, Regeneration):
         return found
     existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
-    fresh = differing(found, existing)
-    return Regeneration(headers=found, text=prelude_text(fresh))
+    # Only headers whose text differs from the tree's: identical ones would change nothing.
+    return Regeneration(headers=found, text=prelude_text((n, t) for n, t in found if existing.get(n) != t))
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
@@ -474,7 +454,7 @@ def prepare_failed(result: Result, failure: PrepareFailure) -> Result:
     """
     said = _plain(failure.message)
     if result.status is Status.FAIL and failure.file is not None and any(
-            d.is_error and ((d.line == failure.line and _same_file(d.file, failure.file)) or _plain(d.message) == said)
+            d.is_error and ((d.line == failure.line and d.abs_file == failure.file) or _plain(d.message) == said)
             for d in result.diagnostics):
         note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
                           message=f"{failure.reason}; Kbuild's prepare step fails in this configuration with an error "
@@ -486,8 +466,3 @@ def prepare_failed(result: Result, failure: PrepareFailure) -> Result:
 def _plain(message: str) -> str:
     return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
 
-
-def _same_file(shown: str, relative: str) -> bool:
-    """Whether a diagnostic's path (relative to the root, or absolute) is the tree-relative ``relative``."""
-    shown = os.path.normpath(shown)
-    return shown == relative or shown.endswith("/" + relative)

@@ -21,40 +21,23 @@ from pathlib import Path
 from . import diffmode
 from .baseline import ResultKey, result_key
 from .check import ProgressCallback, ResultStore, run_planned
-from .diffmode import Change, DiffResult
+from .diffmode import DiffResult
 from .errors import UsageError
 from .graph import vcs
-from .models import CheckReport, Result, Status
+from .models import Result, Status
 from .settings import Settings
 
 
 @dataclass
-class Step:
+class Step(DiffResult):
     """One commit of the series against its parent: a ``hdrtest diff`` of the two, and the subject line."""
 
-    subject: str
-    diff: DiffResult
+    subject: str = ""
 
     @property
     def commit(self) -> str:
-        assert self.diff.head_commit is not None
-        return self.diff.head_commit
-
-    @property
-    def new(self) -> list[Change]:
-        return self.diff.new
-
-    @property
-    def fixed(self) -> list[Change]:
-        return self.diff.fixed
-
-    @property
-    def after(self) -> CheckReport:
-        return self.diff.head
-
-    @property
-    def broke(self) -> bool:
-        return bool(self.diff.new)
+        assert self.head_commit is not None
+        return self.head_commit
 
 
 @dataclass(frozen=True)
@@ -79,7 +62,7 @@ class SeriesResult:
 
     @property
     def has_new_failures(self) -> bool:
-        return any(step.broke for step in self.steps)
+        return any(step.has_new_failures for step in self.steps)
 
     @property
     def bisectable(self) -> bool:
@@ -115,8 +98,7 @@ def checkout(tree: Path, commit: str) -> None:
 class _Walk:
     """What walking the series needs at every step."""
 
-    settings: Settings  # the user's
-    tree_settings: Settings  # the same, pointed at the worktree
+    tree_settings: Settings  # the user's, pointed at the worktree
     top: Path
     tree: Path
     rel_root: str
@@ -127,8 +109,7 @@ class _Walk:
 
     def affected(self, changed: list[str]) -> set[str]:
         """The selection ``check --changed-since`` and ``diff`` make, in the worktree as checked out now."""
-        tree = diffmode.Tree(self.tree, self.tree_settings.root, self.tree_settings)
-        return diffmode.affected_in(tree, self.rel_root, changed, self.config, self.prefixes)
+        return diffmode.affected_in(self.tree, self.tree_settings, self.rel_root, changed, self.config, self.prefixes)
 
     def step(self, commit: Commit) -> Step:
         changed = vcs.changed_paths(self.top, commit.parent, commit.sha, why="hdrtest series compares commits")
@@ -146,10 +127,9 @@ class _Walk:
         after.results.extend(run_planned(diffmode.counterpart_jobs(before, after), self.tree_settings,
                                          cache=self.cache, progress=self.progress))
         new, fixed = diffmode.compare(before, after)
-        return Step(commit.subject, DiffResult(
-            base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent, head_commit=commit.sha,
-            toplevel=self.top, changed_files=changed, headers=ordered, base=before, head=after, new=new, fixed=fixed,
-            head_tree=self.tree))
+        return Step(base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent,
+                    head_commit=commit.sha, toplevel=self.top, changed_files=changed, headers=ordered, base=before,
+                    head=after, new=new, fixed=fixed, head_tree=self.tree, subject=commit.subject)
 
 
 def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
@@ -164,7 +144,7 @@ def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
             if key not in open_breaks:
                 open_breaks[key] = Breakage(key, step.commit, step.subject, change.result)
         # A later check of the header that passes closes it, even when the pass is not "fixed" (no error before).
-        for result in step.after.results:
+        for result in step.head.results:
             if result.status is Status.PASS:
                 open_breaks.pop(result_key(result), None)
     return list(open_breaks.values())
@@ -183,9 +163,8 @@ def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Seque
     prefixes = diffmode._prefixes(settings, root, paths)
     config = diffmode.config_names(settings, top)
     steps: list[Step] = []
-    with diffmode.private_worktree(top, base_commit, "hdrtest-series-") as (tree, scratch):
-        tree_settings = diffmode.rebase_settings(settings, top, tree, scratch / "settings")
-        walk = _Walk(settings, tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
+    with diffmode.private_worktree(settings, top, base_commit, "hdrtest-series-") as (tree, tree_settings):
+        walk = _Walk(tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
         for commit in commits:
             steps.append(walk.step(commit))
     return SeriesResult(base_rev, head_rev, base_commit, top, steps, _still_broken(steps))

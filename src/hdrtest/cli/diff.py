@@ -6,31 +6,18 @@ import argparse
 import os
 
 from .. import diffmode
-from ..errors import EXIT_CLEAN, EXIT_FAILURES, UsageError
+from ..errors import EXIT_CLEAN, EXIT_FAILURES
 from ..graph import vcs
 from ..progress import Progress
 from ..report import registry
 from ..report.context import ReportContext
-from .options import Output, ReportFormat, extra_reports, run_config, settings_from_args
+from .options import TEXT_OR_JSON, extra_reports, own_output, run_config, settings_from_args
 from .output import write_report
-
-#: The comparison itself is text or JSON; other formats describe the HEAD check (``--report``).
-DIFF_FORMATS = (ReportFormat.TEXT.value, ReportFormat.JSON.value)
-
-
-def _diff_output(args: argparse.Namespace) -> Output:
-    if args.format not in DIFF_FORMATS:
-        raise UsageError(f"hdrtest diff writes text or json, not '{args.format}'", path="--format",
-                         hint="other formats of the HEAD check: --report FORMAT=FILE")
-    if args.baseline or args.write_baseline:
-        raise UsageError("hdrtest diff compares with BASE and takes no baseline file",
-                         path="--baseline" if args.baseline else "--write-baseline",
-                         hint="use hdrtest check --baseline FILE")
-    return Output(ReportFormat(args.format), args.output)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    main = _diff_output(args)
+    main = own_output(args, "hdrtest diff", TEXT_OR_JSON, hint="other formats of the HEAD check: --report FORMAT=FILE",
+                      no_baseline="compares with BASE")
     reports = extra_reports(args)
     config = run_config(args, settings_from_args(args), [main, *reports])
     settings, head, paths = config.settings, args.head, config.paths

@@ -138,6 +138,23 @@ def report_format(text: str, allowed: Collection[str] | None = None, *, path: st
     return ReportFormat(text)
 
 
+def own_output(args: argparse.Namespace, command: str, allowed: Collection[str], *, hint: str | None = None,
+               no_baseline: str | None = None) -> Output:
+    """The main report of a subcommand that writes only the formats ``allowed`` (``hint``: where the others
+    are); with ``no_baseline``, why it refuses ``--baseline`` and ``--write-baseline``."""
+    if args.format not in allowed:
+        raise UsageError(f"{command} writes {' or '.join(allowed)}, not '{args.format}'", path="--format", hint=hint)
+    if no_baseline is not None and (args.baseline or args.write_baseline):
+        raise UsageError(f"{command} {no_baseline} and takes no baseline file",
+                         path="--baseline" if args.baseline else "--write-baseline",
+                         hint="use hdrtest check --baseline FILE")
+    return Output(ReportFormat(args.format), args.output)
+
+
+#: What ``audit`` and ``diff`` write themselves (``diff``'s other formats describe its HEAD check).
+TEXT_OR_JSON = ("text", "json")
+
+
 def extra_reports(args: argparse.Namespace, allowed: Collection[str] | None = None) -> list[Output]:
     """``--report FORMAT=FILE`` options, checked before any work starts."""
     outputs = []

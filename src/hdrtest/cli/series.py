@@ -11,18 +11,12 @@ from ..progress import Progress
 from ..report import series as series_report
 from ..series import run_series
 from ..store.commands import command_cache
-from .options import Output, ReportFormat, extra_reports, run_config, settings_from_args
+from .options import Output, ReportFormat, extra_reports, own_output, run_config, settings_from_args
 from .output import write_report
 
 
 def _series_outputs(args: argparse.Namespace) -> list[Output]:
-    if args.format not in series_report.FORMATS:
-        raise UsageError(f"hdrtest series writes {', '.join(series_report.FORMATS)}, not '{args.format}'",
-                         path="--format")
-    if args.baseline or args.write_baseline:
-        raise UsageError("hdrtest series compares each commit with its parent and takes no baseline file",
-                         path="--baseline" if args.baseline else "--write-baseline")
-    main = Output(ReportFormat(args.format), args.output)
+    main = own_output(args, "hdrtest series", series_report.FORMATS, no_baseline="compares each commit with its parent")
     return [main, *extra_reports(args, allowed=series_report.FORMATS)]
 
 

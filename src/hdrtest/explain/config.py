@@ -6,12 +6,11 @@ compiler saw it; a probe that fails leaves every condition unknown.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..compile import build_command
+from ..compile import main_inputs
 from ..macros import dump_macros
 from ..models import Job
 from ..toolchain import probe
@@ -27,16 +26,11 @@ _VALUES_LOCK = threading.Lock()
 def config_command(job: Job, variant_dir: Path | None) -> list[str]:
     """The job's own compile line, made to dump macros (``-dM -E``) without reading the header.
 
-    Built from ``compile.build_command`` so that forced includes, preludes and the
-    variant's header (in ``variant_dir``, the run's) are exactly those of the compile being explained.
+    Its inputs are ``compile.main_inputs`` so that forced includes, preludes and the variant's
+    header (in ``variant_dir``, the run's) are exactly those of the compile being explained.
     """
-    # Preprocessing only: start from the syntax-only line whatever --mode the check used.
-    command = build_command(dataclasses.replace(job, mode="syntax"), json_diagnostics=False, deps_file=None,
-                            variant_dir=variant_dir, compiler_path=probe(job.compiler, job.directory).path)
-    header = str(job.header)
-    while len(command) >= 2 and command[-2] == "-include" and command[-1] == header:
-        del command[-2:]
-    return ["-E" if arg == "-fsyntax-only" else arg for arg in command] + ["-dM"]
+    return [probe(job.compiler, job.directory).path, *job.flags, "-E",
+            *main_inputs(job, variant_dir, header=False), "-dM"]
 
 
 @dataclass(frozen=True)

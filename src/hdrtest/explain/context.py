@@ -17,33 +17,16 @@ from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
 from ..graph.resolve import SearchPath
 from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
+from ..scan.cindex import TAG_KINDS, Definition
 from ..scan.formula import TRUE, Const, Formula, evaluate, macros, to_c
 from .config import Values
 from .files import Files
 
 
-class DefinitionLike(Protocol):
-    """What explanation reads from a symbol index entry (``scan.symbols.Definition``)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def file(self) -> str | Path: ...
-    @property
-    def line(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def complete(self) -> bool: ...
-    @property
-    def condition(self) -> Formula: ...
-
-
 class IndexLike(Protocol):
-    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]: ...
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[Definition]: ...
 
 
-TAG_KINDS = ("struct", "union", "enum")
 #: The note kinds the explanations write (and replaces when it explains a result again).
 OWN_NOTE_KINDS = EXPLANATION_NOTE_KINDS
 #: Which index kinds can answer each error class.
@@ -96,7 +79,7 @@ class Explained:
     diagnosis: Diagnosis | None = None
 
 
-def diagnosis_for(kind: DiagnosisKind, diag: Diagnostic, definition: DefinitionLike | None, ctx: Context,
+def diagnosis_for(kind: DiagnosisKind, diag: Diagnostic, definition: Definition | None, ctx: Context,
                   **fields: Any) -> Diagnosis:
     """The record of what an explanation established (``definition``: the one it names; ``fields``: the
     record's others)."""
@@ -132,7 +115,7 @@ def shown_in(path: str | Path, root: Path) -> str:
     return shown_path(Path(norm_path(path)), root)
 
 
-def lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: bool) -> list[DefinitionLike]:
+def lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: bool) -> list[Definition]:
     """Look in the closure first; index the include directories only when it has no usable definition."""
     found = list(ctx.index.lookup(name, kinds))
     if any(d.complete or not needs_complete for d in found):

@@ -6,18 +6,17 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..fixes import Edit, inside, render_diff
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
-from ..scan.formula import TRUE, Formula, always_one_of, evaluate, to_c
+from ..scan.cindex import Definition
+from ..scan.formula import TRUE, always_one_of, evaluate, to_c
 from .config import Values
 from .context import (
     Context,
-    DefinitionLike,
     Explained,
     diagnosis_for,
     indexed_count,
@@ -32,7 +31,7 @@ from .render import rendered
 from .stubs import stub_blockers, stub_for
 
 
-def explain_conditional(diag: Diagnostic, target: str | None, definition: DefinitionLike, ctx: Context) -> Explained:
+def explain_conditional(diag: Diagnostic, target: str | None, definition: Definition, ctx: Context) -> Explained:
     """Case (a): defined, but only under a condition that is false here."""
     root = ctx.root
     site = hiding_guard(ctx.files.scan(str(definition.file)), definition.line, ctx.values)
@@ -54,12 +53,12 @@ def explain_conditional(diag: Diagnostic, target: str | None, definition: Defini
     return Explained([], [edit] if edit is not None else [], found)
 
 
-def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[DefinitionLike],
+def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[Definition],
                       ctx: Context) -> Explained:
     """Case (b): defined unconditionally in a header this one does not include."""
     user = Path(diag.abs_file or norm_path(ctx.root / diag.file))
     habits = sibling_spellings(user, ctx.files)
-    scored: list[tuple[tuple[int, int, int], str, DefinitionLike]] = []
+    scored: list[tuple[tuple[int, int, int], str, Definition]] = []
     for definition in candidates:
         spelled = include_spelling(Path(str(definition.file)), user, ctx.search)
         if spelled is None:
@@ -85,7 +84,7 @@ def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[Def
     return _include(kind, diag, target, definition, spelled, user, ctx, total=len(candidates), neighbours=neighbours)
 
 
-def _include(kind: K, diag: Diagnostic, target: str | None, definition: DefinitionLike, spelled: str, user: Path,
+def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definition, spelled: str, user: Path,
              ctx: Context, **fields: Any) -> Explained:
     """``definition``, which ``user`` reaches by including ``spelled``: the record, and the edit when
     ``user`` is a file of the tree."""
@@ -97,7 +96,7 @@ def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definiti
 
 
 def explain_standard(diag: Diagnostic, target: str | None, query: tuple[str, Sequence[str]],
-                     definitions: Sequence[DefinitionLike], ctx: Context) -> Explained | None:
+                     definitions: Sequence[Definition], ctx: Context) -> Explained | None:
     """A name a standard header provides (``size_t``, ``FILE``), when the compile does not see it and the
     tree does not hide a definition of its own: include that header.  None when another case applies."""
     seen_here = [d for d in definitions if norm_path(d.file) in ctx.closure and d.complete
@@ -115,26 +114,13 @@ def explain_standard(diag: Diagnostic, target: str | None, query: tuple[str, Seq
                     partly_read=norm_path(definition.file) in ctx.closure)
 
 
-@dataclass(frozen=True)
-class Everywhere:
-    """A file's definition of a name that some branch of it provides in every configuration
-    (``#ifdef A / #elif F(4) / #else``): one definition, with no condition."""
-
-    name: str
-    file: str | Path
-    line: int
-    kind: str
-    complete: bool = True
-    condition: Formula = TRUE
-
-
-def unconditional_files(definitions: list[DefinitionLike], values: Values) -> list[DefinitionLike]:
+def unconditional_files(definitions: list[Definition], values: Values) -> list[Definition]:
     """``definitions`` with each file whose branches together cover every configuration replaced by one
     unconditional definition (the branch taken here when known, else the first)."""
-    by_file: dict[str, list[DefinitionLike]] = {}
+    by_file: dict[str, list[Definition]] = {}
     for definition in definitions:
         by_file.setdefault(norm_path(definition.file), []).append(definition)
-    out: list[DefinitionLike] = []
+    out: list[Definition] = []
     for group in by_file.values():
         conditions = [d.condition for d in group]
         if len(group) < 2 or TRUE in conditions or always_one_of(conditions) is not True:
@@ -142,11 +128,11 @@ def unconditional_files(definitions: list[DefinitionLike], values: Values) -> li
             continue
         taken = [d for d in group if evaluate(d.condition, values) is True] or group
         first = taken[0]
-        out.append(Everywhere(first.name, first.file, first.line, first.kind))
+        out.append(dataclasses.replace(first, complete=True, condition=TRUE))
     return out
 
 
-def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[DefinitionLike],
+def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[Definition],
                         needs_complete: bool, ctx: Context, *, query: tuple[str, Sequence[str]] | None = None
                         ) -> Explained:
     """The decision between the four cases, given what the index knows (``target``: the type a typedef

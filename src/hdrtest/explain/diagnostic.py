@@ -12,10 +12,9 @@ from .. import classify as cls
 from ..fixes import declaration_text, render_diff
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
+from ..scan.cindex import TAG_KINDS, Definition
 from .context import (
-    TAG_KINDS,
     Context,
-    DefinitionLike,
     Explained,
     lookup_wide,
     norm_path,
@@ -30,7 +29,7 @@ from .includes import include_spelling
 from .render import rendered
 
 
-def typedef_target(definition: DefinitionLike, files: Files) -> str | None:
+def typedef_target(definition: Definition, files: Files) -> str | None:
     """``struct fwd`` for ``typedef struct fwd fwd_t;``."""
     text = declaration_text(files.lines(str(definition.file)), definition.line)
     tagged = cls.clean_type(text.replace("typedef", "", 1).rsplit(definition.name, 1)[0])

@@ -7,9 +7,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..graph.resolve import SearchPath, job_search_path
+from ..scan.cindex import Definition
 from ..scan.formula import TRUE, evaluate
 from .config import Values
-from .context import Context, DefinitionLike, norm_path
+from .context import Context, norm_path
 from .files import Files
 
 
@@ -51,8 +52,8 @@ def sibling_spellings(user: Path, files: Files, limit: int = 200) -> dict[str, i
     return counts
 
 
-def through_habits(candidates: Sequence[DefinitionLike], habits: dict[str, int], user: Path, ctx: Context, *,
-                   at_least: int, tries: int = 8) -> tuple[str, DefinitionLike, int] | None:
+def through_habits(candidates: Sequence[Definition], habits: dict[str, int], user: Path, ctx: Context, *,
+                   at_least: int, tries: int = 8) -> tuple[str, Definition, int] | None:
     """The most common include next to ``user`` (seen at least ``at_least`` times) whose own includes,
     followed along the branches taken in this configuration, reach a definition."""
     wanted = {norm_path(d.file): d for d in candidates}
@@ -74,14 +75,14 @@ STANDARD_HEADERS = ("stddef.h", "stdint.h", "stdbool.h", "limits.h", "stdarg.h",
                     "unistd.h", "fcntl.h", "signal.h", "sys/ioctl.h")
 
 
-def standard_header(name: str, kinds: set[str], user: Path, ctx: Context) -> tuple[str, DefinitionLike] | None:
+def standard_header(name: str, kinds: set[str], user: Path, ctx: Context) -> tuple[str, Definition] | None:
     """``<stddef.h>`` and where it defines ``name``, when a standard header (with the compiler's own
     directories on the path) does; None in trees built without them (-nostdinc, as the kernel).
 
     Of several, the one whose own includes reach the definition soonest: ``u_short`` is
     ``<sys/types.h>``'s even though ``<stdlib.h>`` includes that.
     """
-    best: tuple[int, int, str, DefinitionLike] | None = None
+    best: tuple[int, int, str, Definition] | None = None
     for order, header in enumerate(STANDARD_HEADERS):
         depths = _standard_closure(header, user, ctx)
         for definition in ctx.index.lookup(name, kinds):

@@ -11,10 +11,11 @@ from pathlib import Path
 from ..compile import private_dir
 from ..graph.resolve import SearchPath
 from ..models import Job, Result
+from ..scan.cindex import Definition
 from ..scan.options import OptionFilter
 from ..scan.symbols import SymbolIndex
 from ..store.namespaces import SYMBOLS
-from .context import DefinitionLike, IndexLike, norm_path
+from .context import IndexLike, norm_path
 
 
 def include_dirs(job: Job) -> list[Path]:
@@ -100,7 +101,7 @@ class LazyIndex:
             adder(fresh)
         return True
 
-    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[Definition]:
         return self.index.lookup(name, kinds)
 
     def widen(self, name: str | None = None) -> bool:
@@ -138,12 +139,11 @@ def build_index(paths: Sequence[Path], cache_dir: Path, options: OptionFilter | 
         SYMBOLS.directory(cache_dir).mkdir(parents=True, exist_ok=True)
     except OSError:
         cache_dir = private_dir()  # an unusable --cache-dir costs the cache, not the explanation
-    index: IndexLike = SymbolIndex.build(paths, cache_dir, options)
-    return index
+    return SymbolIndex.build(paths, cache_dir, options)
 
 
 class EmptyIndex:
     """The index when no error needs a lookup (a missing include, a guard): nothing is built."""
 
-    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[DefinitionLike]:
+    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[Definition]:
         return []

@@ -47,8 +47,8 @@ def is_explained(result: Result) -> bool:
     return any(n.kind in OWN_NOTE_KINDS for d in result.diagnostics for n in d.notes)
 
 
-def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike | None = None,
-                   triage_results: bool = True, base_index: IndexLike | None = None,
+def explain_report(report: CheckReport, settings: Settings, *, triage_results: bool = True,
+                   base_index: IndexLike | None = None,
                    skip_explained: bool = False, graphs: GraphStore | None = None) -> Explanation:
     """Classify every failing result's diagnostics and attach explanations (and triage) as notes.
 
@@ -74,18 +74,17 @@ def explain_report(report: CheckReport, settings: Settings, *, index: IndexLike 
                                          cls.UNUSED_DEFINITION)
                       for r in failing for d in r.diagnostics if d.is_error)
     lazy: LazyIndex | None = None
-    if index is None and needs_index:
+    if needs_index:
         same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
             _option_filter(settings) == OptionFilter()
         lazy = LazyIndex(failing, run_caches(settings), _option_filter(settings),
                          base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
-        index = lazy
     files = Files(_option_filter(settings))
     probes: dict[str, ConfigProbe] = {}
     for result in failing:
         config = probes[result.job.key] = probe_config(result.job, variant_dir(settings))
         files.touched = set()
-        ctx = Context(result=result, root=report.root, index=index or EmptyIndex(), values=config.values,
+        ctx = Context(result=result, root=report.root, index=lazy or EmptyIndex(), values=config.values,
                       closure=frozenset(norm_path(d) for d in [*result.dependencies, str(result.job.header)]),
                       search=SearchPath.from_flags(result.job.flags, result.job.directory), files=files,
                       indexed_files=explanation.index_files, unknown_reason=config.error)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 
 from ..fixes import declaration_text, function_stub, macro_stub, split_function, struct_stub
+from ..scan.cindex import Definition
 from ..scan.formula import macros
-from .context import Context, DefinitionLike, norm_path
+from .context import Context, norm_path
 from .files import Files
 from .guards import GuardSite
 
 
-def stub_for(definition: DefinitionLike, files: Files) -> str | None:
+def stub_for(definition: Definition, files: Files) -> str | None:
     """The neutral definition of ``definition`` that can go into an ``#else``."""
     kind = definition.kind
     name = definition.name
@@ -19,17 +20,13 @@ def stub_for(definition: DefinitionLike, files: Files) -> str | None:
     if kind in ("struct", "union"):
         return struct_stub(kind, name)
     if kind in ("function", "function-decl"):
-        signature = getattr(definition, "signature", None)
-        ret = getattr(definition, "return_type", None)
-        parts = None
-        if signature:
-            parts = split_function(str(signature), name)
+        parts = split_function(definition.signature, name) if definition.signature else None
         if parts is None:
             parts = split_function(declaration_text(files.lines(path), definition.line), name)
         if parts is None:
             return None
         found_ret, params = parts
-        return function_stub(name, str(ret) if ret else found_ret, params)
+        return function_stub(name, definition.return_type or found_ret, params)
     if kind == "macro":
         for macro in files.scan(path).defines:
             if macro.name == name and macro.line == definition.line:
@@ -48,7 +45,7 @@ _STUB_KEYWORDS = frozenset(
     "double signed unsigned return do while define NULL _Bool bool false true sizeof".split())
 
 
-def stub_blockers(stub: str, definition: DefinitionLike, site: GuardSite, ctx: Context) -> list[str]:
+def stub_blockers(stub: str, definition: Definition, site: GuardSite, ctx: Context) -> list[str]:
     """Names in ``stub`` that cannot exist where it goes (the guard is false there): the guard's own
     macros (``typedef OFF_T_TYPE off_type;`` under ``#ifdef OFF_T_TYPE``) and names defined only
     inside the guarded chain itself."""

@@ -6,10 +6,9 @@ the edits, and the ``hdrtest fix`` command (``hdrtest.fix``) re-checks through a
 
 from __future__ import annotations
 
-from .apply import Checker, FixOutcome, apply_and_verify, revert, write_changes
-from .edits import Edit, FileChange, changes, inside, merge, real_target, render_diff, shown_path, split_inside
+from .apply import apply_and_verify, write_changes
+from .edits import Edit, FileChange, changes, inside, render_diff, shown_path, split_inside
 from .stubs import declaration_text, function_stub, macro_stub, split_function, struct_stub
 
-__all__ = ["Checker", "Edit", "FileChange", "FixOutcome", "apply_and_verify", "changes", "declaration_text",
-           "function_stub", "inside", "macro_stub", "merge", "real_target", "render_diff", "revert", "shown_path",
-           "split_function", "split_inside", "struct_stub", "write_changes"]
+__all__ = ["Edit", "FileChange", "apply_and_verify", "changes", "declaration_text", "function_stub", "inside",
+           "macro_stub", "render_diff", "shown_path", "split_function", "split_inside", "struct_stub", "write_changes"]

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..diagnostics import place
 from ..models import Diagnostic, Note, Result
 from ..names import shell_join, shell_quote
 
 
 def note_place(note: Note, diag: Diagnostic) -> str:
-    """``file:line:column`` of a note, gcc's way (the diagnostic's file when the note names none)."""
-    place = note.file or diag.file
-    if note.line:
-        place += f":{note.line}"
-        if note.column:
-            place += f":{note.column}"
-    return place
+    """Where a note is, gcc's way (the diagnostic's file when the note names none)."""
+    return place(note.file or diag.file, note.line, note.column)
 
 
 def note_lines(diag: Diagnostic) -> list[str]:

@@ -65,11 +65,15 @@ def refuted(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragili
     return sorted(set(out))
 
 
-def summary(cause: RootCause, examples: int = 3) -> str:
+def examples(headers: list[str], shown: int = 3) -> str:
+    """The first ``shown`` headers, and "..." when there are more."""
+    return ", ".join(headers[:shown]) + (", ..." if len(headers) > shown else "")
+
+
+def summary(cause: RootCause) -> str:
     """``deep.h:4 uses a_state, ...: breaks 3 headers that include deep.h, e.g. a.h, b.h, c.h``"""
     headers = cause.headers
-    shown = ", ".join(headers[:examples]) + (", ..." if len(headers) > examples else "")
     noun = "header that includes" if len(headers) == 1 else "headers that include"
     values = [c for r in cause.results for c in r.job.variant.changes if c.name == cause.option]
     setting = str(values[0]) if values else cause.option
-    return f"{cause.reason}: breaks {len(headers)} {noun} {cause.file}, in {setting}, e.g. {shown}"
+    return f"{cause.reason}: breaks {len(headers)} {noun} {cause.file}, in {setting}, e.g. {examples(headers)}"

@@ -17,6 +17,7 @@ from importlib import metadata, resources
 from typing import Any
 
 from .. import __version__
+from ..diagnostics import place
 from ..models import CheckReport, Diagnostic, Note, Result, RootCause
 from . import rootcause
 from .context import ReportContext
@@ -160,7 +161,7 @@ def _message(finding: Finding) -> dict[str, str]:
     diag = finding.diagnostic
     where = ""
     if finding.moved:
-        where = f" [in {diag.file}" + (f":{diag.line}" if diag.line else "") + "]"
+        where = f" [in {place(diag.file, diag.line)}]"
     text = f"{diag.message}{where} {_affected(finding)}"
     markdown = [text.replace("*", "\\*").replace("_", "\\_")]
     for note in diag.notes:
@@ -171,18 +172,17 @@ def _message(finding: Finding) -> dict[str, str]:
     return {"text": text, "markdown": "\n".join(markdown)}
 
 
+def _check_properties(result: Result) -> dict[str, Any]:
+    """What identifies one header's check: the header, its language, the variant, the verdict."""
+    job = result.job
+    return {"header": job.display, "language": job.language, "variant": job.variant.name,
+            "variantDescription": job.variant.describe(), "status": result.status.value}
+
+
 def _properties(finding: Finding) -> dict[str, Any]:
     first = finding.first
     variant = first.job.variant
-    props: dict[str, Any] = {
-        "header": first.job.display,
-        "headers": finding.headers,
-        "language": first.job.language,
-        "variant": variant.name,
-        "variantDescription": variant.describe(),
-        "status": first.status.value,
-        "reproduce": reproducer(first)[0],
-    }
+    props = {**_check_properties(first), "headers": finding.headers, "reproduce": reproducer(first)[0]}
     if variant.reason:
         props["variantReason"] = variant.reason
     if variant.config_lines:
@@ -264,10 +264,7 @@ def _unlocated(finding: Finding) -> dict[str, Any]:
 
 def _unverified(result: Result) -> dict[str, Any]:
     """A note, not an error: hdrtest could not establish a verdict for this header in this variant."""
-    job = result.job
-    return _notification(result, "note", f"not verified: {unverified_reason(result)}",
-                         {"header": job.display, "language": job.language, "variant": job.variant.name,
-                          "variantDescription": job.variant.describe(), "status": result.status.value})
+    return _notification(result, "note", f"not verified: {unverified_reason(result)}", _check_properties(result))
 
 
 def information_uri() -> str | None:

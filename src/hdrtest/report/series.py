@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from ..baseline import result_key
 from ..bisect import BisectResult
 from ..diagnostics import render_gcc_style
 from ..series import SeriesResult, Step
@@ -24,12 +25,12 @@ FORMATS = ("text", "json", "sarif", "junit")
 def render_text(series: SeriesResult) -> str:
     lines: list[str] = []
     for number, step in enumerate(series.steps, 1):
-        verdict = "breaks" if step.broke else "ok"
+        verdict = "breaks" if step.has_new_failures else "ok"
         fixed = f", fixes {len(step.fixed)}" if step.fixed else ""
         lines.append(f"=== [{number}/{len(series.steps)}] {diff.short_commit(step.commit)} {step.subject}: {verdict}"
                      f" ({len(step.new)} new failing check(s){fixed})")
-        if step.broke or step.fixed:
-            lines.append(diff.render_text(step.diff).rstrip("\n"))
+        if step.has_new_failures or step.fixed:
+            lines.append(diff.render_text(step).rstrip("\n"))
         lines.append("")
     if series.still_broken:
         lines.append(f"Still broken at {series.head_rev}, by the commit that first broke each:")
@@ -38,7 +39,7 @@ def render_text(series: SeriesResult) -> str:
             lines.append(f"   {display} [{language}] in {item.result.job.variant.describe()}: "
                          f"first broken by {diff.short_commit(item.commit)} {item.subject}")
         lines.append("")
-    broken_steps = [s for s in series.steps if s.broke]
+    broken_steps = [s for s in series.steps if s.has_new_failures]
     if not broken_steps:
         lines.append(f"hdrtest series: {len(series.steps)} commit(s), every one compiles what its parent compiled")
     else:
@@ -50,7 +51,7 @@ def render_text(series: SeriesResult) -> str:
 
 
 def _step_dict(step: Step) -> dict[str, Any]:
-    data = diff.diff_dict(step.diff)
+    data = diff.diff_dict(step)
     data["commit"] = step.commit
     data["subject"] = step.subject
     return data
@@ -77,8 +78,8 @@ def render_sarif(series: SeriesResult) -> str:
     document: dict[str, Any] | None = None
     results: list[dict[str, Any]] = []
     for step in series.steps:
-        ReportContext.of_diff(step.diff).mark_states()
-        data = sarif.sarif_dict(step.after)
+        ReportContext.of_diff(step).mark_states()
+        data = sarif.sarif_dict(step.head)
         if document is None:
             document = data
         for result in data["runs"][0]["results"]:
@@ -100,20 +101,19 @@ def render_sarif(series: SeriesResult) -> str:
 def render_junit(series: SeriesResult) -> str:
     suites = []
     for step in series.steps:
-        new_keys = {(c.result.job.display, c.result.job.language, c.result.job.variant.name) for c in step.new}
+        new_keys = {result_key(c.result) for c in step.new}
         # A check that failed before this commit too is not this commit's failure: it passes here as a test.
         cases = []
-        for result in step.after.results:
-            key = (result.job.display, result.job.language, result.job.variant.name)
+        for result in step.head.results:
             case = junit.testcase(result)
-            if result.status.failed and key not in new_keys:
+            if result.status.failed and result_key(result) not in new_keys:
                 for child in list(case):
                     if child.tag in ("failure", "error"):
                         case.remove(child)
                 ET.SubElement(case, "skipped", {"message": "failing before this commit too"})
             cases.append(case)
         suites.append(junit.suite(f"{diff.short_commit(step.commit)} {junit.clean(step.subject)}", cases,
-                                  sum(r.duration for r in step.after.results)))
+                                  sum(r.duration for r in step.head.results)))
     return junit.document("hdrtest series", suites)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..baseline import Baseline, new_failures
 from ..diagnostics import render_gcc_style
-from ..models import CheckReport, Result, RootCause, Status
+from ..models import CheckReport, Result, Status
 from . import diff, rootcause
 from .context import ReportContext
 from .lines import note_lines, reproducer, unverified_reason
@@ -12,19 +12,12 @@ from .lines import note_lines, reproducer, unverified_reason
 
 def result_lines(result: Result, baseline_status: Status | None = None) -> list[str]:
     job = result.job
-    head = f"FAIL {job.display} [{job.language}]"
-    if result.status is Status.TIMEOUT:
-        head = f"TIMEOUT {job.display} [{job.language}]"
-    elif result.status is Status.ERROR:
-        head = f"ERROR {job.display} [{job.language}]"
-    head += f" in {job.variant.describe()}"
-    lines = [head]
+    lines = [f"{result.status.value.upper()} {job.display} [{job.language}] in {job.variant.describe()}"]
     if not job.variant.is_baseline:
         if job.variant.reason:
             lines.append(f"  variant chosen because {job.variant.reason}")
         if baseline_status is not None:
-            verdict = _baseline_verdict(baseline_status)
-            lines.append(f"  the baseline configuration {verdict}")
+            lines.append(f"  the baseline configuration {_BASELINE_VERDICTS.get(baseline_status, 'fails too')}")
     if result.triage:
         lines.append(f"  impact: {result.triage}")
     for diag in result.diagnostics:
@@ -38,12 +31,7 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
     return lines
 
 
-def _baseline_verdict(status: Status) -> str:
-    if status is Status.PASS:
-        return "passes"
-    if status is Status.UNVERIFIED:
-        return "is not verified"
-    return "fails too"
+_BASELINE_VERDICTS = {Status.PASS: "passes", Status.UNVERIFIED: "is not verified"}
 
 
 def unverified_line(result: Result) -> str:
@@ -118,15 +106,10 @@ def _render_all(report: CheckReport) -> str:
     baseline = {(r.job.display, r.job.language): r.status for r in report.results if r.job.variant.is_baseline}
     minimal, covered = minimal_failures(report.results)
     # A root cause that breaks several headers is shown once, with its first failure in full.
-    grouped: dict[int, RootCause] = {}
-    for cause in report.root_causes:
-        if len(cause.headers) > 1:
-            for result in cause.results[1:]:
-                grouped.setdefault(id(result), cause)
-    for cause in report.root_causes:
-        if len(cause.headers) > 1:
-            lines.append("ROOT CAUSE " + rootcause.summary(cause))
-    if any(len(c.headers) > 1 for c in report.root_causes):
+    shared = [cause for cause in report.root_causes if len(cause.headers) > 1]
+    grouped = {id(result) for cause in shared for result in cause.results[1:]}
+    lines.extend("ROOT CAUSE " + rootcause.summary(cause) for cause in shared)
+    if shared:
         lines.append("")
     for result in minimal:
         if id(result) in grouped:
@@ -134,8 +117,8 @@ def _render_all(report: CheckReport) -> str:
         lines.extend(result_lines(result, baseline.get((result.job.display, result.job.language))))
         for larger in covered.get(id(result), []):
             lines.append(f"  also fails in {larger.job.variant.describe()}")
-        for cause in report.root_causes:
-            if len(cause.headers) > 1 and cause.results[0] is result:
+        for cause in shared:
+            if cause.results[0] is result:
                 others = cause.headers[1:]
                 lines.append(f"  the same root cause ({cause.file}:{cause.line}) breaks {len(others)} more "
                              f"header(s): {', '.join(others)}")

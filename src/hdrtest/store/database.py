@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .sizes import format_size
 
@@ -83,6 +83,7 @@ class CacheStats:
 
 
 _Self = TypeVar("_Self", bound="Database")
+T = TypeVar("T")
 
 
 def warn_stderr(message: str) -> None:
@@ -120,6 +121,19 @@ class Database:
         """Write what is waiting to be written."""
         with self._lock:
             self._flush_locked()
+
+    def _guarded(self, what: str, default: T, action: Callable[..., T], *args: Any) -> T:
+        """``action(*args)`` under the lock, unless the database is closed; ``default`` after a database error,
+        which sets a damaged file aside (``recover``) or is kept in ``errors``: a cache only saves time."""
+        with self._lock:
+            if self._closed:
+                return default
+            try:
+                return action(*args)
+            except sqlite3.Error as exc:
+                if not self.recover(exc):
+                    self.errors.append(f"cache {what} failed: {exc}")
+                return default
 
     # -- connection -----------------------------------------------------------------------------------------
 
@@ -247,24 +261,16 @@ class Database:
     # -- include graphs (changes.GraphStore) ----------------------------------------------------------------
 
     def load_graph(self, key: str) -> bytes | None:
-        with self._lock:
-            try:
-                row = self._db.execute("SELECT data FROM graphs WHERE key = ?", (key,)).fetchone()
-            except sqlite3.Error as exc:
-                if not self.recover(exc):
-                    self.errors.append(f"cache graph load failed: {exc}")
-                return None
-            return bytes(row[0]) if row is not None else None
+        row = self._guarded("graph load", None,
+                            lambda: self._db.execute("SELECT data FROM graphs WHERE key = ?", (key,)).fetchone())
+        return bytes(row[0]) if row is not None else None
 
     def save_graph(self, key: str, data: bytes) -> None:
-        with self._lock:
-            try:
-                with self._write() as db:
-                    db.execute("INSERT OR REPLACE INTO graphs(key, data, used) VALUES (?, ?, ?)",
-                               (key, data, time.time_ns()))
-            except sqlite3.Error as exc:
-                if not self.recover(exc):
-                    self.errors.append(f"cache graph save failed: {exc}")
+        self._guarded("graph save", None, self._save_graph, key, data)
+
+    def _save_graph(self, key: str, data: bytes) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO graphs(key, data, used) VALUES (?, ?, ?)", (key, data, time.time_ns()))
 
 
     # -- maintenance ----------------------------------------------------------------------------------------

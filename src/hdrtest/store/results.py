@@ -282,15 +282,7 @@ class ResultCache(Database):
 
     def lookup(self, job: Job) -> Result | None:
         """The stored result for ``job`` if every file and directory it depended on is unchanged."""
-        with self._lock:
-            if self._closed:
-                return None
-            try:
-                return self._lookup(job)
-            except sqlite3.Error as exc:
-                if not self.recover(exc):
-                    self.errors.append(f"cache lookup failed: {exc}")
-                return None
+        return self._guarded("lookup", None, self._lookup, job)
 
     def _lookup(self, job: Job) -> Result | None:
         if self._entries:
@@ -414,21 +406,19 @@ class ResultCache(Database):
         Only an entry this run has checked or written is rewritten: an older one may be
         stale, and the result must not be attached to what it was not made from.
         """
-        with self._lock:
-            if self._closed or result.status not in (Status.PASS, Status.FAIL) or result.explained_from is None:
-                return  # None: an explanation resting on an unknown (a failed macro probe) is not kept
-            try:
-                key = self.key(result.job)
-                if key not in self._current:
-                    return
-                self._flush_locked()
-                data = payload(result)
-                with self._write() as db:
-                    db.execute("UPDATE entries SET payload = ?, size = size - length(payload) + ? WHERE key = ?",
-                               (data, len(data), key))
-            except sqlite3.Error as exc:
-                if not self.recover(exc):
-                    self.errors.append(f"cache update failed: {exc}")
+        if result.status in (Status.PASS, Status.FAIL) and result.explained_from is not None:
+            # None: an explanation resting on an unknown (a failed macro probe) is not kept.
+            self._guarded("update", None, self._update, result)
+
+    def _update(self, result: Result) -> None:
+        key = self.key(result.job)
+        if key not in self._current:
+            return
+        self._flush_locked()
+        data = payload(result)
+        with self._write() as db:
+            db.execute("UPDATE entries SET payload = ?, size = size - length(payload) + ? WHERE key = ?",
+                       (data, len(data), key))
 
     def _explanation_current(self, result: Result) -> bool:
         """Whether every file the stored explanation read still has the content it read."""

@@ -228,8 +228,7 @@ class Child:
                 line = bytes(self._buffer[:end])
                 del self._buffer[:end + 1]
                 return line
-            if _stopping.is_set() and threading.current_thread() is not threading.main_thread():
-                raise Stopped("hdrtest is stopping")
+            _refuse_when_stopping()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{self._proc.args!r} did not answer within {timeout:g} s")
