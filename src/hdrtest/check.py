@@ -166,7 +166,7 @@ def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.
         return flipper.flippable(option)
 
     fragile = {} if not closure else fragility.add_closure_fragility(
-        plans, context, options, settings.root, kept, keep=keep)
+        plans, context, options, settings.root, kept, keep=keep, flipper=flipper, notes=notes)
     if skipped:
         notes.append(f"closure analysis: {len(skipped)} fragile option(s) not flipped because they change Kbuild's "
                      f"compiler flags, so a variant could only end not verified (e.g. {', '.join(sorted(skipped)[:3])})")
