@@ -268,11 +268,13 @@ class SymbolIndex:
             found = known.get(p)
             if found is None:
                 try:
-                    with open(p, "rb") as f:
-                        digest = hashlib.sha256(f.read()).hexdigest()
+                    data, stamp = _read(p)
                 except OSError:
                     continue  # reported by the serial pass
                 self.stats.read += 1
+                digest = hashlib.sha256(data).hexdigest()
+                if stamp is not None:  # the serial pass takes this read instead of reading again
+                    known[p] = (stamp, digest)
             else:
                 digest = found[1]
             if self._load(digest) is None or (companion is not None and companion.missing(digest)):
