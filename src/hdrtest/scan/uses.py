@@ -197,8 +197,12 @@ class FileScopeCall:
     line: int  # 1-based
 
 
+_NOT_NEWLINE_TEXT = re.compile(r"[^\n]")
+
+
 def _blank(m: re.Match[str]) -> str:
-    return re.sub(r"[^\n]", " ", m.group())
+    text = m.group()
+    return _NOT_NEWLINE_TEXT.sub(" ", text) if "\n" in text else " " * len(text)
 
 
 def _arguments(text: str, start: int) -> tuple[tuple[str, ...], int] | None:
