@@ -7,6 +7,9 @@ from pathlib import Path
 
 from conftest import hdrtest, write_tree
 
+from hdrtest.analysis.expansion import made_definitions
+from hdrtest.scan.cindex import index_file
+from hdrtest.scan.formula import TRUE, Defined
 from hdrtest.scan.uses import FileScopeCall, file_scope_calls
 
 A_H = "#ifndef A_H\n#define A_H\n#ifdef CONFIG_A\nstruct a_state { int x; };\n#endif\n#endif\n"
@@ -88,3 +91,14 @@ def test_file_scope_calls_are_invocations_not_declarators_or_members() -> None:
         FileScopeCall("INDENTED", ("four",), 9), FileScopeCall("AFTER_DECL", ("five",), 11),
         FileScopeCall("IN_IF", ("six",), 13), FileScopeCall("CALL", ("", "seven"), 15),
         FileScopeCall("NONE", (), 17)]
+
+
+def test_made_definitions_take_the_condition_of_the_macro_definition_expanded() -> None:
+    text = ("#ifdef CONFIG_X\n#define DEFINE_GETTER(n) int get_##n(void);\n#else\n#define DEFINE_GETTER(n)\n#endif\n"
+            "#define PLAIN(n) int n(void);\nDEFINE_GETTER(speed)\nPLAIN(not_pasted)\n")
+    macros = [d for d in index_file("/t/g.h", text.encode()) if d.kind == "macro"]
+    calls = [("/t/g.h", c.name, c.args, c.line, TRUE) for c in file_scope_calls(text)]
+    made = made_definitions(calls, lambda name: [d for d in macros if d.name == name], 3)
+    assert set(made) == {"get_speed"}  # PLAIN pastes nothing: only invocations of pasting macros are expanded
+    (getter,) = made["get_speed"]
+    assert (getter.kind, getter.line, getter.condition) == ("function-decl", 7, Defined("CONFIG_X"))

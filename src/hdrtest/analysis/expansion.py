@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from ..scan.cindex import Definition, index_symbols
-from ..scan.formula import Formula
+from ..scan.formula import FALSE, Formula, conj
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 #: Operands joined by ``##`` (a chain ``a ## b ## c`` is one match).
@@ -135,16 +135,22 @@ def made_definitions(calls: Iterable[tuple[str, str, tuple[str, ...], int, Formu
     """What file-scope invocations of pasting macros define (``calls``: path, macro, arguments, line, condition),
     by name: ``FOLIO_FLAG_FALSE(swapcache)`` defines ``folio_test_swapcache``, which no text spells.  Each
     invocation is expanded ``depth`` levels and the result indexed as C; its definitions are placed at the
-    invocation, under its condition."""
+    invocation, under its condition and the condition of the macro's definition expanded (a macro defined empty
+    where an option is off defines nothing there)."""
     memo: dict[tuple[str, int], bool] = {}
     out: dict[str, list[Definition]] = {}
     for path, name, args, line, condition in calls:
         if not pastes(name, macros, depth, memo):
             continue
-        text = expanded(f"{name}({', '.join(args)})", macros, depth)
-        for d in index_symbols(path, text.encode("utf-8", "surrogateescape")).definitions(path):
-            if d.kind != "macro":
-                out.setdefault(d.name, []).append(replace(d, line=line, end_line=line, condition=condition))
+        for callee in macros(name):
+            body = substituted(callee, list(args))
+            if body is None:
+                continue
+            text = expanded(body, macros, depth - 1).encode("utf-8", "surrogateescape")
+            where = conj(condition, callee.condition)
+            for d in index_symbols(path, text).definitions(path):
+                if d.kind != "macro" and where != FALSE:
+                    out.setdefault(d.name, []).append(replace(d, line=line, end_line=line, condition=where))
     return out
 
 
