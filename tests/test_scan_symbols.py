@@ -351,6 +351,16 @@ def test_facts_made_in_the_index_workers_are_the_serial_ones(kvm_tree: Path, tmp
     assert ("kvm_page_track_notifier_node", "complete:struct") in {(u.name, u.need) for u in facts.load_uses(cache, gvt) or []}
 
 
+def test_a_cached_file_without_stored_stamps_is_read_once(kvm_tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    headers = all_headers(kvm_tree)
+    time.sleep(0.12)  # past the racy window: the hashing read's stamp vouches for the content
+    SymbolIndex.build(headers, cache, jobs=2)
+    # Another set of files has no stored stamps: each is read to find its digest, and that read is the only one.
+    subset = SymbolIndex.build(headers[1:], cache, jobs=2)
+    assert (subset.stats.read, subset.stats.cached) == (len(headers) - 1, len(headers) - 1)
+
+
 def test_same_content_at_two_paths(tmp_path: Path) -> None:
     for d in ("a", "b"):
         (tmp_path / d).mkdir()

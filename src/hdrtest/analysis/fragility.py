@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..graph.includes import IncludeGraph
 from ..kbuild_flags import ABI_OPTIONS
+from ..kconfig import Resolution
 from ..macros import defined_macros
 from ..relevance import Reason
 from ..scan.cindex import Definition
@@ -30,9 +31,9 @@ from ..scan.formula import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not,
 from ..scan.formula import macros as macros_of
 from ..scan.options import OptionFilter
 from ..scan.symbols import SymbolIndex
-from ..variants import HeaderPlan, ScanContext, graph_of
+from ..variants import Flipper, HeaderPlan, ScanContext, graph_of
 from . import facts as facts_mod
-from .expansion import pasted_names
+from .expansion import made_definitions, pasted_names
 from .sat import is_satisfiable
 
 
@@ -53,6 +54,9 @@ class Fragility:
     #: How many options the definitions' presence depends on, the flags' other macros fixed: 1 is a
     #: definition under that option alone, the shape of a missing ``#else`` stub.
     guards: int = 1
+    #: When the use is compiled and no suitable definition is present, the flags' other macros fixed and the
+    #: options free: what a configuration must satisfy to be a witness (``witness_holds``).
+    broken: Formula = TRUE
 
     @property
     def rank(self) -> tuple[int, bool]:
@@ -128,6 +132,8 @@ class Analysis:
     baseline: Mapping[str, str | None]
     root: Path
     cache_dir: Path | None = None
+    #: What file-scope invocations of pasting macros define, by name (``expansion.made_definitions``).
+    made: Mapping[str, Sequence[Definition]] = field(default_factory=dict)
     _by_file: dict[str, list[Fragility]] = field(default_factory=dict)
     _closures: dict[str, frozenset[str]] = field(default_factory=dict)
     #: The closure the macro meanings of the file being decided are taken from.
@@ -261,7 +267,7 @@ class Analysis:
         if use.name in macros_of(use.condition) and is_satisfiable(conj(use.condition,
                                                                           neg(Defined(use.name)))) is None:
             return []  # used only under "#ifdef NAME": where the definition goes, so does the use
-        found = self._reached(path, self.index.lookup(use.name), reachable)
+        found = self._reached(path, [*self.index.lookup(use.name), *self.made.get(use.name, ())], reachable)
         if use.need == facts_mod.EXPANDED and not any(d.kind == "macro" for d in found):
             return []  # a plain declaration (a prototype, a field name) needs nothing
         definitions = [d for d in found if use.satisfied_by(d)]
@@ -324,7 +330,7 @@ class Analysis:
             if witness is not None:
                 shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
                 out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
-                                     spots, shown, via, len(options)))
+                                     spots, shown, via, len(options), broken))
         return out
 
     def _single_flip(self, formula: Formula, option: str) -> dict[str, bool]:
@@ -356,24 +362,67 @@ def strongest(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Fragi
     return sorted(best.values(), key=lambda f: f.rank)  # stable: closure order among equals
 
 
+def witness_holds(fragility: Fragility, resolution: Resolution, baseline: Mapping[str, str | None],
+                  options: OptionFilter) -> bool:
+    """Whether ``fragility``'s use is still compiled, and still without a suitable definition, in the configuration
+    the flip of its option resolves to (``baseline`` with ``resolution``'s macro changes): the configuration system
+    may turn other options with it (CGROUPS=n takes CGROUP_PERF, the use's guard, along), which the single-flip
+    witness does not know.  Outside Kconfig the resolution is the plain flip, and the witness holds as found."""
+    resolved = dict(baseline)
+    resolved.update(resolution.defines)
+    fixed = {m: resolved.get(m) for m in macros_of(fragility.broken) if options.option_of(m) is not None}
+    # No macro is free as an option here: the options are fixed, the header macros stay as the analysis left them.
+    settled = restrict(fragility.broken, fixed, lambda _name, _depth: None, OptionFilter((), frozenset()))
+    return is_satisfiable(settled) is not None
+
+
+def _kconfig_valid(fragility: Fragility, flipper: Flipper, macros: Mapping[str, str], options: OptionFilter) -> bool:
+    """``witness_holds`` for some flip of the option that gives a variant (a flip that gives none is the cap's
+    business: listed as impossible, as before)."""
+    resolutions = [r for r in (flipper.resolve(fragility.option, target)
+                               for target in flipper.targets_for(fragility.option, macros)) if r is not None and r.achieved]
+    return not resolutions or any(witness_holds(fragility, r, macros, options) for r in resolutions)
+
+
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
                           cache_dir: Path | None,
-                          keep: Callable[[str], bool] | None = None) -> dict[tuple[str, str], Fragility]:
+                          keep: Callable[[str], bool] | None = None, flipper: Flipper | None = None,
+                          notes: list[str] | None = None) -> dict[tuple[str, str], Fragility]:
     """Give each plan the fragile options of its header's include closure, after the reasons it has.
 
+    With ``flipper``, a fragile use whose witness the resolved flip does not keep (``witness_holds``) is dropped
+    before the strongest use per option is taken; how many is said once in ``notes``.
     Returns, per (header, option) added, the fragile use behind it (for root-cause reports).
     """
     analyses: dict[int, Analysis] = {}
     behind: dict[tuple[str, str], Fragility] = {}
+    made: dict[str, list[Definition]] | None = None
+    verdicts: dict[Fragility, bool] = {}
     for plan in plans:
         job = plan.job
         graph = graph_of(context, job)
         analysis = analyses.get(id(graph))
         if analysis is None:
+            if made is None:
+                made = made_definitions(context.index.file_scope_calls(),
+                                        lambda name: context.index.lookup(name, "macro"), EXPANSION_DEPTH)
             baseline: dict[str, str | None] = dict(defined_macros(job))
-            analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir)
+            analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir, made)
         found = analysis.for_header(graph.closure(job.header))
+        if flipper is not None:
+            macros = defined_macros(job)
+            flipper.prefetch(((f.option, target) for f in found if f not in verdicts
+                              for target in flipper.targets_for(f.option, macros)), context.jobs)
+            for f in found:
+                if f not in verdicts:
+                    verdicts[f] = _kconfig_valid(f, flipper, macros, options)
+            found = [f for f in found if verdicts[f]]
         extra = [f for f in strongest(found, plan.reasons) if keep is None or keep(f.option)]
         plan.reasons = plan.reasons + [Reason(f.option, f.reason, 1) for f in extra]
         behind.update(((job.display, f.option), f) for f in extra)
+    invalid = sorted({f for f, ok in verdicts.items() if not ok}, key=lambda f: (f.option, f.file, f.line))
+    if invalid and notes is not None:
+        notes.append(f"closure analysis: {len(invalid)} fragile use(s) not flipped: the flip as the configuration "
+                     f"system resolves it drops the use or keeps a definition (e.g. {invalid[0].option}: "
+                     f"{invalid[0].file}:{invalid[0].line} {invalid[0].name})")
     return behind

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import tree_sitter
 
 from .attributes import blank_attributes, blank_bare_macros
-from .directives import FileScan, ScanError, scan_directives
+from .directives import FileScan, ScanError, scan_directives, strip_comments
 from .formula import FALSE, Formula
 from .options import OptionFilter
 from .scancache import read_text
-from .uses import C_KEYWORDS, blank_defines, identifiers_in, new_parser
+from .uses import C_KEYWORDS, blank_defines, file_scope_calls, identifiers_in, new_parser
 
 __all__ = [
     "Definition",
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Bump when what index_file() produces changes, so old caches are not used.
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 
 KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
 TAG_KINDS = frozenset({"struct", "union", "enum"})
@@ -140,6 +140,8 @@ def _unwrap(d: tree_sitter.Node | None) -> tuple[tree_sitter.Node | None, bool, 
 #   (name, kind, complete, line, condition index, signature, uses, return_type, end_line,
 #    macro body).  A macro's uses are computed from its body when it is looked up.
 _Row = tuple[str, str, bool, int, int, str | None, tuple[str, ...], str | None, int, str | None]
+#: A file-scope invocation ``NAME(args)``: (name, args, line, condition index).
+_Call = tuple[str, tuple[str, ...], int, int]
 
 
 @dataclass
@@ -148,6 +150,8 @@ class FileSymbols:
 
     conditions: list[Formula]
     rows: list[_Row]
+    #: File-scope macro invocations, which may paste the names of what they define (``scan.uses.file_scope_calls``).
+    calls: list[_Call] = field(default_factory=list)
 
     def definition(self, path: str, i: int) -> Definition:
         r = self.rows[i]
@@ -175,6 +179,7 @@ class _Indexer:
         self.blanked = blanked
         self.scan = scan
         self.rows: list[_Row] = []
+        self.found_calls: list[_Call] = []
         self.conditions: list[Formula] = []
         self._cond_index: dict[Formula, int] = {}
         self._by_id: dict[int, int] = {}
@@ -348,6 +353,12 @@ class _Indexer:
                 uses = self.uses_of(node, None)
             self.add(name, "typedef", True, node, tuple(u for u in uses if u != name), signature)
 
+    def calls(self) -> None:
+        for call in file_scope_calls(strip_comments(self.data.decode("utf-8", "surrogateescape"))):
+            condition = self.scan.condition_at(call.line)
+            if condition != FALSE:
+                self.found_calls.append((call.name, call.args, call.line, self.cond(condition)))
+
     def macros(self) -> None:
         for m in self.scan.defines:
             if m.condition == FALSE:
@@ -383,7 +394,8 @@ def index_symbols(
         indexer.blanked = blanked
         tree = new_parser().parse(blanked)
         indexer.items(tree.root_node)
-    return FileSymbols(indexer.conditions, indexer.rows)
+        indexer.calls()
+    return FileSymbols(indexer.conditions, indexer.rows, indexer.found_calls)
 
 
 def index_file(

@@ -13,7 +13,7 @@ import hashlib
 import os
 import pickle
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,7 +25,7 @@ from ..store.atomic import write_atomic
 from ..store.namespaces import SYMBOLS, load
 from .cindex import INDEX_VERSION, Definition, FileSymbols, index_symbols, scan_file
 from .directives import FileScan
-from .formula import from_json, to_json
+from .formula import Formula, from_json, to_json
 from .options import OptionFilter
 
 __all__ = ["Companion", "IndexStats", "SymbolIndex"]
@@ -53,12 +53,12 @@ def _key_parts(options: OptionFilter | None) -> tuple[str, ...]:
 def _encode(fs: FileSymbols) -> bytes:
     # Formulas go in as JSON-like lists: unpickling plain lists and tuples is several
     # times faster than rebuilding dataclass instances, and most files share few.
-    return pickle.dumps(([to_json(c) for c in fs.conditions], fs.rows), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(([to_json(c) for c in fs.conditions], fs.rows, fs.calls), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _decode(blob: bytes) -> FileSymbols:
-    conds, rows = pickle.loads(blob)
-    return FileSymbols([from_json(c) for c in conds], rows)
+    conds, rows, calls = pickle.loads(blob)
+    return FileSymbols([from_json(c) for c in conds], rows, calls)
 
 
 def _read(path: str) -> tuple[bytes, Stamp | None]:
@@ -268,11 +268,13 @@ class SymbolIndex:
             found = known.get(p)
             if found is None:
                 try:
-                    with open(p, "rb") as f:
-                        digest = hashlib.sha256(f.read()).hexdigest()
+                    data, stamp = _read(p)
                 except OSError:
                     continue  # reported by the serial pass
                 self.stats.read += 1
+                digest = hashlib.sha256(data).hexdigest()
+                if stamp is not None:  # the serial pass takes this read instead of reading again
+                    known[p] = (stamp, digest)
             else:
                 digest = found[1]
             if self._load(digest) is None or (companion is not None and companion.missing(digest)):
@@ -374,6 +376,12 @@ class SymbolIndex:
         if entry is None:
             return []
         return [self._definition(key, i) for i in range(len(entry.symbols.rows))]
+
+    def file_scope_calls(self) -> Iterator[tuple[str, str, tuple[str, ...], int, Formula]]:
+        """Every file's file-scope invocations ``NAME(args)``: (path, NAME, args, line, condition)."""
+        for path, entry in self._by_file.items():
+            for name, args, line, at in entry.symbols.calls:
+                yield path, name, args, line, entry.symbols.conditions[at]
 
     def names(self) -> list[str]:
         return list(self._by_name)

@@ -18,6 +18,8 @@ import tree_sitter_c
 __all__ = [
     "ASM_OPERAND_NAME",
     "C_KEYWORDS",
+    "FileScopeCall",
+    "file_scope_calls",
     "blank_defines",
     "identifiers_in",
     "used_identifiers",
@@ -177,3 +179,84 @@ def tag_use_sites(text: bytes) -> list[TagUse]:
 def tag_uses(text: bytes) -> set[tuple[str, str]]:
     """``{(kind, name)}`` of the tags a header mentions, e.g. ``("struct", "kvm")``."""
     return {(t.kind, t.name) for t in tag_use_sites(text)}
+
+
+#: A line that starts with ``NAME(``: where a file-scope macro invocation (``FOLIO_FLAG_FALSE(swapcache)``) sits.
+_CALL_START = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*\(", re.M)
+#: A directive to its end (continuations included), and a string or character literal: neither holds code.
+_DIRECTIVE_TEXT = re.compile(r"^[ \t]*#(?:[^\n\\]|\\.)*", re.M | re.S)
+_LITERAL = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
+
+
+@dataclass(frozen=True)
+class FileScopeCall:
+    """``NAME(args)`` at file scope, first on its line: a macro that expands to declarations, or nothing."""
+
+    name: str
+    args: tuple[str, ...]
+    line: int  # 1-based
+
+
+_NOT_NEWLINE_TEXT = re.compile(r"[^\n]")
+
+
+def _blank(m: re.Match[str]) -> str:
+    text = m.group()
+    return _NOT_NEWLINE_TEXT.sub(" ", text) if "\n" in text else " " * len(text)
+
+
+def _arguments(text: str, start: int) -> tuple[tuple[str, ...], int] | None:
+    """The top-level comma-separated arguments of the parenthesis opening at ``start``, and the offset past it."""
+    args: list[str] = []
+    depth = 0
+    mark = start + 1
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(" ".join(text[mark:i].split()))
+                return (() if args == [""] else tuple(args)), i + 1
+        elif ch == "," and depth == 1:
+            args.append(" ".join(text[mark:i].split()))
+            mark = i + 1
+    return None
+
+
+def file_scope_calls(code: str) -> list[FileScopeCall]:
+    """Invocations ``NAME(...)`` at file scope (no brace or parenthesis open), first on their line, after a
+    ``;``, ``}``, ``)`` or nothing: after a type they are a function's declarator, not a call.  ``code`` is the
+    file's text without comments; directives and literals are blanked here (offsets and lines kept)."""
+    text = _LITERAL.sub(_blank, _DIRECTIVE_TEXT.sub(_blank, code))
+    out: list[FileScopeCall] = []
+    depth = 0  # braces and parentheses open at ``done``
+    done = 0
+    line = 1  # at ``done``
+    for m in _CALL_START.finditer(text):
+        if m.start() < done:
+            continue  # inside the previous call's arguments
+        between = text[done:m.start()]
+        depth += between.count("{") + between.count("(") - between.count("}") - between.count(")")
+        line += between.count("\n")
+        done = m.start()
+        name = m.group(1)
+        if depth != 0 or name in C_KEYWORDS or _last_char(text, m.start()) not in ";})":
+            continue
+        found = _arguments(text, m.end() - 1)
+        if found is None:
+            continue
+        args, end = found
+        out.append(FileScopeCall(name, args, line))
+        line += text.count("\n", done, end)
+        done = end
+    return out
+
+
+def _last_char(text: str, end: int) -> str:
+    """The last character before ``end`` that is no blank (``;`` at the start of the text)."""
+    i = end - 1
+    while i >= 0 and text[i].isspace():
+        i -= 1
+    return text[i] if i >= 0 else ";"
