@@ -20,7 +20,7 @@ from .errors import UsageError
 from .executors import Executor
 from .executors.factory import make_executor
 from .executors.local import Background, default_jobs
-from .explain import OWN_NOTE_KINDS, explain_report
+from .explain import explain_report
 from .graph.affected import select_changed
 from .graph.store import GraphStore
 from .kbuild_command import Deriver, Underived, is_rederived, rederived_job
@@ -35,6 +35,7 @@ from .scan.scancache import ScanCache
 from .settings import Settings
 from .store.location import variant_dir
 from .store.namespaces import KCONFIG
+from .store.serialize import forget_explanation
 from .toolchain import probe
 from .touched import touched_options
 from .triage import Kbuild, unbuilt_reason
@@ -452,8 +453,6 @@ def _explain_failures(report: CheckReport, settings: Settings, planning: Variant
 def _unexplained_failures(report: CheckReport) -> None:
     for result in report.failures:
         if result.cached:  # stored with its explanation by an earlier run: none was asked for
-            result.triage = None
-            for diag in result.diagnostics:
-                diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
+            forget_explanation(result)
     # Baselines, fingerprints and diff match errors by class: it must not depend on --fix.
     ensure_classified(report.results)

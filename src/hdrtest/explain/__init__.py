@@ -11,7 +11,6 @@ The driver is ``report.explain_report``; ``render`` writes a ``Diagnosis`` recor
 
 from __future__ import annotations
 
-from .context import OWN_NOTE_KINDS
 from .report import explain_report
 
-__all__ = ["OWN_NOTE_KINDS", "explain_report"]
+__all__ = ["explain_report"]

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
 from ..graph.resolve import SearchPath
-from ..models import EXPLANATION_NOTE_KINDS, Diagnosis, DiagnosisKind, Diagnostic, Note, Result
+from ..models import Diagnosis, DiagnosisKind, Diagnostic, Note, Result
 from ..scan.cindex import TAG_KINDS, Definition
 from ..scan.formula import TRUE, Const, Formula, evaluate, macros, to_c
 from .config import Values
@@ -27,8 +27,6 @@ class IndexLike(Protocol):
     def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[Definition]: ...
 
 
-#: The note kinds the explanations write (and replaces when it explains a result again).
-OWN_NOTE_KINDS = EXPLANATION_NOTE_KINDS
 #: Which index kinds can answer each error class.
 KINDS_FOR = {
     cls.UNKNOWN_TYPE: ("typedef", "macro"),

@@ -12,15 +12,16 @@ from ..executors.local import default_jobs
 from ..fixes import Edit
 from ..graph.resolve import SearchPath
 from ..graph.store import GraphStore
-from ..models import CheckReport, Diagnosis, DiagnosisKind, Note, Result
+from ..models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
 from ..rundir import run_caches
 from ..scan.options import OptionFilter
 from ..settings import Settings
 from ..store.location import variant_dir
+from ..store.serialize import forget_explanation
 from ..triage import Kbuild, UnitGraphs, triage
 from .config import ConfigProbe, probe_config
-from .context import OWN_NOTE_KINDS, Context, Explained, IndexLike, norm_path
+from .context import Context, Explained, IndexLike, norm_path
 from .diagnostic import explain_diagnostic
 from .files import Files
 from .index import EmptyIndex, LazyIndex
@@ -44,7 +45,7 @@ def _option_filter(settings: Settings) -> OptionFilter:
 
 def is_explained(result: Result) -> bool:
     """Whether a result already carries explanation notes (it came back from the cache explained)."""
-    return any(n.kind in OWN_NOTE_KINDS for d in result.diagnostics for n in d.notes)
+    return any(n.kind in EXPLANATION_NOTE_KINDS for d in result.diagnostics for n in d.notes)
 
 
 def explain_report(report: CheckReport, settings: Settings, *, triage_results: bool = True,
@@ -65,10 +66,7 @@ def explain_report(report: CheckReport, settings: Settings, *, triage_results: b
         return explanation
     explanation.explained = failing
     for result in failing:
-        # Results can come back from a cache or be explained twice (check --fix): start clean.
-        for diag in result.diagnostics:
-            diag.notes = [n for n in diag.notes if n.kind not in OWN_NOTE_KINDS]
-            diag.diagnosis = None
+        forget_explanation(result)  # back from a cache or explained twice (check --fix): start clean
         cls.classify_all(result.diagnostics, check_guard=result.job.check_guard)
     needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
                                          cls.UNUSED_DEFINITION)
