@@ -27,7 +27,7 @@ from .graph.resolve import Chains, SearchPath
 from .graph.store import GraphStore
 from .makefile import logical_lines
 from .models import BASELINE, Variant
-from .scan.formula import TRUE, And, Defined, Formula, Or, conj, disj, evaluate, to_c
+from .scan.formula import TRUE, Defined, Formula, conj, disj, evaluate, false_leaves, to_c
 
 REAL_BUILD = "real-build"
 HEADER_TEST_ONLY = "header-test-only"
@@ -245,21 +245,6 @@ class Verdict:
     not_built: tuple[str, ...] = ()
 
 
-def _off_options(formula: Formula, values: Mapping[str, str | None]) -> list[str]:
-    """The options whose being unset makes ``formula`` false ("CONFIG_X" for defined(CONFIG_X) || ..._MODULE)."""
-    if evaluate(formula, values) is not False:
-        return []
-    if isinstance(formula, And):
-        return [name for part in formula.fs for name in _off_options(part, values)]
-    if isinstance(formula, Or):
-        names = {n for part in formula.fs for n in _off_options(part, values)}
-        return sorted({n[: -len("_MODULE")] if n.endswith("_MODULE") and n[: -len("_MODULE")] in names else n
-                       for n in names})
-    if isinstance(formula, Defined):
-        return [formula.name]
-    return [to_c(formula)]
-
-
 def _closest_first(units: Sequence[Entry], header: Path) -> list[Entry]:
     """Units nearest the header first: the ones most likely to read it are asked first."""
     def distance(entry: Entry) -> tuple[int, str]:
@@ -287,9 +272,11 @@ def _tally(header: Path, units: Sequence[Entry], values: Mapping[str, str | None
         condition = unit_condition(entry.file, kb)
         shown = shown_path(entry.file, root)
         built = True if condition is None else evaluate(condition, values)
-        if built is False:
+        if built is False and condition is not None:
             tally.not_built.append(shown)
-            tally.off.extend(_off_options(condition, values) if condition is not None else [])
+            # the options whose being unset leaves the unit out (CONFIG_X for defined(CONFIG_X) || ..._MODULE)
+            tally.off.extend(leaf.name if isinstance(leaf, Defined) else to_c(leaf)
+                             for leaf in false_leaves(condition, values))
             continue
         settled = bool(tally.built)  # one unit that is built and reads it settles the verdict: no more -M runs
         if reads.runs >= budget and not settled:

@@ -5,31 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..scan.directives import CondBlock, FileScan
-from ..scan.formula import And, Atom, Defined, Formula, Not, Or, evaluate, macros, to_c
+from ..scan.formula import Atom, Defined, Formula, Not, Or, evaluate, false_leaves, macros, to_c
 from .config import Values
 
 
 def why_false(formula: Formula, values: Values) -> list[str]:
     """Phrases saying why ``formula`` is false here ("CONFIG_X is not set")."""
-    if evaluate(formula, values) is not False:
-        return []
-    if isinstance(formula, Defined):
-        return [f"{formula.name} is not set"]
-    if isinstance(formula, Not):
-        inner = formula.f
+    return [_why_leaf_false(leaf, values) for leaf in false_leaves(formula, values)]
+
+
+def _why_leaf_false(leaf: Formula, values: Values) -> str:
+    if isinstance(leaf, Defined):
+        return f"{leaf.name} is not set"
+    if isinstance(leaf, Not):
+        inner = leaf.f
         if isinstance(inner, Defined):
             value = values.get(inner.name)
-            return [f"{inner.name} is set" + (f" (to {value})" if value not in (None, "", "1") else "")]
-        return [f"{to_c(inner)} holds"]
-    if isinstance(formula, (And, Or)):
-        phrases = [p for part in formula.fs for p in why_false(part, values)]
-        # defined(X) || defined(X_MODULE): one phrase for the tristate.
-        drop = {f"{p[: -len(' is not set')]}_MODULE is not set" for p in phrases if p.endswith(" is not set")}
-        return list(dict.fromkeys(p for p in phrases if p not in drop))
-    if isinstance(formula, Atom):
-        shown = [f"{n}={values[n]}" if values.get(n) is not None else f"{n} unset" for n in sorted(macros(formula))]
-        return [f"{formula.text} is false" + (f" ({', '.join(shown)})" if shown else "")]
-    return [f"{to_c(formula)} is false"]
+            return f"{inner.name} is set" + (f" (to {value})" if value not in (None, "", "1") else "")
+        return f"{to_c(inner)} holds"
+    if isinstance(leaf, Atom):
+        shown = [f"{n}={values[n]}" if values.get(n) is not None else f"{n} unset" for n in sorted(macros(leaf))]
+        return f"{leaf.text} is false" + (f" ({', '.join(shown)})" if shown else "")
+    return f"{to_c(leaf)} is false"
 
 
 def guard_directive(formula: Formula) -> str:

@@ -212,6 +212,21 @@ def evaluate(f: Formula, defined: Lookup) -> bool | None:
     return result
 
 
+def false_leaves(f: Formula, defined: Lookup) -> list[Formula]:
+    """The leaves of ``f`` that are false under ``defined``, in order, once each (none when ``f`` is not false).
+
+    ``defined(X_MODULE)`` is left out beside ``defined(X)``: a tristate option is one reason, not two.
+    """
+    if evaluate(f, defined) is not False:
+        return []
+    if not isinstance(f, (And, Or)):
+        return [f]
+    leaves = list(dict.fromkeys(leaf for part in f.fs for leaf in false_leaves(part, defined)))
+    unset = {leaf.name for leaf in leaves if isinstance(leaf, Defined)}
+    return [leaf for leaf in leaves
+            if not (isinstance(leaf, Defined) and leaf.name.endswith("_MODULE") and leaf.name[:-7] in unset)]
+
+
 def _leaves(f: Formula, out: dict[Formula, None]) -> None:
     if isinstance(f, (Defined, Atom)):
         out[f] = None
