@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from ..scan.cindex import Definition, index_symbols
 from ..scan.formula import FALSE, Formula, conj
+from ..scan.uses import call_arguments
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 #: Operands joined by ``##`` (a chain ``a ## b ## c`` is one match).
@@ -31,23 +32,9 @@ def parameters(definition: Definition) -> list[str] | None:
 
 def invocations(body: str, name: str) -> list[list[str]]:
     """The argument lists of every ``name(...)`` in ``body`` (split at top-level commas)."""
-    out = []
-    for m in re.finditer(rf"(?<![\w.>]){re.escape(name)}\s*\(", body):
-        args: list[str] = []
-        current: list[str] = []
-        depth = 1
-        for ch in body[m.end():]:
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            if depth == 0 or (ch == "," and depth == 1):
-                args.append("".join(current).strip())
-                current = []
-                if depth == 0:
-                    break
-            else:
-                current.append(ch)
-        if depth == 0:
-            out.append(args)
-    return out
+    calls = (call_arguments(body, m.end() - 1, "(")
+             for m in re.finditer(rf"(?<![\w.>]){re.escape(name)}\s*\(", body))
+    return [found[0] for found in calls if found is not None]
 
 
 def _joined(m: re.Match[str], bound: dict[str, str]) -> str:
@@ -95,28 +82,18 @@ def expanded(text: str, macros: Callable[[str], Sequence[Definition]], depth: in
         callee = next((d for d in macros(m.group(1)) if parameters(d) is not None), None)
         if callee is None:
             continue
-        found = invocations(text[m.start():], m.group(1))
-        end = _call_end(text, m.end() - 1)
-        body = substituted(callee, found[0]) if found else None
-        if body is None or end is None:
+        found = call_arguments(text, m.end() - 1, "(")
+        body = substituted(callee, found[0]) if found is not None else None
+        if found is None or body is None:
             continue
         out.append(text[done:m.start()])
         out.append(" " + expanded(body, macros, depth - 1) + " ")
-        done = end
+        done = found[1]
     out.append(text[done:])
     return "".join(out)
 
 
 _CALL = re.compile(r"(?<![\w.>])([A-Za-z_]\w*)\s*\(")
-
-
-def _call_end(text: str, start: int) -> int | None:
-    depth = 0
-    for i in range(start, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[i], 0)
-        if depth == 0:
-            return i + 1
-    return None
 
 
 def pastes(name: str, macros: Callable[[str], Sequence[Definition]], depth: int,

@@ -19,6 +19,7 @@ __all__ = [
     "ASM_OPERAND_NAME",
     "C_KEYWORDS",
     "FileScopeCall",
+    "call_arguments",
     "file_scope_calls",
     "blank_defines",
     "identifiers_in",
@@ -205,20 +206,23 @@ def _blank(m: re.Match[str]) -> str:
     return _NOT_NEWLINE_TEXT.sub(" ", text) if "\n" in text else " " * len(text)
 
 
-def _arguments(text: str, start: int) -> tuple[tuple[str, ...], int] | None:
-    """The top-level comma-separated arguments of the parenthesis opening at ``start``, and the offset past it."""
+def call_arguments(text: str, start: int, nesting: str = "([{") -> tuple[list[str], int] | None:
+    """The top-level comma-separated arguments (blanks collapsed) of the parenthesis opening at ``start``, and
+    the offset past its close; None when it does not close.  ``nesting``: the brackets whose commas do not
+    separate (the preprocessor's own rule is ``(`` only; a reader of file-scope code also keeps ``[]``/``{}``)."""
     args: list[str] = []
     depth = 0
     mark = start + 1
+    closers = nesting.translate(str.maketrans("([{", ")]}"))
     for i in range(start, len(text)):
         ch = text[i]
-        if ch in "([{":
+        if ch in nesting:
             depth += 1
-        elif ch in ")]}":
+        elif ch in closers:
             depth -= 1
             if depth == 0:
                 args.append(" ".join(text[mark:i].split()))
-                return (() if args == [""] else tuple(args)), i + 1
+                return args, i + 1
         elif ch == "," and depth == 1:
             args.append(" ".join(text[mark:i].split()))
             mark = i + 1
@@ -244,11 +248,11 @@ def file_scope_calls(code: str) -> list[FileScopeCall]:
         name = m.group(1)
         if depth != 0 or name in C_KEYWORDS or _last_char(text, m.start()) not in ";})":
             continue
-        found = _arguments(text, m.end() - 1)
+        found = call_arguments(text, m.end() - 1)
         if found is None:
             continue
         args, end = found
-        out.append(FileScopeCall(name, args, line))
+        out.append(FileScopeCall(name, () if args == [""] else tuple(args), line))
         line += text.count("\n", done, end)
         done = end
     return out
