@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 
 from .compdb import clean_flags, origin_unit
+from .graph.store import current_stamp
 from .kconfig import kconfig_env_from_cmd
 from .models import Job, OptionSetting
 from .store.atomic import write_atomic
@@ -147,14 +148,15 @@ class Deriver:
         path = KBUILD_COMMANDS.path(self.cache_dir, KBUILD_COMMANDS.key(
             str(self.root), str(directory), unit, json.dumps([str(s) for s in settings]), json.dumps(self._tools),
             os.environ.get("KCFLAGS", "")), ".json")
-        witnesses = self._witnesses(unit)
+        # Taken before make runs: a Makefile edited meanwhile leaves the stored command stale, not trusted.
+        stamps = [None if (stamp := current_stamp(str(p))) is None else list(stamp) for p in self._witnesses(unit)]
         record = load(path, json.loads)
-        if isinstance(record, dict) and record.get("stamps") == _stamps(witnesses) and "flags" in record:
+        if isinstance(record, dict) and record.get("stamps") == stamps and "flags" in record:
             return Command(str(record["compiler"]), tuple(str(f) for f in record["flags"]))
         made = self._derive(unit, directory, settings)
         if isinstance(made, Command):
             write_atomic(path, json.dumps({"compiler": made.compiler, "flags": list(made.flags),
-                                           "stamps": _stamps(witnesses)}).encode())
+                                           "stamps": stamps}).encode())
         return made
 
     def _witnesses(self, unit: str) -> list[Path]:
@@ -192,15 +194,3 @@ class Deriver:
         return Underived(f"make -n {obj} printed no compile of it in this configuration"
                          + (f" ({last.strip()[:200]})" if last else ""))
 
-
-def _stamps(paths: Sequence[Path]) -> list[list[int] | None]:
-    """Modification time and size of each path, None for one that does not exist."""
-    found: list[list[int] | None] = []
-    for path in paths:
-        try:
-            st = path.stat()
-        except OSError:
-            found.append(None)
-            continue
-        found.append([st.st_mtime_ns, st.st_size])
-    return found
