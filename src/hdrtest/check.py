@@ -29,7 +29,7 @@ from .macros import defined_macros
 from .models import CheckReport, Diagnostic, Job, Result, Status, not_verified
 from .plan import FlagSource, baseline_jobs, flag_source
 from .report import rootcause
-from .rundir import run_caches
+from .rundir import option_filter, run_caches
 from .scan.options import OptionFilter
 from .scan.scancache import ScanCache
 from .settings import Settings
@@ -192,7 +192,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     if (settings.variants or "").strip() == "none" or not baseline:
         return VariantPlanning([], {}, [])
     strategy = variants.Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
-    options = OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
+    options = option_filter(settings)
     caches = run_caches(settings)
     if isinstance(backend, EllipsisType):
         backend = kconfig_for(settings, source)

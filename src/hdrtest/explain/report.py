@@ -14,7 +14,7 @@ from ..graph.resolve import SearchPath
 from ..graph.store import GraphStore
 from ..models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
-from ..rundir import run_caches
+from ..rundir import option_filter, run_caches
 from ..scan.options import OptionFilter
 from ..settings import Settings
 from ..store.location import variant_dir
@@ -36,11 +36,6 @@ class Explanation:
     #: The results this call explained (those it skipped as already explained are not here).
     explained: list[Result] = field(default_factory=list)
     index_files: int = 0
-
-
-def _option_filter(settings: Settings) -> OptionFilter:
-    """The check's filter (check.py builds the same): an empty pattern means the default one, not none."""
-    return OptionFilter.from_args([settings.option_pattern] if settings.option_pattern else [], settings.options)
 
 
 def is_explained(result: Result) -> bool:
@@ -74,10 +69,10 @@ def explain_report(report: CheckReport, settings: Settings, *, triage_results: b
     lazy: LazyIndex | None = None
     if needs_index:
         same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
-            _option_filter(settings) == OptionFilter()
-        lazy = LazyIndex(failing, run_caches(settings), _option_filter(settings),
+            option_filter(settings) == OptionFilter()
+        lazy = LazyIndex(failing, run_caches(settings), option_filter(settings),
                          base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
-    files = Files(_option_filter(settings))
+    files = Files(option_filter(settings))
     probes: dict[str, ConfigProbe] = {}
     for result in failing:
         config = probes[result.job.key] = probe_config(result.job, variant_dir(settings))
