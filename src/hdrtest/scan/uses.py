@@ -52,13 +52,16 @@ C_KEYWORDS = frozenset(
 #: is never followed by a string literal.
 ASM_OPERAND_NAME = re.compile(r"""\[[ \t]*[A-Za-z_]\w*[ \t]*\](?=(?:\s|\\\n)*")""")
 
+#: A string or character literal: it holds no code.
+_LITERAL = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
+
 # Tokenizer: group 1 is an identifier; everything else is matched only to be skipped.
 # "#include <a/b.h>" and "#word" (directive keywords, stringification) are skipped too.
 # It runs on str; bytes are decoded as latin-1 so that offsets stay byte offsets.
 _TOKENS = re.compile(
     r"""/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|/\*.*|//[^\n\\]*(?:\\.[^\n\\]*)*"""
-    r"""|"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"""
-    r"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
+    r"""|""" + _LITERAL.pattern
+    + r"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
     r"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|""" + ASM_OPERAND_NAME.pattern + r"""|\b([A-Za-z_][A-Za-z0-9_]*)""",
     re.S | re.A,
 )
@@ -184,9 +187,8 @@ def tag_uses(text: bytes) -> set[tuple[str, str]]:
 
 #: A line that starts with ``NAME(``: where a file-scope macro invocation (``FOLIO_FLAG_FALSE(swapcache)``) sits.
 _CALL_START = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*\(", re.M)
-#: A directive to its end (continuations included), and a string or character literal: neither holds code.
+#: A directive to its end (continuations included): it holds no code.
 _DIRECTIVE_TEXT = re.compile(r"^[ \t]*#(?:[^\n\\]|\\.)*", re.M | re.S)
-_LITERAL = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
 
 
 @dataclass(frozen=True)
