@@ -279,11 +279,6 @@ class IncludeGraph:
             elif known is not asked:
                 known.merge(asked)
 
-    def refresh(self) -> set[Path]:
-        """Re-read files that moved on disk; returns those whose content changed (or vanished)."""
-        self.update()
-        return {Path(p) for p in self.changed}
-
     def _read(self, node: FileNode) -> bool:
         """Re-read ``node``'s file; True if its includes may have changed."""
         self.rescanned += 1
@@ -396,10 +391,6 @@ class IncludeGraph:
         reverse = self._reverse_map()
         return _walk(files, lambda p: reverse.get(p, ()))
 
-    def reverse_closure(self, changed_files: Iterable[Path | str]) -> set[Path]:
-        """Every file of the graph whose closure contains one of ``changed_files`` (themselves too)."""
-        return {Path(p) for p in self.reach_back(_norm(f) for f in changed_files) if p in self.files}
-
     def includers(self, path: Path | str) -> set[Path]:
         """Files that include ``path`` directly."""
         return {Path(p) for p in self._reverse_map().get(_norm(path), ())}
@@ -473,20 +464,6 @@ class IncludeGraph:
                 graph._details = data[8 + size:]
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
             return cls(chains, cache)
-        return graph
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any], search: SearchPath, cache: ScanCache | None = None) -> IncludeGraph:
-        """A graph ``to_json`` gave; call ``refresh()`` afterwards to catch edits made since.
-
-        A graph saved under a different search path is not reused (returns an empty graph).
-        """
-        graph = cls(Chains.of(search), cache, search)
-        try:
-            if graph._apply_head(obj["head"]):
-                graph._apply_details(obj["details"])
-        except (ValueError, KeyError, TypeError, IndexError):
-            return cls(Chains.of(search), cache, search)
         return graph
 
     def _apply_head(self, head: dict[str, Any]) -> bool:
