@@ -15,7 +15,7 @@ import pytest
 from hdrtest.graph.includes import IncludeGraph
 from hdrtest.graph.resolve import Chains, SearchPath
 from hdrtest.scan.formula import TRUE, Defined
-from hdrtest.scan.probe import builtin_include_dirs
+from hdrtest.scan.probe import probe_compiler
 from hdrtest.scan.scancache import ScanCache
 from hdrtest.toolchain.flags import parse_flags
 
@@ -39,14 +39,14 @@ def gcc_deps(main: Path, flags: list[str], cwd: Path) -> set[Path]:
 
 
 def test_builtin_dirs_come_from_the_compiler() -> None:
-    dirs = builtin_include_dirs("gcc", "c")
+    dirs = probe_compiler("gcc", "c").include_dirs
     assert any((d / "stddef.h").is_file() for d in dirs)  # gcc's own stddef.h
     assert Path("/usr/include") in dirs
-    assert builtin_include_dirs("gcc", "c") is dirs  # probed once, then cached
+    assert probe_compiler("gcc", "c").include_dirs is dirs  # probed once, then cached
     if shutil.which("g++"):
-        cxx = builtin_include_dirs("gcc", "c++")
+        cxx = probe_compiler("gcc", "c++").include_dirs
         assert any((d / "vector").is_file() for d in cxx)
-    assert builtin_include_dirs("/nonexistent/cc", "c") == ()
+    assert probe_compiler("/nonexistent/cc", "c").include_dirs == ()
 
 
 def test_from_flags_parses_every_form(tmp_path: Path) -> None:
@@ -63,9 +63,8 @@ def test_from_flags_parses_every_form(tmp_path: Path) -> None:
     assert sp.forced_includes == ("first.h", "second.h")
     assert sp.macro_includes == ("m.h",)
     assert sp.builtin_dirs == ()  # no compiler given
-    assert sp.language == "c"
     with_gcc = SearchPath.from_flags(["-I", "/abs"], tmp_path, compiler="gcc")
-    assert with_gcc.builtin_dirs == builtin_include_dirs("gcc", "c")
+    assert with_gcc.builtin_dirs == probe_compiler("gcc", "c").include_dirs
     assert SearchPath.from_flags(["-nostdinc"], tmp_path, compiler="gcc").builtin_dirs == ()
 
 
@@ -290,7 +289,7 @@ def test_linux_gvt_closure_covers_gcc() -> None:
     directory, flags = linux_gvt_command()
     gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"
     sp = SearchPath.from_flags(flags, directory, compiler="gcc")
-    assert sp.nostdinc and sp.builtin_dirs == ()
+    assert sp.builtin_dirs == ()
     graph = IncludeGraph.build([gvt], sp)
     closure = graph.compile_closure(gvt)
     out = subprocess.run(

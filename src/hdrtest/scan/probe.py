@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..toolchain.run import run
 
-__all__ = ["CompilerInfo", "probe_compiler", "builtin_include_dirs"]
+__all__ = ["CompilerInfo", "probe_compiler"]
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,4 @@ def probe_compiler(compiler: str, language: str = "c", flags: Sequence[str] = ()
     with _PROBE_LOCK:
         _PROBE_CACHE[key] = info
     return info
-
-
-def builtin_include_dirs(compiler: str, language: str = "c", flags: Sequence[str] = ()) -> tuple[Path, ...]:
-    """The compiler's built-in ``#include <...>`` directories (see ``probe_compiler``)."""
-    return probe_compiler(compiler, language, flags).include_dirs
 
