@@ -300,10 +300,6 @@ class DaskExecutor:
                                   "or fix --scheduler / HDRTEST_DASK_SCHEDULER") from None
         self._own_client = True
 
-    @property
-    def client(self) -> Any:
-        return self._client
-
     # -- checking the workers --
 
     def eligible_workers(self) -> dict[str, str]:
