@@ -9,16 +9,17 @@ dropped, because a header check must not write anything anywhere.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
-import stat
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from .errors import SetupError
+from .graph.store import read_regular
 
 #: Options whose next argument belongs to them and to one translation unit only, and
 #: options naming a file the compiler writes (``-aux-info F``) or where it writes its
@@ -114,16 +115,6 @@ def clean_flags(args: list[str], source: str | None) -> tuple[str, tuple[str, ..
     return compiler, tuple(flags)
 
 
-def read_regular(path: Path) -> bytes:
-    """The bytes of a regular file; a FIFO or a device (``/dev/zero``) is refused before a read can hang or fill memory."""
-    # O_NONBLOCK: opening a FIFO nobody writes to would otherwise block right here.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SetupError("not a regular file", path=path, hint="pass -p with compile_commands.json or its directory")
-        return handle.read()
-
-
 def _check_text(raw: dict[str, object], path: Path, index: int) -> None:
     """No path or argument can hold a NUL byte: the operating system cannot take one."""
     values = [raw["file"], raw["directory"], raw.get("command")]
@@ -146,10 +137,13 @@ def load(path: Path) -> list[Entry]:
     if path.is_dir():
         path = path / "compile_commands.json"
     try:
-        text = read_regular(path).decode("utf-8")
+        text = read_regular(path)[0].decode("utf-8")
     except FileNotFoundError:
         raise SetupError("compile database not found", path=path, hint="pass -p with the file or its directory") from None
     except (OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.EINVAL:  # a FIFO or a device: see read_regular
+            raise SetupError("not a regular file", path=path,
+                             hint="pass -p with compile_commands.json or its directory") from None
         raise SetupError(f"cannot read compile database: {exc.__class__.__name__}", path=path) from None
     if not text.strip():
         raise SetupError("compile database is empty", path=path, hint="regenerate it, e.g. cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON")

@@ -16,12 +16,10 @@ needs them: a warm run with nothing changed reads just stamps and targets.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
 import re
-import stat
 import time
 import zlib
 from collections import deque
@@ -34,7 +32,7 @@ from ..scan.directives import IncludeDirective, scan_directives
 from ..scan.formula import Formula, Lookup, evaluate, from_json, to_json
 from ..scan.scancache import ScanCache, read_text
 from .resolve import Chains, Include, Resolver, SearchPath
-from .store import GraphStore, Listing, Stamp, current_stamp, revalidate, stamp_of, trusted
+from .store import GraphStore, Listing, Stamp, current_stamp, read_regular, revalidate, stamp_of, trusted
 
 _HAS_INCLUDE = re.compile(rb"__has_include(_next)?[ \t]*\([ \t]*([<\"])([^>\"\r\n]*)[>\"]")
 _KIND = {"include": "include", "import": "include", "include_next": "next"}
@@ -130,16 +128,6 @@ class FileNode:
     stored: list[Any] | None = None
 
 
-def _read_regular(path: str) -> tuple[bytes, Stamp]:
-    """A regular file's bytes and stamp.  Anything else is refused before a read: resolution finds FIFOs and
-    devices too (a name in a listing), and a read of a FIFO nobody writes would never return."""
-    with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)) as handle:
-        st = os.fstat(handle.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return handle.read(), stamp_of(st)
-
-
 class _ByPath(Mapping[Path, FileNode]):
     """The nodes keyed by ``Path`` (the graph keeps strings: it runs on whole trees)."""
 
@@ -195,15 +183,10 @@ class IncludeGraph:
         self._pending = False
 
     @classmethod
-    def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None,
-              with_forced: bool = True) -> IncludeGraph:
+    def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None) -> IncludeGraph:
         """Scan the start files and everything they reach (plus the implicit and ``-include`` files)."""
         graph = cls(Chains.of(search), cache, search)
-        starts: list[Path | str] = list(start_files)
-        if with_forced:
-            starts += list(search.implicit_includes)
-            starts += [p for p in search.forced_include_paths() if p is not None]
-        graph.add(starts)
+        graph.add([*start_files, *search.read_first()])
         return graph
 
     # -- building --------------------------------------------------------------------------------------------
@@ -286,7 +269,8 @@ class IncludeGraph:
             self._load_details()
         taken = time.time_ns()
         try:
-            data, stamp = _read_regular(node.path)
+            data, st = read_regular(node.path)
+            stamp = stamp_of(st)
         except OSError as exc:
             changed = node.sha256 != ""
             node.stamp, node.sha256, node.edges, node.probes, node.guard, node.stored = None, "", [], (), None, None
@@ -375,10 +359,7 @@ class IncludeGraph:
     def compile_closure(self, path: Path | str) -> list[Path]:
         """What ``cc FLAGS -include path`` reads, in order: implicit and forced includes first."""
         order: dict[Path, None] = {}
-        first: list[Path | str] = []
-        if self.search is not None:
-            first += [*self.search.implicit_includes, *(p for p in self.search.forced_include_paths() if p)]
-        for start in [*first, path]:
+        for start in [*(self.search.read_first() if self.search is not None else ()), path]:
             order.update(dict.fromkeys(self.closure(start)))
         return list(order)
 

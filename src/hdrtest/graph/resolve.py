@@ -232,6 +232,10 @@ class SearchPath:
         """``#include_next``: search the chain after the directory the includer was found in."""
         return self._lookup(Include(spelling, angled, "next"), including_file)
 
+    def read_first(self) -> list[Path]:
+        """What every compile reads before the main file: the implicit includes, then the ``-include`` files."""
+        return [*self.implicit_includes, *(p for p in self.forced_include_paths() if p is not None)]
+
     def forced_include_paths(self, spellings: Sequence[str] | None = None) -> list[Path | None]:
         """``-include`` files (or other ``spellings`` named on the command line) resolved: the working
         directory first, then the quote chain."""
