@@ -78,10 +78,8 @@ class Settings:
 
 
 _SETTINGS_NAMES = ("hdrtest.toml", "pyproject.toml")
-_KEY_ALIASES = {"lang": "languages", "compile-commands": "compile_commands", "max-errors": "max_errors",
-                "check-guard": "check_guard", "option-pattern": "option_pattern", "cache-dir": "cache_dir",
-                "prelude": "preludes", "c-patterns": "c_patterns", "cxx-patterns": "cxx_patterns",
-                "kconfig-config": "kconfig_config", "closure-analysis": "closure_analysis"}
+#: Keys spelled otherwise than their field (beyond "-" for "_", which every key may use).
+_KEY_ALIASES = {"lang": "languages", "prelude": "preludes"}
 
 
 #: Settings that hold one value, by the Python type a TOML value must have.  ``bool`` is
