@@ -51,6 +51,9 @@ from .values import (
     unquote_string,
 )
 
+#: scripts/config's switch for each bool/tristate value.
+_SWITCHES = {"y": "-e", "m": "-m", "n": "-d"}
+
 
 def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
     """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
@@ -359,14 +362,9 @@ class KernelConfBackend:
         args: list[str] = []
         for name, value in assigns:
             sym = symbol_name(name)
-            sym_type = self.symbol_type(name)
-            if value == "y":
-                args += ["-e", sym]
-            elif value == "m":
-                args += ["-m", sym]
-            elif value == "n":
-                args += ["-d", sym]
-            elif sym_type == "string":
+            if value in _SWITCHES:
+                args += [_SWITCHES[value], sym]
+            elif self.symbol_type(name) == "string":
                 args += ["--set-str", sym, unquote_string(value)]
             else:
                 args += ["--set-val", sym, value]
