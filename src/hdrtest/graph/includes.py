@@ -391,8 +391,8 @@ class IncludeGraph:
 
     # -- persistence -----------------------------------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
-        """The stored form: a head (stamps, targets, listings) read on every run, and details read on demand."""
+    def _stored_form(self) -> tuple[dict[str, Any], list[Any]]:
+        """A head (stamps, targets, listings) read on every run, and details read on demand."""
         self._load_details()
         nodes = list(self.files.values())
         # Edges still as stored index the stored path table: keep it as the prefix (rebuilt when none is left).
@@ -412,7 +412,7 @@ class IncludeGraph:
                   e.kind, e.computed] for e in n.edges] for n in nodes]
         details = [[n.sha256 for n in nodes], [n.guard for n in nodes], [n.error for n in nodes],
                    [encode_includes(n.probes) for n in nodes], rows]
-        return {"head": head, "details": details}
+        return head, details
 
     def _head(self, nodes: list[FileNode], paths: list[str], at: Callable[[str], int]) -> dict[str, Any]:
         """Read on every run: ``paths`` is the table ``at`` indexes (the details' edges index it too)."""
@@ -430,8 +430,8 @@ class IncludeGraph:
             index = {p: i for i, p in enumerate(self._paths)}
             head, tail = self._head(list(self.files.values()), self._paths, index.__getitem__), self._details
         else:
-            stored = self.to_json()
-            head, tail = stored["head"], zlib.compress(json.dumps(stored["details"], separators=(",", ":")).encode(), 1)
+            head, details = self._stored_form()
+            tail = zlib.compress(json.dumps(details, separators=(",", ":")).encode(), 1)
         packed = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)
         return len(packed).to_bytes(8, "little") + packed + tail
 
