@@ -320,9 +320,6 @@ class IncludeGraph:
             self._pending = False
         return _ByPath(self.files)
 
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, (str, Path)) and _norm(path) in self.files
-
     def edges(self, path: Path | str) -> list[IncludeEdge]:
         node = self.files.get(_norm(path))
         return self._edges(node) if node is not None else []

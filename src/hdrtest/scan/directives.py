@@ -266,11 +266,10 @@ class _Scanner:
         self.stack: list[_Frame] = []
         self.cur: Formula = TRUE
 
-    def stray(self, d: _Directive, message: str) -> bool:
-        """Whether ``d`` is to be ignored as a stray directive (raises when strict)."""
+    def stray(self, d: _Directive, message: str) -> None:
+        """``d`` is a stray directive: an error when strict, else ignored."""
         if self.strict:
             raise ScanError(self.scan.path, d.line, message)
-        return True
 
     def close_branch(self, frame: _Frame, end_line: int) -> None:
         block = self.slots[frame.index]
