@@ -256,8 +256,8 @@ def test_no_change_needed(backend: KconfiglibBackend) -> None:
 
 def test_types_and_baseline(backend: KconfiglibBackend) -> None:
     assert backend.symbol_type("CONFIG_KVM") == "tristate"
-    assert backend.is_tristate("CONFIG_DRM_I915_GVT_KVMGT")
-    assert not backend.is_tristate("CONFIG_KVM_EXTERNAL_WRITE_TRACKING")
+    assert backend.symbol_type("CONFIG_DRM_I915_GVT_KVMGT") == "tristate"
+    assert backend.symbol_type("CONFIG_KVM_EXTERNAL_WRITE_TRACKING") != "tristate"
     assert backend.symbol_type("CONFIG_LOG_BUF_SHIFT") == "int"
     assert backend.symbol_type("CONFIG_NOPE") is None
     assert backend.known("CONFIG_DRM_I915_GVT") and not backend.known("CONFIG_NOPE")
@@ -441,7 +441,7 @@ def test_kernel_backend_turns_off_kvm_write_tracking(tmp_path: Path) -> None:
     backend = detect(root, None, None, tmp_path / "work")
     assert isinstance(backend, KernelConfBackend)
     assert backend.symbol_type("CONFIG_KVM_EXTERNAL_WRITE_TRACKING") == "bool"
-    assert backend.is_tristate("CONFIG_DRM_I915_GVT_KVMGT")
+    assert backend.symbol_type("CONFIG_DRM_I915_GVT_KVMGT") == "tristate"
     res = backend.flip("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n")
     assert res is not None and res.achieved
     assert res.via == (OptionSetting("CONFIG_DRM_I915_GVT_KVMGT", "n"),)
@@ -493,7 +493,7 @@ def test_kconfig_tree_index_is_kept_under_the_fingerprint(tmp_path: Path) -> Non
     (root / ".config").write_text("CONFIG_A=y\n# CONFIG_T is not set\n")
     work = tmp_path / "work"
     backend = KernelConfBackend(root, root / ".config", work, mode="make")
-    assert backend.known("CONFIG_A") and backend.is_tristate("CONFIG_T") and not backend.known("CONFIG_NOPE")
+    assert backend.known("CONFIG_A") and backend.symbol_type("CONFIG_T") == "tristate" and not backend.known("CONFIG_NOPE")
     [stored] = (work / "cache").glob("tree-*.pickle")
     # A new scan would see CONFIG_LATER; the stored index does not (Kconfig.extra is not in deps_config).
     (root / "Kconfig.extra").write_text("config LATER\n\tbool \"later\"\n")
@@ -502,7 +502,7 @@ def test_kconfig_tree_index_is_kept_under_the_fingerprint(tmp_path: Path) -> Non
     assert KernelConfBackend(root, root / ".config", work, mode="make").known("CONFIG_LATER")  # rescanned
     # An edit to a Kconfig file conf read changes the fingerprint, so the tree is scanned again.
     (root / "Kconfig").write_text("config A\n\tbool \"a\"\nconfig T\n\tbool \"t\"\n")
-    assert not KernelConfBackend(root, root / ".config", work, mode="make").is_tristate("CONFIG_T")
+    assert KernelConfBackend(root, root / ".config", work, mode="make").symbol_type("CONFIG_T") != "tristate"
 
 
 def test_baseline_answers_known_without_reading_kconfig(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The directive scanner: conditionals, presence conditions, includes, defines, guards, errors."""
+"""The directive scanner: conditionals, presence conditions, includes, defines, guards."""
 
 from __future__ import annotations
 
@@ -201,7 +201,6 @@ def test_defines() -> None:
     assert (fn.is_function_like, fn.body, fn.params) == (True, "(x)", ("x",))
     assert var.params == ("fmt", "...")
     assert (empty.name, empty.body) == ("EMPTY", "")
-    assert [(u.name, u.line) for u in scan.undefs] == [("OBJ", 5)]
 
 
 @pytest.mark.parametrize(
@@ -226,11 +225,6 @@ def test_guard_does_not_enter_presence_conditions() -> None:
     assert scan.guard == "G_H"
     assert scan.conditionals[0].is_guard and scan.conditionals[0].formula == Not(Defined("G_H"))
     assert scan.condition_at(4) == A
-
-
-def test_errors_are_recorded_with_their_condition() -> None:
-    scan = scan_directives('#ifndef CONFIG_A\n#error "needs CONFIG_A"\n#endif\n', "e.h")
-    assert scan.errors == [(2, Not(A), '"needs CONFIG_A"')]
 
 
 def test_is_enabled_presence_condition() -> None:

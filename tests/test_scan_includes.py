@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from hdrtest.graph.includes import IncludeGraph
-from hdrtest.graph.resolve import SearchPath
+from hdrtest.graph.resolve import Chains, SearchPath
 from hdrtest.scan.formula import TRUE, Defined
-from hdrtest.scan.probe import builtin_include_dirs
+from hdrtest.scan.probe import probe_compiler
 from hdrtest.scan.scancache import ScanCache
 from hdrtest.toolchain.flags import parse_flags
 
@@ -39,14 +39,14 @@ def gcc_deps(main: Path, flags: list[str], cwd: Path) -> set[Path]:
 
 
 def test_builtin_dirs_come_from_the_compiler() -> None:
-    dirs = builtin_include_dirs("gcc", "c")
+    dirs = probe_compiler("gcc", "c").include_dirs
     assert any((d / "stddef.h").is_file() for d in dirs)  # gcc's own stddef.h
     assert Path("/usr/include") in dirs
-    assert builtin_include_dirs("gcc", "c") is dirs  # probed once, then cached
+    assert probe_compiler("gcc", "c").include_dirs is dirs  # probed once, then cached
     if shutil.which("g++"):
-        cxx = builtin_include_dirs("gcc", "c++")
+        cxx = probe_compiler("gcc", "c++").include_dirs
         assert any((d / "vector").is_file() for d in cxx)
-    assert builtin_include_dirs("/nonexistent/cc", "c") == ()
+    assert probe_compiler("/nonexistent/cc", "c").include_dirs == ()
 
 
 def test_from_flags_parses_every_form(tmp_path: Path) -> None:
@@ -63,9 +63,8 @@ def test_from_flags_parses_every_form(tmp_path: Path) -> None:
     assert sp.forced_includes == ("first.h", "second.h")
     assert sp.macro_includes == ("m.h",)
     assert sp.builtin_dirs == ()  # no compiler given
-    assert sp.language == "c"
     with_gcc = SearchPath.from_flags(["-I", "/abs"], tmp_path, compiler="gcc")
-    assert with_gcc.builtin_dirs == builtin_include_dirs("gcc", "c")
+    assert with_gcc.builtin_dirs == probe_compiler("gcc", "c").include_dirs
     assert SearchPath.from_flags(["-nostdinc"], tmp_path, compiler="gcc").builtin_dirs == ()
 
 
@@ -187,7 +186,7 @@ def test_gcc_closure_of_a_system_header(tmp_path: Path) -> None:
     assert gcc_deps(stdio, [], tmp_path) <= set(graph.compile_closure(stdio))
 
 
-def test_reverse_closure(tmp_path: Path) -> None:
+def test_reach_back(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
@@ -202,14 +201,14 @@ def test_reverse_closure(tmp_path: Path) -> None:
     sp = SearchPath.from_flags([], tmp_path)
     graph = IncludeGraph.build([tmp_path / n for n in ("a.h", "d.h", "e.h", "f.h")], sp)
 
-    def names(paths: set[Path]) -> set[str]:
-        return {p.name for p in paths}
+    def names(*files: str) -> set[str]:
+        return {Path(p).name for p in graph.reach_back(str(tmp_path / f) for f in files)}
 
-    assert names(graph.reverse_closure([tmp_path / "c.h"])) == {"a.h", "b.h", "c.h", "d.h", "e.h"}
-    assert names(graph.reverse_closure([tmp_path / "b.h"])) == {"a.h", "b.h", "e.h"}
-    assert names(graph.reverse_closure([tmp_path / "f.h", tmp_path / "a.h"])) == {"a.h", "f.h"}
-    assert graph.reverse_closure([tmp_path / "not-in-graph.h"]) == set()
-    assert names(graph.includers(tmp_path / "c.h")) == {"b.h", "d.h"}
+    assert names("c.h") == {"a.h", "b.h", "c.h", "d.h", "e.h"}
+    assert names("b.h") == {"a.h", "b.h", "e.h"}
+    assert names("f.h", "a.h") == {"a.h", "f.h"}
+    assert names("not-in-graph.h") == {"not-in-graph.h"}  # nothing includes it
+    assert {p.name for p in graph.includers(tmp_path / "c.h")} == {"b.h", "d.h"}
 
 
 def test_refresh_rescans_only_changed_files(tmp_path: Path) -> None:
@@ -217,10 +216,12 @@ def test_refresh_rescans_only_changed_files(tmp_path: Path) -> None:
     sp = SearchPath.from_flags([], tmp_path)
     cache = ScanCache()
     graph = IncludeGraph.build([tmp_path / "a.h"], sp, cache)
-    assert graph.refresh() == set()
+    graph.update()
+    assert graph.changed == set()
     (tmp_path / "a.h").write_text('#include "b.h"\n#include "new.h"\n')
     os.utime(tmp_path / "a.h", ns=(1, 1))  # make sure the stat differs even on coarse clocks
-    assert graph.refresh() == {tmp_path / "a.h"}
+    graph.update()
+    assert graph.changed == {str(tmp_path / "a.h")}
     assert tmp_path / "new.h" in graph.nodes
     assert graph.closure(tmp_path / "a.h")[-1] == tmp_path / "new.h"
 
@@ -247,13 +248,14 @@ def test_persistence_round_trip(tmp_path: Path) -> None:
     write(tmp_path, {"a.h": '#ifdef CONFIG_A\n#include "b.h"\n#endif\n#include <nothere.h>\n', "b.h": ""})
     sp = SearchPath.from_flags(["-I", "."], tmp_path)
     graph = IncludeGraph.build([tmp_path / "a.h"], sp)
-    restored = IncludeGraph.from_json(json.loads(json.dumps(graph.to_json())), sp)
+    restored = IncludeGraph.from_bytes(graph.to_bytes(), Chains.of(sp))
     assert restored.nodes == graph.nodes
-    assert restored.refresh() == set()
+    restored.update()
+    assert restored.changed == set()
     assert pickle.loads(pickle.dumps(graph)).nodes == graph.nodes
     # Saved under another search path: not reused.
     other = SearchPath.from_flags(["-I", "elsewhere"], tmp_path)
-    assert IncludeGraph.from_json(graph.to_json(), other).nodes == {}
+    assert IncludeGraph.from_bytes(graph.to_bytes(), Chains.of(other)).nodes == {}
 
 
 def linux_gvt_command() -> tuple[Path, list[str]]:
@@ -287,7 +289,7 @@ def test_linux_gvt_closure_covers_gcc() -> None:
     directory, flags = linux_gvt_command()
     gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"
     sp = SearchPath.from_flags(flags, directory, compiler="gcc")
-    assert sp.nostdinc and sp.builtin_dirs == ()
+    assert sp.builtin_dirs == ()
     graph = IncludeGraph.build([gvt], sp)
     closure = graph.compile_closure(gvt)
     out = subprocess.run(
@@ -304,7 +306,7 @@ def test_linux_gvt_closure_covers_gcc() -> None:
     forced = [p for p in sp.forced_include_paths() if p is not None]
     assert len(forced) == len(sp.forced_includes) == 3 and closure[0] == forced[0]
     assert [p for p in closure if p in forced] == forced  # -include order kept
-    assert gvt in graph.reverse_closure([directory / "arch/x86/include/asm/kvm_page_track.h"])
+    assert str(gvt) in graph.reach_back([str(directory / "arch/x86/include/asm/kvm_page_track.h")])
 
 
 def test_scans_are_kept_on_disk_by_content(tmp_path: Path) -> None:

@@ -197,9 +197,6 @@ def test_a_failing_kconfig_evaluation_costs_the_variant_not_the_run() -> None:
         def symbol_type(self, option: str) -> str | None:
             return "bool"
 
-        def is_tristate(self, option: str) -> bool:
-            return False
-
         def known(self, option: str) -> bool:
             return True
 

@@ -9,16 +9,17 @@ dropped, because a header check must not write anything anywhere.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
-import stat
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from .errors import SetupError
+from .graph.store import read_regular
 
 #: Options whose next argument belongs to them and to one translation unit only, and
 #: options naming a file the compiler writes (``-aux-info F``) or where it writes its
@@ -68,6 +69,10 @@ def find_compile_commands(root: Path) -> Path | None:
     return None
 
 
+def _defect(message: str, path: Path, hint: str = "regenerate the compile database") -> SetupError:
+    return SetupError(message, path=path, hint=hint)
+
+
 def _split_command(entry: dict[str, object], path: Path, index: int) -> list[str]:
     arguments = entry.get("arguments")
     if isinstance(arguments, list) and arguments and all(isinstance(a, str) for a in arguments):
@@ -77,16 +82,9 @@ def _split_command(entry: dict[str, object], path: Path, index: int) -> list[str
         try:
             return shlex.split(command)
         except ValueError as exc:
-            raise SetupError(
-                f"entry {index} has a 'command' that cannot be split ({exc})",
-                path=path,
-                hint="regenerate the compile database",
-            ) from None
-    raise SetupError(
-        f"entry {index} has neither 'arguments' nor 'command'",
-        path=path,
-        hint="each entry needs one of them; regenerate the compile database",
-    )
+            raise _defect(f"entry {index} has a 'command' that cannot be split ({exc})", path) from None
+    raise _defect(f"entry {index} has neither 'arguments' nor 'command'", path,
+                  "each entry needs one of them; regenerate the compile database")
 
 
 def clean_flags(args: list[str], source: str | None) -> tuple[str, tuple[str, ...]]:
@@ -114,16 +112,6 @@ def clean_flags(args: list[str], source: str | None) -> tuple[str, tuple[str, ..
     return compiler, tuple(flags)
 
 
-def read_regular(path: Path) -> bytes:
-    """The bytes of a regular file; a FIFO or a device (``/dev/zero``) is refused before a read can hang or fill memory."""
-    # O_NONBLOCK: opening a FIFO nobody writes to would otherwise block right here.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SetupError("not a regular file", path=path, hint="pass -p with compile_commands.json or its directory")
-        return handle.read()
-
-
 def _check_text(raw: dict[str, object], path: Path, index: int) -> None:
     """No path or argument can hold a NUL byte: the operating system cannot take one."""
     values = [raw["file"], raw["directory"], raw.get("command")]
@@ -131,7 +119,7 @@ def _check_text(raw: dict[str, object], path: Path, index: int) -> None:
     if isinstance(arguments, list):
         values.extend(arguments)
     if any(isinstance(v, str) and "\0" in v for v in values):
-        raise SetupError(f"entry {index} holds a NUL byte", path=path, hint="regenerate the compile database")
+        raise _defect(f"entry {index} holds a NUL byte", path)
 
 
 def _check_directory(directory: Path, path: Path, index: int) -> None:
@@ -146,24 +134,24 @@ def load(path: Path) -> list[Entry]:
     if path.is_dir():
         path = path / "compile_commands.json"
     try:
-        text = read_regular(path).decode("utf-8")
+        text = read_regular(path)[0].decode("utf-8")
     except FileNotFoundError:
         raise SetupError("compile database not found", path=path, hint="pass -p with the file or its directory") from None
     except (OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.EINVAL:  # a FIFO or a device: see read_regular
+            raise SetupError("not a regular file", path=path,
+                             hint="pass -p with compile_commands.json or its directory") from None
         raise SetupError(f"cannot read compile database: {exc.__class__.__name__}", path=path) from None
     if not text.strip():
         raise SetupError("compile database is empty", path=path, hint="regenerate it, e.g. cmake -DCMAKE_EXPORT_COMPILE_COMMANDS=ON")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SetupError(
-            f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path=path, hint="regenerate the compile database"
-        ) from None
+        raise _defect(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", path) from None
     except RecursionError:
-        raise SetupError("JSON nested too deeply to be a compile database", path=path,
-                         hint="regenerate the compile database") from None
+        raise _defect("JSON nested too deeply to be a compile database", path) from None
     if not isinstance(data, list):
-        raise SetupError("expected a JSON array of entries", path=path, hint="regenerate the compile database")
+        raise _defect("expected a JSON array of entries", path)
     if not data:
         raise SetupError("compile database has no entries", path=path, hint="build at least one object so the database lists it")
     base = path.parent.resolve()
@@ -171,7 +159,7 @@ def load(path: Path) -> list[Entry]:
     seen_dirs: set[Path] = set()
     for index, raw in enumerate(data):
         if not isinstance(raw, dict) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("directory"), str):
-            raise SetupError(f"entry {index} lacks 'file' or 'directory'", path=path, hint="regenerate the compile database")
+            raise _defect(f"entry {index} lacks 'file' or 'directory'", path)
         _check_text(raw, path, index)
         directory = Path(raw["directory"])
         if not directory.is_absolute():
@@ -182,7 +170,7 @@ def load(path: Path) -> list[Entry]:
             seen_dirs.add(directory)
         args = _split_command(raw, path, index)
         if not args:
-            raise SetupError(f"entry {index} has an empty command", path=path, hint="regenerate the compile database")
+            raise _defect(f"entry {index} has an empty command", path)
         source = raw["file"]
         file = Path(os.path.normpath(directory / source))
         compiler, flags = clean_flags(args, source)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +62,6 @@ def flag_source(settings: Settings, store: GraphStore | None = None) -> FlagSour
         # A header's flags come first from a unit that includes it: the graph says which do.
         chooser = compdb.FlagChooser(entries, settings.root, includers=UnitGraphs(entries, store).reaching)
     return FlagSource(chooser, database, settings.cflags, settings.cc, settings.cxx, settings.root)
-
-
-def split_cflags(text: str) -> tuple[str, ...]:
-    try:
-        return tuple(shlex.split(text))
-    except ValueError as exc:
-        raise UsageError(f"cannot split --cflags: {exc}", path="--cflags") from None
 
 
 def preludes_for(header: Header, settings: Settings) -> tuple[Path, ...]:

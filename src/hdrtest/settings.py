@@ -78,10 +78,8 @@ class Settings:
 
 
 _SETTINGS_NAMES = ("hdrtest.toml", "pyproject.toml")
-_KEY_ALIASES = {"lang": "languages", "compile-commands": "compile_commands", "max-errors": "max_errors",
-                "check-guard": "check_guard", "option-pattern": "option_pattern", "cache-dir": "cache_dir",
-                "prelude": "preludes", "c-patterns": "c_patterns", "cxx-patterns": "cxx_patterns",
-                "kconfig-config": "kconfig_config", "closure-analysis": "closure_analysis"}
+#: Keys spelled otherwise than their field (beyond "-" for "_", which every key may use).
+_KEY_ALIASES = {"lang": "languages", "prelude": "preludes"}
 
 
 #: Settings that hold one value, by the Python type a TOML value must have.  ``bool`` is
@@ -169,7 +167,8 @@ def _from_section(section: dict[str, Any], path: Path) -> dict[str, Any]:
         elif key == "languages":
             values["languages"] = parse_languages(",".join(_as_tuple(value, raw_key, path)), path)
         elif key == "cflags":
-            values[key] = _split_flags(value, raw_key, path) if isinstance(value, str) else _as_list(value, raw_key, path)
+            values[key] = split_flags(value, path, f"'{raw_key}'", "balance the quotes or use a list") \
+                if isinstance(value, str) else _as_list(value, raw_key, path)
         elif key in ("paths", "preludes", "options", "c_patterns", "cxx_patterns"):
             values[key] = _as_tuple(value, raw_key, path)
         elif key in _SCALARS and key in known:
@@ -179,12 +178,12 @@ def _from_section(section: dict[str, Any], path: Path) -> dict[str, Any]:
     return values
 
 
-def _split_flags(text: str, key: str, path: Path) -> tuple[str, ...]:
-    """A string of flags is split as ``--cflags`` is: like a shell, without running one."""
+def split_flags(text: str, origin: object, what: str = "--cflags", hint: str | None = None) -> tuple[str, ...]:
+    """A string of flags (``--cflags``, the ``cflags`` setting) split like a shell would, without running one."""
     try:
         return tuple(shlex.split(text))
     except ValueError as exc:
-        raise UsageError(f"cannot split '{key}': {exc}", path=path, hint="balance the quotes or use a list") from None
+        raise UsageError(f"cannot split {what}: {exc}", path=origin, hint=hint) from None
 
 
 def _scalar(value: object, key: str, raw_key: str, path: Path) -> object:

@@ -132,7 +132,7 @@ class Flipper:
             wanted = ["y"]
         else:
             return []  # valued options (ints, strings) are not flipped
-        tristate = self.backend is not None and self.backend.known(option) and self.backend.is_tristate(option)
+        tristate = self.backend is not None and self.backend.symbol_type(option) == "tristate"
         if tristate and current != "m":
             wanted.append("m")
         return wanted

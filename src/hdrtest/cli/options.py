@@ -14,9 +14,8 @@ from enum import Enum
 from typing import Any
 
 from ..errors import UsageError
-from ..plan import split_cflags
 from ..report import registry
-from ..settings import Exclusion, Settings, load_settings, parse_languages
+from ..settings import Exclusion, Settings, load_settings, parse_languages, split_flags
 from ..variants import Strategy
 
 
@@ -79,7 +78,7 @@ class RunConfig:
 def _cflags(args: argparse.Namespace) -> list[str]:
     flags: list[str] = []
     for text in args.cflags:
-        flags.extend(split_cflags(text))
+        flags.extend(split_flags(text, "--cflags"))
     for directory in args.include_dirs:
         flags.append("-I" + os.path.abspath(directory))
     flags.extend("-D" + d for d in args.defines)

@@ -283,7 +283,7 @@ class DaskExecutor:
         #: After a cancel: remote compilers ended, or None when the workers could not be asked.
         self.stopped_remote: int | None = 0
         self._verified: set[tuple[TreeExpectation, tuple[str, ...]]] = set()
-        self._slots = 1  # worker threads that may take compiles, known after ``verify``
+        self._slots = 1  # worker threads that may take compiles, known after ``eligible_workers``
         if client is not None:
             self._client = client
             self._own_client = False
@@ -299,10 +299,6 @@ class DaskExecutor:
                              hint="start one with 'dask scheduler' and workers with 'dask worker ADDRESS', "
                                   "or fix --scheduler / HDRTEST_DASK_SCHEDULER") from None
         self._own_client = True
-
-    @property
-    def client(self) -> Any:
-        return self._client
 
     # -- checking the workers --
 
@@ -325,6 +321,7 @@ class DaskExecutor:
             raise SetupError(f"no Dask worker offers the resources {wanted}",
                              path=self._client.scheduler.address,
                              hint=f"start compile workers with dask worker ADDRESS --resources \"{wanted}\"")
+        self._slots = sum(int(workers[address].get("nthreads", 1)) for address in chosen) or 1
         return chosen
 
     def verify(self, expect: TreeExpectation) -> list[str]:
@@ -333,7 +330,6 @@ class DaskExecutor:
         Returns the addresses checked.
         """
         workers = self.eligible_workers()
-        self._slots = self._thread_count(workers)
         key = (expect, tuple(sorted(workers)))
         if key in self._verified:
             return list(workers)
@@ -354,10 +350,6 @@ class DaskExecutor:
                                   "and have the same compiler; see docs/distributed.md")
         self._verified.add(key)
         return list(workers)
-
-    def _thread_count(self, workers: Mapping[str, str]) -> int:
-        info: dict[str, Any] = self._client.scheduler_info(n_workers=-1)["workers"]
-        return sum(int(info.get(address, {}).get("nthreads", 1)) for address in workers) or 1
 
     def effective_batch(self, jobs: int) -> int:
         """``batch_size``, but small enough that every worker thread gets a few tasks:

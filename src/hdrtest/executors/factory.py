@@ -28,15 +28,11 @@ def make_executor(settings: Settings) -> Executor:
         raise UsageError(f"unknown executor '{settings.executor}'", path="executor",
                          hint="use " + " or ".join(EXECUTORS))
     import_distributed()  # the missing-package error comes before any complaint about the address
-    address = settings.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER")
-    if not address:
-        raise UsageError("the Dask executor needs a scheduler address", path="--scheduler",
-                         hint="pass --scheduler tcp://HOST:8786 or set HDRTEST_DASK_SCHEDULER")
     batch_text = os.environ.get("HDRTEST_DASK_BATCH", "1")
     try:
         batch = int(batch_text)
     except ValueError:
         raise UsageError(f"'{batch_text}' is not a whole number", path="HDRTEST_DASK_BATCH") from None
     database = compile_database(settings)  # workers must see the same one
-    return DaskExecutor(address, resources=parse_resources(os.environ.get("HDRTEST_DASK_RESOURCES", "")),
+    return DaskExecutor(settings.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER"), resources=parse_resources(os.environ.get("HDRTEST_DASK_RESOURCES", "")),
                         batch_size=batch, tree_files=(database,) if database is not None else ())

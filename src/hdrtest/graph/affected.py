@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from ..errors import UsageError
 from ..models import Job
@@ -23,18 +22,15 @@ from .includes import IncludeGraph, load_graph
 from .resolve import Chains, chains_of_key, forced_of_key
 from .store import GraphStore
 
-H = TypeVar("H", Path, str)
-
 #: Suffixes of files that a computed ``#include MACRO`` is not expected to name.
 _NEVER_INCLUDED = {".c", ".cc", ".cpp", ".cxx", ".S", ".s", ".o", ".py", ".pl", ".sh", ".md", ".rst", ".txt",
                    ".json", ".toml", ".yaml", ".yml", ".cfg", ".in", ".am", ".mk", ".cmake"}
 
 
-def affected(headers: Iterable[H], changed: Iterable[Path | str], graphs: Iterable[IncludeGraph]) -> set[H]:
+def affected(headers: Iterable[str], changed: Iterable[Path | str], graphs: Iterable[IncludeGraph]) -> set[str]:
     """The headers whose include closure, in any of ``graphs``, contains a changed file.
 
-    ``headers`` are absolute, normalised paths (``Path`` or ``str``); the ones hit come back
-    as given.  A changed file no graph reaches may be new (and now shadow an include) or
+    ``headers`` are absolute, normalised paths.  A changed file no graph reaches may be new (and now shadow an include) or
     deleted (so its includers now resolve differently): every file naming an include with
     the same base name counts as changed too, and so does every file with a computed include.
     """
@@ -51,7 +47,7 @@ def affected(headers: Iterable[H], changed: Iterable[Path | str], graphs: Iterab
                        for i in graph.includes(source)):
                     graph_seeds.add(source)
         reached |= graph.reach_back(graph_seeds)
-    return {h for h in headers if os.fspath(h) in reached}
+    return {h for h in headers if h in reached}
 
 
 def config_files(settings: Settings) -> set[Path]:

@@ -16,12 +16,10 @@ needs them: a warm run with nothing changed reads just stamps and targets.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
 import re
-import stat
 import time
 import zlib
 from collections import deque
@@ -34,7 +32,7 @@ from ..scan.directives import IncludeDirective, scan_directives
 from ..scan.formula import Formula, Lookup, evaluate, from_json, to_json
 from ..scan.scancache import ScanCache, read_text
 from .resolve import Chains, Include, Resolver, SearchPath
-from .store import GraphStore, Listing, Stamp, current_stamp, revalidate, stamp_of, trusted
+from .store import GraphStore, Listing, Stamp, current_stamp, read_regular, revalidate, stamp_of, trusted
 
 _HAS_INCLUDE = re.compile(rb"__has_include(_next)?[ \t]*\([ \t]*([<\"])([^>\"\r\n]*)[>\"]")
 _KIND = {"include": "include", "import": "include", "include_next": "next"}
@@ -130,16 +128,6 @@ class FileNode:
     stored: list[Any] | None = None
 
 
-def _read_regular(path: str) -> tuple[bytes, Stamp]:
-    """A regular file's bytes and stamp.  Anything else is refused before a read: resolution finds FIFOs and
-    devices too (a name in a listing), and a read of a FIFO nobody writes would never return."""
-    with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)) as handle:
-        st = os.fstat(handle.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return handle.read(), stamp_of(st)
-
-
 class _ByPath(Mapping[Path, FileNode]):
     """The nodes keyed by ``Path`` (the graph keeps strings: it runs on whole trees)."""
 
@@ -195,15 +183,10 @@ class IncludeGraph:
         self._pending = False
 
     @classmethod
-    def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None,
-              with_forced: bool = True) -> IncludeGraph:
+    def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None) -> IncludeGraph:
         """Scan the start files and everything they reach (plus the implicit and ``-include`` files)."""
         graph = cls(Chains.of(search), cache, search)
-        starts: list[Path | str] = list(start_files)
-        if with_forced:
-            starts += list(search.implicit_includes)
-            starts += [p for p in search.forced_include_paths() if p is not None]
-        graph.add(starts)
+        graph.add([*start_files, *search.read_first()])
         return graph
 
     # -- building --------------------------------------------------------------------------------------------
@@ -279,11 +262,6 @@ class IncludeGraph:
             elif known is not asked:
                 known.merge(asked)
 
-    def refresh(self) -> set[Path]:
-        """Re-read files that moved on disk; returns those whose content changed (or vanished)."""
-        self.update()
-        return {Path(p) for p in self.changed}
-
     def _read(self, node: FileNode) -> bool:
         """Re-read ``node``'s file; True if its includes may have changed."""
         self.rescanned += 1
@@ -291,7 +269,8 @@ class IncludeGraph:
             self._load_details()
         taken = time.time_ns()
         try:
-            data, stamp = _read_regular(node.path)
+            data, st = read_regular(node.path)
+            stamp = stamp_of(st)
         except OSError as exc:
             changed = node.sha256 != ""
             node.stamp, node.sha256, node.edges, node.probes, node.guard, node.stored = None, "", [], (), None, None
@@ -341,9 +320,6 @@ class IncludeGraph:
             self._pending = False
         return _ByPath(self.files)
 
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, (str, Path)) and _norm(path) in self.files
-
     def edges(self, path: Path | str) -> list[IncludeEdge]:
         node = self.files.get(_norm(path))
         return self._edges(node) if node is not None else []
@@ -380,10 +356,7 @@ class IncludeGraph:
     def compile_closure(self, path: Path | str) -> list[Path]:
         """What ``cc FLAGS -include path`` reads, in order: implicit and forced includes first."""
         order: dict[Path, None] = {}
-        first: list[Path | str] = []
-        if self.search is not None:
-            first += [*self.search.implicit_includes, *(p for p in self.search.forced_include_paths() if p)]
-        for start in [*first, path]:
+        for start in [*(self.search.read_first() if self.search is not None else ()), path]:
             order.update(dict.fromkeys(self.closure(start)))
         return list(order)
 
@@ -395,10 +368,6 @@ class IncludeGraph:
         """``files`` (normalised path strings) and every file that includes one of them, directly or not."""
         reverse = self._reverse_map()
         return _walk(files, lambda p: reverse.get(p, ()))
-
-    def reverse_closure(self, changed_files: Iterable[Path | str]) -> set[Path]:
-        """Every file of the graph whose closure contains one of ``changed_files`` (themselves too)."""
-        return {Path(p) for p in self.reach_back(_norm(f) for f in changed_files) if p in self.files}
 
     def includers(self, path: Path | str) -> set[Path]:
         """Files that include ``path`` directly."""
@@ -419,8 +388,8 @@ class IncludeGraph:
 
     # -- persistence -----------------------------------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
-        """The stored form: a head (stamps, targets, listings) read on every run, and details read on demand."""
+    def _stored_form(self) -> tuple[dict[str, Any], list[Any]]:
+        """A head (stamps, targets, listings) read on every run, and details read on demand."""
         self._load_details()
         nodes = list(self.files.values())
         # Edges still as stored index the stored path table: keep it as the prefix (rebuilt when none is left).
@@ -440,7 +409,7 @@ class IncludeGraph:
                   e.kind, e.computed] for e in n.edges] for n in nodes]
         details = [[n.sha256 for n in nodes], [n.guard for n in nodes], [n.error for n in nodes],
                    [encode_includes(n.probes) for n in nodes], rows]
-        return {"head": head, "details": details}
+        return head, details
 
     def _head(self, nodes: list[FileNode], paths: list[str], at: Callable[[str], int]) -> dict[str, Any]:
         """Read on every run: ``paths`` is the table ``at`` indexes (the details' edges index it too)."""
@@ -458,8 +427,8 @@ class IncludeGraph:
             index = {p: i for i, p in enumerate(self._paths)}
             head, tail = self._head(list(self.files.values()), self._paths, index.__getitem__), self._details
         else:
-            stored = self.to_json()
-            head, tail = stored["head"], zlib.compress(json.dumps(stored["details"], separators=(",", ":")).encode(), 1)
+            head, details = self._stored_form()
+            tail = zlib.compress(json.dumps(details, separators=(",", ":")).encode(), 1)
         packed = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)
         return len(packed).to_bytes(8, "little") + packed + tail
 
@@ -473,20 +442,6 @@ class IncludeGraph:
                 graph._details = data[8 + size:]
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
             return cls(chains, cache)
-        return graph
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any], search: SearchPath, cache: ScanCache | None = None) -> IncludeGraph:
-        """A graph ``to_json`` gave; call ``refresh()`` afterwards to catch edits made since.
-
-        A graph saved under a different search path is not reused (returns an empty graph).
-        """
-        graph = cls(Chains.of(search), cache, search)
-        try:
-            if graph._apply_head(obj["head"]):
-                graph._apply_details(obj["details"])
-        except (ValueError, KeyError, TypeError, IndexError):
-            return cls(Chains.of(search), cache, search)
         return graph
 
     def _apply_head(self, head: dict[str, Any]) -> bool:

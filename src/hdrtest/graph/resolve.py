@@ -150,11 +150,7 @@ class SearchPath:
     forced_includes: tuple[str, ...] = ()
     #: ``-imacros`` files: only their macros matter, but they are read first.
     macro_includes: tuple[str, ...] = ()
-    nostdinc: bool = False
-    sysroot: Path | None = None
     directory: Path = Path(".")
-    compiler: str | None = None
-    language: str = "c"
     #: The one resolver, made on first use (lookups list each directory once).
     _resolver: Resolver | None = field(default=None, compare=False, repr=False)
     _chains: Chains | None = field(default=None, compare=False, repr=False)
@@ -199,11 +195,7 @@ class SearchPath:
             after_dirs=tuple(absolute(d) for d in parsed.after_dirs),
             forced_includes=parsed.forced_includes,
             macro_includes=parsed.macro_includes,
-            nostdinc=parsed.nostdinc,
-            sysroot=root,
             directory=directory,
-            compiler=compiler,
-            language=lang,
         )
 
     # -- chains ------------------------------------------------------------
@@ -220,16 +212,6 @@ class SearchPath:
     def quote_chain(self) -> tuple[Path, ...]:
         """Directories for ``#include "..."`` after the including file's own directory."""
         return _dedupe(self.quote_dirs + self.angled_chain())
-
-    def key(self) -> tuple[object, ...]:
-        """A hashable identity of the chain (for caches keyed by search path)."""
-        return (
-            self.quote_chain(),
-            self.angled_chain(),
-            self.forced_includes,
-            self.macro_includes,
-            str(self.directory),
-        )
 
     # -- resolution -------------------------------------------------------
 
@@ -250,10 +232,15 @@ class SearchPath:
         """``#include_next``: search the chain after the directory the includer was found in."""
         return self._lookup(Include(spelling, angled, "next"), including_file)
 
-    def forced_include_paths(self) -> list[Path | None]:
-        """``-include`` files resolved: the working directory first, then the quote chain."""
+    def read_first(self) -> list[Path]:
+        """What every compile reads before the main file: the implicit includes, then the ``-include`` files."""
+        return [*self.implicit_includes, *(p for p in self.forced_include_paths() if p is not None)]
+
+    def forced_include_paths(self, spellings: Sequence[str] | None = None) -> list[Path | None]:
+        """``-include`` files (or other ``spellings`` named on the command line) resolved: the working
+        directory first, then the quote chain."""
         out: list[Path | None] = []
-        for spelling in self.forced_includes:
+        for spelling in self.forced_includes if spellings is None else spellings:
             candidate = os.path.normpath(os.path.join(self.directory, spelling))
             out.append(Path(candidate) if os.path.isfile(candidate) else self.resolve(spelling, False, None))
         return out
@@ -298,10 +285,5 @@ def job_chains(job: Job) -> Chains:
 def forced_of_key(compiler: str, language: str, flags: tuple[str, ...], directory: Path) -> tuple[str, ...]:
     """The files the compile reads before the header: ``-include`` files, then ``-imacros`` files."""
     search = _search_path(compiler, language, flags, directory)
-    forced = [str(p) for p in search.forced_include_paths() if p is not None]
-    for spelling in search.macro_includes:
-        here = os.path.normpath(os.path.join(directory, spelling))
-        found = Path(here) if os.path.isfile(here) else search.resolve(spelling, False, None)
-        if found is not None:
-            forced.append(str(found))
-    return tuple(forced)
+    return tuple(str(p) for p in search.forced_include_paths([*search.forced_includes, *search.macro_includes])
+                 if p is not None)

@@ -9,9 +9,12 @@ moved): tens of milliseconds on thousands of headers, where a cold scan takes se
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 #: A stamp newer than this (relative to when it was taken) is not trusted: a write within
@@ -45,6 +48,16 @@ def current_stamp(path: str) -> Stamp | None:
         return stamp_of(os.stat(path))
     except OSError:
         return None
+
+
+def read_regular(path: str | Path) -> tuple[bytes, os.stat_result]:
+    """A regular file's bytes and stat.  Anything else is refused (``EINVAL``) before a read: a FIFO nobody
+    writes would never return, a device (``/dev/zero``) never end, and resolution finds both (a name in a listing)."""
+    with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)) as handle:
+        st = os.fstat(handle.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read(), st
 
 
 def list_directory(directory: str) -> tuple[Stamp, list[str], frozenset[str]] | None:

@@ -18,8 +18,7 @@ from ..toolchain.run import Completed, run
 _SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "diff.external=",
          "-c", "core.pager=cat", "-c", "color.ui=false")
 #: Subcommands that can run textconv or external diff drivers unless told not to.
-_DIFFING = {"diff": ("--no-ext-diff", "--no-textconv"), "show": ("--no-ext-diff", "--no-textconv"),
-            "log": ("--no-ext-diff", "--no-textconv")}
+_DIFFING = dict.fromkeys(("diff", "show", "log"), ("--no-ext-diff", "--no-textconv"))
 #: One deadline for every call: worktree add of a large tree is the slowest thing we ask.
 TIMEOUT = 600.0
 

@@ -8,6 +8,8 @@ be built, the tree's ``scripts/kconfig/conf --olddefconfig`` on a private copy o
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -49,6 +51,9 @@ from .values import (
     unquote_string,
 )
 
+#: scripts/config's switch for each bool/tristate value.
+_SWITCHES = {"y": "-e", "m": "-m", "n": "-d"}
+
 
 def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
     """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
@@ -71,11 +76,21 @@ def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
     return {**env, **extra}
 
 
+def _stored_flip(requested: OptionSetting, blob: bytes) -> tuple[Resolution | None]:
+    """A flip's answer as ``flip`` stored it (JSON ``null``: Kconfig cannot give it), in a 1-tuple."""
+    data = json.loads(blob)
+    if data is None:
+        return (None,)
+    return (Resolution(requested=requested, achieved=bool(data["achieved"]),
+                       via=tuple(OptionSetting(**s) for s in data["via"]),
+                       changed=tuple((n, o, v) for n, o, v in data["changed"]),
+                       config_lines=tuple(data["config_lines"]), defines=tuple((n, v) for n, v in data["defines"])),)
+
+
 class KernelConfBackend:
     """Evaluate configurations with a Linux tree's own kconfig tools, outside the tree."""
 
-    def __init__(self, root: Path, config: Path, workdir: Path, *, arch: str | None = None,
-                 make: str = "make", timeout: float = 300.0, mode: str = "auto") -> None:
+    def __init__(self, root: Path, config: Path, workdir: Path, *, timeout: float = 300.0, mode: str = "auto") -> None:
         """``mode``: "helper" evaluates with ``kconfig-eval`` (built from the tree's
         ``scripts/kconfig`` sources, started on the first evaluation, falling back to "conf"
         with a note in ``notes`` when it cannot be built or run); "make" runs ``make -C root
@@ -91,14 +106,12 @@ class KernelConfBackend:
         self._config_bytes = config.read_bytes()
         self._baseline = parse_dotconfig(self._config_bytes.decode("utf-8", "replace"))
         self._workdir = workdir.resolve()
-        self._arch = arch
-        self._make = make
         self._timeout = timeout
         conf_env = kconfig_env_from_cmd(self._root / "include" / "config" / "auto.conf.cmd")
         conf_bin = self._root / "scripts" / "kconfig" / "conf"
-        self._fallback = "conf" if conf_env and os.access(conf_bin, os.X_OK) and arch is None else "make"
+        self._fallback = "conf" if conf_env and os.access(conf_bin, os.X_OK) else "make"
         if mode == "auto":
-            mode = "helper" if conf_env and arch is None else self._fallback
+            mode = "helper" if conf_env else self._fallback
         if mode not in ("make", "conf", "helper"):
             raise ValueError(f"unknown mode {mode!r}")
         if mode in ("conf", "helper") and not conf_env:
@@ -187,9 +200,6 @@ class KernelConfBackend:
         info = self._info(option)
         return None if info is None else info.type
 
-    def is_tristate(self, option: str) -> bool:
-        return self.symbol_type(option) == "tristate"
-
     def flip(self, option: str, value: str) -> Resolution | None:
         """Thread-safe: different flips evaluate concurrently (each ``conf`` in its own directory);
         a second caller of the same flip waits for the first one's answer."""
@@ -206,10 +216,13 @@ class KernelConfBackend:
                     break
             running.wait()  # the evaluating thread may fail: then this one tries for itself
         try:
-            cached, hit = self._disk_get(requested)
-            if not hit:
+            stored = load(self._cache_path(requested), functools.partial(_stored_flip, requested))
+            if stored is not None:
+                (cached,) = stored
+            else:
                 cached = self._resolve(requested) if self.known(name) else None
-                self._disk_put(requested, cached)
+                write_atomic(self._cache_path(requested),
+                             json.dumps(None if cached is None else dataclasses.asdict(cached)).encode())
             with self._lock:
                 self._memo[key] = cached
             return cached
@@ -262,33 +275,6 @@ class KernelConfBackend:
         key = KCONFIG.key(str(self._root), self._config_bytes, self._fingerprint, self.mode, str(requested))
         return self._cache_dir / f"{key}.json"
 
-    def _disk_get(self, requested: OptionSetting) -> tuple[Resolution | None, bool]:
-        try:
-            data = json.loads(self._cache_path(requested).read_text())
-        except (OSError, ValueError):
-            return None, False
-        if data.get("impossible"):
-            return None, True
-        return Resolution(
-            requested=requested,
-            achieved=bool(data["achieved"]),
-            via=tuple(OptionSetting(n, v) for n, v in data["via"]),
-            changed=tuple((n, o, v) for n, o, v in data["changed"]),
-            config_lines=tuple(data["config_lines"]),
-            defines=tuple((n, v) for n, v in data["defines"]),
-        ), True
-
-    def _disk_put(self, requested: OptionSetting, res: Resolution | None) -> None:
-        data: dict[str, object]
-        if res is None:
-            data = {"impossible": True}
-        else:
-            data = {"achieved": res.achieved, "via": [[s.name, s.value] for s in res.via],
-                    "changed": [list(c) for c in res.changed],
-                    "config_lines": list(res.config_lines),
-                    "defines": [list(d) for d in res.defines]}
-        write_atomic(self._cache_path(requested), json.dumps(data).encode())
-
     # -- evaluation
 
     def _evaluate(self, assigns: Assignments) -> State:
@@ -326,10 +312,7 @@ class KernelConfBackend:
                 self._run([str(self._root / "scripts" / "kconfig" / "conf"), "--olddefconfig",
                            str(self._root / env.get("KBUILD_KCONFIG", "Kconfig"))], private, env)
             else:
-                argv = [self._make, "-s", "-C", str(self._root), f"KCONFIG_CONFIG={cfg}"]
-                if self._arch:
-                    argv.append(f"ARCH={self._arch}")
-                self._run(argv + ["olddefconfig"], private, env)
+                self._run(["make", "-s", "-C", str(self._root), f"KCONFIG_CONFIG={cfg}", "olddefconfig"], private, env)
             self.timings.append(time.monotonic() - started)
             if _tree_witnesses(self._root) != before:
                 raise KconfigError(f"olddefconfig wrote into {self._root}; refusing to go on")
@@ -379,14 +362,9 @@ class KernelConfBackend:
         args: list[str] = []
         for name, value in assigns:
             sym = symbol_name(name)
-            sym_type = self.symbol_type(name)
-            if value == "y":
-                args += ["-e", sym]
-            elif value == "m":
-                args += ["-m", sym]
-            elif value == "n":
-                args += ["-d", sym]
-            elif sym_type == "string":
+            if value in _SWITCHES:
+                args += [_SWITCHES[value], sym]
+            elif self.symbol_type(name) == "string":
                 args += ["--set-str", sym, unquote_string(value)]
             else:
                 args += ["--set-val", sym, value]

@@ -77,9 +77,6 @@ class KconfiglibBackend:
             return None
         return str(self._klib.TYPE_TO_STR[sym.orig_type])
 
-    def is_tristate(self, option: str) -> bool:
-        return self.symbol_type(option) == "tristate"
-
     def flip(self, option: str, value: str) -> Resolution | None:
         name = macro_name(option)
         sym = self._sym(name)

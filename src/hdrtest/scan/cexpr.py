@@ -8,6 +8,7 @@ cannot interpret can be kept verbatim.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,26 +42,9 @@ class Expr:
     kids: tuple[Expr, ...] = ()
 
 
-_BINARY = {
-    "||": 1,
-    "&&": 2,
-    "|": 3,
-    "^": 4,
-    "&": 5,
-    "==": 6,
-    "!=": 6,
-    "<": 7,
-    ">": 7,
-    "<=": 7,
-    ">=": 7,
-    "<<": 8,
-    ">>": 8,
-    "+": 9,
-    "-": 9,
-    "*": 10,
-    "/": 10,
-    "%": 10,
-}
+#: Binary operators by precedence, loosest first.
+_BINARY = {op: precedence for precedence, ops in enumerate(
+    ("||", "&&", "|", "^", "&", "== !=", "< > <= >=", "<< >>", "+ -", "* / %"), 1) for op in ops.split()}
 
 
 def int_literal(text: str) -> int:
@@ -208,23 +192,12 @@ def _value_of(name: str, values: Mapping[str, str | None], depth: int) -> int:
         raise _Unknown(name) from exc
 
 
+# Comparisons give a bool, which is the int 0 or 1 cpp gives; division truncates toward zero, as in C.
 _ARITH: dict[str, Callable[[int, int], int]] = {
-    "|": lambda x, y: x | y,
-    "^": lambda x, y: x ^ y,
-    "&": lambda x, y: x & y,
-    "==": lambda x, y: int(x == y),
-    "!=": lambda x, y: int(x != y),
-    "<": lambda x, y: int(x < y),
-    ">": lambda x, y: int(x > y),
-    "<=": lambda x, y: int(x <= y),
-    ">=": lambda x, y: int(x >= y),
-    "<<": lambda x, y: x << y,
-    ">>": lambda x, y: x >> y,
-    "+": lambda x, y: x + y,
-    "-": lambda x, y: x - y,
-    "*": lambda x, y: x * y,
-    "/": lambda x, y: int(x / y),
-    "%": lambda x, y: x - int(x / y) * y,
+    "|": operator.or_, "^": operator.xor, "&": operator.and_, "==": operator.eq, "!=": operator.ne,
+    "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge, "<<": operator.lshift,
+    ">>": operator.rshift, "+": operator.add, "-": operator.sub, "*": operator.mul,
+    "/": lambda x, y: int(x / y), "%": lambda x, y: x - int(x / y) * y,
 }
 
 

@@ -25,7 +25,6 @@ __all__ = [
     "CondBlock",
     "IncludeDirective",
     "MacroDef",
-    "MacroUndef",
     "FileScan",
     "scan_directives",
     "strip_comments",
@@ -82,19 +81,12 @@ class MacroDef(NamedTuple):
     end_line: int = 0
 
 
-class MacroUndef(NamedTuple):
-    name: str
-    line: int
-    condition: Formula
-
-
 @dataclass
 class FileScan:
     path: str
     conditionals: list[CondBlock] = field(default_factory=list)
     includes: list[IncludeDirective] = field(default_factory=list)
     defines: list[MacroDef] = field(default_factory=list)
-    undefs: list[MacroUndef] = field(default_factory=list)
     #: The include guard macro, ``"#pragma once"``, or None.
     guard: str | None = None
     pragma_once: bool = False
@@ -102,9 +94,6 @@ class FileScan:
     #: needs no C parse).
     has_code: bool = True
     line_count: int = 0
-    #: ``#error`` directives as (line, condition, text): a header that is not meant to be
-    #: included on its own often says so this way.
-    errors: list[tuple[int, Formula, str]] = field(default_factory=list)
     # condition_at() tables: the condition in force from _starts[i] on is _conds[i].
     _starts: list[int] = field(default_factory=lambda: [1], repr=False)
     _conds: list[Formula] = field(default_factory=lambda: [TRUE], repr=False)
@@ -277,11 +266,10 @@ class _Scanner:
         self.stack: list[_Frame] = []
         self.cur: Formula = TRUE
 
-    def stray(self, d: _Directive, message: str) -> bool:
-        """Whether ``d`` is to be ignored as a stray directive (raises when strict)."""
+    def stray(self, d: _Directive, message: str) -> None:
+        """``d`` is a stray directive: an error when strict, else ignored."""
         if self.strict:
             raise ScanError(self.scan.path, d.line, message)
-        return True
 
     def close_branch(self, frame: _Frame, end_line: int) -> None:
         block = self.slots[frame.index]
@@ -334,17 +322,9 @@ class _Scanner:
     def include(self, d: _Directive) -> None:
         self.scan.includes.append(_include(d, d.keyword, self.cur))
 
-    def undef(self, d: _Directive) -> None:
-        m = _NAME.match(d.rest)
-        if m:
-            self.scan.undefs.append(MacroUndef(m.group(1), d.line, self.cur))
-
     def pragma(self, d: _Directive) -> None:
         if d.rest.split() == ["once"] and not self.stack:
             self.scan.pragma_once = True
-
-    def error(self, d: _Directive) -> None:
-        self.scan.errors.append((d.line, self.cur, " ".join(d.rest.split())))
 
     def finish(self) -> None:
         """Close what is still open at the end of the file (an error when strict)."""
@@ -363,7 +343,7 @@ class _Scanner:
 _HANDLERS: dict[str, Callable[[_Scanner, _Directive], None]] = {
     **dict.fromkeys(_CONDITIONAL, _Scanner.conditional), **dict.fromkeys(_BRANCH, _Scanner.branch),
     "endif": _Scanner.endif, **dict.fromkeys(("include", "include_next", "import"), _Scanner.include),
-    "undef": _Scanner.undef, "pragma": _Scanner.pragma, "error": _Scanner.error,
+    "pragma": _Scanner.pragma,
 }
 
 

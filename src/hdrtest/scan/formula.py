@@ -78,11 +78,7 @@ class Not(_Node):
 
 @dataclass(frozen=True)
 class _Nary(_Node):
-    fs: tuple[Formula, ...]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.fs, tuple):  # accept any iterable, keep hashability
-            object.__setattr__(self, "fs", tuple(self.fs))
+    fs: tuple[Formula, ...]  # a tuple: formulas are hashed (deduplicated, used as keys)
 
 
 @dataclass(frozen=True)

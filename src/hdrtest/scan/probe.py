@@ -7,16 +7,16 @@ headers it reads implicitly (gcc's ``stdc-predef.h``); both come from one
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..toolchain.run import run
 
-__all__ = ["CompilerInfo", "probe_compiler", "builtin_include_dirs"]
+__all__ = ["CompilerInfo", "probe_compiler"]
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,6 @@ class CompilerInfo:
     include_dirs: tuple[Path, ...] = ()
     #: Headers read implicitly before the main file (gcc's ``stdc-predef.h``).
     implicit_includes: tuple[Path, ...] = ()
-
-
-_PROBE_CACHE: dict[tuple[str, str, tuple[str, ...]], CompilerInfo] = {}
-_PROBE_LOCK = threading.Lock()
 
 
 def _parse_verbose_dirs(stderr: str) -> tuple[Path, ...]:
@@ -67,24 +63,14 @@ def probe_compiler(compiler: str, language: str = "c", flags: Sequence[str] = ()
     answer rather than an exception: the graph then misses system headers, which only
     costs precision.
     """
-    key = (compiler, language, tuple(flags))
-    with _PROBE_LOCK:
-        cached = _PROBE_CACHE.get(key)
-    if cached is not None:
-        return cached
-    cmd = [compiler, *flags, "-E", "-x", language, "-v", os.devnull]
+    return _probe(compiler, language, tuple(flags))
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(compiler: str, language: str, flags: tuple[str, ...]) -> CompilerInfo:
     try:
-        proc = run(cmd, timeout=60)
-        info = CompilerInfo(_parse_verbose_dirs(proc.err), _parse_implicit(proc.out)) if not proc.timed_out \
-            else CompilerInfo()
+        proc = run([compiler, *flags, "-E", "-x", language, "-v", os.devnull], timeout=60)
     except OSError:
-        info = CompilerInfo()
-    with _PROBE_LOCK:
-        _PROBE_CACHE[key] = info
-    return info
-
-
-def builtin_include_dirs(compiler: str, language: str = "c", flags: Sequence[str] = ()) -> tuple[Path, ...]:
-    """The compiler's built-in ``#include <...>`` directories (see ``probe_compiler``)."""
-    return probe_compiler(compiler, language, flags).include_dirs
+        return CompilerInfo()
+    return CompilerInfo() if proc.timed_out else CompilerInfo(_parse_verbose_dirs(proc.err), _parse_implicit(proc.out))
 

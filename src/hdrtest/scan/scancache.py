@@ -144,9 +144,6 @@ class ScanCache:
         if where is not None:
             write_atomic(where, _encode_scan(path, scan))
 
-    def __len__(self) -> int:
-        return len(set(self._scans) | set(self._include_scans))
-
 
 def _moved(known: tuple[IncludeScan, str], path: str) -> IncludeScan:
     """A stored scan for a file with the same content elsewhere: its error names this path."""
