@@ -403,7 +403,7 @@ def _rederive(by_job: dict[Job, Result], planning: VariantPlanning, settings: Se
     command could not be had go to ``planning.underived``.  Returns the jobs run and the cache hits."""
     root = settings.root
     wanted = [job for job, result in by_job.items()
-              if result.status is Status.FAIL and not job.variant.is_baseline and job not in planning.prepare_fails
+              if result.status is Status.FAIL and not job.variant.is_baseline
               and not flags_are_a_guess(job.flags_origin) and kbuild.generates_headers(root)
               and (found := rule_for(root, job).check(job.variant)) is not None and found.where is not None]
     if not wanted:
