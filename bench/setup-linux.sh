@@ -19,7 +19,11 @@
 # Environment: JOBS (default 2), HDRTEST_LINUX_CACHE (where the .deb is kept,
 # default /tmp/hdrtest-linux-pkg), LINUX_SOURCE_PKG (default linux-source-6.12),
 # GVT (m, the default, builds DRM_I915_GVT_KVMGT as a module the way its author
-# does, so gvt/ objects carry -DMODULE; y builds it in).
+# does, so gvt/ objects carry -DMODULE; y builds it in), EXTRA_OBJECTS
+# (default empty: a space-separated list of further objects compiled in step 6
+# with the i915 ones, e.g. "init/main.o kernel/fork.o mm/memory.o", so the
+# compile database holds the flags that core code's headers are built with;
+# each must be one the configuration builds).
 # Must run as root (apt-get). Re-running skips the steps already done.
 set -euo pipefail
 
@@ -28,6 +32,7 @@ PKG=${LINUX_SOURCE_PKG:-linux-source-6.12}
 CACHE=${HDRTEST_LINUX_CACHE:-/tmp/hdrtest-linux-pkg}
 JOBS=${JOBS:-2}
 GVT=${GVT:-m}
+read -r -a EXTRA <<<"${EXTRA_OBJECTS:-}"
 [[ $GVT == m || $GVT == y ]] || { echo "GVT must be m or y" >&2; exit 2; }
 GIT_ID=(-c user.name=hdrtest -c user.email=hdrtest@localhost)
 
@@ -41,6 +46,7 @@ OBJECTS=(
     drivers/gpu/drm/i915/gvt/kvmgt.o
     drivers/gpu/drm/i915/gvt/page_track.o
     drivers/gpu/drm/i915/gvt/vgpu.o
+    ${EXTRA[@]+"${EXTRA[@]}"}
 )
 
 log() { printf '[setup-linux] %s\n' "$*" >&2; }
