@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import hdrtest, write_tree
@@ -83,3 +84,16 @@ def test_refuted_candidates_are_counted_by_distinct_use(tmp_path: Path, compiler
     assert data["refuted_uses"] == 1
     text = hdrtest("audit", "--cc", compiler, "--cflags=-DCONFIG_A", "top1.h", "top2.h", cwd=tmp_path).stdout
     assert "2 candidate(s) (1 distinct use(s)) refuted by the compiler" in text
+
+
+def test_audit_writes_each_report_asked_for_and_refuses_a_format_it_does_not_write(tmp_path: Path, compiler: str) -> None:
+    write_tree(tmp_path, TREE)
+    run = hdrtest("audit", "--cc", compiler, FLAGS, "--format", "json", "-o", "r.json", "--report", "text=r.txt", ".",
+                  cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["root_causes"]
+    # The same text audit prints (but for its last line's elapsed time).
+    text = hdrtest("audit", "--cc", compiler, FLAGS, ".", cwd=tmp_path).stdout
+    assert (tmp_path / "r.txt").read_text().splitlines()[:-1] == text.splitlines()[:-1] and "root cause" in text
+    refused = hdrtest("audit", "--cc", compiler, FLAGS, "--report", "sarif=r.sarif", ".", cwd=tmp_path)
+    assert refused.returncode == 2 and "--report" in refused.stderr and not (tmp_path / "r.sarif").exists()
