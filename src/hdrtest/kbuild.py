@@ -34,11 +34,9 @@ from .diagnostics import location_line, make_mapper, parse_text
 from .errors import SetupError
 from .executors.local import default_jobs
 from .fixes import shown_path
-from .graph.store import current_stamp
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
-from .store.atomic import write_atomic
-from .store.namespaces import GENERATED, load
+from .store.namespaces import GENERATED, load_stamped, witness_stamps, write_stamped
 from .toolchain import probe
 from .toolchain.flags import parse_flags
 from .toolchain.run import Completed, run
@@ -331,20 +329,16 @@ def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
 
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
     """A stored result, if every file the compiles read is unchanged since."""
-    data = load(GENERATED.path(cache_dir, key, ".json"), json.loads)
-    if not isinstance(data, dict):
+    data = load_stamped(GENERATED.path(cache_dir, key, ".json"))
+    if data is None:
         return None
-    for path, stamp in data.get("witnesses", {}).items():
-        now = current_stamp(path)
-        if (list(now) if now is not None else None) != stamp:
-            return None
     headers = tuple((str(name), str(text)) for name, text in data.get("headers", []))
     return headers or None  # a damaged record is a miss, not "nothing to regenerate"
 
 
 def _disk_put(cache_dir: Path, key: str, headers: tuple[tuple[str, str], ...], witnesses: set[str]) -> None:
-    record = {"headers": [list(h) for h in headers], "witnesses": {p: current_stamp(p) for p in sorted(witnesses)}}
-    write_atomic(GENERATED.path(cache_dir, key, ".json"), json.dumps(record).encode())
+    write_stamped(GENERATED.path(cache_dir, key, ".json"), {"headers": [list(h) for h in headers]},
+                  witness_stamps(sorted(witnesses)))
 
 
 def _existing(gen_dir: Path, names: Iterable[str]) -> dict[str, str | None]:

@@ -31,11 +31,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 
 from .compdb import clean_flags, origin_unit
-from .graph.store import current_stamp
 from .kconfig import kconfig_env_from_cmd
 from .models import Job, OptionSetting
-from .store.atomic import write_atomic
-from .store.namespaces import KBUILD_COMMANDS, load
+from .store.namespaces import KBUILD_COMMANDS, load_stamped, witness_stamps, write_stamped
 from .toolchain.run import run
 
 #: Make variables the configuration was made with that a dry run must see again (auto.conf.cmd records them).
@@ -150,15 +148,16 @@ class Deriver:
         path = KBUILD_COMMANDS.path(self.cache_dir, KBUILD_COMMANDS.key(
             str(self.root), str(directory), unit, json.dumps([str(s) for s in settings]), json.dumps(self._tools),
             os.environ.get("KCFLAGS", "")), ".json")
-        # Taken before make runs: a Makefile edited meanwhile leaves the stored command stale, not trusted.
-        stamps = [None if (stamp := current_stamp(str(p))) is None else list(stamp) for p in self._witnesses(unit)]
-        record = load(path, json.loads)
-        if isinstance(record, dict) and record.get("stamps") == stamps and "flags" in record:
+        witnesses = [str(p) for p in self._witnesses(unit)]
+        record = load_stamped(path)
+        # The same files, in the same order: a Makefile added under scripts/ since is a change too.
+        if record is not None and list(record["witnesses"]) == witnesses and "flags" in record:
             return Command(str(record["compiler"]), tuple(str(f) for f in record["flags"]))
+        # Taken before make runs: a Makefile edited meanwhile leaves the stored command stale, not trusted.
+        stamps = witness_stamps(witnesses)
         made = self._derive(unit, directory, settings)
         if isinstance(made, Command):
-            write_atomic(path, json.dumps({"compiler": made.compiler, "flags": list(made.flags),
-                                           "stamps": stamps}).encode())
+            write_stamped(path, {"compiler": made.compiler, "flags": list(made.flags)}, stamps)
         return made
 
     def _witnesses(self, unit: str) -> list[Path]:

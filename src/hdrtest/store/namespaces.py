@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from ..graph.store import current_stamp
+from .atomic import write_atomic
 from .sizes import format_size, tree_size
 
 T = TypeVar("T")
@@ -79,6 +82,26 @@ def load(path: Path | None, decode: Callable[[bytes], T]) -> T | None:
         return decode(path.read_bytes())
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError, KeyError):
         return None
+
+
+def witness_stamps(paths: Iterable[str]) -> dict[str, list[int] | None]:
+    """The stamps of the files a side-cache record was made from (None: the file does not exist), for
+    ``write_stamped``; taken before the work reads them, an edit meanwhile makes the record stale, not trusted."""
+    return {path: None if (stamp := current_stamp(path)) is None else list(stamp) for path in paths}
+
+
+def write_stamped(path: Path, record: dict[str, Any], stamps: dict[str, list[int] | None]) -> None:
+    """A JSON side-cache record that ``load_stamped`` answers only while every file in ``stamps`` keeps its stamp."""
+    write_atomic(path, json.dumps({**record, "witnesses": stamps}).encode())
+
+
+def load_stamped(path: Path) -> dict[str, Any] | None:
+    """A record ``write_stamped`` wrote, None when there is none, it is damaged, or a file it names has changed."""
+    record = load(path, json.loads)
+    if not isinstance(record, dict) or not isinstance(record.get("witnesses"), dict):
+        return None
+    stamps: dict[str, Any] = record["witnesses"]
+    return record if witness_stamps(stamps) == stamps else None
 
 
 @functools.cache
