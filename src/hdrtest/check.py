@@ -402,9 +402,10 @@ def _rederive(by_job: dict[Job, Result], planning: VariantPlanning, settings: Se
     their unit in that configuration (``kbuild_command``), whose verdict replaces theirs in ``by_job``; those whose
     command could not be had go to ``planning.underived``.  Returns the jobs run and the cache hits."""
     root = settings.root
+    if not kbuild.generates_headers(root):
+        return 0, 0
     wanted = [job for job, result in by_job.items()
-              if result.status is Status.FAIL and not job.variant.is_baseline
-              and not flags_are_a_guess(job.flags_origin) and kbuild.generates_headers(root)
+              if result.status is Status.FAIL and not job.variant.is_baseline and not flags_are_a_guess(job.flags_origin)
               and (found := rule_for(root, job).check(job.variant)) is not None and found.where is not None]
     if not wanted:
         return 0, 0
