@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import KCONFIG_H
 
-from hdrtest.scan.directives import ScanError, scan_directives
+from hdrtest.scan.directives import ScanError, listed_includes, scan_directives
 from hdrtest.scan.formula import FALSE, TRUE, And, Defined, Not, Or, conj, evaluate, neg, to_c
 
 A, B, C = Defined("CONFIG_A"), Defined("CONFIG_B"), Defined("CONFIG_C")
@@ -339,3 +339,22 @@ def test_linux_headers_scan_and_agree_with_gcc(tmp_path: Path) -> None:
                 assert expected == (i in kept), (str(h), i, to_c(scan.condition_at(i)), config)
                 checked += 1
     assert checked > 1000
+
+
+def test_the_result_caches_include_listing_sees_what_the_scanner_sees() -> None:
+    """The result cache lists a header's includes with a cheaper pass; it must name exactly the scanner's includes
+    (every branch), or a cached verdict would not be invalidated when an included file changes."""
+    text = (
+        "#ifndef G\r\n#define G\r\n"
+        "#if A\n#include <a.h>\n#else\n  #  include \"b.h\"\n#endif\n"
+        "#define LONG(x) \\\n#include <not-a-directive.h>\n"
+        "/* #include <commented.h>\n#include <also-commented.h> */\n"
+        "int x; /* spans\n lines */ #include <not-first.h>\n"
+        "#include_next <next.h>\n#import \"imported.h\"\n#include HEADER(x)\n"
+        "#includes <no.h>\n#include\\\n<continued.h>\n#endif\n#if B\n"
+    )
+    wanted = [(i.spelling, i.angled, i.line, i.kind, i.computed)
+              for i in scan_directives(text, "t.h", strict=False).includes]
+    listed = [(i.spelling, i.angled, i.line, i.kind, i.computed) for i in listed_includes(text)]
+    assert listed == wanted
+    assert [w[0] for w in wanted] == ["a.h", "b.h", "next.h", "imported.h", "HEADER(x)", "continued.h"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..scan.directives import IncludeDirective, scan_directives
+from ..scan.directives import IncludeDirective, listed_includes
 from ..scan.formula import Formula, Lookup, evaluate, from_json, to_json
 from ..scan.scancache import ScanCache, read_text
 from .resolve import Chains, Include, Resolver, SearchPath
@@ -82,8 +82,7 @@ def scan_includes(data: bytes) -> tuple[Include, ...]:
     """Every include a file's text names (the directive scanner's, every branch), then its probes."""
     if not _may_include(data):
         return probes(data)
-    scan = scan_directives(read_text(data), "", strict=False)
-    return (*(written(i) for i in scan.includes), *probes(data))
+    return (*(written(i) for i in listed_includes(read_text(data))), *probes(data))
 
 
 def encode_includes(includes: Sequence[Include]) -> str:

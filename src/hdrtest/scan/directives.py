@@ -159,13 +159,13 @@ class _Directive(NamedTuple):
     end: int
 
 
-def _directives(clean: str) -> list[_Directive]:
+def _directives(clean: str, pattern: re.Pattern[str] = _DIRECTIVE) -> list[_Directive]:
     out: list[_Directive] = []
     text = "\n" + clean  # so that a directive on the first line is preceded by a newline
     line = 1
     counted = 1  # offset in `text` up to which newlines are counted into `line`
     count = text.count
-    for m in _DIRECTIVE.finditer(text):
+    for m in pattern.finditer(text):
         nl = m.start()
         if nl > 0 and text[nl - 1] == "\\" and _continued(text, nl):
             continue
@@ -356,8 +356,7 @@ def scan_directives(
     missing ``#endif``; otherwise such mistakes are tolerated (stray directives are
     ignored, open conditionals are closed at the end of the file).
     """
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _unix_newlines(text)
     clean = strip_comments(text)
     ds = _directives(clean)
     scan = FileScan(path=path, line_count=text.count("\n") + (0 if text.endswith("\n") or not text else 1))
@@ -379,6 +378,22 @@ def scan_directives(
     scan.conditionals = [b for b in scanner.slots if b is not None]
     scan.guard = guard if guard is not None else ("#pragma once" if scan.pragma_once else None)
     return scan
+
+
+def _unix_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def listed_includes(text: str) -> list[IncludeDirective]:
+    """The includes ``scan_directives`` finds, every branch, without their conditions: all the result cache asks.
+
+    Skipping the conditional bookkeeping and the ``#define`` parsing makes this about three times cheaper, and
+    a cold run lists every header of the closure once (measured on i915: 0.4 s of the run's own CPU)."""
+    return [_include(d, d.keyword, TRUE) for d in _directives(strip_comments(_unix_newlines(text)), _INCLUDE)]
+
+
+# ``_DIRECTIVE`` for the include keywords alone: the regex engine skips the other directives (most are #define).
+_INCLUDE = re.compile(_DIRECTIVE.pattern.replace("([A-Za-z_][A-Za-z0-9_]*)?", r"(include_next|include|import)\b", 1))
 
 
 def _include(d: _Directive, kw: str, cond: Formula) -> IncludeDirective:
