@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..models import CheckReport
-from .edits import Edit, FileChange, changes, inside, real_target, render_diff, shown_path, split_inside
+from .edits import Edit, FileChange, changes, inside, real_target, shown_path, split_inside
 
 
 class _WriteError(Exception):
@@ -113,8 +113,6 @@ def revert(file_changes: Sequence[FileChange], root: Path | None = None) -> list
 
 @dataclass
 class FixOutcome:
-    diff: str
-    edits: list[Edit]
     #: After applying: did every re-checked variant pass?  None when nothing was applied.
     passed: bool | None = None
     files: list[str] = field(default_factory=list)
@@ -122,13 +120,10 @@ class FixOutcome:
     message: str = ""
 
 
-Checker = Callable[[], CheckReport]
-
-
-def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Checker) -> FixOutcome:
+def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Callable[[], CheckReport]) -> FixOutcome:
     """Write the edits, re-check, and put the files back unless every re-checked result passes."""
     ok, outside = split_inside(edits, root)
-    outcome = FixOutcome(diff=render_diff(ok, root), edits=list(ok))
+    outcome = FixOutcome()
     if not ok:
         outcome.message = "no edit to apply" + (" inside the checked tree" if outside else "")
         return outcome
