@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
@@ -22,9 +22,8 @@ from ..scan.formula import TRUE, Const, Formula, evaluate, macros, to_c
 from .config import Values
 from .files import Files
 
-
-class IndexLike(Protocol):
-    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[Definition]: ...
+if TYPE_CHECKING:  # the index imports this module's path helpers
+    from .index import LazyIndex
 
 
 #: Which index kinds can answer each error class.
@@ -49,12 +48,11 @@ def labelled(symbol: str, target: str | None = None) -> str:
 class Context:
     result: Result
     root: Path
-    index: IndexLike
+    index: LazyIndex
     values: Values
     closure: frozenset[str]
     search: SearchPath
     files: Files
-    indexed_files: int = 0
     seen: set[tuple[str, str]] = field(default_factory=set)
     #: Why the configuration's macros are unknown (the ``-dM -E`` probe failed); None when they are known.
     unknown_reason: str | None = None
@@ -118,15 +116,9 @@ def lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: b
     found = list(ctx.index.lookup(name, kinds))
     if any(d.complete or not needs_complete for d in found):
         return found
-    widen = getattr(ctx.index, "widen", None)
-    if widen is not None and widen(name):
+    if ctx.index.widen(name):
         found = list(ctx.index.lookup(name, kinds))
     return found
-
-
-def indexed_count(ctx: Context) -> int:
-    files = getattr(ctx.index, "files", None)
-    return files if isinstance(files, int) else ctx.indexed_files
 
 
 def query_for(symbol: str, category: str) -> tuple[str, tuple[str, ...], bool]:

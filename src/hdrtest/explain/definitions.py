@@ -19,7 +19,6 @@ from .context import (
     Context,
     Explained,
     diagnosis_for,
-    indexed_count,
     labelled,
     norm_path,
     shown_in,
@@ -186,7 +185,7 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
         ctx.cacheable = False
         record = diagnosis_for(K.FORWARD_ONLY if forwards else K.NOWHERE, diag,
                                (seen_forwards or forwards)[0] if forwards else None, ctx, target=target,
-                               total=indexed_count(ctx))
+                               total=ctx.index.files)
     return _rendered(Explained([], [], record), diag, ctx, forward)
 
 

@@ -103,9 +103,8 @@ def _standard_closure(header: str, user: Path, ctx: Context) -> dict[str, int]:
     # Standard headers provide their names when included directly, whatever internal
     # guards (_STDDEF_H, __need_size_t) surround the definition: every branch counts.
     depths = dict(_included(norm_path(found), search, ctx.files, None, limit=200)) if found is not None else {}
-    adder = getattr(ctx.index, "add", None)
-    if depths and adder is not None:
-        adder(sorted(depths))
+    if depths:
+        ctx.index.add(sorted(depths))
     ctx.files.standard[key] = depths
     return depths
 
