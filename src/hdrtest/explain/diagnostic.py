@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from .. import classify as cls
-from ..fixes import declaration_text, render_diff
+from ..fixes import render_diff
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from ..scan.cindex import TAG_KINDS, Definition
@@ -27,6 +27,7 @@ from .definitions import explain_definitions
 from .files import Files
 from .includes import include_spelling
 from .render import rendered
+from .stubs import declaration_text
 
 
 def typedef_target(definition: Definition, files: Files) -> str | None:
