@@ -76,21 +76,22 @@ def _physical(path: str, line: int = 0, column: int = 0) -> dict[str, Any]:
     return location
 
 
-def _related(diag: Diagnostic) -> list[dict[str, Any]]:
-    related: list[dict[str, Any]] = []
-
-    def add(path: str | None, line: int | None, column: int | None, text: str) -> None:
-        if path is None or not in_tree(path) or not line or line < 1:
-            return
+def _add_related(related: list[dict[str, Any]], path: str | None, line: int | None, column: int | None,
+                 text: str) -> None:
+    """Append a related location (numbered in order) when it is a line of the tree."""
+    if path is not None and in_tree(path) and line and line >= 1:
         related.append({"id": len(related) + 1, "physicalLocation": _physical(path, line, column or 0),
                         "message": {"text": text}})
 
+
+def _related(diag: Diagnostic) -> list[dict[str, Any]]:
+    related: list[dict[str, Any]] = []
     for file, line in diag.include_chain:
-        add(file, line, 0, "included from here")
+        _add_related(related, file, line, 0, "included from here")
     for child in diag.children:
-        add(child.file, child.line, child.column, f"{child.severity}: {child.message}")
+        _add_related(related, child.file, child.line, child.column, f"{child.severity}: {child.message}")
     for note in diag.notes:
-        add(note.file or diag.file, note.line, note.column, note.message)
+        _add_related(related, note.file or diag.file, note.line, note.column, note.message)
     return related
 
 
@@ -231,10 +232,8 @@ def _with_root_cause(result: dict[str, Any], finding: Finding, causes: list[Root
         related = result.setdefault("relatedLocations", [])
         for spot in cause.definitions:
             path, _, line = spot.rpartition(":")
-            if in_tree(path) and line.isdigit():
-                related.append({"id": len(related) + 1, "physicalLocation": _physical(path, int(line)),
-                                "message": {"text": f"{cause.name}: defined here only under a condition "
-                                                    f"{cause.option} can make false"}})
+            _add_related(related, path, int(line) if line.isdigit() else None, 0,
+                         f"{cause.name}: defined here only under a condition {cause.option} can make false")
         break
     return result
 

@@ -19,8 +19,6 @@ from ..series import SeriesResult, Step
 from . import diff, junit, sarif
 from .context import ReportContext
 
-FORMATS = ("text", "json", "sarif", "junit")
-
 
 def render_text(series: SeriesResult) -> str:
     lines: list[str] = []
@@ -117,8 +115,11 @@ def render_junit(series: SeriesResult) -> str:
     return junit.document("hdrtest series", suites)
 
 
+FORMATS = {"text": render_text, "json": render_json, "sarif": render_sarif, "junit": render_junit}
+
+
 def render(series: SeriesResult, fmt: str) -> str:
-    return {"text": render_text, "json": render_json, "sarif": render_sarif, "junit": render_junit}[fmt](series)
+    return FORMATS[fmt](series)
 
 
 def render_bisect(found: BisectResult) -> str:

@@ -46,7 +46,7 @@ def summary_line(report: CheckReport) -> str:
         parts.append(f"{len(report.unverified)} not verified")
     if report.skipped:
         parts.append(f"{len(report.skipped)} skipped")
-    if report.variants_planned != len({(r.job.display, r.job.language) for r in report.results}):
+    if report.variants_planned != report.headers_checked:
         parts.append(f"{report.variants_planned} variant compile(s) planned, {report.variants_compiled} compiled")
     if report.cache_hits:
         parts.append(f"{report.cache_hits} from cache")
