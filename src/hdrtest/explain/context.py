@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
 from ..graph.resolve import SearchPath
-from ..models import Diagnosis, DiagnosisKind, Diagnostic, Note, Result
+from ..models import Diagnosis, DiagnosisKind, Diagnostic, Result
 from ..scan.cindex import TAG_KINDS, Definition
 from ..scan.formula import TRUE, Const, Formula, evaluate, macros, to_c
 from .config import Values
@@ -70,9 +70,12 @@ class Context:
 
 @dataclass
 class Explained:
-    notes: list[Note] = field(default_factory=list)
-    edits: list[Edit] = field(default_factory=list)
+    """What an explanation established (None: nothing) and the edits it offers; ``also_edits`` are those of
+    ``diagnosis.also``, shown in its notes but not offered.  ``render.notes_for`` writes the notes."""
+
     diagnosis: Diagnosis | None = None
+    edits: list[Edit] = field(default_factory=list)
+    also_edits: list[Edit] = field(default_factory=list)
 
 
 def diagnosis_for(kind: DiagnosisKind, diag: Diagnostic, definition: Definition | None, ctx: Context,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..fixes import Edit, inside, render_diff
+from ..fixes import inside
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from ..scan.cindex import Definition
@@ -26,7 +26,6 @@ from .context import (
 )
 from .guards import hiding_guard
 from .includes import include_line, include_spelling, sibling_spellings, standard_header, through_habits
-from .render import rendered
 from .stubs import stub_blockers, stub_for
 
 
@@ -49,7 +48,7 @@ def explain_conditional(diag: Diagnostic, target: str | None, definition: Defini
                           block_guard=to_c(site.block.formula) if site is not None else None,
                           needs_else=site is not None and site.needs_else, refused_stub=refused,
                           blockers=tuple(blockers), outside=not editable)
-    return Explained([], [edit] if edit is not None else [], found)
+    return Explained(found, [edit] if edit is not None else [])
 
 
 def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[Definition],
@@ -66,7 +65,7 @@ def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[Def
         near = len(os.path.commonpath([norm_path(definition.file), str(user)]))
         scored.append(((-habits.get(spelled, 0), -near, len(spelled)), spelled, definition))
     if not scored:  # no include path of this compile reaches it
-        return Explained([], [], diagnosis_for(K.NOT_INCLUDED, diag, candidates[0], ctx, target=target))
+        return Explained(diagnosis_for(K.NOT_INCLUDED, diag, candidates[0], ctx, target=target))
     scored.sort(key=lambda item: item[0])
     _, spelled, definition = scored[0]
     kind, neighbours = K.NOT_INCLUDED, 0
@@ -89,9 +88,9 @@ def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definiti
     ``user`` is a file of the tree."""
     edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(f"#include {spelled}",),
                      group="include", description=f"include for {labelled(diag.symbol or '', target)}")
-    return Explained([], [edit] if edit is not None else [], diagnosis_for(
-        kind, diag, definition, ctx, target=target, include=spelled, header=shown_in(user, ctx.root),
-        edit_line=edit.line if edit is not None else None, **fields))
+    return Explained(diagnosis_for(kind, diag, definition, ctx, target=target, include=spelled,
+                                   header=shown_in(user, ctx.root), edit_line=edit.line if edit is not None else None,
+                                   **fields), [edit] if edit is not None else [])
 
 
 def explain_standard(diag: Diagnostic, target: str | None, query: tuple[str, Sequence[str]],
@@ -144,7 +143,7 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
     if query is not None:
         standard = explain_standard(diag, target, query, definitions, ctx)
         if standard is not None:
-            return _rendered(standard, diag, ctx)
+            return standard
     complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if norm_path(d.file) in ctx.closure]
@@ -170,9 +169,9 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
         disabled.sort(key=lambda d: (norm_path(d.file) not in ctx.closure, len(to_c(d.condition))))
         found = explain_conditional(diag, target, disabled[0], ctx)
         also = explain_elsewhere(diag, target, elsewhere, ctx) if elsewhere else None
-        return _rendered(found, diag, ctx, forward, also)
+        return _with_related(found, forward, also)
     if elsewhere and not in_closure:
-        return _rendered(explain_elsewhere(diag, target, elsewhere, ctx), diag, ctx, forward)
+        return _with_related(explain_elsewhere(diag, target, elsewhere, ctx), forward)
     if in_closure:
         user = diag.abs_file and norm_path(diag.abs_file)
         after = user == norm_path(in_closure[0].file) and in_closure[0].line > diag.line
@@ -186,18 +185,12 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
         record = diagnosis_for(K.FORWARD_ONLY if forwards else K.NOWHERE, diag,
                                (seen_forwards or forwards)[0] if forwards else None, ctx, target=target,
                                total=ctx.index.files)
-    return _rendered(Explained([], [], record), diag, ctx, forward)
+    return _with_related(Explained(record), forward)
 
 
-def _rendered(found: Explained, diag: Diagnostic, ctx: Context, forward: Diagnosis | None = None,
-              also: Explained | None = None) -> Explained:
-    """``found`` with its notes, rendered from its record (with the forward declaration and the unconditional
-    definition elsewhere, when they are part of the story); the edits of ``also`` are only shown."""
+def _with_related(found: Explained, forward: Diagnosis | None, also: Explained | None = None) -> Explained:
+    """``found`` with the forward declaration and the unconditional definition elsewhere, when they are part of
+    the story; the edits of ``also`` are only shown."""
     assert found.diagnosis is not None
     record = dataclasses.replace(found.diagnosis, forward=forward, also=also.diagnosis if also else None)
-    return rendered(record, diag, found.edits, _diff(found.edits, ctx),
-                    _diff(also.edits, ctx) if also is not None else None)
-
-
-def _diff(edits: list[Edit], ctx: Context) -> str | None:
-    return render_diff(edits, ctx.root) if edits else None
+    return Explained(record, found.edits, also.edits if also is not None else [])

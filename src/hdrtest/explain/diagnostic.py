@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 from .. import classify as cls
-from ..fixes import render_diff
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from ..scan.cindex import TAG_KINDS, Definition
@@ -26,7 +25,6 @@ from .context import (
 from .definitions import explain_definitions
 from .files import Files
 from .includes import include_spelling
-from .render import rendered
 from .stubs import declaration_text
 
 
@@ -51,9 +49,8 @@ def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context)
             if value is True:
                 return Explained()  # declared here: whatever the compiler saw, this is not established as why
             kind = K.UNKNOWN_CONDITION if value is None else K.CONDITIONAL
-            return rendered(record(kind, member, ctx, file=path, line=found, condition=condition, context=container),
-                            diag)
-        return rendered(record(K.NO_MEMBER, member, ctx, file=path, line=definition.line, context=container), diag)
+            return Explained(record(kind, member, ctx, file=path, line=found, condition=condition, context=container))
+        return Explained(record(K.NO_MEMBER, member, ctx, file=path, line=definition.line, context=container))
     return Explained()
 
 
@@ -83,10 +80,10 @@ def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> E
         if not complete:
             found_not = dataclasses.replace(found_not, verified=False, total=_NAMES_LIMIT,
                                             reason=f"only the first {_NAMES_LIMIT:,} files of the tree were listed")
-        return rendered(found_not, diag)
+        return Explained(found_not)
     user = Path(diag.abs_file or norm_path(ctx.root / diag.file))
-    return rendered(record(K.INCLUDE_NOT_ON_PATH, spelling, ctx, places=[(shown_in(p, ctx.root), 0) for p in found[:3]],
-                           total=len(found), include=include_spelling(found[0], user, ctx.search)), diag)
+    return Explained(record(K.INCLUDE_NOT_ON_PATH, spelling, ctx, places=[(shown_in(p, ctx.root), 0) for p in found[:3]],
+                            total=len(found), include=include_spelling(found[0], user, ctx.search)))
 
 
 #: Root -> (file name -> directories holding one, whether the whole tree was listed).
@@ -126,8 +123,7 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
     scan = ctx.files.scan(str(path))
     symbol = diag.symbol or "?"
     if scan.guard is not None:
-        return rendered(dataclasses.replace(record(K.GUARD_INCOMPLETE, symbol, ctx, macro=scan.guard), file=diag.file),
-                        diag)
+        return Explained(dataclasses.replace(record(K.GUARD_INCOMPLETE, symbol, ctx, macro=scan.guard), file=diag.file))
     macro = guard_macro(shown_in(path, ctx.root))
     lines = ctx.files.lines(str(path))
     first = 1  # the guard goes after the leading comment (licence, description)
@@ -139,12 +135,12 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
                          tree_edit(ctx, file=path, line=len(lines) + 1, lines=(f"#endif /* {macro} */",),
                                    group="guard-close", description="include guard")) if e is not None]
     found = dataclasses.replace(record(K.NO_INCLUDE_GUARD, symbol, ctx, macro=macro), file=diag.file)
-    return rendered(found, diag, edits, render_diff(edits, ctx.root) if edits else None)
+    return Explained(found, edits)
 
 
 def _explain_error_directive(diag: Diagnostic, ctx: Context) -> Explained:
     """An ``#error`` in a header is usually a deliberate "do not include me alone"."""
-    return rendered(Diagnosis(K.ERROR_DIRECTIVE, diag.symbol or "", file=diag.file, line=diag.line), diag)
+    return Explained(Diagnosis(K.ERROR_DIRECTIVE, diag.symbol or "", file=diag.file, line=diag.line))
 
 
 def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
@@ -153,7 +149,7 @@ def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
     # A function's name is followed by its parameter list on the defining line.
     function = re.search(r"\b" + re.escape(name) + r"\s*\(", text) is not None
     kind = K.UNUSED_STATIC_FUNCTION if function else K.UNUSED_STATIC_DATA
-    return rendered(Diagnosis(kind, name, file=diag.file, line=diag.line), diag)
+    return Explained(Diagnosis(kind, name, file=diag.file, line=diag.line))
 
 
 def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explained:
@@ -165,8 +161,8 @@ def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explai
               if d.complete and norm_path(d.file) in ctx.closure and ctx.value(d.condition) is not False]
     if len(places) < 2:
         return Explained()
-    return rendered(record(K.REDEFINED, symbol, ctx, places=[(shown_in(d.file, ctx.root), d.line) for d in places[:4]],
-                           total=len(places)), diag)
+    return Explained(record(K.REDEFINED, symbol, ctx, places=[(shown_in(d.file, ctx.root), d.line) for d in places[:4]],
+                            total=len(places)))
 
 
 def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:

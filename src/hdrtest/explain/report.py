@@ -9,7 +9,7 @@ from pathlib import Path
 from .. import classify as cls
 from .. import compdb
 from ..executors.local import default_jobs
-from ..fixes import Edit
+from ..fixes import Edit, render_diff
 from ..graph.resolve import SearchPath
 from ..graph.store import GraphStore
 from ..models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnosis, DiagnosisKind, Note, Result
@@ -81,19 +81,25 @@ def explain_report(report: CheckReport, settings: Settings, *, triage_results: b
                 continue
             try:
                 found = explain_diagnostic(diag, ctx)
+                notes = notes_for(found.diagnosis, diag, _diff(found.edits, report.root),
+                                  _diff(found.also_edits, report.root)) if found.diagnosis is not None else []
             except (OSError, ValueError, RecursionError) as exc:
                 # An explanation is an extra: a file that vanished or a construct the
                 # scanners misread must not cost the user the check itself.
                 failed = Diagnosis(DiagnosisKind.NOT_EXPLAINED, diag.symbol or "", verified=False,
                                    reason=f"{exc.__class__.__name__}: {exc}")
-                found = Explained(notes_for(failed, diag), diagnosis=failed)
-            diag.notes.extend(found.notes)
-            diag.diagnosis = found.diagnosis or diag.diagnosis
+                found, notes = Explained(failed), notes_for(failed, diag)
+            diag.notes.extend(notes)
+            diag.diagnosis = found.diagnosis
             explanation.edits.extend(found.edits)
         result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
     if triage_results:
         _triage(failing, settings, report.root, graphs, probes)
     return explanation
+
+
+def _diff(edits: list[Edit], root: Path) -> str | None:
+    return render_diff(edits, root) if edits else None
 
 
 def _inputs(ctx: Context) -> dict[str, str]:
