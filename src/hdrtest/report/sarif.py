@@ -62,17 +62,10 @@ def _rule_ref(category: str) -> tuple[str, int]:
     return rule, RULE_INDEX[rule]
 
 
-def _region(line: int, column: int) -> dict[str, int]:
-    region = {"startLine": max(line, 1)}
-    if column > 0:
-        region["startColumn"] = column
-    return region
-
-
 def _physical(path: str, line: int = 0, column: int = 0) -> dict[str, Any]:
     location: dict[str, Any] = {"artifactLocation": {"uri": path, "uriBaseId": SRCROOT}}
     if line > 0:
-        location["region"] = _region(line, column)
+        location["region"] = {"startLine": line, **({"startColumn": column} if column > 0 else {})}
     return location
 
 
