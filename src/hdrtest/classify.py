@@ -199,11 +199,6 @@ def is_symbol(text: str) -> bool:
     return len(words) == 1 and _IDENTIFIER.fullmatch(words[0]) is not None and words[0] not in _KEYWORDS
 
 
-def _type_of(match: re.Match[str]) -> str:
-    groups = match.groupdict()
-    return clean_type(groups.get("aka") or groups["type"])
-
-
 def _is_guard_failure(diag: Diagnostic, related: Sequence[Diagnostic]) -> bool:
     """Whether a redefinition's earlier definition is the very same place (the header read twice)."""
     for note in [*diag.children, *related]:
@@ -247,7 +242,7 @@ def _incomplete(diag: Diagnostic, message: str, notes: Sequence[Diagnostic]) -> 
         return Classification(UNUSED_DEFINITION, match.group("name"))
     match = _search(_INCOMPLETE_TYPE, message)
     if match is not None:
-        return Classification(INCOMPLETE_TYPE, _type_of(match))
+        return Classification(INCOMPLETE_TYPE, clean_type(match["aka"] or match["type"]))
     match = _search(_INCOMPLETE_DECL, message)
     if match is not None:
         declared = match.groupdict().get("name")

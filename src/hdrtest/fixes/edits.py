@@ -34,10 +34,6 @@ class FileChange:
     new: str
 
 
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="surrogateescape")
-
-
 def merge(edits: Iterable[Edit]) -> dict[Path, list[tuple[int, list[str]]]]:
     """Per file, the insertions in line order, with merged groups and duplicates dropped."""
     grouped: dict[tuple[Path, int, str], tuple[list[str], list[str]]] = {}
@@ -59,7 +55,7 @@ def changes(edits: Iterable[Edit]) -> list[FileChange]:
     """The new text of every file the edits touch."""
     result: list[FileChange] = []
     for path, inserts in sorted(merge(edits).items()):
-        old = _read(path)
+        old = path.read_text(encoding="utf-8", errors="surrogateescape")
         lines = old.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
