@@ -10,18 +10,12 @@ from pathlib import Path
 
 from ..compile import private_dir
 from ..graph.resolve import SearchPath
-from ..models import Job, Result
+from ..models import Result
 from ..scan.cindex import Definition
 from ..scan.options import OptionFilter
 from ..scan.symbols import SymbolIndex
 from ..store.namespaces import SYMBOLS
 from .context import norm_path
-
-
-def include_dirs(job: Job) -> list[Path]:
-    search = SearchPath.from_flags(job.flags, job.directory)
-    return list(dict.fromkeys([*search.quote_dirs, *search.include_dirs, *search.system_dirs, *search.after_dirs]))
-
 
 _HEADER_SUFFIXES = (".h", ".hh", ".hpp", ".hxx", ".h++", ".inc")
 
@@ -38,7 +32,7 @@ def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
     directories: dict[Path, None] = {}
     for result in results:
         directories[result.job.header.parent] = None
-        for directory in include_dirs(result.job):
+        for directory in SearchPath.from_flags(result.job.flags, result.job.directory).quote_chain():
             directories[directory] = None
     for directory in directories:
         for base, dirnames, filenames in os.walk(directory):
