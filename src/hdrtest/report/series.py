@@ -15,7 +15,7 @@ from typing import Any
 from ..baseline import result_key
 from ..bisect import BisectResult
 from ..diagnostics import render_gcc_style
-from ..series import SeriesResult, Step
+from ..series import SeriesResult
 from . import diff, junit, sarif
 from .context import ReportContext
 
@@ -48,27 +48,17 @@ def render_text(series: SeriesResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _step_dict(step: Step) -> dict[str, Any]:
-    data = diff.diff_dict(step)
-    data["commit"] = step.commit
-    data["subject"] = step.subject
-    return data
-
-
-def series_dict(series: SeriesResult) -> dict[str, Any]:
-    return {
+def render_json(series: SeriesResult) -> str:
+    document = {
         "schema": "hdrtest-series/1",
         "base": {"rev": series.base_rev, "commit": series.base_commit},
         "head": {"rev": series.head_rev},
-        "commits": [_step_dict(step) for step in series.steps],
+        "commits": [{**diff.diff_dict(step), "commit": step.commit, "subject": step.subject} for step in series.steps],
         "still_broken": [{"header": item.key[0], "language": item.key[1], "variant": item.key[2],
                           "first_broken_by": item.commit, "subject": item.subject} for item in series.still_broken],
         "bisectable": series.bisectable,
     }
-
-
-def render_json(series: SeriesResult) -> str:
-    return json.dumps(series_dict(series), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def render_sarif(series: SeriesResult) -> str:
