@@ -35,7 +35,7 @@ def typedef_target(definition: Definition, files: Files) -> str | None:
     return tagged if tagged.split()[0] in TAG_KINDS else None
 
 
-def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context) -> Explained:
+def _explain_member(member: str, container: str, ctx: Context) -> Explained:
     """A member declared only under a condition inside its struct."""
     name, kinds, _ = query_for(container, cls.INCOMPLETE_TYPE)
     for definition in ctx.index.lookup(name, kinds):
@@ -138,11 +138,6 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
     return Explained(found, edits)
 
 
-def _explain_error_directive(diag: Diagnostic, ctx: Context) -> Explained:
-    """An ``#error`` in a header is usually a deliberate "do not include me alone"."""
-    return Explained(Diagnosis(K.ERROR_DIRECTIVE, diag.symbol or "", file=diag.file, line=diag.line))
-
-
 def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
     lines = ctx.files.lines(diag.abs_file or norm_path(ctx.root / diag.file))
     text = lines[diag.line - 1] if 0 < diag.line <= len(lines) else ""
@@ -152,7 +147,7 @@ def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
     return Explained(Diagnosis(kind, name, file=diag.file, line=diag.line))
 
 
-def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explained:
+def _explain_redefinition(symbol: str, ctx: Context) -> Explained:
     words = symbol.split()
     name = words[-1]
     kinds = (words[0],) if len(words) == 2 and words[0] in TAG_KINDS else \
@@ -169,8 +164,8 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
     """Notes and edits for one classified error."""
     category = diag.category
     symbol = diag.symbol
-    if category == cls.ERROR_DIRECTIVE:
-        return _explain_error_directive(diag, ctx)
+    if category == cls.ERROR_DIRECTIVE:  # usually a deliberate "do not include me alone"
+        return Explained(Diagnosis(K.ERROR_DIRECTIVE, diag.symbol or "", file=diag.file, line=diag.line))
     if category == cls.UNUSED_DEFINITION and symbol is not None:
         return _explain_unused(diag, symbol, ctx)
     if category is None or symbol is None and category != cls.INCLUDE_GUARD:
@@ -186,9 +181,9 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
         return _explain_missing_include(diag, symbol, ctx)
     if category == cls.NO_MEMBER:
         context = cls.analyse(diag).context
-        return _explain_member(diag, symbol, context, ctx) if context else Explained()
+        return _explain_member(symbol, context, ctx) if context else Explained()
     if category in (cls.REDEFINITION, cls.OTHER):
-        return _explain_redefinition(diag, symbol, ctx) if category == cls.REDEFINITION else Explained()
+        return _explain_redefinition(symbol, ctx) if category == cls.REDEFINITION else Explained()
     name, kinds, needs_complete = query_for(symbol, category)
     target = None
     definitions = lookup_wide(ctx, name, kinds, needs_complete and kinds != ("typedef",))
