@@ -99,7 +99,7 @@ def _cannot(exc: _WriteError, root: Path, left: Sequence[Path]) -> UsageError:
                       hint="make it writable, then run hdrtest fix --apply again")
 
 
-def revert(file_changes: Sequence[FileChange], root: Path | None = None) -> list[Path]:
+def revert(file_changes: Sequence[FileChange], root: Path) -> list[Path]:
     """Put the original texts back (to a link's target), each file on its own; returns the ones that failed."""
     failed: list[Path] = []
     for change in file_changes:

@@ -90,18 +90,16 @@ def inside(path: Path, root: Path) -> bool:
     return real == top or top in real.parents
 
 
-def real_target(path: Path, root: Path | None = None) -> Path:
+def real_target(path: Path, root: Path) -> Path:
     """The file an edit of ``path`` must change: an in-tree symbolic link is followed, never replaced.
 
     Spelled under ``root`` when it lies there, so reports show the path the user knows.
     """
     real = Path(os.path.realpath(path))
-    if root is not None:
-        try:
-            return root / real.relative_to(os.path.realpath(root))
-        except ValueError:
-            pass
-    return real
+    try:
+        return root / real.relative_to(os.path.realpath(root))
+    except ValueError:
+        return real
 
 
 def split_inside(edits: Sequence[Edit], root: Path) -> tuple[list[Edit], list[Edit]]:
