@@ -18,6 +18,7 @@ from ..diagnostics import render_gcc_style
 from ..series import SeriesResult
 from . import diff, junit, sarif
 from .context import ReportContext
+from .serialize import diff_dict
 
 
 def render_text(series: SeriesResult) -> str:
@@ -53,7 +54,7 @@ def render_json(series: SeriesResult) -> str:
         "schema": "hdrtest-series/1",
         "base": {"rev": series.base_rev, "commit": series.base_commit},
         "head": {"rev": series.head_rev},
-        "commits": [{**diff.diff_dict(step), "commit": step.commit, "subject": step.subject} for step in series.steps],
+        "commits": [{**diff_dict(step), "commit": step.commit, "subject": step.subject} for step in series.steps],
         "still_broken": [{"header": item.key[0], "language": item.key[1], "variant": item.key[2],
                           "first_broken_by": item.commit, "subject": item.subject} for item in series.still_broken],
         "bisectable": series.bisectable,
