@@ -212,9 +212,7 @@ def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
             last = index == len(diag.include_chain) - 1
             prefix = "In file included from " if index == 0 else "                 from "
             lines.append(f"{prefix}{place(file, line)}{':' if last else ','}")
-    lines.append(location_line(diag))
-    for child in diag.children:
-        lines.append(location_line(child))
+    lines.extend(location_line(d) for d in [diag, *diag.children])
     return lines
 
 

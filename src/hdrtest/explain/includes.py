@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -40,16 +40,12 @@ def include_spelling(target: Path, user: Path, search: SearchPath) -> str | None
 
 def sibling_spellings(user: Path, files: Files, limit: int = 200) -> dict[str, int]:
     """How often files next to ``user`` include each spelling: the tree's habits."""
-    counts: dict[str, int] = {}
     try:
         neighbours = sorted(p for p in user.parent.iterdir() if p.suffix in (".h", ".c", ".hh", ".hpp", ".cc", ".cpp"))
     except OSError:
-        return counts
-    for path in neighbours[:limit]:
-        for include in files.scan(str(path)).includes:
-            spelled = f"<{include.spelling}>" if include.angled else f'"{include.spelling}"'
-            counts[spelled] = counts.get(spelled, 0) + 1
-    return counts
+        return {}
+    return Counter(f"<{include.spelling}>" if include.angled else f'"{include.spelling}"'
+                   for path in neighbours[:limit] for include in files.scan(str(path)).includes)
 
 
 def through_habits(candidates: Sequence[Definition], habits: dict[str, int], user: Path, ctx: Context, *,

@@ -71,9 +71,7 @@ def collect(report: CheckReport) -> list[Finding]:
                                            category, diag.message)
             else:
                 key = (path, line, column, result.job.variant.name, category, normalize_message(diag.message))
-            finding = by_key.get(key)
-            if finding is None:
-                finding = by_key[key] = Finding(diag, category, path, line, column)
+            finding = by_key.setdefault(key, Finding(diag, category, path, line, column))
             if result not in finding.results:
                 finding.results.append(result)
     findings = sorted(by_key.values(), key=lambda f: (f.path or "", f.line, f.column, f.first.job.variant.name))

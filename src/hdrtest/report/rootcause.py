@@ -48,10 +48,8 @@ def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility
             if not errors_at(result, fragility.file, fragility.line, fragility.name):
                 continue
             key = (fragility.file, fragility.line, fragility.name, fragility.option)
-            cause = causes.get(key)
-            if cause is None:
-                cause = causes[key] = RootCause(fragility.file, fragility.line, fragility.name, fragility.option,
-                                                fragility.reason, list(fragility.definitions))
+            cause = causes.setdefault(key, RootCause(fragility.file, fragility.line, fragility.name, fragility.option,
+                                                     fragility.reason, list(fragility.definitions)))
             cause.results.append(result)
             break
     return sorted(causes.values(), key=lambda c: (-len(c.headers), c.file, c.line, c.option))
