@@ -29,11 +29,8 @@ def closure_paths(results: Sequence[Result]) -> list[Path]:
 def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
     """Every header in the failing headers' directories and under the include directories of their flags."""
     chosen: dict[str, None] = {}
-    directories: dict[Path, None] = {}
-    for result in results:
-        directories[result.job.header.parent] = None
-        for directory in SearchPath.from_flags(result.job.flags, result.job.directory).quote_chain():
-            directories[directory] = None
+    directories = dict.fromkeys(directory for result in results for directory in (
+        result.job.header.parent, *SearchPath.from_flags(result.job.flags, result.job.directory).quote_chain()))
     for directory in directories:
         for base, dirnames, filenames in os.walk(directory):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
