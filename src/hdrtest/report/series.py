@@ -67,7 +67,7 @@ def render_sarif(series: SeriesResult) -> str:
     document: dict[str, Any] | None = None
     results: list[dict[str, Any]] = []
     for step in series.steps:
-        ReportContext.of_diff(step).mark_states()
+        ReportContext(step.head, diff=step).mark_states()
         data = sarif.sarif_dict(step.head)
         if document is None:
             document = data
