@@ -135,10 +135,7 @@ def query_for(symbol: str, category: str) -> tuple[str, tuple[str, ...], bool]:
                                             "enumerator")), False
 
 
-def tree_edit(ctx: Context, *, file: Path, line: int, lines: tuple[str, ...], group: str = "",
-              prefix: tuple[str, ...] = (), description: str = "") -> Edit | None:
-    """An edit of ``file``, or None when it lies outside the checked tree: hdrtest never proposes editing
-    the compiler's, the C library's or any other file it was not asked to check."""
-    if not inside(file, ctx.root):
-        return None
-    return Edit(file=file, line=line, lines=lines, group=group, prefix=prefix, description=description)
+def tree_edit(ctx: Context, edit: Edit) -> Edit | None:
+    """``edit``, or None when its file lies outside the checked tree: hdrtest never proposes editing the
+    compiler's, the C library's or any other file it was not asked to check."""
+    return edit if inside(edit.file, ctx.root) else None

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..fixes import inside
+from ..fixes import Edit, inside
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from ..scan.cindex import Definition
@@ -37,10 +37,10 @@ def explain_conditional(diag: Diagnostic, target: str | None, definition: Defini
     blockers = stub_blockers(stub, definition, site, ctx) if stub is not None and site is not None else []
     refused, stub = (stub, None) if blockers else (None, stub)
     editable = inside(Path(norm_path(definition.file)), root)
-    edit = tree_edit(ctx, file=Path(norm_path(definition.file)), line=site.insert_line, lines=(stub,),
-                     group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
-                     description=f"stub for {labelled(diag.symbol or '', target)}") \
-        if site is not None and stub is not None and editable else None
+    edit = tree_edit(ctx, Edit(Path(norm_path(definition.file)), site.insert_line, (stub,),
+                               group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
+                               description=f"stub for {labelled(diag.symbol or '', target)}")) \
+        if site is not None and stub is not None else None
     header = None if norm_path(definition.file) in ctx.closure else shown_in(ctx.result.job.header, root)
     found = diagnosis_for(K.CONDITIONAL, diag, definition, ctx, target=target, header=header,
                           stub=stub if edit is not None else None, edit_line=edit.line if edit is not None else None,
@@ -86,8 +86,8 @@ def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definiti
              ctx: Context, **fields: Any) -> Explained:
     """``definition``, which ``user`` reaches by including ``spelled``: the record, and the edit when
     ``user`` is a file of the tree."""
-    edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(f"#include {spelled}",),
-                     group="include", description=f"include for {labelled(diag.symbol or '', target)}")
+    edit = tree_edit(ctx, Edit(user, include_line(user, ctx.files), (f"#include {spelled}",), group="include",
+                               description=f"include for {labelled(diag.symbol or '', target)}"))
     return Explained(diagnosis_for(kind, diag, definition, ctx, target=target, include=spelled,
                                    header=shown_in(user, ctx.root), edit_line=edit.line if edit is not None else None,
                                    **fields), [edit] if edit is not None else [])
