@@ -153,9 +153,7 @@ def _affected(finding: Finding) -> str:
 
 def _message(finding: Finding) -> dict[str, str]:
     diag = finding.diagnostic
-    where = ""
-    if finding.moved:
-        where = f" [in {place(diag.file, diag.line)}]"
+    where = f" [in {place(diag.file, diag.line)}]" if finding.moved else ""
     text = f"{diag.message}{where} {_affected(finding)}"
     markdown = [text.replace("*", "\\*").replace("_", "\\_")]
     for note in diag.notes:
