@@ -184,11 +184,7 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None) -> 
 
 
 def _search(patterns: Sequence[re.Pattern[str]], message: str) -> re.Match[str] | None:
-    for pattern in patterns:
-        match = pattern.search(message)
-        if match is not None:
-            return match
-    return None
+    return next((match for pattern in patterns if (match := pattern.search(message)) is not None), None)
 
 
 def is_symbol(text: str) -> bool:
