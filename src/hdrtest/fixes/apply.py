@@ -123,16 +123,13 @@ class FixOutcome:
 def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Callable[[], CheckReport]) -> FixOutcome:
     """Write the edits, re-check, and put the files back unless every re-checked result passes."""
     ok, outside = split_inside(edits, root)
-    outcome = FixOutcome()
     if not ok:
-        outcome.message = "no edit to apply" + (" inside the checked tree" if outside else "")
-        return outcome
+        return FixOutcome(message="no edit to apply" + (" inside the checked tree" if outside else ""))
     file_changes = changes(ok)
-    outcome.files = [shown_path(c.path, root) for c in file_changes]
+    outcome = FixOutcome(files=[shown_path(c.path, root) for c in file_changes])
     write_changes(file_changes, root)  # every file or none
     try:
-        after = recheck()
-        outcome.after = after
+        outcome.after = after = recheck()
         outcome.passed = not after.failures
     except BaseException:
         # Ctrl-C, SIGTERM or a failing re-check: an edit nothing verified never stays.
