@@ -106,11 +106,8 @@ def render_junit(series: SeriesResult) -> str:
     return junit.document("hdrtest series", suites)
 
 
+#: The formats a series is written in, by name.
 FORMATS = {"text": render_text, "json": render_json, "sarif": render_sarif, "junit": render_junit}
-
-
-def render(series: SeriesResult, fmt: str) -> str:
-    return FORMATS[fmt](series)
 
 
 def render_bisect(found: BisectResult) -> str:
