@@ -57,19 +57,16 @@ def _explain_member(member: str, container: str, ctx: Context) -> Explained:
 
 def _member_line(lines: list[str], first: int, member: str) -> int | None:
     """The line declaring ``member`` in the struct whose definition starts at ``first``, if any."""
+    declares = re.compile(r"[\s*]" + re.escape(member) + r"\s*(?:\[[^\]]*\]\s*)?(?::\s*\d+\s*)?[;,]")
     depth = 0
     for number in range(first, min(len(lines), first + 2000) + 1):
         text = lines[number - 1]
-        if number > first and depth > 0 and _declares(text, member):
+        if number > first and depth > 0 and declares.search(text):
             return number
         depth += text.count("{") - text.count("}")
         if number > first and depth <= 0 and "}" in text:
             break
     return None
-
-
-def _declares(text: str, member: str) -> bool:
-    return re.search(r"[\s*]" + re.escape(member) + r"\s*(?:\[[^\]]*\]\s*)?(?::\s*\d+\s*)?[;,]", text) is not None
 
 
 def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> Explained:
