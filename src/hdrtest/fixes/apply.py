@@ -6,6 +6,7 @@ originals are kept so that an edit nothing verified never stays in the tree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -33,16 +34,10 @@ def _stage(path: Path, text: str) -> Path:
             handle.write(text)
         os.chmod(name, stat.S_IMODE(path.stat().st_mode))
     except BaseException:
-        _unlink(Path(name))
+        with contextlib.suppress(OSError):
+            os.unlink(name)
         raise
     return Path(name)
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _replace_all(targets: Sequence[tuple[Path, str]], written: list[Path]) -> None:
@@ -69,7 +64,8 @@ def _replace_all(targets: Sequence[tuple[Path, str]], written: list[Path]) -> No
                 raise _WriteError(path, exc) from exc
     finally:
         for _, temp in staged:
-            _unlink(temp)  # renamed ones are gone already
+            with contextlib.suppress(OSError):
+                os.unlink(temp)  # renamed ones are gone already
 
 
 def write_changes(file_changes: Sequence[FileChange], root: Path) -> None:
