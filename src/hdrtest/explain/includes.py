@@ -19,23 +19,14 @@ def include_spelling(target: Path, user: Path, search: SearchPath) -> str | None
     target = Path(norm_path(target))
     if target.parent == Path(norm_path(user)).parent:
         return f'"{target.name}"'
-    best: str | None = None
-    for directory in search.angled_chain():
-        try:
-            relative = target.relative_to(directory).as_posix()
-        except ValueError:
-            continue
-        found = search.resolve(relative, True, user)
-        if found is not None and norm_path(found) == str(target) and (best is None or len(relative) < len(best)):
-            best = relative
-    if best is not None:
-        return f"<{best}>"
-    for directory in search.quote_chain():
-        try:
-            return f'"{target.relative_to(directory).as_posix()}"'
-        except ValueError:
-            continue
-    return None
+    # The shortest spelling under an angled directory that the compiler resolves back to ``target``.
+    angled = [target.relative_to(d).as_posix() for d in search.angled_chain() if target.is_relative_to(d)]
+    reaching = [r for r in angled
+                if (found := search.resolve(r, True, user)) is not None and norm_path(found) == str(target)]
+    if reaching:
+        return f"<{min(reaching, key=len)}>"
+    quoted = next((target.relative_to(d).as_posix() for d in search.quote_chain() if target.is_relative_to(d)), None)
+    return f'"{quoted}"' if quoted is not None else None
 
 
 def sibling_spellings(user: Path, files: Files, limit: int = 200) -> dict[str, int]:
