@@ -67,10 +67,7 @@ def changes(edits: Iterable[Edit]) -> list[FileChange]:
 
 
 def shown_path(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return (path.relative_to(root) if path.is_relative_to(root) else path).as_posix()
 
 
 def render_diff(edits: Iterable[Edit], root: Path) -> str:
