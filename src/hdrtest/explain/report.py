@@ -125,16 +125,16 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: Gr
     kbuild = Kbuild(root)
     for result in failing:
         config = probes[result.job.key]
-        first = next((d for d in result.diagnostics if d.is_error), None)
         if config.error is not None:
-            # Which units build in this configuration depends on its macros: unknown, so no verdict.
-            result.triage = None
-            if first is not None:
-                first.notes.append(Note(f"impact not verified: {config.error}", kind="triage"))
-            continue
-        preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
-        verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
-                         graphs=graphs, kbuild=kbuild, variant=result.job.variant)
-        result.triage = verdict.label
+            # Which units build in this configuration depends on its macros: unknown, so no verdict (the
+            # result's triage stays None, as explain_report left it).
+            message = f"impact not verified: {config.error}"
+        else:
+            preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name
+                         for c in result.job.variant.changes]
+            verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
+                             graphs=graphs, kbuild=kbuild, variant=result.job.variant)
+            result.triage, message = verdict.label, verdict.message
+        first = next((d for d in result.diagnostics if d.is_error), None)
         if first is not None:
-            first.notes.append(Note(verdict.message, kind="triage"))
+            first.notes.append(Note(message, kind="triage"))
