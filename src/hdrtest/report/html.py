@@ -42,12 +42,9 @@ def _cell(result: Result) -> dict[str, Any]:
         cell["not_verified"] = unverified_reason(result)
     if not result.status.failed:  # only failures open with the full record (compiler output, reproducer)
         return cell
-    diagnostics: list[str] = []
-    notes: list[dict[str, Any]] = []
-    for diag in result.diagnostics:
-        diagnostics.extend(render_gcc_style(diag))
-        notes.extend({"kind": note.kind, "place": note_place(note, diag), "message": note.message,
-                      "fix": note.fix_diff} for note in diag.notes)
+    diagnostics = [line for diag in result.diagnostics for line in render_gcc_style(diag)]
+    notes = [{"kind": note.kind, "place": note_place(note, diag), "message": note.message, "fix": note.fix_diff}
+             for diag in result.diagnostics for note in diag.notes]
     if result.omitted_errors:
         diagnostics.append(f"... {result.omitted_errors} more error(s) not shown (--max-errors)")
     cell.update({
