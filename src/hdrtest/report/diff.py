@@ -71,8 +71,7 @@ def _fixed_lines(diff: DiffResult) -> list[str]:
         job = change.result.job
         state = "now compiles alone" if change.now_passes else "still fails, with other errors"
         lines.append(f"   {job.display} [{job.language}] in {job.variant.describe()}: {state}")
-        for diag in change.errors:
-            lines.extend("   -" + line for line in render_gcc_style(diag, chain=False)[:1])
+        lines.extend("   -" + render_gcc_style(diag, chain=False)[0] for diag in change.errors)
         lines.append("")
     return lines
 

@@ -114,6 +114,5 @@ def render_bisect(found: BisectResult) -> str:
     lines = [f"{diff.short_commit(found.first_bad.sha)} is the first bad commit: {found.first_bad.subject}",
              (f"   {found.header} in {found.variant.describe()} ({found.probes} commits compiled, "
               f"between {diff.short_commit(found.good)} and {diff.short_commit(found.bad)})"), ""]
-    for diag in found.result.diagnostics:
-        lines.extend("   " + line for line in render_gcc_style(diag))
+    lines.extend("   " + line for diag in found.result.diagnostics for line in render_gcc_style(diag))
     return "\n".join(lines) + "\n"
