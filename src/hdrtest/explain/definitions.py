@@ -66,8 +66,7 @@ def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[Def
         scored.append(((-habits.get(spelled, 0), -near, len(spelled)), spelled, definition))
     if not scored:  # no include path of this compile reaches it
         return Explained(diagnosis_for(K.NOT_INCLUDED, diag, candidates[0], ctx, target=target))
-    scored.sort(key=lambda item: item[0])
-    _, spelled, definition = scored[0]
+    _, spelled, definition = min(scored, key=lambda item: item[0])
     kind, neighbours = K.NOT_INCLUDED, 0
     standard = standard_header(candidates[0].name, {d.kind for d in candidates}, user, ctx)
     if standard is not None:
