@@ -54,12 +54,11 @@ def explain_report(report: CheckReport, settings: Settings, *, triage_results: b
     comes back with its explanation; ``hdrtest fix`` wants the edits, so it explains
     everything again).
     """
-    explanation = Explanation()
     failing = [r for r in report.results if r.status.failed and r.diagnostics
                and not (skip_explained and is_explained(r))]
+    explanation = Explanation(explained=failing)
     if not failing:
         return explanation
-    explanation.explained = failing
     for result in failing:
         forget_explanation(result)  # back from a cache or explained twice (check --fix): start clean
         cls.classify_all(result.diagnostics, check_guard=result.job.check_guard)
