@@ -123,11 +123,7 @@ def _check_item(item: object, depth: int = 0) -> str | None:
     children = item.get("children", [])
     if not isinstance(children, list):
         return "'children' is not a list"
-    for child in children:
-        problem = _check_item(child, depth + 1)
-        if problem is not None:
-            return problem
-    return None
+    return next((problem for child in children if (problem := _check_item(child, depth + 1)) is not None), None)
 
 
 def _from_json_item(item: dict[str, Any], mapper: PathMapper) -> list[Diagnostic]:
