@@ -124,8 +124,7 @@ def unconditional_files(definitions: list[Definition], values: Values) -> list[D
             out.extend(group)
             continue
         taken = [d for d in group if evaluate(d.condition, values) is True] or group
-        first = taken[0]
-        out.append(dataclasses.replace(first, complete=True, condition=TRUE))
+        out.append(dataclasses.replace(taken[0], complete=True, condition=TRUE))
     return out
 
 
