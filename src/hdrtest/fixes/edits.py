@@ -75,9 +75,8 @@ def render_diff(edits: Iterable[Edit], root: Path) -> str:
     parts: list[str] = []
     for change in changes(edits):
         name = shown_path(change.path, root)
-        diff = difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), f"a/{name}", f"b/{name}",
-                                    lineterm="")
-        parts.extend(diff)
+        parts.extend(difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), f"a/{name}", f"b/{name}",
+                                          lineterm=""))
     return "\n".join(parts) + ("\n" if parts else "")
 
 
