@@ -34,9 +34,7 @@ def wider_paths(results: Sequence[Result], limit: int = 200_000) -> list[Path]:
     for directory in directories:
         for base, dirnames, filenames in os.walk(directory):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for filename in filenames:
-                if filename.endswith(_HEADER_SUFFIXES):
-                    chosen[os.path.join(base, filename)] = None
+            chosen.update(dict.fromkeys(os.path.join(base, f) for f in filenames if f.endswith(_HEADER_SUFFIXES)))
             if len(chosen) > limit:
                 break
     return [Path(p) for p in chosen]
