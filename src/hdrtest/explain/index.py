@@ -104,8 +104,7 @@ class LazyIndex:
 
         False when that added nothing: the answer for ``name`` cannot have changed.
         """
-        words = self._word_map()
-        return self.add([self._wider[i] for i in words.get(name.encode("utf-8", "replace"), ())])
+        return self.add([self._wider[i] for i in self._word_map().get(name.encode("utf-8", "replace"), ())])
 
     def _word_map(self) -> dict[bytes, list[int]]:
         if self._words is None:
