@@ -242,10 +242,9 @@ def _incomplete(diag: Diagnostic, message: str, notes: Sequence[Diagnostic]) -> 
     match = _search(_INCOMPLETE_DECL, message)
     if match is not None:
         declared = match.groupdict().get("name")
-        for note in notes:
-            forward = _FORWARD_NOTE.search(normalise_quotes(note.message))
-            if forward is not None:
-                return Classification(INCOMPLETE_TYPE, clean_type(forward.group("type")), declared)
+        forward = next((m for n in notes if (m := _FORWARD_NOTE.search(normalise_quotes(n.message))) is not None), None)
+        if forward is not None:
+            return Classification(INCOMPLETE_TYPE, clean_type(forward.group("type")), declared)
         source = diag.abs_file or diag.file
         found = type_of_declaration(source, diag.line, diag.column, declared) if source else None
         return Classification(INCOMPLETE_TYPE, found, declared)
