@@ -215,17 +215,16 @@ def _result(finding: Finding) -> dict[str, Any]:
 
 def _with_root_cause(result: dict[str, Any], finding: Finding, causes: list[RootCause]) -> dict[str, Any]:
     """A finding at a fragile use names its root cause, with the guarded definitions as related locations."""
-    for cause in causes:
-        if (cause.file, cause.line) != (finding.path, finding.line):
-            continue
-        result.setdefault("properties", {})["rootCause"] = rootcause.summary(cause)
-        result["properties"]["rootCauseHeaders"] = cause.headers
-        related = result.setdefault("relatedLocations", [])
-        for spot in cause.definitions:
-            path, _, line = spot.rpartition(":")
-            _add_related(related, path, int(line) if line.isdigit() else None, 0,
-                         f"{cause.name}: defined here only under a condition {cause.option} can make false")
-        break
+    cause = next((c for c in causes if (c.file, c.line) == (finding.path, finding.line)), None)
+    if cause is None:
+        return result
+    result.setdefault("properties", {})["rootCause"] = rootcause.summary(cause)
+    result["properties"]["rootCauseHeaders"] = cause.headers
+    related = result.setdefault("relatedLocations", [])
+    for spot in cause.definitions:
+        path, _, line = spot.rpartition(":")
+        _add_related(related, path, int(line) if line.isdigit() else None, 0,
+                     f"{cause.name}: defined here only under a condition {cause.option} can make false")
     return result
 
 
