@@ -13,20 +13,8 @@ from conftest import EXAMPLES, hdrtest, tree_hashes, write_tree
 
 from hdrtest.check import check
 from hdrtest.errors import UsageError
-from hdrtest.fixes import (
-    Edit,
-    FileChange,
-    apply_and_verify,
-    changes,
-    declaration_text,
-    function_stub,
-    macro_stub,
-    render_diff,
-    split_function,
-    split_inside,
-    struct_stub,
-    write_changes,
-)
+from hdrtest.explain.stubs import declaration_text, function_stub, macro_stub, split_function, struct_stub
+from hdrtest.fixes import Edit, FileChange, apply_and_verify, changes, render_diff, split_inside, write_changes
 from hdrtest.settings import Settings
 
 GVT = "drivers/gpu/drm/i915/gvt/gvt.h"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +33,6 @@ OTHER = "other"
 
 CATEGORIES = (ERROR_DIRECTIVE, INCOMPLETE_TYPE, UNKNOWN_TYPE, IMPLICIT_FUNCTION, UNDECLARED_IDENTIFIER, NO_MEMBER, REDEFINITION,
               MISSING_INCLUDE, INCLUDE_GUARD, UNUSED_DEFINITION, OTHER)
-
-#: ``(path, line) -> text of that line`` (1-based), None when unreadable.
-LineReader = Callable[[str, int], "str | None"]
-
 
 @dataclass(frozen=True)
 class Classification:
@@ -153,15 +149,14 @@ def read_line(path: str, line: int) -> str | None:
     return None
 
 
-def type_of_declaration(path: str, line: int, column: int, name: str | None,
-                        lines: LineReader = read_line) -> str | None:
+def type_of_declaration(path: str, line: int, column: int, name: str | None) -> str | None:
     """The type written before the declared ``name`` at ``path:line:column``.
 
     Looks at the text before the name (and at the line before, for declarations split
     across lines): the last ``struct/union/enum TAG`` there, else the last identifier
     that is not a qualifier (a typedef name).
     """
-    text = lines(path, line)
+    text = read_line(path, line)
     if text is None:
         return None
     cut = column - 1 if column > 0 else len(text)
@@ -177,7 +172,7 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None,
     parts = re.split(r"[;{(,]", prefix)
     decl = parts[-1]
     if not _unqualified_words(decl) and line > 1:
-        previous = lines(path, line - 1) or ""
+        previous = read_line(path, line - 1) or ""
         decl = re.split(r"[;{(,]", previous)[-1] + " " + decl
     decl = decl.replace("*", " ")
     tagged = list(_TAGGED.finditer(decl))
@@ -189,11 +184,7 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None,
 
 
 def _search(patterns: Sequence[re.Pattern[str]], message: str) -> re.Match[str] | None:
-    for pattern in patterns:
-        match = pattern.search(message)
-        if match is not None:
-            return match
-    return None
+    return next((match for pattern in patterns if (match := pattern.search(message)) is not None), None)
 
 
 def is_symbol(text: str) -> bool:
@@ -202,11 +193,6 @@ def is_symbol(text: str) -> bool:
     if len(words) == 2 and words[0] in ("struct", "union", "enum", "class"):
         words = words[1:]
     return len(words) == 1 and _IDENTIFIER.fullmatch(words[0]) is not None and words[0] not in _KEYWORDS
-
-
-def _type_of(match: re.Match[str]) -> str:
-    groups = match.groupdict()
-    return clean_type(groups.get("aka") or groups["type"])
 
 
 def _is_guard_failure(diag: Diagnostic, related: Sequence[Diagnostic]) -> bool:
@@ -220,8 +206,7 @@ def _is_guard_failure(diag: Diagnostic, related: Sequence[Diagnostic]) -> bool:
     return False
 
 
-def analyse(diag: Diagnostic, *, related: Sequence[Diagnostic] = (), check_guard: bool = False,
-            lines: LineReader = read_line) -> Classification:
+def analyse(diag: Diagnostic, *, related: Sequence[Diagnostic] = (), check_guard: bool = False) -> Classification:
     """Classify one diagnostic, whichever compiler wrote it (every pattern is specific enough for both).
 
     ``related`` are notes that gcc's JSON output lists after the error instead of as
@@ -229,41 +214,39 @@ def analyse(diag: Diagnostic, *, related: Sequence[Diagnostic] = (), check_guard
     redefinition at the same place is an include-guard failure.
     """
     message = normalise_quotes(diag.message)
-    return (_error_directive(diag, message, lines)
-            or _incomplete(diag, message, [*diag.children, *related], lines)
+    return (_error_directive(diag, message)
+            or _incomplete(diag, message, [*diag.children, *related])
             or _missing_name(message)
             or _misplaced_name(diag, message, related, check_guard)
             or Classification(OTHER, None))
 
 
-def _error_directive(diag: Diagnostic, message: str, lines: LineReader) -> Classification | None:
+def _error_directive(diag: Diagnostic, message: str) -> Classification | None:
     if message.startswith("#error"):  # gcc quotes the directive
         return Classification(ERROR_DIRECTIVE, message[len("#error"):].strip() or None)
     source = diag.abs_file or diag.file
-    text = lines(source, diag.line) if source and diag.line else None
+    text = read_line(source, diag.line) if source and diag.line else None
     if text is not None and re.match(r"\s*#\s*error\b", text):  # clang prints only the text
         return Classification(ERROR_DIRECTIVE, message.strip() or None)
     return None
 
 
-def _incomplete(diag: Diagnostic, message: str, notes: Sequence[Diagnostic],
-                lines: LineReader) -> Classification | None:
+def _incomplete(diag: Diagnostic, message: str, notes: Sequence[Diagnostic]) -> Classification | None:
     """An unused definition, or a use of an incomplete type (with the type, found in a note or the source)."""
     match = _search(_UNUSED, message)
     if match is not None:
         return Classification(UNUSED_DEFINITION, match.group("name"))
     match = _search(_INCOMPLETE_TYPE, message)
     if match is not None:
-        return Classification(INCOMPLETE_TYPE, _type_of(match))
+        return Classification(INCOMPLETE_TYPE, clean_type(match["aka"] or match["type"]))
     match = _search(_INCOMPLETE_DECL, message)
     if match is not None:
         declared = match.groupdict().get("name")
-        for note in notes:
-            forward = _FORWARD_NOTE.search(normalise_quotes(note.message))
-            if forward is not None:
-                return Classification(INCOMPLETE_TYPE, clean_type(forward.group("type")), declared)
+        forward = next((m for n in notes if (m := _FORWARD_NOTE.search(normalise_quotes(n.message))) is not None), None)
+        if forward is not None:
+            return Classification(INCOMPLETE_TYPE, clean_type(forward.group("type")), declared)
         source = diag.abs_file or diag.file
-        found = type_of_declaration(source, diag.line, diag.column, declared, lines) if source else None
+        found = type_of_declaration(source, diag.line, diag.column, declared) if source else None
         return Classification(INCOMPLETE_TYPE, found, declared)
     if "incomplete type" in message:  # a wording not listed above
         quoted = re.findall(r"'([^']+)'", message)
@@ -307,12 +290,11 @@ def related_notes(diagnostics: Sequence[Diagnostic], index: int) -> list[Diagnos
     return list(itertools.takewhile(lambda diag: diag.severity == "note", diagnostics[index + 1:]))
 
 
-def classify_all(diagnostics: Sequence[Diagnostic], *, check_guard: bool = False,
-                 lines: LineReader = read_line) -> None:
+def classify_all(diagnostics: Sequence[Diagnostic], *, check_guard: bool = False) -> None:
     """Set ``category`` and ``symbol`` on every error and warning (notes are left alone)."""
     for index, diag in enumerate(diagnostics):
         if diag.severity == "note" or diag.category is not None:
             continue
-        found = analyse(diag, related=related_notes(diagnostics, index), check_guard=check_guard, lines=lines)
+        found = analyse(diag, related=related_notes(diagnostics, index), check_guard=check_guard)
         diag.category = found.category
         diag.symbol = found.symbol

@@ -7,6 +7,7 @@ include chains that gcc's JSON leaves out.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -24,26 +25,19 @@ _LOCATED = re.compile(
 _UNLOCATED = re.compile(r"^(?P<file>[^:\s][^:]*): (?P<sev>fatal error|error|warning|note): (?P<msg>.*)$")
 _INCLUDED = re.compile(r"^(?:In file included from|\s+from) (?P<file>.+?):(?P<line>\d+)?[:,]?$")
 _OPTION = re.compile(r"\s\[(?P<opt>-W[^\]]+|-Werror=[^\]]+)\]$")
-_PSEUDO_FILES = ("<command-line>", "<built-in>", "<stdin>")
 
 PathMapper = Callable[[str], tuple[str, str | None]]
 
 
 def make_mapper(directory: Path, root: Path) -> PathMapper:
     """Map a path as the compiler printed it to (display path, absolute path)."""
-    cache: dict[str, tuple[str, str | None]] = {}
 
+    @functools.cache
     def mapper(raw: str) -> tuple[str, str | None]:
-        hit = cache.get(raw)
-        if hit is not None:
-            return hit
-        if raw in _PSEUDO_FILES or raw.startswith("<") or not raw:
-            result: tuple[str, str | None] = (raw, None)
-        else:
-            absolute = Path(os.path.normpath(directory / raw))
-            result = (printable(shown_path(absolute, root)), str(absolute))
-        cache[raw] = result
-        return result
+        if raw.startswith("<") or not raw:  # <command-line>, <built-in>, <stdin>
+            return raw, None
+        absolute = Path(os.path.normpath(directory / raw))
+        return printable(shown_path(absolute, root)), str(absolute)
 
     return mapper
 
@@ -129,11 +123,7 @@ def _check_item(item: object, depth: int = 0) -> str | None:
     children = item.get("children", [])
     if not isinstance(children, list):
         return "'children' is not a list"
-    for child in children:
-        problem = _check_item(child, depth + 1)
-        if problem is not None:
-            return problem
-    return None
+    return next((problem for child in children if (problem := _check_item(child, depth + 1)) is not None), None)
 
 
 def _from_json_item(item: dict[str, Any], mapper: PathMapper) -> list[Diagnostic]:
@@ -218,9 +208,7 @@ def render_gcc_style(diag: Diagnostic, *, chain: bool = True) -> list[str]:
             last = index == len(diag.include_chain) - 1
             prefix = "In file included from " if index == 0 else "                 from "
             lines.append(f"{prefix}{place(file, line)}{':' if last else ','}")
-    lines.append(location_line(diag))
-    for child in diag.children:
-        lines.append(location_line(child))
+    lines.extend(location_line(d) for d in [diag, *diag.children])
     return lines
 
 

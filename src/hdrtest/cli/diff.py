@@ -28,7 +28,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     with Progress(quiet=config.quiet) as progress:
         result = diffmode.run_diff(settings, args.base, head, paths=paths, progress=progress.update)
     # Text and JSON are the comparison; the other formats show HEAD's check with BASE as its baseline.
-    context = ReportContext.of_diff(result)
+    context = ReportContext(result.head, diff=result)
     for out in [main, *reports]:
         write_report(registry.render(context, out.format.value), out.destination)
     return EXIT_FAILURES if result.has_new_failures else EXIT_CLEAN

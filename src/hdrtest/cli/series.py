@@ -40,7 +40,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     with command_cache(config.settings) as cache, Progress(quiet=config.quiet) as progress:
         found = run_series(config.settings, base, head, paths=config.paths, cache=cache, progress=progress.update)
     for out in config.outputs:
-        write_report(series_report.render(found, out.format.value), out.destination)
+        write_report(series_report.FORMATS[out.format.value](found), out.destination)
     return EXIT_FAILURES if found.has_new_failures else EXIT_CLEAN
 
 

@@ -23,16 +23,6 @@ _VALUES: dict[tuple[str, ...], Values] = {}
 _VALUES_LOCK = threading.Lock()
 
 
-def config_command(job: Job, variant_dir: Path | None) -> list[str]:
-    """The job's own compile line, made to dump macros (``-dM -E``) without reading the header.
-
-    Its inputs are ``compile.main_inputs`` so that forced includes, preludes and the variant's
-    header (in ``variant_dir``, the run's) are exactly those of the compile being explained.
-    """
-    return [probe(job.compiler, job.directory).path, *job.flags, "-E",
-            *main_inputs(job, variant_dir, header=False), "-dM"]
-
-
 @dataclass(frozen=True)
 class ConfigProbe:
     """The configuration's macros, or why they could not be listed (then every condition is unknown)."""
@@ -47,7 +37,11 @@ def probe_config(job: Job, variant_dir: Path | None = None) -> ConfigProbe:
     A probe that fails or times out says nothing about the configuration: its error is
     returned, and the next explanation asks the compiler again.
     """
-    command = config_command(job, variant_dir)
+    # The job's own compile line, made to dump macros without reading the header: its inputs are
+    # compile.main_inputs, so that forced includes, preludes and the variant's header (in variant_dir,
+    # the run's) are exactly those of the compile being explained.
+    command = [probe(job.compiler, job.directory).path, *job.flags, "-E",
+               *main_inputs(job, variant_dir, header=False), "-dM"]
     key = (str(job.directory), *command)
     with _VALUES_LOCK:
         cached = _VALUES.get(key)

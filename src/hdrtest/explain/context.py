@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .. import classify as cls
 from ..fixes import Edit, inside, shown_path
 from ..graph.resolve import SearchPath
-from ..models import Diagnosis, DiagnosisKind, Diagnostic, Note, Result
+from ..models import Diagnosis, DiagnosisKind, Diagnostic, Result
 from ..scan.cindex import TAG_KINDS, Definition
 from ..scan.formula import TRUE, Const, Formula, evaluate, macros, to_c
 from .config import Values
 from .files import Files
 
-
-class IndexLike(Protocol):
-    def lookup(self, name: str, kinds: Iterable[str] | None = None) -> Sequence[Definition]: ...
+if TYPE_CHECKING:  # the index imports this module's path helpers
+    from .index import LazyIndex
 
 
 #: Which index kinds can answer each error class.
@@ -49,12 +48,11 @@ def labelled(symbol: str, target: str | None = None) -> str:
 class Context:
     result: Result
     root: Path
-    index: IndexLike
+    index: LazyIndex
     values: Values
     closure: frozenset[str]
     search: SearchPath
     files: Files
-    indexed_files: int = 0
     seen: set[tuple[str, str]] = field(default_factory=set)
     #: Why the configuration's macros are unknown (the ``-dM -E`` probe failed); None when they are known.
     unknown_reason: str | None = None
@@ -72,9 +70,12 @@ class Context:
 
 @dataclass
 class Explained:
-    notes: list[Note] = field(default_factory=list)
-    edits: list[Edit] = field(default_factory=list)
+    """What an explanation established (None: nothing) and the edits it offers; ``also_edits`` are those of
+    ``diagnosis.also``, shown in its notes but not offered.  ``render.notes_for`` writes the notes."""
+
     diagnosis: Diagnosis | None = None
+    edits: list[Edit] = field(default_factory=list)
+    also_edits: list[Edit] = field(default_factory=list)
 
 
 def diagnosis_for(kind: DiagnosisKind, diag: Diagnostic, definition: Definition | None, ctx: Context,
@@ -118,15 +119,9 @@ def lookup_wide(ctx: Context, name: str, kinds: Sequence[str], needs_complete: b
     found = list(ctx.index.lookup(name, kinds))
     if any(d.complete or not needs_complete for d in found):
         return found
-    widen = getattr(ctx.index, "widen", None)
-    if widen is not None and widen(name):
+    if ctx.index.widen(name):
         found = list(ctx.index.lookup(name, kinds))
     return found
-
-
-def indexed_count(ctx: Context) -> int:
-    files = getattr(ctx.index, "files", None)
-    return files if isinstance(files, int) else ctx.indexed_files
 
 
 def query_for(symbol: str, category: str) -> tuple[str, tuple[str, ...], bool]:
@@ -140,10 +135,7 @@ def query_for(symbol: str, category: str) -> tuple[str, tuple[str, ...], bool]:
                                             "enumerator")), False
 
 
-def tree_edit(ctx: Context, *, file: Path, line: int, lines: tuple[str, ...], group: str = "",
-              prefix: tuple[str, ...] = (), description: str = "") -> Edit | None:
-    """An edit of ``file``, or None when it lies outside the checked tree: hdrtest never proposes editing
-    the compiler's, the C library's or any other file it was not asked to check."""
-    if not inside(file, ctx.root):
-        return None
-    return Edit(file=file, line=line, lines=lines, group=group, prefix=prefix, description=description)
+def tree_edit(ctx: Context, edit: Edit) -> Edit | None:
+    """``edit``, or None when its file lies outside the checked tree: hdrtest never proposes editing the
+    compiler's, the C library's or any other file it was not asked to check."""
+    return edit if inside(edit.file, ctx.root) else None

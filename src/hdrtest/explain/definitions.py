@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..fixes import Edit, inside, render_diff
+from ..fixes import Edit, inside
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from ..scan.cindex import Definition
@@ -19,7 +19,6 @@ from .context import (
     Context,
     Explained,
     diagnosis_for,
-    indexed_count,
     labelled,
     norm_path,
     shown_in,
@@ -27,7 +26,6 @@ from .context import (
 )
 from .guards import hiding_guard
 from .includes import include_line, include_spelling, sibling_spellings, standard_header, through_habits
-from .render import rendered
 from .stubs import stub_blockers, stub_for
 
 
@@ -39,10 +37,10 @@ def explain_conditional(diag: Diagnostic, target: str | None, definition: Defini
     blockers = stub_blockers(stub, definition, site, ctx) if stub is not None and site is not None else []
     refused, stub = (stub, None) if blockers else (None, stub)
     editable = inside(Path(norm_path(definition.file)), root)
-    edit = tree_edit(ctx, file=Path(norm_path(definition.file)), line=site.insert_line, lines=(stub,),
-                     group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
-                     description=f"stub for {labelled(diag.symbol or '', target)}") \
-        if site is not None and stub is not None and editable else None
+    edit = tree_edit(ctx, Edit(Path(norm_path(definition.file)), site.insert_line, (stub,),
+                               group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
+                               description=f"stub for {labelled(diag.symbol or '', target)}")) \
+        if site is not None and stub is not None else None
     header = None if norm_path(definition.file) in ctx.closure else shown_in(ctx.result.job.header, root)
     found = diagnosis_for(K.CONDITIONAL, diag, definition, ctx, target=target, header=header,
                           stub=stub if edit is not None else None, edit_line=edit.line if edit is not None else None,
@@ -50,7 +48,7 @@ def explain_conditional(diag: Diagnostic, target: str | None, definition: Defini
                           block_guard=to_c(site.block.formula) if site is not None else None,
                           needs_else=site is not None and site.needs_else, refused_stub=refused,
                           blockers=tuple(blockers), outside=not editable)
-    return Explained([], [edit] if edit is not None else [], found)
+    return Explained(found, [edit] if edit is not None else [])
 
 
 def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[Definition],
@@ -67,9 +65,8 @@ def explain_elsewhere(diag: Diagnostic, target: str | None, candidates: list[Def
         near = len(os.path.commonpath([norm_path(definition.file), str(user)]))
         scored.append(((-habits.get(spelled, 0), -near, len(spelled)), spelled, definition))
     if not scored:  # no include path of this compile reaches it
-        return Explained([], [], diagnosis_for(K.NOT_INCLUDED, diag, candidates[0], ctx, target=target))
-    scored.sort(key=lambda item: item[0])
-    _, spelled, definition = scored[0]
+        return Explained(diagnosis_for(K.NOT_INCLUDED, diag, candidates[0], ctx, target=target))
+    _, spelled, definition = min(scored, key=lambda item: item[0])
     kind, neighbours = K.NOT_INCLUDED, 0
     standard = standard_header(candidates[0].name, {d.kind for d in candidates}, user, ctx)
     if standard is not None:
@@ -88,11 +85,11 @@ def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definiti
              ctx: Context, **fields: Any) -> Explained:
     """``definition``, which ``user`` reaches by including ``spelled``: the record, and the edit when
     ``user`` is a file of the tree."""
-    edit = tree_edit(ctx, file=user, line=include_line(user, ctx.files), lines=(f"#include {spelled}",),
-                     group="include", description=f"include for {labelled(diag.symbol or '', target)}")
-    return Explained([], [edit] if edit is not None else [], diagnosis_for(
-        kind, diag, definition, ctx, target=target, include=spelled, header=shown_in(user, ctx.root),
-        edit_line=edit.line if edit is not None else None, **fields))
+    edit = tree_edit(ctx, Edit(user, include_line(user, ctx.files), (f"#include {spelled}",), group="include",
+                               description=f"include for {labelled(diag.symbol or '', target)}"))
+    return Explained(diagnosis_for(kind, diag, definition, ctx, target=target, include=spelled,
+                                   header=shown_in(user, ctx.root), edit_line=edit.line if edit is not None else None,
+                                   **fields), [edit] if edit is not None else [])
 
 
 def explain_standard(diag: Diagnostic, target: str | None, query: tuple[str, Sequence[str]],
@@ -127,8 +124,7 @@ def unconditional_files(definitions: list[Definition], values: Values) -> list[D
             out.extend(group)
             continue
         taken = [d for d in group if evaluate(d.condition, values) is True] or group
-        first = taken[0]
-        out.append(dataclasses.replace(first, complete=True, condition=TRUE))
+        out.append(dataclasses.replace(taken[0], complete=True, condition=TRUE))
     return out
 
 
@@ -145,7 +141,7 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
     if query is not None:
         standard = explain_standard(diag, target, query, definitions, ctx)
         if standard is not None:
-            return _rendered(standard, diag, ctx)
+            return standard
     complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if norm_path(d.file) in ctx.closure]
@@ -171,9 +167,9 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
         disabled.sort(key=lambda d: (norm_path(d.file) not in ctx.closure, len(to_c(d.condition))))
         found = explain_conditional(diag, target, disabled[0], ctx)
         also = explain_elsewhere(diag, target, elsewhere, ctx) if elsewhere else None
-        return _rendered(found, diag, ctx, forward, also)
+        return _with_related(found, forward, also)
     if elsewhere and not in_closure:
-        return _rendered(explain_elsewhere(diag, target, elsewhere, ctx), diag, ctx, forward)
+        return _with_related(explain_elsewhere(diag, target, elsewhere, ctx), forward)
     if in_closure:
         user = diag.abs_file and norm_path(diag.abs_file)
         after = user == norm_path(in_closure[0].file) and in_closure[0].line > diag.line
@@ -186,19 +182,13 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
         ctx.cacheable = False
         record = diagnosis_for(K.FORWARD_ONLY if forwards else K.NOWHERE, diag,
                                (seen_forwards or forwards)[0] if forwards else None, ctx, target=target,
-                               total=indexed_count(ctx))
-    return _rendered(Explained([], [], record), diag, ctx, forward)
+                               total=ctx.index.files)
+    return _with_related(Explained(record), forward)
 
 
-def _rendered(found: Explained, diag: Diagnostic, ctx: Context, forward: Diagnosis | None = None,
-              also: Explained | None = None) -> Explained:
-    """``found`` with its notes, rendered from its record (with the forward declaration and the unconditional
-    definition elsewhere, when they are part of the story); the edits of ``also`` are only shown."""
+def _with_related(found: Explained, forward: Diagnosis | None, also: Explained | None = None) -> Explained:
+    """``found`` with the forward declaration and the unconditional definition elsewhere, when they are part of
+    the story; the edits of ``also`` are only shown."""
     assert found.diagnosis is not None
     record = dataclasses.replace(found.diagnosis, forward=forward, also=also.diagnosis if also else None)
-    return rendered(record, diag, found.edits, _diff(found.edits, ctx),
-                    _diff(also.edits, ctx) if also is not None else None)
-
-
-def _diff(edits: list[Edit], ctx: Context) -> str | None:
-    return render_diff(edits, ctx.root) if edits else None
+    return Explained(record, found.edits, also.edits if also is not None else [])

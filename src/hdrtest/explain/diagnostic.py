@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from .. import classify as cls
-from ..fixes import declaration_text, render_diff
+from ..fixes import Edit
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from ..scan.cindex import TAG_KINDS, Definition
@@ -26,7 +26,7 @@ from .context import (
 from .definitions import explain_definitions
 from .files import Files
 from .includes import include_spelling
-from .render import rendered
+from .stubs import declaration_text
 
 
 def typedef_target(definition: Definition, files: Files) -> str | None:
@@ -36,7 +36,7 @@ def typedef_target(definition: Definition, files: Files) -> str | None:
     return tagged if tagged.split()[0] in TAG_KINDS else None
 
 
-def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context) -> Explained:
+def _explain_member(member: str, container: str, ctx: Context) -> Explained:
     """A member declared only under a condition inside its struct."""
     name, kinds, _ = query_for(container, cls.INCOMPLETE_TYPE)
     for definition in ctx.index.lookup(name, kinds):
@@ -50,27 +50,23 @@ def _explain_member(diag: Diagnostic, member: str, container: str, ctx: Context)
             if value is True:
                 return Explained()  # declared here: whatever the compiler saw, this is not established as why
             kind = K.UNKNOWN_CONDITION if value is None else K.CONDITIONAL
-            return rendered(record(kind, member, ctx, file=path, line=found, condition=condition, context=container),
-                            diag)
-        return rendered(record(K.NO_MEMBER, member, ctx, file=path, line=definition.line, context=container), diag)
+            return Explained(record(kind, member, ctx, file=path, line=found, condition=condition, context=container))
+        return Explained(record(K.NO_MEMBER, member, ctx, file=path, line=definition.line, context=container))
     return Explained()
 
 
 def _member_line(lines: list[str], first: int, member: str) -> int | None:
     """The line declaring ``member`` in the struct whose definition starts at ``first``, if any."""
+    declares = re.compile(r"[\s*]" + re.escape(member) + r"\s*(?:\[[^\]]*\]\s*)?(?::\s*\d+\s*)?[;,]")
     depth = 0
     for number in range(first, min(len(lines), first + 2000) + 1):
         text = lines[number - 1]
-        if number > first and depth > 0 and _declares(text, member):
+        if number > first and depth > 0 and declares.search(text):
             return number
         depth += text.count("{") - text.count("}")
         if number > first and depth <= 0 and "}" in text:
             break
     return None
-
-
-def _declares(text: str, member: str) -> bool:
-    return re.search(r"[\s*]" + re.escape(member) + r"\s*(?:\[[^\]]*\]\s*)?(?::\s*\d+\s*)?[;,]", text) is not None
 
 
 def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> Explained:
@@ -82,10 +78,10 @@ def _explain_missing_include(diag: Diagnostic, spelling: str, ctx: Context) -> E
         if not complete:
             found_not = dataclasses.replace(found_not, verified=False, total=_NAMES_LIMIT,
                                             reason=f"only the first {_NAMES_LIMIT:,} files of the tree were listed")
-        return rendered(found_not, diag)
+        return Explained(found_not)
     user = Path(diag.abs_file or norm_path(ctx.root / diag.file))
-    return rendered(record(K.INCLUDE_NOT_ON_PATH, spelling, ctx, places=[(shown_in(p, ctx.root), 0) for p in found[:3]],
-                           total=len(found), include=include_spelling(found[0], user, ctx.search)), diag)
+    return Explained(record(K.INCLUDE_NOT_ON_PATH, spelling, ctx, places=[(shown_in(p, ctx.root), 0) for p in found[:3]],
+                            total=len(found), include=include_spelling(found[0], user, ctx.search)))
 
 
 #: Root -> (file name -> directories holding one, whether the whole tree was listed).
@@ -125,25 +121,19 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
     scan = ctx.files.scan(str(path))
     symbol = diag.symbol or "?"
     if scan.guard is not None:
-        return rendered(dataclasses.replace(record(K.GUARD_INCOMPLETE, symbol, ctx, macro=scan.guard), file=diag.file),
-                        diag)
+        return Explained(dataclasses.replace(record(K.GUARD_INCOMPLETE, symbol, ctx, macro=scan.guard), file=diag.file))
     macro = guard_macro(shown_in(path, ctx.root))
     lines = ctx.files.lines(str(path))
     first = 1  # the guard goes after the leading comment (licence, description)
     while first <= len(lines) and (not lines[first - 1].strip()
                                    or lines[first - 1].lstrip().startswith(("//", "/*", "*"))):
         first += 1
-    edits = [e for e in (tree_edit(ctx, file=path, line=first, lines=(f"#ifndef {macro}", f"#define {macro}"),
-                                   group="guard-open", description="include guard"),
-                         tree_edit(ctx, file=path, line=len(lines) + 1, lines=(f"#endif /* {macro} */",),
-                                   group="guard-close", description="include guard")) if e is not None]
+    edits = [e for e in (tree_edit(ctx, Edit(path, first, (f"#ifndef {macro}", f"#define {macro}"), group="guard-open",
+                                             description="include guard")),
+                         tree_edit(ctx, Edit(path, len(lines) + 1, (f"#endif /* {macro} */",), group="guard-close",
+                                             description="include guard"))) if e is not None]
     found = dataclasses.replace(record(K.NO_INCLUDE_GUARD, symbol, ctx, macro=macro), file=diag.file)
-    return rendered(found, diag, edits, render_diff(edits, ctx.root) if edits else None)
-
-
-def _explain_error_directive(diag: Diagnostic, ctx: Context) -> Explained:
-    """An ``#error`` in a header is usually a deliberate "do not include me alone"."""
-    return rendered(Diagnosis(K.ERROR_DIRECTIVE, diag.symbol or "", file=diag.file, line=diag.line), diag)
+    return Explained(found, edits)
 
 
 def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
@@ -152,10 +142,10 @@ def _explain_unused(diag: Diagnostic, name: str, ctx: Context) -> Explained:
     # A function's name is followed by its parameter list on the defining line.
     function = re.search(r"\b" + re.escape(name) + r"\s*\(", text) is not None
     kind = K.UNUSED_STATIC_FUNCTION if function else K.UNUSED_STATIC_DATA
-    return rendered(Diagnosis(kind, name, file=diag.file, line=diag.line), diag)
+    return Explained(Diagnosis(kind, name, file=diag.file, line=diag.line))
 
 
-def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explained:
+def _explain_redefinition(symbol: str, ctx: Context) -> Explained:
     words = symbol.split()
     name = words[-1]
     kinds = (words[0],) if len(words) == 2 and words[0] in TAG_KINDS else \
@@ -164,16 +154,16 @@ def _explain_redefinition(diag: Diagnostic, symbol: str, ctx: Context) -> Explai
               if d.complete and norm_path(d.file) in ctx.closure and ctx.value(d.condition) is not False]
     if len(places) < 2:
         return Explained()
-    return rendered(record(K.REDEFINED, symbol, ctx, places=[(shown_in(d.file, ctx.root), d.line) for d in places[:4]],
-                           total=len(places)), diag)
+    return Explained(record(K.REDEFINED, symbol, ctx, places=[(shown_in(d.file, ctx.root), d.line) for d in places[:4]],
+                            total=len(places)))
 
 
 def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
     """Notes and edits for one classified error."""
     category = diag.category
     symbol = diag.symbol
-    if category == cls.ERROR_DIRECTIVE:
-        return _explain_error_directive(diag, ctx)
+    if category == cls.ERROR_DIRECTIVE:  # usually a deliberate "do not include me alone"
+        return Explained(Diagnosis(K.ERROR_DIRECTIVE, diag.symbol or "", file=diag.file, line=diag.line))
     if category == cls.UNUSED_DEFINITION and symbol is not None:
         return _explain_unused(diag, symbol, ctx)
     if category is None or symbol is None and category != cls.INCLUDE_GUARD:
@@ -189,9 +179,9 @@ def explain_diagnostic(diag: Diagnostic, ctx: Context) -> Explained:
         return _explain_missing_include(diag, symbol, ctx)
     if category == cls.NO_MEMBER:
         context = cls.analyse(diag).context
-        return _explain_member(diag, symbol, context, ctx) if context else Explained()
+        return _explain_member(symbol, context, ctx) if context else Explained()
     if category in (cls.REDEFINITION, cls.OTHER):
-        return _explain_redefinition(diag, symbol, ctx) if category == cls.REDEFINITION else Explained()
+        return _explain_redefinition(symbol, ctx) if category == cls.REDEFINITION else Explained()
     name, kinds, needs_complete = query_for(symbol, category)
     target = None
     definitions = lookup_wide(ctx, name, kinds, needs_complete and kinds != ("typedef",))

@@ -35,10 +35,9 @@ def guard_directive(formula: Formula) -> str:
         return f"#ifdef {formula.name}"
     if isinstance(formula, Not) and isinstance(formula.f, Defined):
         return f"#ifndef {formula.f.name}"
-    if (isinstance(formula, Or) and len(formula.fs) == 2 and all(isinstance(f, Defined) for f in formula.fs)):
+    if isinstance(formula, Or) and len(formula.fs) == 2:
         first, second = formula.fs
-        assert isinstance(first, Defined) and isinstance(second, Defined)
-        if second.name == first.name + "_MODULE":
+        if isinstance(first, Defined) and isinstance(second, Defined) and second.name == first.name + "_MODULE":
             return f"#if IS_ENABLED({first.name})"
     return f"#if {to_c(formula)}"
 

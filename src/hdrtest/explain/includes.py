@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -19,37 +19,24 @@ def include_spelling(target: Path, user: Path, search: SearchPath) -> str | None
     target = Path(norm_path(target))
     if target.parent == Path(norm_path(user)).parent:
         return f'"{target.name}"'
-    best: str | None = None
-    for directory in search.angled_chain():
-        try:
-            relative = target.relative_to(directory).as_posix()
-        except ValueError:
-            continue
-        found = search.resolve(relative, True, user)
-        if found is not None and norm_path(found) == str(target) and (best is None or len(relative) < len(best)):
-            best = relative
-    if best is not None:
-        return f"<{best}>"
-    for directory in search.quote_chain():
-        try:
-            return f'"{target.relative_to(directory).as_posix()}"'
-        except ValueError:
-            continue
-    return None
+    # The shortest spelling under an angled directory that the compiler resolves back to ``target``.
+    angled = [target.relative_to(d).as_posix() for d in search.angled_chain() if target.is_relative_to(d)]
+    reaching = [r for r in angled
+                if (found := search.resolve(r, True, user)) is not None and norm_path(found) == str(target)]
+    if reaching:
+        return f"<{min(reaching, key=len)}>"
+    quoted = next((target.relative_to(d).as_posix() for d in search.quote_chain() if target.is_relative_to(d)), None)
+    return f'"{quoted}"' if quoted is not None else None
 
 
 def sibling_spellings(user: Path, files: Files, limit: int = 200) -> dict[str, int]:
     """How often files next to ``user`` include each spelling: the tree's habits."""
-    counts: dict[str, int] = {}
     try:
         neighbours = sorted(p for p in user.parent.iterdir() if p.suffix in (".h", ".c", ".hh", ".hpp", ".cc", ".cpp"))
     except OSError:
-        return counts
-    for path in neighbours[:limit]:
-        for include in files.scan(str(path)).includes:
-            spelled = f"<{include.spelling}>" if include.angled else f'"{include.spelling}"'
-            counts[spelled] = counts.get(spelled, 0) + 1
-    return counts
+        return {}
+    return Counter(f"<{include.spelling}>" if include.angled else f'"{include.spelling}"'
+                   for path in neighbours[:limit] for include in files.scan(str(path)).includes)
 
 
 def through_habits(candidates: Sequence[Definition], habits: dict[str, int], user: Path, ctx: Context, *,
@@ -103,9 +90,8 @@ def _standard_closure(header: str, user: Path, ctx: Context) -> dict[str, int]:
     # Standard headers provide their names when included directly, whatever internal
     # guards (_STDDEF_H, __need_size_t) surround the definition: every branch counts.
     depths = dict(_included(norm_path(found), search, ctx.files, None, limit=200)) if found is not None else {}
-    adder = getattr(ctx.index, "add", None)
-    if depths and adder is not None:
-        adder(sorted(depths))
+    if depths:
+        ctx.index.add(sorted(depths))
     ctx.files.standard[key] = depths
     return depths
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from ..fixes import Edit
 from ..models import Diagnosis, DiagnosisKind, Diagnostic, Note
 from ..scan.conditions import parse_condition
 from ..scan.formula import Formula
 from ..scan.options import OptionFilter
-from .context import Explained, labelled, quoted
+from .context import labelled, quoted
 from .guards import guard_directive, why_false
 
 K = DiagnosisKind
@@ -223,9 +222,3 @@ def notes_for(d: Diagnosis, diag: Diagnostic, fix_diff: str | None = None, also_
         notes += [dataclasses.replace(n, message="it is also defined unconditionally: " + n.message)
                   for n in notes_for(d.also, diag, also_diff)]
     return notes
-
-
-def rendered(found: Diagnosis, diag: Diagnostic, edits: list[Edit] | None = None, fix_diff: str | None = None,
-             also_diff: str | None = None) -> Explained:
-    """An explanation whose notes are the rendering of its record."""
-    return Explained(notes_for(found, diag, fix_diff, also_diff), list(edits or []), found)

@@ -9,33 +9,33 @@ from pathlib import Path
 from .. import classify as cls
 from .. import compdb
 from ..executors.local import default_jobs
-from ..fixes import Edit
+from ..fixes import Edit, render_diff
 from ..graph.resolve import SearchPath
 from ..graph.store import GraphStore
 from ..models import EXPLANATION_NOTE_KINDS, CheckReport, Diagnosis, DiagnosisKind, Note, Result
 from ..plan import flag_source
 from ..rundir import option_filter, run_caches
 from ..scan.options import OptionFilter
+from ..scan.symbols import SymbolIndex
 from ..settings import Settings
 from ..store.location import variant_dir
 from ..store.serialize import forget_explanation
 from ..triage import Kbuild, UnitGraphs, triage
 from .config import ConfigProbe, probe_config
-from .context import Context, Explained, IndexLike, norm_path
+from .context import Context, Explained, norm_path
 from .diagnostic import explain_diagnostic
 from .files import Files
-from .index import EmptyIndex, LazyIndex
+from .index import LazyIndex
 from .render import notes_for
 
 
 @dataclass
 class Explanation:
-    """What ``explain_report`` did: the edits it suggests and how many files the index covered."""
+    """What ``explain_report`` did: the edits it suggests."""
 
     edits: list[Edit] = field(default_factory=list)
     #: The results this call explained (those it skipped as already explained are not here).
     explained: list[Result] = field(default_factory=list)
-    index_files: int = 0
 
 
 def is_explained(result: Result) -> bool:
@@ -44,7 +44,7 @@ def is_explained(result: Result) -> bool:
 
 
 def explain_report(report: CheckReport, settings: Settings, *, triage_results: bool = True,
-                   base_index: IndexLike | None = None,
+                   base_index: SymbolIndex | None = None,
                    skip_explained: bool = False, graphs: GraphStore | None = None) -> Explanation:
     """Classify every failing result's diagnostics and attach explanations (and triage) as notes.
 
@@ -54,55 +54,51 @@ def explain_report(report: CheckReport, settings: Settings, *, triage_results: b
     comes back with its explanation; ``hdrtest fix`` wants the edits, so it explains
     everything again).
     """
-    explanation = Explanation()
     failing = [r for r in report.results if r.status.failed and r.diagnostics
                and not (skip_explained and is_explained(r))]
+    explanation = Explanation(explained=failing)
     if not failing:
         return explanation
-    explanation.explained = failing
     for result in failing:
         forget_explanation(result)  # back from a cache or explained twice (check --fix): start clean
         cls.classify_all(result.diagnostics, check_guard=result.job.check_guard)
-    needs_index = any(d.category not in (None, cls.OTHER, cls.INCLUDE_GUARD, cls.MISSING_INCLUDE, cls.ERROR_DIRECTIVE,
-                                         cls.UNUSED_DEFINITION)
-                      for r in failing for d in r.diagnostics if d.is_error)
-    lazy: LazyIndex | None = None
-    if needs_index:
-        same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
-            option_filter(settings) == OptionFilter()
-        lazy = LazyIndex(failing, run_caches(settings), option_filter(settings),
-                         base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
+    same_filter = getattr(base_index, "options", None) in (None, OptionFilter()) and \
+        option_filter(settings) == OptionFilter()
+    index = LazyIndex(failing, run_caches(settings), option_filter(settings),
+                      base=base_index if same_filter else None, jobs=settings.jobs or default_jobs())
     files = Files(option_filter(settings))
     probes: dict[str, ConfigProbe] = {}
     for result in failing:
         config = probes[result.job.key] = probe_config(result.job, variant_dir(settings))
         files.touched = set()
-        ctx = Context(result=result, root=report.root, index=lazy or EmptyIndex(), values=config.values,
+        ctx = Context(result=result, root=report.root, index=index, values=config.values,
                       closure=frozenset(norm_path(d) for d in [*result.dependencies, str(result.job.header)]),
                       search=SearchPath.from_flags(result.job.flags, result.job.directory), files=files,
-                      indexed_files=explanation.index_files, unknown_reason=config.error)
-        edits: list[Edit] = []
+                      unknown_reason=config.error)
         for diag in result.diagnostics:
             if not diag.is_error:
                 continue
             try:
                 found = explain_diagnostic(diag, ctx)
+                notes = notes_for(found.diagnosis, diag, _diff(found.edits, report.root),
+                                  _diff(found.also_edits, report.root)) if found.diagnosis is not None else []
             except (OSError, ValueError, RecursionError) as exc:
                 # An explanation is an extra: a file that vanished or a construct the
                 # scanners misread must not cost the user the check itself.
                 failed = Diagnosis(DiagnosisKind.NOT_EXPLAINED, diag.symbol or "", verified=False,
                                    reason=f"{exc.__class__.__name__}: {exc}")
-                found = Explained(notes_for(failed, diag), diagnosis=failed)
-            diag.notes.extend(found.notes)
-            diag.diagnosis = found.diagnosis or diag.diagnosis
-            edits.extend(found.edits)
+                found, notes = Explained(failed), notes_for(failed, diag)
+            diag.notes.extend(notes)
+            diag.diagnosis = found.diagnosis
+            explanation.edits.extend(found.edits)
         result.explained_from = _inputs(ctx) if ctx.cacheable and config.error is None else None
-        explanation.edits.extend(edits)
-    if lazy is not None:
-        explanation.index_files = lazy.files
     if triage_results:
         _triage(failing, settings, report.root, graphs, probes)
     return explanation
+
+
+def _diff(edits: list[Edit], root: Path) -> str | None:
+    return render_diff(edits, root) if edits else None
 
 
 def _inputs(ctx: Context) -> dict[str, str]:
@@ -111,8 +107,8 @@ def _inputs(ctx: Context) -> dict[str, str]:
     return {path: ctx.files.digest(path) for path in sorted(paths)}
 
 
-def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None = None,
-            probes: Mapping[str, ConfigProbe] | None = None) -> None:
+def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: GraphStore | None,
+            probes: Mapping[str, ConfigProbe]) -> None:
     """Note on each failure whether a unit of the compile database builds the header in this configuration.
 
     Needs the compile database: without one there is no build to judge the impact on.
@@ -127,17 +123,17 @@ def _triage(failing: Sequence[Result], settings: Settings, root: Path, store: Gr
     graphs = UnitGraphs(entries, store)
     kbuild = Kbuild(root)
     for result in failing:
-        config = (probes or {}).get(result.job.key) or probe_config(result.job, variant_dir(settings))
-        first = next((d for d in result.diagnostics if d.is_error), None)
+        config = probes[result.job.key]
         if config.error is not None:
-            # Which units build in this configuration depends on its macros: unknown, so no verdict.
-            result.triage = None
-            if first is not None:
-                first.notes.append(Note(f"impact not verified: {config.error}", kind="triage"))
-            continue
-        preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name for c in result.job.variant.changes]
-        verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
-                         graphs=graphs, kbuild=kbuild, variant=result.job.variant)
-        result.triage = verdict.label
+            # Which units build in this configuration depends on its macros: unknown, so no verdict (the
+            # result's triage stays None, as explain_report left it).
+            message = f"impact not verified: {config.error}"
+        else:
+            preferred = [c.name if c.name.startswith("CONFIG_") else "CONFIG_" + c.name
+                         for c in result.job.variant.changes]
+            verdict = triage(result.job.header, entries, config.values, root, preferred=preferred,
+                             graphs=graphs, kbuild=kbuild, variant=result.job.variant)
+            result.triage, message = verdict.label, verdict.message
+        first = next((d for d in result.diagnostics if d.is_error), None)
         if first is not None:
-            first.notes.append(Note(verdict.message, kind="triage"))
+            first.notes.append(Note(message, kind="triage"))

@@ -6,6 +6,7 @@ originals are kept so that an edit nothing verified never stays in the tree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..models import CheckReport
-from .edits import Edit, FileChange, changes, inside, real_target, render_diff, shown_path, split_inside
+from .edits import Edit, FileChange, changes, inside, real_target, shown_path, split_inside
 
 
 class _WriteError(Exception):
@@ -33,16 +34,10 @@ def _stage(path: Path, text: str) -> Path:
             handle.write(text)
         os.chmod(name, stat.S_IMODE(path.stat().st_mode))
     except BaseException:
-        _unlink(Path(name))
+        with contextlib.suppress(OSError):
+            os.unlink(name)
         raise
     return Path(name)
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _replace_all(targets: Sequence[tuple[Path, str]], written: list[Path]) -> None:
@@ -69,7 +64,8 @@ def _replace_all(targets: Sequence[tuple[Path, str]], written: list[Path]) -> No
                 raise _WriteError(path, exc) from exc
     finally:
         for _, temp in staged:
-            _unlink(temp)  # renamed ones are gone already
+            with contextlib.suppress(OSError):
+                os.unlink(temp)  # renamed ones are gone already
 
 
 def write_changes(file_changes: Sequence[FileChange], root: Path) -> None:
@@ -99,7 +95,7 @@ def _cannot(exc: _WriteError, root: Path, left: Sequence[Path]) -> UsageError:
                       hint="make it writable, then run hdrtest fix --apply again")
 
 
-def revert(file_changes: Sequence[FileChange], root: Path | None = None) -> list[Path]:
+def revert(file_changes: Sequence[FileChange], root: Path) -> list[Path]:
     """Put the original texts back (to a link's target), each file on its own; returns the ones that failed."""
     failed: list[Path] = []
     for change in file_changes:
@@ -113,8 +109,6 @@ def revert(file_changes: Sequence[FileChange], root: Path | None = None) -> list
 
 @dataclass
 class FixOutcome:
-    diff: str
-    edits: list[Edit]
     #: After applying: did every re-checked variant pass?  None when nothing was applied.
     passed: bool | None = None
     files: list[str] = field(default_factory=list)
@@ -122,22 +116,16 @@ class FixOutcome:
     message: str = ""
 
 
-Checker = Callable[[], CheckReport]
-
-
-def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Checker) -> FixOutcome:
+def apply_and_verify(edits: Sequence[Edit], root: Path, recheck: Callable[[], CheckReport]) -> FixOutcome:
     """Write the edits, re-check, and put the files back unless every re-checked result passes."""
     ok, outside = split_inside(edits, root)
-    outcome = FixOutcome(diff=render_diff(ok, root), edits=list(ok))
     if not ok:
-        outcome.message = "no edit to apply" + (" inside the checked tree" if outside else "")
-        return outcome
+        return FixOutcome(message="no edit to apply" + (" inside the checked tree" if outside else ""))
     file_changes = changes(ok)
-    outcome.files = [shown_path(c.path, root) for c in file_changes]
+    outcome = FixOutcome(files=[shown_path(c.path, root) for c in file_changes])
     write_changes(file_changes, root)  # every file or none
     try:
-        after = recheck()
-        outcome.after = after
+        outcome.after = after = recheck()
         outcome.passed = not after.failures
     except BaseException:
         # Ctrl-C, SIGTERM or a failing re-check: an edit nothing verified never stays.

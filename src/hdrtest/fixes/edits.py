@@ -34,10 +34,6 @@ class FileChange:
     new: str
 
 
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="surrogateescape")
-
-
 def merge(edits: Iterable[Edit]) -> dict[Path, list[tuple[int, list[str]]]]:
     """Per file, the insertions in line order, with merged groups and duplicates dropped."""
     grouped: dict[tuple[Path, int, str], tuple[list[str], list[str]]] = {}
@@ -59,7 +55,7 @@ def changes(edits: Iterable[Edit]) -> list[FileChange]:
     """The new text of every file the edits touch."""
     result: list[FileChange] = []
     for path, inserts in sorted(merge(edits).items()):
-        old = _read(path)
+        old = path.read_text(encoding="utf-8", errors="surrogateescape")
         lines = old.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
@@ -71,10 +67,7 @@ def changes(edits: Iterable[Edit]) -> list[FileChange]:
 
 
 def shown_path(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return (path.relative_to(root) if path.is_relative_to(root) else path).as_posix()
 
 
 def render_diff(edits: Iterable[Edit], root: Path) -> str:
@@ -82,9 +75,8 @@ def render_diff(edits: Iterable[Edit], root: Path) -> str:
     parts: list[str] = []
     for change in changes(edits):
         name = shown_path(change.path, root)
-        diff = difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), f"a/{name}", f"b/{name}",
-                                    lineterm="")
-        parts.extend(diff)
+        parts.extend(difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), f"a/{name}", f"b/{name}",
+                                          lineterm=""))
     return "\n".join(parts) + ("\n" if parts else "")
 
 
@@ -94,18 +86,16 @@ def inside(path: Path, root: Path) -> bool:
     return real == top or top in real.parents
 
 
-def real_target(path: Path, root: Path | None = None) -> Path:
+def real_target(path: Path, root: Path) -> Path:
     """The file an edit of ``path`` must change: an in-tree symbolic link is followed, never replaced.
 
     Spelled under ``root`` when it lies there, so reports show the path the user knows.
     """
     real = Path(os.path.realpath(path))
-    if root is not None:
-        try:
-            return root / real.relative_to(os.path.realpath(root))
-        except ValueError:
-            pass
-    return real
+    try:
+        return root / real.relative_to(os.path.realpath(root))
+    except ValueError:
+        return real
 
 
 def split_inside(edits: Sequence[Edit], root: Path) -> tuple[list[Edit], list[Edit]]:

@@ -24,8 +24,7 @@ def issue(finding: Finding) -> dict[str, Any]:
     variant = first.job.variant.describe()
     headers = finding.headers
     affected = headers[0] if len(headers) == 1 else f"{headers[0]} and {len(headers) - 1} more"
-    path = finding.path if finding.path is not None else first.job.display
-    line = finding.line if finding.path is not None else 1
+    path, line = (finding.path, finding.line) if finding.path is not None else (first.job.display, 1)
     notes = note_lines(finding.diagnostic)
     return {
         **({"content": {"body": "\n".join(notes)}} if notes else {}),

@@ -19,10 +19,6 @@ class ReportContext:
     baseline: Baseline | None = None
     diff: DiffResult | None = None
 
-    @classmethod
-    def of_diff(cls, diff: DiffResult) -> ReportContext:
-        return cls(diff.head, diff=diff)
-
     def mark_states(self) -> None:
         """Label each error new or unchanged against the baseline or BASE (SARIF's baselineState, JSON's
         ``baseline``); without either, errors carry no state."""

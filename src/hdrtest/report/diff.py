@@ -1,20 +1,16 @@
 """Reports of ``hdrtest diff``: what a change broke or fixed, as the kernel's build robot mails it.
 
 ``diffmode`` computes the comparison; this module only shows it: text with ``>>`` on the
-errors the change brought, and the reproduce steps in the user's own checkout, or JSON.
+errors the change brought, and the reproduce steps in the user's own checkout (its JSON is ``serialize``'s).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from ..diagnostics import render_gcc_style
-from ..diffmode import Change, DiffResult, moved_back, user_command
+from ..diffmode import DiffResult, moved_back, user_command
 from ..models import Diagnostic, Result
 from ..toolchain import probe
 from .lines import note_lines, reproducer
-from .serialize import diagnostic_dict, result_dict
 
 
 def short_commit(commit: str | None) -> str:
@@ -75,8 +71,7 @@ def _fixed_lines(diff: DiffResult) -> list[str]:
         job = change.result.job
         state = "now compiles alone" if change.now_passes else "still fails, with other errors"
         lines.append(f"   {job.display} [{job.language}] in {job.variant.describe()}: {state}")
-        for diag in change.errors:
-            lines.extend("   -" + line for line in render_gcc_style(diag, chain=False)[:1])
+        lines.extend("   -" + render_gcc_style(diag, chain=False)[0] for diag in change.errors)
         lines.append("")
     return lines
 
@@ -101,25 +96,3 @@ def render_text(diff: DiffResult) -> str:
     lines.append(f"hdrtest diff: {new_errors} new error(s) in {len(diff.new)} header check(s), {fixed_errors} "
                  f"fixed in {len(diff.fixed)}, {diff.still_failing} failing as before (not shown)")
     return "\n".join(lines) + "\n"
-
-
-def _change_dict(change: Change) -> dict[str, Any]:
-    return {"result": result_dict(change.result), "errors": [diagnostic_dict(d) for d in change.errors],
-            "now_passes": change.now_passes}
-
-
-def diff_dict(diff: DiffResult) -> dict[str, Any]:
-    return {
-        "schema": "hdrtest-diff/1",
-        "base": {"rev": diff.base_rev, "commit": diff.base_commit},
-        "head": {"rev": diff.head_rev, "commit": diff.head_commit},
-        "changed_files": diff.changed_files,
-        "headers": diff.headers,
-        "new": [_change_dict(c) for c in diff.new],
-        "fixed": [_change_dict(c) for c in diff.fixed],
-        "still_failing": diff.still_failing,
-    }
-
-
-def render_json(diff: DiffResult) -> str:
-    return json.dumps(diff_dict(diff), indent=2, ensure_ascii=False) + "\n"

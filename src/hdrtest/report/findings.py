@@ -46,7 +46,7 @@ def in_tree(path: str) -> bool:
     return bool(path) and not path.startswith(("/", "<")) and not path.startswith("../")
 
 
-def place(diag: Diagnostic, result: Result) -> tuple[str | None, int, int]:
+def place(diag: Diagnostic) -> tuple[str | None, int, int]:
     """Where a finding is shown: its own location, else the include that led out of the tree."""
     if diag.line > 0 and in_tree(diag.file):
         return diag.file, diag.line, max(diag.column, 0)
@@ -63,7 +63,7 @@ def collect(report: CheckReport) -> list[Finding]:
     ensure_classified(report.failures)  # fingerprints hold the class: it must not depend on --fix
     for result in report.failures:
         for diag in error_diagnostics(result):
-            path, line, column = place(diag, result)
+            path, line, column = place(diag)
             category = category_of(diag)
             if path is None:
                 # Location-less: one per checked header, not merged across headers.
@@ -71,9 +71,7 @@ def collect(report: CheckReport) -> list[Finding]:
                                            category, diag.message)
             else:
                 key = (path, line, column, result.job.variant.name, category, normalize_message(diag.message))
-            finding = by_key.get(key)
-            if finding is None:
-                finding = by_key[key] = Finding(diag, category, path, line, column)
+            finding = by_key.setdefault(key, Finding(diag, category, path, line, column))
             if result not in finding.results:
                 finding.results.append(result)
     findings = sorted(by_key.values(), key=lambda f: (f.path or "", f.line, f.column, f.first.job.variant.name))

@@ -19,9 +19,6 @@ from ..models import CheckReport, Result, Status
 from .context import ReportContext
 from .lines import note_place, reproducer, unverified_reason
 
-#: Cells the details panel opens with the full record (compiler output, reproducer).
-_DETAILED = (Status.FAIL, Status.TIMEOUT, Status.ERROR)
-
 
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
@@ -43,14 +40,11 @@ def _cell(result: Result) -> dict[str, Any]:
         cell["cached"] = True
     if result.status is Status.UNVERIFIED:
         cell["not_verified"] = unverified_reason(result)
-    if result.status not in _DETAILED:
+    if not result.status.failed:  # only failures open with the full record (compiler output, reproducer)
         return cell
-    diagnostics: list[str] = []
-    notes: list[dict[str, Any]] = []
-    for diag in result.diagnostics:
-        diagnostics.extend(render_gcc_style(diag))
-        notes.extend({"kind": note.kind, "place": note_place(note, diag), "message": note.message,
-                      "fix": note.fix_diff} for note in diag.notes)
+    diagnostics = [line for diag in result.diagnostics for line in render_gcc_style(diag)]
+    notes = [{"kind": note.kind, "place": note_place(note, diag), "message": note.message, "fix": note.fix_diff}
+             for diag in result.diagnostics for note in diag.notes]
     if result.omitted_errors:
         diagnostics.append(f"... {result.omitted_errors} more error(s) not shown (--max-errors)")
     cell.update({
@@ -82,9 +76,7 @@ def page_data(report: CheckReport) -> dict[str, Any]:
         cells.append(_cell(result))
     # The baseline column comes first; the others keep the order the plan gave them.
     ordered = sorted(variants.values(), key=lambda v: 0 if v["description"] == "baseline" else 1)
-    counts = {status.value: 0 for status in Status}
-    for cell in cells:
-        counts[cell["status"]] += 1
+    counts = {status.value: sum(1 for cell in cells if cell["status"] == status.value) for status in Status}
     return {
         "tool": {"name": "hdrtest", "version": __version__},
         "root": str(report.root),

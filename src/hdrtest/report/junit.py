@@ -33,19 +33,19 @@ def classname(header: str) -> str:
     return parent.replace("/", ".") if parent not in ("", ".") else "(root)"
 
 
-def case_name(result: Result) -> str:
-    return f"{result.job.display} [{result.job.variant.describe()}]"
-
-
 def _first_error(result: Result) -> str:
     first = next((d for d in result.diagnostics if d.is_error), None)
     return render_gcc_style(first, chain=False)[0] if first else f"{result.job.display}: {result.status.value}"
 
 
+def _case(header: str, name: str, time: float) -> ET.Element:
+    return ET.Element("testcase", {"classname": classname(header), "name": clean(name), "file": header,
+                                   "time": f"{time:.3f}"})
+
+
 def testcase(result: Result) -> ET.Element:
     job = result.job
-    case = ET.Element("testcase", {"classname": classname(job.display), "name": clean(case_name(result)),
-                                   "file": job.display, "time": f"{result.duration:.3f}"})
+    case = _case(job.display, f"{job.display} [{job.variant.describe()}]", result.duration)
     if result.status is Status.PASS:
         return case
     if result.status is Status.UNVERIFIED:
@@ -60,8 +60,7 @@ def testcase(result: Result) -> ET.Element:
 
 
 def _skipped_case(skipped: Skipped) -> ET.Element:
-    case = ET.Element("testcase", {"classname": classname(skipped.header), "name": clean(skipped.header),
-                                   "file": skipped.header, "time": "0.000"})
+    case = _case(skipped.header, skipped.header, 0.0)
     ET.SubElement(case, "skipped", {"message": clean(skipped.reason)})
     return case
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from ..errors import UsageError
-from . import codeclimate, html, json_report, junit, sarif, text
+from . import codeclimate, html, junit, sarif, serialize, text
 from .context import ReportContext, Reporter
 
 FORMATS: dict[str, Reporter] = {
     "text": text.render,
-    "json": json_report.render,
+    "json": serialize.render,
     "sarif": sarif.render,
     "junit": junit.render,
     "html": html.render,

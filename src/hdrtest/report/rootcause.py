@@ -27,6 +27,13 @@ def errors_at(result: Result, file: str, line: int, name: str) -> bool:
                for d in diagnostics_of(result.diagnostics))
 
 
+def _candidates(result: Result, fragile: Mapping[tuple[str, str], Fragility]) -> list[tuple[str, Fragility]]:
+    """(option, the use that made it relevant) for each option a variant's result flips."""
+    job = result.job
+    return [(change.name, fragile[job.display, change.name]) for change in job.variant.changes
+            if (job.display, change.name) in fragile]
+
+
 def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility]) -> list[RootCause]:
     """Root causes over ``results``; ``fragile`` maps (header, option) to the use that made it relevant."""
     results = list(results)
@@ -37,15 +44,12 @@ def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility
         job = result.job
         if not result.status.failed or job.variant.is_baseline or (job.display, job.language) not in baseline_passes:
             continue
-        for change in job.variant.changes:
-            fragility = fragile.get((job.display, change.name))
-            if fragility is None or not errors_at(result, fragility.file, fragility.line, fragility.name):
+        for _, fragility in _candidates(result, fragile):
+            if not errors_at(result, fragility.file, fragility.line, fragility.name):
                 continue
             key = (fragility.file, fragility.line, fragility.name, fragility.option)
-            cause = causes.get(key)
-            if cause is None:
-                cause = causes[key] = RootCause(fragility.file, fragility.line, fragility.name, fragility.option,
-                                                fragility.reason, list(fragility.definitions))
+            cause = causes.setdefault(key, RootCause(fragility.file, fragility.line, fragility.name, fragility.option,
+                                                     fragility.reason, list(fragility.definitions)))
             cause.results.append(result)
             break
     return sorted(causes.values(), key=lambda c: (-len(c.headers), c.file, c.line, c.option))
@@ -53,16 +57,9 @@ def group(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility
 
 def refuted(results: Iterable[Result], fragile: Mapping[tuple[str, str], Fragility]) -> list[tuple[str, str, str]]:
     """(header, option, reason) of fragility candidates whose variant compiled: the witness did not hold."""
-    out = []
-    for result in results:
-        job = result.job
-        if job.variant.is_baseline or result.status is not Status.PASS:
-            continue
-        for change in job.variant.changes:
-            fragility = fragile.get((job.display, change.name))
-            if fragility is not None:
-                out.append((job.display, change.name, fragility.reason))
-    return sorted(set(out))
+    return sorted({(r.job.display, option, fragility.reason) for r in results
+                   if not r.job.variant.is_baseline and r.status is Status.PASS
+                   for option, fragility in _candidates(r, fragile)})
 
 
 def examples(headers: list[str], shown: int = 3) -> str:

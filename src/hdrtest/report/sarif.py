@@ -62,35 +62,29 @@ def _rule_ref(category: str) -> tuple[str, int]:
     return rule, RULE_INDEX[rule]
 
 
-def _region(line: int, column: int) -> dict[str, int]:
-    region = {"startLine": max(line, 1)}
-    if column > 0:
-        region["startColumn"] = column
-    return region
-
-
 def _physical(path: str, line: int = 0, column: int = 0) -> dict[str, Any]:
     location: dict[str, Any] = {"artifactLocation": {"uri": path, "uriBaseId": SRCROOT}}
     if line > 0:
-        location["region"] = _region(line, column)
+        location["region"] = {"startLine": line, **({"startColumn": column} if column > 0 else {})}
     return location
+
+
+def _add_related(related: list[dict[str, Any]], path: str | None, line: int | None, column: int | None,
+                 text: str) -> None:
+    """Append a related location (numbered in order) when it is a line of the tree."""
+    if path is not None and in_tree(path) and line and line >= 1:
+        related.append({"id": len(related) + 1, "physicalLocation": _physical(path, line, column or 0),
+                        "message": {"text": text}})
 
 
 def _related(diag: Diagnostic) -> list[dict[str, Any]]:
     related: list[dict[str, Any]] = []
-
-    def add(path: str | None, line: int | None, column: int | None, text: str) -> None:
-        if path is None or not in_tree(path) or not line or line < 1:
-            return
-        related.append({"id": len(related) + 1, "physicalLocation": _physical(path, line, column or 0),
-                        "message": {"text": text}})
-
     for file, line in diag.include_chain:
-        add(file, line, 0, "included from here")
+        _add_related(related, file, line, 0, "included from here")
     for child in diag.children:
-        add(child.file, child.line, child.column, f"{child.severity}: {child.message}")
+        _add_related(related, child.file, child.line, child.column, f"{child.severity}: {child.message}")
     for note in diag.notes:
-        add(note.file or diag.file, note.line, note.column, note.message)
+        _add_related(related, note.file or diag.file, note.line, note.column, note.message)
     return related
 
 
@@ -159,9 +153,7 @@ def _affected(finding: Finding) -> str:
 
 def _message(finding: Finding) -> dict[str, str]:
     diag = finding.diagnostic
-    where = ""
-    if finding.moved:
-        where = f" [in {place(diag.file, diag.line)}]"
+    where = f" [in {place(diag.file, diag.line)}]" if finding.moved else ""
     text = f"{diag.message}{where} {_affected(finding)}"
     markdown = [text.replace("*", "\\*").replace("_", "\\_")]
     for note in diag.notes:
@@ -223,19 +215,16 @@ def _result(finding: Finding) -> dict[str, Any]:
 
 def _with_root_cause(result: dict[str, Any], finding: Finding, causes: list[RootCause]) -> dict[str, Any]:
     """A finding at a fragile use names its root cause, with the guarded definitions as related locations."""
-    for cause in causes:
-        if (cause.file, cause.line) != (finding.path, finding.line):
-            continue
-        result.setdefault("properties", {})["rootCause"] = rootcause.summary(cause)
-        result["properties"]["rootCauseHeaders"] = cause.headers
-        related = result.setdefault("relatedLocations", [])
-        for spot in cause.definitions:
-            path, _, line = spot.rpartition(":")
-            if in_tree(path) and line.isdigit():
-                related.append({"id": len(related) + 1, "physicalLocation": _physical(path, int(line)),
-                                "message": {"text": f"{cause.name}: defined here only under a condition "
-                                                    f"{cause.option} can make false"}})
-        break
+    cause = next((c for c in causes if (c.file, c.line) == (finding.path, finding.line)), None)
+    if cause is None:
+        return result
+    result.setdefault("properties", {})["rootCause"] = rootcause.summary(cause)
+    result["properties"]["rootCauseHeaders"] = cause.headers
+    related = result.setdefault("relatedLocations", [])
+    for spot in cause.definitions:
+        path, _, line = spot.rpartition(":")
+        _add_related(related, path, int(line) if line.isdigit() else None, 0,
+                     f"{cause.name}: defined here only under a condition {cause.option} can make false")
     return result
 
 

@@ -1,12 +1,16 @@
-"""Plain-dict forms of hdrtest's records, shared by the JSON report and the other formats."""
+"""``--format json``: the stable machine-readable report (schema in docs/json-report.md), or the diff's; the
+plain-dict forms of hdrtest's records are shared with the other formats."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from .. import __version__
+from ..diffmode import Change, DiffResult
 from ..models import CheckReport, Diagnostic, Result, RootCause, Variant
+from .context import ReportContext
 
 SCHEMA = "hdrtest-report/1"
 
@@ -95,3 +99,26 @@ def report_dict(report: CheckReport) -> dict[str, Any]:
         "notes": list(report.notes),
         "results": [result_dict(r) for r in report.results],
     }
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    return {"result": result_dict(change.result), "errors": [diagnostic_dict(d) for d in change.errors],
+            "now_passes": change.now_passes}
+
+
+def diff_dict(diff: DiffResult) -> dict[str, Any]:
+    return {
+        "schema": "hdrtest-diff/1",
+        "base": {"rev": diff.base_rev, "commit": diff.base_commit},
+        "head": {"rev": diff.head_rev, "commit": diff.head_commit},
+        "changed_files": diff.changed_files,
+        "headers": diff.headers,
+        "new": [_change_dict(c) for c in diff.new],
+        "fixed": [_change_dict(c) for c in diff.fixed],
+        "still_failing": diff.still_failing,
+    }
+
+
+def render(context: ReportContext) -> str:
+    data = diff_dict(context.diff) if context.diff is not None else report_dict(context.report)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -15,11 +15,10 @@ from typing import Any
 from ..baseline import result_key
 from ..bisect import BisectResult
 from ..diagnostics import render_gcc_style
-from ..series import SeriesResult, Step
+from ..series import SeriesResult
 from . import diff, junit, sarif
 from .context import ReportContext
-
-FORMATS = ("text", "json", "sarif", "junit")
+from .serialize import diff_dict
 
 
 def render_text(series: SeriesResult) -> str:
@@ -50,27 +49,17 @@ def render_text(series: SeriesResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _step_dict(step: Step) -> dict[str, Any]:
-    data = diff.diff_dict(step)
-    data["commit"] = step.commit
-    data["subject"] = step.subject
-    return data
-
-
-def series_dict(series: SeriesResult) -> dict[str, Any]:
-    return {
+def render_json(series: SeriesResult) -> str:
+    document = {
         "schema": "hdrtest-series/1",
         "base": {"rev": series.base_rev, "commit": series.base_commit},
         "head": {"rev": series.head_rev},
-        "commits": [_step_dict(step) for step in series.steps],
+        "commits": [{**diff_dict(step), "commit": step.commit, "subject": step.subject} for step in series.steps],
         "still_broken": [{"header": item.key[0], "language": item.key[1], "variant": item.key[2],
                           "first_broken_by": item.commit, "subject": item.subject} for item in series.still_broken],
         "bisectable": series.bisectable,
     }
-
-
-def render_json(series: SeriesResult) -> str:
-    return json.dumps(series_dict(series), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def render_sarif(series: SeriesResult) -> str:
@@ -78,7 +67,7 @@ def render_sarif(series: SeriesResult) -> str:
     document: dict[str, Any] | None = None
     results: list[dict[str, Any]] = []
     for step in series.steps:
-        ReportContext.of_diff(step).mark_states()
+        ReportContext(step.head, diff=step).mark_states()
         data = sarif.sarif_dict(step.head)
         if document is None:
             document = data
@@ -107,9 +96,8 @@ def render_junit(series: SeriesResult) -> str:
         for result in step.head.results:
             case = junit.testcase(result)
             if result.status.failed and result_key(result) not in new_keys:
-                for child in list(case):
-                    if child.tag in ("failure", "error"):
-                        case.remove(child)
+                for child in [c for c in case if c.tag in ("failure", "error")]:
+                    case.remove(child)
                 ET.SubElement(case, "skipped", {"message": "failing before this commit too"})
             cases.append(case)
         suites.append(junit.suite(f"{diff.short_commit(step.commit)} {junit.clean(step.subject)}", cases,
@@ -117,14 +105,13 @@ def render_junit(series: SeriesResult) -> str:
     return junit.document("hdrtest series", suites)
 
 
-def render(series: SeriesResult, fmt: str) -> str:
-    return {"text": render_text, "json": render_json, "sarif": render_sarif, "junit": render_junit}[fmt](series)
+#: The formats a series is written in, by name.
+FORMATS = {"text": render_text, "json": render_json, "sarif": render_sarif, "junit": render_junit}
 
 
 def render_bisect(found: BisectResult) -> str:
     lines = [f"{diff.short_commit(found.first_bad.sha)} is the first bad commit: {found.first_bad.subject}",
              (f"   {found.header} in {found.variant.describe()} ({found.probes} commits compiled, "
               f"between {diff.short_commit(found.good)} and {diff.short_commit(found.bad)})"), ""]
-    for diag in found.result.diagnostics:
-        lines.extend("   " + line for line in render_gcc_style(diag))
+    lines.extend("   " + line for diag in found.result.diagnostics for line in render_gcc_style(diag))
     return "\n".join(lines) + "\n"

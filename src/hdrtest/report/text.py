@@ -34,19 +34,13 @@ def result_lines(result: Result, baseline_status: Status | None = None) -> list[
 _BASELINE_VERDICTS = {Status.PASS: "passes", Status.UNVERIFIED: "is not verified"}
 
 
-def unverified_line(result: Result) -> str:
-    """One line per result hdrtest could not establish, with its reason."""
-    job = result.job
-    return f"NOT VERIFIED {job.display} [{job.language}] in {job.variant.describe()}: {unverified_reason(result)}"
-
-
 def summary_line(report: CheckReport) -> str:
     parts = [f"{report.headers_checked} header(s) checked", f"{report.headers_failed} failed"]
     if report.unverified:
         parts.append(f"{len(report.unverified)} not verified")
     if report.skipped:
         parts.append(f"{len(report.skipped)} skipped")
-    if report.variants_planned != len({(r.job.display, r.job.language) for r in report.results}):
+    if report.variants_planned != report.headers_checked:
         parts.append(f"{report.variants_planned} variant compile(s) planned, {report.variants_compiled} compiled")
     if report.cache_hits:
         parts.append(f"{report.cache_hits} from cache")
@@ -91,8 +85,7 @@ def _render_new(report: CheckReport, baseline: Baseline) -> str:
     for result in fresh:
         first, *rest = result_lines(result)
         lines.extend(["NEW " + first, *rest, ""])
-    for skipped in report.skipped:
-        lines.append(f"skipped {skipped.header}: {skipped.reason}")
+    lines.extend(f"skipped {s.header}: {s.reason}" for s in report.skipped)
     known = [r for r in report.failures if id(r) not in fresh_ids]
     where = f" ({baseline.path})" if baseline.path else ""
     lines.append(f"hdrtest: {len(fresh)} new failure(s); {len(known)} known failure(s) in the baseline{where} "
@@ -123,11 +116,9 @@ def _render_all(report: CheckReport) -> str:
                 lines.append(f"  the same root cause ({cause.file}:{cause.line}) breaks {len(others)} more "
                              f"header(s): {', '.join(others)}")
         lines.append("")
-    for result in report.unverified:
-        lines.append(unverified_line(result))
-    for skipped in report.skipped:
-        lines.append(f"skipped {skipped.header}: {skipped.reason}")
-    for note in report.notes:
-        lines.append(f"note: {note}")
+    lines.extend(f"NOT VERIFIED {r.job.display} [{r.job.language}] in {r.job.variant.describe()}: "
+                 f"{unverified_reason(r)}" for r in report.unverified)
+    lines.extend(f"skipped {s.header}: {s.reason}" for s in report.skipped)
+    lines.extend(f"note: {note}" for note in report.notes)
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"
