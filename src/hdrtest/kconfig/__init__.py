@@ -52,13 +52,10 @@ def detect(root: Path, kconfig: Path | None, config: Path | None,
     Raises ``KconfigError`` when a Kconfig is there but kconfiglib cannot parse it: silently
     falling back to plain macro flips would test configurations Kconfig never produces.
     """
-    if is_linux_tree(root) and kconfig is None:
-        cfg = config or root / ".config"
-        return KernelConfBackend(root, cfg, workdir) if cfg.is_file() else None
-    kpath = kconfig or root / "Kconfig"
-    if not kpath.is_absolute():
-        kpath = root / kpath
     cfg = config or root / ".config"
-    if kpath.is_file() and cfg.is_file():
-        return KconfiglibBackend(root, kpath, cfg)
-    return None
+    if not cfg.is_file():
+        return None
+    if is_linux_tree(root) and kconfig is None:
+        return KernelConfBackend(root, cfg, workdir)
+    kpath = root / (kconfig or "Kconfig")  # an absolute ``kconfig`` stays itself
+    return KconfiglibBackend(root, kpath, cfg) if kpath.is_file() else None
