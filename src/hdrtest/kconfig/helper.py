@@ -19,10 +19,10 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
-from hdrtest.toolchain.run import Child, Completed, Stopped, run, spawn
+from hdrtest.toolchain.run import Child, Completed, run, spawn
 
 from .model import Model, ModelError, parse_model
-from .values import Assignments, KconfigError, State, parse_dotconfig, unquote_string
+from .values import Assignments, KconfigError, State, config_line, parse_dotconfig
 
 HELPER_SOURCE = Path(__file__).parent / "helper" / "kconfig-eval.c"
 #: The tree's Kconfig implementation, as scripts/kconfig/Makefile's common-objs lists it.
@@ -111,22 +111,13 @@ def edit_dotconfig(text: str, assigns: Assignments, types: Mapping[str, str | No
     is appended: the position matters to conf, where the last choice member read wins.
     """
     for name, value in assigns:
-        line = _assignment_line(name, value, types.get(name))
+        line = config_line(name, value, types.get(name))
         pattern = re.compile(_EXISTING.format(name=re.escape(name)), re.MULTILINE)
         if pattern.search(text):
             text = pattern.sub(lambda _m: line, text)
         else:
             text = text + ("" if not text or text.endswith("\n") else "\n") + line + "\n"
     return text
-
-
-def _assignment_line(name: str, value: str, sym_type: str | None) -> str:
-    if value == "n" and sym_type not in ("int", "hex", "string"):
-        return f"# {name} is not set"
-    if sym_type == "string":
-        # scripts/config --set-str escapes double quotes only.
-        return f'{name}="' + unquote_string(value).replace('"', '\\"') + '"'
-    return f"{name}={value}"
 
 
 class Evaluator:
@@ -172,7 +163,7 @@ class Evaluator:
         about, a repeated symbol): then ``evaluate`` the edited text."""
         if any("\n" in value for _name, value in assigns):
             return None
-        request = "SET\n" + "".join(_assignment_line(name, value, types.get(name)) + "\n"
+        request = "SET\n" + "".join(config_line(name, value, types.get(name)) + "\n"
                                      for name, value in assigns) + ".\n"
         with self._lock:
             lines = self._request_text(request)
@@ -226,8 +217,6 @@ class Evaluator:
             raw = self._child.readline(self._timeout)
         except TimeoutError as e:
             raise KconfigError(f"kconfig-eval did not answer within {self._timeout:g} s") from e
-        except Stopped:
-            raise
         if raw is None:
             raise KconfigError(f"kconfig-eval exited: {self._tail()}")
         return raw.decode("utf-8", "replace")
