@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hdrtest.models import OptionSetting
 from hdrtest.store.atomic import write_atomic
-from hdrtest.store.namespaces import KCONFIG, load
+from hdrtest.store.namespaces import KCONFIG, load, witness_stamps
 from hdrtest.toolchain.run import run
 
 from .helper import Evaluator, build_helper, edit_dotconfig
@@ -55,17 +55,10 @@ from .values import (
 _SWITCHES = {"y": "-e", "m": "-m", "n": "-d"}
 
 
-def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
+def _tree_witnesses(root: Path) -> dict[str, list[int] | None]:
     """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
-    out: dict[str, tuple[float, int] | None] = {}
-    for rel in (".config", ".config.old", "include/config/auto.conf",
-                "include/generated/autoconf.h", "include/generated/rustc_cfg"):
-        try:
-            st = (root / rel).stat()
-            out[rel] = (st.st_mtime, st.st_size)
-        except FileNotFoundError:
-            out[rel] = None
-    return out
+    return witness_stamps(str(root / rel) for rel in (".config", ".config.old", "include/config/auto.conf",
+                                                       "include/generated/autoconf.h", "include/generated/rustc_cfg"))
 
 
 def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -138,7 +131,6 @@ class KernelConfBackend:
         #: Wall-clock seconds of each olddefconfig run, for reports and tuning.
         self.timings: list[float] = []
         self._cache_dir = self._workdir / "cache"
-        self._fingerprint: str | None = None
 
     @property
     def concurrent(self) -> bool:
@@ -249,9 +241,11 @@ class KernelConfBackend:
             self._choices = {choice: tuple(names) for choice, names in members.items()}
         return self._choices
 
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        return kconfig_fingerprint(self._root)
+
     def _tree_index_path(self) -> Path | None:
-        if self._fingerprint is None:
-            self._fingerprint = kconfig_fingerprint(self._root)
         if not self._fingerprint:
             return None  # no record of which Kconfig files there are: nothing to key a cache by
         return self._cache_dir / f"tree-{KCONFIG.key(TREE_INDEX_VERSION, str(self._root), self._fingerprint)}.pickle"
@@ -270,8 +264,6 @@ class KernelConfBackend:
     # -- disk cache
 
     def _cache_path(self, requested: OptionSetting) -> Path:
-        if self._fingerprint is None:
-            self._fingerprint = kconfig_fingerprint(self._root)
         key = KCONFIG.key(str(self._root), self._config_bytes, self._fingerprint, self.mode, str(requested))
         return self._cache_dir / f"{key}.json"
 
@@ -295,9 +287,8 @@ class KernelConfBackend:
         try:
             cfg = private / ".config"
             cfg.write_bytes(self._config_bytes)
-            if assigns:
-                self._run(["bash", str(self._root / "scripts" / "config"), "--file", str(cfg),
-                           "--keep-case", *self._config_args(assigns)], private, {})
+            self._run(["bash", str(self._root / "scripts" / "config"), "--file", str(cfg),
+                       "--keep-case", *self._config_args(assigns)], private, {})
             before = _tree_witnesses(self._root)
             # conf creates auto.conf/autoconf.h/rustc_cfg when they are missing: point them
             # at the private directory so a configured but unprepared tree stays untouched.
