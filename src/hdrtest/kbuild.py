@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .classify import normalise_quotes
 from .compile import private_dir, read_deps, variant_prelude_text
 from .diagnostics import location_line, make_mapper, parse_text
 from .errors import SetupError
@@ -311,11 +312,11 @@ _memory_lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
 
 
-def _file_bytes(path: Path) -> bytes:
+def _file_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except OSError:
-        return b""
+        return None
 
 
 def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
@@ -324,7 +325,7 @@ def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
                root / "kernel" / "time" / "timeconst.bc"]
     return GENERATED.key(str(root), str(inputs.directory), compiler_identity, inputs.arch,
                          json.dumps(kbuild_flags(inputs.flags, "x")), json.dumps(list(inputs.defines)),
-                         *(_file_bytes(src) for src in sources))
+                         *(_file_bytes(src) or b"" for src in sources))
 
 
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
@@ -339,16 +340,6 @@ def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
 def _disk_put(cache_dir: Path, key: str, headers: tuple[tuple[str, str], ...], witnesses: set[str]) -> None:
     write_stamped(GENERATED.path(cache_dir, key, ".json"), {"headers": [list(h) for h in headers]},
                   witness_stamps(sorted(witnesses)))
-
-
-def _existing(gen_dir: Path, names: Iterable[str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in names:
-        try:
-            out[name] = (gen_dir / name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            out[name] = None
-    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -397,9 +388,10 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
             _memory[key] = found
     if isinstance(found, Regeneration):
         return found
-    existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
+    gen_dir = generated_dir(root, job.flags, job.directory)
     # Only headers whose text differs from the tree's: identical ones would change nothing.
-    return Regeneration(headers=found, text=prelude_text((n, t) for n, t in found if existing.get(n) != t))
+    return Regeneration(headers=found, text=prelude_text((n, t) for n, t in found
+                                                         if _file_bytes(gen_dir / n) != t.encode()))
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
@@ -446,17 +438,13 @@ def prepare_failed(result: Result, failure: PrepareFailure) -> Result:
     so the error is not the stale sizes talking, and the failure stands.  Anything else (a pass,
     other errors, a first error that names no place) is not verified.
     """
-    said = _plain(failure.message)
+    said = normalise_quotes(failure.message).strip()
     if result.status is Status.FAIL and failure.file is not None and any(
-            d.is_error and ((d.line == failure.line and d.abs_file == failure.file) or _plain(d.message) == said)
+            d.is_error and ((d.line == failure.line and d.abs_file == failure.file) or normalise_quotes(d.message).strip() == said)
             for d in result.diagnostics):
         note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
                           message=f"{failure.reason}; Kbuild's prepare step fails in this configuration with an error "
                                   "this header shows too")
         return replace(result, diagnostics=[*result.diagnostics, note])
     return replace(not_verified(result.job, failure.reason), duration=result.duration, command=result.command)
-
-
-def _plain(message: str) -> str:
-    return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
 
