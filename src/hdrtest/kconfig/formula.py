@@ -296,7 +296,6 @@ class FormulaSolver:
             for lit in formula.assumption(name, self._base[name]):
                 self._solver.add_clause([-next_var, lit])
             next_var += 1
-        self._owner = {var: name for name, var in self._keep.items()}
 
     def __enter__(self) -> FormulaSolver:
         return self

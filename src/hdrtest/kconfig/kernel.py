@@ -119,14 +119,11 @@ class KernelConfBackend:
         self.helper_parse_seconds: float | None = None
         self._conf_env = conf_env
         self._index: Mapping[str, SymInfo] | None = None
-        #: Choice id -> its members with a prompt, in name order (built once: a choice symbol's facts are asked
-        #: for in every search step, and a scan of the whole index each time dominated planning a large tree).
-        self._choices: dict[int, tuple[str, ...]] | None = None
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._memo: dict[tuple[str, str], Resolution | None] = {}
-        #: Flips being evaluated, each with the event its other askers wait on.
-        self._running: dict[tuple[str, str], threading.Event] = {}
+        #: One lock per flip: a second caller of a flip being evaluated waits for its answer.
+        self._flip_locks: dict[tuple[str, str], threading.Lock] = {}
         self._eval_memo: dict[frozenset[Assignment], State] = {}
         #: Wall-clock seconds of each olddefconfig run, for reports and tuning.
         self.timings: list[float] = []
@@ -198,30 +195,17 @@ class KernelConfBackend:
         name = macro_name(option)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
         key = (requested.name, requested.value)
-        while True:
-            with self._lock:
-                if key in self._memo:
-                    return self._memo[key]
-                running = self._running.get(key)
-                if running is None:
-                    running = self._running[key] = threading.Event()
-                    break
-            running.wait()  # the evaluating thread may fail: then this one tries for itself
-        try:
-            stored = load(self._cache_path(requested), functools.partial(_stored_flip, requested))
-            if stored is not None:
-                (cached,) = stored
-            else:
-                cached = self._resolve(requested) if self.known(name) else None
-                write_atomic(self._cache_path(requested),
-                             json.dumps(None if cached is None else dataclasses.asdict(cached)).encode())
-            with self._lock:
-                self._memo[key] = cached
-            return cached
-        finally:
-            with self._lock:
-                del self._running[key]
-            running.set()
+        with self._lock:
+            flip_lock = self._flip_locks.setdefault(key, threading.Lock())
+        with flip_lock:  # when the first caller failed, the one waiting tries for itself
+            if key not in self._memo:
+                stored = load(self._cache_path(requested), functools.partial(_stored_flip, requested))
+                if stored is None:
+                    stored = (self._resolve(requested) if self.known(name) else None,)
+                    write_atomic(self._cache_path(requested),
+                                 json.dumps(None if stored[0] is None else dataclasses.asdict(stored[0])).encode())
+                self._memo[key] = stored[0]
+            return self._memo[key]
 
     # -- index
 
@@ -232,27 +216,26 @@ class KernelConfBackend:
                     self._index = self._load_tree_index()
         return self._index.get(symbol_name(option))
 
-    def _choice_members(self, index: Mapping[str, SymInfo]) -> dict[int, tuple[str, ...]]:
-        if self._choices is None:
-            members: dict[int, list[str]] = {}
-            for other, other_info in sorted(index.items()):
-                if other_info.choice is not None and other_info.prompt:
-                    members.setdefault(other_info.choice, []).append(macro_name(other))
-            self._choices = {choice: tuple(names) for choice, names in members.items()}
-        return self._choices
+    @functools.cached_property
+    def _choices(self) -> dict[int, tuple[str, ...]]:
+        """Choice id -> its members with a prompt, in name order (built once, from the loaded index: a choice
+        symbol's facts are asked for in every search step, and a scan of the whole index each time dominated
+        planning a large tree)."""
+        members: dict[int, list[str]] = {}
+        for other, other_info in sorted((self._index or {}).items()):
+            if other_info.choice is not None and other_info.prompt:
+                members.setdefault(other_info.choice, []).append(macro_name(other))
+        return {choice: tuple(names) for choice, names in members.items()}
 
     @functools.cached_property
     def _fingerprint(self) -> str:
         return kconfig_fingerprint(self._root)
 
-    def _tree_index_path(self) -> Path | None:
-        if not self._fingerprint:
-            return None  # no record of which Kconfig files there are: nothing to key a cache by
-        return self._cache_dir / f"tree-{KCONFIG.key(TREE_INDEX_VERSION, str(self._root), self._fingerprint)}.pickle"
-
     def _load_tree_index(self) -> Mapping[str, SymInfo]:
-        """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files)."""
-        path = self._tree_index_path()
+        """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files); without
+        one (no record of which Kconfig files there are) there is nothing to key a cache by."""
+        key = KCONFIG.key(TREE_INDEX_VERSION, str(self._root), self._fingerprint) if self._fingerprint else None
+        path = self._cache_dir / f"tree-{key}.pickle" if key else None
         stored = load(path, decode_tree_index)
         if stored is not None:
             return stored
@@ -389,8 +372,8 @@ class KernelConfBackend:
         selectors = tuple((macro_name(s), kind, TRI.get(state.get(macro_name(s), "n"), 0))
                           for s, kind in sorted(info.selected_by))
         choice: tuple[str, ...] = ()
-        if info.choice is not None and self._index is not None:
-            choice = tuple(other for other in self._choice_members(self._index).get(info.choice, ()) if other != name)
+        if info.choice is not None:
+            choice = tuple(other for other in self._choices.get(info.choice, ()) if other != name)
         # A line scan cannot evaluate prompt conditions: a prompt counts as visible.
         return SymbolFacts(type=info.type, prompt=info.prompt, visible=info.prompt, selectors=selectors,
                            depends=tuple(macro_name(d) for d in sorted(info.depends)), choice_alternatives=choice)
