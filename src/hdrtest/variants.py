@@ -164,8 +164,7 @@ class Flipper:
         if workers < 2 or len(todo) < 2 or not getattr(self.backend, "concurrent", False):
             return
         with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="kconfig") as pool:
-            for _ in pool.map(lambda key: self.resolve(*key), todo):
-                pass
+            list(pool.map(lambda key: self.resolve(*key), todo))
 
     def resolve(self, option: str, target: str) -> kconfig.Resolution | None:
         key = (option, target)
@@ -384,8 +383,7 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
         for _ in range(strategy.samples if single else 0):
             chosen = rng.sample(single, rng.randint(1, len(single)))
             by_option = {r.option: res for r, res in chosen}
-            plan.variants.append(combine(list(by_option.values()),
-                                          "random sample (seed " + str(strategy.seed) + ")"))
+            plan.variants.append(combine(list(by_option.values()), f"random sample (seed {strategy.seed})"))
     unique: dict[tuple[tuple[str, str | None], ...], Variant] = {}
     for variant in plan.variants:
         unique.setdefault(tuple(sorted(variant.defines, key=lambda d: d[0])), variant)

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pysat.solvers import Solver  # type: ignore[import-untyped]  # python-sat ships no type information
 
 from .model import Const, Expr, Model, ModelSymbol
-from .values import PREFIX, State, config_line
+from .values import PREFIX, TRISTATE_TYPES, State, config_line
 
 Pair = tuple[int, int]  # literals: (value >= m, value >= y)
-_TRISTATE = ("bool", "tristate")
 
 
 class Formula:
@@ -43,10 +42,10 @@ class Formula:
         self.vars: dict[str, Pair] = {}
         self._modules = baseline.get(PREFIX + "MODULES", "n") == "y"
         for sym in model.symbols.values():
-            if sym.type in _TRISTATE:
+            if sym.type in TRISTATE_TYPES:
                 self.vars[sym.name] = self._symbol_vars(sym)
         for sym in model.symbols.values():
-            if sym.type in _TRISTATE:
+            if sym.type in TRISTATE_TYPES:
                 self._constrain(sym)
         for choice in model.choices:
             self._choice([m for m in choice.members if m in self.vars])
@@ -179,7 +178,7 @@ class Formula:
         if not isinstance(e, str):
             return None
         sym = self.model.symbols.get(e)
-        if sym is None or sym.type in _TRISTATE or sym.prompts or sym.ranges or sym.choice is not None:
+        if sym is None or sym.type in TRISTATE_TYPES or sym.prompts or sym.ranges or sym.choice is not None:
             return None
         if not sym.defaults or not all(isinstance(value, Const) for value, _c in sym.defaults):
             return None
@@ -195,7 +194,7 @@ class Formula:
             return e.text
         if isinstance(e, str):
             sym = self.model.symbols.get(e)
-            if sym is None or sym.type in _TRISTATE:
+            if sym is None or sym.type in TRISTATE_TYPES:
                 return None
             value = self._baseline.get(PREFIX + e, "")
             return value[1:-1] if value.startswith('"') else value

@@ -40,10 +40,8 @@ def source_fingerprint(root: Path, cc: str) -> str:
     h.update(_BUILD_VERSION.encode() + b"\0" + cc.encode() + b"\0")
     h.update(HELPER_SOURCE.read_bytes())
     kdir = root / "scripts" / "kconfig"
-    inc = root / "scripts" / "include"
     files = sorted(p for p in kdir.iterdir() if p.is_file() and p.suffix in (".c", ".h", ".l", ".y"))
-    if inc.is_dir():
-        files += sorted(p for p in inc.iterdir() if p.is_file() and p.suffix == ".h")
+    files += sorted(p for p in (root / "scripts" / "include").glob("*.h") if p.is_file())
     for path in files:
         h.update(str(path.relative_to(root)).encode() + b"\0")
         h.update(path.read_bytes())

@@ -121,9 +121,9 @@ class KernelConfBackend:
         self._index: Mapping[str, SymInfo] | None = None
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
-        self._memo: dict[tuple[str, str], Resolution | None] = {}
+        self._memo: dict[OptionSetting, Resolution | None] = {}
         #: One lock per flip: a second caller of a flip being evaluated waits for its answer.
-        self._flip_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._flip_locks: dict[OptionSetting, threading.Lock] = {}
         self._eval_memo: dict[frozenset[Assignment], State] = {}
         #: Wall-clock seconds of each olddefconfig run, for reports and tuning.
         self.timings: list[float] = []
@@ -194,18 +194,17 @@ class KernelConfBackend:
         a second caller of the same flip waits for the first one's answer."""
         name = macro_name(option)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
-        key = (requested.name, requested.value)
         with self._lock:
-            flip_lock = self._flip_locks.setdefault(key, threading.Lock())
+            flip_lock = self._flip_locks.setdefault(requested, threading.Lock())
         with flip_lock:  # when the first caller failed, the one waiting tries for itself
-            if key not in self._memo:
+            if requested not in self._memo:
                 stored = load(self._cache_path(requested), functools.partial(_stored_flip, requested))
                 if stored is None:
                     stored = (self._resolve(requested) if self.known(name) else None,)
                     write_atomic(self._cache_path(requested),
                                  json.dumps(None if stored[0] is None else dataclasses.asdict(stored[0])).encode())
-                self._memo[key] = stored[0]
-            return self._memo[key]
+                self._memo[requested] = stored[0]
+            return self._memo[requested]
 
     # -- index
 

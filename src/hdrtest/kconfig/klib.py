@@ -61,7 +61,7 @@ class KconfiglibBackend:
         self._lock = threading.Lock()
         self._reload()
         self._baseline = self._snapshot()
-        self._cache: dict[tuple[str, str], Resolution | None] = {}
+        self._cache: dict[OptionSetting, Resolution | None] = {}
 
     # -- protocol
 
@@ -81,11 +81,10 @@ class KconfiglibBackend:
         name = macro_name(option)
         sym = self._sym(name)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
-        key = (requested.name, requested.value)
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = None if sym is None else self._resolve(sym, requested)
-            return self._cache[key]
+            if requested not in self._cache:
+                self._cache[requested] = None if sym is None else self._resolve(sym, requested)
+            return self._cache[requested]
 
     # -- internals
 
