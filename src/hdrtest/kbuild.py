@@ -375,15 +375,13 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
             found = _disk_get(cache_dir, key)
         if found is None:
             witnesses = {compiler.path}
-            work = Path(tempfile.mkdtemp(prefix="kbuild-", dir=private_dir()))
-            try:
-                found = _generate(inputs, work, witnesses)
-                if cache_dir is not None:
-                    _disk_put(cache_dir, key, found, witnesses)
-            except _Failed as exc:
-                found = Regeneration(problem=str(exc), failure=exc.failure)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
+            with tempfile.TemporaryDirectory(prefix="kbuild-", dir=private_dir(), ignore_cleanup_errors=True) as work:
+                try:
+                    found = _generate(inputs, Path(work), witnesses)
+                    if cache_dir is not None:
+                        _disk_put(cache_dir, key, found, witnesses)
+                except _Failed as exc:
+                    found = Regeneration(problem=str(exc), failure=exc.failure)
         with _memory_lock:
             _memory[key] = found
     if isinstance(found, Regeneration):

@@ -65,8 +65,8 @@ def build_helper(root: Path, cache_dir: Path, *, cc: str = "cc", timeout: float 
     if os.access(final, os.X_OK):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="build-", dir=final.parent))
-    try:
+    with tempfile.TemporaryDirectory(prefix="build-", dir=final.parent, ignore_cleanup_errors=True) as scratch:
+        work = Path(scratch)
         generated = _generated_sources(kdir, work, timeout)
         sources = [str(HELPER_SOURCE)] + [str(kdir / name) for name in _KCONFIG_SOURCES] + generated
         out = work / "kconfig-eval"
@@ -74,8 +74,6 @@ def build_helper(root: Path, cache_dir: Path, *, cc: str = "cc", timeout: float 
                     "-I", str(root / "scripts" / "include"), *_LINK_FLAGS, "-o", str(out), *sources],
                    cwd=work, timeout=timeout), "cc")
         os.replace(out, final)  # atomic: a concurrent run sees the old state or the whole binary
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return final
 
 

@@ -13,7 +13,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -257,16 +256,18 @@ class KernelConfBackend:
             # A .config the build has used is already olddefconfig's fixed point (syncconfig
             # rewrites it otherwise), so the baseline needs no run.
             return self._baseline
-        if key in self._eval_memo:
-            return self._eval_memo[key]
-        if self.mode == "helper":
-            state = self._evaluate_with_helper(assigns)
-            if state is not None:
-                self._eval_memo[key] = state
-                return state
+        if key not in self._eval_memo:
+            state = self._evaluate_with_helper(assigns) if self.mode == "helper" else None
+            self._eval_memo[key] = state if state is not None else self._olddefconfig(assigns)
+        return self._eval_memo[key]
+
+    def _olddefconfig(self, assigns: Assignments) -> State:
+        """What the tree's conf (or make) olddefconfig makes of the .config edited by ``assigns``, run in a
+        private directory."""
         (self._workdir / "kconfig").mkdir(parents=True, exist_ok=True)
-        private = Path(tempfile.mkdtemp(prefix="eval-", dir=self._workdir / "kconfig"))
-        try:
+        with tempfile.TemporaryDirectory(prefix="eval-", dir=self._workdir / "kconfig",
+                                         ignore_cleanup_errors=True) as scratch:
+            private = Path(scratch)
             cfg = private / ".config"
             cfg.write_bytes(self._config_bytes)
             self._run(["bash", str(self._root / "scripts" / "config"), "--file", str(cfg),
@@ -289,11 +290,7 @@ class KernelConfBackend:
             self.timings.append(time.monotonic() - started)
             if _tree_witnesses(self._root) != before:
                 raise KconfigError(f"olddefconfig wrote into {self._root}; refusing to go on")
-            state = parse_dotconfig(cfg.read_text(encoding="utf-8", errors="replace"))
-        finally:
-            shutil.rmtree(private, ignore_errors=True)
-        self._eval_memo[key] = state
-        return state
+            return parse_dotconfig(cfg.read_text(encoding="utf-8", errors="replace"))
 
     def _evaluate_with_helper(self, assigns: Assignments) -> State | None:
         """The state from kconfig-eval, or None after switching to the fallback (with a note)."""
