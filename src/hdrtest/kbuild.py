@@ -179,9 +179,7 @@ def source_arch(root: Path, flags: Sequence[str], directory: Path) -> str | None
         if match and (root / "arch" / match.group(1) / "kernel").is_dir():
             return match.group(1)
     arch = kconfig_env_from_cmd(root / "include" / "config" / "auto.conf.cmd").get("ARCH")
-    if arch:
-        return _SRCARCH.get(arch, arch)
-    return None
+    return _SRCARCH.get(arch, arch) if arch else None
 
 
 def generated_dir(root: Path, flags: Sequence[str], directory: Path) -> Path:

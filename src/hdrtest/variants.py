@@ -33,7 +33,7 @@ from .models import Job, Variant
 from .relevance import Reason, relevant_options
 from .scan import cindex, conditions, directives, symbols, uses
 from .scan.directives import ScanError, scan_directives
-from .scan.formula import TRUE, Formula, evaluate, to_c
+from .scan.formula import TRUE, evaluate, to_c
 from .scan.options import OptionFilter
 from .scan.scancache import ScanCache
 from .scan.symbols import Companion, SymbolIndex
@@ -278,20 +278,16 @@ def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Pat
         text = job.header.read_bytes()
     except OSError:
         text = b""
-    own = _own_conditions(job.header)
+    try:  # the header's own conditionals, its include guard aside
+        scan = scan_directives(job.header.read_text(encoding="utf-8", errors="replace"), str(job.header))
+        own = [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
+    except (OSError, ScanError):
+        own = []
     reasons = relevant_options(job.display, own, used_identifiers(text), {str(p) for p in closure_paths},
                                context.index, options, root, touched=touched)
     if where is not None:
         write_atomic(where, json.dumps([[r.option, r.why, r.depth] for r in reasons]).encode())
     return reasons
-
-
-def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
-    try:
-        scan = scan_directives(header.read_text(encoding="utf-8", errors="replace"), str(header))
-    except (OSError, ScanError):
-        return []
-    return [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
 
 
 def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strategy: Strategy, root: Path,

@@ -115,10 +115,6 @@ class Formula:
         t = self.true
         return {"y": (t, t), "m": (t, -t)}.get(text, (-t, -t))
 
-    def _bool(self, pair: Pair) -> Pair:
-        """Kconfig turns m into y for bool symbols (and for tristates without MODULES)."""
-        return pair[0], pair[0]
-
     def expr(self, e: Expr | None, default: str = "y") -> Pair:
         if e is None:
             return self._const(default)
@@ -204,7 +200,8 @@ class Formula:
         bool_like = sym.type == "bool" or not self._modules
 
         def conv(pair: Pair) -> Pair:
-            return self._bool(pair) if bool_like else pair
+            # Kconfig turns m into y for bool symbols (and for tristates without MODULES).
+            return (pair[0], pair[0]) if bool_like else pair
 
         own = self.vars[sym.name]
         vis: Pair = self._const("n")

@@ -139,18 +139,13 @@ class KconfiglibBackend:
         klib = self._klib
         prompt = self._has_prompt(sym)
         visible = prompt and bool(sym.visibility)
-        selectors = [(self._selector(t), "select", int(klib.expr_value(t)))
-                     for t in klib.split_expr(sym.rev_dep, klib.OR)]
-        selectors += [(self._selector(t), "imply", int(klib.expr_value(t)))
-                      for t in klib.split_expr(sym.weak_rev_dep, klib.OR)]
-        defaults: list[str] = []
-        for default, cond in sym.defaults:
-            if klib.expr_value(cond):
-                defaults = self._names_in(default) + self._names_in(cond)
-                break
-        choice: list[str] = []
-        if sym.choice is not None:
-            choice = [self._name(other) for other in sym.choice.syms if other is not sym and other.visibility]
+        selectors = [(self._selector(t), kind, int(klib.expr_value(t)))
+                     for kind, rev_dep in (("select", sym.rev_dep), ("imply", sym.weak_rev_dep))
+                     for t in klib.split_expr(rev_dep, klib.OR)]
+        active = next(((default, cond) for default, cond in sym.defaults if klib.expr_value(cond)), None)
+        defaults = [] if active is None else self._names_in(active[0]) + self._names_in(active[1])
+        others = sym.choice.syms if sym.choice is not None else ()
+        choice = [self._name(other) for other in others if other is not sym and other.visibility]
         return SymbolFacts(
             type=str(klib.TYPE_TO_STR[sym.orig_type]), prompt=prompt, visible=visible,
             selectors=tuple(selectors), depends=tuple(self._names_in(sym.direct_dep)),
