@@ -238,10 +238,8 @@ class Formula:
         self.clauses += [[-a, -b] for a, b in itertools.combinations(ys, 2)]
 
     def vars_visible(self, name: str) -> int:
-        vis = self._const("n")[0]
-        for cond in self.model.symbols[name].prompts:
-            vis = self._or(vis, self.expr(cond)[0])
-        return vis
+        return functools.reduce(self._or, (self.expr(cond)[0] for cond in self.model.symbols[name].prompts),
+                                self._const("n")[0])
 
 
 def _kconfig_compare(op: str, a: str, b: str) -> bool:

@@ -47,8 +47,8 @@ def _strip_comment(line: str) -> str:
     return line
 
 
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(indent, line)`` with continuations joined and help texts dropped."""
+def _logical_lines(text: str) -> Iterator[str]:
+    """The lines with continuations joined, comments and help texts dropped."""
     raw = text.expandtabs(8).splitlines()
     i = 0
     while i < len(raw):
@@ -72,7 +72,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
                         j += 1
                     i = j
             continue
-        yield indent, _strip_comment(stripped).strip()
+        yield _strip_comment(stripped).strip()
 
 
 _ENDS = {"endif": "if", "endmenu": "menu", "endchoice": "choice"}
@@ -168,7 +168,7 @@ def scan_kconfig_text(text: str, index: dict[str, SymInfo], choice_base: int = 0
     choice membership.  ``if``/``menu`` dependencies are attached to the symbols inside.
     """
     scan = _FileScan(index, choice_base)
-    for _indent, line in _logical_lines(text):
+    for line in _logical_lines(text):
         if line:
             word, _, rest = line.partition(" ")
             scan.line(word, rest.strip())
@@ -244,12 +244,7 @@ def kconfig_env_from_cmd(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return {}
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _CMD_ENV.match(line)
-        if m:
-            env[m.group(1)] = m.group(2)
-    return env
+    return {m.group(1): m.group(2) for m in map(_CMD_ENV.match, text.splitlines()) if m}
 
 
 def kconfig_fingerprint(root: Path) -> str:
