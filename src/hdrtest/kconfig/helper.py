@@ -9,6 +9,7 @@ then answers "this .config -> what differs from the reference" in tens of millis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -226,9 +227,7 @@ class Evaluator:
 
 
 def _shut(child: Child, directory: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         child.send(b"QUIT\n")
-    except OSError:
-        pass
     child.close()
     shutil.rmtree(directory, ignore_errors=True)

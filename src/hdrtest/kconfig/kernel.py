@@ -8,6 +8,7 @@ be built, the tree's ``scripts/kconfig/conf --olddefconfig`` on a private copy o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -148,19 +149,15 @@ class KernelConfBackend:
         overlap the run's scanning.  A warm run asks the disk, and never needs the helper."""
         if self.mode != "helper" or self._evaluator is not None or self._warming is not None:
             return
-        try:
+        with contextlib.suppress(OSError):
             if any(self._cache_dir.glob("*.json")):
                 return
-        except OSError:
-            pass
         self._warming = threading.Thread(target=self._warm, name="kconfig-eval-start")
         self._warming.start()
 
     def _warm(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the first evaluation meets the problem again, and reports it
             self._helper()
-        except Exception:  # noqa: BLE001 - the first evaluation meets the problem again, and reports it
-            pass
 
     def close(self) -> None:
         """Stop the helper, if one runs (it also stops when the backend is collected or hdrtest exits)."""
