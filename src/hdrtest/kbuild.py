@@ -142,14 +142,11 @@ def kbuild_flags(flags: Sequence[str], basename: str) -> list[str]:
     directories share one regeneration.
     """
     out: list[str] = []
-    skip_next = False
     for index, flag in enumerate(flags):
-        if skip_next:
-            skip_next = False
-            continue
         if flag in ("-D", "-U") and index + 1 < len(flags) and _is_module_define(flags[index + 1]):
-            skip_next = True
             continue
+        if index and flags[index - 1] in ("-D", "-U") and _is_module_define(flag):
+            continue  # the value of a separate -D/-U MODULE, dropped with it
         if flag.startswith(("-DMODULE", "-UMODULE")) and _is_module_define(flag[2:]):
             continue
         if flag.startswith(("-Werror", "-flto", *_KBUILD_NAME_DEFINES)):
