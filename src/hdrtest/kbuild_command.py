@@ -85,8 +85,7 @@ def compile_command(output: str, obj: str, source: str) -> Command | None:
                 command.append(word)
                 continue
             if _compiles(command, obj, source):
-                compiler, flags = clean_flags(command, source)
-                return Command(compiler, flags)
+                return Command(*clean_flags(command, source))
             command = []
     return None
 

@@ -406,9 +406,7 @@ def _word_size_changes(planned: Sequence[Variant], rule: FlagRule) -> dict[str, 
     return {name: f"not compiled: {reason}" for name, reason in reasons.items() if reason and reason.where is None}
 
 
-@functools.lru_cache(maxsize=8)
-def _kbuild(root: Path) -> triage.Kbuild:
-    return triage.Kbuild(root)
+_kbuild = functools.lru_cache(maxsize=8)(triage.Kbuild)  # one reading of a tree's Makefiles per run
 
 
 def _drop_unbuilt(job: Job, plan: HeaderPlan, macros: Mapping[str, str], root: Path) -> list[Variant]:

@@ -51,7 +51,7 @@ class KconfiglibBackend:
         self._klib: Any = kconfiglib
         self._root = root.resolve()
         self._config = config.resolve()
-        kpath = kconfig if kconfig.is_absolute() else self._root / kconfig
+        kpath = self._root / kconfig  # an absolute path stays itself
         try:
             with _srctree(self._root):
                 self._kconf: Any = kconfiglib.Kconfig(
@@ -73,9 +73,7 @@ class KconfiglibBackend:
 
     def symbol_type(self, option: str) -> str | None:
         sym = self._sym(option)
-        if sym is None:
-            return None
-        return str(self._klib.TYPE_TO_STR[sym.orig_type])
+        return None if sym is None else str(self._klib.TYPE_TO_STR[sym.orig_type])
 
     def flip(self, option: str, value: str) -> Resolution | None:
         name = macro_name(option)

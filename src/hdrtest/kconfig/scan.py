@@ -104,8 +104,7 @@ class _FileScan:
             return
         self.current_name = rest.split()[0]
         self.current = self.index.setdefault(self.current_name, SymInfo())
-        for deps in self.block_deps:
-            self.current.depends |= deps
+        self.current.depends.update(*self.block_deps)
         if self.choice_id is not None:
             self.current.choice = self.choice_id
         self.pending_menu = None
