@@ -291,12 +291,10 @@ def _generate(inputs: _Inputs, work: Path, witnesses: set[str]) -> tuple[tuple[s
             forced += timeconst_prelude(timeconst)
     bounds = offsets_header(_compile_asm(inputs, bounds_src, "bounds", forced, work, witnesses),
                             "__LINUX_BOUNDS_H__")
-    headers.append((BOUNDS, bounds))
     # asm-offsets.c reaches <generated/bounds.h>: it must see this variant's, not the tree's.
     offsets = offsets_header(_compile_asm(inputs, offsets_src, "asm-offsets", forced + bounds, work, witnesses),
                              "__ASM_OFFSETS_H__")
-    headers.append((ASM_OFFSETS, offsets))
-    return tuple(headers)
+    return (*headers, (BOUNDS, bounds), (ASM_OFFSETS, offsets))
 
 
 # --------------------------------------------------------------------------- caching

@@ -283,13 +283,10 @@ class FormulaSolver:
         self.calls = 0
         self._base = {name: _tristate_value(formula.baseline_value(name)) for name in formula.vars}
         #: One selector per symbol: assumed, it holds the symbol at its baseline value.
-        self._keep: dict[str, int] = {}
-        next_var = formula.variables + 1
-        for name in sorted(formula.vars):
-            self._keep[name] = next_var
+        self._keep = {name: formula.variables + 1 + i for i, name in enumerate(sorted(formula.vars))}
+        for name, selector in self._keep.items():
             for lit in formula.assumption(name, self._base[name]):
-                self._solver.add_clause([-next_var, lit])
-            next_var += 1
+                self._solver.add_clause([-selector, lit])
 
     def __enter__(self) -> FormulaSolver:
         return self

@@ -109,10 +109,8 @@ def edit_dotconfig(text: str, assigns: Assignments, types: Mapping[str, str | No
     """
     for name, value in assigns:
         line = config_line(name, value, types.get(name))
-        pattern = re.compile(_EXISTING.format(name=re.escape(name)), re.MULTILINE)
-        if pattern.search(text):
-            text = pattern.sub(lambda _m: line, text)
-        else:
+        text, replaced = re.subn(_EXISTING.format(name=re.escape(name)), lambda _m: line, text, flags=re.MULTILINE)
+        if not replaced:
             text = text + ("" if not text or text.endswith("\n") else "\n") + line + "\n"
     return text
 
