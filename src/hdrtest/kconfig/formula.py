@@ -39,14 +39,11 @@ class Formula:
         self._next = 1
         self.true = self._new()
         self.clauses.append([self.true])
-        self.vars: dict[str, Pair] = {}
         self._modules = baseline.get(PREFIX + "MODULES", "n") == "y"
-        for sym in model.symbols.values():
-            if sym.type in TRISTATE_TYPES:
-                self.vars[sym.name] = self._symbol_vars(sym)
-        for sym in model.symbols.values():
-            if sym.type in TRISTATE_TYPES:
-                self._constrain(sym)
+        tristates = [sym for sym in model.symbols.values() if sym.type in TRISTATE_TYPES]
+        self.vars: dict[str, Pair] = {sym.name: self._symbol_vars(sym) for sym in tristates}
+        for sym in tristates:
+            self._constrain(sym)
         for choice in model.choices:
             self._choice([m for m in choice.members if m in self.vars])
         if "MODULES" in self.vars:  # the m semantics above were chosen by it
