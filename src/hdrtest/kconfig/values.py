@@ -129,18 +129,13 @@ def config_line(name: str, value: str, sym_type: str | None = None) -> str:
     return f"{name}={value}"
 
 
-_CONFIG_LINE = re.compile(r"^(?:(CONFIG_[A-Za-z0-9_]+)=(.*)|# (CONFIG_[A-Za-z0-9_]+) is not set)$")
+_CONFIG_LINE = re.compile(r"^(?:(?P<name>CONFIG_[A-Za-z0-9_]+)=(?P<value>.*)|# (?P<unset>CONFIG_[A-Za-z0-9_]+) is not set)$")
 
 
 def parse_dotconfig(text: str) -> dict[str, str]:
     """``.config`` text -> ``{CONFIG_NAME: value}`` ("is not set" -> ``"n"``)."""
-    values: dict[str, str] = {}
-    for m in filter(None, map(_CONFIG_LINE.match, text.splitlines())):
-        if m.group(1):
-            values[m.group(1)] = m.group(2)
-        else:
-            values[m.group(3)] = "n"
-    return values
+    matches = filter(None, map(_CONFIG_LINE.match, text.splitlines()))
+    return {m["name"] or m["unset"]: "n" if m["unset"] else m["value"] for m in matches}
 
 
 def diff_states(before: State, after: State) -> tuple[tuple[str, str, str], ...]:
