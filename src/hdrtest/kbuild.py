@@ -395,8 +395,6 @@ def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_di
     of the prepare step does not compile: see ``prepare_failed``.
     """
     todo = [index for index, variant in enumerate(variants) if variant.defines]
-    if not todo:
-        return list(variants), {}, {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers or default_jobs(), len(todo)))) as pool:
         outcomes = dict(zip(todo, pool.map(
             lambda i: regenerate(root, job, variants[i].defines, cache_dir=cache_dir), todo)))
@@ -404,10 +402,10 @@ def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_di
     unmade: dict[str, str] = {}
     failing: dict[str, PrepareFailure] = {}
     for index, variant in enumerate(variants):
-        outcome = outcomes.get(index)
-        if outcome is not None and outcome.text:
+        outcome = outcomes.get(index, Regeneration())  # no defines: the tree's own headers
+        if outcome.text:
             variant = replace(variant, prelude_text=outcome.text)
-        if outcome is not None and outcome.problem:
+        if outcome.problem:
             why = ("include/generated headers (bounds.h, asm-offsets.h) could not be made for this configuration: "
                    f"{outcome.problem}")
             if outcome.failure is not None:

@@ -365,11 +365,9 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
                 failure = flipper.failures.get((reason.option, target))
                 plan.impossible.append(f"{reason.option}={target}: " + (
                     f"not tested, Kconfig failed: {failure}" if failure else "the configuration system does not allow it"))
-                continue
-            if not resolution.defines:
-                continue
-            single.append((reason, resolution))
-            plan.variants.append(combine([resolution], f"{reason.option} matters: {reason.why}"))
+            elif resolution.defines:  # a flip that changes no macro compiles the baseline again
+                single.append((reason, resolution))
+                plan.variants.append(combine([resolution], f"{reason.option} matters: {reason.why}"))
     if strategy.kind is StrategyKind.PAIRWISE:
         for (ra, a), (rb, b) in itertools.combinations(single, 2):
             if ra.option != rb.option:
