@@ -35,14 +35,9 @@ from .values import (
 
 __all__ = [
     "KconfigBackend", "KconfigError", "KconfiglibBackend", "KernelConfBackend", "Resolution", "config_line",
-    "defines_for_changes", "detect", "is_linux_tree", "kconfig_env_from_cmd", "kconfig_fingerprint",
+    "defines_for_changes", "detect", "kconfig_env_from_cmd", "kconfig_fingerprint",
     "parse_dotconfig", "plain_flip", "scan_kconfig_text", "scan_kconfig_tree",
 ]
-
-
-def is_linux_tree(root: Path) -> bool:
-    kdir = root / "scripts" / "kconfig"
-    return ((kdir / "conf").exists() or (kdir / "Makefile").exists()) and (root / "arch").is_dir()
 
 
 def detect(root: Path, kconfig: Path | None, config: Path | None,
@@ -55,7 +50,9 @@ def detect(root: Path, kconfig: Path | None, config: Path | None,
     cfg = config or root / ".config"
     if not cfg.is_file():
         return None
-    if is_linux_tree(root) and kconfig is None:
+    kdir = root / "scripts" / "kconfig"
+    linux_tree = ((kdir / "conf").exists() or (kdir / "Makefile").exists()) and (root / "arch").is_dir()
+    if linux_tree and kconfig is None:
         return KernelConfBackend(root, cfg, workdir)
     kpath = root / (kconfig or "Kconfig")  # an absolute ``kconfig`` stays itself
     return KconfiglibBackend(root, kpath, cfg) if kpath.is_file() else None
