@@ -206,17 +206,14 @@ class ScanContext:
     #: Processes that parse the files the index misses, and what they also make of each (the use facts).
     jobs: int = 1
     companion: Companion | None = None
-    _index: SymbolIndex | None = field(default=None, repr=False)
 
-    @property
+    @functools.cached_property
     def index(self) -> SymbolIndex:
-        if self._index is None:
-            self._index = SymbolIndex.build(self.files, self.symbols_dir, jobs=self.jobs, companion=self.companion)
-        return self._index
+        return SymbolIndex.build(self.files, self.symbols_dir, jobs=self.jobs, companion=self.companion)
 
     @property
     def index_built(self) -> bool:
-        return self._index is not None
+        return "index" in self.__dict__  # where cached_property keeps what it built
 
 
 def graph_of(context: ScanContext, job: Job) -> IncludeGraph:
