@@ -8,6 +8,7 @@ evaluation's read-back, never from what was asked for.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -204,14 +205,9 @@ def lower(model: SymbolModel, name: str, want: str, state: State, assigned: set[
     # Every active select (and, for a symbol a user cannot set, imply) must go.
     active = list(dict.fromkeys(sel for sel, kind, value in facts.selectors
                                 if value > level and (kind == "select" or not facts.visible)))
-    parts: list[Assignments] = []
-    for sel in active:
-        sub = lower(model, sel, want, state, assigned, depth + 1) if sel is not None else []
-        if not sub:
-            parts = []
-            break
-        parts.append(sub[0])
-    if parts:
+    subs = (lower(model, sel, want, state, assigned, depth + 1) if sel is not None else [] for sel in active)
+    parts = [sub[0] for sub in itertools.takewhile(bool, subs)]  # stops at the first selector it cannot lower
+    if active and len(parts) == len(active):
         alts.append(merge(parts))
     # Or cut a dependency, or what its default follows.
     for dep in facts.depends:
