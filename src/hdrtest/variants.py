@@ -152,7 +152,7 @@ class Flipper:
         """Why a variant some flip of ``option`` gives would establish no verdict, judged by ``rule`` on what the
         flip resolves to: ``CONFIG_DYNAMIC_FTRACE=y`` comes only with ``CONFIG_FUNCTION_TRACER=y``, whose Kbuild
         flags a variant lacks."""
-        return next(filter(None, (self.rule.check(r.to_variant(option)) for r in self.flips(option, macros))), None)
+        return next(filter(None, (self.rule.check(combine([r], "", option)) for r in self.flips(option, macros))), None)
 
     def prefetch(self, wanted: Iterable[tuple[str, str]], workers: int) -> None:
         """Resolve ``wanted`` flips ``workers`` at a time, for backends that run each in its own process.

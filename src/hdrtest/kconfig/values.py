@@ -52,9 +52,6 @@ class Resolution:
         set_names = {v.name for v in self.via}
         return tuple(OptionSetting(n, new) for n, _old, new in self.changed if n not in set_names)
 
-    def to_variant(self, name: str, reason: str = "") -> Variant:
-        return combine([self], reason, name)
-
 
 def combine(resolutions: Sequence[Resolution], reason: str, name: str | None = None) -> Variant:
     """The variant of several flips at once: their macro changes merged, later ones winning; named by the
