@@ -35,11 +35,6 @@ MAX_EVALS_KCONFIGLIB = 200
 MAX_EVALS_HELPER = 100
 MAX_EVALS_KERNEL = 10
 
-def lowered(want: str, sym_type: str | None) -> str:
-    """Value to give a selector so that it selects at most ``want``."""
-    return "m" if want == "m" and sym_type == "tristate" else "n"
-
-
 def raised(want: str, sym_type: str | None) -> str:
     """Value to give a dependency so that it allows ``want``."""
     return want if sym_type == "tristate" and want in ("m", "y") else "y"
@@ -197,7 +192,7 @@ def lower(model: SymbolModel, name: str, want: str, state: State, assigned: set[
     if facts is None:
         return []
     if facts.visible and name not in assigned:
-        return [((name, lowered(want, facts.type)),)]
+        return [((name, "m" if want == "m" and facts.type == "tristate" else "n"),)]  # at most ``want``
     if depth >= MAX_DEPTH:
         return []
     level = TRI[want]
