@@ -15,6 +15,7 @@ from conftest import hdrtest, tree_hashes, write_tree
 
 from hdrtest import kbuild
 from hdrtest.compile import CompileOptions, compile_job
+from hdrtest.kconfig.values import combine
 from hdrtest.models import Job, OptionSetting, Status, Variant
 from hdrtest.store.namespaces import GENERATED
 
@@ -393,7 +394,7 @@ def test_linux_scheduler_h_lockdep_variant(tmp_path: Path) -> None:
     lockdep = backend.flip("CONFIG_DEBUG_LOCK_ALLOC", "y")
     if lockdep is None or not lockdep.achieved or not lockdep.defines:
         pytest.skip("the tree's configuration cannot turn DEBUG_LOCK_ALLOC on, or has it on already")
-    stale = replace(job, variant=lockdep.to_variant("CONFIG_DEBUG_LOCK_ALLOC=y"))
+    stale = replace(job, variant=combine([lockdep], "", "CONFIG_DEBUG_LOCK_ALLOC=y"))
     options = CompileOptions(root=root)
     wrong = compile_job(stale, options)
     assert wrong.status is Status.FAIL

@@ -22,6 +22,7 @@ from hdrtest.kconfig import (
     scan_kconfig_text,
 )
 from hdrtest.kconfig.scan import SymInfo
+from hdrtest.kconfig.values import combine
 from hdrtest.models import OptionSetting
 
 # Mirrors the kernel case: KVM_EXTERNAL_WRITE_TRACKING and DRM_I915_GVT are hidden and only
@@ -173,7 +174,7 @@ def test_hidden_option_is_turned_off_through_its_selector(backend: KconfiglibBac
     assert ("CONFIG_DRM_I915_GVT_KVMGT_MODULE", None) in res.defines
     assert res.config_lines == ("# CONFIG_DRM_I915_GVT_KVMGT is not set",)
     # The Variant a user reads: what was set, and what Kconfig did as a consequence.
-    variant = res.to_variant("kvm-ewt-off")
+    variant = combine([res], "", "kvm-ewt-off")
     assert variant.changes == (OptionSetting("CONFIG_DRM_I915_GVT_KVMGT", "n"),)
     assert set(variant.implied) == {OptionSetting("CONFIG_KVM_EXTERNAL_WRITE_TRACKING", "n"),
                                     OptionSetting("CONFIG_DRM_I915_GVT", "n")}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .classify import normalise_quotes
 from .compile import private_dir, read_deps, variant_prelude_text
 from .diagnostics import location_line, make_mapper, parse_text
 from .errors import SetupError
@@ -141,14 +142,11 @@ def kbuild_flags(flags: Sequence[str], basename: str) -> list[str]:
     directories share one regeneration.
     """
     out: list[str] = []
-    skip_next = False
     for index, flag in enumerate(flags):
-        if skip_next:
-            skip_next = False
-            continue
         if flag in ("-D", "-U") and index + 1 < len(flags) and _is_module_define(flags[index + 1]):
-            skip_next = True
             continue
+        if index and flags[index - 1] in ("-D", "-U") and _is_module_define(flag):
+            continue  # the value of a separate -D/-U MODULE, dropped with it
         if flag.startswith(("-DMODULE", "-UMODULE")) and _is_module_define(flag[2:]):
             continue
         if flag.startswith(("-Werror", "-flto", *_KBUILD_NAME_DEFINES)):
@@ -178,9 +176,7 @@ def source_arch(root: Path, flags: Sequence[str], directory: Path) -> str | None
         if match and (root / "arch" / match.group(1) / "kernel").is_dir():
             return match.group(1)
     arch = kconfig_env_from_cmd(root / "include" / "config" / "auto.conf.cmd").get("ARCH")
-    if arch:
-        return _SRCARCH.get(arch, arch)
-    return None
+    return _SRCARCH.get(arch, arch) if arch else None
 
 
 def generated_dir(root: Path, flags: Sequence[str], directory: Path) -> Path:
@@ -295,12 +291,10 @@ def _generate(inputs: _Inputs, work: Path, witnesses: set[str]) -> tuple[tuple[s
             forced += timeconst_prelude(timeconst)
     bounds = offsets_header(_compile_asm(inputs, bounds_src, "bounds", forced, work, witnesses),
                             "__LINUX_BOUNDS_H__")
-    headers.append((BOUNDS, bounds))
     # asm-offsets.c reaches <generated/bounds.h>: it must see this variant's, not the tree's.
     offsets = offsets_header(_compile_asm(inputs, offsets_src, "asm-offsets", forced + bounds, work, witnesses),
                              "__ASM_OFFSETS_H__")
-    headers.append((ASM_OFFSETS, offsets))
-    return tuple(headers)
+    return (*headers, (BOUNDS, bounds), (ASM_OFFSETS, offsets))
 
 
 # --------------------------------------------------------------------------- caching
@@ -311,11 +305,11 @@ _memory_lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
 
 
-def _file_bytes(path: Path) -> bytes:
+def _file_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except OSError:
-        return b""
+        return None
 
 
 def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
@@ -324,7 +318,7 @@ def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
                root / "kernel" / "time" / "timeconst.bc"]
     return GENERATED.key(str(root), str(inputs.directory), compiler_identity, inputs.arch,
                          json.dumps(kbuild_flags(inputs.flags, "x")), json.dumps(list(inputs.defines)),
-                         *(_file_bytes(src) for src in sources))
+                         *(_file_bytes(src) or b"" for src in sources))
 
 
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
@@ -339,16 +333,6 @@ def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
 def _disk_put(cache_dir: Path, key: str, headers: tuple[tuple[str, str], ...], witnesses: set[str]) -> None:
     write_stamped(GENERATED.path(cache_dir, key, ".json"), {"headers": [list(h) for h in headers]},
                   witness_stamps(sorted(witnesses)))
-
-
-def _existing(gen_dir: Path, names: Iterable[str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in names:
-        try:
-            out[name] = (gen_dir / name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            out[name] = None
-    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -384,22 +368,21 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
             found = _disk_get(cache_dir, key)
         if found is None:
             witnesses = {compiler.path}
-            work = Path(tempfile.mkdtemp(prefix="kbuild-", dir=private_dir()))
-            try:
-                found = _generate(inputs, work, witnesses)
-                if cache_dir is not None:
-                    _disk_put(cache_dir, key, found, witnesses)
-            except _Failed as exc:
-                found = Regeneration(problem=str(exc), failure=exc.failure)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
+            with tempfile.TemporaryDirectory(prefix="kbuild-", dir=private_dir(), ignore_cleanup_errors=True) as work:
+                try:
+                    found = _generate(inputs, Path(work), witnesses)
+                    if cache_dir is not None:
+                        _disk_put(cache_dir, key, found, witnesses)
+                except _Failed as exc:
+                    found = Regeneration(problem=str(exc), failure=exc.failure)
         with _memory_lock:
             _memory[key] = found
     if isinstance(found, Regeneration):
         return found
-    existing = _existing(generated_dir(root, job.flags, job.directory), (name for name, _ in found))
+    gen_dir = generated_dir(root, job.flags, job.directory)
     # Only headers whose text differs from the tree's: identical ones would change nothing.
-    return Regeneration(headers=found, text=prelude_text((n, t) for n, t in found if existing.get(n) != t))
+    return Regeneration(headers=found, text=prelude_text((n, t) for n, t in found
+                                                         if _file_bytes(gen_dir / n) != t.encode()))
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,
@@ -412,8 +395,6 @@ def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_di
     of the prepare step does not compile: see ``prepare_failed``.
     """
     todo = [index for index, variant in enumerate(variants) if variant.defines]
-    if not todo:
-        return list(variants), {}, {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers or default_jobs(), len(todo)))) as pool:
         outcomes = dict(zip(todo, pool.map(
             lambda i: regenerate(root, job, variants[i].defines, cache_dir=cache_dir), todo)))
@@ -421,10 +402,10 @@ def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_di
     unmade: dict[str, str] = {}
     failing: dict[str, PrepareFailure] = {}
     for index, variant in enumerate(variants):
-        outcome = outcomes.get(index)
-        if outcome is not None and outcome.text:
+        outcome = outcomes.get(index, Regeneration())  # no defines: the tree's own headers
+        if outcome.text:
             variant = replace(variant, prelude_text=outcome.text)
-        if outcome is not None and outcome.problem:
+        if outcome.problem:
             why = ("include/generated headers (bounds.h, asm-offsets.h) could not be made for this configuration: "
                    f"{outcome.problem}")
             if outcome.failure is not None:
@@ -446,17 +427,13 @@ def prepare_failed(result: Result, failure: PrepareFailure) -> Result:
     so the error is not the stale sizes talking, and the failure stands.  Anything else (a pass,
     other errors, a first error that names no place) is not verified.
     """
-    said = _plain(failure.message)
+    said = normalise_quotes(failure.message).strip()
     if result.status is Status.FAIL and failure.file is not None and any(
-            d.is_error and ((d.line == failure.line and d.abs_file == failure.file) or _plain(d.message) == said)
+            d.is_error and ((d.line == failure.line and d.abs_file == failure.file) or normalise_quotes(d.message).strip() == said)
             for d in result.diagnostics):
         note = Diagnostic(file=result.job.display, line=0, column=0, severity="note", category="prepare-fails",
                           message=f"{failure.reason}; Kbuild's prepare step fails in this configuration with an error "
                                   "this header shows too")
         return replace(result, diagnostics=[*result.diagnostics, note])
     return replace(not_verified(result.job, failure.reason), duration=result.duration, command=result.command)
-
-
-def _plain(message: str) -> str:
-    return re.sub("[\u2018\u2019\u201c\u201d`]", "'", message).strip()
 

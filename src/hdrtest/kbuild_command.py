@@ -21,11 +21,11 @@ it (the top ones, scripts/, the unit's directories) and the configuration keep t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
 import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
@@ -85,8 +85,7 @@ def compile_command(output: str, obj: str, source: str) -> Command | None:
                 command.append(word)
                 continue
             if _compiles(command, obj, source):
-                compiler, flags = clean_flags(command, source)
-                return Command(compiler, flags)
+                return Command(*clean_flags(command, source))
             command = []
     return None
 
@@ -112,8 +111,8 @@ class Deriver:
         self.cache_dir = cache_dir
         recorded = kconfig_env_from_cmd(root / "include" / "config" / "auto.conf.cmd")
         self._tools = [f"{name}={recorded[name]}" for name in _TOOL_VARIABLES if name in recorded]
-        self._memo: dict[tuple[str, Path, tuple[OptionSetting, ...]], Command | Underived] = {}
-        self._lock = threading.Lock()
+        #: Each derivation asked of the cache or make once per run (two threads asking at once may both ask).
+        self._memoized = functools.cache(self._stored)
 
     def command(self, job: Job) -> Command | Underived:
         """The compile command of the unit ``job`` borrowed its flags from, in ``job``'s variant configuration."""
@@ -130,16 +129,6 @@ class Deriver:
                              f"(they differ in {extra}): the build was made another way")
         settings = (*job.variant.changes, *job.variant.implied)
         return self._memoized(unit, job.directory, tuple(sorted(settings, key=lambda s: s.name)))
-
-    def _memoized(self, unit: str, directory: Path, settings: tuple[OptionSetting, ...]) -> Command | Underived:
-        key = (unit, directory, settings)
-        with self._lock:
-            known = self._memo.get(key)
-        if known is None:
-            known = self._stored(unit, directory, settings)
-            with self._lock:
-                self._memo[key] = known
-        return known
 
     def _stored(self, unit: str, directory: Path, settings: tuple[OptionSetting, ...]) -> Command | Underived:
         """A derivation from the cache while the files that shape it keep their stamps, else made and stored."""

@@ -103,8 +103,7 @@ def flag_lines(text: str, name: str) -> list[FlagLine]:
         assignment = _ASSIGNMENT.match(line)
         if assignment is None or "flags" not in assignment.group("name").lower():
             continue
-        names = set().union(*(n for _, n in stack)) | set(_CONFIG.findall(assignment.group("name")))
-        names |= set(_CONFIG.findall(assignment.group("value")))
+        names = set().union(*(n for _, n in stack)) | set(_CONFIG.findall(assignment.group(0)))  # name and value
         if names:
             found.append(FlagLine(f"{name}:{number}", frozenset(names), tuple(t for t, _ in stack)))
     return found

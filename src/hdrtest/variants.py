@@ -27,18 +27,19 @@ from .errors import UsageError
 from .graph.includes import IncludeGraph
 from .graph.resolve import SearchPath
 from .kbuild_flags import FlagRule, Unestablished
+from .kconfig.values import combine
 from .macros import defined_macros
-from .models import Job, OptionSetting, Variant
+from .models import Job, Variant
 from .relevance import Reason, relevant_options
 from .scan import cindex, conditions, directives, symbols, uses
 from .scan.directives import ScanError, scan_directives
-from .scan.formula import TRUE, Formula, evaluate, to_c
+from .scan.formula import TRUE, evaluate, to_c
 from .scan.options import OptionFilter
 from .scan.scancache import ScanCache
 from .scan.symbols import Companion, SymbolIndex
 from .scan.uses import used_identifiers
 from .store.atomic import write_atomic
-from .store.namespaces import RELEVANCE, code_digest
+from .store.namespaces import RELEVANCE, code_digest, load
 
 #: ``--variants`` when not given: what a change asks for when there is one, else every relevant option.
 AUTO = "auto"
@@ -73,8 +74,7 @@ class Strategy:
         if text == StrategyKind.CHANGED.value and not changed:
             raise UsageError("--variants changed needs a change", path="--variants",
                              hint="add --changed-since REV, or use default")
-        if text in (StrategyKind.NONE.value, StrategyKind.DEFAULT.value, StrategyKind.PAIRWISE.value,
-                    StrategyKind.CHANGED.value):
+        if text in {kind.value for kind in StrategyKind} - {StrategyKind.RANDOM.value}:
             return cls(StrategyKind(text), seed=seed)
         if text.startswith("random:"):
             try:
@@ -116,38 +116,28 @@ class Flipper:
         #: Flips whose Kconfig evaluation failed, with the reason.
         self.failures: dict[tuple[str, str], str] = {}
 
-    def value(self, option: str, macros: Mapping[str, str]) -> str:
-        if self.backend is not None and self.backend.known(option):
-            return self.backend.baseline().get(option, "n")
-        if option in macros:
-            return "y"
-        if option + "_MODULE" in macros:
-            return "m"
-        return "n"
-
-    def targets(self, option: str, current: str) -> list[str]:
-        if current in ("y", "m"):
-            wanted = ["n"]
-        elif current == "n":
-            wanted = ["y"]
-        else:
-            return []  # valued options (ints, strings) are not flipped
-        tristate = self.backend is not None and self.backend.symbol_type(option) == "tristate"
-        if tristate and current != "m":
-            wanted.append("m")
-        return wanted
+    def _kconfig(self, option: str) -> kconfig.KconfigBackend | None:
+        """The backend, when ``option`` is one of its symbols."""
+        return self.backend if self.backend is not None and self.backend.known(option) else None
 
     def targets_for(self, option: str, macros: Mapping[str, str]) -> list[str]:
-        """``targets`` from the baseline ``macros``; a plain macro gets the values its tests name."""
-        if self.knobs is not None and not (self.backend is not None and self.backend.known(option)):
+        """The values ``option`` is flipped to from the baseline ``macros``: y or m to n, n to y, and a tristate
+        not at m to m too; valued options (ints, strings) to none; a plain macro to the values its tests name."""
+        backend = self._kconfig(option)
+        if backend is None and self.knobs is not None:
             return self.knobs.targets(option, macros.get(option))
-        return self.targets(option, self.value(option, macros))
+        if backend is not None:
+            current = backend.baseline().get(option, "n")
+        else:
+            current = "y" if option in macros else "m" if option + "_MODULE" in macros else "n"
+        if current not in ("y", "m", "n"):
+            return []
+        tristate = backend is not None and backend.symbol_type(option) == "tristate"
+        return ["y" if current == "n" else "n"] + (["m"] if tristate and current != "m" else [])
 
     def flippable(self, option: str) -> bool:
         """False for plain macros that are no switches (hooks, function-like, computed)."""
-        if self.knobs is None or (self.backend is not None and self.backend.known(option)):
-            return True
-        return self.knobs.flippable(option)
+        return self.knobs is None or self._kconfig(option) is not None or self.knobs.flippable(option)
 
     def flips(self, option: str, macros: Mapping[str, str]) -> Iterator[kconfig.Resolution]:
         """The flips of ``option`` from the baseline ``macros`` that give a variant to compile, resolved as they are
@@ -162,7 +152,7 @@ class Flipper:
         """Why a variant some flip of ``option`` gives would establish no verdict, judged by ``rule`` on what the
         flip resolves to: ``CONFIG_DYNAMIC_FTRACE=y`` comes only with ``CONFIG_FUNCTION_TRACER=y``, whose Kbuild
         flags a variant lacks."""
-        return next(filter(None, (self.rule.check(r.to_variant(option)) for r in self.flips(option, macros))), None)
+        return next(filter(None, (self.rule.check(combine([r], "", option)) for r in self.flips(option, macros))), None)
 
     def prefetch(self, wanted: Iterable[tuple[str, str]], workers: int) -> None:
         """Resolve ``wanted`` flips ``workers`` at a time, for backends that run each in its own process.
@@ -174,15 +164,15 @@ class Flipper:
         if workers < 2 or len(todo) < 2 or not getattr(self.backend, "concurrent", False):
             return
         with ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="kconfig") as pool:
-            for _ in pool.map(lambda key: self.resolve(*key), todo):
-                pass
+            list(pool.map(lambda key: self.resolve(*key), todo))
 
     def resolve(self, option: str, target: str) -> kconfig.Resolution | None:
         key = (option, target)
         if key not in self._memo:
-            if self.backend is not None and self.backend.known(option):
+            backend = self._kconfig(option)
+            if backend is not None:
                 try:
-                    self._memo[key] = self.backend.flip(option, target)
+                    self._memo[key] = backend.flip(option, target)
                 except kconfig.KconfigError as exc:
                     # One flip Kconfig could not evaluate (a hung probe, a broken .config) costs
                     # that variant, not the run.
@@ -191,25 +181,6 @@ class Flipper:
             else:
                 self._memo[key] = kconfig.plain_flip(option, target)
         return self._memo[key]
-
-
-def _variant_name(changes: Sequence[OptionSetting]) -> str:
-    return ",".join(str(c) for c in changes)
-
-
-def _combine(resolutions: Sequence[kconfig.Resolution], reason: str) -> Variant:
-    """Several flips at once: their macro changes merged, later ones winning."""
-    defines: dict[str, str | None] = {}
-    changes: list[OptionSetting] = []
-    implied: list[OptionSetting] = []
-    lines: list[str] = []
-    for res in resolutions:
-        defines.update(dict(res.defines))
-        changes.extend(res.via or (res.requested,))
-        implied.extend(res.implied)
-        lines.extend(res.config_lines)
-    return Variant(name=_variant_name(changes), changes=tuple(changes), implied=tuple(dict.fromkeys(implied)),
-                   defines=tuple(defines.items()), reason=reason, config_lines=tuple(dict.fromkeys(lines)))
 
 
 def _search_key(job: Job) -> tuple[object, ...]:
@@ -235,17 +206,14 @@ class ScanContext:
     #: Processes that parse the files the index misses, and what they also make of each (the use facts).
     jobs: int = 1
     companion: Companion | None = None
-    _index: SymbolIndex | None = field(default=None, repr=False)
 
-    @property
+    @functools.cached_property
     def index(self) -> SymbolIndex:
-        if self._index is None:
-            self._index = SymbolIndex.build(self.files, self.symbols_dir, jobs=self.jobs, companion=self.companion)
-        return self._index
+        return SymbolIndex.build(self.files, self.symbols_dir, jobs=self.jobs, companion=self.companion)
 
     @property
     def index_built(self) -> bool:
-        return self._index is not None
+        return "index" in self.__dict__  # where cached_property keeps what it built
 
 
 def graph_of(context: ScanContext, job: Job) -> IncludeGraph:
@@ -253,10 +221,9 @@ def graph_of(context: ScanContext, job: Job) -> IncludeGraph:
     return context.graphs[_search_key(job)]
 
 
-def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache | None = None, *,
+def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache, *,
                  relevance_dir: Path | None = None) -> ScanContext:
     """Graphs (and, lazily, the index) over ``jobs``; ``cache_dir`` keeps symbols, ``scans`` its scans."""
-    shared = scans if scans is not None else ScanCache()
     graphs: dict[tuple[object, ...], IncludeGraph] = {}
     by_key: dict[tuple[object, ...], list[Job]] = {}
     for job in jobs:
@@ -266,10 +233,9 @@ def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache |
         first = group[0]
         search = SearchPath.from_flags(first.flags, first.directory, first.compiler, first.language)
         starts = [j.header for j in group] + [p for j in group for p in j.preludes]
-        graph = IncludeGraph.build(starts, search, shared)
-        graphs[key] = graph
+        graph = graphs[key] = IncludeGraph.build(starts, search, scans)
         files.update(map(Path, graph.files))
-    return ScanContext(graphs, sorted(files), cache_dir, shared, relevance_dir)
+    return ScanContext(graphs, sorted(files), cache_dir, scans, relevance_dir)
 
 
 @functools.cache
@@ -299,19 +265,21 @@ def _relevance_key(job: Job, graph: IncludeGraph, closure_paths: Sequence[Path],
 def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Path], options: OptionFilter,
                      root: Path, touched: Mapping[str, str]) -> list[Reason]:
     """``relevant_options`` for one header, kept on disk by the content of its include closure."""
-    graph = context.graphs[_search_key(job)]
-    key = _relevance_key(job, graph, closure_paths, options, root, touched) if context.relevance_dir else None
+    key = _relevance_key(job, graph_of(context, job), closure_paths, options, root, touched) \
+        if context.relevance_dir else None
     where = RELEVANCE.path(context.relevance_dir, key, ".json") if context.relevance_dir and key else None
-    if where is not None:
-        try:
-            return [Reason(str(o), str(w), int(d)) for o, w, d in json.loads(where.read_bytes())]
-        except (OSError, ValueError, TypeError):
-            pass  # missing or damaged: compute again
+    stored = load(where, lambda blob: [Reason(str(o), str(w), int(d)) for o, w, d in json.loads(blob)])
+    if stored is not None:
+        return stored
     try:
         text = job.header.read_bytes()
     except OSError:
         text = b""
-    own = _own_conditions(job.header)
+    try:  # the header's own conditionals, its include guard aside
+        scan = scan_directives(job.header.read_text(encoding="utf-8", errors="replace"), str(job.header))
+        own = [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
+    except (OSError, ScanError):
+        own = []
     reasons = relevant_options(job.display, own, used_identifiers(text), {str(p) for p in closure_paths},
                                context.index, options, root, touched=touched)
     if where is not None:
@@ -319,19 +287,11 @@ def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Pat
     return reasons
 
 
-def _own_conditions(header: Path) -> list[tuple[int, Formula]]:
-    try:
-        scan = scan_directives(header.read_text(encoding="utf-8", errors="replace"), str(header))
-    except (OSError, ScanError):
-        return []
-    return [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
-
-
 def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strategy: Strategy, root: Path,
                    touched: Mapping[Path, Mapping[str, str]] | None = None,
                    keep: Callable[[str], bool] | None = None) -> HeaderPlan:
     """A header's plan so far: the options that matter to it, no variants yet."""
-    graph = context.graphs[_search_key(job)]
+    graph = graph_of(context, job)
     closure_paths = graph.closure(job.header) + [p for pre in job.preludes for p in graph.closure(pre)]
     closure = {str(p) for p in closure_paths}
     touched_here: dict[str, str] = {}
@@ -349,8 +309,7 @@ def header_reasons(job: Job, context: ScanContext, options: OptionFilter, strate
     return HeaderPlan(job=job, reasons=reasons)
 
 
-def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper | None = None,
-                closure: Collection[str] = ()) -> None:
+def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper, closure: Collection[str]) -> None:
     """Bound ``plan``'s reasons by ``strategy.max_options``, counting the rest as dropped.
 
     The header's own reasons (what it tests and names; first in the plan) are taken as they come, at most
@@ -359,7 +318,7 @@ def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper | None = 
     option whose flip gives none (the configuration system forbids it, or it changes no macro) costs no compile,
     so it does not use the room up; it stays in the plan, which lists it as impossible.
     """
-    macros = defined_macros(plan.job) if flipper is not None else {}
+    macros = defined_macros(plan.job)
     kept: list[Reason] = []
     own = flipped = from_closure = 0
     for reason in plan.reasons:
@@ -368,7 +327,7 @@ def cap_options(plan: HeaderPlan, strategy: Strategy, flipper: Flipper | None = 
                 not deep and own >= strategy.max_options):
             plan.dropped_options += 1
             continue
-        usable = flipper is None or any(flipper.flips(reason.option, macros))
+        usable = any(flipper.flips(reason.option, macros))
         kept.append(reason)
         own += not deep
         flipped += usable
@@ -403,27 +362,19 @@ def finish_plan(plan: HeaderPlan, flipper: Flipper, strategy: Strategy, root: Pa
                 failure = flipper.failures.get((reason.option, target))
                 plan.impossible.append(f"{reason.option}={target}: " + (
                     f"not tested, Kconfig failed: {failure}" if failure else "the configuration system does not allow it"))
-                continue
-            if not resolution.defines:
-                continue
-            single.append((reason, resolution))
-            name = _variant_name(resolution.via or (resolution.requested,))
-            variant = resolution.to_variant(name, reason=f"{reason.option} matters: {reason.why}")
-            plan.variants.append(variant)
+            elif resolution.defines:  # a flip that changes no macro compiles the baseline again
+                single.append((reason, resolution))
+                plan.variants.append(combine([resolution], f"{reason.option} matters: {reason.why}"))
     if strategy.kind is StrategyKind.PAIRWISE:
         for (ra, a), (rb, b) in itertools.combinations(single, 2):
             if ra.option != rb.option:
-                plan.variants.append(_combine([a, b], f"pairwise: {ra.option} and {rb.option}"))
+                plan.variants.append(combine([a, b], f"pairwise: {ra.option} and {rb.option}"))
     elif strategy.kind is StrategyKind.RANDOM:
         rng = random.Random(f"{strategy.seed}:{job.display}")
-        for _ in range(strategy.samples):
-            if not single:
-                break
-            count = rng.randint(1, len(single))
-            chosen = rng.sample(single, count)
+        for _ in range(strategy.samples if single else 0):
+            chosen = rng.sample(single, rng.randint(1, len(single)))
             by_option = {r.option: res for r, res in chosen}
-            plan.variants.append(_combine(list(by_option.values()),
-                                          "random sample (seed " + str(strategy.seed) + ")"))
+            plan.variants.append(combine(list(by_option.values()), f"random sample (seed {strategy.seed})"))
     unique: dict[tuple[tuple[str, str | None], ...], Variant] = {}
     for variant in plan.variants:
         unique.setdefault(tuple(sorted(variant.defines, key=lambda d: d[0])), variant)
@@ -450,9 +401,7 @@ def _word_size_changes(planned: Sequence[Variant], rule: FlagRule) -> dict[str, 
     return {name: f"not compiled: {reason}" for name, reason in reasons.items() if reason and reason.where is None}
 
 
-@functools.lru_cache(maxsize=8)
-def _kbuild(root: Path) -> triage.Kbuild:
-    return triage.Kbuild(root)
+_kbuild = functools.lru_cache(maxsize=8)(triage.Kbuild)  # one reading of a tree's Makefiles per run
 
 
 def _drop_unbuilt(job: Job, plan: HeaderPlan, macros: Mapping[str, str], root: Path) -> list[Variant]:
@@ -472,8 +421,7 @@ def _drop_unbuilt(job: Job, plan: HeaderPlan, macros: Mapping[str, str], root: P
         return plan.variants
     kept = []
     for variant in plan.variants:
-        values: dict[str, str | None] = dict(macros)
-        values.update(dict(variant.defines))
+        values: dict[str, str | None] = {**macros, **dict(variant.defines)}
         if evaluate(built_when, values) is False:
             where = display_path(job.header.parent, root)
             plan.impossible.append(f"{variant.name}: not tested, Kbuild does not build {where}/ in it "

@@ -35,14 +35,9 @@ from .values import (
 
 __all__ = [
     "KconfigBackend", "KconfigError", "KconfiglibBackend", "KernelConfBackend", "Resolution", "config_line",
-    "defines_for_changes", "detect", "is_linux_tree", "kconfig_env_from_cmd", "kconfig_fingerprint",
+    "defines_for_changes", "detect", "kconfig_env_from_cmd", "kconfig_fingerprint",
     "parse_dotconfig", "plain_flip", "scan_kconfig_text", "scan_kconfig_tree",
 ]
-
-
-def is_linux_tree(root: Path) -> bool:
-    kdir = root / "scripts" / "kconfig"
-    return ((kdir / "conf").exists() or (kdir / "Makefile").exists()) and (root / "arch").is_dir()
 
 
 def detect(root: Path, kconfig: Path | None, config: Path | None,
@@ -52,13 +47,12 @@ def detect(root: Path, kconfig: Path | None, config: Path | None,
     Raises ``KconfigError`` when a Kconfig is there but kconfiglib cannot parse it: silently
     falling back to plain macro flips would test configurations Kconfig never produces.
     """
-    if is_linux_tree(root) and kconfig is None:
-        cfg = config or root / ".config"
-        return KernelConfBackend(root, cfg, workdir) if cfg.is_file() else None
-    kpath = kconfig or root / "Kconfig"
-    if not kpath.is_absolute():
-        kpath = root / kpath
     cfg = config or root / ".config"
-    if kpath.is_file() and cfg.is_file():
-        return KconfiglibBackend(root, kpath, cfg)
-    return None
+    if not cfg.is_file():
+        return None
+    kdir = root / "scripts" / "kconfig"
+    linux_tree = ((kdir / "conf").exists() or (kdir / "Makefile").exists()) and (root / "arch").is_dir()
+    if linux_tree and kconfig is None:
+        return KernelConfBackend(root, cfg, workdir)
+    kpath = root / (kconfig or "Kconfig")  # an absolute ``kconfig`` stays itself
+    return KconfiglibBackend(root, kpath, cfg) if kpath.is_file() else None

@@ -14,6 +14,8 @@ against the evaluator before anything is reported (tests compare both on random 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -22,10 +24,9 @@ from dataclasses import dataclass, field
 from pysat.solvers import Solver  # type: ignore[import-untyped]  # python-sat ships no type information
 
 from .model import Const, Expr, Model, ModelSymbol
-from .values import PREFIX, State, config_line
+from .values import PREFIX, TRISTATE_TYPES, State, config_line
 
 Pair = tuple[int, int]  # literals: (value >= m, value >= y)
-_TRISTATE = ("bool", "tristate")
 
 
 class Formula:
@@ -38,14 +39,11 @@ class Formula:
         self._next = 1
         self.true = self._new()
         self.clauses.append([self.true])
-        self.vars: dict[str, Pair] = {}
         self._modules = baseline.get(PREFIX + "MODULES", "n") == "y"
-        for sym in model.symbols.values():
-            if sym.type in _TRISTATE:
-                self.vars[sym.name] = self._symbol_vars(sym)
-        for sym in model.symbols.values():
-            if sym.type in _TRISTATE:
-                self._constrain(sym)
+        tristates = [sym for sym in model.symbols.values() if sym.type in TRISTATE_TYPES]
+        self.vars: dict[str, Pair] = {sym.name: self._symbol_vars(sym) for sym in tristates}
+        for sym in tristates:
+            self._constrain(sym)
         for choice in model.choices:
             self._choice([m for m in choice.members if m in self.vars])
         if "MODULES" in self.vars:  # the m semantics above were chosen by it
@@ -102,13 +100,17 @@ class Formula:
     def _ite(self, c: int, a: int, b: int) -> int:
         return self._or(self._and(c, a), self._and(-c, b))
 
+    @staticmethod
+    def _pairwise(op: Callable[[int, int], int], a: Pair, b: Pair) -> Pair:
+        """``op`` on both literals of two values: Kconfig's &/| act on "value >= m" and "value >= y" alike."""
+        return op(a[0], b[0]), op(a[1], b[1])
+
+    def _ite_pair(self, c: int, a: Pair, b: Pair) -> Pair:
+        return self._ite(c, a[0], b[0]), self._ite(c, a[1], b[1])
+
     def _const(self, text: str) -> Pair:
         t = self.true
         return {"y": (t, t), "m": (t, -t)}.get(text, (-t, -t))
-
-    def _bool(self, pair: Pair) -> Pair:
-        """Kconfig turns m into y for bool symbols (and for tristates without MODULES)."""
-        return pair[0], pair[0]
 
     def expr(self, e: Expr | None, default: str = "y") -> Pair:
         if e is None:
@@ -123,10 +125,7 @@ class Formula:
             m, y = self.expr(e[1])
             return -y, -m
         if op in ("&", "|"):
-            (m1, y1), (m2, y2) = self.expr(e[1]), self.expr(e[2])
-            if op == "&":
-                return self._and(m1, m2), self._and(y1, y2)
-            return self._or(m1, m2), self._or(y1, y2)
+            return self._pairwise(self._and if op == "&" else self._or, self.expr(e[1]), self.expr(e[2]))
         return self._compare(op, e[1], e[2])
 
     def _compare(self, op: str, left: Expr, right: Expr) -> Pair:
@@ -172,7 +171,7 @@ class Formula:
         if not isinstance(e, str):
             return None
         sym = self.model.symbols.get(e)
-        if sym is None or sym.type in _TRISTATE or sym.prompts or sym.ranges or sym.choice is not None:
+        if sym is None or sym.type in TRISTATE_TYPES or sym.prompts or sym.ranges or sym.choice is not None:
             return None
         if not sym.defaults or not all(isinstance(value, Const) for value, _c in sym.defaults):
             return None
@@ -188,7 +187,7 @@ class Formula:
             return e.text
         if isinstance(e, str):
             sym = self.model.symbols.get(e)
-            if sym is None or sym.type in _TRISTATE:
+            if sym is None or sym.type in TRISTATE_TYPES:
                 return None
             value = self._baseline.get(PREFIX + e, "")
             return value[1:-1] if value.startswith('"') else value
@@ -198,13 +197,13 @@ class Formula:
         bool_like = sym.type == "bool" or not self._modules
 
         def conv(pair: Pair) -> Pair:
-            return self._bool(pair) if bool_like else pair
+            # Kconfig turns m into y for bool symbols (and for tristates without MODULES).
+            return (pair[0], pair[0]) if bool_like else pair
 
         own = self.vars[sym.name]
         vis: Pair = self._const("n")
         for cond in sym.prompts:
-            m, y = self.expr(cond)
-            vis = (self._or(vis[0], m), self._or(vis[1], y))
+            vis = self._pairwise(self._or, vis, self.expr(cond))
         vis = conv(vis)
         if sym.choice is not None:
             # Visible members are set by the choice (exactly one y); invisible ones stay n.
@@ -216,15 +215,14 @@ class Formula:
         default = self._const("n")
         for value, cond in reversed(sym.defaults):  # the first active default wins
             c = self.expr(cond)
-            v = self.expr(value, "n")
-            active = (self._and(v[0], c[0]), self._and(v[1], c[1]))
-            default = (self._ite(c[0], active[0], default[0]), self._ite(c[0], active[1], default[1]))
+            active = self._pairwise(self._and, self.expr(value, "n"), c)
+            default = self._ite_pair(c[0], active, default)
         with_imp = (self._and(self._or(default[0], imp[0]), dir_dep[0]),
                     self._and(self._or(default[1], imp[1]), dir_dep[1]))
-        unset = (self._ite(imp[0], with_imp[0], default[0]), self._ite(imp[0], with_imp[1], default[1]))
-        user = (self._and(own[0], vis[0]), self._and(own[1], vis[1]))
-        result = (self._ite(vis[0], user[0], unset[0]), self._ite(vis[0], user[1], unset[1]))
-        final = conv((self._or(result[0], rev[0]), self._or(result[1], rev[1])))
+        unset = self._ite_pair(imp[0], with_imp, default)
+        user = self._pairwise(self._and, own, vis)
+        result = self._ite_pair(vis[0], user, unset)
+        final = conv(self._pairwise(self._or, result, rev))
         for a, b in zip(own, final):
             self.clauses += [[-a, b], [a, -b]]
 
@@ -232,20 +230,13 @@ class Formula:
         if not members:
             return
         ys = [self.vars[m][1] for m in members]
-        visible = [self.vars_visible(m) for m in members]
-        anyvis = visible[0]
-        for v in visible[1:]:
-            anyvis = self._or(anyvis, v)
+        anyvis = functools.reduce(self._or, [self.vars_visible(m) for m in members])
         self.clauses.append([-anyvis] + ys)
-        for i in range(len(ys)):
-            for j in range(i + 1, len(ys)):
-                self.clauses.append([-ys[i], -ys[j]])
+        self.clauses += [[-a, -b] for a, b in itertools.combinations(ys, 2)]
 
     def vars_visible(self, name: str) -> int:
-        vis = self._const("n")[0]
-        for cond in self.model.symbols[name].prompts:
-            vis = self._or(vis, self.expr(cond)[0])
-        return vis
+        return functools.reduce(self._or, (self.expr(cond)[0] for cond in self.model.symbols[name].prompts),
+                                self._const("n")[0])
 
 
 def _kconfig_compare(op: str, a: str, b: str) -> bool:
@@ -289,14 +280,10 @@ class FormulaSolver:
         self.calls = 0
         self._base = {name: _tristate_value(formula.baseline_value(name)) for name in formula.vars}
         #: One selector per symbol: assumed, it holds the symbol at its baseline value.
-        self._keep: dict[str, int] = {}
-        next_var = formula.variables + 1
-        for name in sorted(formula.vars):
-            self._keep[name] = next_var
+        self._keep = {name: formula.variables + 1 + i for i, name in enumerate(sorted(formula.vars))}
+        for name, selector in self._keep.items():
             for lit in formula.assumption(name, self._base[name]):
-                self._solver.add_clause([-next_var, lit])
-            next_var += 1
-        self._owner = {var: name for name, var in self._keep.items()}
+                self._solver.add_clause([-selector, lit])
 
     def __enter__(self) -> FormulaSolver:
         return self

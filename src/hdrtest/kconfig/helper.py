@@ -9,6 +9,7 @@ then answers "this .config -> what differs from the reference" in tens of millis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -19,10 +20,10 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
-from hdrtest.toolchain.run import Child, Completed, Stopped, run, spawn
+from hdrtest.toolchain.run import Child, Completed, run, spawn
 
 from .model import Model, ModelError, parse_model
-from .values import Assignments, KconfigError, State, parse_dotconfig, unquote_string
+from .values import Assignments, KconfigError, State, config_line, parse_dotconfig
 
 HELPER_SOURCE = Path(__file__).parent / "helper" / "kconfig-eval.c"
 #: The tree's Kconfig implementation, as scripts/kconfig/Makefile's common-objs lists it.
@@ -40,10 +41,8 @@ def source_fingerprint(root: Path, cc: str) -> str:
     h.update(_BUILD_VERSION.encode() + b"\0" + cc.encode() + b"\0")
     h.update(HELPER_SOURCE.read_bytes())
     kdir = root / "scripts" / "kconfig"
-    inc = root / "scripts" / "include"
     files = sorted(p for p in kdir.iterdir() if p.is_file() and p.suffix in (".c", ".h", ".l", ".y"))
-    if inc.is_dir():
-        files += sorted(p for p in inc.iterdir() if p.is_file() and p.suffix == ".h")
+    files += sorted(p for p in (root / "scripts" / "include").glob("*.h") if p.is_file())
     for path in files:
         h.update(str(path.relative_to(root)).encode() + b"\0")
         h.update(path.read_bytes())
@@ -67,8 +66,8 @@ def build_helper(root: Path, cache_dir: Path, *, cc: str = "cc", timeout: float 
     if os.access(final, os.X_OK):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="build-", dir=final.parent))
-    try:
+    with tempfile.TemporaryDirectory(prefix="build-", dir=final.parent, ignore_cleanup_errors=True) as scratch:
+        work = Path(scratch)
         generated = _generated_sources(kdir, work, timeout)
         sources = [str(HELPER_SOURCE)] + [str(kdir / name) for name in _KCONFIG_SOURCES] + generated
         out = work / "kconfig-eval"
@@ -76,8 +75,6 @@ def build_helper(root: Path, cache_dir: Path, *, cc: str = "cc", timeout: float 
                     "-I", str(root / "scripts" / "include"), *_LINK_FLAGS, "-o", str(out), *sources],
                    cwd=work, timeout=timeout), "cc")
         os.replace(out, final)  # atomic: a concurrent run sees the old state or the whole binary
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return final
 
 
@@ -111,22 +108,11 @@ def edit_dotconfig(text: str, assigns: Assignments, types: Mapping[str, str | No
     is appended: the position matters to conf, where the last choice member read wins.
     """
     for name, value in assigns:
-        line = _assignment_line(name, value, types.get(name))
-        pattern = re.compile(_EXISTING.format(name=re.escape(name)), re.MULTILINE)
-        if pattern.search(text):
-            text = pattern.sub(lambda _m: line, text)
-        else:
+        line = config_line(name, value, types.get(name))
+        text, replaced = re.subn(_EXISTING.format(name=re.escape(name)), lambda _m: line, text, flags=re.MULTILINE)
+        if not replaced:
             text = text + ("" if not text or text.endswith("\n") else "\n") + line + "\n"
     return text
-
-
-def _assignment_line(name: str, value: str, sym_type: str | None) -> str:
-    if value == "n" and sym_type not in ("int", "hex", "string"):
-        return f"# {name} is not set"
-    if sym_type == "string":
-        # scripts/config --set-str escapes double quotes only.
-        return f'{name}="' + unquote_string(value).replace('"', '\\"') + '"'
-    return f"{name}={value}"
 
 
 class Evaluator:
@@ -172,7 +158,7 @@ class Evaluator:
         about, a repeated symbol): then ``evaluate`` the edited text."""
         if any("\n" in value for _name, value in assigns):
             return None
-        request = "SET\n" + "".join(_assignment_line(name, value, types.get(name)) + "\n"
+        request = "SET\n" + "".join(config_line(name, value, types.get(name)) + "\n"
                                      for name, value in assigns) + ".\n"
         with self._lock:
             lines = self._request_text(request)
@@ -226,8 +212,6 @@ class Evaluator:
             raw = self._child.readline(self._timeout)
         except TimeoutError as e:
             raise KconfigError(f"kconfig-eval did not answer within {self._timeout:g} s") from e
-        except Stopped:
-            raise
         if raw is None:
             raise KconfigError(f"kconfig-eval exited: {self._tail()}")
         return raw.decode("utf-8", "replace")
@@ -241,9 +225,7 @@ class Evaluator:
 
 
 def _shut(child: Child, directory: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         child.send(b"QUIT\n")
-    except OSError:
-        pass
     child.close()
     shutil.rmtree(directory, ignore_errors=True)

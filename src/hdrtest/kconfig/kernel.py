@@ -8,12 +8,12 @@ be built, the tree's ``scripts/kconfig/conf --olddefconfig`` on a private copy o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hdrtest.models import OptionSetting
 from hdrtest.store.atomic import write_atomic
-from hdrtest.store.namespaces import KCONFIG, load
+from hdrtest.store.namespaces import KCONFIG, load, witness_stamps
 from hdrtest.toolchain.run import run
 
 from .helper import Evaluator, build_helper, edit_dotconfig
@@ -55,17 +55,10 @@ from .values import (
 _SWITCHES = {"y": "-e", "m": "-m", "n": "-d"}
 
 
-def _tree_witnesses(root: Path) -> dict[str, tuple[float, int] | None]:
+def _tree_witnesses(root: Path) -> dict[str, list[int] | None]:
     """Stamps of the files a misdirected kconfig run would rewrite in the tree."""
-    out: dict[str, tuple[float, int] | None] = {}
-    for rel in (".config", ".config.old", "include/config/auto.conf",
-                "include/generated/autoconf.h", "include/generated/rustc_cfg"):
-        try:
-            st = (root / rel).stat()
-            out[rel] = (st.st_mtime, st.st_size)
-        except FileNotFoundError:
-            out[rel] = None
-    return out
+    return witness_stamps(str(root / rel) for rel in (".config", ".config.old", "include/config/auto.conf",
+                                                       "include/generated/autoconf.h", "include/generated/rustc_cfg"))
 
 
 def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -126,19 +119,15 @@ class KernelConfBackend:
         self.helper_parse_seconds: float | None = None
         self._conf_env = conf_env
         self._index: Mapping[str, SymInfo] | None = None
-        #: Choice id -> its members with a prompt, in name order (built once: a choice symbol's facts are asked
-        #: for in every search step, and a scan of the whole index each time dominated planning a large tree).
-        self._choices: dict[int, tuple[str, ...]] | None = None
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
-        self._memo: dict[tuple[str, str], Resolution | None] = {}
-        #: Flips being evaluated, each with the event its other askers wait on.
-        self._running: dict[tuple[str, str], threading.Event] = {}
+        self._memo: dict[OptionSetting, Resolution | None] = {}
+        #: One lock per flip: a second caller of a flip being evaluated waits for its answer.
+        self._flip_locks: dict[OptionSetting, threading.Lock] = {}
         self._eval_memo: dict[frozenset[Assignment], State] = {}
         #: Wall-clock seconds of each olddefconfig run, for reports and tuning.
         self.timings: list[float] = []
         self._cache_dir = self._workdir / "cache"
-        self._fingerprint: str | None = None
 
     @property
     def concurrent(self) -> bool:
@@ -160,19 +149,15 @@ class KernelConfBackend:
         overlap the run's scanning.  A warm run asks the disk, and never needs the helper."""
         if self.mode != "helper" or self._evaluator is not None or self._warming is not None:
             return
-        try:
+        with contextlib.suppress(OSError):
             if any(self._cache_dir.glob("*.json")):
                 return
-        except OSError:
-            pass
         self._warming = threading.Thread(target=self._warm, name="kconfig-eval-start")
         self._warming.start()
 
     def _warm(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the first evaluation meets the problem again, and reports it
             self._helper()
-        except Exception:  # noqa: BLE001 - the first evaluation meets the problem again, and reports it
-            pass
 
     def close(self) -> None:
         """Stop the helper, if one runs (it also stops when the backend is collected or hdrtest exits)."""
@@ -205,31 +190,17 @@ class KernelConfBackend:
         a second caller of the same flip waits for the first one's answer."""
         name = macro_name(option)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
-        key = (requested.name, requested.value)
-        while True:
-            with self._lock:
-                if key in self._memo:
-                    return self._memo[key]
-                running = self._running.get(key)
-                if running is None:
-                    running = self._running[key] = threading.Event()
-                    break
-            running.wait()  # the evaluating thread may fail: then this one tries for itself
-        try:
-            stored = load(self._cache_path(requested), functools.partial(_stored_flip, requested))
-            if stored is not None:
-                (cached,) = stored
-            else:
-                cached = self._resolve(requested) if self.known(name) else None
-                write_atomic(self._cache_path(requested),
-                             json.dumps(None if cached is None else dataclasses.asdict(cached)).encode())
-            with self._lock:
-                self._memo[key] = cached
-            return cached
-        finally:
-            with self._lock:
-                del self._running[key]
-            running.set()
+        with self._lock:
+            flip_lock = self._flip_locks.setdefault(requested, threading.Lock())
+        with flip_lock:  # when the first caller failed, the one waiting tries for itself
+            if requested not in self._memo:
+                stored = load(self._cache_path(requested), functools.partial(_stored_flip, requested))
+                if stored is None:
+                    stored = (self._resolve(requested) if self.known(name) else None,)
+                    write_atomic(self._cache_path(requested),
+                                 json.dumps(None if stored[0] is None else dataclasses.asdict(stored[0])).encode())
+                self._memo[requested] = stored[0]
+            return self._memo[requested]
 
     # -- index
 
@@ -240,25 +211,26 @@ class KernelConfBackend:
                     self._index = self._load_tree_index()
         return self._index.get(symbol_name(option))
 
-    def _choice_members(self, index: Mapping[str, SymInfo]) -> dict[int, tuple[str, ...]]:
-        if self._choices is None:
-            members: dict[int, list[str]] = {}
-            for other, other_info in sorted(index.items()):
-                if other_info.choice is not None and other_info.prompt:
-                    members.setdefault(other_info.choice, []).append(macro_name(other))
-            self._choices = {choice: tuple(names) for choice, names in members.items()}
-        return self._choices
+    @functools.cached_property
+    def _choices(self) -> dict[int, tuple[str, ...]]:
+        """Choice id -> its members with a prompt, in name order (built once, from the loaded index: a choice
+        symbol's facts are asked for in every search step, and a scan of the whole index each time dominated
+        planning a large tree)."""
+        members: dict[int, list[str]] = {}
+        for other, other_info in sorted((self._index or {}).items()):
+            if other_info.choice is not None and other_info.prompt:
+                members.setdefault(other_info.choice, []).append(macro_name(other))
+        return {choice: tuple(names) for choice, names in members.items()}
 
-    def _tree_index_path(self) -> Path | None:
-        if self._fingerprint is None:
-            self._fingerprint = kconfig_fingerprint(self._root)
-        if not self._fingerprint:
-            return None  # no record of which Kconfig files there are: nothing to key a cache by
-        return self._cache_dir / f"tree-{KCONFIG.key(TREE_INDEX_VERSION, str(self._root), self._fingerprint)}.pickle"
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        return kconfig_fingerprint(self._root)
 
     def _load_tree_index(self) -> Mapping[str, SymInfo]:
-        """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files)."""
-        path = self._tree_index_path()
+        """``scan_kconfig_tree``, kept on disk under the Kconfig fingerprint (a scan reads ~1,800 files); without
+        one (no record of which Kconfig files there are) there is nothing to key a cache by."""
+        key = KCONFIG.key(TREE_INDEX_VERSION, str(self._root), self._fingerprint) if self._fingerprint else None
+        path = self._cache_dir / f"tree-{key}.pickle" if key else None
         stored = load(path, decode_tree_index)
         if stored is not None:
             return stored
@@ -270,8 +242,6 @@ class KernelConfBackend:
     # -- disk cache
 
     def _cache_path(self, requested: OptionSetting) -> Path:
-        if self._fingerprint is None:
-            self._fingerprint = kconfig_fingerprint(self._root)
         key = KCONFIG.key(str(self._root), self._config_bytes, self._fingerprint, self.mode, str(requested))
         return self._cache_dir / f"{key}.json"
 
@@ -283,21 +253,22 @@ class KernelConfBackend:
             # A .config the build has used is already olddefconfig's fixed point (syncconfig
             # rewrites it otherwise), so the baseline needs no run.
             return self._baseline
-        if key in self._eval_memo:
-            return self._eval_memo[key]
-        if self.mode == "helper":
-            state = self._evaluate_with_helper(assigns)
-            if state is not None:
-                self._eval_memo[key] = state
-                return state
+        if key not in self._eval_memo:
+            state = self._evaluate_with_helper(assigns) if self.mode == "helper" else None
+            self._eval_memo[key] = state if state is not None else self._olddefconfig(assigns)
+        return self._eval_memo[key]
+
+    def _olddefconfig(self, assigns: Assignments) -> State:
+        """What the tree's conf (or make) olddefconfig makes of the .config edited by ``assigns``, run in a
+        private directory."""
         (self._workdir / "kconfig").mkdir(parents=True, exist_ok=True)
-        private = Path(tempfile.mkdtemp(prefix="eval-", dir=self._workdir / "kconfig"))
-        try:
+        with tempfile.TemporaryDirectory(prefix="eval-", dir=self._workdir / "kconfig",
+                                         ignore_cleanup_errors=True) as scratch:
+            private = Path(scratch)
             cfg = private / ".config"
             cfg.write_bytes(self._config_bytes)
-            if assigns:
-                self._run(["bash", str(self._root / "scripts" / "config"), "--file", str(cfg),
-                           "--keep-case", *self._config_args(assigns)], private, {})
+            self._run(["bash", str(self._root / "scripts" / "config"), "--file", str(cfg),
+                       "--keep-case", *self._config_args(assigns)], private, {})
             before = _tree_witnesses(self._root)
             # conf creates auto.conf/autoconf.h/rustc_cfg when they are missing: point them
             # at the private directory so a configured but unprepared tree stays untouched.
@@ -316,11 +287,7 @@ class KernelConfBackend:
             self.timings.append(time.monotonic() - started)
             if _tree_witnesses(self._root) != before:
                 raise KconfigError(f"olddefconfig wrote into {self._root}; refusing to go on")
-            state = parse_dotconfig(cfg.read_text(encoding="utf-8", errors="replace"))
-        finally:
-            shutil.rmtree(private, ignore_errors=True)
-        self._eval_memo[key] = state
-        return state
+            return parse_dotconfig(cfg.read_text(encoding="utf-8", errors="replace"))
 
     def _evaluate_with_helper(self, assigns: Assignments) -> State | None:
         """The state from kconfig-eval, or None after switching to the fallback (with a note)."""
@@ -398,8 +365,8 @@ class KernelConfBackend:
         selectors = tuple((macro_name(s), kind, TRI.get(state.get(macro_name(s), "n"), 0))
                           for s, kind in sorted(info.selected_by))
         choice: tuple[str, ...] = ()
-        if info.choice is not None and self._index is not None:
-            choice = tuple(other for other in self._choice_members(self._index).get(info.choice, ()) if other != name)
+        if info.choice is not None:
+            choice = tuple(other for other in self._choices.get(info.choice, ()) if other != name)
         # A line scan cannot evaluate prompt conditions: a prompt counts as visible.
         return SymbolFacts(type=info.type, prompt=info.prompt, visible=info.prompt, selectors=selectors,
                            depends=tuple(macro_name(d) for d in sorted(info.depends)), choice_alternatives=choice)

@@ -51,7 +51,7 @@ class KconfiglibBackend:
         self._klib: Any = kconfiglib
         self._root = root.resolve()
         self._config = config.resolve()
-        kpath = kconfig if kconfig.is_absolute() else self._root / kconfig
+        kpath = self._root / kconfig  # an absolute path stays itself
         try:
             with _srctree(self._root):
                 self._kconf: Any = kconfiglib.Kconfig(
@@ -61,7 +61,7 @@ class KconfiglibBackend:
         self._lock = threading.Lock()
         self._reload()
         self._baseline = self._snapshot()
-        self._cache: dict[tuple[str, str], Resolution | None] = {}
+        self._cache: dict[OptionSetting, Resolution | None] = {}
 
     # -- protocol
 
@@ -73,19 +73,16 @@ class KconfiglibBackend:
 
     def symbol_type(self, option: str) -> str | None:
         sym = self._sym(option)
-        if sym is None:
-            return None
-        return str(self._klib.TYPE_TO_STR[sym.orig_type])
+        return None if sym is None else str(self._klib.TYPE_TO_STR[sym.orig_type])
 
     def flip(self, option: str, value: str) -> Resolution | None:
         name = macro_name(option)
         sym = self._sym(name)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
-        key = (requested.name, requested.value)
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = None if sym is None else self._resolve(sym, requested)
-            return self._cache[key]
+            if requested not in self._cache:
+                self._cache[requested] = None if sym is None else self._resolve(sym, requested)
+            return self._cache[requested]
 
     # -- internals
 
@@ -140,18 +137,13 @@ class KconfiglibBackend:
         klib = self._klib
         prompt = self._has_prompt(sym)
         visible = prompt and bool(sym.visibility)
-        selectors = [(self._selector(t), "select", int(klib.expr_value(t)))
-                     for t in klib.split_expr(sym.rev_dep, klib.OR)]
-        selectors += [(self._selector(t), "imply", int(klib.expr_value(t)))
-                      for t in klib.split_expr(sym.weak_rev_dep, klib.OR)]
-        defaults: list[str] = []
-        for default, cond in sym.defaults:
-            if klib.expr_value(cond):
-                defaults = self._names_in(default) + self._names_in(cond)
-                break
-        choice: list[str] = []
-        if sym.choice is not None:
-            choice = [self._name(other) for other in sym.choice.syms if other is not sym and other.visibility]
+        selectors = [(self._selector(t), kind, int(klib.expr_value(t)))
+                     for kind, rev_dep in (("select", sym.rev_dep), ("imply", sym.weak_rev_dep))
+                     for t in klib.split_expr(rev_dep, klib.OR)]
+        active = next(((default, cond) for default, cond in sym.defaults if klib.expr_value(cond)), None)
+        defaults = [] if active is None else self._names_in(active[0]) + self._names_in(active[1])
+        others = sym.choice.syms if sym.choice is not None else ()
+        choice = [self._name(other) for other in others if other is not sym and other.visibility]
         return SymbolFacts(
             type=str(klib.TYPE_TO_STR[sym.orig_type]), prompt=prompt, visible=visible,
             selectors=tuple(selectors), depends=tuple(self._names_in(sym.direct_dep)),

@@ -68,10 +68,6 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
 _BINARY = {"&", "|", "=", "!=", "<", "<=", ">", ">="}
 
 
-def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
-
-
 def parse_expr(items: list[str], pos: int = 0) -> tuple[Expr | None, int]:
     """One prefix expression from ``items[pos:]``; returns it and the position after it."""
     if pos >= len(items):
@@ -98,7 +94,7 @@ def parse_expr(items: list[str], pos: int = 0) -> tuple[Expr | None, int]:
 
 
 def _exprs(text: str, count: int) -> list[Expr | None]:
-    items = tokens(text)
+    items = _TOKEN.findall(text)
     out: list[Expr | None] = []
     pos = 0
     for _ in range(count):

@@ -47,8 +47,8 @@ def _strip_comment(line: str) -> str:
     return line
 
 
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(indent, line)`` with continuations joined and help texts dropped."""
+def _logical_lines(text: str) -> Iterator[str]:
+    """The lines with continuations joined, comments and help texts dropped."""
     raw = text.expandtabs(8).splitlines()
     i = 0
     while i < len(raw):
@@ -72,7 +72,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
                         j += 1
                     i = j
             continue
-        yield indent, _strip_comment(stripped).strip()
+        yield _strip_comment(stripped).strip()
 
 
 _ENDS = {"endif": "if", "endmenu": "menu", "endchoice": "choice"}
@@ -104,8 +104,7 @@ class _FileScan:
             return
         self.current_name = rest.split()[0]
         self.current = self.index.setdefault(self.current_name, SymInfo())
-        for deps in self.block_deps:
-            self.current.depends |= deps
+        self.current.depends.update(*self.block_deps)
         if self.choice_id is not None:
             self.current.choice = self.choice_id
         self.pending_menu = None
@@ -168,7 +167,7 @@ def scan_kconfig_text(text: str, index: dict[str, SymInfo], choice_base: int = 0
     choice membership.  ``if``/``menu`` dependencies are attached to the symbols inside.
     """
     scan = _FileScan(index, choice_base)
-    for _indent, line in _logical_lines(text):
+    for line in _logical_lines(text):
         if line:
             word, _, rest = line.partition(" ")
             scan.line(word, rest.strip())
@@ -244,12 +243,7 @@ def kconfig_env_from_cmd(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return {}
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _CMD_ENV.match(line)
-        if m:
-            env[m.group(1)] = m.group(2)
-    return env
+    return {m.group(1): m.group(2) for m in map(_CMD_ENV.match, text.splitlines()) if m}
 
 
 def kconfig_fingerprint(root: Path) -> str:

@@ -8,6 +8,7 @@ evaluation's read-back, never from what was asked for.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,11 +34,6 @@ MAX_DEPTH = 3
 MAX_EVALS_KCONFIGLIB = 200
 MAX_EVALS_HELPER = 100
 MAX_EVALS_KERNEL = 10
-
-def lowered(want: str, sym_type: str | None) -> str:
-    """Value to give a selector so that it selects at most ``want``."""
-    return "m" if want == "m" and sym_type == "tristate" else "n"
-
 
 def raised(want: str, sym_type: str | None) -> str:
     """Value to give a dependency so that it allows ``want``."""
@@ -196,7 +192,7 @@ def lower(model: SymbolModel, name: str, want: str, state: State, assigned: set[
     if facts is None:
         return []
     if facts.visible and name not in assigned:
-        return [((name, lowered(want, facts.type)),)]
+        return [((name, "m" if want == "m" and facts.type == "tristate" else "n"),)]  # at most ``want``
     if depth >= MAX_DEPTH:
         return []
     level = TRI[want]
@@ -204,14 +200,9 @@ def lower(model: SymbolModel, name: str, want: str, state: State, assigned: set[
     # Every active select (and, for a symbol a user cannot set, imply) must go.
     active = list(dict.fromkeys(sel for sel, kind, value in facts.selectors
                                 if value > level and (kind == "select" or not facts.visible)))
-    parts: list[Assignments] = []
-    for sel in active:
-        sub = lower(model, sel, want, state, assigned, depth + 1) if sel is not None else []
-        if not sub:
-            parts = []
-            break
-        parts.append(sub[0])
-    if parts:
+    subs = (lower(model, sel, want, state, assigned, depth + 1) if sel is not None else [] for sel in active)
+    parts = [sub[0] for sub in itertools.takewhile(bool, subs)]  # stops at the first selector it cannot lower
+    if active and len(parts) == len(active):
         alts.append(merge(parts))
     # Or cut a dependency, or what its default follows.
     for dep in facts.depends:

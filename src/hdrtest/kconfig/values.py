@@ -52,15 +52,22 @@ class Resolution:
         set_names = {v.name for v in self.via}
         return tuple(OptionSetting(n, new) for n, _old, new in self.changed if n not in set_names)
 
-    def to_variant(self, name: str, reason: str = "") -> Variant:
-        return Variant(
-            name=name,
-            changes=self.via or (self.requested,),
-            implied=self.implied,
-            defines=self.defines,
-            reason=reason,
-            config_lines=self.config_lines,
-        )
+
+def combine(resolutions: Sequence[Resolution], reason: str, name: str | None = None) -> Variant:
+    """The variant of several flips at once: their macro changes merged, later ones winning; named by the
+    settings hdrtest made unless ``name`` is given."""
+    defines: dict[str, str | None] = {}
+    changes: list[OptionSetting] = []
+    implied: list[OptionSetting] = []
+    lines: list[str] = []
+    for res in resolutions:
+        defines.update(dict(res.defines))
+        changes.extend(res.via or (res.requested,))
+        implied.extend(res.implied)
+        lines.extend(res.config_lines)
+    return Variant(name=",".join(str(c) for c in changes) if name is None else name, changes=tuple(changes),
+                   implied=tuple(dict.fromkeys(implied)), defines=tuple(defines.items()), reason=reason,
+                   config_lines=tuple(dict.fromkeys(lines)))
 
 
 class KconfigBackend(Protocol):
@@ -108,39 +115,30 @@ def normalize_value(value: str, sym_type: str | None) -> str:
     return value
 
 
-def config_line(name: str, value: str) -> str:
-    """One ``.config`` line setting ``name`` (with prefix) to ``value``."""
-    if value == "n":
+def config_line(name: str, value: str, sym_type: str | None = None) -> str:
+    """One ``.config`` line setting ``name`` (with prefix) to ``value``, as ``scripts/config`` writes it for a
+    symbol of ``sym_type`` (None: as a bool/tristate when the value is n, else as written)."""
+    if value == "n" and sym_type not in ("int", "hex", "string"):
         return f"# {name} is not set"
+    if sym_type == "string":
+        # scripts/config --set-str escapes double quotes only.
+        return f'{name}="' + unquote_string(value).replace('"', '\\"') + '"'
     return f"{name}={value}"
 
 
-_CONFIG_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
-_CONFIG_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+_CONFIG_LINE = re.compile(r"^(?:(?P<name>CONFIG_[A-Za-z0-9_]+)=(?P<value>.*)|# (?P<unset>CONFIG_[A-Za-z0-9_]+) is not set)$")
 
 
 def parse_dotconfig(text: str) -> dict[str, str]:
     """``.config`` text -> ``{CONFIG_NAME: value}`` ("is not set" -> ``"n"``)."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _CONFIG_SET.match(line)
-        if m:
-            values[m.group(1)] = m.group(2)
-            continue
-        m = _CONFIG_UNSET.match(line)
-        if m:
-            values[m.group(1)] = "n"
-    return values
+    matches = filter(None, map(_CONFIG_LINE.match, text.splitlines()))
+    return {m["name"] or m["unset"]: "n" if m["unset"] else m["value"] for m in matches}
 
 
 def diff_states(before: State, after: State) -> tuple[tuple[str, str, str], ...]:
     """Symbols whose value differs; a name missing on one side counts as ``"n"``."""
-    out = []
-    for name in sorted(set(before) | set(after)):
-        old, new = before.get(name, "n"), after.get(name, "n")
-        if old != new:
-            out.append((name, old, new))
-    return tuple(out)
+    pairs = ((name, before.get(name, "n"), after.get(name, "n")) for name in sorted(set(before) | set(after)))
+    return tuple((name, old, new) for name, old, new in pairs if old != new)
 
 
 def _c_literal(value: str, sym_type: str | None) -> str:
@@ -165,12 +163,7 @@ def defines_for_changes(
         sym_type = types.get(name)
         module = name + "_MODULE"
         if sym_type in TRISTATE_TYPES or (sym_type is None and new in TRI):
-            if new == "y":
-                out += [(name, "1"), (module, None)]
-            elif new == "m":
-                out += [(name, None), (module, "1")]
-            else:
-                out += [(name, None), (module, None)]
+            out += [(name, "1" if new == "y" else None), (module, "1" if new == "m" else None)]
         elif new == "n":
             out.append((name, None))
         else:
@@ -198,17 +191,7 @@ def plain_flip(option: str, value: str) -> Resolution:
     The old value is unknown here, so ``changed`` records it as ``"?"``.
     """
     value = value.strip()
-    defines: tuple[tuple[str, str | None], ...]
-    if value == "y":
-        defines = ((option, "1"),)
-    elif value == "n":
-        defines = ((option, None),)
-    elif value == "m":
-        defines = ((option, None), (option + "_MODULE", "1"))
-    else:
-        defines = ((option, value),)
-    setting = OptionSetting(option, value)
-    return Resolution(
-        requested=setting, achieved=True, via=(), changed=((option, "?", value),),
-        config_lines=(), defines=defines,
-    )
+    defines = {"y": ((option, "1"),), "n": ((option, None),),
+               "m": ((option, None), (option + "_MODULE", "1"))}.get(value, ((option, value),))
+    return Resolution(requested=OptionSetting(option, value), achieved=True, changed=((option, "?", value),),
+                      defines=defines)
