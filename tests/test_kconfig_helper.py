@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hdrtest.kconfig import KernelConfBackend, parse_dotconfig
+from hdrtest.kconfig import KconfigError, KernelConfBackend, parse_dotconfig
 from hdrtest.kconfig.helper import build_helper, edit_dotconfig
 from hdrtest.kconfig.scan import scan_kconfig_tree
 from hdrtest.toolchain import run as runner
@@ -212,6 +212,17 @@ def test_helper_is_built_once_per_source_fingerprint(toy: Path, tmp_path: Path) 
         f.write("\n/* edited */\n")
     second = build_helper(toy, tmp_path / "bin")
     assert second != first and second.is_file()
+
+
+def test_a_helper_whose_compiler_is_missing_is_a_kconfig_error_naming_it(tmp_path: Path) -> None:
+    """No ``cc`` on the machine is one more reason the helper cannot be built: the backend falls back to conf on
+    ``KconfigError``, so the missing compiler must not escape as an OSError that ends the run."""
+    kdir = tmp_path / "tree" / "scripts" / "kconfig"
+    kdir.mkdir(parents=True)
+    for name in ("lexer.lex.c", "parser.tab.c", "parser.tab.h", "confdata.c", "expr.c"):
+        (kdir / name).write_text("/* generated */\n")
+    with pytest.raises(KconfigError, match="cannot run /nonexistent/cc"):
+        build_helper(tmp_path / "tree", tmp_path / "bin", cc="/nonexistent/cc")
 
 
 @pytest.mark.linux

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
-from hdrtest.toolchain.run import Child, Completed, run, spawn
+from hdrtest.toolchain.run import Child, run, spawn
 
 from .model import Model, ModelError, parse_model
 from .values import Assignments, KconfigError, State, config_line, parse_dotconfig
@@ -71,9 +71,8 @@ def build_helper(root: Path, cache_dir: Path, *, cc: str = "cc", timeout: float 
         generated = _generated_sources(kdir, work, timeout)
         sources = [str(HELPER_SOURCE)] + [str(kdir / name) for name in _KCONFIG_SOURCES] + generated
         out = work / "kconfig-eval"
-        _check(run([cc, "-O2", "-std=gnu11", "-w", "-I", str(work), "-I", str(kdir),
-                    "-I", str(root / "scripts" / "include"), *_LINK_FLAGS, "-o", str(out), *sources],
-                   cwd=work, timeout=timeout), "cc")
+        _step([cc, "-O2", "-std=gnu11", "-w", "-I", str(work), "-I", str(kdir),
+               "-I", str(root / "scripts" / "include"), *_LINK_FLAGS, "-o", str(out), *sources], work, timeout)
         os.replace(out, final)  # atomic: a concurrent run sees the old state or the whole binary
     return final
 
@@ -85,14 +84,19 @@ def _generated_sources(kdir: Path, work: Path, timeout: float) -> list[str]:
     for tool in ("flex", "bison"):
         if shutil.which(tool) is None:
             raise KconfigError(f"{kdir}: no generated lexer/parser and no {tool} to make them")
-    _check(run(["bison", "-o", str(work / "parser.tab.c"), f"--defines={work / 'parser.tab.h'}",
-                str(kdir / "parser.y")], cwd=work, timeout=timeout), "bison")
-    _check(run(["flex", "-o", str(work / "lexer.lex.c"), str(kdir / "lexer.l")], cwd=work, timeout=timeout),
-           "flex")
+    _step(["bison", "-o", str(work / "parser.tab.c"), f"--defines={work / 'parser.tab.h'}", str(kdir / "parser.y")],
+          work, timeout)
+    _step(["flex", "-o", str(work / "lexer.lex.c"), str(kdir / "lexer.l")], work, timeout)
     return [str(work / "lexer.lex.c"), str(work / "parser.tab.c")]
 
 
-def _check(proc: Completed, what: str) -> None:
+def _step(argv: list[str], cwd: Path, timeout: float) -> None:
+    """One build step; a tool that cannot start (no ``cc``) is a reason to fall back to conf, like one that fails."""
+    what = Path(argv[0]).name
+    try:
+        proc = run(argv, cwd=cwd, timeout=timeout)
+    except OSError as exc:
+        raise KconfigError(f"{what} failed building kconfig-eval: cannot run {argv[0]}: {exc.strerror or exc}") from exc
     if proc.returncode != 0:
         first = next((line for line in proc.err.splitlines() if "error" in line), proc.err.strip())
         raise KconfigError(f"{what} failed building kconfig-eval: {first[:300] or 'timed out'}")
