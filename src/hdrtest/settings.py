@@ -91,7 +91,8 @@ _SCALARS: dict[str, tuple[type, ...]] = {
                                  "kconfig_config", "cache_dir", "changed_since", "executor", "scheduler")},
 }
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-_CHOICES = {"mode": ("auto", "syntax", "asm"), "executor": ("local", "dask")}
+#: Settings that name one of a fixed set (the command line offers the same choices).
+CHOICES = {"mode": ("auto", "syntax", "asm"), "executor": ("local", "dask")}
 
 
 def _read_toml(path: Path) -> dict[str, Any] | None:
@@ -206,7 +207,7 @@ def check_values(settings: Settings, origin: dict[str, object]) -> None:
         fail("jobs", "jobs must be positive (0 = all cores)")
     if settings.max_errors < 0:
         fail("max_errors", "max-errors must be 0 (all) or more")
-    for key, choices in _CHOICES.items():
+    for key, choices in CHOICES.items():
         if getattr(settings, key) not in choices:
             fail(key, f"{key} must be one of {', '.join(choices)}, not {getattr(settings, key)!r}")
     try:

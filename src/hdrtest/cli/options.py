@@ -1,7 +1,6 @@
 """What a subcommand runs with, parsed and checked before any work starts.
 
-Command-line strings that name one of a fixed set (report formats, compile modes, executors,
-cache actions) become enums here, so the subcommands compare members, not spellings.
+Report formats become an enum here, so the subcommands compare members, not spellings.
 """
 
 from __future__ import annotations
@@ -28,28 +27,6 @@ class ReportFormat(str, Enum):
     CODECLIMATE = "codeclimate"
 
 
-class Mode(str, Enum):
-    AUTO = "auto"
-    SYNTAX = "syntax"
-    ASM = "asm"
-
-
-class ExecutorKind(str, Enum):
-    LOCAL = "local"
-    DASK = "dask"
-
-
-class CacheAction(str, Enum):
-    STATS = "stats"
-    CLEAR = "clear"
-    PRUNE = "prune"
-
-
-def values(kind: type[Enum]) -> list[str]:
-    """The command-line spellings of an enum, for argparse ``choices``."""
-    return [member.value for member in kind]
-
-
 @dataclass(frozen=True)
 class Output:
     """One report: the format and where it goes (None or "-": stdout)."""
@@ -60,13 +37,10 @@ class Output:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A checked run: the merged settings with their enum-valued fields typed, and the reports to write."""
+    """A checked run: the merged settings and the reports to write."""
 
     settings: Settings
     paths: list[str]
-    mode: Mode
-    executor: ExecutorKind
-    strategy: Strategy
     outputs: list[Output]
     quiet: bool
 
@@ -165,8 +139,9 @@ def extra_reports(args: argparse.Namespace, allowed: Collection[str] | None = No
     return outputs
 
 
-def run_config(args: argparse.Namespace, settings: Settings, outputs: list[Output]) -> RunConfig:
-    """The typed run; the settings were validated when merged, the variant strategy is parsed here."""
-    strategy = Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
-    return RunConfig(settings=settings, paths=list(args.paths), mode=Mode(settings.mode),
-                     executor=ExecutorKind(settings.executor), strategy=strategy, outputs=outputs, quiet=args.quiet)
+def run_config(args: argparse.Namespace, outputs: list[Output]) -> RunConfig:
+    """The checked run: the settings are validated when merged (``settings_from_args``)."""
+    settings = settings_from_args(args)
+    # Parsed here only to refuse a bad --variants before any work (planning parses it again).
+    Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
+    return RunConfig(settings=settings, paths=list(args.paths), outputs=outputs, quiet=args.quiet)

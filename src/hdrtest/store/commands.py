@@ -16,6 +16,9 @@ from .location import cache_path
 from .results import ResultCache, context_for
 from .sizes import format_size, parse_size
 
+#: What ``hdrtest cache`` does (argparse's choices refuse anything else).
+ACTIONS = ("stats", "clear", "prune")
+
 
 def open_cache(settings: Settings, warn: Callable[[str], None] | None = None) -> ResultCache | None:
     """The run's result cache, or None with ``--no-cache`` or when it cannot be opened (a warning says why)."""
