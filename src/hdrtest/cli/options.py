@@ -60,36 +60,19 @@ def _cflags(args: argparse.Namespace) -> list[str]:
     return flags
 
 
-def _absolute(path: str | None) -> str | None:
-    return os.path.abspath(path) if path else None
+#: Options that override the setting of the same name as they are given.
+_AS_GIVEN = ("root", "cc", "cxx", "jobs", "timeout", "max_errors", "check_guard", "mode", "no_cache", "closure_analysis",
+             "executor", "variants", "seed", "option_pattern", "options", "changed_since")
+#: Options naming a file or directory: made absolute against the working directory, not the settings' root.
+_PATHS = ("compile_commands", "cache_dir", "kconfig", "kconfig_config")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The settings file merged with the command line (the command line wins)."""
-    overrides: dict[str, Any] = {
-        "root": args.root,
-        "compile_commands": _absolute(args.compile_commands),
-        "cc": args.cc,
-        "cxx": args.cxx,
-        "jobs": args.jobs,
-        "timeout": args.timeout,
-        "max_errors": args.max_errors,
-        "check_guard": args.check_guard,
-        "mode": args.mode,
-        "cache_dir": _absolute(args.cache_dir),
-        "no_cache": args.no_cache,
-        "closure_analysis": args.closure_analysis,
-        "executor": args.executor,
-        "scheduler": args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER"),
-        "variants": args.variants,
-        "seed": args.seed,
-        "option_pattern": args.option_pattern,
-        "options": args.options,
-        "kconfig": _absolute(args.kconfig),
-        "kconfig_config": _absolute(args.kconfig_config),
-        "changed_since": args.changed_since,
-        "preludes": [os.path.abspath(p) for p in args.prelude],
-    }
+    overrides: dict[str, Any] = {name: getattr(args, name) for name in _AS_GIVEN}
+    overrides.update({name: os.path.abspath(getattr(args, name)) for name in _PATHS if getattr(args, name)})
+    overrides["scheduler"] = args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER")
+    overrides["preludes"] = [os.path.abspath(p) for p in args.prelude]
     if args.lang:
         overrides["languages"] = parse_languages(args.lang)
     settings = load_settings(list(args.paths), overrides)
