@@ -206,12 +206,10 @@ class Database:
             self._db = self._connected()
             return True
 
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
+    def _migrate(self, db: sqlite3.Connection) -> None:
         if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA:
             return
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write(db):
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:  # another run may have done it
                 for table in _DROP:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -219,21 +217,19 @@ class Database:
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taken at once so concurrent writers queue instead of deadlocking."""
-        self._db.execute("BEGIN IMMEDIATE")
+    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (on ``db``, default the open one), taken at once so concurrent writers queue
+        instead of deadlocking."""
+        db = db or self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-            self._db.execute("COMMIT")
+            yield db
+            db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             # Ids learnt inside the transaction are gone with it; another run may hand them out.
             self._forget_ids()
             raise
