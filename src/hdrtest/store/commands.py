@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..errors import UsageError
@@ -36,15 +35,9 @@ def open_cache(settings: Settings) -> ResultCache | None:
     return cache
 
 
-@contextmanager
-def command_cache(settings: Settings) -> Iterator[ResultCache | None]:
-    """``open_cache`` for the length of a command, closed on every way out."""
-    cache = open_cache(settings)
-    try:
-        yield cache
-    finally:
-        if cache is not None:
-            cache.close()
+def command_cache(settings: Settings) -> ResultCache | nullcontext[None]:
+    """``open_cache`` for a ``with`` block (the cache closes on every way out), which gives None without one."""
+    return open_cache(settings) or nullcontext()
 
 
 def cache_command(action: str, settings: Settings, *, max_size: str | None = None, as_json: bool = False) -> str:
