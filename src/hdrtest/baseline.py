@@ -83,9 +83,8 @@ def fingerprint(*parts: str) -> str:
 
 @dataclass
 class BaselineEntry:
-    header: str
-    language: str
-    variant: str
+    """A failed result, under its ``ResultKey``."""
+
     status: str
     errors: Counter[ErrorKey]
 
@@ -105,37 +104,30 @@ def from_report(report: CheckReport) -> Baseline:
     ensure_classified(report.failures)
     for result in report.failures:
         key = result_key(result)
-        entry = entries.get(key)
-        if entry is None:
-            entries[key] = BaselineEntry(key[0], key[1], key[2], result.status.value, error_keys(result))
-        else:  # the same job planned twice: keep the larger multiset
-            entry.errors |= error_keys(result)
+        if key in entries:  # the same job planned twice: keep the larger multiset
+            entries[key].errors |= error_keys(result)
+        else:
+            entries[key] = BaselineEntry(result.status.value, error_keys(result))
     return Baseline(entries)
 
 
 def to_dict(baseline: Baseline) -> dict[str, Any]:
-    items = []
-    for key in sorted(baseline.entries):
-        entry = baseline.entries[key]
-        errors = [{"category": cat, "message": msg, "count": count}
-                  for (cat, msg), count in sorted(entry.errors.items())]
-        items.append({"header": entry.header, "language": entry.language, "variant": entry.variant,
-                      "status": entry.status, "errors": errors})
+    items = [{"header": header, "language": language, "variant": variant, "status": entry.status,
+              "errors": [{"category": cat, "message": msg, "count": count}
+                         for (cat, msg), count in sorted(entry.errors.items())]}
+             for (header, language, variant), entry in sorted(baseline.entries.items())]
     return {"version": VERSION, "tool": {"name": "hdrtest", "version": __version__}, "failures": items}
 
 
-def write(report: CheckReport, path: Path | str) -> Baseline:
+def write(report: CheckReport, path: Path | str) -> None:
     """Record the report's failures in ``path`` (sorted, so the file diffs well in review)."""
-    baseline = from_report(report)
     target = Path(path)
-    text = json.dumps(to_dict(baseline), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    text = json.dumps(to_dict(from_report(report)), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write baseline: {exc.strerror}", path=target) from None
-    baseline.path = target
-    return baseline
 
 
 def _bad(path: Path, what: str) -> UsageError:
@@ -143,7 +135,7 @@ def _bad(path: Path, what: str) -> UsageError:
                       hint="write one with 'hdrtest check --write-baseline FILE'")
 
 
-def _parse_entry(item: Any, path: Path) -> BaselineEntry:
+def _parse_entry(item: Any, path: Path) -> tuple[ResultKey, BaselineEntry]:
     if not isinstance(item, dict):
         raise _bad(path, "each failure must be an object")
     names = ("header", "language", "variant", "status")
@@ -159,7 +151,7 @@ def _parse_entry(item: Any, path: Path) -> BaselineEntry:
             raise _bad(path, "an error's count must be a positive integer")
         # Normalized again: a hand-edited file may carry raw line numbers.
         errors[(error["category"], normalize_message(error["message"]))] += count
-    return BaselineEntry(item["header"], item["language"], item["variant"], item["status"], errors)
+    return (item["header"], item["language"], item["variant"]), BaselineEntry(item["status"], errors)
 
 
 def load(path: Path | str) -> Baseline:
@@ -183,8 +175,7 @@ def load(path: Path | str) -> Baseline:
         raise _bad(source, "no failures list")
     entries: dict[ResultKey, BaselineEntry] = {}
     for item in failures:
-        entry = _parse_entry(item, source)
-        key = (entry.header, entry.language, entry.variant)
+        key, entry = _parse_entry(item, source)
         if key in entries:
             entries[key].errors += entry.errors
         else:

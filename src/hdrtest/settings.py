@@ -82,16 +82,14 @@ _SETTINGS_NAMES = ("hdrtest.toml", "pyproject.toml")
 _KEY_ALIASES = {"lang": "languages", "prelude": "preludes"}
 
 
-#: Settings that hold one value, by the Python type a TOML value must have.  ``bool`` is
-#: checked before ``int`` because TOML's ``true`` is a Python int too.
-_SCALARS: dict[str, tuple[type, ...]] = {
-    "max_errors": (int,), "jobs": (int,), "seed": (int,), "timeout": (int, float),
-    "check_guard": (bool,), "no_cache": (bool,), "closure_analysis": (bool,),
-    **{name: (str,) for name in ("compile_commands", "cc", "cxx", "mode", "option_pattern", "variants", "kconfig",
-                                 "kconfig_config", "cache_dir", "changed_since", "executor", "scheduler")},
-}
+#: Settings that hold one value, by the Python types a TOML value may have for the field's annotation (a
+#: number may be written as an integer).
+_TOML_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+                                            "str | None": (str,)}
+_SCALARS = {f.name: _TOML_TYPES[str(f.type)] for f in fields(Settings) if str(f.type) in _TOML_TYPES}
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-_CHOICES = {"mode": ("auto", "syntax", "asm"), "executor": ("local", "dask")}
+#: Settings that name one of a fixed set (the command line offers the same choices).
+CHOICES = {"mode": ("auto", "syntax", "asm"), "executor": ("local", "dask")}
 
 
 def _read_toml(path: Path) -> dict[str, Any] | None:
@@ -144,10 +142,6 @@ def _fallback_root(start: Path, cwd: Path) -> Path:
 def _as_tuple(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    return _as_list(value, key, path)
-
-
-def _as_list(value: Any, key: str, path: Path) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise UsageError(f"'{key}' must be a string or a list of strings", path=path)
@@ -155,7 +149,6 @@ def _as_list(value: Any, key: str, path: Path) -> tuple[str, ...]:
 
 def _from_section(section: dict[str, Any], path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    known = {f.name for f in fields(Settings)}
     for raw_key, value in section.items():
         key = _KEY_ALIASES.get(raw_key, raw_key.replace("-", "_"))
         if key == "exclude":
@@ -168,10 +161,10 @@ def _from_section(section: dict[str, Any], path: Path) -> dict[str, Any]:
             values["languages"] = parse_languages(",".join(_as_tuple(value, raw_key, path)), path)
         elif key == "cflags":
             values[key] = split_flags(value, path, f"'{raw_key}'", "balance the quotes or use a list") \
-                if isinstance(value, str) else _as_list(value, raw_key, path)
+                if isinstance(value, str) else _as_tuple(value, raw_key, path)
         elif key in ("paths", "preludes", "options", "c_patterns", "cxx_patterns"):
             values[key] = _as_tuple(value, raw_key, path)
-        elif key in _SCALARS and key in known:
+        elif key in _SCALARS:
             values[key] = _scalar(value, key, raw_key, path)
         else:
             raise UsageError(f"unknown setting '{raw_key}'", path=path, hint="see README for the keys hdrtest reads")
@@ -206,7 +199,7 @@ def check_values(settings: Settings, origin: dict[str, object]) -> None:
         fail("jobs", "jobs must be positive (0 = all cores)")
     if settings.max_errors < 0:
         fail("max_errors", "max-errors must be 0 (all) or more")
-    for key, choices in _CHOICES.items():
+    for key, choices in CHOICES.items():
         if getattr(settings, key) not in choices:
             fail(key, f"{key} must be one of {', '.join(choices)}, not {getattr(settings, key)!r}")
     try:

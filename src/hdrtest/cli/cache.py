@@ -9,11 +9,9 @@ import sys
 from ..errors import EXIT_CLEAN
 from ..settings import load_settings
 from ..store.commands import cache_command
-from .options import CacheAction
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    action = CacheAction(args.action)  # argparse's choices already refused anything else
     settings = load_settings([], {"cache_dir": os.path.abspath(args.cache_dir) if args.cache_dir else None})
-    sys.stdout.write(cache_command(action.value, settings, max_size=args.max_size, as_json=args.json))
+    sys.stdout.write(cache_command(args.action, settings, max_size=args.max_size, as_json=args.json))
     return EXIT_CLEAN

@@ -15,15 +15,8 @@ from ..report import registry
 from ..report.context import ReportContext
 from ..report.text import summary_line
 from ..store.commands import command_cache
-from .options import Output, ReportFormat, RunConfig, extra_reports, report_format, run_config, settings_from_args
+from .options import Output, ReportFormat, extra_reports, report_format, run_config
 from .output import write_report
-
-
-def _check_config(args: argparse.Namespace) -> RunConfig:
-    settings = settings_from_args(args)
-    reports = extra_reports(args)
-    main = Output(report_format(args.format), args.output)
-    return run_config(args, settings, [main, *reports])
 
 
 def _exit_code(report: CheckReport, known: baselines.Baseline | None, wrote_baseline: bool) -> int:
@@ -35,7 +28,7 @@ def _exit_code(report: CheckReport, known: baselines.Baseline | None, wrote_base
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _check_config(args)
+    config = run_config(args, [Output(report_format(args.format), args.output), *extra_reports(args)])
     settings = config.settings
     known = baselines.load(args.baseline) if args.baseline else None  # a bad file fails before any compile
     with command_cache(settings) as cache, Progress(quiet=config.quiet) as progress:

@@ -11,15 +11,14 @@ from ..graph import vcs
 from ..progress import Progress
 from ..report import registry
 from ..report.context import ReportContext
-from .options import TEXT_OR_JSON, extra_reports, own_output, run_config, settings_from_args
+from .options import TEXT_OR_JSON, extra_reports, own_output, run_config
 from .output import write_report
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     main = own_output(args, "hdrtest diff", TEXT_OR_JSON, hint="other formats of the HEAD check: --report FORMAT=FILE",
                       no_baseline="compares with BASE")
-    reports = extra_reports(args)
-    config = run_config(args, settings_from_args(args), [main, *reports])
+    config = run_config(args, [main, *extra_reports(args)])
     settings, head, paths = config.settings, args.head, config.paths
     if head is not None and os.path.exists(head) and \
             vcs.commit_of(diffmode.toplevel(settings.root), head) is None:
@@ -29,6 +28,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
         result = diffmode.run_diff(settings, args.base, head, paths=paths, progress=progress.update)
     # Text and JSON are the comparison; the other formats show HEAD's check with BASE as its baseline.
     context = ReportContext(result.head, diff=result)
-    for out in [main, *reports]:
+    for out in config.outputs:
         write_report(registry.render(context, out.format.value), out.destination)
     return EXIT_FAILURES if result.has_new_failures else EXIT_CLEAN

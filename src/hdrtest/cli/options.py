@@ -1,7 +1,6 @@
 """What a subcommand runs with, parsed and checked before any work starts.
 
-Command-line strings that name one of a fixed set (report formats, compile modes, executors,
-cache actions) become enums here, so the subcommands compare members, not spellings.
+Report formats become an enum here, so the subcommands compare members, not spellings.
 """
 
 from __future__ import annotations
@@ -28,28 +27,6 @@ class ReportFormat(str, Enum):
     CODECLIMATE = "codeclimate"
 
 
-class Mode(str, Enum):
-    AUTO = "auto"
-    SYNTAX = "syntax"
-    ASM = "asm"
-
-
-class ExecutorKind(str, Enum):
-    LOCAL = "local"
-    DASK = "dask"
-
-
-class CacheAction(str, Enum):
-    STATS = "stats"
-    CLEAR = "clear"
-    PRUNE = "prune"
-
-
-def values(kind: type[Enum]) -> list[str]:
-    """The command-line spellings of an enum, for argparse ``choices``."""
-    return [member.value for member in kind]
-
-
 @dataclass(frozen=True)
 class Output:
     """One report: the format and where it goes (None or "-": stdout)."""
@@ -60,13 +37,10 @@ class Output:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A checked run: the merged settings with their enum-valued fields typed, and the reports to write."""
+    """A checked run: the merged settings and the reports to write."""
 
     settings: Settings
     paths: list[str]
-    mode: Mode
-    executor: ExecutorKind
-    strategy: Strategy
     outputs: list[Output]
     quiet: bool
 
@@ -86,36 +60,19 @@ def _cflags(args: argparse.Namespace) -> list[str]:
     return flags
 
 
-def _absolute(path: str | None) -> str | None:
-    return os.path.abspath(path) if path else None
+#: Options that override the setting of the same name as they are given.
+_AS_GIVEN = ("root", "cc", "cxx", "jobs", "timeout", "max_errors", "check_guard", "mode", "no_cache", "closure_analysis",
+             "executor", "variants", "seed", "option_pattern", "options", "changed_since")
+#: Options naming a file or directory: made absolute against the working directory, not the settings' root.
+_PATHS = ("compile_commands", "cache_dir", "kconfig", "kconfig_config")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The settings file merged with the command line (the command line wins)."""
-    overrides: dict[str, Any] = {
-        "root": args.root,
-        "compile_commands": _absolute(args.compile_commands),
-        "cc": args.cc,
-        "cxx": args.cxx,
-        "jobs": args.jobs,
-        "timeout": args.timeout,
-        "max_errors": args.max_errors,
-        "check_guard": args.check_guard,
-        "mode": args.mode,
-        "cache_dir": _absolute(args.cache_dir),
-        "no_cache": args.no_cache,
-        "closure_analysis": args.closure_analysis,
-        "executor": args.executor,
-        "scheduler": args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER"),
-        "variants": args.variants,
-        "seed": args.seed,
-        "option_pattern": args.option_pattern,
-        "options": args.options,
-        "kconfig": _absolute(args.kconfig),
-        "kconfig_config": _absolute(args.kconfig_config),
-        "changed_since": args.changed_since,
-        "preludes": [os.path.abspath(p) for p in args.prelude],
-    }
+    overrides: dict[str, Any] = {name: getattr(args, name) for name in _AS_GIVEN}
+    overrides.update({name: os.path.abspath(getattr(args, name)) for name in _PATHS if getattr(args, name)})
+    overrides["scheduler"] = args.scheduler or os.environ.get("HDRTEST_DASK_SCHEDULER")
+    overrides["preludes"] = [os.path.abspath(p) for p in args.prelude]
     if args.lang:
         overrides["languages"] = parse_languages(args.lang)
     settings = load_settings(list(args.paths), overrides)
@@ -165,8 +122,9 @@ def extra_reports(args: argparse.Namespace, allowed: Collection[str] | None = No
     return outputs
 
 
-def run_config(args: argparse.Namespace, settings: Settings, outputs: list[Output]) -> RunConfig:
-    """The typed run; the settings were validated when merged, the variant strategy is parsed here."""
-    strategy = Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
-    return RunConfig(settings=settings, paths=list(args.paths), mode=Mode(settings.mode),
-                     executor=ExecutorKind(settings.executor), strategy=strategy, outputs=outputs, quiet=args.quiet)
+def run_config(args: argparse.Namespace, outputs: list[Output]) -> RunConfig:
+    """The checked run: the settings are validated when merged (``settings_from_args``)."""
+    settings = settings_from_args(args)
+    # Parsed here only to refuse a bad --variants before any work (planning parses it again).
+    Strategy.parse(settings.variants, settings.seed, changed=bool(settings.changed_since))
+    return RunConfig(settings=settings, paths=list(args.paths), outputs=outputs, quiet=args.quiet)

@@ -21,15 +21,12 @@ def write_report(text: str, destination: str | None) -> None:
         sys.stdout.buffer.flush()
         return
     path = Path(destination)
-    if path.exists() and not path.is_file():  # /dev/stdout, a FIFO: write into it, never rename over it
-        try:
+    try:
+        if path.exists() and not path.is_file():  # /dev/stdout, a FIFO: write into it, never rename over it
             with open(path, "wb") as stream:
                 stream.write(data)
-        except OSError as exc:
-            raise UsageError(f"cannot write report: {exc.strerror}", path=destination) from None
-        return
-    try:
-        replace_file(path, data, mode=0o666 & ~_umask())
+        else:
+            replace_file(path, data, mode=0o666 & ~_umask())
     except OSError as exc:
         raise UsageError(f"cannot write report: {exc.strerror}", path=destination) from None
 

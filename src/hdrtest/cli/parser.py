@@ -7,7 +7,9 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
-from .options import CacheAction, ExecutorKind, Mode, ReportFormat, values
+from ..settings import CHOICES
+from ..store.commands import ACTIONS
+from .options import ReportFormat
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,14 +38,14 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("-j", "--jobs", type=int, help="parallel compiles (default: all cores)")
     run.add_argument("--timeout", type=float, help="seconds per compile before it is killed (default 60)")
     run.add_argument("--max-errors", type=int, help="errors shown per header (default 10; 0 = all)")
-    run.add_argument("--mode", choices=values(Mode),
+    run.add_argument("--mode", choices=CHOICES["mode"],
                      help="syntax: -fsyntax-only; asm: -S -o /dev/null like Linux's header test, which also reports "
                           "warnings gcc emits only past parsing (unused static functions/constants); auto (default): "
                           "asm for kernel flags (-D__KERNEL__), else syntax")
     run.add_argument("--check-guard", action="store_true", default=None, help="include each header twice")
     run.add_argument("--cache-dir", help="result cache directory (default $XDG_CACHE_HOME/hdrtest)")
     run.add_argument("--no-cache", action="store_true", default=None, help="do not read or write the result cache")
-    run.add_argument("--executor", choices=values(ExecutorKind), help="where compiles run (default local)")
+    run.add_argument("--executor", choices=CHOICES["executor"], help="where compiles run (default local)")
     run.add_argument("--scheduler", help="Dask scheduler address (or HDRTEST_DASK_SCHEDULER)")
     var = parser.add_argument_group("configuration variants")
     var.add_argument("--variants", help="auto (the default: changed with --changed-since, else default), default, "
@@ -100,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "hand: root causes ranked by how many headers each breaks")
     add_check_options(audit)
     cache = sub.add_parser("cache", help="show, clear or shrink the result cache")
-    cache.add_argument("action", choices=values(CacheAction))
+    cache.add_argument("action", choices=ACTIONS)
     cache.add_argument("--max-size", metavar="SIZE", help="prune: evict least recently used entries down to SIZE "
                                                           "(e.g. 500M, 2G)")
     cache.add_argument("--cache-dir", help="result cache directory (default $XDG_CACHE_HOME/hdrtest)")

@@ -11,13 +11,8 @@ from ..progress import Progress
 from ..report import series as series_report
 from ..series import run_series
 from ..store.commands import command_cache
-from .options import Output, ReportFormat, extra_reports, own_output, run_config, settings_from_args
+from .options import Output, ReportFormat, extra_reports, own_output, run_config
 from .output import write_report
-
-
-def _series_outputs(args: argparse.Namespace) -> list[Output]:
-    main = own_output(args, "hdrtest series", series_report.FORMATS, no_baseline="compares each commit with its parent")
-    return [main, *extra_reports(args, allowed=series_report.FORMATS)]
 
 
 def series_range(args: argparse.Namespace) -> tuple[str, str]:
@@ -34,8 +29,8 @@ def series_range(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_series(args: argparse.Namespace) -> int:
-    outputs = _series_outputs(args)
-    config = run_config(args, settings_from_args(args), outputs)
+    main = own_output(args, "hdrtest series", series_report.FORMATS, no_baseline="compares each commit with its parent")
+    config = run_config(args, [main, *extra_reports(args, allowed=series_report.FORMATS)])
     base, head = series_range(args)
     with command_cache(config.settings) as cache, Progress(quiet=config.quiet) as progress:
         found = run_series(config.settings, base, head, paths=config.paths, cache=cache, progress=progress.update)
@@ -48,7 +43,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     if args.paths:
         raise UsageError("hdrtest bisect takes one header", path=args.paths[0], hint="GOOD BAD HEADER")
     # The bisect answer is one text block whatever --format says.
-    config = run_config(args, settings_from_args(args), [Output(ReportFormat.TEXT, args.output)])
+    config = run_config(args, [Output(ReportFormat.TEXT, args.output)])
     with command_cache(config.settings) as cache:
         found = run_bisect(config.settings, args.good, args.bad, args.header, variant=args.variant, cache=cache)
     write_report(series_report.render_bisect(found), config.main_output.destination)

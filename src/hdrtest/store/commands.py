@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..errors import UsageError
@@ -16,32 +15,29 @@ from .location import cache_path
 from .results import ResultCache, context_for
 from .sizes import format_size, parse_size
 
+#: What ``hdrtest cache`` does (argparse's choices refuse anything else).
+ACTIONS = ("stats", "clear", "prune")
 
-def open_cache(settings: Settings, warn: Callable[[str], None] | None = None) -> ResultCache | None:
+
+def open_cache(settings: Settings) -> ResultCache | None:
     """The run's result cache, or None with ``--no-cache`` or when it cannot be opened (a warning says why)."""
     if settings.no_cache:
         return None
     path = cache_path(settings)
     try:
-        cache = ResultCache(path, context=context_for(settings), warn=warn)
+        cache = ResultCache(path, context=context_for(settings))
     except (OSError, sqlite3.Error) as exc:
-        (warn or warn_stderr)(f"hdrtest: warning: result cache disabled: {path}: {exc}")
+        warn_stderr(f"hdrtest: warning: result cache disabled: {path}: {exc}")
         return None
     for message in cache.errors:
-        (warn or warn_stderr)(f"hdrtest: warning: {message}")
+        warn_stderr(f"hdrtest: warning: {message}")
     cache.errors.clear()
     return cache
 
 
-@contextmanager
-def command_cache(settings: Settings) -> Iterator[ResultCache | None]:
-    """``open_cache`` for the length of a command, closed on every way out."""
-    cache = open_cache(settings)
-    try:
-        yield cache
-    finally:
-        if cache is not None:
-            cache.close()
+def command_cache(settings: Settings) -> ResultCache | nullcontext[None]:
+    """``open_cache`` for a ``with`` block (the cache closes on every way out), which gives None without one."""
+    return open_cache(settings) or nullcontext()
 
 
 def cache_command(action: str, settings: Settings, *, max_size: str | None = None, as_json: bool = False) -> str:
@@ -78,7 +74,8 @@ def _cache_action(cache: ResultCache, action: str, limit: int, as_json: bool) ->
             body = {k: (str(v) if isinstance(v, Path) else v) for k, v in stats.__dict__.items()}
             return json.dumps({**body, "exists": True, "side_caches": namespaces.sizes(path.parent)},
                               indent=2) + "\n"
-        return "\n".join(stats.lines() + namespaces.size_lines(path.parent)) + "\n"
+        return "\n".join(stats.lines() + [f"{name + '/':<12} {format_size(size)}"
+                                           for name, size in namespaces.sizes(path.parent).items()]) + "\n"
     if action == "clear":
         removed = cache.clear()
         freed = namespaces.clear(path.parent)

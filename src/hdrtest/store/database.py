@@ -82,6 +82,9 @@ class CacheStats:
                 f"lookups: {self.lookups}, hits: {self.hits}{rate}, stores: {self.stores}"]
 
 
+#: How long a run waits for another run's write transaction before giving up on the cache.
+_BUSY_SECONDS = 60
+
 _Self = TypeVar("_Self", bound="Database")
 T = TypeVar("T")
 
@@ -93,11 +96,8 @@ def warn_stderr(message: str) -> None:
 class Database:
     """The connection, its recovery, the include graphs' table and the maintenance commands."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 60.0, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        #: Says, once, that a database found damaged during the run was set aside.
-        self.warn = warn or warn_stderr
-        self.busy_timeout = busy_timeout
         self.errors: list[str] = []
         self._lock = threading.RLock()
         self._closed = False
@@ -117,14 +117,10 @@ class Database:
     def _discard_pending(self, *, everything: bool) -> None:
         """Drop the rows waiting to be written: all of them, or (``everything=False``) only new entries."""
 
-    def flush(self) -> None:
-        """Write what is waiting to be written."""
-        with self._lock:
-            self._flush_locked()
-
     def _guarded(self, what: str, default: T, action: Callable[..., T], *args: Any) -> T:
-        """``action(*args)`` under the lock, unless the database is closed; ``default`` after a database error,
-        which sets a damaged file aside (``recover``) or is kept in ``errors``: a cache only saves time."""
+        """``action(*args)`` under the lock, unless the database is closed; ``default`` after a database error
+        (which sets a damaged file aside, ``recover``) or a file that cannot be read, kept in ``errors``: a cache
+        only saves time."""
         with self._lock:
             if self._closed:
                 return default
@@ -133,14 +129,16 @@ class Database:
             except sqlite3.Error as exc:
                 if not self.recover(exc):
                     self.errors.append(f"cache {what} failed: {exc}")
-                return default
+            except OSError as exc:
+                self.errors.append(f"cache {what} skipped: {exc}")
+            return default
 
     # -- connection -----------------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-        db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        db = sqlite3.connect(self.path, timeout=_BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_SECONDS * 1000}")
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode is None or str(mode[0]).lower() != "wal":
             raise sqlite3.OperationalError(f"cannot switch {self.path} to WAL mode")
@@ -149,23 +147,24 @@ class Database:
         return db
 
     def _open(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = None
         try:
-            db = self._connect()
-            self._migrate(db)
-            return db
+            return self._connected()
         except sqlite3.OperationalError:
-            if db is not None:
-                db.close()
             raise  # locked, unwritable, out of space: the caller runs without a cache
         except sqlite3.DatabaseError as exc:
-            if db is not None:
-                db.close()
             # Not a database, or damaged beyond use: set it aside and start afresh.
             self.errors.append(self._set_aside(exc))
-            db = self._connect()
+            return self._connected()
+
+    def _connected(self) -> sqlite3.Connection:
+        """``_connect`` with the tables of this ``SCHEMA``; closed again when that fails."""
+        db = self._connect()
+        try:
             self._migrate(db)
-            return db
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _set_aside(self, exc: BaseException) -> str:
         """Move the database (and its WAL) out of the way; returns the message that says so."""
@@ -200,20 +199,17 @@ class Database:
                 return False
             self._db.close()
             message = self._set_aside(cause or sqlite3.DatabaseError(f"quick_check: {verdict}"))
-            self.warn(f"hdrtest: warning: {message}; the results cached in it are lost")
+            warn_stderr(f"hdrtest: warning: {message}; the results cached in it are lost")
             # Nothing learnt from the old file is worth keeping: ids, stamps and pending rows referred to it.
             self._forget()
             self._discard_pending(everything=True)
-            self._db = self._connect()
-            self._migrate(self._db)
+            self._db = self._connected()
             return True
 
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
+    def _migrate(self, db: sqlite3.Connection) -> None:
         if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA:
             return
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write(db):
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA:  # another run may have done it
                 for table in _DROP:
                     db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -221,21 +217,19 @@ class Database:
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taken at once so concurrent writers queue instead of deadlocking."""
-        self._db.execute("BEGIN IMMEDIATE")
+    def _write(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (on ``db``, default the open one), taken at once so concurrent writers queue
+        instead of deadlocking."""
+        db = db or self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-            self._db.execute("COMMIT")
+            yield db
+            db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             # Ids learnt inside the transaction are gone with it; another run may hand them out.
             self._forget_ids()
             raise
@@ -245,7 +239,7 @@ class Database:
             if self._closed:
                 return
             try:
-                self.flush()
+                self._flush_locked()
             except sqlite3.Error as exc:
                 self.errors.append(str(exc))
             self._closed = True
@@ -324,15 +318,10 @@ class Database:
                 if count == 0:
                     self._wipe()
                     break
-                overhead = max(0, self.disk_size() - entry_bytes)
-                budget = max(0, max_size - overhead)
-                keep_bytes = 0
-                keep = 0
-                for (size,) in db.execute("SELECT size FROM entries ORDER BY used DESC"):
-                    if keep_bytes + size > budget:
-                        break
-                    keep_bytes += size
-                    keep += 1
+                budget = max_size - max(0, self.disk_size() - entry_bytes)
+                # The most recently used entries that fit in what the database's own pages leave.
+                keep = db.execute("SELECT COUNT(*) FROM (SELECT SUM(size) OVER (ORDER BY used DESC ROWS UNBOUNDED"
+                                  " PRECEDING) AS kept FROM entries) WHERE kept <= ?", (budget,)).fetchone()[0]
                 drop = max(1, count - keep)
                 with self._write() as txn:
                     txn.execute("DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY used ASC LIMIT ?)",

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from ..graph.store import current_stamp
 from .atomic import write_atomic
-from .sizes import format_size, tree_size
+from .sizes import files_under, tree_size
 
 T = TypeVar("T")
 
@@ -145,19 +145,12 @@ def sizes(cache_dir: Path) -> dict[str, int]:
     return {ns.name: tree_size(ns.directory(cache_dir)) for ns in registered() if ns.directory(cache_dir).is_dir()}
 
 
-def size_lines(cache_dir: Path) -> list[str]:
-    return [f"{name + '/':<12} {format_size(size)}" for name, size in sizes(cache_dir).items()]
-
-
 def clear(cache_dir: Path) -> int:
     """Remove every registered namespace; returns the bytes freed."""
-    freed = 0
-    for ns in registered():
-        target = ns.directory(cache_dir)
-        if target.is_dir():
-            freed += tree_size(target)
-            shutil.rmtree(target, ignore_errors=True)
-    return freed
+    found = sizes(cache_dir)
+    for name in found:
+        shutil.rmtree(_REGISTRY[name].directory(cache_dir), ignore_errors=True)
+    return sum(found.values())
 
 
 def prune(cache_dir: Path, budget: int) -> int:
@@ -165,17 +158,9 @@ def prune(cache_dir: Path, budget: int) -> int:
 
     Returns the bytes freed.  A run reading a removed file meanwhile makes it again.
     """
-    files: list[tuple[float, int, str]] = []
-    for ns in registered():
-        for dirpath, _dirs, names in os.walk(ns.directory(cache_dir)):
-            for filename in names:
-                path = os.path.join(dirpath, filename)
-                try:
-                    st = os.lstat(path)
-                except OSError:
-                    continue
-                # atime where the file system keeps it (relatime: at least daily), else when it was written.
-                files.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+    # atime where the file system keeps it (relatime: at least daily), else when it was written.
+    files = [(max(st.st_atime, st.st_mtime), st.st_size, path)
+             for ns in registered() for path, st in files_under(ns.directory(cache_dir))]
     excess = sum(size for _, size, _ in files) - budget
     freed = 0
     for _, size, path in sorted(files):

@@ -31,7 +31,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
@@ -75,6 +75,49 @@ _BATCH = 32
 _BATCH_SECONDS = 0.5
 
 
+@dataclass
+class _Fingerprints:
+    """Digests of one kind of path (file contents, directory listings), and the stamps that vouch for them."""
+
+    table: str
+    #: The stamps recorded in ``table``, loaded on first use: path -> (stamp, digest).
+    known: dict[str, tuple[Stamp, bytes]] | None = None
+    #: Stamps taken during this run, waiting to be written.
+    new: dict[str, tuple[Stamp, bytes]] = field(default_factory=dict)
+    #: Each path's digest, once per run.
+    memo: dict[str, bytes] = field(default_factory=dict)
+    #: Per run: the digest to store for a path results depend on, or None when no result depending on it is stored.
+    settled: dict[str, bytes | None] = field(default_factory=dict)
+
+
+def _combined(digests: Iterable[bytes]) -> bytes:
+    """The digest an entry keeps for its dependencies (or watched directories), and a lookup compares."""
+    return hashlib.sha256(b"".join(digests)).digest()
+
+
+def _all_settled(paths: Iterable[str], settled: Callable[[str], bytes | None]) -> bytes | None:
+    """``_combined`` over the digests to store for ``paths``; None when one of them cannot vouch for a result."""
+    digests = []
+    for path in paths:
+        digest = settled(path)
+        if digest is None:
+            return None
+        digests.append(digest)
+    return _combined(digests)
+
+
+def _listing(path: str, st: os.stat_result) -> tuple[bytes, Stamp | None] | None:
+    """A fingerprint of the names in directory ``path``, and its stamp once they are listed."""
+    if not stat_module.S_ISDIR(st.st_mode):
+        return NOT_A_DIRECTORY, None
+    try:
+        names = sorted(os.listdir(path))
+        after = stamp_of(os.stat(path))
+    except OSError:
+        return None
+    return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).digest(), after
+
+
 class ResultCache(Database):
     """``ResultStore`` (see ``check.run_jobs``) on SQLite, and the include graphs' ``GraphStore``.
 
@@ -83,45 +126,33 @@ class ResultCache(Database):
     one run: it remembers which files it has hashed, so keep it no longer than that.
     """
 
-    def __init__(self, path: Path, *, context: str = "", busy_timeout: float = 60.0,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(self, path: Path, *, context: str = "") -> None:
         self.context = context
         #: Files changed after this moment may have changed under a compile: results reading them are not stored.
         self.opened_ns = time.time_ns()
-        self.hits = self.stored = 0
-        #: Why results were not stored, with counts (for ``stats`` and debugging).
-        self.skipped: dict[str, int] = {}
         #: Where this cache directory keeps variant preludes: a hit's reproducer names the file there.
         self.variant_dir = VARIANTS.directory(Path(path).parent)
         self._ids: dict[str, int] = {}
         self._paths: dict[int, str] = {}
         self._paths_loaded = False
-        self._file_stamps: dict[str, tuple[Stamp, bytes]] | None = None
-        self._dir_stamps: dict[str, tuple[Stamp, bytes]] | None = None
-        self._file_memo: dict[str, bytes] = {}
-        self._dir_memo: dict[str, bytes] = {}
+        self._files = _Fingerprints("file_stamps")
+        self._dirs = _Fingerprints("dir_stamps")
         self._scans: dict[bytes, tuple[Include, ...]] = {}
-        self._new_file_stamps: dict[str, tuple[Stamp, bytes]] = {}
-        self._new_dir_stamps: dict[str, tuple[Stamp, bytes]] = {}
         self._new_scans: dict[bytes, str] = {}
         self._used: list[bytes] = []
         #: Keys whose entry this run validated (a hit) or wrote: ``update`` may rewrite only those.
         self._current: set[bytes] = set()
         self._counts = {"lookups": 0, "hits": 0, "stores": 0}
         self._watched_dirs = WatchedDirs(lambda dep: self._scans.get(self.file_digest(dep, scan=True), ()))
-        #: Per run: a dependency's digest, or a watched directory's fingerprint, or why results
-        #: depending on it are not stored.
-        self._settled_files: dict[str, bytes | str] = {}
-        self._settled_dirs: dict[str, bytes | str] = {}
         self._environment = [os.environ.get(name) for name in _ENVIRONMENT]
         #: Results waiting to be written: one transaction per batch, not per compile.
         self._entries: list[_Entry] = []
         self._written = time.monotonic()
-        super().__init__(path, busy_timeout=busy_timeout, warn=warn)  # opens the file last, as it may take a while
+        super().__init__(path)  # opens the file last, as it may take a while
 
     def _forget(self) -> None:
         self._forget_ids()
-        self._file_stamps = self._dir_stamps = None
+        self._files.known = self._dirs.known = None
         self._scans.clear()
 
     def _forget_ids(self) -> None:
@@ -132,8 +163,9 @@ class ResultCache(Database):
     def _discard_pending(self, *, everything: bool) -> None:
         self._entries = []
         if everything:
-            self._used, self._current = [], set()
-            self._new_file_stamps, self._new_dir_stamps, self._new_scans = {}, {}, {}
+            self._used, self._current, self._new_scans = [], set(), {}
+            self._files.new.clear()
+            self._dirs.new.clear()
 
     # -- keys -----------------------------------------------------------------------------------------------
 
@@ -157,12 +189,8 @@ class ResultCache(Database):
     def _paths_of(self, blob: bytes) -> list[str] | None:
         ids = array("q")
         ids.frombytes(blob)
-        if not self._paths_loaded:
-            self._load_paths()
-        try:
-            return [self._paths[i] for i in ids]
-        except KeyError:
-            self._load_paths()  # another run added paths since
+        if not self._paths_loaded or not all(i in self._paths for i in ids):
+            self._load_paths()  # first use, or another run added paths since
         try:
             return [self._paths[i] for i in ids]
         except KeyError:
@@ -193,39 +221,25 @@ class ResultCache(Database):
 
     def file_digest(self, path: str, *, scan: bool = False) -> bytes:
         """sha256 of ``path``'s content (``MISSING`` if unreadable), once per run; with ``scan``, its includes too."""
-        digest = self._file_memo.get(path)
+        digest = self._files.memo.get(path)
         if digest is not None and (not scan or digest == MISSING or digest in self._scans):
             return digest
-        try:
-            st = os.stat(path)
-        except OSError:
-            self._file_memo[path] = MISSING
-            return MISSING
-        current = stamp_of(st)
-        if self._file_stamps is None:
-            self._file_stamps = self._stamps("file_stamps")
-        known = self._file_stamps.get(path)
-        if known is not None and known[0] == current and (not scan or self._known_scan(known[1])):
-            self._file_memo[path] = known[1]
-            return known[1]
-        taken = time.time_ns()
+        return self._fingerprint(self._files, path, lambda p, _st: self._read(p, scan),
+                                 lambda known: not scan or self._known_scan(known))
+
+    def _read(self, path: str, scan: bool) -> tuple[bytes, Stamp] | None:
+        """``path``'s content digest and its stamp once read (its includes scanned too, with ``scan``)."""
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
                 after = stamp_of(os.fstat(handle.fileno()))
         except OSError:
-            self._file_memo[path] = MISSING
-            return MISSING
+            return None
         digest = hashlib.sha256(data).digest()
-        if after == current and trusted(current, taken):
-            self._new_file_stamps[path] = (current, digest)
-            self._file_stamps[path] = (current, digest)
         if scan and digest not in self._scans:
-            found = scan_includes(data)
-            self._scans[digest] = found
+            found = self._scans[digest] = scan_includes(data)
             self._new_scans[digest] = encode_includes(found)
-        self._file_memo[path] = digest
-        return digest
+        return digest, after
 
     def _known_scan(self, digest: bytes) -> bool:
         if digest in self._scans:
@@ -238,45 +252,33 @@ class ResultCache(Database):
 
     def dir_digest(self, path: str) -> bytes:
         """A fingerprint of the names in directory ``path``, once per run."""
-        digest = self._dir_memo.get(path)
-        if digest is not None:
-            return digest
+        digest = self._dirs.memo.get(path)
+        return digest if digest is not None else self._fingerprint(self._dirs, path, _listing)
+
+    def _fingerprint(self, kind: _Fingerprints, path: str,
+                     make: Callable[[str, os.stat_result], tuple[bytes, Stamp | None] | None],
+                     reuse: Callable[[bytes], bool] = lambda known: True) -> bytes:
+        """``path``'s digest: the recorded one while ``path`` keeps its stamp (and ``reuse`` accepts it), else what
+        ``make`` finds, recorded with the stamp when ``path`` held still meanwhile and the stamp can be trusted."""
         try:
             st = os.stat(path)
         except OSError:
-            digest = MISSING
-        else:
-            if not stat_module.S_ISDIR(st.st_mode):
-                digest = NOT_A_DIRECTORY
-            else:
-                digest = self._listing_digest(path, stamp_of(st))
-        self._dir_memo[path] = digest
-        return digest
-
-    def _listing_digest(self, path: str, current: Stamp) -> bytes:
-        if self._dir_stamps is None:
-            self._dir_stamps = self._stamps("dir_stamps")
-        known = self._dir_stamps.get(path)
-        if known is not None and known[0] == current:
-            return known[1]
-        taken = time.time_ns()
-        try:
-            names = sorted(os.listdir(path))
-        except OSError:
+            kind.memo[path] = MISSING
             return MISSING
-        digest = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).digest()
-        try:
-            after = stamp_of(os.stat(path))
-        except OSError:
-            return digest
-        if after == current and trusted(current, taken):
-            self._new_dir_stamps[path] = (current, digest)
-            self._dir_stamps[path] = (current, digest)
+        current = stamp_of(st)
+        if kind.known is None:
+            kind.known = self._stamps(kind.table)
+        known = kind.known.get(path)
+        if known is not None and known[0] == current and reuse(known[1]):
+            digest = known[1]
+        else:
+            taken = time.time_ns()
+            made = make(path, st)
+            digest = MISSING if made is None else made[0]
+            if made is not None and made[1] == current and trusted(current, taken):
+                kind.new[path] = kind.known[path] = (current, digest)
+        kind.memo[path] = digest
         return digest
-
-    @staticmethod
-    def _combined(paths: Sequence[str], digest: Callable[[str], bytes], memo: dict[str, bytes]) -> bytes:
-        return hashlib.sha256(b"".join([memo.get(p) or digest(p) for p in paths])).digest()
 
     # -- lookup ---------------------------------------------------------------------------------------------
 
@@ -297,8 +299,8 @@ class ResultCache(Database):
         deps = self._paths_of(deps_blob)
         dirs = self._paths_of(dirs_blob)
         if deps is None or dirs is None or \
-                self._combined(deps, self.file_digest, self._file_memo) != deps_digest or \
-                self._combined(dirs, self.dir_digest, self._dir_memo) != dirs_digest:
+                _combined(self._files.memo.get(p) or self.file_digest(p) for p in deps) != deps_digest or \
+                _combined(self._dirs.memo.get(p) or self.dir_digest(p) for p in dirs) != dirs_digest:
             return None
         try:
             result = result_from_dict(json.loads(zlib.decompress(payload)), job)
@@ -306,99 +308,72 @@ class ResultCache(Database):
             return None
         result.command = display_command(job, self.variant_dir)  # the variant prelude's path is this run's
         result.dependencies = tuple(deps)
-        if not self._explanation_current(result):
+        # The explanation holds while every file it read keeps the content it read.
+        if not all(self.file_digest(path).hex() == digest for path, digest in (result.explained_from or {}).items()):
             forget_explanation(result)  # the result stands; its explanation is made again
         result.cached = True
-        self.hits += 1
         self._counts["hits"] += 1
         self._used.append(key)
         self._current.add(key)
         if len(self._used) >= 1000:
-            self.flush()
+            self._flush_locked()
         return result
 
     # -- store ----------------------------------------------------------------------------------------------
 
     def store(self, result: Result) -> None:
         """Keep ``result`` if it is a lasting verdict and nothing it read changed during the run."""
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                if self._store(result):
-                    self.stored += 1
-            except sqlite3.Error as exc:
-                if not self.recover(exc):
-                    self.errors.append(f"cache store failed: {exc}")
-            except OSError as exc:
-                self.errors.append(f"cache store skipped: {exc}")
+        self._guarded("store", None, self._store, result)
 
-    def _store(self, result: Result) -> bool:
+    def _store(self, result: Result) -> None:
         job = result.job
         if result.status not in (Status.PASS, Status.FAIL) or result.cached:
-            return self._skip("not a pass or fail" if not result.cached else "cached")
+            return
         deps = [d for d in result.dependencies if "variant-" not in d or not _VARIANT_FILE.match(os.path.basename(d))]
         if str(job.header) not in deps:
-            return self._skip("no dependency list")  # nothing to check a later lookup against
-        digests = []
-        for dep in deps:
-            digest = self._settled_file(dep)
-            if isinstance(digest, str):
-                return self._skip(digest)
-            digests.append(digest)
+            return  # no dependency list: nothing to check a later lookup against
+        deps_digest = _all_settled(deps, self._settled_file)
+        if deps_digest is None:
+            return
         dirs = self._watched_dirs(job, deps)
-        dir_digests = []
-        for directory in dirs:
-            digest = self._settled_dir(directory)
-            if isinstance(digest, str):
-                return self._skip(digest)
-            dir_digests.append(digest)
+        dirs_digest = _all_settled(dirs, self._settled_dir)
+        if dirs_digest is None:
+            return
         key = self.key(job)
-        self._entries.append(_Entry(key, result.status.value, payload(result), deps, dirs,
-                                    hashlib.sha256(b"".join(digests)).digest(),
-                                    hashlib.sha256(b"".join(dir_digests)).digest()))
+        self._entries.append(_Entry(key, result.status.value, payload(result), deps, dirs, deps_digest, dirs_digest))
         self._counts["stores"] += 1
         self._current.add(key)
         if len(self._entries) >= _BATCH or time.monotonic() - self._written >= _BATCH_SECONDS:
             self._flush_locked()
-        return True
 
     # A dependency is judged once per run, when the first result that read it is stored.
     # A file that was older than the run then and is edited later makes the compiles that
     # read the edit be stored under the digest from before it: the next run sees other
     # content and misses, which costs a compile, never a wrong verdict.
 
-    def _settled_file(self, path: str) -> bytes | str:
-        """The content digest to store for dependency ``path``, or why no result reading it can be stored."""
-        found = self._settled_files.get(path)
-        if found is None:
-            found = self._unsettled(path, "a dependency")
-            if found is None:
-                digest = self.file_digest(path, scan=True)
-                found = "a dependency is unreadable" if digest == MISSING else digest
-            self._settled_files[path] = found
-        return found
+    def _settled_file(self, path: str) -> bytes | None:
+        """The content digest to store for dependency ``path``; None when it is unreadable or not settled."""
+        if path not in self._files.settled:
+            digest = None if self._unsettled(path) else self.file_digest(path, scan=True)
+            self._files.settled[path] = None if digest == MISSING else digest
+        return self._files.settled[path]
 
-    def _settled_dir(self, path: str) -> bytes | str:
-        """The listing fingerprint to store for watched directory ``path``, or why it cannot be stored."""
-        found = self._settled_dirs.get(path)
-        if found is None:
-            found = self.dir_digest(path)
-            if found not in (MISSING, NOT_A_DIRECTORY):
-                found = self._unsettled(path, f"include directory {path}") or found
-            self._settled_dirs[path] = found
-        return found
+    def _settled_dir(self, path: str) -> bytes | None:
+        """The listing fingerprint to store for watched directory ``path``; None when it is not settled."""
+        if path not in self._dirs.settled:
+            digest = self.dir_digest(path)
+            unsettled = digest not in (MISSING, NOT_A_DIRECTORY) and self._unsettled(path)
+            self._dirs.settled[path] = None if unsettled else digest
+        return self._dirs.settled[path]
 
-    def _unsettled(self, path: str, what: str) -> str | None:
-        """Why ``path`` cannot vouch for a stored result (gone, or changed since the run began), or None."""
+    def _unsettled(self, path: str) -> bool:
+        """Whether ``path`` cannot vouch for a stored result: it is gone, or changed since the run began."""
         try:
             st = os.stat(path)
         except OSError:
-            return f"{what} vanished"
-        if max(st.st_mtime_ns, st.st_ctime_ns) >= self.opened_ns - RACY_NS:
-            # Changed while this run was going: which version did the compiler read?
-            return f"{what} changed during the run"
-        return None
+            return True
+        # Changed while this run was going: which version did the compiler read?
+        return max(st.st_mtime_ns, st.st_ctime_ns) >= self.opened_ns - RACY_NS
 
     def update(self, result: Result) -> None:
         """Rewrite the stored verdict of ``result`` (now with explanations), keeping what it depends on.
@@ -420,19 +395,10 @@ class ResultCache(Database):
             db.execute("UPDATE entries SET payload = ?, size = size - length(payload) + ? WHERE key = ?",
                        (data, len(data), key))
 
-    def _explanation_current(self, result: Result) -> bool:
-        """Whether every file the stored explanation read still has the content it read."""
-        return all(self.file_digest(path).hex() == digest for path, digest in (result.explained_from or {}).items())
-
-    def _skip(self, reason: str) -> bool:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        return False
-
-
     # -- bookkeeping ----------------------------------------------------------------------------------------
 
     def _flush_locked(self) -> None:
-        if self._closed or not (self._entries or self._used or self._new_file_stamps or self._new_dir_stamps or
+        if self._closed or not (self._entries or self._used or self._files.new or self._dirs.new or
                                 self._new_scans or any(self._counts.values())):
             return
         entries, self._entries = self._entries, []
@@ -440,7 +406,7 @@ class ResultCache(Database):
             self._flush_pending(db, entries)
         self._written = time.monotonic()
 
-    def _flush_pending(self, db: sqlite3.Connection, entries: Sequence[_Entry] = ()) -> None:
+    def _flush_pending(self, db: sqlite3.Connection, entries: Sequence[_Entry]) -> None:
         now = time.time_ns()
         if entries:
             ids = self._ensure_ids([path for entry in entries for path in (*entry.deps, *entry.dirs)])
@@ -457,7 +423,7 @@ class ResultCache(Database):
             db.executemany("UPDATE entries SET used = ?, hits = hits + 1 WHERE key = ?",
                            [(now, key) for key in self._used])
             self._used = []
-        for table, pending in (("file_stamps", self._new_file_stamps), ("dir_stamps", self._new_dir_stamps)):
+        for table, pending in ((kind.table, kind.new) for kind in (self._files, self._dirs)):
             if pending:
                 ids = self._ensure_ids(pending)
                 db.executemany(f"INSERT OR REPLACE INTO {table}(id, size, mtime, ctime, ino, digest)"

@@ -32,23 +32,21 @@ def diagnosis_from_dict(data: dict[str, Any] | None) -> Diagnosis | None:
     return Diagnosis(**{**data, "values": values})
 
 
+#: What of a result the cache does not keep: the job is the key's side, ``cached`` says where this run's came from.
+_NOT_STORED = ("job", "cached")
+
+
 def result_to_dict(result: Result) -> dict[str, Any]:
     """Everything of a result but its job (the job is the cache key's side of the record)."""
-    return {"status": result.status.value, "diagnostics": [diagnostic_to_dict(d) for d in result.diagnostics],
-            "omitted_errors": result.omitted_errors, "duration": result.duration, "returncode": result.returncode,
-            "command": list(result.command), "raw_output": result.raw_output,
-            "dependencies": list(result.dependencies), "relevance": dict(result.relevance),
-            "triage": result.triage, "explained_from": result.explained_from}
+    data = {f.name: getattr(result, f.name) for f in dataclasses.fields(Result) if f.name not in _NOT_STORED}
+    return {**data, "status": result.status.value, "diagnostics": [diagnostic_to_dict(d) for d in result.diagnostics]}
 
 
 def result_from_dict(data: dict[str, Any], job: Job) -> Result:
-    return Result(job=job, status=Status(data["status"]),
-                  diagnostics=[diagnostic_from_dict(d) for d in data.get("diagnostics", [])],
-                  omitted_errors=data.get("omitted_errors", 0), duration=data.get("duration", 0.0),
-                  returncode=data.get("returncode"), command=tuple(data.get("command", ())),
-                  raw_output=data.get("raw_output", ""),
-                  dependencies=tuple(data.get("dependencies", ())), relevance=dict(data.get("relevance", {})),
-                  triage=data.get("triage"), explained_from=data.get("explained_from", {}))
+    values = {key: value for key, value in data.items() if key not in _NOT_STORED}
+    return Result(**{**values, "job": job, "status": Status(data["status"]),
+                     "diagnostics": [diagnostic_from_dict(d) for d in data.get("diagnostics", [])],
+                     "command": tuple(data.get("command", ())), "dependencies": tuple(data.get("dependencies", ()))})
 
 
 def forget_explanation(result: Result) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import UsageError
 
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1000, "KIB": 1 << 10, "M": 1 << 20, "MB": 1000 ** 2,
-          "MIB": 1 << 20, "G": 1 << 30, "GB": 1000 ** 3, "GIB": 1 << 30, "T": 1 << 40, "TB": 1000 ** 4,
-          "TIB": 1 << 40}
+#: K, KiB: 1024; KB: 1000 (and on to T).
+_UNITS = {"": 1, "B": 1, **{prefix + suffix: base ** power for power, prefix in enumerate("KMGT", 1)
+                            for suffix, base in (("", 1024), ("IB", 1024), ("B", 1000))}}
 
 
 def parse_size(text: str) -> int:
@@ -24,20 +25,23 @@ def parse_size(text: str) -> int:
 
 def format_size(size: int) -> str:
     value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    return f"{size} B"  # pragma: no cover
+    return f"{value:.1f} GiB"
 
 
-def tree_size(path: Path) -> int:
-    """Bytes in the files under ``path`` (files that vanish meanwhile count nothing)."""
-    total = 0
+def files_under(path: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Every file under ``path`` and its ``lstat`` (files that vanish meanwhile are left out)."""
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
             try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
+                yield os.path.join(dirpath, name), os.lstat(os.path.join(dirpath, name))
             except OSError:
                 pass
-    return total
+
+
+def tree_size(path: Path) -> int:
+    """Bytes in the files under ``path``."""
+    return sum(st.st_size for _, st in files_under(path))
