@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fixes import shown_path
 from ..graph.includes import IncludeGraph
 from ..kbuild_flags import ABI_OPTIONS
 from ..kconfig import Resolution
@@ -113,13 +114,6 @@ def restrict(f: Formula, fixed: Mapping[str, str | None], meaning: MacroMeaning,
         return neg(restrict(f.f, fixed, meaning, options, depth))
     parts = [restrict(g, fixed, meaning, options, depth) for g in f.fs]
     return conj(*parts) if isinstance(f, And) else disj(*parts)
-
-
-def _display(path: str, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return path
 
 
 @dataclass
@@ -320,7 +314,7 @@ class Analysis:
         broken = conj(where, neg(present))
         if is_satisfiable(broken) is None:
             return []
-        spots = tuple(f"{_display(d.file, self.root)}:{d.line}" for d in definitions)
+        spots = tuple(f"{shown_path(Path(d.file), self.root)}:{d.line}" for d in definitions)
         condition = disj(*(self.present(d) for d in definitions))
         out = []
         for option in options:
@@ -329,7 +323,7 @@ class Analysis:
             witness = is_satisfiable(broken, self._single_flip(broken, option))
             if witness is not None:
                 shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
-                out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
+                out.append(Fragility(option, shown_path(Path(path), self.root), use.line, use.name, use.need, condition,
                                      spots, shown, via, len(options), broken))
         return out
 
@@ -377,10 +371,9 @@ def witness_holds(fragility: Fragility, resolution: Resolution, baseline: Mappin
 
 
 def _kconfig_valid(fragility: Fragility, flipper: Flipper, macros: Mapping[str, str], options: OptionFilter) -> bool:
-    """``witness_holds`` for some flip of the option that gives a variant (a flip that gives none is the cap's
-    business: listed as impossible, as before)."""
-    resolutions = [r for r in (flipper.resolve(fragility.option, target)
-                               for target in flipper.targets_for(fragility.option, macros)) if r is not None and r.achieved]
+    """``witness_holds`` for some flip of the option that gives a variant (``Flipper.flips``; an option whose flips
+    give none is the cap's business)."""
+    resolutions = list(flipper.flips(fragility.option, macros))
     return not resolutions or any(witness_holds(fragility, r, macros, options) for r in resolutions)
 
 
