@@ -12,7 +12,7 @@ macro names it mentions.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Union
 
@@ -33,7 +33,6 @@ __all__ = [
     "neg",
     "macros",
     "evaluate",
-    "always_one_of",
     "to_c",
     "to_json",
     "from_json",
@@ -221,49 +220,6 @@ def false_leaves(f: Formula, defined: Lookup) -> list[Formula]:
     unset = {leaf.name for leaf in leaves if isinstance(leaf, Defined)}
     return [leaf for leaf in leaves
             if not (isinstance(leaf, Defined) and leaf.name.endswith("_MODULE") and leaf.name[:-7] in unset)]
-
-
-def _leaves(f: Formula, out: dict[Formula, None]) -> None:
-    if isinstance(f, (Defined, Atom)):
-        out[f] = None
-    elif isinstance(f, Not):
-        _leaves(f.f, out)
-    elif isinstance(f, (And, Or)):
-        for g in f.fs:
-            _leaves(g, out)
-
-
-def _under(f: Formula, truth: Mapping[Formula, bool]) -> bool:
-    if isinstance(f, Const):
-        return f.value
-    if isinstance(f, (Defined, Atom)):
-        return truth[f]
-    if isinstance(f, Not):
-        return not _under(f.f, truth)
-    if isinstance(f, And):
-        return all(_under(g, truth) for g in f.fs)
-    return any(_under(g, truth) for g in f.fs)
-
-
-def always_one_of(formulas: Sequence[Formula], max_leaves: int = 12) -> bool | None:
-    """Whether in every configuration at least one of ``formulas`` holds (None: too many names to tell).
-
-    Each ``defined(X)`` and each opaque atom counts as a free boolean: a chain
-    ``#ifdef A / #elif F(4) / #else`` covers everything whatever ``F(4)`` means.  Treating
-    atoms as independent can only miss a coverage that depends on what they mean, never
-    invent one.
-    """
-    leaves: dict[Formula, None] = {}
-    for f in formulas:
-        _leaves(f, leaves)
-    names = list(leaves)
-    if len(names) > max_leaves:
-        return None
-    for bits in range(1 << len(names)):
-        truth = {name: bool(bits >> i & 1) for i, name in enumerate(names)}
-        if not any(_under(f, truth) for f in formulas):
-            return False
-    return True
 
 
 def _simple(f: Formula) -> bool:
