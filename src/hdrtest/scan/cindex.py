@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import tree_sitter
 
 from .attributes import blank_attributes, blank_bare_macros
-from .directives import FileScan, ScanError, scan_directives, strip_comments
+from .directives import FileScan, scan_lenient, strip_comments
 from .formula import FALSE, Formula
 from .options import OptionFilter
 from .scancache import read_text
@@ -27,7 +27,6 @@ from .uses import C_KEYWORDS, blank_defines, file_scope_calls, identifiers_in, n
 
 __all__ = [
     "Definition",
-    "KINDS",
     "TAG_KINDS",
     "INDEX_VERSION",
     "FileSymbols",
@@ -39,7 +38,6 @@ __all__ = [
 #: Bump when what index_file() produces changes, so old caches are not used.
 INDEX_VERSION = 6
 
-KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
 TAG_KINDS = frozenset({"struct", "union", "enum"})
 
 
@@ -54,7 +52,7 @@ class Definition:
     """
 
     name: str
-    kind: str
+    kind: str  # struct union enum typedef function function-decl variable enumerator macro
     complete: bool
     file: str  # absolute
     line: int  # 1-based
@@ -68,25 +66,7 @@ class Definition:
 
     def __reduce__(self) -> tuple[object, ...]:
         # Frozen slotted dataclasses do not unpickle on every Python we support.
-        return (
-            Definition,
-            (
-                self.name,
-                self.kind,
-                self.complete,
-                self.file,
-                self.line,
-                self.condition,
-                self.signature,
-                self.uses,
-                self.return_type,
-                self.end_line,
-                self.body,
-            ),
-        )
-
-    def location(self) -> str:
-        return f"{self.file}:{self.line}"
+        return Definition, tuple(getattr(self, f.name) for f in fields(self))
 
 
 _CONTAINERS = {
@@ -374,11 +354,7 @@ class _Indexer:
 
 def scan_file(path: str, data: bytes, options: OptionFilter | None = None) -> FileScan:
     """Directive scan that never fails: unbalanced files are scanned leniently."""
-    text = read_text(data)
-    try:
-        return scan_directives(text, path, options)
-    except ScanError:
-        return scan_directives(text, path, options, strict=False)
+    return scan_lenient(read_text(data), path, options)[0]
 
 
 def index_symbols(

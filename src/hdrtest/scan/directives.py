@@ -24,9 +24,9 @@ __all__ = [
     "ScanError",
     "CondBlock",
     "IncludeDirective",
-    "MacroDef",
     "FileScan",
     "scan_directives",
+    "scan_lenient",
     "strip_comments",
 ]
 
@@ -394,6 +394,14 @@ def listed_includes(text: str) -> list[IncludeDirective]:
 
 # ``_DIRECTIVE`` for the include keywords alone: the regex engine skips the other directives (most are #define).
 _INCLUDE = re.compile(_DIRECTIVE.pattern.replace("([A-Za-z_][A-Za-z0-9_]*)?", r"(include_next|include|import)\b", 1))
+
+
+def scan_lenient(text: str, path: str, options: OptionFilter | None = None) -> tuple[FileScan, str | None]:
+    """``scan_directives`` that never fails: the strict scan, else the lenient one and why (``path:line: message``)."""
+    try:
+        return scan_directives(text, path, options), None
+    except ScanError as exc:
+        return scan_directives(text, path, options, strict=False), str(exc)
 
 
 def _include(d: _Directive, kw: str, cond: Formula) -> IncludeDirective:
