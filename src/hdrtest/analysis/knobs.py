@@ -115,16 +115,11 @@ def file_facts(scan: FileScan, text: str) -> FileFacts:
 
 
 @dataclass
-class Knob:
-    name: str
-    tests: MacroTests
-
-
-@dataclass
 class KnobTable:
     """The switches among the option macros of a set of files, and why the others are not."""
 
-    knobs: dict[str, Knob]
+    #: switch -> how the code tests it
+    knobs: dict[str, MacroTests]
     #: option -> why it is not flipped ("function-like", "computed by the headers", "a hook")
     skipped: dict[str, str]
 
@@ -133,21 +128,17 @@ class KnobTable:
 
     def targets(self, option: str, current: str | None) -> list[str]:
         """Values to try for ``option`` (``"n"`` undefines it), given its value in the baseline."""
-        knob = self.knobs.get(option)
-        if knob is None:
+        tests = self.knobs.get(option)
+        if tests is None:
             return []
         defined = current is not None
         out: list[str] = []
-        if knob.tests.presence or knob.tests.truth:
+        if tests.presence or tests.truth:
             out.append("n" if defined else "y")
-        if knob.tests.truth and defined and current != "0":
+        if tests.truth and defined and current != "0":
             out.append("0")  # a default under #ifndef X comes back when X is undefined: 0 differs
-        out.extend(str(v) for v in sorted(knob.tests.values, key=abs)[:_MAX_VALUES] if str(v) != current)
+        out.extend(str(v) for v in sorted(tests.values, key=abs)[:_MAX_VALUES] if str(v) != current)
         return list(dict.fromkeys(out))
-
-
-def _self_guarded(name: str, condition: Formula) -> bool:
-    return name in macros(condition)
 
 
 def knob_table(facts: Iterable[FileFacts], options: OptionFilter) -> KnobTable:
@@ -170,14 +161,14 @@ def knob_table(facts: Iterable[FileFacts], options: OptionFilter) -> KnobTable:
         function_like |= one.function_like
         for name, defs in one.definitions.items():
             definitions.setdefault(name, []).extend(defs)
-    knobs: dict[str, Knob] = {}
+    knobs: dict[str, MacroTests] = {}
     skipped: dict[str, str] = {}
     for name, t in sorted(tests.items()):
         why = _not_a_switch(name, called, function_like, expanded, definitions.get(name, []))
         if why:
             skipped[name] = why
         else:
-            knobs[name] = Knob(name, t)
+            knobs[name] = t
     return KnobTable(knobs, skipped)
 
 
@@ -185,7 +176,7 @@ def _not_a_switch(name: str, called: set[str], function_like: set[str], expanded
                   definitions: list[tuple[Formula, str]]) -> str | None:
     if name in function_like or name in called:
         return "function-like: a value would only break its uses"
-    own = [cond for cond, _ in definitions if not _self_guarded(name, cond)]
+    own = [cond for cond, _ in definitions if name not in macros(cond)]  # not a default under #ifndef X
     if own and covered(own):
         return "the headers define it in every configuration"
     if name in expanded and (not definitions or
@@ -195,14 +186,6 @@ def _not_a_switch(name: str, called: set[str], function_like: set[str], expanded
 
 
 _CONDITIONAL_LINE = re.compile(r"^[ \t]*#[ \t]*(?:el)?if(?:n?def)?\b(.*)$", re.M)
-
-
-def any_tested(text: str, options: OptionFilter) -> bool:
-    """Whether a conditional line of ``text`` names an option (a comment may give a false hit: harmless)."""
-    for m in _CONDITIONAL_LINE.finditer(text):
-        if any(options.option_of(w) is not None for w in _WORD.findall(m.group(1))):
-            return True
-    return False
 
 
 # ---------------------------------------------------------------------------
@@ -235,9 +218,11 @@ def read_knob_table(paths: Iterable[Path], scans: ScanCache, options: OptionFilt
 
 
 def options_possible(paths: Iterable[Path], options: OptionFilter) -> bool:
-    """Whether some file's conditionals name an option; stops at the first that does."""
+    """Whether some file's conditional lines name an option (a comment may give a false hit: harmless); stops at the
+    first that does."""
     for path in paths:
         data = _read(path)
-        if data is not None and any_tested(read_text(data), options):
+        lines = _CONDITIONAL_LINE.finditer(read_text(data)) if data is not None else ()
+        if any(options.option_of(w) is not None for m in lines for w in _WORD.findall(m.group(1))):
             return True
     return False
