@@ -33,7 +33,7 @@ from ..scan.attributes import blank_attributes
 from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition, FileSymbols
 from ..scan.directives import FileScan, strip_comments
 from ..scan.formula import FALSE, Formula, from_json, to_json
-from ..scan.uses import ASM_OPERAND_NAME, C_KEYWORDS, tag_use_sites
+from ..scan.uses import ASM_OPERAND_NAME, C_KEYWORDS, LITERAL, tag_use_sites
 from ..store.atomic import write_atomic
 from ..store.namespaces import FACTS, code_digest, load
 
@@ -84,7 +84,6 @@ def file_uses(data: bytes, scan: FileScan, definitions: Sequence[Definition]) ->
 
 
 _TAG_NAME = re.compile(r"\b(?:struct|union|enum)\s+[A-Za-z_]\w*")
-_STRING = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
 #: A name, not a member (``p->name``, ``s.name``, ``.name =``).
 _NAMED = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
 _DIRECTIVE_START = re.compile(r"^[ \t]*#")
@@ -101,7 +100,7 @@ def _named_in_code(lines: list[str], scan: FileScan, known: set[tuple[str, Formu
         in_directive = directive and text.rstrip().endswith("\\")
         if directive:
             continue  # a macro's body counts where it is expanded; #if names are no uses
-        text = _TAG_NAME.sub(" ", _STRING.sub(" ", ASM_OPERAND_NAME.sub(" ", text)))
+        text = _TAG_NAME.sub(" ", LITERAL.sub(" ", ASM_OPERAND_NAME.sub(" ", text)))
         for name in _NAMED.findall(text):
             if name in C_KEYWORDS:
                 continue

@@ -28,7 +28,7 @@ from .directives import FileScan
 from .formula import Formula, from_json, to_json
 from .options import OptionFilter
 
-__all__ = ["Companion", "IndexStats", "SymbolIndex"]
+__all__ = ["Companion", "SymbolIndex"]
 
 
 class Companion(Protocol):
@@ -135,9 +135,6 @@ class SymbolIndex:
         state["_fresh"] = set()
         state["_stamps"] = {}
         return state
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
 
     # -- cache ----------------------------------------------------------------
 

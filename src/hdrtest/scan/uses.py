@@ -17,6 +17,7 @@ import tree_sitter_c
 
 __all__ = [
     "ASM_OPERAND_NAME",
+    "LITERAL",
     "C_KEYWORDS",
     "FileScopeCall",
     "call_arguments",
@@ -25,9 +26,7 @@ __all__ = [
     "identifiers_in",
     "used_identifiers",
     "TagUse",
-    "tag_uses",
     "tag_use_sites",
-    "c_language",
     "new_parser",
 ]
 
@@ -53,14 +52,14 @@ C_KEYWORDS = frozenset(
 ASM_OPERAND_NAME = re.compile(r"""\[[ \t]*[A-Za-z_]\w*[ \t]*\](?=(?:\s|\\\n)*")""")
 
 #: A string or character literal: it holds no code.
-_LITERAL = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
+LITERAL = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
 
 # Tokenizer: group 1 is an identifier; everything else is matched only to be skipped.
 # "#include <a/b.h>" and "#word" (directive keywords, stringification) are skipped too.
 # It runs on str; bytes are decoded as latin-1 so that offsets stay byte offsets.
 _TOKENS = re.compile(
     r"""/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|/\*.*|//[^\n\\]*(?:\\.[^\n\\]*)*"""
-    r"""|""" + _LITERAL.pattern
+    r"""|""" + LITERAL.pattern
     + r"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
     r"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|""" + ASM_OPERAND_NAME.pattern + r"""|\b([A-Za-z_][A-Za-z0-9_]*)""",
     re.S | re.A,
@@ -120,7 +119,6 @@ _TAG_QUERY_TEXT = """
 _TAG_QUERY: tree_sitter.Query | None = None
 
 _VALUE_HOLDERS = {"field_declaration", "declaration", "parameter_declaration"}
-_DECLARATOR_LEAVES = {"identifier", "field_identifier", "array_declarator"}
 
 
 def _by_value(spec: tree_sitter.Node) -> bool:
@@ -180,11 +178,6 @@ def tag_use_sites(text: bytes) -> list[TagUse]:
     return out
 
 
-def tag_uses(text: bytes) -> set[tuple[str, str]]:
-    """``{(kind, name)}`` of the tags a header mentions, e.g. ``("struct", "kvm")``."""
-    return {(t.kind, t.name) for t in tag_use_sites(text)}
-
-
 #: A line that starts with ``NAME(``: where a file-scope macro invocation (``FOLIO_FLAG_FALSE(swapcache)``) sits.
 _CALL_START = re.compile(r"^[ \t]*([A-Za-z_]\w*)[ \t]*\(", re.M)
 #: A directive to its end (continuations included): it holds no code.
@@ -235,7 +228,7 @@ def file_scope_calls(code: str) -> list[FileScopeCall]:
     """Invocations ``NAME(...)`` at file scope (no brace or parenthesis open), first on their line, after a
     ``;``, ``}``, ``)`` or nothing: after a type they are a function's declarator, not a call.  ``code`` is the
     file's text without comments; directives and literals are blanked here (offsets and lines kept)."""
-    text = _LITERAL.sub(_blank, _DIRECTIVE_TEXT.sub(_blank, code))
+    text = LITERAL.sub(_blank, _DIRECTIVE_TEXT.sub(_blank, code))
     out: list[FileScopeCall] = []
     depth = 0  # braces and parentheses open at ``done``
     done = 0
