@@ -336,13 +336,6 @@ class Analysis:
         fixed[option + "_MODULE"] = False
         return fixed
 
-    def for_header(self, closure_paths: Sequence[Path]) -> list[Fragility]:
-        """The fragile uses of every file in a header's closure."""
-        out: list[Fragility] = []
-        for p in closure_paths:
-            out.extend(self.fragile(os.path.normpath(str(p))))
-        return out
-
 
 def strongest(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Fragility]:
     """Per option ``found`` adds to ``known``, its strongest use (``Fragility.rank``; the nearest file among
@@ -378,13 +371,12 @@ def _kconfig_valid(fragility: Fragility, flipper: Flipper, macros: Mapping[str, 
 
 
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
-                          cache_dir: Path | None,
-                          keep: Callable[[str], bool] | None = None, flipper: Flipper | None = None,
-                          notes: list[str] | None = None) -> dict[tuple[str, str], Fragility]:
-    """Give each plan the fragile options of its header's include closure, after the reasons it has.
+                          cache_dir: Path | None, flipper: Flipper, notes: list[str]) -> dict[tuple[str, str], Fragility]:
+    """Give each plan the fragile options of its header's include closure that ``flipper`` can flip, after the
+    reasons it has.
 
-    With ``flipper``, a fragile use whose witness the resolved flip does not keep (``witness_holds``) is dropped
-    before the strongest use per option is taken; how many is said once in ``notes``.
+    A fragile use whose witness the resolved flip does not keep (``witness_holds``) is dropped before the strongest
+    use per option is taken; how many is said once in ``notes``.
     Returns, per (header, option) added, the fragile use behind it (for root-cause reports).
     """
     analyses: dict[int, Analysis] = {}
@@ -401,20 +393,18 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
                                         lambda name: context.index.lookup(name, "macro"), EXPANSION_DEPTH)
             baseline: dict[str, str | None] = dict(defined_macros(job))
             analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir, made)
-        found = analysis.for_header(graph.closure(job.header))
-        if flipper is not None:
-            macros = defined_macros(job)
-            flipper.prefetch(((f.option, target) for f in found if f not in verdicts
-                              for target in flipper.targets_for(f.option, macros)), context.jobs)
-            for f in found:
-                if f not in verdicts:
-                    verdicts[f] = _kconfig_valid(f, flipper, macros, options)
-            found = [f for f in found if verdicts[f]]
-        extra = [f for f in strongest(found, plan.reasons) if keep is None or keep(f.option)]
+        found = [f for p in graph.closure(job.header) for f in analysis.fragile(os.path.normpath(str(p)))]
+        macros = defined_macros(job)
+        flipper.prefetch(((f.option, target) for f in found if f not in verdicts
+                          for target in flipper.targets_for(f.option, macros)), context.jobs)
+        for f in found:
+            if f not in verdicts:
+                verdicts[f] = _kconfig_valid(f, flipper, macros, options)
+        extra = [f for f in strongest([f for f in found if verdicts[f]], plan.reasons) if flipper.flippable(f.option)]
         plan.reasons = plan.reasons + [Reason(f.option, f.reason, 1) for f in extra]
         behind.update(((job.display, f.option), f) for f in extra)
     invalid = sorted({f for f, ok in verdicts.items() if not ok}, key=lambda f: (f.option, f.file, f.line))
-    if invalid and notes is not None:
+    if invalid:
         notes.append(f"closure analysis: {len(invalid)} fragile use(s) not flipped: the flip as the configuration "
                      f"system resolves it drops the use or keeps a definition (e.g. {invalid[0].option}: "
                      f"{invalid[0].file}:{invalid[0].line} {invalid[0].name})")
