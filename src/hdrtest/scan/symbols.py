@@ -123,7 +123,7 @@ class SymbolIndex:
         self._keys: list[str] = []
         self._by_file: dict[str, _Entry] = {}
         self._memo: dict[str, FileSymbols] = {}  # sha256 -> symbols, this process only
-        self._fresh: set[str] = set()  # digests parsed by a worker pool, not yet counted
+        self._fresh: set[str] = set()  # digests parsed by this build (here or by a worker pool), not yet counted
         #: path -> (stamp, sha256) of the files read or found unchanged: what the next build may trust.
         self._stamps: dict[str, tuple[Stamp, str]] = {}
         self.errors: dict[str, str] = {}
@@ -206,15 +206,10 @@ class SymbolIndex:
         if fs is None:
             fs = _parse(key, data, digest, self.options, companion)
             self._store(digest, fs)
-            self.stats.parsed += 1
-        elif digest in self._fresh:
-            self._fresh.discard(digest)
-            self.stats.parsed += 1
-        else:
-            if companion is not None and companion.missing(digest):
-                companion.make(key, digest, data, scan_file(key, data, self.options), fs)
-            self.stats.cached += 1
-        self._install(key, digest, fs)
+            self._fresh.add(digest)
+        elif digest not in self._fresh and companion is not None and companion.missing(digest):
+            companion.make(key, digest, data, scan_file(key, data, self.options), fs)
+        self._take(key, digest, fs)
 
     def _add_known(self, key: str, known: tuple[Stamp, str], companion: Companion | None) -> bool:
         """Install a file whose content is known by its stamp, without reading it; False if its
@@ -227,13 +222,17 @@ class SymbolIndex:
         if fs is None or (companion is not None and companion.missing(digest)):
             return False
         self._stamps[key] = known
+        self._take(key, digest, fs)
+        return True
+
+    def _take(self, key: str, digest: str, fs: FileSymbols) -> None:
+        """Install ``fs``, counted as parsed when this build made it (here or in a worker pool), else as cached."""
         if digest in self._fresh:
             self._fresh.discard(digest)
             self.stats.parsed += 1
         else:
             self.stats.cached += 1
         self._install(key, digest, fs)
-        return True
 
     def add_files(self, paths: Iterable[str | Path], jobs: int = 1, companion: Companion | None = None) -> int:
         """Index many files, skipping unreadable ones (recorded in ``errors``); returns how many.
