@@ -12,7 +12,7 @@ macro names it mentions.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Union
 
@@ -171,27 +171,16 @@ def macros(f: Formula) -> frozenset[str]:
     return frozenset(out)
 
 
-Lookup = Union[Mapping[str, Union[str, None]], Callable[[str], Union[bool, None]]]
-
-
-def evaluate(f: Formula, defined: Lookup) -> bool | None:
-    """Three-valued evaluation; ``None`` when the answer depends on something unknown.
-
-    With a mapping (a complete configuration, like autoconf.h plus ``-D`` flags) a name
-    is defined iff it maps to a non-None value, missing names are undefined, and atoms
-    are computed when every name in them has an integer value.  With a callable
-    (``name -> True/False/None``) definedness may be unknown and atoms are unknown.
-    """
+def evaluate(f: Formula, defined: Mapping[str, str | None]) -> bool | None:
+    """Three-valued evaluation against a complete configuration (like autoconf.h plus ``-D`` flags): a name is
+    defined iff it maps to a non-None value, missing names are undefined, and atoms are computed when every name in
+    them has an integer value; ``None`` when an atom cannot be computed."""
     if isinstance(f, Const):
         return f.value
     if isinstance(f, Defined):
-        if isinstance(defined, Mapping):
-            return defined.get(f.name) is not None
-        return defined(f.name)
+        return defined.get(f.name) is not None
     if isinstance(f, Atom):
-        if isinstance(defined, Mapping):
-            return eval_atom(f.text, defined)
-        return None
+        return eval_atom(f.text, defined)
     if isinstance(f, Not):
         v = evaluate(f.f, defined)
         return None if v is None else not v
@@ -207,7 +196,7 @@ def evaluate(f: Formula, defined: Lookup) -> bool | None:
     return result
 
 
-def false_leaves(f: Formula, defined: Lookup) -> list[Formula]:
+def false_leaves(f: Formula, defined: Mapping[str, str | None]) -> list[Formula]:
     """The leaves of ``f`` that are false under ``defined``, in order, once each (none when ``f`` is not false).
 
     ``defined(X_MODULE)`` is left out beside ``defined(X)``: a tristate option is one reason, not two.
