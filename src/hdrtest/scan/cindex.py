@@ -142,13 +142,21 @@ class FileSymbols:
         return [self.definition(path, i) for i in range(len(self.rows))]
 
 
+_MACRO_SIGNATURE = re.compile(r"#define\s+\w+\(([^)]*)\)")
+
+
+def macro_parameters(signature: str | None) -> list[str] | None:
+    """The parameters of a function-like macro's signature (``#define NAME(a, b)``), None for any other."""
+    m = _MACRO_SIGNATURE.match(signature or "")
+    return None if m is None else [p.strip() for p in m.group(1).split(",") if p.strip()]
+
+
 def _macro_uses(name: str, signature: str | None, body: str) -> frozenset[str]:
     if not body:
         return frozenset()
     found = identifiers_in(body)
     found.discard(name)
-    if signature is not None and signature.endswith(")"):
-        found.difference_update(p.strip() for p in signature.partition("(")[2][:-1].split(","))
+    found.difference_update(macro_parameters(signature) or ())
     return frozenset(found)
 
 

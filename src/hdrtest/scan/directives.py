@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .conditions import parse_condition
-from .formula import TRUE, Formula, conj, neg
+from .formula import TRUE, Defined, Formula, Not, conj, neg
 from .options import OptionFilter
 
 __all__ = [
@@ -89,7 +89,6 @@ class FileScan:
     defines: list[MacroDef] = field(default_factory=list)
     #: The include guard macro, ``"#pragma once"``, or None.
     guard: str | None = None
-    pragma_once: bool = False
     #: Anything besides directives, comments and blank space (a header of macros only
     #: needs no C parse).
     has_code: bool = True
@@ -195,24 +194,17 @@ def _continued(text: str, nl: int) -> bool:
     return False
 
 
-_GUARD_IF = re.compile(r"\s*!\s*defined\s*(?:\(\s*([A-Za-z_]\w*)\s*\)|([A-Za-z_]\w*))\s*$")
-
-
 def _find_guard(clean: str, ds: list[_Directive]) -> str | None:
     """The include guard macro if the classic guard pattern covers the whole file."""
     if len(ds) < 3 or _CONT.sub("", clean[: ds[0].start]).strip():
         return None
     first = ds[0]
-    if first.keyword == "ifndef":
-        m = _NAME.match(first.rest)
-        name = m.group(1) if m else None
-    elif first.keyword == "if":
-        g = _GUARD_IF.match(first.rest)
-        name = (g.group(1) or g.group(2)) if g else None
-    else:
-        return None
+    test = parse_condition(first.keyword, first.rest) if first.keyword in ("ifndef", "if") else None
+    if not (isinstance(test, Not) and isinstance(test.f, Defined)):
+        return None  # neither "#ifndef X" nor "#if !defined(X)"
+    name = test.f.name
     second = _NAME.match(ds[1].rest)
-    if not name or ds[1].keyword != "define" or second is None or second.group(1) != name:
+    if ds[1].keyword != "define" or second is None or second.group(1) != name:
         return None
     depth = 0
     for i, d in enumerate(ds):
@@ -323,8 +315,8 @@ class _Scanner:
         self.scan.includes.append(_include(d, d.keyword, self.cur))
 
     def pragma(self, d: _Directive) -> None:
-        if d.rest.split() == ["once"] and not self.stack:
-            self.scan.pragma_once = True
+        if d.rest.split() == ["once"] and not self.stack and self.scan.guard is None:
+            self.scan.guard = "#pragma once"  # the classic guard pattern, when there is one, names the guard
 
     def finish(self) -> None:
         """Close what is still open at the end of the file (an error when strict)."""
@@ -360,7 +352,7 @@ def scan_directives(
     clean = strip_comments(text)
     ds = _directives(clean)
     scan = FileScan(path=path, line_count=text.count("\n") + (0 if text.endswith("\n") or not text else 1))
-    guard = _find_guard(clean, ds)
+    guard = scan.guard = _find_guard(clean, ds)
     scan.has_code = _has_code(clean, ds)
     scanner = _Scanner(scan, guard, ds[0] if ds else None, options, strict)
     handlers = _HANDLERS
@@ -376,7 +368,6 @@ def scan_directives(
                 handle(scanner, d)
     scanner.finish()
     scan.conditionals = [b for b in scanner.slots if b is not None]
-    scan.guard = guard if guard is not None else ("#pragma once" if scan.pragma_once else None)
     return scan
 
 
