@@ -143,28 +143,23 @@ class KnobTable:
 
 def knob_table(facts: Iterable[FileFacts], options: OptionFilter) -> KnobTable:
     """Merge per-file facts and decide, per tested option macro, whether it is a switch."""
-    tests: dict[str, MacroTests] = {}
-    called: set[str] = set()
-    expanded: set[str] = set()
-    function_like: set[str] = set()
-    definitions: dict[str, list[tuple[Formula, str]]] = {}
+    merged = FileFacts()  # of the options' tests only
     for one in facts:
         for name, t in one.tests.items():
-            if options.option_of(name) is None:
-                continue
-            merged = tests.setdefault(name, MacroTests())
-            merged.presence |= t.presence
-            merged.truth |= t.truth
-            merged.values |= t.values
-        called |= one.called
-        expanded |= one.expanded
-        function_like |= one.function_like
+            if options.option_of(name) is not None:
+                into = merged.tests.setdefault(name, MacroTests())
+                into.presence |= t.presence
+                into.truth |= t.truth
+                into.values |= t.values
+        merged.called |= one.called
+        merged.expanded |= one.expanded
+        merged.function_like |= one.function_like
         for name, defs in one.definitions.items():
-            definitions.setdefault(name, []).extend(defs)
+            merged.definitions.setdefault(name, []).extend(defs)
     knobs: dict[str, MacroTests] = {}
     skipped: dict[str, str] = {}
-    for name, t in sorted(tests.items()):
-        why = _not_a_switch(name, called, function_like, expanded, definitions.get(name, []))
+    for name, t in sorted(merged.tests.items()):
+        why = _not_a_switch(name, merged)
         if why:
             skipped[name] = why
         else:
@@ -172,15 +167,15 @@ def knob_table(facts: Iterable[FileFacts], options: OptionFilter) -> KnobTable:
     return KnobTable(knobs, skipped)
 
 
-def _not_a_switch(name: str, called: set[str], function_like: set[str], expanded: set[str],
-                  definitions: list[tuple[Formula, str]]) -> str | None:
-    if name in function_like or name in called:
+def _not_a_switch(name: str, facts: FileFacts) -> str | None:
+    definitions = facts.definitions.get(name, [])
+    if name in facts.function_like or name in facts.called:
         return "function-like: a value would only break its uses"
     own = [cond for cond, _ in definitions if name not in macros(cond)]  # not a default under #ifndef X
     if own and covered(own):
         return "the headers define it in every configuration"
-    if name in expanded and (not definitions or
-                             not all(_INTEGER_BODY.fullmatch(body) for _, body in definitions)):
+    if name in facts.expanded and (not definitions or
+                                   not all(_INTEGER_BODY.fullmatch(body) for _, body in definitions)):
         return "a hook the code expands, not a switch"
     return None
 

@@ -52,9 +52,4 @@ class OptionFilter:
 
     def options(self, f: Formula) -> frozenset[str]:
         """The configuration options a formula depends on."""
-        out = set()
-        for m in macros(f):
-            o = self.option_of(m)
-            if o is not None:
-                out.add(o)
-        return frozenset(out)
+        return frozenset(o for m in macros(f) if (o := self.option_of(m)) is not None)

@@ -8,6 +8,7 @@ in between, or a definition versus a mention), so they come from tree-sitter.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -79,15 +80,12 @@ def used_identifiers(text: bytes) -> set[str]:
     return identifiers_in(text.decode("latin-1"))
 
 
-_LANGUAGE: tree_sitter.Language | None = None
 _LOCAL = threading.local()
 
 
+@functools.cache
 def c_language() -> tree_sitter.Language:
-    global _LANGUAGE
-    if _LANGUAGE is None:
-        _LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
-    return _LANGUAGE
+    return tree_sitter.Language(tree_sitter_c.language())
 
 
 def new_parser() -> tree_sitter.Parser:
@@ -116,7 +114,13 @@ _TAG_QUERY_TEXT = """
 (union_specifier name: (type_identifier) @union)
 (enum_specifier name: (type_identifier) @enum)
 """
-_TAG_QUERY: tree_sitter.Query | None = None
+
+
+@functools.cache
+def _tag_query() -> tree_sitter.Query:
+    query: tree_sitter.Query = tree_sitter.Query(c_language(), _TAG_QUERY_TEXT)
+    return query
+
 
 _VALUE_HOLDERS = {"field_declaration", "declaration", "parameter_declaration"}
 
@@ -154,11 +158,8 @@ def blank_defines(data: bytes) -> bytes:
 def tag_use_sites(text: bytes) -> list[TagUse]:
     """Every ``struct X``/``union X``/``enum X`` in the text, in order, with how it is used (macro bodies,
     which tree-sitter does not parse, left out)."""
-    global _TAG_QUERY
-    if _TAG_QUERY is None:
-        _TAG_QUERY = tree_sitter.Query(c_language(), _TAG_QUERY_TEXT)
     tree = new_parser().parse(blank_defines(text))
-    captures = tree_sitter.QueryCursor(_TAG_QUERY).captures(tree.root_node)
+    captures = tree_sitter.QueryCursor(_tag_query()).captures(tree.root_node)
     out = []
     for kind, nodes in captures.items():
         for node in nodes:
