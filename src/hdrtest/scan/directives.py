@@ -254,7 +254,7 @@ class _Scanner:
         self.first = first  # the guard can only be the file's first directive
         self.options = options
         self.strict = strict
-        self.slots: list[CondBlock | None] = []
+        self.slots: list[CondBlock] = []
         self.stack: list[_Frame] = []
         self.cur: Formula = TRUE
 
@@ -265,11 +265,11 @@ class _Scanner:
 
     def close_branch(self, frame: _Frame, end_line: int) -> None:
         block = self.slots[frame.index]
-        assert block is not None
         self.slots[frame.index] = CondBlock(block.kind, block.expr, block.formula, block.condition,
                                            block.start_line, end_line, block.depth, block.is_guard)
 
-    def open_branch(self, frame: _Frame, kind: str, expr: str, formula: Formula, d: _Directive) -> None:
+    def open_branch(self, frame: _Frame, kind: str, expr: str, d: _Directive) -> None:
+        formula = parse_condition(kind, expr, self.options)
         earlier = [neg(t) for t in frame.tests]
         cond = frame.enclosing if frame.guard else conj(frame.enclosing, *earlier, formula)
         frame.tests.append(formula)
@@ -280,12 +280,10 @@ class _Scanner:
         self.cur = cond
 
     def conditional(self, d: _Directive) -> None:
-        expr = " ".join(d.rest.split())
-        formula = parse_condition(d.keyword, expr, self.options)
         frame = _Frame(d.keyword, -1, self.cur, [], d.line,
                        guard=self.guard is not None and not self.stack and d is self.first)
         self.stack.append(frame)
-        self.open_branch(frame, d.keyword, expr, formula, d)
+        self.open_branch(frame, d.keyword, " ".join(d.rest.split()), d)
 
     def branch(self, d: _Directive) -> None:
         kw = d.keyword
@@ -299,7 +297,7 @@ class _Scanner:
         self.close_branch(frame, d.line)
         expr = " ".join(d.rest.split()) if kw != "else" else ""
         frame.seen_else = kw == "else"
-        self.open_branch(frame, kw, expr, parse_condition(kw, expr, self.options), d)
+        self.open_branch(frame, kw, expr, d)
 
     def endif(self, d: _Directive) -> None:
         if not self.stack:
@@ -367,7 +365,7 @@ def scan_directives(
             if handle is not None:
                 handle(scanner, d)
     scanner.finish()
-    scan.conditionals = [b for b in scanner.slots if b is not None]
+    scan.conditionals = scanner.slots
     return scan
 
 
