@@ -13,9 +13,6 @@ import re
 
 from .uses import call_arguments
 
-__all__ = ["blank_attributes", "blank_bare_macros"]
-
-
 # Object-like macros that expand to attributes, qualifiers or nothing (Linux, glibc).
 _ATTRIBUTE_WORDS = frozenset(
     """

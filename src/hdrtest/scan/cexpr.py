@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Expr", "ExprParser", "ParseError", "config_call", "eval_atom", "int_literal"]
-
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<num>(?:0[xX][0-9A-Fa-f]+|0[bB][01]+|[0-9]+)[uUlL]*)

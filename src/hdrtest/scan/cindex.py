@@ -25,16 +25,6 @@ from .options import OptionFilter
 from .scancache import read_text
 from .uses import C_KEYWORDS, blank_defines, file_scope_calls, identifiers_in, new_parser
 
-__all__ = [
-    "Definition",
-    "TAG_KINDS",
-    "INDEX_VERSION",
-    "FileSymbols",
-    "index_file",
-    "index_symbols",
-    "scan_file",
-]
-
 #: Bump when what index_file() produces changes, so old caches are not used.
 INDEX_VERSION = 6
 

@@ -20,16 +20,6 @@ from .conditions import parse_condition
 from .formula import TRUE, Defined, Formula, Not, conj, neg
 from .options import OptionFilter
 
-__all__ = [
-    "ScanError",
-    "CondBlock",
-    "IncludeDirective",
-    "FileScan",
-    "scan_directives",
-    "scan_lenient",
-    "strip_comments",
-]
-
 
 class ScanError(Exception):
     """Unbalanced conditionals; ``str()`` is ``path:line: message`` like a compiler's."""

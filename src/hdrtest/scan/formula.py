@@ -18,26 +18,6 @@ from typing import Union
 
 from .cexpr import eval_atom
 
-__all__ = [
-    "Formula",
-    "Const",
-    "TRUE",
-    "FALSE",
-    "Defined",
-    "Atom",
-    "Not",
-    "And",
-    "Or",
-    "conj",
-    "disj",
-    "neg",
-    "macros",
-    "evaluate",
-    "to_c",
-    "to_json",
-    "from_json",
-]
-
 _IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*")
 
 

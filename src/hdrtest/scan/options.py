@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from .formula import Formula, macros
 
-__all__ = ["OptionFilter"]
-
 DEFAULT_OPTION_PATTERN = r"CONFIG_[A-Za-z0-9_]+"
 
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 from ..toolchain.run import run
 
-__all__ = ["CompilerInfo", "probe_compiler"]
-
 
 @dataclass(frozen=True)
 class CompilerInfo:

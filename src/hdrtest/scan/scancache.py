@@ -23,8 +23,6 @@ from . import options as _options_module
 from .directives import FileScan, IncludeDirective, scan_lenient
 from .formula import from_json, to_json
 
-__all__ = ["ScanCache", "read_text"]
-
 
 def read_text(data: bytes) -> str:
     """Decode source bytes; undecodable bytes survive (identifiers are ASCII anyway)."""

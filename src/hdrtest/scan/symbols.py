@@ -28,8 +28,6 @@ from .directives import FileScan
 from .formula import Formula, from_json, to_json
 from .options import OptionFilter
 
-__all__ = ["Companion", "SymbolIndex"]
-
 
 class Companion(Protocol):
     """Per-file facts made from the same read and scan as the definitions (``analysis.facts``), so that a

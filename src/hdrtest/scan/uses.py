@@ -16,21 +16,6 @@ from dataclasses import dataclass
 import tree_sitter
 import tree_sitter_c
 
-__all__ = [
-    "ASM_OPERAND_NAME",
-    "LITERAL",
-    "C_KEYWORDS",
-    "FileScopeCall",
-    "call_arguments",
-    "file_scope_calls",
-    "blank_defines",
-    "identifiers_in",
-    "used_identifiers",
-    "TagUse",
-    "tag_use_sites",
-    "new_parser",
-]
-
 #: C keywords (C89..C23, GNU spellings) and preprocessor words that are never names.
 C_KEYWORDS = frozenset(
     """
