@@ -179,13 +179,10 @@ class SymbolIndex:
             else:
                 entry.append(base | i)
 
-    def _refs(self, name: str) -> list[tuple[str, int]]:
-        """Where ``name`` is defined: (path, row) pairs."""
+    def _codes(self, name: str) -> list[int]:
+        """Where ``name`` is defined, as ``file number << 32 | row`` codes."""
         found = self._by_name.get(name)
-        if found is None:
-            return []
-        keys = self._keys
-        return [(keys[code >> 32], code & 0xFFFFFFFF) for code in ([found] if isinstance(found, int) else found)]
+        return [] if found is None else [found] if isinstance(found, int) else found
 
     def _add(self, key: str, known: tuple[Stamp, str] | None = None, companion: Companion | None = None) -> None:
         """Read and index one file (replacing what was known about it); raises OSError if it cannot be read.
@@ -319,8 +316,7 @@ class SymbolIndex:
             return
         number = self._numbers[key]
         for name in {row[0] for row in old.symbols.rows}:
-            found = self._by_name.get(name)
-            kept = [code for code in ([found] if isinstance(found, int) else found or ()) if code >> 32 != number]
+            kept = [code for code in self._codes(name) if code >> 32 != number]
             if kept:
                 self._by_name[name] = kept[0] if len(kept) == 1 else kept
             else:
@@ -351,7 +347,7 @@ class SymbolIndex:
 
     def lookup(self, name: str, kinds: Iterable[str] | str | None = None) -> list[Definition]:
         """Every definition or declaration of ``name`` (optionally of the given kinds)."""
-        refs = self._refs(name)
+        refs = [(self._keys[code >> 32], code & 0xFFFFFFFF) for code in self._codes(name)]
         if kinds is None:
             return [self._definition(p, i) for p, i in refs]
         wanted = {kinds} if isinstance(kinds, str) else set(kinds)
