@@ -371,7 +371,8 @@ def _kconfig_valid(fragility: Fragility, flipper: Flipper, macros: Mapping[str, 
 
 
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
-                          cache_dir: Path | None, flipper: Flipper, notes: list[str]) -> dict[tuple[str, str], Fragility]:
+                          cache_dir: Path | None, flipper: Flipper,
+                          notes: list[str]) -> dict[tuple[str, str], Fragility]:
     """Give each plan the fragile options of its header's include closure that ``flipper`` can flip, after the
     reasons it has.
 

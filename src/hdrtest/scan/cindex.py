@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 import tree_sitter
@@ -269,10 +270,31 @@ class _Indexer:
             rtype += " " + "*" * stars
         return rtype.replace("* *", "**") or None
 
-    def function(self, node: tree_sitter.Node) -> None:
+    def _type_tag(self, node: tree_sitter.Node, mention: bool) -> bool:
+        """Index the struct, union or enum that ``node``'s type specifies (``mention``: even without a body);
+        whether it has a body."""
         spec = node.child_by_field_name("type")
-        if spec is not None and spec.type in _TAG_SPECIFIERS:
-            self.tag(spec, mention=False)
+        if spec is None or spec.type not in _TAG_SPECIFIERS:
+            return False
+        self.tag(spec, mention)
+        return spec.child_by_field_name("body") is not None
+
+    def _declarators(self, node: tree_sitter.Node
+                     ) -> Iterator[tuple[tree_sitter.Node, str, bool, int, tuple[str, ...]]]:
+        """``node``'s named declarators: (declarator, name, declares a function, pointer levels, what the declaration
+        uses besides the name)."""
+        uses: tuple[str, ...] | None = None
+        for d in node.children_by_field_name("declarator"):
+            name_node, is_func, stars = _unwrap(d)
+            if name_node is None or not name_node.text:
+                continue
+            name = name_node.text.decode("ascii", "replace")
+            if uses is None:
+                uses = self.uses_of(node, None)
+            yield d, name, is_func, stars, tuple(u for u in uses if u != name)
+
+    def function(self, node: tree_sitter.Node) -> None:
+        self._type_tag(node, mention=False)
         declarator = node.child_by_field_name("declarator")
         body = node.child_by_field_name("body")
         name_node, is_func, stars = _unwrap(declarator)
@@ -291,23 +313,11 @@ class _Indexer:
         )
 
     def declaration(self, node: tree_sitter.Node) -> None:
-        spec = node.child_by_field_name("type")
-        has_body = False
-        if spec is not None and spec.type in _TAG_SPECIFIERS:
-            has_body = spec.child_by_field_name("body") is not None
-            self.tag(spec, mention=True)
+        has_body = self._type_tag(node, mention=True)
         extern = any(c.type == "storage_class_specifier" and c.text == b"extern" for c in node.children)
-        uses: tuple[str, ...] | None = None
-        for d in node.children_by_field_name("declarator"):
-            name_node, is_func, stars = _unwrap(d)
-            if name_node is None or not name_node.text:
-                continue
-            name = name_node.text.decode("ascii", "replace")
+        for d, name, is_func, stars, own in self._declarators(node):
             if (has_body and name.startswith("__")) or name in C_KEYWORDS:
                 continue  # "struct x {...} __some_attribute;" misread as a declarator
-            if uses is None:
-                uses = self.uses_of(node, None)
-            own = tuple(u for u in uses if u != name)
             if is_func:
                 signature = _SPACES.sub(" ", self.text(node.start_byte, d.end_byte)).strip()
                 self.add(name, "function-decl", False, node, own, signature, self._type_part(node, d, stars))
@@ -315,21 +325,10 @@ class _Indexer:
                 self.add(name, "variable", not extern, node, own)
 
     def typedef(self, node: tree_sitter.Node) -> None:
-        spec = node.child_by_field_name("type")
-        has_body = False
-        if spec is not None and spec.type in _TAG_SPECIFIERS:
-            has_body = spec.child_by_field_name("body") is not None
-            self.tag(spec, mention=True)
+        has_body = self._type_tag(node, mention=True)
         signature = None if has_body else _SPACES.sub(" ", self.text(node.start_byte, node.end_byte)).strip()
-        uses: tuple[str, ...] | None = None
-        for d in node.children_by_field_name("declarator"):
-            name_node, _, _ = _unwrap(d)
-            if name_node is None or not name_node.text:
-                continue
-            name = name_node.text.decode("ascii", "replace")
-            if uses is None:
-                uses = self.uses_of(node, None)
-            self.add(name, "typedef", True, node, tuple(u for u in uses if u != name), signature)
+        for _, name, _, _, own in self._declarators(node):
+            self.add(name, "typedef", True, node, own, signature)
 
     def calls(self) -> None:
         for call in file_scope_calls(strip_comments(self.data.decode("utf-8", "surrogateescape"))):
