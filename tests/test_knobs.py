@@ -84,7 +84,7 @@ def test_knob_table_decisions() -> None:
     table = knob_table([facts], OptionFilter.from_args(["FMTX_[A-Z0-9_]+"]))
     assert set(table.knobs) == {"FMTX_LEGACY", "FMTX_LEVEL"}
     assert set(table.skipped) == {"FMTX_THROW", "FMTX_EXTERN", "FMTX_GCC_VERSION", "FMTX_TRACE", "FMTX_HOOKED"}
-    assert table.knobs["FMTX_LEVEL"].tests == MacroTests(values={2})
+    assert table.knobs["FMTX_LEVEL"] == MacroTests(values={2})
     assert table.targets("FMTX_LEVEL", None) == ["2"]
     assert table.targets("FMTX_LEVEL", "2") == []
     assert table.targets("FMTX_LEGACY", None) == ["y"]

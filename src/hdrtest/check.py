@@ -156,7 +156,7 @@ def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.
     plans = [variants.header_reasons(job, context, options, strategy, settings.root, touched, keep=flipper.flippable)
              for job in baseline]
     fragile = {} if not closure else fragility.add_closure_fragility(
-        plans, context, options, settings.root, kept, keep=flipper.flippable, flipper=flipper, notes=notes)
+        plans, context, options, settings.root, kept, flipper, notes)
     deep: dict[str, set[str]] = {}
     for display, option in fragile:
         deep.setdefault(display, set()).add(option)

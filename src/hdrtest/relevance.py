@@ -49,10 +49,8 @@ def covered(conditions: Sequence[Formula]) -> bool:
     """
     if any(c == TRUE for c in conditions):
         return True
-    names = sorted(set().union(*(macros(c) for c in conditions))) if conditions else []
-    if not conditions:
-        return False
-    if len(names) > _MAX_COVERAGE_VARS:
+    names = sorted(set().union(*(macros(c) for c in conditions)))
+    if not conditions or len(names) > _MAX_COVERAGE_VARS:
         return False
     for values in itertools.product((False, True), repeat=len(names)):
         assignment = {n: ("1" if v else None) for n, v in zip(names, values)}

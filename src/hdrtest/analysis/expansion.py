@@ -14,20 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from ..scan.cindex import Definition, index_symbols
+from ..scan.cindex import Definition, index_symbols, macro_parameters
 from ..scan.formula import FALSE, Formula, conj
 from ..scan.uses import call_arguments
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 #: Operands joined by ``##`` (a chain ``a ## b ## c`` is one match).
 _PASTE = re.compile(r"[A-Za-z_0-9]\w*(?:\s*##\s*[A-Za-z_0-9]\w*)+")
-_SIGNATURE = re.compile(r"#define\s+\w+\(([^)]*)\)")
-
-
-def parameters(definition: Definition) -> list[str] | None:
-    """The parameters of a function-like macro, None for an object-like one."""
-    m = _SIGNATURE.match(definition.signature or "")
-    return None if m is None else [p.strip() for p in m.group(1).split(",") if p.strip()]
 
 
 def invocations(body: str, name: str) -> list[list[str]]:
@@ -44,7 +37,7 @@ def _joined(m: re.Match[str], bound: dict[str, str]) -> str:
 
 def pasted(callee: Definition, args: list[str]) -> set[str]:
     """The identifiers ``callee``'s body pastes when invoked with ``args``."""
-    params = parameters(callee)
+    params = macro_parameters(callee.signature)
     if params is None or not callee.body or "##" not in callee.body:
         return set()
     bound = dict(zip(params, args))
@@ -55,7 +48,7 @@ def substituted(callee: Definition, args: list[str]) -> str | None:
     """``callee``'s body with its parameters bound to ``args``: pastes joined, ``#param`` an empty string
     (None for an object-like macro).  Arguments are not expanded first: a name made by pasting an argument
     that is itself a macro is missed (no definition found: errs towards a fragility the compile refutes)."""
-    params = parameters(callee)
+    params = macro_parameters(callee.signature)
     if params is None or callee.body is None:
         return None
     bound = dict(zip(params, args))
@@ -79,7 +72,7 @@ def expanded(text: str, macros: Callable[[str], Sequence[Definition]], depth: in
     for m in _CALL.finditer(text):
         if m.start() < done:
             continue
-        callee = next((d for d in macros(m.group(1)) if parameters(d) is not None), None)
+        callee = next((d for d in macros(m.group(1)) if macro_parameters(d.signature) is not None), None)
         if callee is None:
             continue
         found = call_arguments(text, m.end() - 1, "(")

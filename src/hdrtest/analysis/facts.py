@@ -24,7 +24,7 @@ from __future__ import annotations
 import pickle
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -33,7 +33,7 @@ from ..scan.attributes import blank_attributes
 from ..scan.cindex import INDEX_VERSION, TAG_KINDS, Definition, FileSymbols
 from ..scan.directives import FileScan, strip_comments
 from ..scan.formula import FALSE, Formula, from_json, to_json
-from ..scan.uses import ASM_OPERAND_NAME, C_KEYWORDS, tag_use_sites
+from ..scan.uses import ASM_OPERAND_NAME, C_KEYWORDS, LITERAL, call_arguments, tag_use_sites
 from ..store.atomic import write_atomic
 from ..store.namespaces import FACTS, code_digest, load
 
@@ -84,10 +84,20 @@ def file_uses(data: bytes, scan: FileScan, definitions: Sequence[Definition]) ->
 
 
 _TAG_NAME = re.compile(r"\b(?:struct|union|enum)\s+[A-Za-z_]\w*")
-_STRING = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
 #: A name, not a member (``p->name``, ``s.name``, ``.name =``).
 _NAMED = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
 _DIRECTIVE_START = re.compile(r"^[ \t]*#")
+
+
+def _outside_directives(lines: list[str], first: int, last: int) -> Iterator[tuple[int, str]]:
+    """The 1-based lines ``first..last`` of ``lines`` that are no directive (nor a directive's continuation)."""
+    in_directive = False
+    for number in range(first, min(last, len(lines)) + 1):
+        text = lines[number - 1]
+        directive = in_directive or bool(_DIRECTIVE_START.match(text))
+        in_directive = directive and text.rstrip().endswith("\\")
+        if not directive:
+            yield number, text
 
 
 def _named_in_code(lines: list[str], scan: FileScan, known: set[tuple[str, Formula]]) -> list[Use]:
@@ -95,13 +105,9 @@ def _named_in_code(lines: list[str], scan: FileScan, known: set[tuple[str, Formu
     code = strip_comments("\n".join(lines)).split("\n")
     out: list[Use] = []
     seen = set(known)
-    in_directive = False
-    for number, text in enumerate(code, 1):
-        directive = in_directive or bool(_DIRECTIVE_START.match(text))
-        in_directive = directive and text.rstrip().endswith("\\")
-        if directive:
-            continue  # a macro's body counts where it is expanded; #if names are no uses
-        text = _TAG_NAME.sub(" ", _STRING.sub(" ", ASM_OPERAND_NAME.sub(" ", text)))
+    # Directives are left out: a macro's body counts where it is expanded; #if names are no uses.
+    for number, text in _outside_directives(code, 1, len(code)):
+        text = _TAG_NAME.sub(" ", LITERAL.sub(" ", ASM_OPERAND_NAME.sub(" ", text)))
         for name in _NAMED.findall(text):
             if name in C_KEYWORDS:
                 continue
@@ -118,12 +124,8 @@ _WORD = re.compile(r"\b[A-Za-z_]\w*")
 def _without_parameters(text: str) -> str:
     """``text`` with its first parenthesised group removed (a one-line function keeps its body)."""
     start = text.index("(")
-    depth = 0
-    for i in range(start, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[:start] + " " + text[i + 1:]
-    return text[:start]
+    found = call_arguments(text, start, "(")
+    return text[:start] + " " + text[found[1]:] if found is not None else text[:start]
 
 
 def _first_lines(lines: list[str], first: int, last: int) -> dict[str, int]:
@@ -131,13 +133,8 @@ def _first_lines(lines: list[str], first: int, last: int) -> dict[str, int]:
     directives.  One pass over the lines: a pattern per name cost a regex compile per use (the ``re`` cache
     holds 512)."""
     found: dict[str, int] = {}
-    in_directive = False
-    for number in range(first, min(last, len(lines)) + 1):
-        text = lines[number - 1]
-        directive = in_directive or bool(_DIRECTIVE_START.match(text))
-        in_directive = directive and text.rstrip().endswith("\\")
-        if directive:
-            continue  # "#ifdef DEBUG_WW_MUTEXES" in a body tests the name: no use of it (ww_mutex.h:103)
+    # "#ifdef DEBUG_WW_MUTEXES" in a body tests the name: no use of it (ww_mutex.h:103).
+    for number, text in _outside_directives(lines, first, last):
         if number == first and "(" in text:
             text = _without_parameters(text)  # the signature's parameters are declarations
         for name in _NAMED.findall(text):

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fixes import shown_path
 from ..graph.includes import IncludeGraph
 from ..kbuild_flags import ABI_OPTIONS
 from ..kconfig import Resolution
@@ -113,13 +114,6 @@ def restrict(f: Formula, fixed: Mapping[str, str | None], meaning: MacroMeaning,
         return neg(restrict(f.f, fixed, meaning, options, depth))
     parts = [restrict(g, fixed, meaning, options, depth) for g in f.fs]
     return conj(*parts) if isinstance(f, And) else disj(*parts)
-
-
-def _display(path: str, root: Path) -> str:
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return path
 
 
 @dataclass
@@ -320,7 +314,7 @@ class Analysis:
         broken = conj(where, neg(present))
         if is_satisfiable(broken) is None:
             return []
-        spots = tuple(f"{_display(d.file, self.root)}:{d.line}" for d in definitions)
+        spots = tuple(f"{shown_path(Path(d.file), self.root)}:{d.line}" for d in definitions)
         condition = disj(*(self.present(d) for d in definitions))
         out = []
         for option in options:
@@ -329,7 +323,7 @@ class Analysis:
             witness = is_satisfiable(broken, self._single_flip(broken, option))
             if witness is not None:
                 shown = tuple(sorted((n, v) for n, v in witness.items() if self.options.option_of(n) is not None))
-                out.append(Fragility(option, _display(path, self.root), use.line, use.name, use.need, condition,
+                out.append(Fragility(option, shown_path(Path(path), self.root), use.line, use.name, use.need, condition,
                                      spots, shown, via, len(options), broken))
         return out
 
@@ -341,13 +335,6 @@ class Analysis:
         fixed[option] = not on
         fixed[option + "_MODULE"] = False
         return fixed
-
-    def for_header(self, closure_paths: Sequence[Path]) -> list[Fragility]:
-        """The fragile uses of every file in a header's closure."""
-        out: list[Fragility] = []
-        for p in closure_paths:
-            out.extend(self.fragile(os.path.normpath(str(p))))
-        return out
 
 
 def strongest(found: Sequence[Fragility], known: Sequence[Reason]) -> list[Fragility]:
@@ -377,21 +364,20 @@ def witness_holds(fragility: Fragility, resolution: Resolution, baseline: Mappin
 
 
 def _kconfig_valid(fragility: Fragility, flipper: Flipper, macros: Mapping[str, str], options: OptionFilter) -> bool:
-    """``witness_holds`` for some flip of the option that gives a variant (a flip that gives none is the cap's
-    business: listed as impossible, as before)."""
-    resolutions = [r for r in (flipper.resolve(fragility.option, target)
-                               for target in flipper.targets_for(fragility.option, macros)) if r is not None and r.achieved]
+    """``witness_holds`` for some flip of the option that gives a variant (``Flipper.flips``; an option whose flips
+    give none is the cap's business)."""
+    resolutions = list(flipper.flips(fragility.option, macros))
     return not resolutions or any(witness_holds(fragility, r, macros, options) for r in resolutions)
 
 
 def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, options: OptionFilter, root: Path,
-                          cache_dir: Path | None,
-                          keep: Callable[[str], bool] | None = None, flipper: Flipper | None = None,
-                          notes: list[str] | None = None) -> dict[tuple[str, str], Fragility]:
-    """Give each plan the fragile options of its header's include closure, after the reasons it has.
+                          cache_dir: Path | None, flipper: Flipper,
+                          notes: list[str]) -> dict[tuple[str, str], Fragility]:
+    """Give each plan the fragile options of its header's include closure that ``flipper`` can flip, after the
+    reasons it has.
 
-    With ``flipper``, a fragile use whose witness the resolved flip does not keep (``witness_holds``) is dropped
-    before the strongest use per option is taken; how many is said once in ``notes``.
+    A fragile use whose witness the resolved flip does not keep (``witness_holds``) is dropped before the strongest
+    use per option is taken; how many is said once in ``notes``.
     Returns, per (header, option) added, the fragile use behind it (for root-cause reports).
     """
     analyses: dict[int, Analysis] = {}
@@ -408,20 +394,18 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
                                         lambda name: context.index.lookup(name, "macro"), EXPANSION_DEPTH)
             baseline: dict[str, str | None] = dict(defined_macros(job))
             analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir, made)
-        found = analysis.for_header(graph.closure(job.header))
-        if flipper is not None:
-            macros = defined_macros(job)
-            flipper.prefetch(((f.option, target) for f in found if f not in verdicts
-                              for target in flipper.targets_for(f.option, macros)), context.jobs)
-            for f in found:
-                if f not in verdicts:
-                    verdicts[f] = _kconfig_valid(f, flipper, macros, options)
-            found = [f for f in found if verdicts[f]]
-        extra = [f for f in strongest(found, plan.reasons) if keep is None or keep(f.option)]
+        found = [f for p in graph.closure(job.header) for f in analysis.fragile(os.path.normpath(str(p)))]
+        macros = defined_macros(job)
+        flipper.prefetch(((f.option, target) for f in found if f not in verdicts
+                          for target in flipper.targets_for(f.option, macros)), context.jobs)
+        for f in found:
+            if f not in verdicts:
+                verdicts[f] = _kconfig_valid(f, flipper, macros, options)
+        extra = [f for f in strongest([f for f in found if verdicts[f]], plan.reasons) if flipper.flippable(f.option)]
         plan.reasons = plan.reasons + [Reason(f.option, f.reason, 1) for f in extra]
         behind.update(((job.display, f.option), f) for f in extra)
     invalid = sorted({f for f, ok in verdicts.items() if not ok}, key=lambda f: (f.option, f.file, f.line))
-    if invalid and notes is not None:
+    if invalid:
         notes.append(f"closure analysis: {len(invalid)} fragile use(s) not flipped: the flip as the configuration "
                      f"system resolves it drops the use or keeps a definition (e.g. {invalid[0].option}: "
                      f"{invalid[0].file}:{invalid[0].line} {invalid[0].name})")

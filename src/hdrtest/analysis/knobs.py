@@ -115,16 +115,11 @@ def file_facts(scan: FileScan, text: str) -> FileFacts:
 
 
 @dataclass
-class Knob:
-    name: str
-    tests: MacroTests
-
-
-@dataclass
 class KnobTable:
     """The switches among the option macros of a set of files, and why the others are not."""
 
-    knobs: dict[str, Knob]
+    #: switch -> how the code tests it
+    knobs: dict[str, MacroTests]
     #: option -> why it is not flipped ("function-like", "computed by the headers", "a hook")
     skipped: dict[str, str]
 
@@ -133,76 +128,59 @@ class KnobTable:
 
     def targets(self, option: str, current: str | None) -> list[str]:
         """Values to try for ``option`` (``"n"`` undefines it), given its value in the baseline."""
-        knob = self.knobs.get(option)
-        if knob is None:
+        tests = self.knobs.get(option)
+        if tests is None:
             return []
         defined = current is not None
         out: list[str] = []
-        if knob.tests.presence or knob.tests.truth:
+        if tests.presence or tests.truth:
             out.append("n" if defined else "y")
-        if knob.tests.truth and defined and current != "0":
+        if tests.truth and defined and current != "0":
             out.append("0")  # a default under #ifndef X comes back when X is undefined: 0 differs
-        out.extend(str(v) for v in sorted(knob.tests.values, key=abs)[:_MAX_VALUES] if str(v) != current)
+        out.extend(str(v) for v in sorted(tests.values, key=abs)[:_MAX_VALUES] if str(v) != current)
         return list(dict.fromkeys(out))
-
-
-def _self_guarded(name: str, condition: Formula) -> bool:
-    return name in macros(condition)
 
 
 def knob_table(facts: Iterable[FileFacts], options: OptionFilter) -> KnobTable:
     """Merge per-file facts and decide, per tested option macro, whether it is a switch."""
-    tests: dict[str, MacroTests] = {}
-    called: set[str] = set()
-    expanded: set[str] = set()
-    function_like: set[str] = set()
-    definitions: dict[str, list[tuple[Formula, str]]] = {}
+    merged = FileFacts()  # of the options' tests only
     for one in facts:
         for name, t in one.tests.items():
-            if options.option_of(name) is None:
-                continue
-            merged = tests.setdefault(name, MacroTests())
-            merged.presence |= t.presence
-            merged.truth |= t.truth
-            merged.values |= t.values
-        called |= one.called
-        expanded |= one.expanded
-        function_like |= one.function_like
+            if options.option_of(name) is not None:
+                into = merged.tests.setdefault(name, MacroTests())
+                into.presence |= t.presence
+                into.truth |= t.truth
+                into.values |= t.values
+        merged.called |= one.called
+        merged.expanded |= one.expanded
+        merged.function_like |= one.function_like
         for name, defs in one.definitions.items():
-            definitions.setdefault(name, []).extend(defs)
-    knobs: dict[str, Knob] = {}
+            merged.definitions.setdefault(name, []).extend(defs)
+    knobs: dict[str, MacroTests] = {}
     skipped: dict[str, str] = {}
-    for name, t in sorted(tests.items()):
-        why = _not_a_switch(name, called, function_like, expanded, definitions.get(name, []))
+    for name, t in sorted(merged.tests.items()):
+        why = _not_a_switch(name, merged)
         if why:
             skipped[name] = why
         else:
-            knobs[name] = Knob(name, t)
+            knobs[name] = t
     return KnobTable(knobs, skipped)
 
 
-def _not_a_switch(name: str, called: set[str], function_like: set[str], expanded: set[str],
-                  definitions: list[tuple[Formula, str]]) -> str | None:
-    if name in function_like or name in called:
+def _not_a_switch(name: str, facts: FileFacts) -> str | None:
+    definitions = facts.definitions.get(name, [])
+    if name in facts.function_like or name in facts.called:
         return "function-like: a value would only break its uses"
-    own = [cond for cond, _ in definitions if not _self_guarded(name, cond)]
+    own = [cond for cond, _ in definitions if name not in macros(cond)]  # not a default under #ifndef X
     if own and covered(own):
         return "the headers define it in every configuration"
-    if name in expanded and (not definitions or
-                             not all(_INTEGER_BODY.fullmatch(body) for _, body in definitions)):
+    if name in facts.expanded and (not definitions or
+                                   not all(_INTEGER_BODY.fullmatch(body) for _, body in definitions)):
         return "a hook the code expands, not a switch"
     return None
 
 
 _CONDITIONAL_LINE = re.compile(r"^[ \t]*#[ \t]*(?:el)?if(?:n?def)?\b(.*)$", re.M)
-
-
-def any_tested(text: str, options: OptionFilter) -> bool:
-    """Whether a conditional line of ``text`` names an option (a comment may give a false hit: harmless)."""
-    for m in _CONDITIONAL_LINE.finditer(text):
-        if any(options.option_of(w) is not None for w in _WORD.findall(m.group(1))):
-            return True
-    return False
 
 
 # ---------------------------------------------------------------------------
@@ -235,9 +213,11 @@ def read_knob_table(paths: Iterable[Path], scans: ScanCache, options: OptionFilt
 
 
 def options_possible(paths: Iterable[Path], options: OptionFilter) -> bool:
-    """Whether some file's conditionals name an option; stops at the first that does."""
+    """Whether some file's conditional lines name an option (a comment may give a false hit: harmless); stops at the
+    first that does."""
     for path in paths:
         data = _read(path)
-        if data is not None and any_tested(read_text(data), options):
+        lines = _CONDITIONAL_LINE.finditer(read_text(data)) if data is not None else ()
+        if any(options.option_of(w) is not None for m in lines for w in _WORD.findall(m.group(1))):
             return True
     return False

@@ -2,9 +2,8 @@
 
 The one question fragility asks: can this formula be true, given these fixed values, and
 under which assignment?  Macros and opaque atoms are free boolean variables here (an
-atom such as ``CONFIG_HZ > 100`` may be either); the Kconfig-engine's formula narrows
-that later by adding its clauses as ``extra`` before solving.  The formula is turned
-into clauses with Tseitin's encoding, so its size stays linear.
+atom such as ``CONFIG_HZ > 100`` may be either).  The formula is turned into clauses with
+Tseitin's encoding, so its size stays linear.
 """
 
 from __future__ import annotations
@@ -61,16 +60,12 @@ class Encoder:
         return out
 
 
-def is_satisfiable(formula: Formula, assumptions: Mapping[str, bool] | None = None,
-                   extra: Sequence[Clause] = ()) -> dict[str, bool] | None:
-    """A satisfying assignment of the macros in ``formula`` (``name -> defined``), or None.
-
-    ``assumptions`` fix some macros; ``extra`` clauses (over ``Encoder`` variables of the
-    caller's choosing, e.g. a Kconfig model) are added as they are.
-    """
+def is_satisfiable(formula: Formula, assumptions: Mapping[str, bool] | None = None) -> dict[str, bool] | None:
+    """A satisfying assignment of the macros in ``formula`` (``name -> defined``), or None; ``assumptions`` fix
+    some macros."""
     enc = Encoder()
     root = enc.literal(formula)
-    clauses: list[Clause] = [*enc.clauses, [root], *extra]
+    clauses: list[Clause] = [*enc.clauses, [root]]
     for name, value in (assumptions or {}).items():
         number = enc.var(name)
         clauses.append([number if value else -number])
@@ -80,3 +75,19 @@ def is_satisfiable(formula: Formula, assumptions: Mapping[str, bool] | None = No
     true = {abs(lit) for lit in solution if lit > 0}
     return {name: number in true for name, number in enc.variables.items() if not name.startswith("\0")}
 
+
+
+def always_one_of(formulas: Sequence[Formula], max_leaves: int = 12) -> bool | None:
+    """Whether in every configuration at least one of ``formulas`` holds (None: more than ``max_leaves`` names
+    and atoms to tell by).
+
+    Each ``defined(X)`` and each opaque atom counts as a free boolean: a chain
+    ``#ifdef A / #elif F(4) / #else`` covers everything whatever ``F(4)`` means.  Treating
+    atoms as independent can only miss a coverage that depends on what they mean, never
+    invent one.
+    """
+    enc = Encoder()
+    literals = [enc.literal(f) for f in formulas]
+    if sum(key != "\0true" for key in enc.variables) > max_leaves:
+        return None
+    return bool(pycosat.solve([*enc.clauses, *([-literal] for literal in literals)]) == "UNSAT")

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..analysis.sat import always_one_of
 from ..fixes import Edit, inside
 from ..models import Diagnosis, Diagnostic
 from ..models import DiagnosisKind as K
 from ..scan.cindex import Definition
-from ..scan.formula import TRUE, always_one_of, evaluate, to_c
+from ..scan.formula import TRUE, evaluate, to_c
 from .config import Values
 from .context import (
     Context,

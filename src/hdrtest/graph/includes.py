@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..scan.directives import IncludeDirective, listed_includes
-from ..scan.formula import Formula, Lookup, evaluate, from_json, to_json
+from ..scan.formula import Formula, evaluate, from_json, to_json
 from ..scan.scancache import ScanCache, read_text
 from .resolve import Chains, Include, Resolver, SearchPath
 from .store import GraphStore, Listing, Stamp, current_stamp, read_regular, revalidate, stamp_of, trusted
@@ -327,7 +327,7 @@ class IncludeGraph:
         """What ``path`` names, as written: its includes (every branch), then its ``__has_include`` probes."""
         return (*(written(e) for e in self.edges(path)), *self.files[path].probes) if path in self.files else ()
 
-    def closure(self, path: Path | str, values: Lookup | None = None) -> list[Path]:
+    def closure(self, path: Path | str, values: Mapping[str, str | None] | None = None) -> list[Path]:
         """The file and everything it may include, in order of first inclusion.
 
         ``values``: follow only the edges whose condition is not false with these macros.

@@ -185,7 +185,7 @@ class SearchPath:
         info = CompilerInfo()
         if compiler is not None and not parsed.nostdinc:
             target = parsed.target_flags_in(directory)
-            info = probe_compiler(compiler, "c++" if lang.startswith("c++") else "c", target)
+            info = probe_compiler(compiler, "c++" if lang.startswith("c++") else "c", tuple(target))
         return cls(
             quote_dirs=tuple(absolute(d) for d in parsed.quote_dirs),
             include_dirs=tuple(absolute(d) for d in parsed.include_dirs),

@@ -11,8 +11,7 @@ from __future__ import annotations
 import bisect
 import re
 
-__all__ = ["blank_attributes", "blank_bare_macros"]
-
+from .uses import call_arguments
 
 # Object-like macros that expand to attributes, qualifiers or nothing (Linux, glibc).
 _ATTRIBUTE_WORDS = frozenset(
@@ -62,7 +61,8 @@ def blank_attributes(data: bytes) -> bytes:
     """Replace attribute macros by spaces of the same length (newlines kept)."""
     buf: bytearray | None = None
     n = len(data)
-    for m in _ATTRIBUTE_RE.finditer(data.decode("latin-1")):
+    text = data.decode("latin-1")  # same offsets as the bytes
+    for m in _ATTRIBUTE_RE.finditer(text):
         word = m.group()
         start, end = m.span()
         if _DIRECTIVE_NAME.match(data, data.rfind(b"\n", 0, start) + 1, start):
@@ -72,17 +72,8 @@ def blank_attributes(data: bytes) -> bytes:
             while i < n and data[i] in b" \t\n":
                 i += 1
             if i < n and data[i] == 0x28:  # "(": blank to the matching ")"
-                depth = 0
-                while i < n:
-                    c = data[i]
-                    if c == 0x28:
-                        depth += 1
-                    elif c == 0x29:
-                        depth -= 1
-                        if depth == 0:
-                            break
-                    i += 1
-                end = min(i + 1, n)
+                found = call_arguments(text, i, "(")
+                end = found[1] if found is not None else n
         if buf is None:
             buf = bytearray(data)
         segment = data[start:end]

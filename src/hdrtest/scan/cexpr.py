@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Expr", "ExprParser", "ParseError", "config_call", "eval_atom", "int_literal"]
-
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<num>(?:0[xX][0-9A-Fa-f]+|0[bB][01]+|[0-9]+)[uUlL]*)
@@ -154,13 +152,17 @@ class ExprParser:
         return Expr("id", start, end, value)
 
 
-_CONFIG_MACROS = {"IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE"}
+#: Kconfig's test macros, by the suffixes of the macros whose definition makes them true: ``IS_ENABLED(X)`` is
+#: ``defined(X) || defined(X_MODULE)``.  IS_REACHABLE also depends on the caller being built in; approximated as
+#: IS_ENABLED.
+_CONFIG_MACROS = {"IS_ENABLED": ("", "_MODULE"), "IS_BUILTIN": ("",), "IS_MODULE": ("_MODULE",),
+                 "IS_REACHABLE": ("", "_MODULE")}
 
 
-def config_call(e: Expr) -> tuple[str, str] | None:
-    """``IS_ENABLED(X)`` -> ("IS_ENABLED", "X")."""
+def config_call(e: Expr) -> tuple[str, ...] | None:
+    """``IS_ENABLED(X)`` -> ("X", "X_MODULE"): the macros whose definition makes it true."""
     if e.kind == "call" and e.value in _CONFIG_MACROS and len(e.kids) == 1 and e.kids[0].kind == "id":
-        return e.value, e.kids[0].value
+        return tuple(e.kids[0].value + suffix for suffix in _CONFIG_MACROS[e.value])
     return None
 
 
@@ -212,10 +214,7 @@ def _eval_int(e: Expr, values: Mapping[str, str | None], depth: int) -> int:
         return _value_of(e.value, values, depth)
     call = config_call(e)
     if call is not None:
-        macro, x = call
-        y = values.get(x) is not None
-        m = values.get(x + "_MODULE") is not None
-        return int(y if macro == "IS_BUILTIN" else m if macro == "IS_MODULE" else y or m)
+        return int(any(values.get(name) is not None for name in call))
     if e.kind == "un":
         v = _eval_int(e.kids[0], values, depth)
         return {"!": int(not v), "~": ~v, "-": -v, "+": v}[e.value]

@@ -14,32 +14,21 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 
 import tree_sitter
 
 from .attributes import blank_attributes, blank_bare_macros
-from .directives import FileScan, ScanError, scan_directives, strip_comments
+from .directives import FileScan, scan_lenient, strip_comments
 from .formula import FALSE, Formula
 from .options import OptionFilter
 from .scancache import read_text
 from .uses import C_KEYWORDS, blank_defines, file_scope_calls, identifiers_in, new_parser
 
-__all__ = [
-    "Definition",
-    "KINDS",
-    "TAG_KINDS",
-    "INDEX_VERSION",
-    "FileSymbols",
-    "index_file",
-    "index_symbols",
-    "scan_file",
-]
-
 #: Bump when what index_file() produces changes, so old caches are not used.
 INDEX_VERSION = 6
 
-KINDS = ("struct", "union", "enum", "typedef", "function", "function-decl", "variable", "enumerator", "macro")
 TAG_KINDS = frozenset({"struct", "union", "enum"})
 
 
@@ -54,7 +43,7 @@ class Definition:
     """
 
     name: str
-    kind: str
+    kind: str  # struct union enum typedef function function-decl variable enumerator macro
     complete: bool
     file: str  # absolute
     line: int  # 1-based
@@ -68,25 +57,7 @@ class Definition:
 
     def __reduce__(self) -> tuple[object, ...]:
         # Frozen slotted dataclasses do not unpickle on every Python we support.
-        return (
-            Definition,
-            (
-                self.name,
-                self.kind,
-                self.complete,
-                self.file,
-                self.line,
-                self.condition,
-                self.signature,
-                self.uses,
-                self.return_type,
-                self.end_line,
-                self.body,
-            ),
-        )
-
-    def location(self) -> str:
-        return f"{self.file}:{self.line}"
+        return Definition, tuple(getattr(self, f.name) for f in fields(self))
 
 
 _CONTAINERS = {
@@ -162,13 +133,21 @@ class FileSymbols:
         return [self.definition(path, i) for i in range(len(self.rows))]
 
 
+_MACRO_SIGNATURE = re.compile(r"#define\s+\w+\(([^)]*)\)")
+
+
+def macro_parameters(signature: str | None) -> list[str] | None:
+    """The parameters of a function-like macro's signature (``#define NAME(a, b)``), None for any other."""
+    m = _MACRO_SIGNATURE.match(signature or "")
+    return None if m is None else [p.strip() for p in m.group(1).split(",") if p.strip()]
+
+
 def _macro_uses(name: str, signature: str | None, body: str) -> frozenset[str]:
     if not body:
         return frozenset()
     found = identifiers_in(body)
     found.discard(name)
-    if signature is not None and signature.endswith(")"):
-        found.difference_update(p.strip() for p in signature.partition("(")[2][:-1].split(","))
+    found.difference_update(macro_parameters(signature) or ())
     return frozenset(found)
 
 
@@ -291,10 +270,31 @@ class _Indexer:
             rtype += " " + "*" * stars
         return rtype.replace("* *", "**") or None
 
-    def function(self, node: tree_sitter.Node) -> None:
+    def _type_tag(self, node: tree_sitter.Node, mention: bool) -> bool:
+        """Index the struct, union or enum that ``node``'s type specifies (``mention``: even without a body);
+        whether it has a body."""
         spec = node.child_by_field_name("type")
-        if spec is not None and spec.type in _TAG_SPECIFIERS:
-            self.tag(spec, mention=False)
+        if spec is None or spec.type not in _TAG_SPECIFIERS:
+            return False
+        self.tag(spec, mention)
+        return spec.child_by_field_name("body") is not None
+
+    def _declarators(self, node: tree_sitter.Node
+                     ) -> Iterator[tuple[tree_sitter.Node, str, bool, int, tuple[str, ...]]]:
+        """``node``'s named declarators: (declarator, name, declares a function, pointer levels, what the declaration
+        uses besides the name)."""
+        uses: tuple[str, ...] | None = None
+        for d in node.children_by_field_name("declarator"):
+            name_node, is_func, stars = _unwrap(d)
+            if name_node is None or not name_node.text:
+                continue
+            name = name_node.text.decode("ascii", "replace")
+            if uses is None:
+                uses = self.uses_of(node, None)
+            yield d, name, is_func, stars, tuple(u for u in uses if u != name)
+
+    def function(self, node: tree_sitter.Node) -> None:
+        self._type_tag(node, mention=False)
         declarator = node.child_by_field_name("declarator")
         body = node.child_by_field_name("body")
         name_node, is_func, stars = _unwrap(declarator)
@@ -313,23 +313,11 @@ class _Indexer:
         )
 
     def declaration(self, node: tree_sitter.Node) -> None:
-        spec = node.child_by_field_name("type")
-        has_body = False
-        if spec is not None and spec.type in _TAG_SPECIFIERS:
-            has_body = spec.child_by_field_name("body") is not None
-            self.tag(spec, mention=True)
+        has_body = self._type_tag(node, mention=True)
         extern = any(c.type == "storage_class_specifier" and c.text == b"extern" for c in node.children)
-        uses: tuple[str, ...] | None = None
-        for d in node.children_by_field_name("declarator"):
-            name_node, is_func, stars = _unwrap(d)
-            if name_node is None or not name_node.text:
-                continue
-            name = name_node.text.decode("ascii", "replace")
+        for d, name, is_func, stars, own in self._declarators(node):
             if (has_body and name.startswith("__")) or name in C_KEYWORDS:
                 continue  # "struct x {...} __some_attribute;" misread as a declarator
-            if uses is None:
-                uses = self.uses_of(node, None)
-            own = tuple(u for u in uses if u != name)
             if is_func:
                 signature = _SPACES.sub(" ", self.text(node.start_byte, d.end_byte)).strip()
                 self.add(name, "function-decl", False, node, own, signature, self._type_part(node, d, stars))
@@ -337,21 +325,10 @@ class _Indexer:
                 self.add(name, "variable", not extern, node, own)
 
     def typedef(self, node: tree_sitter.Node) -> None:
-        spec = node.child_by_field_name("type")
-        has_body = False
-        if spec is not None and spec.type in _TAG_SPECIFIERS:
-            has_body = spec.child_by_field_name("body") is not None
-            self.tag(spec, mention=True)
+        has_body = self._type_tag(node, mention=True)
         signature = None if has_body else _SPACES.sub(" ", self.text(node.start_byte, node.end_byte)).strip()
-        uses: tuple[str, ...] | None = None
-        for d in node.children_by_field_name("declarator"):
-            name_node, _, _ = _unwrap(d)
-            if name_node is None or not name_node.text:
-                continue
-            name = name_node.text.decode("ascii", "replace")
-            if uses is None:
-                uses = self.uses_of(node, None)
-            self.add(name, "typedef", True, node, tuple(u for u in uses if u != name), signature)
+        for _, name, _, _, own in self._declarators(node):
+            self.add(name, "typedef", True, node, own, signature)
 
     def calls(self) -> None:
         for call in file_scope_calls(strip_comments(self.data.decode("utf-8", "surrogateescape"))):
@@ -374,11 +351,7 @@ class _Indexer:
 
 def scan_file(path: str, data: bytes, options: OptionFilter | None = None) -> FileScan:
     """Directive scan that never fails: unbalanced files are scanned leniently."""
-    text = read_text(data)
-    try:
-        return scan_directives(text, path, options)
-    except ScanError:
-        return scan_directives(text, path, options, strict=False)
+    return scan_lenient(read_text(data), path, options)[0]
 
 
 def index_symbols(

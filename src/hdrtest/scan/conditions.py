@@ -37,13 +37,7 @@ def _to_formula(e: Expr, text: str, options: OptionFilter) -> Formula:
         return Defined(e.value)
     call = config_call(e)
     if call is not None:
-        macro, x = call
-        if macro == "IS_BUILTIN":
-            return Defined(x)
-        if macro == "IS_MODULE":
-            return Defined(x + "_MODULE")
-        # IS_REACHABLE also depends on the caller being built in; approximate as IS_ENABLED.
-        return disj(Defined(x), Defined(x + "_MODULE"))
+        return disj(*map(Defined, call))
     if e.kind == "un" and e.value == "!":
         return neg(_to_formula(e.kids[0], text, options))
     if e.kind == "bin" and e.value in ("&&", "||"):

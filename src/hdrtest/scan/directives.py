@@ -17,18 +17,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .conditions import parse_condition
-from .formula import TRUE, Formula, conj, neg
+from .formula import TRUE, Defined, Formula, Not, conj, neg
 from .options import OptionFilter
-
-__all__ = [
-    "ScanError",
-    "CondBlock",
-    "IncludeDirective",
-    "MacroDef",
-    "FileScan",
-    "scan_directives",
-    "strip_comments",
-]
 
 
 class ScanError(Exception):
@@ -89,7 +79,6 @@ class FileScan:
     defines: list[MacroDef] = field(default_factory=list)
     #: The include guard macro, ``"#pragma once"``, or None.
     guard: str | None = None
-    pragma_once: bool = False
     #: Anything besides directives, comments and blank space (a header of macros only
     #: needs no C parse).
     has_code: bool = True
@@ -195,24 +184,17 @@ def _continued(text: str, nl: int) -> bool:
     return False
 
 
-_GUARD_IF = re.compile(r"\s*!\s*defined\s*(?:\(\s*([A-Za-z_]\w*)\s*\)|([A-Za-z_]\w*))\s*$")
-
-
 def _find_guard(clean: str, ds: list[_Directive]) -> str | None:
     """The include guard macro if the classic guard pattern covers the whole file."""
     if len(ds) < 3 or _CONT.sub("", clean[: ds[0].start]).strip():
         return None
     first = ds[0]
-    if first.keyword == "ifndef":
-        m = _NAME.match(first.rest)
-        name = m.group(1) if m else None
-    elif first.keyword == "if":
-        g = _GUARD_IF.match(first.rest)
-        name = (g.group(1) or g.group(2)) if g else None
-    else:
-        return None
+    test = parse_condition(first.keyword, first.rest) if first.keyword in ("ifndef", "if") else None
+    if not (isinstance(test, Not) and isinstance(test.f, Defined)):
+        return None  # neither "#ifndef X" nor "#if !defined(X)"
+    name = test.f.name
     second = _NAME.match(ds[1].rest)
-    if not name or ds[1].keyword != "define" or second is None or second.group(1) != name:
+    if ds[1].keyword != "define" or second is None or second.group(1) != name:
         return None
     depth = 0
     for i, d in enumerate(ds):
@@ -262,7 +244,7 @@ class _Scanner:
         self.first = first  # the guard can only be the file's first directive
         self.options = options
         self.strict = strict
-        self.slots: list[CondBlock | None] = []
+        self.slots: list[CondBlock] = []
         self.stack: list[_Frame] = []
         self.cur: Formula = TRUE
 
@@ -273,11 +255,11 @@ class _Scanner:
 
     def close_branch(self, frame: _Frame, end_line: int) -> None:
         block = self.slots[frame.index]
-        assert block is not None
         self.slots[frame.index] = CondBlock(block.kind, block.expr, block.formula, block.condition,
                                            block.start_line, end_line, block.depth, block.is_guard)
 
-    def open_branch(self, frame: _Frame, kind: str, expr: str, formula: Formula, d: _Directive) -> None:
+    def open_branch(self, frame: _Frame, kind: str, expr: str, d: _Directive) -> None:
+        formula = parse_condition(kind, expr, self.options)
         earlier = [neg(t) for t in frame.tests]
         cond = frame.enclosing if frame.guard else conj(frame.enclosing, *earlier, formula)
         frame.tests.append(formula)
@@ -288,12 +270,10 @@ class _Scanner:
         self.cur = cond
 
     def conditional(self, d: _Directive) -> None:
-        expr = " ".join(d.rest.split())
-        formula = parse_condition(d.keyword, expr, self.options)
         frame = _Frame(d.keyword, -1, self.cur, [], d.line,
                        guard=self.guard is not None and not self.stack and d is self.first)
         self.stack.append(frame)
-        self.open_branch(frame, d.keyword, expr, formula, d)
+        self.open_branch(frame, d.keyword, " ".join(d.rest.split()), d)
 
     def branch(self, d: _Directive) -> None:
         kw = d.keyword
@@ -307,7 +287,7 @@ class _Scanner:
         self.close_branch(frame, d.line)
         expr = " ".join(d.rest.split()) if kw != "else" else ""
         frame.seen_else = kw == "else"
-        self.open_branch(frame, kw, expr, parse_condition(kw, expr, self.options), d)
+        self.open_branch(frame, kw, expr, d)
 
     def endif(self, d: _Directive) -> None:
         if not self.stack:
@@ -323,8 +303,8 @@ class _Scanner:
         self.scan.includes.append(_include(d, d.keyword, self.cur))
 
     def pragma(self, d: _Directive) -> None:
-        if d.rest.split() == ["once"] and not self.stack:
-            self.scan.pragma_once = True
+        if d.rest.split() == ["once"] and not self.stack and self.scan.guard is None:
+            self.scan.guard = "#pragma once"  # the classic guard pattern, when there is one, names the guard
 
     def finish(self) -> None:
         """Close what is still open at the end of the file (an error when strict)."""
@@ -360,7 +340,7 @@ def scan_directives(
     clean = strip_comments(text)
     ds = _directives(clean)
     scan = FileScan(path=path, line_count=text.count("\n") + (0 if text.endswith("\n") or not text else 1))
-    guard = _find_guard(clean, ds)
+    guard = scan.guard = _find_guard(clean, ds)
     scan.has_code = _has_code(clean, ds)
     scanner = _Scanner(scan, guard, ds[0] if ds else None, options, strict)
     handlers = _HANDLERS
@@ -375,8 +355,7 @@ def scan_directives(
             if handle is not None:
                 handle(scanner, d)
     scanner.finish()
-    scan.conditionals = [b for b in scanner.slots if b is not None]
-    scan.guard = guard if guard is not None else ("#pragma once" if scan.pragma_once else None)
+    scan.conditionals = scanner.slots
     return scan
 
 
@@ -394,6 +373,14 @@ def listed_includes(text: str) -> list[IncludeDirective]:
 
 # ``_DIRECTIVE`` for the include keywords alone: the regex engine skips the other directives (most are #define).
 _INCLUDE = re.compile(_DIRECTIVE.pattern.replace("([A-Za-z_][A-Za-z0-9_]*)?", r"(include_next|include|import)\b", 1))
+
+
+def scan_lenient(text: str, path: str, options: OptionFilter | None = None) -> tuple[FileScan, str | None]:
+    """``scan_directives`` that never fails: the strict scan, else the lenient one and why (``path:line: message``)."""
+    try:
+        return scan_directives(text, path, options), None
+    except ScanError as exc:
+        return scan_directives(text, path, options, strict=False), str(exc)
 
 
 def _include(d: _Directive, kw: str, cond: Formula) -> IncludeDirective:

@@ -12,32 +12,11 @@ macro names it mentions.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Union
 
 from .cexpr import eval_atom
-
-__all__ = [
-    "Formula",
-    "Const",
-    "TRUE",
-    "FALSE",
-    "Defined",
-    "Atom",
-    "Not",
-    "And",
-    "Or",
-    "conj",
-    "disj",
-    "neg",
-    "macros",
-    "evaluate",
-    "always_one_of",
-    "to_c",
-    "to_json",
-    "from_json",
-]
 
 _IDENT = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*")
 
@@ -172,27 +151,16 @@ def macros(f: Formula) -> frozenset[str]:
     return frozenset(out)
 
 
-Lookup = Union[Mapping[str, Union[str, None]], Callable[[str], Union[bool, None]]]
-
-
-def evaluate(f: Formula, defined: Lookup) -> bool | None:
-    """Three-valued evaluation; ``None`` when the answer depends on something unknown.
-
-    With a mapping (a complete configuration, like autoconf.h plus ``-D`` flags) a name
-    is defined iff it maps to a non-None value, missing names are undefined, and atoms
-    are computed when every name in them has an integer value.  With a callable
-    (``name -> True/False/None``) definedness may be unknown and atoms are unknown.
-    """
+def evaluate(f: Formula, defined: Mapping[str, str | None]) -> bool | None:
+    """Three-valued evaluation against a complete configuration (like autoconf.h plus ``-D`` flags): a name is
+    defined iff it maps to a non-None value, missing names are undefined, and atoms are computed when every name in
+    them has an integer value; ``None`` when an atom cannot be computed."""
     if isinstance(f, Const):
         return f.value
     if isinstance(f, Defined):
-        if isinstance(defined, Mapping):
-            return defined.get(f.name) is not None
-        return defined(f.name)
+        return defined.get(f.name) is not None
     if isinstance(f, Atom):
-        if isinstance(defined, Mapping):
-            return eval_atom(f.text, defined)
-        return None
+        return eval_atom(f.text, defined)
     if isinstance(f, Not):
         v = evaluate(f.f, defined)
         return None if v is None else not v
@@ -208,7 +176,7 @@ def evaluate(f: Formula, defined: Lookup) -> bool | None:
     return result
 
 
-def false_leaves(f: Formula, defined: Lookup) -> list[Formula]:
+def false_leaves(f: Formula, defined: Mapping[str, str | None]) -> list[Formula]:
     """The leaves of ``f`` that are false under ``defined``, in order, once each (none when ``f`` is not false).
 
     ``defined(X_MODULE)`` is left out beside ``defined(X)``: a tristate option is one reason, not two.
@@ -221,49 +189,6 @@ def false_leaves(f: Formula, defined: Lookup) -> list[Formula]:
     unset = {leaf.name for leaf in leaves if isinstance(leaf, Defined)}
     return [leaf for leaf in leaves
             if not (isinstance(leaf, Defined) and leaf.name.endswith("_MODULE") and leaf.name[:-7] in unset)]
-
-
-def _leaves(f: Formula, out: dict[Formula, None]) -> None:
-    if isinstance(f, (Defined, Atom)):
-        out[f] = None
-    elif isinstance(f, Not):
-        _leaves(f.f, out)
-    elif isinstance(f, (And, Or)):
-        for g in f.fs:
-            _leaves(g, out)
-
-
-def _under(f: Formula, truth: Mapping[Formula, bool]) -> bool:
-    if isinstance(f, Const):
-        return f.value
-    if isinstance(f, (Defined, Atom)):
-        return truth[f]
-    if isinstance(f, Not):
-        return not _under(f.f, truth)
-    if isinstance(f, And):
-        return all(_under(g, truth) for g in f.fs)
-    return any(_under(g, truth) for g in f.fs)
-
-
-def always_one_of(formulas: Sequence[Formula], max_leaves: int = 12) -> bool | None:
-    """Whether in every configuration at least one of ``formulas`` holds (None: too many names to tell).
-
-    Each ``defined(X)`` and each opaque atom counts as a free boolean: a chain
-    ``#ifdef A / #elif F(4) / #else`` covers everything whatever ``F(4)`` means.  Treating
-    atoms as independent can only miss a coverage that depends on what they mean, never
-    invent one.
-    """
-    leaves: dict[Formula, None] = {}
-    for f in formulas:
-        _leaves(f, leaves)
-    names = list(leaves)
-    if len(names) > max_leaves:
-        return None
-    for bits in range(1 << len(names)):
-        truth = {name: bool(bits >> i & 1) for i, name in enumerate(names)}
-        if not any(_under(f, truth) for f in formulas):
-            return False
-    return True
 
 
 def _simple(f: Formula) -> bool:

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from .formula import Formula, macros
 
-__all__ = ["OptionFilter", "DEFAULT_OPTION_PATTERN"]
-
 DEFAULT_OPTION_PATTERN = r"CONFIG_[A-Za-z0-9_]+"
 
 
@@ -52,9 +50,4 @@ class OptionFilter:
 
     def options(self, f: Formula) -> frozenset[str]:
         """The configuration options a formula depends on."""
-        out = set()
-        for m in macros(f):
-            o = self.option_of(m)
-            if o is not None:
-                out.add(o)
-        return frozenset(out)
+        return frozenset(o for m in macros(f) if (o := self.option_of(m)) is not None)

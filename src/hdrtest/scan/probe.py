@@ -10,13 +10,10 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..toolchain.run import run
-
-__all__ = ["CompilerInfo", "probe_compiler"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,8 @@ def _parse_implicit(stdout: str) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(p for p in found if str(p) != os.devnull))
 
 
-def probe_compiler(compiler: str, language: str = "c", flags: Sequence[str] = ()) -> CompilerInfo:
+@functools.lru_cache(maxsize=None)
+def probe_compiler(compiler: str, language: str = "c", flags: tuple[str, ...] = ()) -> CompilerInfo:
     """Ask ``compiler -E -x LANG -v /dev/null`` once per process what it searches and reads.
 
     ``flags`` are the options that change the answer (``--sysroot``, ``--target``,
@@ -63,11 +61,6 @@ def probe_compiler(compiler: str, language: str = "c", flags: Sequence[str] = ()
     answer rather than an exception: the graph then misses system headers, which only
     costs precision.
     """
-    return _probe(compiler, language, tuple(flags))
-
-
-@functools.lru_cache(maxsize=None)
-def _probe(compiler: str, language: str, flags: tuple[str, ...]) -> CompilerInfo:
     try:
         proc = run([compiler, *flags, "-E", "-x", language, "-v", os.devnull], timeout=60)
     except OSError:

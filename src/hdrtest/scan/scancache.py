@@ -20,11 +20,8 @@ from . import conditions as _conditions_module
 from . import directives as _directives_module
 from . import formula as _formula_module
 from . import options as _options_module
-from .directives import FileScan, IncludeDirective, ScanError, scan_directives
+from .directives import FileScan, IncludeDirective, scan_lenient
 from .formula import from_json, to_json
-from .options import OptionFilter
-
-__all__ = ["IncludeScan", "ScanCache", "read_text"]
 
 
 def read_text(data: bytes) -> str:
@@ -39,13 +36,6 @@ class IncludeScan(NamedTuple):
     guard: str | None
     #: Why the scan was lenient (unbalanced ``#if``), spelled with the path it was scanned as.
     error: str | None
-
-
-def _key_parts(options: OptionFilter | None) -> tuple[str, ...]:
-    """What a stored scan depends on besides the file's content: the option filter and the scanner's code."""
-    opts = options or OptionFilter()
-    return (repr((opts.patterns, tuple(sorted(opts.names)))),
-            code_digest(_cexpr_module, _conditions_module, _directives_module, _formula_module, _options_module))
 
 
 def _encode_scan(path: str, scan: IncludeScan) -> bytes:
@@ -74,12 +64,13 @@ class ScanCache:
     worth keeping for the run that needs them.
     """
 
-    def __init__(self, options: OptionFilter | None = None, cache_dir: Path | None = None) -> None:
-        self.options = options
+    def __init__(self, cache_dir: Path | None = None) -> None:
         self.cache_dir = cache_dir
-        self._key_parts = _key_parts(options)
-        self._scans: dict[str, FileScan] = {}
-        self._errors: dict[str, str] = {}
+        #: What a stored scan depends on besides the file's content: the scanner's code.
+        self._code = code_digest(_cexpr_module, _conditions_module, _directives_module, _formula_module,
+                                 _options_module)
+        #: sha256 -> (the scan, why it was lenient), spelled with the path it was scanned as
+        self._scans: dict[str, tuple[FileScan, str | None]] = {}
         #: sha256 -> (the include scan, the path its error message names)
         self._include_scans: dict[str, tuple[IncludeScan, str]] = {}
         self.hits = 0
@@ -93,26 +84,14 @@ class ScanCache:
         return (digest, *self._scan(digest, path, data))
 
     def _scan(self, digest: str, path: str, data: bytes) -> tuple[FileScan, str | None]:
-        scan = self._scans.get(digest)
-        if scan is not None:
-            self.hits += 1
-            if scan.path != path:
-                scan = replace(scan, path=path)
-            error = self._errors.get(digest)
-            if error is not None:
-                error = error.replace(self._scans[digest].path, path, 1)
-            return scan, error
-        self.misses += 1
-        text = read_text(data)
-        error = None
-        try:
-            scan = scan_directives(text, path, self.options)
-        except ScanError as exc:
-            error = str(exc)
-            scan = scan_directives(text, path, self.options, strict=False)
-            self._errors[digest] = error
-        self._scans[digest] = scan
-        return scan, error
+        known = self._scans.get(digest)
+        if known is None:
+            self.misses += 1
+            known = self._scans[digest] = scan_lenient(read_text(data), path)
+            return known
+        self.hits += 1
+        scan, error = known
+        return (scan, error) if scan.path == path else (replace(scan, path=path), _renamed(error, scan.path, path))
 
     def include_scan(self, path: str, data: bytes) -> tuple[str, IncludeScan]:
         """``(sha256, includes, guard and error)`` of ``data``, from memory, the disk cache or a scan."""
@@ -125,7 +104,8 @@ class ScanCache:
                 self._include_scans[digest] = known
         if known is not None:
             self.hits += 1
-            return digest, _moved(known, path)
+            stored, scanned_as = known
+            return digest, stored._replace(error=_renamed(stored.error, scanned_as, path))
         scan, error = self._scan(digest, path, data)
         found = IncludeScan(tuple(scan.includes), scan.guard, error)
         self._include_scans[digest] = (found, path)
@@ -137,7 +117,7 @@ class ScanCache:
     def _path(self, digest: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        return SCANS.path(self.cache_dir, SCANS.key(digest, *self._key_parts), ".pickle")
+        return SCANS.path(self.cache_dir, SCANS.key(digest, self._code), ".pickle")
 
     def _save(self, digest: str, path: str, scan: IncludeScan) -> None:
         where = self._path(digest)
@@ -145,10 +125,6 @@ class ScanCache:
             write_atomic(where, _encode_scan(path, scan))
 
 
-def _moved(known: tuple[IncludeScan, str], path: str) -> IncludeScan:
-    """A stored scan for a file with the same content elsewhere: its error names this path."""
-    scan, scanned_as = known
-    if scan.error is None or scanned_as == path:
-        return scan
-    return scan._replace(error=scan.error.replace(scanned_as, path, 1))
-
+def _renamed(error: str | None, scanned_as: str, path: str) -> str | None:
+    """The error of a scan of the same content elsewhere, naming this path."""
+    return None if error is None else error.replace(scanned_as, path, 1)

@@ -28,8 +28,6 @@ from .directives import FileScan
 from .formula import Formula, from_json, to_json
 from .options import OptionFilter
 
-__all__ = ["Companion", "IndexStats", "SymbolIndex"]
-
 
 class Companion(Protocol):
     """Per-file facts made from the same read and scan as the definitions (``analysis.facts``), so that a
@@ -123,7 +121,7 @@ class SymbolIndex:
         self._keys: list[str] = []
         self._by_file: dict[str, _Entry] = {}
         self._memo: dict[str, FileSymbols] = {}  # sha256 -> symbols, this process only
-        self._fresh: set[str] = set()  # digests parsed by a worker pool, not yet counted
+        self._fresh: set[str] = set()  # digests parsed by this build (here or by a worker pool), not yet counted
         #: path -> (stamp, sha256) of the files read or found unchanged: what the next build may trust.
         self._stamps: dict[str, tuple[Stamp, str]] = {}
         self.errors: dict[str, str] = {}
@@ -135,9 +133,6 @@ class SymbolIndex:
         state["_fresh"] = set()
         state["_stamps"] = {}
         return state
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
 
     # -- cache ----------------------------------------------------------------
 
@@ -184,13 +179,10 @@ class SymbolIndex:
             else:
                 entry.append(base | i)
 
-    def _refs(self, name: str) -> list[tuple[str, int]]:
-        """Where ``name`` is defined: (path, row) pairs."""
+    def _codes(self, name: str) -> list[int]:
+        """Where ``name`` is defined, as ``file number << 32 | row`` codes."""
         found = self._by_name.get(name)
-        if found is None:
-            return []
-        keys = self._keys
-        return [(keys[code >> 32], code & 0xFFFFFFFF) for code in ([found] if isinstance(found, int) else found)]
+        return [] if found is None else [found] if isinstance(found, int) else found
 
     def _add(self, key: str, known: tuple[Stamp, str] | None = None, companion: Companion | None = None) -> None:
         """Read and index one file (replacing what was known about it); raises OSError if it cannot be read.
@@ -209,15 +201,10 @@ class SymbolIndex:
         if fs is None:
             fs = _parse(key, data, digest, self.options, companion)
             self._store(digest, fs)
-            self.stats.parsed += 1
-        elif digest in self._fresh:
-            self._fresh.discard(digest)
-            self.stats.parsed += 1
-        else:
-            if companion is not None and companion.missing(digest):
-                companion.make(key, digest, data, scan_file(key, data, self.options), fs)
-            self.stats.cached += 1
-        self._install(key, digest, fs)
+            self._fresh.add(digest)
+        elif digest not in self._fresh and companion is not None and companion.missing(digest):
+            companion.make(key, digest, data, scan_file(key, data, self.options), fs)
+        self._take(key, digest, fs)
 
     def _add_known(self, key: str, known: tuple[Stamp, str], companion: Companion | None) -> bool:
         """Install a file whose content is known by its stamp, without reading it; False if its
@@ -230,13 +217,17 @@ class SymbolIndex:
         if fs is None or (companion is not None and companion.missing(digest)):
             return False
         self._stamps[key] = known
+        self._take(key, digest, fs)
+        return True
+
+    def _take(self, key: str, digest: str, fs: FileSymbols) -> None:
+        """Install ``fs``, counted as parsed when this build made it (here or in a worker pool), else as cached."""
         if digest in self._fresh:
             self._fresh.discard(digest)
             self.stats.parsed += 1
         else:
             self.stats.cached += 1
         self._install(key, digest, fs)
-        return True
 
     def add_files(self, paths: Iterable[str | Path], jobs: int = 1, companion: Companion | None = None) -> int:
         """Index many files, skipping unreadable ones (recorded in ``errors``); returns how many.
@@ -325,8 +316,7 @@ class SymbolIndex:
             return
         number = self._numbers[key]
         for name in {row[0] for row in old.symbols.rows}:
-            found = self._by_name.get(name)
-            kept = [code for code in ([found] if isinstance(found, int) else found or ()) if code >> 32 != number]
+            kept = [code for code in self._codes(name) if code >> 32 != number]
             if kept:
                 self._by_name[name] = kept[0] if len(kept) == 1 else kept
             else:
@@ -357,7 +347,7 @@ class SymbolIndex:
 
     def lookup(self, name: str, kinds: Iterable[str] | str | None = None) -> list[Definition]:
         """Every definition or declaration of ``name`` (optionally of the given kinds)."""
-        refs = self._refs(name)
+        refs = [(self._keys[code >> 32], code & 0xFFFFFFFF) for code in self._codes(name)]
         if kinds is None:
             return [self._definition(p, i) for p, i in refs]
         wanted = {kinds} if isinstance(kinds, str) else set(kinds)

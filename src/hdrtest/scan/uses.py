@@ -8,28 +8,13 @@ in between, or a definition versus a mention), so they come from tree-sitter.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
 
 import tree_sitter
 import tree_sitter_c
-
-__all__ = [
-    "ASM_OPERAND_NAME",
-    "C_KEYWORDS",
-    "FileScopeCall",
-    "call_arguments",
-    "file_scope_calls",
-    "blank_defines",
-    "identifiers_in",
-    "used_identifiers",
-    "TagUse",
-    "tag_uses",
-    "tag_use_sites",
-    "c_language",
-    "new_parser",
-]
 
 #: C keywords (C89..C23, GNU spellings) and preprocessor words that are never names.
 C_KEYWORDS = frozenset(
@@ -53,14 +38,14 @@ C_KEYWORDS = frozenset(
 ASM_OPERAND_NAME = re.compile(r"""\[[ \t]*[A-Za-z_]\w*[ \t]*\](?=(?:\s|\\\n)*")""")
 
 #: A string or character literal: it holds no code.
-_LITERAL = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
+LITERAL = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\'[^\'\\\n]*(?:\\.[^\'\\\n]*)*\'')
 
 # Tokenizer: group 1 is an identifier; everything else is matched only to be skipped.
 # "#include <a/b.h>" and "#word" (directive keywords, stringification) are skipped too.
 # It runs on str; bytes are decoded as latin-1 so that offsets stay byte offsets.
 _TOKENS = re.compile(
     r"""/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|/\*.*|//[^\n\\]*(?:\\.[^\n\\]*)*"""
-    r"""|""" + _LITERAL.pattern
+    r"""|""" + LITERAL.pattern
     + r"""|\#[ \t]*(?:include_next|include|import)[ \t]*(?:<[^>\n]*>|"[^"\n]*")"""
     r"""|\#[ \t]*[A-Za-z_][A-Za-z0-9_]*|""" + ASM_OPERAND_NAME.pattern + r"""|\b([A-Za-z_][A-Za-z0-9_]*)""",
     re.S | re.A,
@@ -80,15 +65,12 @@ def used_identifiers(text: bytes) -> set[str]:
     return identifiers_in(text.decode("latin-1"))
 
 
-_LANGUAGE: tree_sitter.Language | None = None
 _LOCAL = threading.local()
 
 
+@functools.cache
 def c_language() -> tree_sitter.Language:
-    global _LANGUAGE
-    if _LANGUAGE is None:
-        _LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
-    return _LANGUAGE
+    return tree_sitter.Language(tree_sitter_c.language())
 
 
 def new_parser() -> tree_sitter.Parser:
@@ -117,10 +99,15 @@ _TAG_QUERY_TEXT = """
 (union_specifier name: (type_identifier) @union)
 (enum_specifier name: (type_identifier) @enum)
 """
-_TAG_QUERY: tree_sitter.Query | None = None
+
+
+@functools.cache
+def _tag_query() -> tree_sitter.Query:
+    query: tree_sitter.Query = tree_sitter.Query(c_language(), _TAG_QUERY_TEXT)
+    return query
+
 
 _VALUE_HOLDERS = {"field_declaration", "declaration", "parameter_declaration"}
-_DECLARATOR_LEAVES = {"identifier", "field_identifier", "array_declarator"}
 
 
 def _by_value(spec: tree_sitter.Node) -> bool:
@@ -156,11 +143,8 @@ def blank_defines(data: bytes) -> bytes:
 def tag_use_sites(text: bytes) -> list[TagUse]:
     """Every ``struct X``/``union X``/``enum X`` in the text, in order, with how it is used (macro bodies,
     which tree-sitter does not parse, left out)."""
-    global _TAG_QUERY
-    if _TAG_QUERY is None:
-        _TAG_QUERY = tree_sitter.Query(c_language(), _TAG_QUERY_TEXT)
     tree = new_parser().parse(blank_defines(text))
-    captures = tree_sitter.QueryCursor(_TAG_QUERY).captures(tree.root_node)
+    captures = tree_sitter.QueryCursor(_tag_query()).captures(tree.root_node)
     out = []
     for kind, nodes in captures.items():
         for node in nodes:
@@ -178,11 +162,6 @@ def tag_use_sites(text: bytes) -> list[TagUse]:
             )
     out.sort(key=lambda t: (t.line, t.name))
     return out
-
-
-def tag_uses(text: bytes) -> set[tuple[str, str]]:
-    """``{(kind, name)}`` of the tags a header mentions, e.g. ``("struct", "kvm")``."""
-    return {(t.kind, t.name) for t in tag_use_sites(text)}
 
 
 #: A line that starts with ``NAME(``: where a file-scope macro invocation (``FOLIO_FLAG_FALSE(swapcache)``) sits.
@@ -235,7 +214,7 @@ def file_scope_calls(code: str) -> list[FileScopeCall]:
     """Invocations ``NAME(...)`` at file scope (no brace or parenthesis open), first on their line, after a
     ``;``, ``}``, ``)`` or nothing: after a type they are a function's declarator, not a call.  ``code`` is the
     file's text without comments; directives and literals are blanked here (offsets and lines kept)."""
-    text = _LITERAL.sub(_blank, _DIRECTIVE_TEXT.sub(_blank, code))
+    text = LITERAL.sub(_blank, _DIRECTIVE_TEXT.sub(_blank, code))
     out: list[FileScopeCall] = []
     depth = 0  # braces and parentheses open at ``done``
     done = 0
