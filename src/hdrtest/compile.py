@@ -188,11 +188,6 @@ def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str
     return done.returncode, output, done.timed_out
 
 
-def kill_all() -> None:
-    """End every compiler this process started (Ctrl-C, SIGTERM): no orphans left behind."""
-    run.terminate_all()
-
-
 #: A word of a make rule: a run of non-blanks, where "\\ " is a space inside a file name.
 _DEP_WORD = re.compile(r"(?:\\ |\S)+")
 
@@ -219,21 +214,16 @@ def read_deps(path: Path, cwd: Path) -> tuple[str, ...]:
 
 
 def _cut(records: list[Diagnostic], max_errors: int) -> tuple[list[Diagnostic], int]:
+    """The first ``max_errors`` errors and what comes before the last of them; and how many errors were cut."""
     if max_errors <= 0:
         return records, 0
     kept: list[Diagnostic] = []
     errors = 0
-    omitted = 0
     for record in records:
-        if record.is_error:
-            errors += 1
-            if errors > max_errors:
-                omitted += 1
-                continue
-        elif errors >= max_errors:
-            continue
-        kept.append(record)
-    return kept, omitted
+        errors += record.is_error
+        if errors < max_errors or (record.is_error and errors == max_errors):
+            kept.append(record)
+    return kept, max(0, errors - max_errors)
 
 
 def compile_job(job: Job, options: CompileOptions) -> Result:
