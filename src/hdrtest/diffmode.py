@@ -14,7 +14,6 @@ worktree links each ignored header of the user's checkout where the revision has
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -31,7 +30,7 @@ from . import compdb
 from .baseline import ensure_classified, error_diagnostics, error_keys, result_key
 from .baseline import new_errors as baseline_new_errors
 from .check import ProgressCallback, ResultStore, check, paths_to_check, run_planned
-from .discover import discover
+from .discover import discover, language_of
 from .errors import UsageError
 from .graph import vcs
 from .graph.affected import config_files, select_jobs
@@ -110,15 +109,6 @@ def _commit(top: Path, rev: str) -> str:
 
 
 # -- which headers a change affects ---------------------------------------------------------------------------
-
-
-def _is_header(name: str, settings: Settings) -> bool:
-    base = PurePosixPath(name).name
-    return any(fnmatch.fnmatchcase(base, p) for p in (*settings.c_patterns, *settings.cxx_patterns))
-
-
-def _scannable(name: str, settings: Settings) -> bool:
-    return _is_header(name, settings) or name.endswith(_INCLUDABLE_SUFFIXES)
 
 
 def affected_in(top: Path, settings: Settings, rel_root: str, changed: Sequence[str], config: set[str],
@@ -223,7 +213,8 @@ def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
     """Link the ignored (generated) headers of the user's checkout into the worktree where it has none."""
     listed = vcs.text(vcs.git(top, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", why=_WHY))
     for name in listed.split("\0"):
-        if not name or (not _scannable(name, settings) and name not in _BUILD_STATE):
+        if not name or (language_of(PurePosixPath(name).name, settings) is None
+                        and not name.endswith(_INCLUDABLE_SUFFIXES) and name not in _BUILD_STATE):
             continue
         link = tree / name
         try:
@@ -234,23 +225,18 @@ def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
             continue  # the revision has a file where the build has a directory: its own text wins
 
 
-def _moved_dir(directory: Path, rebase: Rebase) -> Path:
-    """The compile's working directory in the worktree (made when only the build has it: relative flags
-    must resolve in the worktree, not in the user's checkout)."""
-    moved = rebase.inside(directory)
-    if moved is None:
-        return directory
-    moved.mkdir(parents=True, exist_ok=True)
-    return moved
-
-
 def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination: Path) -> Path:
     """Write the entries (read by ``compdb.load``) rebased onto the worktree, outside the user's tree."""
     rebased: list[dict[str, Any]] = []
     for entry in entries:
         source = rebase.file(entry.file)
+        # The compile's working directory in the worktree, made when only the build has it: relative flags must
+        # resolve in the worktree, not in the user's checkout.
+        directory = rebase.inside(entry.directory)
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
         rebased.append({
-            "directory": str(_moved_dir(entry.directory, rebase)),
+            "directory": str(directory or entry.directory),
             "file": str(source),
             "arguments": [entry.compiler, *rebase_args(entry.flags, rebase), "-c", str(source)],
         })
