@@ -48,14 +48,9 @@ def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: R
     return chosen.job, chosen
 
 
-def _probe(job: Job, settings: Settings, cache: ResultStore | None) -> Result:
-    return run_planned([job], settings, cache=cache)[0]
-
-
 def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant: str | None = None,
                cache: ResultStore | None = None) -> BisectResult:
-    root = settings.root.resolve()
-    top = diffmode.toplevel(root)
+    _, top, _ = diffmode.located(settings)
     good_commit = diffmode._commit(top, good)
     bad_commit = diffmode._commit(top, bad)
     commits = commits_between(top, good_commit, bad_commit)
@@ -79,7 +74,7 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
         checkout(tree, good_commit)
         if not tree_header.is_file():
             raise UsageError(f"no such header at {good}", path=header, hint="name a GOOD where the header exists")
-        if _probe(job, tree_settings, cache).status.failed:
+        if run_planned([job], tree_settings, cache=cache)[0].status.failed:
             raise UsageError(f"the header fails at {good} too in {job.variant.describe()}", path=header,
                              hint="name an older GOOD")
         probes += 1
@@ -89,7 +84,7 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
         while lo < hi:
             mid = (lo + hi) // 2
             checkout(tree, commits[mid].sha)
-            outcome = _probe(job, tree_settings, cache) if tree_header.is_file() else None
+            outcome = run_planned([job], tree_settings, cache=cache)[0] if tree_header.is_file() else None
             probes += 1
             if outcome is not None and outcome.status.failed:
                 hi, failing = mid, outcome

@@ -76,18 +76,10 @@ class Kbuild:
         return any(self.rules_in(d) for d in self._up(unit.parent))
 
     def _up(self, directory: Path) -> list[Path]:
-        dirs = []
-        current = directory
-        while True:
-            dirs.append(current)
-            if current == self.root or current.parent == current:
-                break
-            try:
-                current.relative_to(self.root)
-            except ValueError:
-                break
-            current = current.parent
-        return dirs
+        """``directory`` and its parents up to the root; only ``directory`` when it is outside the root."""
+        if self.root not in directory.parents:
+            return [directory]
+        return [directory, *directory.parents[:len(directory.parents) - len(self.root.parents)]]
 
     def object_condition(self, obj: Path, depth: int = 0) -> Formula | None:
         """When ``obj`` (an absolute ``.o`` path or a ``dir/`` path) is built; None if no rule names it."""
@@ -298,8 +290,7 @@ def _tally(header: Path, units: Sequence[Entry], values: Mapping[str, str | None
 
 
 def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | None], root: Path, *,
-           preferred: Iterable[str] = (), store: GraphStore | None = None,
-           kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None,
+           preferred: Iterable[str] = (), kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None,
            variant: Variant = BASELINE) -> Verdict:
     """Judge one header failing in ``variant``, whose configuration is ``values`` (macro name -> value).
 
@@ -307,7 +298,7 @@ def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | No
     the units from being built (the variant's own changes).  ``graphs``: the units' include
     graphs, and what they read, when several headers are judged against the same database.
     """
-    graphs = graphs or UnitGraphs(entries, store)
+    graphs = graphs or UnitGraphs(entries)
     units = graphs.including(header)
     if not units:
         return Verdict(None, "no translation unit in the compile database includes it; "
