@@ -9,11 +9,11 @@ each time.  Both ends are verified before the search trusts them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import diffmode
-from .check import ResultStore, check, run_planned
+from .check import ResultStore, run_planned
 from .errors import UsageError
 from .models import Job, Result, Variant
 from .series import Commit, checkout, commits_between
@@ -35,8 +35,7 @@ class BisectResult:
 
 def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: ResultStore | None) -> tuple[Job, Result]:
     """The header's job in the wanted variant at the worktree's current commit, and its result."""
-    report = check(replace(settings, changed_since=None), [str(header)], cache=cache, explain=False)
-    results = report.results
+    results = diffmode.check_tree(settings, [str(header)], None, explain=False, cache=cache).results
     if variant_name is None:
         failing = [r for r in results if r.status.failed]
         chosen = failing[0] if failing else next((r for r in results if r.job.variant.is_baseline), None)
@@ -70,15 +69,14 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
         if not at_bad.status.failed:
             raise UsageError(f"the header compiles at {bad} in {job.variant.describe()}: nothing to bisect",
                              path=header)
-        probes = 1
         checkout(tree, good_commit)
         if not tree_header.is_file():
             raise UsageError(f"no such header at {good}", path=header, hint="name a GOOD where the header exists")
         if run_planned([job], tree_settings, cache=cache)[0].status.failed:
             raise UsageError(f"the header fails at {good} too in {job.variant.describe()}", path=header,
                              hint="name an older GOOD")
-        probes += 1
-        # Invariant: commits[lo - 1] (or GOOD when lo == 0) passes, commits[hi] fails.
+        probes = 2  # BAD and GOOD
+        # Invariant: commits[lo - 1] (or GOOD when lo == 0) passes, commits[hi] fails (as ``failing``).
         lo, hi = 0, len(commits) - 1
         failing: Result = at_bad
         while lo < hi:
@@ -90,6 +88,4 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
                 hi, failing = mid, outcome
             else:
                 lo = mid + 1
-        if hi == len(commits) - 1:
-            failing = at_bad
     return BisectResult(str(rel_header), job.variant, good_commit, bad_commit, commits[hi], failing, probes)

@@ -60,32 +60,33 @@ def paths_to_check(settings: Settings, paths: list[str]) -> list[Path]:
 
 def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
              cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> tuple[list[Result], int]:
-    """Run jobs through the cache and the executor; results come back in the jobs' order."""
+    """Run jobs through the cache and the executor, each distinct job looked up and run once; results come back
+    in the jobs' order."""
     results: dict[int, Result] = {}
-    position: dict[Job, int] = {}
+    first: dict[Job, int] = {}
     to_run: list[Job] = []
     hits = 0
     for index, job in enumerate(jobs):
+        if job in first:  # the same job planned twice shares the first one's result (a hit if that is one)
+            hits += first[job] in results
+            continue
+        first[job] = index
         cached = cache.lookup(job) if cache is not None else None
-        if cached is not None:
-            results[index] = cached
-            hits += 1
-            if progress:
-                progress(cached, len(results), len(jobs))
-        elif job not in position:
-            position[job] = index
+        if cached is None:
             to_run.append(job)
+            continue
+        results[index] = cached
+        hits += 1
+        if progress:
+            progress(cached, len(results), len(jobs))
     # Remote executors hand back unpickled copies, so results are matched by value.
     for result in executor.run(to_run, options):
-        results[position[result.job]] = result
+        results[first[result.job]] = result
         if cache is not None:
             cache.store(result)
         if progress:
             progress(result, len(results), len(jobs))
-    for index, job in enumerate(jobs):
-        if index not in results:  # the same job planned twice
-            results[index] = results[position[job]]
-    return [results[i] for i in range(len(jobs))], hits
+    return [results[first[job]] for job in jobs], hits
 
 
 def kconfig_for(settings: Settings, source: FlagSource) -> kconfig.KconfigBackend | None:
@@ -129,22 +130,6 @@ class VariantPlanning:
     underived: dict[Job, str] = field(default_factory=dict)
     #: Failing variant jobs whose resolved settings change the Kbuild tree's flags (``kbuild_flags.FlagRule``).
     flag_changes: dict[Job, Unestablished] = field(default_factory=dict)
-
-
-class RunStore:
-    """The run's view of a result cache: every job looked up once, however many steps ask."""
-
-    def __init__(self, cache: ResultStore) -> None:
-        self.cache = cache
-        self._seen: dict[Job, Result | None] = {}
-
-    def lookup(self, job: Job) -> Result | None:
-        if job not in self._seen:
-            self._seen[job] = self.cache.lookup(job)
-        return self._seen[job]
-
-    def store(self, result: Result) -> None:
-        self.cache.store(result)
 
 
 def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.ScanContext, options: OptionFilter,
@@ -342,8 +327,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
     unbuilt = not_built(jobs, settings.root)
     jobs = [j for j in jobs if j not in unbuilt]
-    store = RunStore(cache) if cache is not None else None
-    planning, by_job, hits, compiled = _run_owned(jobs, settings, source, backend, executor, store, progress)
+    planning, by_job, hits, compiled = _run_owned(jobs, settings, source, backend, executor, cache, progress)
     ordered = _in_order(jobs, unbuilt, planning, by_job)
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=compiled - hits,
@@ -361,7 +345,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
 
 
 def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend: kconfig.KconfigBackend | None,
-               executor: Executor | None, store: RunStore | None, progress: ProgressCallback | None
+               executor: Executor | None, store: ResultStore | None, progress: ProgressCallback | None
                ) -> tuple[VariantPlanning, dict[Job, Result], int, int]:
     """Plan the variants while the baselines compile, then run the variants worth compiling, on ``executor`` or
     on one of the run's own, closed here (cancelling its work on any error); returns the planning, each planned
@@ -389,7 +373,7 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend:
 
 
 def _rederive(by_job: dict[Job, Result], planning: VariantPlanning, settings: Settings, options: CompileOptions,
-              runner: Executor, store: RunStore | None) -> tuple[int, int]:
+              runner: Executor, store: ResultStore | None) -> tuple[int, int]:
     """Failing variants that change an option Kbuild turns into flags, compiled again with the command Kbuild gives
     their unit in that configuration (``kbuild_command``), whose verdict replaces theirs in ``by_job``; those whose
     command could not be had go to ``planning.underived``; every failing variant that changes them, to

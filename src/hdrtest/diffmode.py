@@ -386,11 +386,9 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
 
 
 def _prefixes(settings: Settings, root: Path, paths: Sequence[str]) -> list[str]:
-    chosen = list(paths) or list(settings.paths)
+    """The paths to check (``check.paths_to_check``), relative to the root, to be found again in each revision."""
     out: list[str] = []
-    for given in chosen:
-        path = Path(given)
-        absolute = path if path.is_absolute() else (Path.cwd() / path if paths else root / path)
+    for given, absolute in zip(list(paths) or list(settings.paths) or ["."], paths_to_check(settings, list(paths))):
         try:
             out.append(Path(os.path.normpath(absolute)).resolve().relative_to(root).as_posix())
         except ValueError:

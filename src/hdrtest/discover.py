@@ -226,21 +226,14 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
             explicit = True
         for candidate in candidates:
             langs = language_of(candidate.name, settings)
-            if langs is None:
-                if explicit:
-                    langs = tuple(settings.languages)
-                else:
-                    continue
+            if langs is None and not explicit:
+                continue
             display = display_path(candidate, settings.root)
-            reason = _excluded(display, settings)
-            if reason is None and not explicit:
-                reason = _irregular(candidate)
-            if reason is None:
-                reason = kbuild.reason(candidate)
-            if reason is None:
-                reason = _marker_reason(candidate, display)
+            # The first reason to skip it, cheapest first (every reason is a non-empty sentence).
+            reason = (_excluded(display, settings) or (None if explicit else _irregular(candidate))
+                      or kbuild.reason(candidate) or _marker_reason(candidate, display))
             if reason is not None:
                 skipped.append(Skipped(display, reason))
                 continue
-            headers.setdefault(candidate, Header(candidate, display, langs))
+            headers.setdefault(candidate, Header(candidate, display, langs or tuple(settings.languages)))
     return sorted(headers.values(), key=lambda h: h.display), skipped

@@ -60,16 +60,10 @@ class Kbuild:
     _conditions: dict[Path, Formula | None] = field(default_factory=dict)
 
     def rules_in(self, directory: Path) -> list[Rule]:
-        cached = self._rules.get(directory)
-        if cached is not None:
-            return cached
-        rules: list[Rule] = []
-        for name in _MAKEFILES:
-            path = directory / name
-            if path.is_file():
-                rules.extend(parse_rules(path))
-        self._rules[directory] = rules
-        return rules
+        if directory not in self._rules:
+            self._rules[directory] = [rule for name in _MAKEFILES if (directory / name).is_file()
+                                      for rule in parse_rules(directory / name)]
+        return self._rules[directory]
 
     def is_kbuild(self, unit: Path) -> bool:
         """Whether any Makefile from the unit's directory up to the root has Kbuild rules."""
