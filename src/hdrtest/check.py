@@ -390,10 +390,9 @@ def _rederive(by_job: dict[Job, Result], planning: VariantPlanning, settings: Se
         return 0, 0
     deriver = Deriver(root, None if settings.no_cache else run_caches(settings))
     with ThreadPoolExecutor(max_workers=settings.jobs or default_jobs(), thread_name_prefix="kbuild") as pool:
-        commands = list(pool.map(deriver.command, wanted))
-    redo = {job: rederived_job(job, command) for job, command in zip(wanted, commands, strict=True)
-            if not isinstance(command, Underived)}
-    planning.underived.update({job: command.reason for job, command in zip(wanted, commands, strict=True)
+        commands = dict(zip(wanted, pool.map(deriver.command, wanted), strict=True))
+    redo = {job: rederived_job(job, command) for job, command in commands.items() if not isinstance(command, Underived)}
+    planning.underived.update({job: command.reason for job, command in commands.items()
                                if isinstance(command, Underived)})
     results, hits = run_jobs(list(redo.values()), options, runner, cache=store)
     by_job.update(zip(redo, results, strict=True))

@@ -255,9 +255,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         if records and any(r.is_error and r.abs_file != header for r in records):
             # gcc's JSON has no include chains; a text run of the failing compile does.  An
             # error in the header itself has none to show (it is included from the command line).
-            text_command = build_command(job, json_diagnostics=False, deps_file=None,
-                                         variant_dir=options.variant_dir, compiler_path=compiler.path)
-            _, text_output, _ = _run(text_command, job.directory, job.timeout)
+            _, text_output, _ = _run([compiler.path, *shown[1:]], job.directory, job.timeout)
             diag.attach_chains(records, diag.parse_text(text_output, mapper))
     if records is None:
         records = diag.parse_text(output, mapper)

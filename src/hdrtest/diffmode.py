@@ -164,9 +164,7 @@ class Rebase:
     def file(self, path: Path) -> Path:
         """The worktree's copy; the user's file when only the user's checkout has it (a build's output)."""
         moved = self.inside(path)
-        if moved is None or moved.exists() or not path.exists():
-            return moved or path
-        return path
+        return moved if moved is not None and (moved.exists() or not path.exists()) else path
 
     def text(self, value: str) -> str:
         """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is."""

@@ -233,10 +233,8 @@ class Verdict:
 
 def _closest_first(units: Sequence[Entry], header: Path) -> list[Entry]:
     """Units nearest the header first: the ones most likely to read it are asked first."""
-    def distance(entry: Entry) -> tuple[int, str]:
-        common = os.path.commonpath([str(entry.file.parent), str(header.parent)])
-        return -len(common), str(entry.file)
-    return sorted(units, key=distance)
+    return sorted(units, key=lambda e: (-len(os.path.commonpath([str(e.file.parent), str(header.parent)])),
+                                        str(e.file)))
 
 
 @dataclass
