@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import diffmode
-from .check import ResultStore, run_planned
+from .check import run_planned
 from .errors import UsageError
 from .models import Job, Result, Variant
 from .series import Commit, checkout, commits_between
 from .settings import Settings
+from .store.results import ResultCache
 
 
 @dataclass
@@ -33,7 +34,7 @@ class BisectResult:
     probes: int
 
 
-def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: ResultStore | None) -> tuple[Job, Result]:
+def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: ResultCache | None) -> tuple[Job, Result]:
     """The header's job in the wanted variant at the worktree's current commit, and its result."""
     results = diffmode.check_tree(settings, [str(header)], None, explain=False, cache=cache).results
     if variant_name is None:
@@ -48,7 +49,7 @@ def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: R
 
 
 def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant: str | None = None,
-               cache: ResultStore | None = None) -> BisectResult:
+               cache: ResultCache | None = None) -> BisectResult:
     _, top, _ = diffmode.located(settings)
     good_commit = diffmode._commit(top, good)
     bad_commit = diffmode._commit(top, bad)

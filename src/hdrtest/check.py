@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import EllipsisType
-from typing import Protocol
 
 from . import kbuild, kconfig, variants
 from .analysis import facts, fragility, knobs
@@ -24,7 +23,6 @@ from .executors.factory import make_executor
 from .executors.local import Background, default_jobs
 from .explain import explain_report
 from .graph.affected import select_changed
-from .graph.store import GraphStore
 from .kbuild_command import Deriver, Underived, is_rederived, rederived_job
 from .kbuild_flags import Unestablished, rule_for
 from .macros import defined_macros
@@ -37,6 +35,7 @@ from .scan.scancache import ScanCache
 from .settings import Settings
 from .store.location import variant_dir
 from .store.namespaces import KCONFIG
+from .store.results import ResultCache
 from .store.serialize import forget_explanation
 from .toolchain import probe
 from .touched import touched_options
@@ -45,21 +44,13 @@ from .triage import Kbuild, unbuilt_reason
 ProgressCallback = Callable[[Result, int, int], None]
 
 
-class ResultStore(Protocol):
-    """What the check needs from a result cache."""
-
-    def lookup(self, job: Job) -> Result | None: ...
-
-    def store(self, result: Result) -> None: ...
-
-
 def paths_to_check(settings: Settings, paths: list[str]) -> list[Path]:
     chosen = paths or list(settings.paths) or ["."]
     return [Path(p) if Path(p).is_absolute() else (Path.cwd() / p if paths else settings.root / p) for p in chosen]
 
 
 def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
-             cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> tuple[list[Result], int]:
+             cache: ResultCache | None = None, progress: ProgressCallback | None = None) -> tuple[list[Result], int]:
     """Run jobs through the cache and the executor, each distinct job looked up and run once; results come back
     in the jobs' order."""
     results: dict[int, Result] = {}
@@ -286,7 +277,7 @@ def compile_options(settings: Settings) -> CompileOptions:
     return CompileOptions(root=settings.root, max_errors=settings.max_errors, variant_dir=variant_dir(settings))
 
 
-def run_planned(jobs: list[Job], settings: Settings, *, cache: ResultStore | None = None,
+def run_planned(jobs: list[Job], settings: Settings, *, cache: ResultCache | None = None,
                 progress: ProgressCallback | None = None) -> list[Result]:
     """Jobs planned outside ``check`` (another revision's failing variants, a bisect probe), on an executor of
     their own that any interruption cancels."""
@@ -310,7 +301,7 @@ def _executor(settings: Settings, given: Executor | None = None) -> Iterator[Exe
 
 
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
-          cache: ResultStore | None = None, progress: ProgressCallback | None = None,
+          cache: ResultCache | None = None, progress: ProgressCallback | None = None,
           explain: bool = True) -> CheckReport:
     """Discover headers, plan compiles (baseline and variants), run them and collect a report.
 
@@ -318,7 +309,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     """
     start = time.monotonic()
     headers, skipped = discover(paths_to_check(settings, paths), settings)
-    source = flag_source(settings, cache if isinstance(cache, GraphStore) else None)
+    source = flag_source(settings, cache)
     backend = kconfig_for(settings, source)
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
@@ -345,7 +336,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
 
 
 def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend: kconfig.KconfigBackend | None,
-               executor: Executor | None, store: ResultStore | None, progress: ProgressCallback | None
+               executor: Executor | None, store: ResultCache | None, progress: ProgressCallback | None
                ) -> tuple[VariantPlanning, dict[Job, Result], int, int]:
     """Plan the variants while the baselines compile, then run the variants worth compiling, on ``executor`` or
     on one of the run's own, closed here (cancelling its work on any error); returns the planning, each planned
@@ -373,7 +364,7 @@ def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend:
 
 
 def _rederive(by_job: dict[Job, Result], planning: VariantPlanning, settings: Settings, options: CompileOptions,
-              runner: Executor, store: ResultStore | None) -> tuple[int, int]:
+              runner: Executor, store: ResultCache | None) -> tuple[int, int]:
     """Failing variants that change an option Kbuild turns into flags, compiled again with the command Kbuild gives
     their unit in that configuration (``kbuild_command``), whose verdict replaces theirs in ``by_job``; those whose
     command could not be had go to ``planning.underived``; every failing variant that changes them, to
@@ -417,16 +408,15 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
 
 
 def _explain_failures(report: CheckReport, settings: Settings, planning: VariantPlanning,
-                      cache: ResultStore | None) -> None:
+                      cache: ResultCache | None) -> None:
     context = planning.context
     explanation = explain_report(report, settings, skip_explained=True,
                                  base_index=context.index if context and context.index_built else None,
-                                 graphs=cache if isinstance(cache, GraphStore) else None)
-    update = getattr(cache, "update", None)
-    if update is not None:
+                                 graphs=cache)
+    if cache is not None:
         # Keep the notes with the verdict: a warm run shows them without explaining again.
         for result in explanation.explained:
-            update(result)
+            cache.update(result)
 
 
 def _unexplained_failures(report: CheckReport) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 from . import compdb
 from .baseline import ensure_classified, error_diagnostics, error_keys, result_key
 from .baseline import new_errors as baseline_new_errors
-from .check import ProgressCallback, ResultStore, check, paths_to_check, run_planned
+from .check import ProgressCallback, check, paths_to_check, run_planned
 from .discover import discover, language_of
 from .errors import UsageError
 from .graph import vcs
@@ -37,6 +37,7 @@ from .graph.affected import config_files, select_jobs
 from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import baseline_jobs, compile_database, flag_source
 from .settings import Settings
+from .store.results import ResultCache
 
 #: Files a header can include besides headers themselves.
 _INCLUDABLE_SUFFIXES = (".inc", ".def", ".x", ".tbl")
@@ -328,7 +329,7 @@ def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
 
 
 def check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None, *, explain: bool,
-               cache: ResultStore | None = None) -> CheckReport:
+               cache: ResultCache | None = None) -> CheckReport:
     present = [str(settings.root / h) for h in headers if (settings.root / h).is_file()]
     if not present:
         return CheckReport(root=settings.root, results=[])

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from . import diffmode
 from .baseline import ResultKey, result_key
-from .check import ProgressCallback, ResultStore, run_planned
+from .check import ProgressCallback, run_planned
 from .diffmode import DiffResult
 from .errors import UsageError
 from .graph import vcs
 from .models import Result, Status
 from .settings import Settings
+from .store.results import ResultCache
 
 
 @dataclass
@@ -96,7 +97,7 @@ def checkout(tree: Path, commit: str) -> None:
 
 
 def _step(commit: Commit, top: Path, tree: Path, settings: Settings, affected: Callable[[list[str]], set[str]],
-          cache: ResultStore | None, progress: ProgressCallback | None) -> Step:
+          cache: ResultCache | None, progress: ProgressCallback | None) -> Step:
     """``commit`` against its parent in the worktree ``tree`` (``settings`` point at it), which is left at
     ``commit``; ``affected``: the selection ``check --changed-since`` and ``diff`` make, in the tree as it is."""
     changed = vcs.changed_paths(top, commit.parent, commit.sha, why="hdrtest series compares commits")
@@ -138,7 +139,7 @@ def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
 
 
 def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Sequence[str] = (),
-               cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> SeriesResult:
+               cache: ResultCache | None = None, progress: ProgressCallback | None = None) -> SeriesResult:
     """Check every commit of BASE..HEAD against its parent; see the module docstring."""
     root, top, rel_root = diffmode.located(settings)
     base_commit = diffmode._commit(top, base_rev)

@@ -76,7 +76,7 @@ _BATCH_SECONDS = 0.5
 
 
 class ResultCache(Database):
-    """``ResultStore`` (see ``check.run_jobs``) on SQLite, and the include graphs' ``GraphStore``.
+    """The result cache (see ``check.run_jobs``) on SQLite, and the include graphs' ``GraphStore``.
 
     ``context`` is folded into every key: whatever else decides how a result reads (the
     tree root diagnostics are shown relative to, ``--max-errors``).  One instance serves
