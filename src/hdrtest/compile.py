@@ -14,13 +14,13 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import diagnostics as diag
 from .models import Diagnostic, Job, Result, Status, Variant
+from .store.atomic import replace_file
 from .store.location import default_cache_dir
 from .store.namespaces import VARIANTS
 from .toolchain import probe, run
@@ -81,9 +81,7 @@ def _variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
     # Not fanned out like the other namespaces' files: a reproducer names this path, so it stays short.
     path = _variant_dir(directory) / f"variant-{VARIANTS.key(text)[:16]}.h"
     if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        replace_file(path, text.encode("utf-8"), mode=0o644)  # whoever pastes the reproducer reads it
     return path
 
 
