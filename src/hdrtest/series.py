@@ -124,14 +124,12 @@ def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
     """Checks a step broke and no later step repaired, with the step that first broke them."""
     open_breaks: dict[ResultKey, Breakage] = {}
     for step in steps:
-        for change in step.fixed:
-            if change.now_passes:
-                open_breaks.pop(result_key(change.result), None)
         for change in step.new:
             key = result_key(change.result)
             if key not in open_breaks:
                 open_breaks[key] = Breakage(key, step.commit, step.subject, change.result)
-        # A later check of the header that passes closes it, even when the pass is not "fixed" (no error before).
+        # A later check of the header that passes closes it: a fix that now passes (``Change.now_passes``), or a pass
+        # that is no "fixed" entry (no error before).
         for result in step.head.results:
             if result.status is Status.PASS:
                 open_breaks.pop(result_key(result), None)

@@ -228,7 +228,6 @@ class Verdict:
     label: str | None  # REAL_BUILD, HEADER_TEST_ONLY, or None when unknown
     message: str
     built: tuple[str, ...] = ()  # units built in this configuration that read the header
-    not_built: tuple[str, ...] = ()
 
 
 def _closest_first(units: Sequence[Entry], header: Path) -> list[Entry]:
@@ -298,15 +297,15 @@ def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | No
     tally = _tally(header, units, values, root, kbuild or Kbuild(root), graphs.reads, variant)
     if tally.built:
         return Verdict(REAL_BUILD, f"real build breaks: {tally.built[0]} reads it here ({tally.how[0]}) and is "
-                                   "built in this configuration", tuple(tally.built), tuple(tally.not_built))
+                                   "built in this configuration", tuple(tally.built))
     if tally.unknown or tally.unexamined:
         if tally.unknown:
             unit, why = tally.unknown[0]
             detail = f"{unit} may include it, and {why}"
         else:
             detail = f"{tally.unexamined} unit(s) that may include it were not examined"
-        return Verdict(None, f"whether a real build breaks is unknown: {detail}", (), tuple(tally.not_built))
-    return Verdict(HEADER_TEST_ONLY, _test_only_message(tally, preferred), (), tuple(tally.not_built))
+        return Verdict(None, f"whether a real build breaks is unknown: {detail}")
+    return Verdict(HEADER_TEST_ONLY, _test_only_message(tally, preferred))
 
 
 def _test_only_message(tally: _Tally, preferred: Iterable[str]) -> str:
