@@ -199,7 +199,7 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
         notes.append("variants: only the options the change touched are flipped (--variants default flips every "
                      "option relevant to each header)")
     # A variant's Kbuild prepare units (bounds.c, asm-offsets.c) are compiles: headers are finished side by side.
-    pool = ThreadPoolExecutor(max_workers=settings.jobs or default_jobs(), thread_name_prefix="plan")
+    pool = ThreadPoolExecutor(max_workers=context.jobs, thread_name_prefix="plan")
     try:
         finished = list(pool.map(lambda p: variants.finish_plan(p, flipper, strategy, settings.root,
                                                                 generated_cache=caches), plans))
