@@ -136,7 +136,7 @@ def instrument() -> None:
         (check, "discover", "discover"), (check, "flag_source", "flag source"),
         (check, "baseline_jobs", "baseline jobs"), (check, "select_changed", "select changed (graph)"),
         (check, "not_built", "not built"), (check, "plan_all_variants", "plan variants (all)"),
-        (check, "_kconfig_backend", "  kconfig backend"), (check, "touched_options", "  touched options"),
+        (check, "kconfig_for", "kconfig backend"), (check, "touched_options", "  touched options"),
         (variants, "scan_context", "  scan context (graphs)"), (variants, "header_reasons", "  relevance"),
         (fragility, "add_closure_fragility", "  closure fragility"), (variants.Flipper, "prefetch", "  prefetch"),
         (variants.Flipper, "resolve", "  kconfig flips"), (variants, "_drop_unbuilt", "  drop unbuilt"),

@@ -9,15 +9,16 @@ each time.  Both ends are verified before the search trusts them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import diffmode
-from .check import ResultStore, check, run_planned
+from .check import run_planned
 from .errors import UsageError
 from .models import Job, Result, Variant
 from .series import Commit, checkout, commits_between
 from .settings import Settings
+from .store.results import ResultCache
 
 
 @dataclass
@@ -33,10 +34,9 @@ class BisectResult:
     probes: int
 
 
-def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: ResultStore | None) -> tuple[Job, Result]:
+def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: ResultCache | None) -> tuple[Job, Result]:
     """The header's job in the wanted variant at the worktree's current commit, and its result."""
-    report = check(replace(settings, changed_since=None), [str(header)], cache=cache, explain=False)
-    results = report.results
+    results = diffmode.check_tree(settings, [str(header)], None, explain=False, cache=cache).results
     if variant_name is None:
         failing = [r for r in results if r.status.failed]
         chosen = failing[0] if failing else next((r for r in results if r.job.variant.is_baseline), None)
@@ -48,14 +48,9 @@ def _job_at(settings: Settings, header: Path, variant_name: str | None, cache: R
     return chosen.job, chosen
 
 
-def _probe(job: Job, settings: Settings, cache: ResultStore | None) -> Result:
-    return run_planned([job], settings, cache=cache)[0]
-
-
 def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant: str | None = None,
-               cache: ResultStore | None = None) -> BisectResult:
-    root = settings.root.resolve()
-    top = diffmode.toplevel(root)
+               cache: ResultCache | None = None) -> BisectResult:
+    _, top, _ = diffmode.located(settings)
     good_commit = diffmode._commit(top, good)
     bad_commit = diffmode._commit(top, bad)
     commits = commits_between(top, good_commit, bad_commit)
@@ -75,26 +70,23 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
         if not at_bad.status.failed:
             raise UsageError(f"the header compiles at {bad} in {job.variant.describe()}: nothing to bisect",
                              path=header)
-        probes = 1
         checkout(tree, good_commit)
         if not tree_header.is_file():
             raise UsageError(f"no such header at {good}", path=header, hint="name a GOOD where the header exists")
-        if _probe(job, tree_settings, cache).status.failed:
+        if run_planned([job], tree_settings, cache=cache)[0].status.failed:
             raise UsageError(f"the header fails at {good} too in {job.variant.describe()}", path=header,
                              hint="name an older GOOD")
-        probes += 1
-        # Invariant: commits[lo - 1] (or GOOD when lo == 0) passes, commits[hi] fails.
+        probes = 2  # BAD and GOOD
+        # Invariant: commits[lo - 1] (or GOOD when lo == 0) passes, commits[hi] fails (as ``failing``).
         lo, hi = 0, len(commits) - 1
         failing: Result = at_bad
         while lo < hi:
             mid = (lo + hi) // 2
             checkout(tree, commits[mid].sha)
-            outcome = _probe(job, tree_settings, cache) if tree_header.is_file() else None
+            outcome = run_planned([job], tree_settings, cache=cache)[0] if tree_header.is_file() else None
             probes += 1
             if outcome is not None and outcome.status.failed:
                 hi, failing = mid, outcome
             else:
                 lo = mid + 1
-        if hi == len(commits) - 1:
-            failing = at_bad
     return BisectResult(str(rel_header), job.variant, good_commit, bad_commit, commits[hi], failing, probes)

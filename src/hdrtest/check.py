@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import EllipsisType
-from typing import Protocol
 
 from . import kbuild, kconfig, variants
 from .analysis import facts, fragility, knobs
 from .baseline import ensure_classified
 from .compdb import flags_are_a_guess
 from .compile import CompileOptions
+from .diagnostics import place
 from .discover import discover
 from .errors import UsageError
 from .executors import Executor
@@ -22,11 +23,10 @@ from .executors.factory import make_executor
 from .executors.local import Background, default_jobs
 from .explain import explain_report
 from .graph.affected import select_changed
-from .graph.store import GraphStore
 from .kbuild_command import Deriver, Underived, is_rederived, rederived_job
-from .kbuild_flags import rule_for
+from .kbuild_flags import Unestablished, rule_for
 from .macros import defined_macros
-from .models import CheckReport, Diagnostic, Job, Result, Status, not_verified
+from .models import CheckReport, Job, Result, Status, not_verified
 from .plan import FlagSource, baseline_jobs, flag_source
 from .report import rootcause
 from .rundir import option_filter, run_caches
@@ -35,6 +35,7 @@ from .scan.scancache import ScanCache
 from .settings import Settings
 from .store.location import variant_dir
 from .store.namespaces import KCONFIG
+from .store.results import ResultCache
 from .store.serialize import forget_explanation
 from .toolchain import probe
 from .touched import touched_options
@@ -43,50 +44,47 @@ from .triage import Kbuild, unbuilt_reason
 ProgressCallback = Callable[[Result, int, int], None]
 
 
-class ResultStore(Protocol):
-    """What the check needs from a result cache."""
-
-    def lookup(self, job: Job) -> Result | None: ...
-
-    def store(self, result: Result) -> None: ...
-
-
 def paths_to_check(settings: Settings, paths: list[str]) -> list[Path]:
     chosen = paths or list(settings.paths) or ["."]
     return [Path(p) if Path(p).is_absolute() else (Path.cwd() / p if paths else settings.root / p) for p in chosen]
 
 
 def run_jobs(jobs: list[Job], options: CompileOptions, executor: Executor, *,
-             cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> tuple[list[Result], int]:
-    """Run jobs through the cache and the executor; results come back in the jobs' order."""
+             cache: ResultCache | None = None, progress: ProgressCallback | None = None) -> tuple[list[Result], int]:
+    """Run jobs through the cache and the executor, each distinct job looked up and run once; results come back
+    in the jobs' order."""
     results: dict[int, Result] = {}
-    position: dict[Job, int] = {}
+    first: dict[Job, int] = {}
     to_run: list[Job] = []
     hits = 0
     for index, job in enumerate(jobs):
+        if job in first:  # the same job planned twice shares the first one's result (a hit if that is one)
+            hits += first[job] in results
+            continue
+        first[job] = index
         cached = cache.lookup(job) if cache is not None else None
-        if cached is not None:
-            results[index] = cached
-            hits += 1
-            if progress:
-                progress(cached, len(results), len(jobs))
-        elif job not in position:
-            position[job] = index
+        if cached is None:
             to_run.append(job)
+            continue
+        results[index] = cached
+        hits += 1
+        if progress:
+            progress(cached, len(results), len(jobs))
     # Remote executors hand back unpickled copies, so results are matched by value.
     for result in executor.run(to_run, options):
-        results[position[result.job]] = result
+        results[first[result.job]] = result
         if cache is not None:
             cache.store(result)
         if progress:
             progress(result, len(results), len(jobs))
-    for index, job in enumerate(jobs):
-        if index not in results:  # the same job planned twice
-            results[index] = results[position[job]]
-    return [results[i] for i in range(len(jobs))], hits
+    return [results[first[job]] for job in jobs], hits
 
 
-def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> kconfig.KconfigBackend | None:
+def kconfig_for(settings: Settings, source: FlagSource) -> kconfig.KconfigBackend | None:
+    """The run's Kconfig (None without variants or without a Kconfig).  A Linux tree's evaluator is built and
+    started now, in processes of its own, while this one scans the tree (``KernelConfBackend.warm_up``)."""
+    if (settings.variants or "").strip() == "none":
+        return None
     config: Path | None = None
     if settings.kconfig_config:
         config = settings.resolve(settings.kconfig_config)
@@ -98,9 +96,12 @@ def _kconfig_backend(settings: Settings, source: FlagSource, workdir: Path) -> k
     if kconfig_file is not None and not kconfig_file.is_file():
         raise UsageError("Kconfig file not found", path=kconfig_file, hint="fix --kconfig")
     try:
-        return kconfig.detect(settings.root, kconfig_file, config, workdir)
+        backend = kconfig.detect(settings.root, kconfig_file, config, KCONFIG.directory(run_caches(settings)))
     except kconfig.KconfigError as exc:
         raise UsageError(str(exc), hint="pass --variants none to check without Kconfig, or fix the Kconfig") from None
+    if isinstance(backend, kconfig.KernelConfBackend):
+        backend.warm_up()
+    return backend
 
 
 @dataclass
@@ -118,33 +119,8 @@ class VariantPlanning:
     prepare_fails: dict[Job, kbuild.PrepareFailure] = field(default_factory=dict)
     #: Failing variant jobs whose flags Kbuild's dry run could not give, with why (``kbuild_command``).
     underived: dict[Job, str] = field(default_factory=dict)
-
-
-class RunStore:
-    """The run's view of a result cache: every job looked up once, however many steps ask."""
-
-    def __init__(self, cache: ResultStore) -> None:
-        self.cache = cache
-        self._seen: dict[Job, Result | None] = {}
-
-    def lookup(self, job: Job) -> Result | None:
-        if job not in self._seen:
-            self._seen[job] = self.cache.lookup(job)
-        return self._seen[job]
-
-    def store(self, result: Result) -> None:
-        self.cache.store(result)
-
-
-def kconfig_for(settings: Settings, source: FlagSource) -> kconfig.KconfigBackend | None:
-    """The run's Kconfig (None without variants or without a Kconfig).  A Linux tree's evaluator is built and
-    started now, in processes of its own, while this one scans the tree (``KernelConfBackend.warm_up``)."""
-    if (settings.variants or "").strip() == "none":
-        return None
-    backend = _kconfig_backend(settings, source, KCONFIG.directory(run_caches(settings)))
-    if isinstance(backend, kconfig.KernelConfBackend):
-        backend.warm_up()
-    return backend
+    #: Failing variant jobs whose resolved settings change the Kbuild tree's flags (``kbuild_flags.FlagRule``).
+    flag_changes: dict[Job, Unestablished] = field(default_factory=dict)
 
 
 def plan_reasons(settings: Settings, baseline: Sequence[Job], context: variants.ScanContext, options: OptionFilter,
@@ -216,17 +192,14 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     table = knobs.read_knob_table(context.files, context.scans, options) if backend is None else None
     flipper = variants.Flipper(backend, table, rule_for(settings.root, baseline[0],
                                                          linux=isinstance(backend, kconfig.KernelConfBackend)))
-    planned: list[Job] = []
-    unverified: dict[Job, str] = {}
-    prepare_fails: dict[Job, kbuild.PrepareFailure] = {}
-    relevance: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     plans, fragile = plan_reasons(settings, baseline, context, options, strategy, flipper, touched, kept, closure, notes)
+    planning = VariantPlanning([], {}, notes, context, fragile)
     if strategy.kind is variants.StrategyKind.CHANGED:
         notes.append("variants: only the options the change touched are flipped (--variants default flips every "
                      "option relevant to each header)")
     # A variant's Kbuild prepare units (bounds.c, asm-offsets.c) are compiles: headers are finished side by side.
-    pool = ThreadPoolExecutor(max_workers=settings.jobs or default_jobs(), thread_name_prefix="plan")
+    pool = ThreadPoolExecutor(max_workers=context.jobs, thread_name_prefix="plan")
     try:
         finished = list(pool.map(lambda p: variants.finish_plan(p, flipper, strategy, settings.root,
                                                                 generated_cache=caches), plans))
@@ -235,50 +208,45 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
     for plan in finished:
         job = plan.job
         if plan.reasons:
-            relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
+            planning.relevance.setdefault(job.display, {}).update({r.option: r.why for r in plan.reasons})
         if plan.dropped_options:
             notes.append(f"{job.display}: {plan.dropped_options} more relevant option(s) not flipped")
         notes.extend(f"{job.display}: {text}" for text in plan.impossible)
         for variant_job in variants.variant_jobs(plan):
-            planned.append(variant_job)
+            planning.jobs.append(variant_job)
             if variant_job.variant.name in plan.unverified:
-                unverified[variant_job] = plan.unverified[variant_job.variant.name]
+                planning.unverified[variant_job] = plan.unverified[variant_job.variant.name]
             if variant_job.variant.name in plan.prepare_fails:
-                prepare_fails[variant_job] = plan.prepare_fails[variant_job.variant.name]
+                planning.prepare_fails[variant_job] = plan.prepare_fails[variant_job.variant.name]
     notes.extend(getattr(backend, "notes", ()))  # e.g. the Kconfig fast evaluator's fallback
-    return VariantPlanning(planned, relevance, notes, context, fragile, unverified, prepare_fails)
+    return planning
 
 
 def not_built(jobs: Sequence[Job], root: Path) -> dict[Job, str]:
     """Kbuild headers whose directory no build of this configuration enters, with the reason."""
     kbuild = Kbuild(root)
-    found: dict[Job, str] = {}
-    for job in jobs:
-        reason = unbuilt_reason(job.header, lambda: defined_macros(job), kbuild)
-        if reason is not None:
-            found[job] = reason
-    return found
+    return {job: reason for job in jobs
+            if (reason := unbuilt_reason(job.header, lambda: defined_macros(job), kbuild)) is not None}
 
 
-def unestablished(result: Result, root: Path, underived: str | None = None) -> Result:
+def unestablished(result: Result, found: Unestablished | None, underived: str | None = None) -> Result:
     """A failure whose compile flags are not the ones the build would use is reported as not verified.
 
     Flags borrowed from an unrelated kernel object lack what the header's own directory adds
     (Kbuild's ccflags-y, its ``-I`` paths); a variant whose resolved settings change the flags of the Kbuild
-    tree at ``root`` (``kbuild_flags.FlagRule``) was compiled without them, unless they were re-derived
+    tree (``found``, see ``kbuild_flags.FlagRule``) was compiled without them, unless they were re-derived
     (``kbuild_command``; ``underived``: why they could not be).  Neither failure says anything established about
     the header.
     """
     if result.status is not Status.FAIL:
         return result
     first = next((d for d in result.diagnostics if d.is_error), None)
-    said = f"; with them: {_place(first)}: {first.message}" if first is not None else ""
+    said = f"; with them: {place(first.file, first.line)}: {first.message}" if first is not None else ""
     if flags_are_a_guess(result.job.flags_origin):
         reason = (f"its flags are borrowed from {result.job.flags_origin}: no unit of the compile database "
                   f"includes it or sits in its directory, so that directory's own flags are unknown{said}")
     else:
-        found = None if is_rederived(result.job) else rule_for(root, result.job).check(result.job.variant)
-        if found is None:
+        if found is None or is_rederived(result.job):
             return result
         missing = f", which Kbuild's dry run could not give: {underived}" if underived else (
             ", which the variant was compiled without" if found.where is not None else "")
@@ -287,11 +255,11 @@ def unestablished(result: Result, root: Path, underived: str | None = None) -> R
                    relevance=result.relevance, cached=result.cached)
 
 
-def _counted(progress: ProgressCallback | None, before: int, after: int) -> ProgressCallback | None:
-    """``progress`` for one of the run's batches: ``before`` jobs came earlier, ``after`` come later."""
+def _counted(progress: ProgressCallback | None, before: int) -> ProgressCallback | None:
+    """``progress`` for one of the run's batches: ``before`` jobs came earlier."""
     if progress is None:
         return None
-    return lambda result, done, total: progress(result, before + done, before + total + after)
+    return lambda result, done, total: progress(result, before + done, before + total)
 
 
 def unestablished_variants(baselines: Sequence[Result], planned: Sequence[Job]) -> dict[Job, str]:
@@ -304,33 +272,36 @@ def unestablished_variants(baselines: Sequence[Result], planned: Sequence[Job]) 
             for job in planned if (job.header, job.language) in hopeless}
 
 
-def _place(diag: Diagnostic) -> str:
-    return diag.file + (f":{diag.line}" if diag.line else "")
-
-
 def compile_options(settings: Settings) -> CompileOptions:
     """What every compile of a run shares, for ``check`` and for the extra jobs of ``diff``, ``series``, ``bisect``."""
     return CompileOptions(root=settings.root, max_errors=settings.max_errors, variant_dir=variant_dir(settings))
 
 
-def run_planned(jobs: list[Job], settings: Settings, *, cache: ResultStore | None = None,
+def run_planned(jobs: list[Job], settings: Settings, *, cache: ResultCache | None = None,
                 progress: ProgressCallback | None = None) -> list[Result]:
     """Jobs planned outside ``check`` (another revision's failing variants, a bisect probe), on an executor of
     their own that any interruption cancels."""
     if not jobs:
         return []
-    runner = make_executor(settings)
+    with _executor(settings) as runner:
+        return run_jobs(jobs, compile_options(settings), runner, cache=cache, progress=progress)[0]
+
+
+@contextmanager
+def _executor(settings: Settings, given: Executor | None = None) -> Iterator[Executor]:
+    """``given``, or one of the run's own that is closed on the way out; any error cancels the work of either."""
+    runner = given or make_executor(settings)
     try:
-        results, _ = run_jobs(jobs, compile_options(settings), runner, cache=cache, progress=progress)
+        yield runner
     except BaseException:
         runner.close(cancel=True)
         raise
-    runner.close()
-    return results
+    if given is None:
+        runner.close()
 
 
 def check(settings: Settings, paths: list[str], *, executor: Executor | None = None,
-          cache: ResultStore | None = None, progress: ProgressCallback | None = None,
+          cache: ResultCache | None = None, progress: ProgressCallback | None = None,
           explain: bool = True) -> CheckReport:
     """Discover headers, plan compiles (baseline and variants), run them and collect a report.
 
@@ -338,7 +309,7 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
     """
     start = time.monotonic()
     headers, skipped = discover(paths_to_check(settings, paths), settings)
-    source = flag_source(settings, cache if isinstance(cache, GraphStore) else None)
+    source = flag_source(settings, cache)
     backend = kconfig_for(settings, source)
     jobs = baseline_jobs(headers, settings, source)
     for compiler, directory in {(j.compiler, j.directory) for j in jobs}:
@@ -347,9 +318,8 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
         jobs = select_changed(jobs, settings, cache)  # only headers whose include closure has a changed file
     unbuilt = not_built(jobs, settings.root)
     jobs = [j for j in jobs if j not in unbuilt]
-    store = RunStore(cache) if cache is not None else None
-    planning, by_job, hits, compiled = _run_owned(jobs, settings, source, backend, executor, store, progress)
-    ordered = _in_order(jobs, unbuilt, planning, by_job, settings.root)
+    planning, by_job, hits, compiled = _run_owned(jobs, settings, source, backend, executor, cache, progress)
+    ordered = _in_order(jobs, unbuilt, planning, by_job)
     report = CheckReport(root=settings.root, results=ordered, skipped=skipped, elapsed=time.monotonic() - start,
                        variants_planned=len(jobs) + len(planning.jobs), variants_compiled=compiled - hits,
                        cache_hits=hits,
@@ -366,63 +336,62 @@ def check(settings: Settings, paths: list[str], *, executor: Executor | None = N
 
 
 def _run_owned(jobs: list[Job], settings: Settings, source: FlagSource, backend: kconfig.KconfigBackend | None,
-               executor: Executor | None, store: RunStore | None, progress: ProgressCallback | None
+               executor: Executor | None, store: ResultCache | None, progress: ProgressCallback | None
                ) -> tuple[VariantPlanning, dict[Job, Result], int, int]:
     """Plan the variants while the baselines compile, then run the variants worth compiling, on ``executor`` or
     on one of the run's own, closed here (cancelling its work on any error); returns the planning, each planned
     job's result, the cache hits and the jobs run."""
     options = compile_options(settings)
-    runner = executor or make_executor(settings)
     baselines: Background[tuple[list[Result], int]] | None = None
     try:
-        # Planning is mostly this process's own work (and one core's): the compilers keep the others busy.
-        baselines = Background(lambda: run_jobs(jobs, options, runner, cache=store, progress=_counted(progress, 0, 0)))
-        planning = plan_all_variants(settings, source, jobs, backend)
-        # Baselines first: a header whose baseline cannot be verified gets no variant compiles.
-        checkable = [j for j in planning.jobs if j not in planning.unverified]
-        results, hits = baselines.result()
-        planning.unverified.update(unestablished_variants(results, checkable))
-        wanted = [j for j in checkable if j not in planning.unverified]
-        more, more_hits = run_jobs(wanted, options, runner, cache=store, progress=_counted(progress, len(jobs), 0))
-        by_job = {r.job: r for r in results + more}
-        again, again_hits = _rederive(by_job, planning, settings, options, runner, store)
+        with _executor(settings, executor) as runner:
+            # Planning is mostly this process's own work (and one core's): the compilers keep the others busy.
+            baselines = Background(lambda: run_jobs(jobs, options, runner, cache=store, progress=progress))
+            planning = plan_all_variants(settings, source, jobs, backend)
+            # Baselines first: a header whose baseline cannot be verified gets no variant compiles.
+            checkable = [j for j in planning.jobs if j not in planning.unverified]
+            results, hits = baselines.result()
+            planning.unverified.update(unestablished_variants(results, checkable))
+            wanted = [j for j in checkable if j not in planning.unverified]
+            more, more_hits = run_jobs(wanted, options, runner, cache=store, progress=_counted(progress, len(jobs)))
+            by_job = {r.job: r for r in results + more}
+            again, again_hits = _rederive(by_job, planning, settings, options, runner, store)
     except BaseException:
-        runner.close(cancel=True)
         if baselines is not None:
             baselines.join(10)  # the cancelled compiles end it: nothing stores into the cache once the caller closes it
         raise
-    if executor is None:
-        runner.close()
     return planning, by_job, hits + more_hits + again_hits, len(jobs) + len(wanted) + again
 
 
 def _rederive(by_job: dict[Job, Result], planning: VariantPlanning, settings: Settings, options: CompileOptions,
-              runner: Executor, store: RunStore | None) -> tuple[int, int]:
+              runner: Executor, store: ResultCache | None) -> tuple[int, int]:
     """Failing variants that change an option Kbuild turns into flags, compiled again with the command Kbuild gives
     their unit in that configuration (``kbuild_command``), whose verdict replaces theirs in ``by_job``; those whose
-    command could not be had go to ``planning.underived``.  Returns the jobs run and the cache hits."""
+    command could not be had go to ``planning.underived``; every failing variant that changes them, to
+    ``planning.flag_changes``.  Returns the jobs run and the cache hits."""
     root = settings.root
     if not kbuild.generates_headers(root):
-        return 0, 0
-    wanted = [job for job, result in by_job.items()
-              if result.status is Status.FAIL and not job.variant.is_baseline and not flags_are_a_guess(job.flags_origin)
-              and (found := rule_for(root, job).check(job.variant)) is not None and found.where is not None]
+        return 0, 0  # outside a prepared Kbuild tree no variant changes the flags (``kbuild_flags.rule_for``)
+    planning.flag_changes = {job: found for job, result in by_job.items()
+                             if result.status is Status.FAIL and not job.variant.is_baseline
+                             and not flags_are_a_guess(job.flags_origin)
+                             and (found := rule_for(root, job).check(job.variant)) is not None}
+    wanted = [job for job, found in planning.flag_changes.items() if found.where is not None]
     if not wanted:
         return 0, 0
     deriver = Deriver(root, None if settings.no_cache else run_caches(settings))
     with ThreadPoolExecutor(max_workers=settings.jobs or default_jobs(), thread_name_prefix="kbuild") as pool:
-        commands = list(pool.map(deriver.command, wanted))
-    redo = {job: rederived_job(job, command) for job, command in zip(wanted, commands, strict=True)
-            if not isinstance(command, Underived)}
-    planning.underived.update({job: command.reason for job, command in zip(wanted, commands, strict=True)
+        commands = dict(zip(wanted, pool.map(deriver.command, wanted), strict=True))
+    redo = {job: rederived_job(job, command) for job, command in commands.items() if not isinstance(command, Underived)}
+    planning.underived.update({job: command.reason for job, command in commands.items()
                                if isinstance(command, Underived)})
     results, hits = run_jobs(list(redo.values()), options, runner, cache=store)
     by_job.update(zip(redo, results, strict=True))
     return len(redo), hits
 
 
-def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning, by_job: dict[Job, Result],
-              root: Path) -> list[Result]:
+def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlanning, by_job: dict[Job, Result]
+              ) -> list[Result]:
     """Every planned job's result, unbuilt ones first, with the relevance of the options its variant changes."""
     ordered = [not_verified(job, reason) for job, reason in unbuilt.items()]
     for job in jobs + planning.jobs:
@@ -434,21 +403,20 @@ def _in_order(jobs: list[Job], unbuilt: dict[Job, str], planning: VariantPlannin
             result = kbuild.prepare_failed(result, planning.prepare_fails[job])
         wanted = planning.relevance.get(job.display, {})
         result.relevance = {c.name: wanted[c.name] for c in job.variant.changes if c.name in wanted}
-        ordered.append(unestablished(result, root, planning.underived.get(job)))
+        ordered.append(unestablished(result, planning.flag_changes.get(job), planning.underived.get(job)))
     return ordered
 
 
 def _explain_failures(report: CheckReport, settings: Settings, planning: VariantPlanning,
-                      cache: ResultStore | None) -> None:
+                      cache: ResultCache | None) -> None:
     context = planning.context
     explanation = explain_report(report, settings, skip_explained=True,
                                  base_index=context.index if context and context.index_built else None,
-                                 graphs=cache if isinstance(cache, GraphStore) else None)
-    update = getattr(cache, "update", None)
-    if update is not None:
+                                 graphs=cache)
+    if cache is not None:
         # Keep the notes with the verdict: a warm run shows them without explaining again.
         for result in explanation.explained:
-            update(result)
+            cache.update(result)
 
 
 def _unexplained_failures(report: CheckReport) -> None:

@@ -14,13 +14,13 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import diagnostics as diag
 from .models import Diagnostic, Job, Result, Status, Variant
+from .store.atomic import replace_file
 from .store.location import default_cache_dir
 from .store.namespaces import VARIANTS
 from .toolchain import probe, run
@@ -81,9 +81,7 @@ def _variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
     # Not fanned out like the other namespaces' files: a reproducer names this path, so it stays short.
     path = _variant_dir(directory) / f"variant-{VARIANTS.key(text)[:16]}.h"
     if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        replace_file(path, text.encode("utf-8"), mode=0o644)  # whoever pastes the reproducer reads it
     return path
 
 
@@ -188,11 +186,6 @@ def _run(command: list[str], cwd: Path, timeout: float) -> tuple[int | None, str
     return done.returncode, output, done.timed_out
 
 
-def kill_all() -> None:
-    """End every compiler this process started (Ctrl-C, SIGTERM): no orphans left behind."""
-    run.terminate_all()
-
-
 #: A word of a make rule: a run of non-blanks, where "\\ " is a space inside a file name.
 _DEP_WORD = re.compile(r"(?:\\ |\S)+")
 
@@ -219,21 +212,16 @@ def read_deps(path: Path, cwd: Path) -> tuple[str, ...]:
 
 
 def _cut(records: list[Diagnostic], max_errors: int) -> tuple[list[Diagnostic], int]:
+    """The first ``max_errors`` errors and what comes before the last of them; and how many errors were cut."""
     if max_errors <= 0:
         return records, 0
     kept: list[Diagnostic] = []
     errors = 0
-    omitted = 0
     for record in records:
-        if record.is_error:
-            errors += 1
-            if errors > max_errors:
-                omitted += 1
-                continue
-        elif errors >= max_errors:
-            continue
-        kept.append(record)
-    return kept, omitted
+        errors += record.is_error
+        if errors < max_errors or (record.is_error and errors == max_errors):
+            kept.append(record)
+    return kept, max(0, errors - max_errors)
 
 
 def compile_job(job: Job, options: CompileOptions) -> Result:
@@ -265,9 +253,7 @@ def compile_job(job: Job, options: CompileOptions) -> Result:
         if records and any(r.is_error and r.abs_file != header for r in records):
             # gcc's JSON has no include chains; a text run of the failing compile does.  An
             # error in the header itself has none to show (it is included from the command line).
-            text_command = build_command(job, json_diagnostics=False, deps_file=None,
-                                         variant_dir=options.variant_dir, compiler_path=compiler.path)
-            _, text_output, _ = _run(text_command, job.directory, job.timeout)
+            _, text_output, _ = _run([compiler.path, *shown[1:]], job.directory, job.timeout)
             diag.attach_chains(records, diag.parse_text(text_output, mapper))
     if records is None:
         records = diag.parse_text(output, mapper)

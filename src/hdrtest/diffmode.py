@@ -14,7 +14,6 @@ worktree links each ignored header of the user's checkout where the revision has
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -30,14 +29,15 @@ from typing import Any
 from . import compdb
 from .baseline import ensure_classified, error_diagnostics, error_keys, result_key
 from .baseline import new_errors as baseline_new_errors
-from .check import ProgressCallback, ResultStore, check, paths_to_check, run_planned
-from .discover import discover
+from .check import ProgressCallback, check, paths_to_check, run_planned
+from .discover import discover, language_of
 from .errors import UsageError
 from .graph import vcs
 from .graph.affected import config_files, select_jobs
 from .models import CheckReport, Diagnostic, Job, Result, Status
 from .plan import baseline_jobs, compile_database, flag_source
 from .settings import Settings
+from .store.results import ResultCache
 
 #: Files a header can include besides headers themselves.
 _INCLUDABLE_SUFFIXES = (".inc", ".def", ".x", ".tbl")
@@ -112,15 +112,6 @@ def _commit(top: Path, rev: str) -> str:
 # -- which headers a change affects ---------------------------------------------------------------------------
 
 
-def _is_header(name: str, settings: Settings) -> bool:
-    base = PurePosixPath(name).name
-    return any(fnmatch.fnmatchcase(base, p) for p in (*settings.c_patterns, *settings.cxx_patterns))
-
-
-def _scannable(name: str, settings: Settings) -> bool:
-    return _is_header(name, settings) or name.endswith(_INCLUDABLE_SUFFIXES)
-
-
 def affected_in(top: Path, settings: Settings, rel_root: str, changed: Sequence[str], config: set[str],
                 prefixes: Sequence[str]) -> set[str]:
     """Root-relative headers of one revision's files (``top``: the repository's top level there, ``settings``
@@ -174,9 +165,7 @@ class Rebase:
     def file(self, path: Path) -> Path:
         """The worktree's copy; the user's file when only the user's checkout has it (a build's output)."""
         moved = self.inside(path)
-        if moved is None or moved.exists() or not path.exists():
-            return moved or path
-        return path
+        return moved if moved is not None and (moved.exists() or not path.exists()) else path
 
     def text(self, value: str) -> str:
         """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is."""
@@ -223,7 +212,8 @@ def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
     """Link the ignored (generated) headers of the user's checkout into the worktree where it has none."""
     listed = vcs.text(vcs.git(top, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", why=_WHY))
     for name in listed.split("\0"):
-        if not name or (not _scannable(name, settings) and name not in _BUILD_STATE):
+        if not name or (language_of(PurePosixPath(name).name, settings) is None
+                        and not name.endswith(_INCLUDABLE_SUFFIXES) and name not in _BUILD_STATE):
             continue
         link = tree / name
         try:
@@ -234,23 +224,18 @@ def mirror_generated(top: Path, tree: Path, settings: Settings) -> None:
             continue  # the revision has a file where the build has a directory: its own text wins
 
 
-def _moved_dir(directory: Path, rebase: Rebase) -> Path:
-    """The compile's working directory in the worktree (made when only the build has it: relative flags
-    must resolve in the worktree, not in the user's checkout)."""
-    moved = rebase.inside(directory)
-    if moved is None:
-        return directory
-    moved.mkdir(parents=True, exist_ok=True)
-    return moved
-
-
 def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination: Path) -> Path:
     """Write the entries (read by ``compdb.load``) rebased onto the worktree, outside the user's tree."""
     rebased: list[dict[str, Any]] = []
     for entry in entries:
         source = rebase.file(entry.file)
+        # The compile's working directory in the worktree, made when only the build has it: relative flags must
+        # resolve in the worktree, not in the user's checkout.
+        directory = rebase.inside(entry.directory)
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
         rebased.append({
-            "directory": str(_moved_dir(entry.directory, rebase)),
+            "directory": str(directory or entry.directory),
             "file": str(source),
             "arguments": [entry.compiler, *rebase_args(entry.flags, rebase), "-c", str(source)],
         })
@@ -344,7 +329,7 @@ def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
 
 
 def check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None, *, explain: bool,
-               cache: ResultStore | None = None) -> CheckReport:
+               cache: ResultCache | None = None) -> CheckReport:
     present = [str(settings.root / h) for h in headers if (settings.root / h).is_file()]
     if not present:
         return CheckReport(root=settings.root, results=[])
@@ -400,11 +385,9 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
 
 
 def _prefixes(settings: Settings, root: Path, paths: Sequence[str]) -> list[str]:
-    chosen = list(paths) or list(settings.paths)
+    """The paths to check (``check.paths_to_check``), relative to the root, to be found again in each revision."""
     out: list[str] = []
-    for given in chosen:
-        path = Path(given)
-        absolute = path if path.is_absolute() else (Path.cwd() / path if paths else root / path)
+    for given, absolute in zip(list(paths) or list(settings.paths) or ["."], paths_to_check(settings, list(paths))):
         try:
             out.append(Path(os.path.normpath(absolute)).resolve().relative_to(root).as_posix())
         except ValueError:

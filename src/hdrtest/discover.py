@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .fixes.edits import shown_path
 from .kbuild import source_arch
 from .makefile import logical_lines
 from .models import Skipped
@@ -36,13 +37,11 @@ class Header:
 
 def display_path(path: Path, root: Path) -> str:
     """The name reports show: relative to the root when inside it, escaped so it stays one printable line."""
-    try:
-        return printable(path.relative_to(root).as_posix())
-    except ValueError:
-        return printable(path.as_posix())
+    return printable(shown_path(path, root))
 
 
-def _language_of(name: str, settings: Settings) -> tuple[str, ...] | None:
+def language_of(name: str, settings: Settings) -> tuple[str, ...] | None:
+    """The languages a file called ``name`` is checked in by the settings' patterns; None: not a header."""
     if any(fnmatch.fnmatchcase(name, p) for p in settings.cxx_patterns):
         return ("c++",)
     if any(fnmatch.fnmatchcase(name, p) for p in settings.c_patterns):
@@ -118,20 +117,17 @@ class KbuildExclusions:
 
     def reason(self, header: Path) -> str | None:
         """Why Kbuild's header test skips ``header`` (the Makefile line, another architecture), or None."""
-        if not self.active:
+        if not self.active or self.root not in header.parents:
             return None
         foreign = self.foreign_arch(header)
         if foreign is not None:
             return foreign
-        directory = header.parent
-        while directory != directory.parent and (directory == self.root or self.root in directory.parents):
+        # From the header's directory up to the root: a Makefile names what is under it, relative to itself.
+        for directory in header.parents[:len(header.parents) - len(self.root.parents)]:
             relative = header.relative_to(directory).as_posix()
             for makefile, rule in self._in(directory):
                 if fnmatch.fnmatchcase(relative, rule.pattern):
                     return f"Kbuild's header test excludes it: {makefile}:{rule.line}: {rule.text}"
-            if directory == self.root:
-                break
-            directory = directory.parent
         return None
 
 
@@ -229,22 +225,15 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
             candidates = [path]
             explicit = True
         for candidate in candidates:
-            langs = _language_of(candidate.name, settings)
-            if langs is None:
-                if explicit:
-                    langs = tuple(settings.languages)
-                else:
-                    continue
+            langs = language_of(candidate.name, settings)
+            if langs is None and not explicit:
+                continue
             display = display_path(candidate, settings.root)
-            reason = _excluded(display, settings)
-            if reason is None and not explicit:
-                reason = _irregular(candidate)
-            if reason is None:
-                reason = kbuild.reason(candidate)
-            if reason is None:
-                reason = _marker_reason(candidate, display)
+            # The first reason to skip it, cheapest first (every reason is a non-empty sentence).
+            reason = (_excluded(display, settings) or (None if explicit else _irregular(candidate))
+                      or kbuild.reason(candidate) or _marker_reason(candidate, display))
             if reason is not None:
                 skipped.append(Skipped(display, reason))
                 continue
-            headers.setdefault(candidate, Header(candidate, display, langs))
+            headers.setdefault(candidate, Header(candidate, display, langs or tuple(settings.languages)))
     return sorted(headers.values(), key=lambda h: h.display), skipped

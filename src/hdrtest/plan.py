@@ -21,23 +21,21 @@ from .triage import UnitGraphs
 
 @dataclass(frozen=True)
 class FlagSource:
-    """Where a run's flags come from: a compile database, or the command line."""
+    """Where a run's flags come from: a compile database, or the command line (``settings``' ``--cflags``)."""
 
     chooser: compdb.FlagChooser | None
     database: Path | None
-    cflags: tuple[str, ...]
-    cc: str | None
-    cxx: str | None
-    root: Path
+    settings: Settings
 
     def flags_for(self, header: Path, language: str) -> compdb.CompileFlags:
+        cc, cflags = self.settings.cc, self.settings.cflags
         if self.chooser is not None:
             chosen = self.chooser.flags_for(header, language)
-            compiler = (self.cxx if language == "c++" else self.cc) or self.cc or chosen.compiler
-            return compdb.CompileFlags(compiler, chosen.flags + self.cflags, chosen.directory,
+            compiler = (self.settings.cxx if language == "c++" else cc) or cc or chosen.compiler
+            return compdb.CompileFlags(compiler, chosen.flags + cflags, chosen.directory,
                                        f"{self.database}: {chosen.origin}", chosen.language)
-        compiler = (self.cxx if language == "c++" else None) or self.cc or default_compiler(language)
-        return compdb.CompileFlags(compiler, self.cflags, self.root, "command-line flags", language)
+        compiler = (self.settings.cxx if language == "c++" else None) or cc or default_compiler(language)
+        return compdb.CompileFlags(compiler, cflags, self.settings.root, "command-line flags", language)
 
 
 def compile_database(settings: Settings) -> Path | None:
@@ -61,7 +59,7 @@ def flag_source(settings: Settings, store: GraphStore | None = None) -> FlagSour
         entries = compdb.load(database)
         # A header's flags come first from a unit that includes it: the graph says which do.
         chooser = compdb.FlagChooser(entries, settings.root, includers=UnitGraphs(entries, store).reaching)
-    return FlagSource(chooser, database, settings.cflags, settings.cc, settings.cxx, settings.root)
+    return FlagSource(chooser, database, settings)
 
 
 def preludes_for(header: Header, settings: Settings) -> tuple[Path, ...]:

@@ -14,18 +14,20 @@ same unwinding as Ctrl-C).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import diffmode
 from .baseline import ResultKey, result_key
-from .check import ProgressCallback, ResultStore, run_planned
+from .check import ProgressCallback, run_planned
 from .diffmode import DiffResult
 from .errors import UsageError
 from .graph import vcs
 from .models import Result, Status
 from .settings import Settings
+from .store.results import ResultCache
 
 
 @dataclass
@@ -94,56 +96,40 @@ def checkout(tree: Path, commit: str) -> None:
     vcs.git(tree, "checkout", "--detach", "--quiet", "--force", commit, why="hdrtest series checks out each commit")
 
 
-@dataclass
-class _Walk:
-    """What walking the series needs at every step."""
-
-    tree_settings: Settings  # the user's, pointed at the worktree
-    top: Path
-    tree: Path
-    rel_root: str
-    config: set[str]  # repository-relative files whose change affects every header
-    prefixes: list[str]
-    cache: ResultStore | None
-    progress: ProgressCallback | None
-
-    def affected(self, changed: list[str]) -> set[str]:
-        """The selection ``check --changed-since`` and ``diff`` make, in the worktree as checked out now."""
-        return diffmode.affected_in(self.tree, self.tree_settings, self.rel_root, changed, self.config, self.prefixes)
-
-    def step(self, commit: Commit) -> Step:
-        changed = vcs.changed_paths(self.top, commit.parent, commit.sha, why="hdrtest series compares commits")
-        # Headers the change can reach on either side: one it deletes exists only before it, one it adds after.
-        headers = self.affected(changed)
-        checkout(self.tree, commit.sha)
-        headers |= self.affected(changed)
-        ordered = sorted(headers)
-        after = diffmode.check_tree(self.tree_settings, ordered, self.progress, explain=True, cache=self.cache)
-        checkout(self.tree, commit.parent)
-        before = diffmode.check_tree(self.tree_settings, ordered, self.progress, explain=False, cache=self.cache)
-        before.results.extend(run_planned(diffmode.counterpart_jobs(after, before), self.tree_settings,
-                                          cache=self.cache, progress=self.progress))
-        checkout(self.tree, commit.sha)
-        after.results.extend(run_planned(diffmode.counterpart_jobs(before, after), self.tree_settings,
-                                         cache=self.cache, progress=self.progress))
-        new, fixed = diffmode.compare(before, after)
-        return Step(base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent,
-                    head_commit=commit.sha, toplevel=self.top, changed_files=changed, headers=ordered, base=before,
-                    head=after, new=new, fixed=fixed, head_tree=self.tree, subject=commit.subject)
+def _step(commit: Commit, top: Path, tree: Path, settings: Settings, affected: Callable[[list[str]], set[str]],
+          cache: ResultCache | None, progress: ProgressCallback | None) -> Step:
+    """``commit`` against its parent in the worktree ``tree`` (``settings`` point at it), which is left at
+    ``commit``; ``affected``: the selection ``check --changed-since`` and ``diff`` make, in the tree as it is."""
+    changed = vcs.changed_paths(top, commit.parent, commit.sha, why="hdrtest series compares commits")
+    # Headers the change can reach on either side: one it deletes exists only before it, one it adds after.
+    headers = affected(changed)
+    checkout(tree, commit.sha)
+    headers |= affected(changed)
+    ordered = sorted(headers)
+    after = diffmode.check_tree(settings, ordered, progress, explain=True, cache=cache)
+    checkout(tree, commit.parent)
+    before = diffmode.check_tree(settings, ordered, progress, explain=False, cache=cache)
+    before.results.extend(run_planned(diffmode.counterpart_jobs(after, before), settings, cache=cache,
+                                      progress=progress))
+    checkout(tree, commit.sha)
+    after.results.extend(run_planned(diffmode.counterpart_jobs(before, after), settings, cache=cache,
+                                     progress=progress))
+    new, fixed = diffmode.compare(before, after)
+    return Step(base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent,
+                head_commit=commit.sha, toplevel=top, changed_files=changed, headers=ordered, base=before,
+                head=after, new=new, fixed=fixed, head_tree=tree, subject=commit.subject)
 
 
 def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
     """Checks a step broke and no later step repaired, with the step that first broke them."""
     open_breaks: dict[ResultKey, Breakage] = {}
     for step in steps:
-        for change in step.fixed:
-            if change.now_passes:
-                open_breaks.pop(result_key(change.result), None)
         for change in step.new:
             key = result_key(change.result)
             if key not in open_breaks:
                 open_breaks[key] = Breakage(key, step.commit, step.subject, change.result)
-        # A later check of the header that passes closes it, even when the pass is not "fixed" (no error before).
+        # A later check of the header that passes closes it: a fix that now passes (``Change.now_passes``), or a pass
+        # that is no "fixed" entry (no error before).
         for result in step.head.results:
             if result.status is Status.PASS:
                 open_breaks.pop(result_key(result), None)
@@ -151,7 +137,7 @@ def _still_broken(steps: Sequence[Step]) -> list[Breakage]:
 
 
 def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Sequence[str] = (),
-               cache: ResultStore | None = None, progress: ProgressCallback | None = None) -> SeriesResult:
+               cache: ResultCache | None = None, progress: ProgressCallback | None = None) -> SeriesResult:
     """Check every commit of BASE..HEAD against its parent; see the module docstring."""
     root, top, rel_root = diffmode.located(settings)
     base_commit = diffmode._commit(top, base_rev)
@@ -162,9 +148,8 @@ def run_series(settings: Settings, base_rev: str, head_rev: str, *, paths: Seque
                          hint="name a base that HEAD descends from")
     prefixes = diffmode._prefixes(settings, root, paths)
     config = diffmode.config_names(settings, top)
-    steps: list[Step] = []
     with diffmode.private_worktree(settings, top, base_commit, "hdrtest-series-") as (tree, tree_settings):
-        walk = _Walk(tree_settings, top, tree, rel_root, config, prefixes, cache, progress)
-        for commit in commits:
-            steps.append(walk.step(commit))
+        affected = functools.partial(diffmode.affected_in, tree, tree_settings, rel_root, config=config,
+                                     prefixes=prefixes)
+        steps = [_step(commit, top, tree, tree_settings, affected, cache, progress) for commit in commits]
     return SeriesResult(base_rev, head_rev, base_commit, top, steps, _still_broken(steps))

@@ -60,34 +60,20 @@ class Kbuild:
     _conditions: dict[Path, Formula | None] = field(default_factory=dict)
 
     def rules_in(self, directory: Path) -> list[Rule]:
-        cached = self._rules.get(directory)
-        if cached is not None:
-            return cached
-        rules: list[Rule] = []
-        for name in _MAKEFILES:
-            path = directory / name
-            if path.is_file():
-                rules.extend(parse_rules(path))
-        self._rules[directory] = rules
-        return rules
+        if directory not in self._rules:
+            self._rules[directory] = [rule for name in _MAKEFILES if (directory / name).is_file()
+                                      for rule in parse_rules(directory / name)]
+        return self._rules[directory]
 
     def is_kbuild(self, unit: Path) -> bool:
         """Whether any Makefile from the unit's directory up to the root has Kbuild rules."""
         return any(self.rules_in(d) for d in self._up(unit.parent))
 
     def _up(self, directory: Path) -> list[Path]:
-        dirs = []
-        current = directory
-        while True:
-            dirs.append(current)
-            if current == self.root or current.parent == current:
-                break
-            try:
-                current.relative_to(self.root)
-            except ValueError:
-                break
-            current = current.parent
-        return dirs
+        """``directory`` and its parents up to the root; only ``directory`` when it is outside the root."""
+        if self.root not in directory.parents:
+            return [directory]
+        return [directory, *directory.parents[:len(directory.parents) - len(self.root.parents)]]
 
     def object_condition(self, obj: Path, depth: int = 0) -> Formula | None:
         """When ``obj`` (an absolute ``.o`` path or a ``dir/`` path) is built; None if no rule names it."""
@@ -242,15 +228,12 @@ class Verdict:
     label: str | None  # REAL_BUILD, HEADER_TEST_ONLY, or None when unknown
     message: str
     built: tuple[str, ...] = ()  # units built in this configuration that read the header
-    not_built: tuple[str, ...] = ()
 
 
 def _closest_first(units: Sequence[Entry], header: Path) -> list[Entry]:
     """Units nearest the header first: the ones most likely to read it are asked first."""
-    def distance(entry: Entry) -> tuple[int, str]:
-        common = os.path.commonpath([str(entry.file.parent), str(header.parent)])
-        return -len(common), str(entry.file)
-    return sorted(units, key=distance)
+    return sorted(units, key=lambda e: (-len(os.path.commonpath([str(e.file.parent), str(header.parent)])),
+                                        str(e.file)))
 
 
 @dataclass
@@ -298,8 +281,7 @@ def _tally(header: Path, units: Sequence[Entry], values: Mapping[str, str | None
 
 
 def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | None], root: Path, *,
-           preferred: Iterable[str] = (), store: GraphStore | None = None,
-           kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None,
+           preferred: Iterable[str] = (), kbuild: Kbuild | None = None, graphs: UnitGraphs | None = None,
            variant: Variant = BASELINE) -> Verdict:
     """Judge one header failing in ``variant``, whose configuration is ``values`` (macro name -> value).
 
@@ -307,7 +289,7 @@ def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | No
     the units from being built (the variant's own changes).  ``graphs``: the units' include
     graphs, and what they read, when several headers are judged against the same database.
     """
-    graphs = graphs or UnitGraphs(entries, store)
+    graphs = graphs or UnitGraphs(entries)
     units = graphs.including(header)
     if not units:
         return Verdict(None, "no translation unit in the compile database includes it; "
@@ -315,15 +297,15 @@ def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | No
     tally = _tally(header, units, values, root, kbuild or Kbuild(root), graphs.reads, variant)
     if tally.built:
         return Verdict(REAL_BUILD, f"real build breaks: {tally.built[0]} reads it here ({tally.how[0]}) and is "
-                                   "built in this configuration", tuple(tally.built), tuple(tally.not_built))
+                                   "built in this configuration", tuple(tally.built))
     if tally.unknown or tally.unexamined:
         if tally.unknown:
             unit, why = tally.unknown[0]
             detail = f"{unit} may include it, and {why}"
         else:
             detail = f"{tally.unexamined} unit(s) that may include it were not examined"
-        return Verdict(None, f"whether a real build breaks is unknown: {detail}", (), tuple(tally.not_built))
-    return Verdict(HEADER_TEST_ONLY, _test_only_message(tally, preferred), (), tuple(tally.not_built))
+        return Verdict(None, f"whether a real build breaks is unknown: {detail}")
+    return Verdict(HEADER_TEST_ONLY, _test_only_message(tally, preferred))
 
 
 def _test_only_message(tally: _Tally, preferred: Iterable[str]) -> str:

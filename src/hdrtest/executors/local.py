@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Generic, TypeVar
 
-from ..compile import CompileOptions, compile_job, kill_all
+from ..compile import CompileOptions, compile_job
 from ..models import Job, Result
 from ..toolchain import run
 
@@ -52,7 +52,7 @@ class LocalExecutor:
     def close(self, cancel: bool = False) -> None:
         if cancel:
             self._pool.shutdown(wait=False, cancel_futures=True)
-            kill_all()
+            run.terminate_all()  # every compiler this process started: no orphans left behind
         self._pool.shutdown(wait=True, cancel_futures=cancel)
         if cancel:
             run.reset()  # every worker has returned: a library caller may go on

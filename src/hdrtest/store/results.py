@@ -119,7 +119,7 @@ def _listing(path: str, st: os.stat_result) -> tuple[bytes, Stamp | None] | None
 
 
 class ResultCache(Database):
-    """``ResultStore`` (see ``check.run_jobs``) on SQLite, and the include graphs' ``GraphStore``.
+    """The result cache (see ``check.run_jobs``) on SQLite, and the include graphs' ``GraphStore``.
 
     ``context`` is folded into every key: whatever else decides how a result reads (the
     tree root diagnostics are shown relative to, ``--max-errors``).  One instance serves
