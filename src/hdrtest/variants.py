@@ -275,10 +275,10 @@ def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Pat
         text = job.header.read_bytes()
     except OSError:
         text = b""
-    try:  # the header's own conditionals, its include guard aside
-        scan = scan_directives(job.header.read_text(encoding="utf-8", errors="replace"), str(job.header))
+    try:  # the header's own conditionals, its include guard aside (scan_directives normalises newlines)
+        scan = scan_directives(text.decode("utf-8", errors="replace"), str(job.header))
         own = [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
-    except (OSError, ScanError):
+    except ScanError:
         own = []
     reasons = relevant_options(job.display, own, used_identifiers(text), {str(p) for p in closure_paths},
                                context.index, options, root, touched=touched)
