@@ -35,7 +35,7 @@ from .scan import cindex, conditions, directives, symbols, uses
 from .scan.directives import ScanError, scan_directives
 from .scan.formula import TRUE, evaluate, to_c
 from .scan.options import OptionFilter
-from .scan.scancache import ScanCache
+from .scan.scancache import ScanCache, read_bytes
 from .scan.symbols import Companion, SymbolIndex
 from .scan.uses import used_identifiers
 from .store.atomic import write_atomic
@@ -271,10 +271,7 @@ def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Pat
     stored = load(where, lambda blob: [Reason(str(o), str(w), int(d)) for o, w, d in json.loads(blob)])
     if stored is not None:
         return stored
-    try:
-        text = job.header.read_bytes()
-    except OSError:
-        text = b""
+    text = read_bytes(job.header) or b""
     try:  # the header's own conditionals, its include guard aside (scan_directives normalises newlines)
         scan = scan_directives(text.decode("utf-8", errors="replace"), str(job.header))
         own = [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
