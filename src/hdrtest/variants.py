@@ -17,7 +17,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from importlib import metadata
 from pathlib import Path
 
 from . import kbuild, kconfig, relevance, triage
@@ -241,11 +240,7 @@ def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache, 
 @functools.cache
 def _relevance_code() -> tuple[str, ...]:
     """The code relevance depends on (an edit to any of it must not be answered from old results), its grammar."""
-    try:
-        grammar = metadata.version("tree-sitter-c")
-    except metadata.PackageNotFoundError:
-        grammar = "unknown"  # the source digests still key it
-    return str(cindex.INDEX_VERSION), grammar, code_digest(relevance, conditions, directives, cindex, symbols, uses)
+    return (*cindex.index_version(), code_digest(relevance, conditions, directives, cindex, symbols, uses))
 
 
 def _relevance_key(job: Job, graph: IncludeGraph, closure_paths: Sequence[Path], options: OptionFilter,

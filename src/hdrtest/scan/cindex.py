@@ -12,10 +12,12 @@ skipped: ERROR nodes are searched for the declarations inside them.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from importlib import metadata
 
 import tree_sitter
 
@@ -28,6 +30,15 @@ from .uses import C_KEYWORDS, blank_defines, file_scope_calls, identifiers_in, n
 
 #: Bump when what index_file() produces changes, so old caches are not used.
 INDEX_VERSION = 6
+
+
+@functools.cache
+def index_version() -> tuple[str, str]:
+    """What an index of a file depends on besides the file: ``INDEX_VERSION`` and the tree-sitter-c grammar's."""
+    try:
+        return str(INDEX_VERSION), metadata.version("tree-sitter-c")
+    except metadata.PackageNotFoundError:
+        return str(INDEX_VERSION), "unknown"
 
 TAG_KINDS = frozenset({"struct", "union", "enum"})
 

@@ -16,14 +16,13 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
 from ..graph.store import Stamp, current_stamp, stamp_of, trusted
 from ..store.atomic import write_atomic
 from ..store.namespaces import SYMBOLS, load
-from .cindex import INDEX_VERSION, Definition, FileSymbols, index_symbols, scan_file
+from .cindex import Definition, FileSymbols, index_symbols, index_version, scan_file
 from .directives import FileScan
 from .formula import Formula, from_json, to_json
 from .options import OptionFilter
@@ -40,12 +39,8 @@ class Companion(Protocol):
 
 def _key_parts(options: OptionFilter | None) -> tuple[str, ...]:
     """What a file's stored definitions depend on besides its content: the indexer, its grammar, the option filter."""
-    try:
-        ts_version = metadata.version("tree-sitter-c")
-    except metadata.PackageNotFoundError:
-        ts_version = "unknown"
     opts = options or OptionFilter()
-    return str(INDEX_VERSION), ts_version, repr((sorted(opts.patterns), sorted(opts.names)))
+    return (*index_version(), repr((sorted(opts.patterns), sorted(opts.names))))
 
 
 def _encode(fs: FileSymbols) -> bytes:
