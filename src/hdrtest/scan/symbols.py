@@ -54,13 +54,13 @@ def _decode(blob: bytes) -> FileSymbols:
     return FileSymbols([from_json(c) for c in conds], rows, calls)
 
 
-def _read(path: str) -> tuple[bytes, Stamp | None]:
-    """A file's bytes and its stamp when a later change is sure to move it (else None)."""
+def _read(path: str) -> tuple[bytes, str, Stamp | None]:
+    """A file's bytes, their sha256 and its stamp when a later change is sure to move it (else None)."""
     taken = time.time_ns()
     with open(path, "rb") as f:
         stamp = stamp_of(os.fstat(f.fileno()))
         data = f.read()
-    return data, stamp if trusted(stamp, taken) else None
+    return data, hashlib.sha256(data).hexdigest(), stamp if trusted(stamp, taken) else None
 
 
 def _parse(path: str, data: bytes, digest: str, options: OptionFilter | None,
@@ -77,10 +77,9 @@ def _index_worker(args: tuple[str, OptionFilter | None, Companion | None]
     """For a process pool: ``(path, sha256, encoded symbols, stamp)``; no symbols if unreadable."""
     path, options, companion = args
     try:
-        data, stamp = _read(path)
+        data, digest, stamp = _read(path)
     except OSError:
         return path, "", None, None
-    digest = hashlib.sha256(data).hexdigest()
     return path, digest, _encode(_parse(path, data, digest, options, companion)), stamp
 
 
@@ -184,9 +183,8 @@ class SymbolIndex:
         ``known``: its stamp and digest, when the stamp says it is unchanged (it is then not read)."""
         if known is not None and self._add_known(key, known, companion):
             return
-        data, stamp = _read(key)
+        data, digest, stamp = _read(key)
         self.stats.read += 1
-        digest = hashlib.sha256(data).hexdigest()
         if stamp is not None:
             self._stamps[key] = (stamp, digest)
         old = self._by_file.get(key)
@@ -254,11 +252,10 @@ class SymbolIndex:
             found = known.get(p)
             if found is None:
                 try:
-                    data, stamp = _read(p)
+                    _data, digest, stamp = _read(p)
                 except OSError:
                     continue  # reported by the serial pass
                 self.stats.read += 1
-                digest = hashlib.sha256(data).hexdigest()
                 if stamp is not None:  # the serial pass takes this read instead of reading again
                     known[p] = (stamp, digest)
             else:
