@@ -382,13 +382,8 @@ def index_symbols(
     return FileSymbols(indexer.conditions, indexer.rows, indexer.found_calls)
 
 
-def index_file(
-    path: str, text: bytes, options: OptionFilter | None = None, scan: FileScan | None = None
-) -> list[Definition]:
-    """Definitions in one file (macros first, then C in source order), ``#if 0`` code left out.
-
-    ``path`` is recorded absolute; ``scan`` may be passed when the caller already has
-    the file's directive scan.
-    """
+def index_file(path: str, text: bytes) -> list[Definition]:
+    """Definitions in one file (macros first, then C in source order), ``#if 0`` code left out; ``path`` is recorded
+    absolute."""
     path = os.path.abspath(path)
-    return index_symbols(path, text, options, scan).definitions(path)
+    return index_symbols(path, text).definitions(path)
