@@ -37,6 +37,7 @@ from .executors.local import default_jobs
 from .fixes import shown_path
 from .kconfig import kconfig_env_from_cmd
 from .models import Diagnostic, Job, Result, Status, Variant, not_verified
+from .scan.scancache import read_bytes
 from .store.namespaces import GENERATED, load_stamped, witness_stamps, write_stamped
 from .toolchain import probe
 from .toolchain.flags import parse_flags
@@ -305,20 +306,13 @@ _memory_lock = threading.Lock()
 _key_locks: dict[str, threading.Lock] = {}
 
 
-def _file_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
 def _cache_key(inputs: _Inputs, compiler_identity: str) -> str:
     root = inputs.root
     sources = [root / "kernel" / "bounds.c", root / "arch" / inputs.arch / "kernel" / "asm-offsets.c",
                root / "kernel" / "time" / "timeconst.bc"]
     return GENERATED.key(str(root), str(inputs.directory), compiler_identity, inputs.arch,
                          json.dumps(kbuild_flags(inputs.flags, "x")), json.dumps(list(inputs.defines)),
-                         *(_file_bytes(src) or b"" for src in sources))
+                         *(read_bytes(src) or b"" for src in sources))
 
 
 def _disk_get(cache_dir: Path, key: str) -> tuple[tuple[str, str], ...] | None:
@@ -382,7 +376,7 @@ def regenerate(root: Path, job: Job, defines: Defines, *, cache_dir: Path | None
     gen_dir = generated_dir(root, job.flags, job.directory)
     # Only headers whose text differs from the tree's: identical ones would change nothing.
     return Regeneration(headers=found, text=prelude_text((n, t) for n, t in found
-                                                         if _file_bytes(gen_dir / n) != t.encode()))
+                                                         if read_bytes(gen_dir / n) != t.encode()))
 
 
 def fill_preludes(root: Path, job: Job, variants: Sequence[Variant], *, cache_dir: Path | None = None,

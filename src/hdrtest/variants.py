@@ -17,7 +17,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from importlib import metadata
 from pathlib import Path
 
 from . import kbuild, kconfig, relevance, triage
@@ -35,7 +34,7 @@ from .scan import cindex, conditions, directives, symbols, uses
 from .scan.directives import ScanError, scan_directives
 from .scan.formula import TRUE, evaluate, to_c
 from .scan.options import OptionFilter
-from .scan.scancache import ScanCache
+from .scan.scancache import ScanCache, read_bytes
 from .scan.symbols import Companion, SymbolIndex
 from .scan.uses import used_identifiers
 from .store.atomic import write_atomic
@@ -241,11 +240,7 @@ def scan_context(jobs: Sequence[Job], cache_dir: Path | None, scans: ScanCache, 
 @functools.cache
 def _relevance_code() -> tuple[str, ...]:
     """The code relevance depends on (an edit to any of it must not be answered from old results), its grammar."""
-    try:
-        grammar = metadata.version("tree-sitter-c")
-    except metadata.PackageNotFoundError:
-        grammar = "unknown"  # the source digests still key it
-    return str(cindex.INDEX_VERSION), grammar, code_digest(relevance, conditions, directives, cindex, symbols, uses)
+    return (*cindex.index_version(), code_digest(relevance, conditions, directives, cindex, symbols, uses))
 
 
 def _relevance_key(job: Job, graph: IncludeGraph, closure_paths: Sequence[Path], options: OptionFilter,
@@ -271,14 +266,11 @@ def header_relevance(job: Job, context: ScanContext, closure_paths: Sequence[Pat
     stored = load(where, lambda blob: [Reason(str(o), str(w), int(d)) for o, w, d in json.loads(blob)])
     if stored is not None:
         return stored
-    try:
-        text = job.header.read_bytes()
-    except OSError:
-        text = b""
-    try:  # the header's own conditionals, its include guard aside
-        scan = scan_directives(job.header.read_text(encoding="utf-8", errors="replace"), str(job.header))
+    text = read_bytes(job.header) or b""
+    try:  # the header's own conditionals, its include guard aside (scan_directives normalises newlines)
+        scan = scan_directives(text.decode("utf-8", errors="replace"), str(job.header))
         own = [(b.start_line, b.formula) for b in scan.conditionals if not b.is_guard]
-    except (OSError, ScanError):
+    except ScanError:
         own = []
     reasons = relevant_options(job.display, own, used_identifiers(text), {str(p) for p in closure_paths},
                                context.index, options, root, touched=touched)

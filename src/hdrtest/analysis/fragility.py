@@ -31,6 +31,7 @@ from ..scan.cindex import Definition
 from ..scan.formula import FALSE, TRUE, And, Atom, Const, Defined, Formula, Not, conj, disj, evaluate, neg, to_c
 from ..scan.formula import macros as macros_of
 from ..scan.options import OptionFilter
+from ..scan.scancache import read_bytes
 from ..scan.symbols import SymbolIndex
 from ..variants import Flipper, HeaderPlan, ScanContext, graph_of
 from . import facts as facts_mod
@@ -207,9 +208,8 @@ class Analysis:
         known = facts_mod.load_uses(self.cache_dir, digest)
         if known is not None:
             return known
-        try:
-            data = Path(path).read_bytes()
-        except OSError:
+        data = read_bytes(Path(path))
+        if data is None:
             return []
         _, scan, _ = self.graph.cache.scan(path, data)
         found = facts_mod.file_uses(data, scan, self.index.definitions_in(path))

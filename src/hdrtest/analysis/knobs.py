@@ -28,7 +28,7 @@ from ..scan.cexpr import int_literal
 from ..scan.directives import FileScan, strip_comments
 from ..scan.formula import Formula, macros
 from ..scan.options import OptionFilter
-from ..scan.scancache import ScanCache, read_text
+from ..scan.scancache import ScanCache, read_bytes, read_text
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _CALLED = re.compile(rf"\b({_IDENT})\s*\(")
@@ -190,18 +190,11 @@ _CONDITIONAL_LINE = re.compile(r"^[ \t]*#[ \t]*(?:el)?if(?:n?def)?\b(.*)$", re.M
 _FACTS: dict[str, FileFacts] = {}
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
 def read_knob_table(paths: Iterable[Path], scans: ScanCache, options: OptionFilter) -> KnobTable:
     """``knob_table`` over the files at ``paths`` (unreadable ones are skipped: they cannot test anything)."""
     facts = []
     for path in paths:
-        data = _read(path)
+        data = read_bytes(path)
         if data is None:
             continue
         digest, scan, _ = scans.scan(str(path), data)
@@ -216,7 +209,7 @@ def options_possible(paths: Iterable[Path], options: OptionFilter) -> bool:
     """Whether some file's conditional lines name an option (a comment may give a false hit: harmless); stops at the
     first that does."""
     for path in paths:
-        data = _read(path)
+        data = read_bytes(path)
         lines = _CONDITIONAL_LINE.finditer(read_text(data)) if data is not None else ()
         if any(options.option_of(w) is not None for m in lines for w in _WORD.findall(m.group(1))):
             return True

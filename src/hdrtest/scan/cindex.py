@@ -12,10 +12,12 @@ skipped: ERROR nodes are searched for the declarations inside them.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from importlib import metadata
 
 import tree_sitter
 
@@ -28,6 +30,15 @@ from .uses import C_KEYWORDS, blank_defines, file_scope_calls, identifiers_in, n
 
 #: Bump when what index_file() produces changes, so old caches are not used.
 INDEX_VERSION = 6
+
+
+@functools.cache
+def index_version() -> tuple[str, str]:
+    """What an index of a file depends on besides the file: ``INDEX_VERSION`` and the tree-sitter-c grammar's."""
+    try:
+        return str(INDEX_VERSION), metadata.version("tree-sitter-c")
+    except metadata.PackageNotFoundError:
+        return str(INDEX_VERSION), "unknown"
 
 TAG_KINDS = frozenset({"struct", "union", "enum"})
 
@@ -371,13 +382,8 @@ def index_symbols(
     return FileSymbols(indexer.conditions, indexer.rows, indexer.found_calls)
 
 
-def index_file(
-    path: str, text: bytes, options: OptionFilter | None = None, scan: FileScan | None = None
-) -> list[Definition]:
-    """Definitions in one file (macros first, then C in source order), ``#if 0`` code left out.
-
-    ``path`` is recorded absolute; ``scan`` may be passed when the caller already has
-    the file's directive scan.
-    """
+def index_file(path: str, text: bytes) -> list[Definition]:
+    """Definitions in one file (macros first, then C in source order), ``#if 0`` code left out; ``path`` is recorded
+    absolute."""
     path = os.path.abspath(path)
-    return index_symbols(path, text, options, scan).definitions(path)
+    return index_symbols(path, text).definitions(path)

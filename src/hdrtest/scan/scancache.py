@@ -24,6 +24,14 @@ from .directives import FileScan, IncludeDirective, scan_lenient
 from .formula import from_json, to_json
 
 
+def read_bytes(path: Path) -> bytes | None:
+    """A file's bytes, None when it cannot be read (what each reader does without it is its own call)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def read_text(data: bytes) -> str:
     """Decode source bytes; undecodable bytes survive (identifiers are ASCII anyway)."""
     return data.decode("utf-8", "surrogateescape")

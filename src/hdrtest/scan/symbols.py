@@ -16,14 +16,13 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
 from ..graph.store import Stamp, current_stamp, stamp_of, trusted
 from ..store.atomic import write_atomic
 from ..store.namespaces import SYMBOLS, load
-from .cindex import INDEX_VERSION, Definition, FileSymbols, index_symbols, scan_file
+from .cindex import Definition, FileSymbols, index_symbols, index_version, scan_file
 from .directives import FileScan
 from .formula import Formula, from_json, to_json
 from .options import OptionFilter
@@ -40,12 +39,8 @@ class Companion(Protocol):
 
 def _key_parts(options: OptionFilter | None) -> tuple[str, ...]:
     """What a file's stored definitions depend on besides its content: the indexer, its grammar, the option filter."""
-    try:
-        ts_version = metadata.version("tree-sitter-c")
-    except metadata.PackageNotFoundError:
-        ts_version = "unknown"
     opts = options or OptionFilter()
-    return str(INDEX_VERSION), ts_version, repr((sorted(opts.patterns), sorted(opts.names)))
+    return (*index_version(), repr((sorted(opts.patterns), sorted(opts.names))))
 
 
 def _encode(fs: FileSymbols) -> bytes:
@@ -59,13 +54,13 @@ def _decode(blob: bytes) -> FileSymbols:
     return FileSymbols([from_json(c) for c in conds], rows, calls)
 
 
-def _read(path: str) -> tuple[bytes, Stamp | None]:
-    """A file's bytes and its stamp when a later change is sure to move it (else None)."""
+def _read(path: str) -> tuple[bytes, str, Stamp | None]:
+    """A file's bytes, their sha256 and its stamp when a later change is sure to move it (else None)."""
     taken = time.time_ns()
     with open(path, "rb") as f:
         stamp = stamp_of(os.fstat(f.fileno()))
         data = f.read()
-    return data, stamp if trusted(stamp, taken) else None
+    return data, hashlib.sha256(data).hexdigest(), stamp if trusted(stamp, taken) else None
 
 
 def _parse(path: str, data: bytes, digest: str, options: OptionFilter | None,
@@ -82,10 +77,9 @@ def _index_worker(args: tuple[str, OptionFilter | None, Companion | None]
     """For a process pool: ``(path, sha256, encoded symbols, stamp)``; no symbols if unreadable."""
     path, options, companion = args
     try:
-        data, stamp = _read(path)
+        data, digest, stamp = _read(path)
     except OSError:
         return path, "", None, None
-    digest = hashlib.sha256(data).hexdigest()
     return path, digest, _encode(_parse(path, data, digest, options, companion)), stamp
 
 
@@ -189,9 +183,8 @@ class SymbolIndex:
         ``known``: its stamp and digest, when the stamp says it is unchanged (it is then not read)."""
         if known is not None and self._add_known(key, known, companion):
             return
-        data, stamp = _read(key)
+        data, digest, stamp = _read(key)
         self.stats.read += 1
-        digest = hashlib.sha256(data).hexdigest()
         if stamp is not None:
             self._stamps[key] = (stamp, digest)
         old = self._by_file.get(key)
@@ -259,11 +252,10 @@ class SymbolIndex:
             found = known.get(p)
             if found is None:
                 try:
-                    data, stamp = _read(p)
+                    _data, digest, stamp = _read(p)
                 except OSError:
                     continue  # reported by the serial pass
                 self.stats.read += 1
-                digest = hashlib.sha256(data).hexdigest()
                 if stamp is not None:  # the serial pass takes this read instead of reading again
                     known[p] = (stamp, digest)
             else:
