@@ -327,7 +327,13 @@ def test_detect_picks_the_backend(tmp_path: Path) -> None:
     kernel = detect(linux, None, None, tmp_path / "w")
     assert isinstance(kernel, KernelConfBackend)
     assert kernel.baseline() == {"CONFIG_FOO": "y", "CONFIG_BAR": "n"}
-    assert kernel.mode == "make"  # no auto.conf.cmd to replay
+    assert kernel.mode == "unprepared"  # no auto.conf.cmd to replay
+    # Evaluating it would mean make olddefconfig in the tree (which builds conf there): a flip is a KconfigError
+    # naming the fix, and nothing is written into the tree.
+    before = sorted(p.relative_to(linux) for p in linux.rglob("*"))
+    with pytest.raises(KconfigError, match="run make prepare"):
+        kernel.flip("CONFIG_FOO", "n")
+    assert sorted(p.relative_to(linux) for p in linux.rglob("*")) == before
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -460,17 +466,6 @@ def test_kernel_backend_turns_off_kvm_write_tracking(tmp_path: Path) -> None:
     assert again.timings == []
 
 
-@pytest.mark.linux
-@pytest.mark.slow
-def test_kernel_make_and_conf_modes_agree(tmp_path: Path) -> None:
-    root = linux_tree()
-    if not (root / "include" / "config" / "auto.conf.cmd").is_file():
-        pytest.skip("tree not prepared")
-    via_conf = KernelConfBackend(root, root / ".config", tmp_path / "a", mode="conf")
-    via_make = KernelConfBackend(root, root / ".config", tmp_path / "b", mode="make")
-    assert via_conf.flip("CONFIG_PM", "n") == via_make.flip("CONFIG_PM", "n")
-
-
 def test_kconfig_fingerprint_follows_kconfig_files(tmp_path: Path) -> None:
     from hdrtest.kconfig import kconfig_fingerprint
 
@@ -493,24 +488,24 @@ def test_kconfig_tree_index_is_kept_under_the_fingerprint(tmp_path: Path) -> Non
         'deps_config := \\\n\tKconfig \\\n\n$(autoconfig): $(deps_config)\n')
     (root / ".config").write_text("CONFIG_A=y\n# CONFIG_T is not set\n")
     work = tmp_path / "work"
-    backend = KernelConfBackend(root, root / ".config", work, mode="make")
+    backend = KernelConfBackend(root, root / ".config", work)
     assert backend.known("CONFIG_A") and backend.symbol_type("CONFIG_T") == "tristate" and not backend.known("CONFIG_NOPE")
     [stored] = (work / "cache").glob("tree-*.pickle")
     # A new scan would see CONFIG_LATER; the stored index does not (Kconfig.extra is not in deps_config).
     (root / "Kconfig.extra").write_text("config LATER\n\tbool \"later\"\n")
-    assert not KernelConfBackend(root, root / ".config", work, mode="make").known("CONFIG_LATER")
+    assert not KernelConfBackend(root, root / ".config", work).known("CONFIG_LATER")
     stored.write_bytes(b"damaged")
-    assert KernelConfBackend(root, root / ".config", work, mode="make").known("CONFIG_LATER")  # rescanned
+    assert KernelConfBackend(root, root / ".config", work).known("CONFIG_LATER")  # rescanned
     # An edit to a Kconfig file conf read changes the fingerprint, so the tree is scanned again.
     (root / "Kconfig").write_text("config A\n\tbool \"a\"\nconfig T\n\tbool \"t\"\n")
-    assert KernelConfBackend(root, root / ".config", work, mode="make").symbol_type("CONFIG_T") != "tristate"
+    assert KernelConfBackend(root, root / ".config", work).symbol_type("CONFIG_T") != "tristate"
 
 
 def test_baseline_answers_known_without_reading_kconfig(tmp_path: Path) -> None:
     root = tmp_path / "linux"
     root.mkdir()
     (root / ".config").write_text("CONFIG_A=y\nCONFIG_M=m\nCONFIG_S=\"x\"\n")
-    backend = KernelConfBackend(root, root / ".config", tmp_path / "work", mode="make")
+    backend = KernelConfBackend(root, root / ".config", tmp_path / "work")
     assert backend.known("CONFIG_A") and backend.symbol_type("CONFIG_M") == "tristate"
     assert backend.symbol_type("CONFIG_S") == "string"
     assert backend._index is None  # no Kconfig file was read

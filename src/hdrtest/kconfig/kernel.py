@@ -69,6 +69,11 @@ def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
     return {**env, **extra}
 
 
+def _unprepared(root: Path) -> KconfigError:
+    return KconfigError(f"{root}: no include/config/auto.conf.cmd or scripts/kconfig/conf to evaluate Kconfig "
+                        "outside the tree (run make prepare)")
+
+
 def _stored_flip(requested: OptionSetting, blob: bytes) -> tuple[Resolution | None]:
     """A flip's answer as ``flip`` stored it (JSON ``null``: Kconfig cannot give it), in a 1-tuple."""
     data = json.loads(blob)
@@ -86,14 +91,14 @@ class KernelConfBackend:
     def __init__(self, root: Path, config: Path, workdir: Path, *, timeout: float = 300.0, mode: str = "auto") -> None:
         """``mode``: "helper" evaluates with ``kconfig-eval`` (built from the tree's
         ``scripts/kconfig`` sources, started on the first evaluation, falling back to "conf"
-        with a note in ``notes`` when it cannot be built or run); "make" runs ``make -C root
-        olddefconfig``; "conf" runs the tree's built ``scripts/kconfig/conf`` directly in a
-        private directory.  "helper" and "conf" use the environment recorded in
-        ``include/config/auto.conf.cmd``; "auto" picks "helper" when it is there.
+        with a note in ``notes`` when it cannot be built or run); "conf" runs the tree's built
+        ``scripts/kconfig/conf`` directly in a private directory.  Both use the environment recorded
+        in ``include/config/auto.conf.cmd``; "auto" picks "helper" when it is there, else the backend
+        is "unprepared": it answers what the ``.config`` says, and every flip is a ``KconfigError``.
 
-        "conf" is preferred because Kconfig's ``$(cc-option)`` probes make ``.tmp_PID``
-        directories in the working directory: under make that is the tree (created and
-        removed again, but still writes), under "conf" it is the private directory.
+        There is no ``make olddefconfig`` mode: Kconfig's ``$(cc-option)`` probes make ``.tmp_PID``
+        directories in make's working directory, the tree, and an unprepared tree gets
+        ``scripts/kconfig/conf`` built into it.  hdrtest never writes into the user's tree.
         """
         self._root = root.resolve()
         self._config_bytes = config.read_bytes()
@@ -102,10 +107,10 @@ class KernelConfBackend:
         self._timeout = timeout
         conf_env = kconfig_env_from_cmd(self._root / "include" / "config" / "auto.conf.cmd")
         conf_bin = self._root / "scripts" / "kconfig" / "conf"
-        self._fallback = "conf" if conf_env and os.access(conf_bin, os.X_OK) else "make"
+        self._fallback = "conf" if conf_env and os.access(conf_bin, os.X_OK) else "unprepared"
         if mode == "auto":
-            mode = "helper" if conf_env else self._fallback
-        if mode not in ("make", "conf", "helper"):
+            mode = "helper" if conf_env else "unprepared"
+        if mode not in ("conf", "helper", "unprepared"):
             raise ValueError(f"unknown mode {mode!r}")
         if mode in ("conf", "helper") and not conf_env:
             raise KconfigError(f"{self._root}: no include/config/auto.conf.cmd (run make prepare)")
@@ -188,6 +193,8 @@ class KernelConfBackend:
     def flip(self, option: str, value: str) -> Resolution | None:
         """Thread-safe: different flips evaluate concurrently (each ``conf`` in its own directory);
         a second caller of the same flip waits for the first one's answer."""
+        if self.mode == "unprepared":
+            raise _unprepared(self._root)
         name = macro_name(option)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
         with self._lock:
@@ -259,8 +266,10 @@ class KernelConfBackend:
         return self._eval_memo[key]
 
     def _olddefconfig(self, assigns: Assignments) -> State:
-        """What the tree's conf (or make) olddefconfig makes of the .config edited by ``assigns``, run in a
-        private directory."""
+        """What the tree's ``conf --olddefconfig`` makes of the .config edited by ``assigns``, run in a private
+        directory."""
+        if self.mode != "conf":
+            raise _unprepared(self._root)
         (self._workdir / "kconfig").mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="eval-", dir=self._workdir / "kconfig",
                                          ignore_cleanup_errors=True) as scratch:
@@ -277,13 +286,10 @@ class KernelConfBackend:
                    "KCONFIG_AUTOHEADER": str(private / "autoconf.h"),
                    "KCONFIG_RUSTCCFG": str(private / "rustc_cfg")}
             started = time.monotonic()
-            if self.mode == "conf":
-                env.update(self._conf_env)
-                env["srctree"] = str(self._root)
-                self._run([str(self._root / "scripts" / "kconfig" / "conf"), "--olddefconfig",
-                           str(self._root / env.get("KBUILD_KCONFIG", "Kconfig"))], private, env)
-            else:
-                self._run(["make", "-s", "-C", str(self._root), f"KCONFIG_CONFIG={cfg}", "olddefconfig"], private, env)
+            env.update(self._conf_env)
+            env["srctree"] = str(self._root)
+            self._run([str(self._root / "scripts" / "kconfig" / "conf"), "--olddefconfig",
+                       str(self._root / env.get("KBUILD_KCONFIG", "Kconfig"))], private, env)
             self.timings.append(time.monotonic() - started)
             if _tree_witnesses(self._root) != before:
                 raise KconfigError(f"olddefconfig wrote into {self._root}; refusing to go on")
@@ -306,8 +312,10 @@ class KernelConfBackend:
                 if self.mode == "helper":
                     self.mode = self._fallback
                     self.notes.append(f"Kconfig: the fast evaluator (kconfig-eval, built from {self._root}/scripts/"
-                                      f"kconfig) is not available ({str(exc).splitlines()[0][:300]}); each "
-                                      f"configuration runs scripts/kconfig/{self._fallback} instead (seconds each)")
+                                      f"kconfig) is not available ({str(exc).splitlines()[0][:300]}); " + (
+                                          "each configuration runs scripts/kconfig/conf instead (seconds each)"
+                                          if self._fallback == "conf" else
+                                          "scripts/kconfig/conf is not built either: no Kconfig variants"))
                     self.close()
             return None
 
