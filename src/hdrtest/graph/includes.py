@@ -23,7 +23,7 @@ import re
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -127,22 +127,6 @@ class FileNode:
     stored: list[Any] | None = None
 
 
-class _ByPath(Mapping[Path, FileNode]):
-    """The nodes keyed by ``Path`` (the graph keeps strings: it runs on whole trees)."""
-
-    def __init__(self, files: dict[str, FileNode]) -> None:
-        self._files = files
-
-    def __getitem__(self, key: Path) -> FileNode:
-        return self._files[os.fspath(key)]
-
-    def __iter__(self) -> Iterator[Path]:
-        return map(Path, self._files)
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-
 def _norm(path: Path | str) -> str:
     return os.path.normpath(os.path.abspath(path))
 
@@ -161,16 +145,13 @@ def _walk(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str
 class IncludeGraph:
     """Files and the files they include (every branch, each edge with its condition), for one search path."""
 
-    def __init__(self, chains: Chains, cache: ScanCache | None = None, search: SearchPath | None = None) -> None:
+    def __init__(self, chains: Chains, cache: ScanCache | None = None) -> None:
         self.chains = chains
         self.cache = cache if cache is not None else ScanCache()
-        #: The search path the graph was built for, when known (its forced includes start every compile).
-        self.search = search
         self.files: dict[str, FileNode] = {}
         self.consulted: dict[str, Listing] = {}
-        #: What the last ``update`` did: files re-read, files re-resolved, files whose content changed.
+        #: What the last ``update`` did: files re-read, files whose content changed.
         self.rescanned = 0
-        self.reresolved = 0
         self.changed: set[str] = set()
         self._resolver: Resolver | None = None
         self._reverse: dict[str, set[str]] | None = None
@@ -178,13 +159,11 @@ class IncludeGraph:
         self._details: bytes | None = None
         self._paths: list[str] = []
         self._stored_order: list[str] = []
-        #: Whether some node still holds its stored edges undecoded.
-        self._pending = False
 
     @classmethod
     def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None) -> IncludeGraph:
         """Scan the start files and everything they reach (plus the implicit and ``-include`` files)."""
-        graph = cls(Chains.of(search), cache, search)
+        graph = cls(Chains.of(search), cache)
         graph.add([*start_files, *search.read_first()])
         return graph
 
@@ -216,7 +195,7 @@ class IncludeGraph:
 
     def update(self, roots: Iterable[Path | str] = ()) -> bool:
         """Bring the graph up to date with the disk and extend it to ``roots``; True if anything changed."""
-        self.rescanned = self.reresolved = 0
+        self.rescanned = 0
         self.changed = set()
         self._resolver = None  # listings are taken afresh
         dirty: set[str] = set()
@@ -232,7 +211,6 @@ class IncludeGraph:
         resolver = self._resolving()
         for path in dirty:
             self._resolve(self.files[path], resolver)
-        self.reresolved = len(dirty)
         added = self.add([*roots, *(t for p in dirty for t in self.files[p].targets)])
         changed = bool(dirty) or bool(added) or self.rescanned > 0 or refreshed
         if changed:
@@ -310,14 +288,12 @@ class IncludeGraph:
             node.stored = None
         return node.edges
 
-    @property
-    def nodes(self) -> Mapping[Path, FileNode]:
-        self._load_details()
-        if self._pending:  # asked for once per closure file by relevance: decode once, not per call
-            for node in self.files.values():
-                self._edges(node)
-            self._pending = False
-        return _ByPath(self.files)
+    def node(self, path: Path | str) -> FileNode | None:
+        """The node of ``path`` (normalised, as ``files`` keys them) with its edges decoded; None if not read."""
+        node = self.files.get(os.fspath(path))
+        if node is not None:
+            self._edges(node)
+        return node
 
     def edges(self, path: Path | str) -> list[IncludeEdge]:
         node = self.files.get(_norm(path))
@@ -352,13 +328,6 @@ class IncludeGraph:
                     stack.append(e.target)
         return order
 
-    def compile_closure(self, path: Path | str) -> list[Path]:
-        """What ``cc FLAGS -include path`` reads, in order: implicit and forced includes first."""
-        order: dict[Path, None] = {}
-        for start in [*(self.search.read_first() if self.search is not None else ()), path]:
-            order.update(dict.fromkeys(self.closure(start)))
-        return list(order)
-
     def reach(self, files: Iterable[str]) -> set[str]:
         """``files`` (normalised path strings) and everything they include, every branch."""
         return _walk(files, lambda p: node.targets if (node := self.files.get(p)) is not None else ())
@@ -380,10 +349,6 @@ class IncludeGraph:
                     reverse.setdefault(target, set()).add(source)
             self._reverse = reverse
         return self._reverse
-
-    def missing(self) -> list[tuple[Path, IncludeEdge]]:
-        """Includes that resolve to nothing (computed ones excluded)."""
-        return [(p, e) for p, n in self.nodes.items() for e in n.edges if e.target is None and not e.computed]
 
     # -- persistence -----------------------------------------------------------------------------------------
 
@@ -460,7 +425,6 @@ class IncludeGraph:
             if node.sha256 is None:  # else re-read since: newer than the stored details
                 node.sha256, node.guard, node.error = digest, guard, error
                 node.probes, node.stored = decode_includes(named), rows
-                self._pending = True
 
     def _load_details(self) -> None:
         if self._details is None:
