@@ -15,14 +15,13 @@ When neither is available the answer is unknown, and triage says so.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compdb import Entry
-from ..compile import private_dir, read_deps, scratch_deps_file, variant_prelude_text
+from ..compile import private_dir, read_deps, scratch_deps_file, variant_prelude
 from ..models import Variant
 from ..toolchain.run import run
 
@@ -87,23 +86,16 @@ def from_build(entry: Entry) -> Reads | None:
     return None
 
 
-def _variant_file(variant: Variant) -> Path:
-    text = variant_prelude_text(variant)
-    path = private_dir() / f"triage-{hashlib.sha256(text.encode()).hexdigest()[:16]}.h"
-    if not path.exists():
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def from_preprocessor(entry: Entry, variant: Variant, timeout: float = TIMEOUT) -> Reads:
+def from_preprocessor(entry: Entry, variant: Variant) -> Reads:
     """A ``-M`` run of the unit with its flags, in ``variant``; unknown when it does not preprocess."""
     deps = scratch_deps_file()
-    forced = [] if variant.is_baseline and not variant.prelude_text else ["-include", str(_variant_file(variant))]
+    prelude = variant_prelude(variant, private_dir())  # the header the check forces; triage knows no cache dir
+    forced = ["-include", str(prelude)] if prelude is not None else []
     command = [entry.compiler, *entry.flags, *forced, "-M", "-MF", str(deps), str(entry.file)]
     try:
-        done = run(command, cwd=entry.directory, timeout=timeout)
+        done = run(command, cwd=entry.directory, timeout=TIMEOUT)
         if done.timed_out:
-            return Reads(None, f"a -M run of it did not finish in {timeout:g} s")
+            return Reads(None, f"a -M run of it did not finish in {TIMEOUT:g} s")
         if done.returncode != 0:
             lines = done.err.strip().splitlines()
             return Reads(None, "a -M run of it failed" + (f": {lines[-1]}" if lines else ""))
@@ -119,7 +111,6 @@ def from_preprocessor(entry: Entry, variant: Variant, timeout: float = TIMEOUT) 
 class UnitReads:
     """What units read, per configuration, asked once per (unit, variant) and kept for the run."""
 
-    timeout: float = TIMEOUT
     _built: dict[Path, Reads | None] = field(default_factory=dict)
     _ran: dict[tuple[Path, Variant], Reads] = field(default_factory=dict)
     #: -M runs made (for tests and measurements).
@@ -145,6 +136,6 @@ class UnitReads:
             if not run_if_needed:
                 return None, "not examined"
             self.runs += 1
-            self._ran[key] = from_preprocessor(entry, variant, self.timeout)
+            self._ran[key] = from_preprocessor(entry, variant)
         found = self._ran[key]
         return found.read(header), found.source

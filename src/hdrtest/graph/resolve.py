@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -102,10 +102,9 @@ class Resolver:
     def names(self, directory: str) -> frozenset[str]:
         listing = self._listings.get(directory)
         if listing is None:
-            found = list_directory(directory)
-            listing = found[2] if found is not None else frozenset()
+            stamp, listing = list_directory(directory)
             self._listings[directory] = listing
-            self.consulted[directory] = Listing(found[0] if found is not None else None)
+            self.consulted[directory] = Listing(stamp)
         return listing
 
     def exists(self, path: str) -> bool:
@@ -202,16 +201,15 @@ class SearchPath:
 
     def angled_chain(self) -> tuple[Path, ...]:
         """Directories for ``#include <...>``, in order, duplicates removed like gcc."""
-        system = _dedupe(self.system_dirs + self.builtin_dirs)
-        system_set = set(system)
+        system = dict.fromkeys(self.system_dirs + self.builtin_dirs)
         # gcc: a directory given both with -I and as a system directory is searched as
         # a system directory only, at the system position.
-        user = tuple(d for d in _dedupe(self.include_dirs) if d not in system_set)
-        return _dedupe(user + system + self.after_dirs)
+        user = [d for d in self.include_dirs if d not in system]
+        return tuple(dict.fromkeys([*user, *system, *self.after_dirs]))
 
     def quote_chain(self) -> tuple[Path, ...]:
         """Directories for ``#include "..."`` after the including file's own directory."""
-        return _dedupe(self.quote_dirs + self.angled_chain())
+        return tuple(dict.fromkeys(self.quote_dirs + self.angled_chain()))
 
     # -- resolution -------------------------------------------------------
 
@@ -244,17 +242,6 @@ class SearchPath:
             candidate = os.path.normpath(os.path.join(self.directory, spelling))
             out.append(Path(candidate) if os.path.isfile(candidate) else self.resolve(spelling, False, None))
         return out
-
-
-def _dedupe(dirs: Iterable[Path]) -> tuple[Path, ...]:
-    seen: set[Path] = set()
-    out = []
-    for d in dirs:
-        if d not in seen:
-            seen.add(d)
-            out.append(d)
-    return tuple(out)
-
 
 
 # -- a job's search path ------------------------------------------------------------------------------------------
