@@ -227,12 +227,8 @@ class FlagChooser:
         self._includers = includers
         self._kernel = [e for e in entries if is_kernel_unit(e)]
         self._frequency = Counter((e.compiler, e.flags) for e in entries)
-        self._common: dict[str, Entry] = {}
-        for lang in ("c", "c++"):
-            same = [e for e in entries if e.language == lang] or entries
-            counts = Counter((e.compiler, e.flags, e.directory) for e in same)
-            best = counts.most_common(1)[0][0]
-            self._common[lang] = next(e for e in same if (e.compiler, e.flags, e.directory) == best)
+        self._common = {lang: _most_common(entries, lang, lambda e: (e.compiler, e.flags, e.directory))
+                        for lang in ("c", "c++")}
 
     def _describe(self, entry: Entry, why: str) -> str:
         try:
@@ -249,34 +245,31 @@ class FlagChooser:
                                          -self._frequency[(e.compiler, e.flags)], order[id(e)]))
 
     def flags_for(self, header: Path, language: str) -> CompileFlags:
+        entry, why = self._choose(header, language)
+        flags = entry.flags
+        if entry.language != language:
+            # -std=gnu11 on a C++ compile (or -std=c++17 on C) is an error, not a preference.
+            flags = tuple(f for f in flags if not f.startswith("-std="))
+        return CompileFlags(compiler=entry.compiler, flags=flags, directory=entry.directory,
+                            origin=self._describe(entry, why), language=entry.language)
+
+    def _choose(self, header: Path, language: str) -> tuple[Entry, str]:
+        """The unit whose flags ``header`` borrows, and why it was chosen."""
         units = list(self._includers(header)) if self._includers is not None else []
         if units:
-            entry = self._closest(units, header, language)
-            return _to_flags(entry, language, self._describe(entry, "includes it"))
-        directory = header.parent
-        why = "same directory"
-        while True:
+            return self._closest(units, header, language), "includes it"
+        for directory in (header.parent, *header.parent.parents):
             candidates = self._by_dir.get(directory)
             if candidates:
-                same = [e for e in candidates if e.language == language] or candidates
-                counts = Counter((e.compiler, e.flags) for e in same)
-                best = counts.most_common(1)[0][0]
-                entry = next(e for e in same if (e.compiler, e.flags) == best)
-                return _to_flags(entry, language, self._describe(entry, why))
-            if directory.parent == directory:
-                break
-            directory = directory.parent
-            why = "parent directory"
+                entry = _most_common(candidates, language, lambda e: (e.compiler, e.flags))
+                return entry, "same directory" if directory == header.parent else "parent directory"
         if self._kernel:
-            entry = self._closest(self._kernel, header, language)
-            return _to_flags(entry, language, self._describe(entry, NEAREST_KERNEL_UNIT))
-        entry = self._common[language]
-        return _to_flags(entry, language, self._describe(entry, "most common flags"))
+            return self._closest(self._kernel, header, language), NEAREST_KERNEL_UNIT
+        return self._common[language], "most common flags"
 
 
-def _to_flags(entry: Entry, language: str, origin: str) -> CompileFlags:
-    flags = entry.flags
-    if entry.language != language:
-        # -std=gnu11 on a C++ compile (or -std=c++17 on C) is an error, not a preference.
-        flags = tuple(f for f in flags if not f.startswith("-std="))
-    return CompileFlags(compiler=entry.compiler, flags=flags, directory=entry.directory, origin=origin, language=entry.language)
+def _most_common(units: Sequence[Entry], language: str, key: Callable[[Entry], object]) -> Entry:
+    """The first unit in ``language`` (any, if none is) whose ``key`` most units share."""
+    same = [e for e in units if e.language == language] or units
+    best = Counter(map(key, same)).most_common(1)[0][0]
+    return next(e for e in same if key(e) == best)
