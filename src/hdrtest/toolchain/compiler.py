@@ -68,11 +68,18 @@ def probe(command: str, directory: Path | None = None) -> Compiler:
                     digest=_digest(path))
 
 
+def file_digest(path: Path | str) -> str:
+    """The sha256 of a file's content, read in blocks."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
 def _digest(path: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()[:32] if hasattr(hashlib, "file_digest") \
-                else hashlib.sha256(handle.read()).hexdigest()[:32]
+        return file_digest(path)[:32]
     except OSError:
         return ""
 

@@ -10,8 +10,9 @@ making them absolute depends on the compile's directory and sysroot, which the c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 __all__ = ["CompileFlags", "parse_flags"]
 
@@ -100,17 +101,17 @@ def _macro(text: str | None, undefine: bool) -> tuple[str, str | None] | None:
 
 @dataclass
 class _Parse:
-    """The flags read so far; ``i`` is the position in ``flags``."""
+    """The flags read so far, under ``CompileFlags``' names; ``i`` is the position in ``flags``."""
 
     flags: Sequence[str]
     i: int = 0
-    quote: list[str] = field(default_factory=list)
-    inc: list[str] = field(default_factory=list)
-    system: list[str] = field(default_factory=list)
-    after: list[str] = field(default_factory=list)
-    forced: list[str] = field(default_factory=list)
-    imacros: list[str] = field(default_factory=list)
-    target: list[str] = field(default_factory=list)
+    quote_dirs: list[str] = field(default_factory=list)
+    include_dirs: list[str] = field(default_factory=list)
+    system_dirs: list[str] = field(default_factory=list)
+    after_dirs: list[str] = field(default_factory=list)
+    forced_includes: list[str] = field(default_factory=list)
+    macro_includes: list[str] = field(default_factory=list)
+    target_flags: list[str] = field(default_factory=list)
     macro_flags: list[tuple[str, str | None]] = field(default_factory=list)
     nostdinc: bool = False
     sysroot: str | None = None
@@ -129,7 +130,7 @@ class _Parse:
     def add_sysroot(self, value: str | None) -> None:
         self.sysroot = value or None
         if self.sysroot:
-            self.target.append("--sysroot=" + self.sysroot)
+            self.target_flags.append("--sysroot=" + self.sysroot)
 
     def add_macro(self, value: str | None, undefine: bool) -> None:
         macro = _macro(value, undefine)
@@ -137,12 +138,9 @@ class _Parse:
             self.macro_flags.append(macro)
 
     def frozen(self) -> CompileFlags:
-        return CompileFlags(
-            quote_dirs=tuple(self.quote), include_dirs=tuple(self.inc), system_dirs=tuple(self.system),
-            after_dirs=tuple(self.after), forced_includes=tuple(self.forced), macro_includes=tuple(self.imacros),
-            nostdinc=self.nostdinc, sysroot=self.sysroot, language=self.language, std=self.std,
-            macro_flags=tuple(self.macro_flags), target_flags=tuple(self.target),
-        )
+        read = {f.name: getattr(self, f.name) for f in fields(CompileFlags)}
+        frozen: dict[str, Any] = {name: tuple(v) if isinstance(v, list) else v for name, v in read.items()}
+        return CompileFlags(**frozen)
 
 
 _Handler = Callable[[_Parse, str | None], None]
@@ -168,17 +166,17 @@ def _set_language(p: _Parse, value: str | None) -> None:
 # Options taking a value (``-Ivalue``, ``-I value``, ``--opt=value``), tried in order: longer spellings come
 # before their prefixes (-include-pch before -include, -iwithprefixbefore before -iwithprefix).
 _VALUED: tuple[tuple[str, _Handler], ...] = (
-    ("-I", _into(lambda p: p.inc)),
-    ("--include-directory", _into(lambda p: p.inc)),
-    ("-iquote", _into(lambda p: p.quote)),
-    ("-isystem", _into(lambda p: p.system)),
-    ("-idirafter", _into(lambda p: p.after)),
+    ("-I", _into(lambda p: p.include_dirs)),
+    ("--include-directory", _into(lambda p: p.include_dirs)),
+    ("-iquote", _into(lambda p: p.quote_dirs)),
+    ("-isystem", _into(lambda p: p.system_dirs)),
+    ("-idirafter", _into(lambda p: p.after_dirs)),
     ("-include-pch", lambda p, value: None),  # a precompiled header is not a forced include
-    ("-include", _into(lambda p: p.forced)),
-    ("-imacros", _into(lambda p: p.imacros)),
+    ("-include", _into(lambda p: p.forced_includes)),
+    ("-imacros", _into(lambda p: p.macro_includes)),
     ("-iprefix", _set_prefix),
-    ("-iwithprefixbefore", _into(lambda p: p.inc, prefixed=True)),
-    ("-iwithprefix", _into(lambda p: p.system, prefixed=True)),
+    ("-iwithprefixbefore", _into(lambda p: p.include_dirs, prefixed=True)),
+    ("-iwithprefix", _into(lambda p: p.system_dirs, prefixed=True)),
     ("--sysroot", _Parse.add_sysroot),
     ("-x", _set_language),
     ("-D", lambda p, value: p.add_macro(value, False)),
@@ -205,10 +203,10 @@ def _read_one(p: _Parse) -> None:
     if f.startswith(("-std=", "--std=")):
         p.std = f.partition("=")[2] or p.std
     elif f in _TARGET_WITH_ARG and p.i + 1 < len(p.flags):
-        p.target += [f, p.flags[p.i + 1]]
+        p.target_flags += [f, p.flags[p.i + 1]]
         p.i += 1
     elif f.startswith(_TARGET_PREFIXES) or f in _TARGET_EXACT:
-        p.target.append(f)
+        p.target_flags.append(f)
 
 
 def parse_flags(flags: Sequence[str]) -> CompileFlags:
