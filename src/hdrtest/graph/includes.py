@@ -39,7 +39,7 @@ _KIND = {"include": "include", "import": "include", "include_next": "next"}
 _TAGS = {"include": "q", "next": "n", "has": "h"}
 _KINDS = {tag: kind for kind, tag in _TAGS.items()}
 #: Bump when the stored form changes; a graph stored in another form is rebuilt.
-_FORMAT = 5
+_FORMAT = 6
 
 
 class IncludeEdge(NamedTuple):
@@ -119,10 +119,6 @@ class FileNode:
     sha256: str | None = ""
     edges: list[IncludeEdge] = field(default_factory=list)
     probes: tuple[Include, ...] = ()
-    #: The include guard, and why the scan was imperfect (unbalanced #if) or the file could not be read; a file
-    #: with no include directive is not scanned (see ``_may_include``), so neither is looked for there.
-    guard: str | None = None
-    error: str | None = None
     #: The edges as stored, until first used (``IncludeGraph._edges`` decodes them): a warm run reads few.
     stored: list[Any] | None = None
 
@@ -197,7 +193,7 @@ class IncludeGraph:
         """Bring the graph up to date with the disk and extend it to ``roots``; True if anything changed."""
         self.rescanned = 0
         self.changed = set()
-        self._resolver = None  # listings are taken afresh
+        resolver = self._resolver = Resolver()  # listings are taken afresh
         dirty: set[str] = set()
         flipped, refreshed = revalidate(self.consulted)
         if flipped:  # a name some resolution looked up came or went: redo those resolutions, scans are good
@@ -208,7 +204,6 @@ class IncludeGraph:
             if (now is None or node.stamp is None or now != node.stamp) and self._read(node):
                 dirty.add(path)
                 self.changed.add(path)
-        resolver = self._resolving()
         for path in dirty:
             self._resolve(self.files[path], resolver)
         added = self.add([*roots, *(t for p in dirty for t in self.files[p].targets)])
@@ -248,20 +243,17 @@ class IncludeGraph:
         try:
             data, st = read_regular(node.path)
             stamp = stamp_of(st)
-        except OSError as exc:
+        except OSError:
             changed = node.sha256 != ""
-            node.stamp, node.sha256, node.edges, node.probes, node.guard, node.stored = None, "", [], (), None, None
-            node.error = f"{node.path}: {exc.strerror or exc}"
+            node.stamp, node.sha256, node.edges, node.probes, node.stored = None, "", [], (), None
             return changed
         node.stamp = stamp if trusted(stamp, taken) else None
         digest = hashlib.sha256(data).hexdigest()
         if digest == node.sha256:
             return False
-        node.sha256, node.probes, node.edges, node.guard, node.error = digest, probes(data), [], None, None
-        node.stored = None
+        node.sha256, node.probes, node.edges, node.stored = digest, probes(data), [], None
         if _may_include(data):
             _, scan = self.cache.include_scan(node.path, data)
-            node.guard, node.error = scan.guard, scan.error
             node.edges = [IncludeEdge(i.spelling, i.angled, i.line, i.condition, None, i.kind, i.computed)
                           for i in scan.includes]
         return True
@@ -371,8 +363,7 @@ class IncludeGraph:
         rows = [n.stored if n.stored is not None else
                 [[e.spelling, e.angled, e.line, to_json(e.condition), -1 if e.target is None else at(os.fspath(e.target)),
                   e.kind, e.computed] for e in n.edges] for n in nodes]
-        details = [[n.sha256 for n in nodes], [n.guard for n in nodes], [n.error for n in nodes],
-                   [encode_includes(n.probes) for n in nodes], rows]
+        details = [[n.sha256 for n in nodes], [encode_includes(n.probes) for n in nodes], rows]
         return head, details
 
     def _head(self, nodes: list[FileNode], paths: list[str], at: Callable[[str], int]) -> dict[str, Any]:
@@ -420,11 +411,10 @@ class IncludeGraph:
         return True
 
     def _apply_details(self, details: list[list[Any]]) -> None:
-        for path, digest, guard, error, named, rows in zip(self._stored_order, *details, strict=True):
+        for path, digest, named, rows in zip(self._stored_order, *details, strict=True):
             node = self.files[path]
             if node.sha256 is None:  # else re-read since: newer than the stored details
-                node.sha256, node.guard, node.error = digest, guard, error
-                node.probes, node.stored = decode_includes(named), rows
+                node.sha256, node.probes, node.stored = digest, decode_includes(named), rows
 
     def _load_details(self) -> None:
         if self._details is None:
@@ -438,8 +428,7 @@ class IncludeGraph:
     def _rebuild(self) -> None:
         """Stored details unusable: read every file again (a cold build)."""
         self.consulted = {}
-        self._resolver = None
-        resolver = self._resolving()
+        resolver = self._resolver = Resolver()
         for node in self.files.values():
             node.stamp, node.sha256, node.stored = None, "", None
             self._read(node)

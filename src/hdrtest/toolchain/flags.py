@@ -50,8 +50,6 @@ class CompileFlags:
     sysroot: str | None = None
     #: The first ``-x`` (what a header given alone is compiled as).
     language: str | None = None
-    #: The last ``-std=`` / ``--std=``.
-    std: str | None = None
     #: ``-D`` and ``-U`` in command-line order: ``(name, value)``, value None for ``-U``.
     macro_flags: tuple[tuple[str, str | None], ...] = ()
     #: Options that change the compiler's own search directories (``--target``, ``-m32``...),
@@ -68,12 +66,6 @@ class CompileFlags:
             else:
                 out[name] = value
         return out
-
-    @property
-    def undefines(self) -> frozenset[str]:
-        """Macros whose last word on the command line is ``-U``."""
-        last: dict[str, str | None] = dict(self.macro_flags)
-        return frozenset(name for name, value in last.items() if value is None)
 
     @property
     def kernel(self) -> bool:
@@ -116,7 +108,6 @@ class _Parse:
     nostdinc: bool = False
     sysroot: str | None = None
     language: str | None = None
-    std: str | None = None
     prefix: str = ""
 
     def arg_of(self, opt: str) -> str | None:
@@ -200,9 +191,7 @@ def _read_one(p: _Parse) -> None:
         if f.startswith(opt):
             handle(p, p.arg_of(opt))
             return
-    if f.startswith(("-std=", "--std=")):
-        p.std = f.partition("=")[2] or p.std
-    elif f in _TARGET_WITH_ARG and p.i + 1 < len(p.flags):
+    if f in _TARGET_WITH_ARG and p.i + 1 < len(p.flags):
         p.target_flags += [f, p.flags[p.i + 1]]
         p.i += 1
     elif f.startswith(_TARGET_PREFIXES) or f in _TARGET_EXACT:
