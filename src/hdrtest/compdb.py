@@ -161,10 +161,7 @@ def load(path: Path) -> list[Entry]:
         if not isinstance(raw, dict) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("directory"), str):
             raise _defect(f"entry {index} lacks 'file' or 'directory'", path)
         _check_text(raw, path, index)
-        directory = Path(raw["directory"])
-        if not directory.is_absolute():
-            directory = base / directory
-        directory = Path(os.path.normpath(directory))
+        directory = Path(os.path.normpath(base / raw["directory"]))  # an absolute one replaces base
         if directory not in seen_dirs:
             _check_directory(directory, path, index)
             seen_dirs.add(directory)
@@ -230,13 +227,6 @@ class FlagChooser:
         self._common = {lang: _most_common(entries, lang, lambda e: (e.compiler, e.flags, e.directory))
                         for lang in ("c", "c++")}
 
-    def _describe(self, entry: Entry, why: str) -> str:
-        try:
-            shown = entry.file.relative_to(self._base)
-        except ValueError:
-            shown = entry.file
-        return f"{shown} ({why})"
-
     def _closest(self, units: Sequence[Entry], header: Path, language: str) -> Entry:
         """Same language, kernel object, nearest in the tree, most shared flags; ties in database order."""
         order = {id(e): i for i, e in enumerate(units)}
@@ -246,12 +236,13 @@ class FlagChooser:
 
     def flags_for(self, header: Path, language: str) -> CompileFlags:
         entry, why = self._choose(header, language)
+        shown = entry.file.relative_to(self._base) if entry.file.is_relative_to(self._base) else entry.file
         flags = entry.flags
         if entry.language != language:
             # -std=gnu11 on a C++ compile (or -std=c++17 on C) is an error, not a preference.
             flags = tuple(f for f in flags if not f.startswith("-std="))
         return CompileFlags(compiler=entry.compiler, flags=flags, directory=entry.directory,
-                            origin=self._describe(entry, why), language=entry.language)
+                            origin=f"{shown} ({why})", language=entry.language)
 
     def _choose(self, header: Path, language: str) -> tuple[Entry, str]:
         """The unit whose flags ``header`` borrows, and why it was chosen."""

@@ -13,6 +13,7 @@ held to the same standard.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -389,14 +390,9 @@ class DaskExecutor:
             return
         futures = [future for future, _ in self._pending.values()]
         self._pending.clear()
-        try:
+        with contextlib.suppress(Exception):  # cancelling is best effort when the scheduler is gone
             self._client.cancel(futures, force=True)
-        except Exception:  # noqa: BLE001 - cancelling is best effort when the scheduler is gone
-            pass
-        self._stop_remote()
-
-    def _stop_remote(self) -> None:
-        """End the compilers our cancelled tasks still run: cancelling a future leaves a running task running."""
+        # End the compilers our cancelled tasks still run: cancelling a future leaves a running task running.
         runs, self._runs = self._runs, []
         try:
             replies = [r for run_id in runs for r in self._client.run(stop_run, run_id, on_error="return").values()]
@@ -413,7 +409,5 @@ class DaskExecutor:
                 sys.stderr.write("hdrtest: warning: the Dask workers could not be reached to end the compiles "
                                  "they run for this check; those may still be running\n")
         if self._own_client:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection must not mask the real error
                 self._client.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-                pass

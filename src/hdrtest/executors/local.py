@@ -5,6 +5,7 @@ Threads suffice because the work happens in compiler processes; the thread only 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -34,20 +35,13 @@ class LocalExecutor:
         # Submit in a bounded window so that Ctrl-C has little queued work to cancel.
         pending: set[Future[Result]] = set()
         queue = iter(jobs)
-        window = self.jobs * 2
-        exhausted = False
         while True:
-            while not exhausted and len(pending) < window:
-                job = next(queue, None)
-                if job is None:
-                    exhausted = True
-                    break
-                pending.add(self._pool.submit(compile_job, job, options))
+            pending |= {self._pool.submit(compile_job, job, options)
+                        for job in itertools.islice(queue, self.jobs * 2 - len(pending))}
             if not pending:
                 return
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+            yield from (future.result() for future in done)
 
     def close(self, cancel: bool = False) -> None:
         if cancel:

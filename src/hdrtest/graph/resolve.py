@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -150,9 +150,6 @@ class SearchPath:
     #: ``-imacros`` files: only their macros matter, but they are read first.
     macro_includes: tuple[str, ...] = ()
     directory: Path = Path(".")
-    #: The one resolver, made on first use (lookups list each directory once).
-    _resolver: Resolver | None = field(default=None, compare=False, repr=False)
-    _chains: Chains | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_flags(
@@ -213,13 +210,15 @@ class SearchPath:
 
     # -- resolution -------------------------------------------------------
 
+    @functools.cached_property
+    def _resolving(self) -> tuple[Resolver, Chains]:
+        """The one resolver, made on first use (lookups list each directory once), and the chains it walks."""
+        return Resolver(), Chains.of(self)
+
     def _lookup(self, include: Include, including_file: Path | str | None) -> Path | None:
-        if self._resolver is None:
-            self._resolver = Resolver()
-            self._chains = Chains.of(self)
-        assert self._chains is not None
+        resolver, chains = self._resolving
         includer = None if including_file is None else os.path.normpath(os.path.abspath(including_file))
-        found = self._resolver.resolve(include, includer, self._chains)
+        found = resolver.resolve(include, includer, chains)
         return None if found is None else Path(found)
 
     def resolve(self, spelling: str, angled: bool, including_file: Path | str | None = None) -> Path | None:

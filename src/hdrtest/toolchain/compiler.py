@@ -93,7 +93,4 @@ def _accepts_json(path: str) -> bool:
 
 
 def default_compiler(language: str) -> str:
-    env = os.environ.get("CXX" if language == "c++" else "CC")
-    if env:
-        return env
-    return os.environ.get("CC") or "cc"
+    return os.environ.get("CXX" if language == "c++" else "CC") or os.environ.get("CC") or "cc"

@@ -106,14 +106,11 @@ def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
     # Inputs are small (a line or two for bc); a child that does not read them gets EPIPE.
     assert proc.stdin is not None
     try:
-        proc.stdin.write(data)
-    except (BrokenPipeError, OSError):
-        pass
+        with contextlib.suppress(OSError):
+            proc.stdin.write(data)
     finally:
-        try:
+        with contextlib.suppress(OSError):
             proc.stdin.close()
-        except OSError:
-            pass
 
 
 def _collect(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tuple[bytes, bytes, bool, bool]:
@@ -161,10 +158,8 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tupl
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def terminate_all() -> int:
@@ -175,10 +170,8 @@ def terminate_all() -> int:
     for proc in procs:
         _kill_group(proc)
     for proc in procs:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
     return len(procs)
 
 
@@ -260,10 +253,8 @@ class Child:
             status = self._proc.poll()
             for stream in (self._proc.stdin, self._proc.stdout):
                 if stream is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         stream.close()
-                    except OSError:
-                        pass
             _kill_group(self._proc)
             self._proc.wait()
             with _live_lock:
