@@ -329,8 +329,6 @@ class DaskExecutor:
         """``batch_size``, but small enough that every worker thread gets a few tasks:
         a batch is the unit of load balancing, and two big batches on two threads wait for
         the slower one."""
-        if self.batch_size <= 1:
-            return 1
         return max(1, min(self.batch_size, jobs // (4 * self._slots)))
 
     # -- running --

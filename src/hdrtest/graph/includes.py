@@ -344,12 +344,18 @@ class IncludeGraph:
 
     # -- persistence -----------------------------------------------------------------------------------------
 
-    def _stored_form(self) -> tuple[dict[str, Any], list[Any]]:
-        """A head (stamps, targets, listings) read on every run, and details read on demand."""
-        self._load_details()
+    def to_bytes(self) -> bytes:
+        """A head (stamps, targets, listings) read on every run, then details (digests, probes, edges) read on
+        demand; both index one path table."""
+        # Details never loaded and no file added: nothing was re-read or re-resolved, so the stored details still
+        # hold and only the head is new.  Decoding and encoding them again cost a second per save on a kernel
+        # graph, and a moved directory stamp asks for a save.
+        unchanged = self._details is not None and list(self.files) == self._stored_order
+        if not unchanged:
+            self._load_details()
         nodes = list(self.files.values())
         # Edges still as stored index the stored path table: keep it as the prefix (rebuilt when none is left).
-        paths = list(self._paths) if any(n.stored is not None for n in nodes) else []
+        paths = list(self._paths) if unchanged or any(n.stored is not None for n in nodes) else []
         index = {p: i for i, p in enumerate(paths)}
 
         def at(path: str) -> int:
@@ -359,32 +365,21 @@ class IncludeGraph:
                 paths.append(path)
             return found
 
-        head = self._head(nodes, paths, at)
-        rows = [n.stored if n.stored is not None else
-                [[e.spelling, e.angled, e.line, to_json(e.condition), -1 if e.target is None else at(os.fspath(e.target)),
-                  e.kind, e.computed] for e in n.edges] for n in nodes]
-        details = [[n.sha256 for n in nodes], [encode_includes(n.probes) for n in nodes], rows]
-        return head, details
-
-    def _head(self, nodes: list[FileNode], paths: list[str], at: Callable[[str], int]) -> dict[str, Any]:
-        """Read on every run: ``paths`` is the table ``at`` indexes (the details' edges index it too)."""
-        return {"version": _FORMAT, "chains": [self.chains.quote, self.chains.angled], "paths": paths,
+        head = {"version": _FORMAT, "chains": [self.chains.quote, self.chains.angled], "paths": paths,
                 "nodes": [at(n.path) for n in nodes], "stamps": [n.stamp for n in nodes],
                 "targets": [[at(t) for t in n.targets] for n in nodes],
                 "consulted": [[d, a.stamp, "\n".join(sorted(a.found)), "\n".join(sorted(a.missing))]
                               for d, a in self.consulted.items()]}
-
-    def to_bytes(self) -> bytes:
-        if self._details is not None and list(self.files) == self._stored_order:
-            # Details never loaded and no file added: nothing was re-read or re-resolved, so the stored
-            # details still hold and only the head (stamps, listings) is new.  Decoding and encoding them
-            # again cost a second per save on a kernel graph, and a moved directory stamp asks for a save.
-            index = {p: i for i, p in enumerate(self._paths)}
-            head, tail = self._head(list(self.files.values()), self._paths, index.__getitem__), self._details
+        if unchanged and self._details is not None:
+            tail = self._details
         else:
-            head, details = self._stored_form()
+            rows = [n.stored if n.stored is not None else
+                    [[e.spelling, e.angled, e.line, to_json(e.condition),
+                      -1 if e.target is None else at(os.fspath(e.target)), e.kind, e.computed] for e in n.edges]
+                    for n in nodes]
+            details = [[n.sha256 for n in nodes], [encode_includes(n.probes) for n in nodes], rows]
             tail = zlib.compress(json.dumps(details, separators=(",", ":")).encode(), 1)
-        packed = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)
+        packed = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)  # after ``at`` grew ``paths``
         return len(packed).to_bytes(8, "little") + packed + tail
 
     @classmethod
@@ -410,18 +405,15 @@ class IncludeGraph:
                           for d, stamp, found, missing in head["consulted"]}
         return True
 
-    def _apply_details(self, details: list[list[Any]]) -> None:
-        for path, digest, named, rows in zip(self._stored_order, *details, strict=True):
-            node = self.files[path]
-            if node.sha256 is None:  # else re-read since: newer than the stored details
-                node.sha256, node.probes, node.stored = digest, decode_includes(named), rows
-
     def _load_details(self) -> None:
         if self._details is None:
             return
         data, self._details = self._details, None
         try:
-            self._apply_details(json.loads(zlib.decompress(data)))
+            for path, digest, named, rows in zip(self._stored_order, *json.loads(zlib.decompress(data)), strict=True):
+                node = self.files[path]
+                if node.sha256 is None:  # else re-read since: newer than the stored details
+                    node.sha256, node.probes, node.stored = digest, decode_includes(named), rows
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
             self._rebuild()
 

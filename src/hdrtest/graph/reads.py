@@ -58,18 +58,14 @@ def kbuild_cmd_deps(text: str, directory: Path) -> frozenset[str] | None:
     return frozenset(os.path.normpath(os.path.join(directory, w)) for w in words)
 
 
-def _dependency_files(unit: Path) -> list[Path]:
-    stem = unit.with_suffix("")
-    return [unit.parent / f".{stem.name}.o.cmd", stem.with_suffix(".o.d"), stem.with_suffix(".d")]
-
-
 def from_build(entry: Entry) -> Reads | None:
     """The build's own list for ``entry``, when one is beside the source and not older than it."""
     try:
         source_mtime = entry.file.stat().st_mtime_ns
     except OSError:
         return None
-    for path in _dependency_files(entry.file):
+    stem = entry.file.with_suffix("")
+    for path in (entry.file.parent / f".{stem.name}.o.cmd", stem.with_suffix(".o.d"), stem.with_suffix(".d")):
         try:
             if path.stat().st_mtime_ns < source_mtime:
                 continue  # older than the source: it describes another text
@@ -128,8 +124,7 @@ class UnitReads:
             if entry.file not in self._built:
                 self._built[entry.file] = from_build(entry)
             built = self._built[entry.file]
-            answer = built.read(header) if built is not None else None
-            if built is not None and answer is not None:
+            if built is not None and (answer := built.read(header)) is not None:
                 return answer, built.source
         key = (entry.file, variant)
         if key not in self._ran:
