@@ -96,19 +96,14 @@ def clean_flags(args: list[str], source: str | None) -> tuple[str, tuple[str, ..
     flags: list[str] = []
     skip = False
     for arg in rest:
+        unit_source = source is not None and (
+            arg == source or (not arg.startswith("-") and PurePath(arg).suffix in _SOURCE_SUFFIXES))
         if skip:
             skip = False
-            continue
-        if arg in _DROP_WITH_ARG:
+        elif arg in _DROP_WITH_ARG:
             skip = True
-            continue
-        if arg in _DROP_ALONE:
-            continue
-        if arg.startswith(_DROP_PREFIX):
-            continue
-        if source is not None and (arg == source or (not arg.startswith("-") and PurePath(arg).suffix in _SOURCE_SUFFIXES)):
-            continue
-        flags.append(arg)
+        elif not (arg in _DROP_ALONE or arg.startswith(_DROP_PREFIX) or unit_source):
+            flags.append(arg)
     return compiler, tuple(flags)
 
 

@@ -60,25 +60,19 @@ class Background(Generic[T]):
     """
 
     def __init__(self, call: Callable[[], T], name: str = "hdrtest-background") -> None:
-        self._outcome: tuple[bool, T | BaseException] | None = None
+        self._outcome: Future[T] = Future()
         self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
         self._thread.start()
 
     def _run(self, call: Callable[[], T]) -> None:
         try:
-            self._outcome = (True, call())
+            self._outcome.set_result(call())
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
-            self._outcome = (False, exc)
+            self._outcome.set_exception(exc)
 
     def join(self, timeout: float) -> None:
         """Wait for the call to end, at most ``timeout`` seconds (its outcome is dropped)."""
         self._thread.join(timeout)
 
     def result(self) -> T:
-        self._thread.join()
-        assert self._outcome is not None
-        done, value = self._outcome
-        if not done:
-            assert isinstance(value, BaseException)
-            raise value
-        return value  # type: ignore[return-value]
+        return self._outcome.result()

@@ -82,15 +82,6 @@ class CompileFlags:
         return out
 
 
-def _macro(text: str | None, undefine: bool) -> tuple[str, str | None] | None:
-    if not text:
-        return None
-    if undefine:
-        return text, None
-    name, eq, value = text.partition("=")
-    return (name, value if eq else "1") if name else None
-
-
 @dataclass
 class _Parse:
     """The flags read so far, under ``CompileFlags``' names; ``i`` is the position in ``flags``."""
@@ -123,10 +114,12 @@ class _Parse:
         if self.sysroot:
             self.target_flags.append("--sysroot=" + self.sysroot)
 
-    def add_macro(self, value: str | None, undefine: bool) -> None:
-        macro = _macro(value, undefine)
-        if macro is not None:
-            self.macro_flags.append(macro)
+    def add_macro(self, text: str | None, undefine: bool) -> None:
+        name, eq, value = (text or "").partition("=")
+        if undefine and text:
+            self.macro_flags.append((text, None))
+        elif not undefine and name:
+            self.macro_flags.append((name, value if eq else "1"))
 
     def frozen(self) -> CompileFlags:
         read = {f.name: getattr(self, f.name) for f in fields(CompileFlags)}
