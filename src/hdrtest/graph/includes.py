@@ -215,13 +215,10 @@ class IncludeGraph:
     def _asks_for(self, node: FileNode, names: set[str]) -> bool:
         """Whether resolving ``node``'s includes looks one of ``names`` up (the last component of a
         spelling is the name looked up in each directory tried; one that ends in ``..`` is anything)."""
-        if node.stored is not None:
-            spellings = [row[0] for row in node.stored if not row[6]]
-        else:
-            spellings = [e.spelling for e in node.edges if not e.computed]
-        for spelling in spellings:
-            tail = os.path.basename(os.path.normpath(spelling))
-            if tail in names or tail in ("", ".", ".."):
+        # Stored rows keep the edges' field order: [0] is the spelling, [6] whether it is computed.
+        for row in node.stored if node.stored is not None else node.edges:
+            tail = os.path.basename(os.path.normpath(row[0]))
+            if not row[6] and (tail in names or tail in ("", ".", "..")):
                 return True
         return False
 
