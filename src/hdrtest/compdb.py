@@ -117,13 +117,6 @@ def _check_text(raw: dict[str, object], path: Path, index: int) -> None:
         raise _defect(f"entry {index} holds a NUL byte", path)
 
 
-def _check_directory(directory: Path, path: Path, index: int) -> None:
-    # The compiler runs there: a directory that is gone would make every header it serves an error.
-    if not directory.is_dir():
-        raise SetupError(f"entry {index}: directory {directory} does not exist", path=path,
-                         hint="build the tree again or regenerate the compile database")
-
-
 def load(path: Path) -> list[Entry]:
     """Parse a compile database; every defect is a one-line ``SetupError`` naming the file."""
     if path.is_dir():
@@ -157,9 +150,11 @@ def load(path: Path) -> list[Entry]:
             raise _defect(f"entry {index} lacks 'file' or 'directory'", path)
         _check_text(raw, path, index)
         directory = Path(os.path.normpath(base / raw["directory"]))  # an absolute one replaces base
-        if directory not in seen_dirs:
-            _check_directory(directory, path, index)
-            seen_dirs.add(directory)
+        # The compiler runs there: a directory that is gone would make every header it serves an error.
+        if directory not in seen_dirs and not directory.is_dir():
+            raise SetupError(f"entry {index}: directory {directory} does not exist", path=path,
+                             hint="build the tree again or regenerate the compile database")
+        seen_dirs.add(directory)
         args = _split_command(raw, path, index)
         if not args:
             raise _defect(f"entry {index} has an empty command", path)

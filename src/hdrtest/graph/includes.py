@@ -412,18 +412,15 @@ class IncludeGraph:
                 if node.sha256 is None:  # else re-read since: newer than the stored details
                     node.sha256, node.probes, node.stored = digest, decode_includes(named), rows
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
-            self._rebuild()
-
-    def _rebuild(self) -> None:
-        """Stored details unusable: read every file again (a cold build)."""
-        self.consulted = {}
-        resolver = self._resolver = Resolver()
-        for node in self.files.values():
-            node.stamp, node.sha256, node.stored = None, "", None
-            self._read(node)
-            self._resolve(node, resolver)
-        self._remember(resolver)
-        self._reverse = None
+            # Stored details unusable: read every file again (a cold build).
+            self.consulted = {}
+            resolver = self._resolver = Resolver()
+            for node in self.files.values():
+                node.stamp, node.sha256, node.stored = None, "", None
+                self._read(node)
+                self._resolve(node, resolver)
+            self._remember(resolver)
+            self._reverse = None
 
 
 def _names(joined: str) -> set[str]:

@@ -64,8 +64,12 @@ def probe(command: str, directory: Path | None = None) -> Compiler:
     else:
         family = "unknown"
     json_ok = family == "gcc" and _accepts_json(path)
+    try:
+        digest = file_digest(path)[:32]
+    except OSError:
+        digest = ""
     return Compiler(command=command, path=path, family=family, version=first, json_diagnostics=json_ok,
-                    digest=_digest(path))
+                    digest=digest)
 
 
 def file_digest(path: Path | str) -> str:
@@ -75,13 +79,6 @@ def file_digest(path: Path | str) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(block)
     return hasher.hexdigest()
-
-
-def _digest(path: str) -> str:
-    try:
-        return file_digest(path)[:32]
-    except OSError:
-        return ""
 
 
 def _accepts_json(path: str) -> bool:
