@@ -385,22 +385,19 @@ class IncludeGraph:
         graph = cls(chains, cache)
         try:
             size = int.from_bytes(data[:8], "little")
-            if graph._apply_head(json.loads(zlib.decompress(data[8:8 + size]))):
-                graph._details = data[8 + size:]
+            head = json.loads(zlib.decompress(data[8:8 + size]))
+            if head.get("version") != _FORMAT or head.get("chains") != [list(chains.quote), list(chains.angled)]:
+                return graph
+            graph._paths = paths = head["paths"]
+            graph._stored_order = [paths[i] for i in head["nodes"]]
+            for path, stamp, targets in zip(graph._stored_order, head["stamps"], head["targets"], strict=True):
+                graph.files[path] = FileNode(path, tuple(stamp) if stamp else None, [paths[t] for t in targets], None)
+            graph.consulted = {d: Listing(tuple(stamp) if stamp else None, _names(found), _names(missing))
+                               for d, stamp, found, missing in head["consulted"]}
+            graph._details = data[8 + size:]
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
             return cls(chains, cache)
         return graph
-
-    def _apply_head(self, head: dict[str, Any]) -> bool:
-        if head.get("version") != _FORMAT or head.get("chains") != [list(self.chains.quote), list(self.chains.angled)]:
-            return False
-        self._paths = paths = head["paths"]
-        self._stored_order = [paths[i] for i in head["nodes"]]
-        for path, stamp, targets in zip(self._stored_order, head["stamps"], head["targets"], strict=True):
-            self.files[path] = FileNode(path, tuple(stamp) if stamp else None, [paths[t] for t in targets], None)
-        self.consulted = {d: Listing(tuple(stamp) if stamp else None, _names(found), _names(missing))
-                          for d, stamp, found, missing in head["consulted"]}
-        return True
 
     def _load_details(self) -> None:
         if self._details is None:

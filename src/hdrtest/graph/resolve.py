@@ -99,18 +99,15 @@ class Resolver:
         #: Directory -> its stamp (None: it could not be listed) and the names looked up in it.
         self.consulted: dict[str, Listing] = {}
 
-    def names(self, directory: str) -> frozenset[str]:
-        listing = self._listings.get(directory)
-        if listing is None:
-            stamp, listing = list_directory(directory)
-            self._listings[directory] = listing
-            self.consulted[directory] = Listing(stamp)
-        return listing
-
     def exists(self, path: str) -> bool:
         """Whether ``path`` is a regular file (or a link to one), from its directory's listing."""
         head, tail = os.path.split(path)
-        present = tail in self.names(head)
+        listing = self._listings.get(head)
+        if listing is None:
+            stamp, listing = list_directory(head)
+            self._listings[head] = listing
+            self.consulted[head] = Listing(stamp)
+        present = tail in listing
         asked = self.consulted[head]
         (asked.found if present else asked.missing).add(tail)
         return present
