@@ -149,7 +149,8 @@ class IncludeGraph:
         #: What the last ``update`` did: files re-read, files whose content changed.
         self.rescanned = 0
         self.changed: set[str] = set()
-        self._resolver: Resolver | None = None
+        #: Directory listings shared by the resolutions of one run (``update`` starts afresh).
+        self._resolver = Resolver()
         self._reverse: dict[str, set[str]] | None = None
         #: Stored edges, decoded on first need, and the path table their targets index.
         self._details: bytes | None = None
@@ -165,14 +166,9 @@ class IncludeGraph:
 
     # -- building --------------------------------------------------------------------------------------------
 
-    def _resolving(self) -> Resolver:
-        if self._resolver is None:
-            self._resolver = Resolver()
-        return self._resolver
-
     def add(self, files: Iterable[Path | str]) -> list[Path]:
         """Scan files not yet in the graph and all they include; returns the new ones."""
-        resolver = self._resolving()
+        resolver = self._resolver
         queue = deque(_norm(f) for f in files)
         added = []
         while queue:
@@ -225,10 +221,8 @@ class IncludeGraph:
     def _remember(self, resolver: Resolver) -> None:
         """Keep what ``resolver`` looked up, beside what earlier resolutions did."""
         for directory, asked in resolver.consulted.items():
-            known = self.consulted.get(directory)
-            if known is None:
-                self.consulted[directory] = asked
-            elif known is not asked:
+            known = self.consulted.setdefault(directory, asked)
+            if known is not asked:
                 known.merge(asked)
 
     def _read(self, node: FileNode) -> bool:
