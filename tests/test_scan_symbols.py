@@ -420,14 +420,15 @@ def test_real_system_headers_cold_and_warm(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.linux
 def test_linux_gvt_closure_index(tmp_path: Path) -> None:
-    from test_scan_includes import linux_gvt_command
+    from test_scan_includes import compile_closure, linux_gvt_command
 
     from hdrtest.graph.includes import IncludeGraph
     from hdrtest.graph.resolve import SearchPath
 
     directory, flags = linux_gvt_command()
     gvt = directory / "drivers/gpu/drm/i915/gvt/gvt.h"
-    closure = IncludeGraph.build([gvt], SearchPath.from_flags(flags, directory)).compile_closure(gvt)
+    search = SearchPath.from_flags(flags, directory)
+    closure = compile_closure(IncludeGraph.build([gvt], search), search, gvt)
     index = SymbolIndex.build(closure, cache_dir=tmp_path, jobs=2)
     assert len(index.files()) == len(closure) and not index.errors
     complete = [d for d in index.lookup("kvm_page_track_notifier_node", "struct") if d.complete]

@@ -96,19 +96,14 @@ def clean_flags(args: list[str], source: str | None) -> tuple[str, tuple[str, ..
     flags: list[str] = []
     skip = False
     for arg in rest:
+        unit_source = source is not None and (
+            arg == source or (not arg.startswith("-") and PurePath(arg).suffix in _SOURCE_SUFFIXES))
         if skip:
             skip = False
-            continue
-        if arg in _DROP_WITH_ARG:
+        elif arg in _DROP_WITH_ARG:
             skip = True
-            continue
-        if arg in _DROP_ALONE:
-            continue
-        if arg.startswith(_DROP_PREFIX):
-            continue
-        if source is not None and (arg == source or (not arg.startswith("-") and PurePath(arg).suffix in _SOURCE_SUFFIXES)):
-            continue
-        flags.append(arg)
+        elif not (arg in _DROP_ALONE or arg.startswith(_DROP_PREFIX) or unit_source):
+            flags.append(arg)
     return compiler, tuple(flags)
 
 
@@ -120,13 +115,6 @@ def _check_text(raw: dict[str, object], path: Path, index: int) -> None:
         values.extend(arguments)
     if any(isinstance(v, str) and "\0" in v for v in values):
         raise _defect(f"entry {index} holds a NUL byte", path)
-
-
-def _check_directory(directory: Path, path: Path, index: int) -> None:
-    # The compiler runs there: a directory that is gone would make every header it serves an error.
-    if not directory.is_dir():
-        raise SetupError(f"entry {index}: directory {directory} does not exist", path=path,
-                         hint="build the tree again or regenerate the compile database")
 
 
 def load(path: Path) -> list[Entry]:
@@ -161,13 +149,12 @@ def load(path: Path) -> list[Entry]:
         if not isinstance(raw, dict) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("directory"), str):
             raise _defect(f"entry {index} lacks 'file' or 'directory'", path)
         _check_text(raw, path, index)
-        directory = Path(raw["directory"])
-        if not directory.is_absolute():
-            directory = base / directory
-        directory = Path(os.path.normpath(directory))
-        if directory not in seen_dirs:
-            _check_directory(directory, path, index)
-            seen_dirs.add(directory)
+        directory = Path(os.path.normpath(base / raw["directory"]))  # an absolute one replaces base
+        # The compiler runs there: a directory that is gone would make every header it serves an error.
+        if directory not in seen_dirs and not directory.is_dir():
+            raise SetupError(f"entry {index}: directory {directory} does not exist", path=path,
+                             hint="build the tree again or regenerate the compile database")
+        seen_dirs.add(directory)
         args = _split_command(raw, path, index)
         if not args:
             raise _defect(f"entry {index} has an empty command", path)
@@ -227,19 +214,8 @@ class FlagChooser:
         self._includers = includers
         self._kernel = [e for e in entries if is_kernel_unit(e)]
         self._frequency = Counter((e.compiler, e.flags) for e in entries)
-        self._common: dict[str, Entry] = {}
-        for lang in ("c", "c++"):
-            same = [e for e in entries if e.language == lang] or entries
-            counts = Counter((e.compiler, e.flags, e.directory) for e in same)
-            best = counts.most_common(1)[0][0]
-            self._common[lang] = next(e for e in same if (e.compiler, e.flags, e.directory) == best)
-
-    def _describe(self, entry: Entry, why: str) -> str:
-        try:
-            shown = entry.file.relative_to(self._base)
-        except ValueError:
-            shown = entry.file
-        return f"{shown} ({why})"
+        self._common = {lang: _most_common(entries, lang, lambda e: (e.compiler, e.flags, e.directory))
+                        for lang in ("c", "c++")}
 
     def _closest(self, units: Sequence[Entry], header: Path, language: str) -> Entry:
         """Same language, kernel object, nearest in the tree, most shared flags; ties in database order."""
@@ -249,34 +225,32 @@ class FlagChooser:
                                          -self._frequency[(e.compiler, e.flags)], order[id(e)]))
 
     def flags_for(self, header: Path, language: str) -> CompileFlags:
+        entry, why = self._choose(header, language)
+        shown = entry.file.relative_to(self._base) if entry.file.is_relative_to(self._base) else entry.file
+        flags = entry.flags
+        if entry.language != language:
+            # -std=gnu11 on a C++ compile (or -std=c++17 on C) is an error, not a preference.
+            flags = tuple(f for f in flags if not f.startswith("-std="))
+        return CompileFlags(compiler=entry.compiler, flags=flags, directory=entry.directory,
+                            origin=f"{shown} ({why})", language=entry.language)
+
+    def _choose(self, header: Path, language: str) -> tuple[Entry, str]:
+        """The unit whose flags ``header`` borrows, and why it was chosen."""
         units = list(self._includers(header)) if self._includers is not None else []
         if units:
-            entry = self._closest(units, header, language)
-            return _to_flags(entry, language, self._describe(entry, "includes it"))
-        directory = header.parent
-        why = "same directory"
-        while True:
+            return self._closest(units, header, language), "includes it"
+        for directory in (header.parent, *header.parent.parents):
             candidates = self._by_dir.get(directory)
             if candidates:
-                same = [e for e in candidates if e.language == language] or candidates
-                counts = Counter((e.compiler, e.flags) for e in same)
-                best = counts.most_common(1)[0][0]
-                entry = next(e for e in same if (e.compiler, e.flags) == best)
-                return _to_flags(entry, language, self._describe(entry, why))
-            if directory.parent == directory:
-                break
-            directory = directory.parent
-            why = "parent directory"
+                entry = _most_common(candidates, language, lambda e: (e.compiler, e.flags))
+                return entry, "same directory" if directory == header.parent else "parent directory"
         if self._kernel:
-            entry = self._closest(self._kernel, header, language)
-            return _to_flags(entry, language, self._describe(entry, NEAREST_KERNEL_UNIT))
-        entry = self._common[language]
-        return _to_flags(entry, language, self._describe(entry, "most common flags"))
+            return self._closest(self._kernel, header, language), NEAREST_KERNEL_UNIT
+        return self._common[language], "most common flags"
 
 
-def _to_flags(entry: Entry, language: str, origin: str) -> CompileFlags:
-    flags = entry.flags
-    if entry.language != language:
-        # -std=gnu11 on a C++ compile (or -std=c++17 on C) is an error, not a preference.
-        flags = tuple(f for f in flags if not f.startswith("-std="))
-    return CompileFlags(compiler=entry.compiler, flags=flags, directory=entry.directory, origin=origin, language=entry.language)
+def _most_common(units: Sequence[Entry], language: str, key: Callable[[Entry], object]) -> Entry:
+    """The first unit in ``language`` (any, if none is) whose ``key`` most units share."""
+    same = [e for e in units if e.language == language] or units
+    best = Counter(map(key, same)).most_common(1)[0][0]
+    return next(e for e in same if key(e) == best)

@@ -74,7 +74,7 @@ def _variant_dir(base: Path | None) -> Path:
     return base if os.access(base, os.W_OK) else private_dir()
 
 
-def _variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
+def variant_prelude(variant: Variant, directory: Path | None) -> Path | None:
     if not variant.defines and not variant.prelude_text:
         return None
     text = variant_prelude_text(variant)
@@ -104,7 +104,7 @@ def build_command(job: Job, *, json_diagnostics: bool, deps_file: Path | None, v
 def main_inputs(job: Job, variant_dir: Path | None, *, header: bool = True) -> list[str]:
     """The empty main file and the forced includes: preludes, the variant, the header (twice for the guard;
     not at all without ``header``, for a probe of the configuration the header is compiled in)."""
-    variant_file = _variant_prelude(job.variant, variant_dir)
+    variant_file = variant_prelude(job.variant, variant_dir)
     headers = [job.header] * ((2 if job.check_guard else 1) if header else 0)
     return _main_file(job.language, [*job.preludes, *([variant_file] if variant_file else []), *headers])
 

@@ -248,7 +248,7 @@ def _relevance_key(job: Job, graph: IncludeGraph, closure_paths: Sequence[Path],
     """What relevance depends on: the header's name and closure, each file's content, the option filter."""
     digests = []
     for path in sorted(set(closure_paths)):
-        node = graph.nodes.get(path)
+        node = graph.node(path)
         if node is None or not node.sha256:
             return None  # unread or unreadable: nothing to key by
         digests.append((str(path), node.sha256))

@@ -16,8 +16,6 @@ from ..models import Job, Result
 class Executor(Protocol):
     def run(self, jobs: Sequence[Job], options: CompileOptions) -> Iterator[Result]:
         """Yield one result per job, in completion order."""
-        ...
 
     def close(self, cancel: bool = False) -> None:
         """Release workers; with ``cancel``, stop queued and running compiles."""
-        ...

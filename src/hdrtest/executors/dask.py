@@ -13,12 +13,11 @@ held to the same standard.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import hashlib
 import importlib
 import os
 import sys
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from ..errors import HdrtestError, SetupError, UsageError
 from ..models import Diagnostic, Job, Result, Status
 from ..store import namespaces
 from ..toolchain import probe, run
+from ..toolchain.compiler import file_digest
 
 INSTALL_HINT = "pip install 'hdrtest[distributed]'"
 #: Headers whose content is compared between here and each worker (plus the compile
@@ -99,14 +99,6 @@ class TreeExpectation:
     #: Digest of the modules that shape a result: a worker with an older install of the same
     #: version number would otherwise classify diagnostics differently without anyone noticing.
     hdrtest_code: str = ""
-
-
-def file_digest(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
 
 
 _RESULT_MODULES = ("compile", "diagnostics", "models", "toolchain", "executors.dask")
@@ -199,11 +191,9 @@ def _worker_name() -> str:
         return f"pid {os.getpid()}"
 
 
-#: On a worker: the threads running each hdrtest run's tasks, and the runs cancelled.  Cancelling a
-#: Dask future does not stop a task already running: ``stop_run`` ends its compilers.
-_run_threads: dict[str, set[int]] = {}
+#: On a worker: the hdrtest runs cancelled.  Cancelling a Dask future does not stop a task already
+#: running: ``stop_run`` ends the compilers its tasks started (``run.tagged`` with the run id).
 _cancelled_runs: set[str] = set()
-_runs_lock = threading.Lock()
 
 
 def compile_batch(jobs: tuple[Job, ...], options: CompileOptions, expect: TreeExpectation,
@@ -212,31 +202,15 @@ def compile_batch(jobs: tuple[Job, ...], options: CompileOptions, expect: TreeEx
     problems = _problems_here(expect)
     if problems:
         raise WorkerMismatch(f"worker {_worker_name()} " + "; ".join(problems))
-    me = threading.get_ident()
-    with _runs_lock:
-        _run_threads.setdefault(run_id, set()).add(me)
-    try:
-        results = []
-        for job in jobs:
-            if run_id in _cancelled_runs:
-                results.append(error_result(job, "remote compile cancelled"))
-                continue
-            results.append(compile_job(job, options))
-        return results
-    finally:
-        with _runs_lock:
-            threads = _run_threads.get(run_id, set())
-            threads.discard(me)
-            if not threads:
-                _run_threads.pop(run_id, None)
+    with run.tagged(run_id):
+        return [error_result(job, "remote compile cancelled") if run_id in _cancelled_runs else compile_job(job, options)
+                for job in jobs]
 
 
 def stop_run(run_id: str) -> int:
     """On a worker: end the compilers the tasks of ``run_id`` are running; returns how many were live."""
-    with _runs_lock:
-        _cancelled_runs.add(run_id)
-        threads = set(_run_threads.get(run_id, ()))
-    return run.kill_started_by(threads)
+    _cancelled_runs.add(run_id)
+    return run.kill_tagged(run_id)
 
 
 def error_result(job: Job, message: str) -> Result:
@@ -355,8 +329,6 @@ class DaskExecutor:
         """``batch_size``, but small enough that every worker thread gets a few tasks:
         a batch is the unit of load balancing, and two big batches on two threads wait for
         the slower one."""
-        if self.batch_size <= 1:
-            return 1
         return max(1, min(self.batch_size, jobs // (4 * self._slots)))
 
     # -- running --
@@ -394,10 +366,7 @@ class DaskExecutor:
                  variant_dir: Path | None = None) -> Iterator[Result]:
         """Results for one finished task; ``outcome`` is what ``as_completed`` gathered for it."""
         status = future.status
-        if status == "finished":
-            if not isinstance(outcome, list) or len(outcome) != len(batch):
-                yield from (error_result(job, "remote compile returned a malformed answer") for job in batch)
-                return
+        if status == "finished" and isinstance(outcome, list) and len(outcome) == len(batch):
             for job, result in zip(batch, outcome):
                 if isinstance(result, Result) and result.job == job:
                     # The reproducer names the variant header where the worker wrote it (its own
@@ -405,38 +374,30 @@ class DaskExecutor:
                     yield replace(result, command=display_command(job, variant_dir))
                 else:
                     yield error_result(job, "remote compile answered for another job")
+            return
+        if status == "finished":
+            message = "remote compile returned a malformed answer"
         elif status == "error":
             message = _describe_failure(future.exception())
-            yield from (error_result(job, message) for job in batch)
         else:
-            yield from (error_result(job, f"remote compile did not finish (task {status})") for job in batch)
+            message = f"remote compile did not finish (task {status})"
+        yield from (error_result(job, message) for job in batch)
 
     def _cancel_pending(self) -> None:
         if not self._pending:
             return
         futures = [future for future, _ in self._pending.values()]
         self._pending.clear()
-        try:
+        with contextlib.suppress(Exception):  # cancelling is best effort when the scheduler is gone
             self._client.cancel(futures, force=True)
-        except Exception:  # noqa: BLE001 - cancelling is best effort when the scheduler is gone
-            pass
-        self._stop_remote()
-
-    def _stop_remote(self) -> None:
-        """End the compilers our cancelled tasks still run: cancelling a future leaves a running task running."""
+        # End the compilers our cancelled tasks still run: cancelling a future leaves a running task running.
         runs, self._runs = self._runs, []
-        stopped = 0
         try:
-            for run_id in runs:
-                replies: dict[str, Any] = self._client.run(stop_run, run_id, on_error="return")
-                if any(isinstance(r, BaseException) for r in replies.values()):
-                    self.stopped_remote = None
-                    return
-                stopped += sum(r for r in replies.values() if isinstance(r, int))
+            replies = [r for run_id in runs for r in self._client.run(stop_run, run_id, on_error="return").values()]
         except Exception:  # noqa: BLE001 - the scheduler is gone: the workers could not be told
-            self.stopped_remote = None
-            return
-        self.stopped_remote = stopped
+            replies = [ConnectionError("no scheduler")]
+        failed = any(isinstance(r, BaseException) for r in replies)
+        self.stopped_remote = None if failed else sum(r for r in replies if isinstance(r, int))
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
@@ -446,7 +407,5 @@ class DaskExecutor:
                 sys.stderr.write("hdrtest: warning: the Dask workers could not be reached to end the compiles "
                                  "they run for this check; those may still be running\n")
         if self._own_client:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection must not mask the real error
                 self._client.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-                pass

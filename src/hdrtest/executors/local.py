@@ -5,6 +5,7 @@ Threads suffice because the work happens in compiler processes; the thread only 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -34,20 +35,13 @@ class LocalExecutor:
         # Submit in a bounded window so that Ctrl-C has little queued work to cancel.
         pending: set[Future[Result]] = set()
         queue = iter(jobs)
-        window = self.jobs * 2
-        exhausted = False
         while True:
-            while not exhausted and len(pending) < window:
-                job = next(queue, None)
-                if job is None:
-                    exhausted = True
-                    break
-                pending.add(self._pool.submit(compile_job, job, options))
+            pending |= {self._pool.submit(compile_job, job, options)
+                        for job in itertools.islice(queue, self.jobs * 2 - len(pending))}
             if not pending:
                 return
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+            yield from (future.result() for future in done)
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
@@ -66,25 +60,19 @@ class Background(Generic[T]):
     """
 
     def __init__(self, call: Callable[[], T], name: str = "hdrtest-background") -> None:
-        self._outcome: tuple[bool, T | BaseException] | None = None
+        self._outcome: Future[T] = Future()
         self._thread = threading.Thread(target=self._run, args=(call,), name=name, daemon=True)
         self._thread.start()
 
     def _run(self, call: Callable[[], T]) -> None:
         try:
-            self._outcome = (True, call())
+            self._outcome.set_result(call())
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
-            self._outcome = (False, exc)
+            self._outcome.set_exception(exc)
 
     def join(self, timeout: float) -> None:
         """Wait for the call to end, at most ``timeout`` seconds (its outcome is dropped)."""
         self._thread.join(timeout)
 
     def result(self) -> T:
-        self._thread.join()
-        assert self._outcome is not None
-        done, value = self._outcome
-        if not done:
-            assert isinstance(value, BaseException)
-            raise value
-        return value  # type: ignore[return-value]
+        return self._outcome.result()

@@ -108,12 +108,10 @@ def changed_files(root: Path, rev: str) -> set[Path]:
     return {Path(os.path.normpath(top / name)) for name in vcs.changed_paths(top, rev, why=why)}
 
 
-def select_changed(jobs: Sequence[Job], settings: Settings, store: object | None = None,
-                   changed: set[Path] | None = None) -> list[Job]:
+def select_changed(jobs: Sequence[Job], settings: Settings, store: object | None = None) -> list[Job]:
     """``check --changed-since``: the jobs a change since ``settings.changed_since`` can affect."""
-    if changed is None:
-        if settings.changed_since is None:
-            return list(jobs)
-        changed = changed_files(settings.root, settings.changed_since)
+    if settings.changed_since is None:
+        return list(jobs)
+    changed = changed_files(settings.root, settings.changed_since)
     return select_jobs(jobs, changed, config=config_files(settings),
                        store=store if isinstance(store, GraphStore) else None)

@@ -23,7 +23,7 @@ import re
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,7 +39,7 @@ _KIND = {"include": "include", "import": "include", "include_next": "next"}
 _TAGS = {"include": "q", "next": "n", "has": "h"}
 _KINDS = {tag: kind for kind, tag in _TAGS.items()}
 #: Bump when the stored form changes; a graph stored in another form is rebuilt.
-_FORMAT = 5
+_FORMAT = 6
 
 
 class IncludeEdge(NamedTuple):
@@ -119,28 +119,8 @@ class FileNode:
     sha256: str | None = ""
     edges: list[IncludeEdge] = field(default_factory=list)
     probes: tuple[Include, ...] = ()
-    #: The include guard, and why the scan was imperfect (unbalanced #if) or the file could not be read; a file
-    #: with no include directive is not scanned (see ``_may_include``), so neither is looked for there.
-    guard: str | None = None
-    error: str | None = None
     #: The edges as stored, until first used (``IncludeGraph._edges`` decodes them): a warm run reads few.
     stored: list[Any] | None = None
-
-
-class _ByPath(Mapping[Path, FileNode]):
-    """The nodes keyed by ``Path`` (the graph keeps strings: it runs on whole trees)."""
-
-    def __init__(self, files: dict[str, FileNode]) -> None:
-        self._files = files
-
-    def __getitem__(self, key: Path) -> FileNode:
-        return self._files[os.fspath(key)]
-
-    def __iter__(self) -> Iterator[Path]:
-        return map(Path, self._files)
-
-    def __len__(self) -> int:
-        return len(self._files)
 
 
 def _norm(path: Path | str) -> str:
@@ -161,43 +141,34 @@ def _walk(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> set[str
 class IncludeGraph:
     """Files and the files they include (every branch, each edge with its condition), for one search path."""
 
-    def __init__(self, chains: Chains, cache: ScanCache | None = None, search: SearchPath | None = None) -> None:
+    def __init__(self, chains: Chains, cache: ScanCache | None = None) -> None:
         self.chains = chains
         self.cache = cache if cache is not None else ScanCache()
-        #: The search path the graph was built for, when known (its forced includes start every compile).
-        self.search = search
         self.files: dict[str, FileNode] = {}
         self.consulted: dict[str, Listing] = {}
-        #: What the last ``update`` did: files re-read, files re-resolved, files whose content changed.
+        #: What the last ``update`` did: files re-read, files whose content changed.
         self.rescanned = 0
-        self.reresolved = 0
         self.changed: set[str] = set()
-        self._resolver: Resolver | None = None
+        #: Directory listings shared by the resolutions of one run (``update`` starts afresh).
+        self._resolver = Resolver()
         self._reverse: dict[str, set[str]] | None = None
         #: Stored edges, decoded on first need, and the path table their targets index.
         self._details: bytes | None = None
         self._paths: list[str] = []
         self._stored_order: list[str] = []
-        #: Whether some node still holds its stored edges undecoded.
-        self._pending = False
 
     @classmethod
     def build(cls, start_files: Iterable[Path | str], search: SearchPath, cache: ScanCache | None = None) -> IncludeGraph:
         """Scan the start files and everything they reach (plus the implicit and ``-include`` files)."""
-        graph = cls(Chains.of(search), cache, search)
+        graph = cls(Chains.of(search), cache)
         graph.add([*start_files, *search.read_first()])
         return graph
 
     # -- building --------------------------------------------------------------------------------------------
 
-    def _resolving(self) -> Resolver:
-        if self._resolver is None:
-            self._resolver = Resolver()
-        return self._resolver
-
     def add(self, files: Iterable[Path | str]) -> list[Path]:
         """Scan files not yet in the graph and all they include; returns the new ones."""
-        resolver = self._resolving()
+        resolver = self._resolver
         queue = deque(_norm(f) for f in files)
         added = []
         while queue:
@@ -216,9 +187,9 @@ class IncludeGraph:
 
     def update(self, roots: Iterable[Path | str] = ()) -> bool:
         """Bring the graph up to date with the disk and extend it to ``roots``; True if anything changed."""
-        self.rescanned = self.reresolved = 0
+        self.rescanned = 0
         self.changed = set()
-        self._resolver = None  # listings are taken afresh
+        resolver = self._resolver = Resolver()  # listings are taken afresh
         dirty: set[str] = set()
         flipped, refreshed = revalidate(self.consulted)
         if flipped:  # a name some resolution looked up came or went: redo those resolutions, scans are good
@@ -229,10 +200,8 @@ class IncludeGraph:
             if (now is None or node.stamp is None or now != node.stamp) and self._read(node):
                 dirty.add(path)
                 self.changed.add(path)
-        resolver = self._resolving()
         for path in dirty:
             self._resolve(self.files[path], resolver)
-        self.reresolved = len(dirty)
         added = self.add([*roots, *(t for p in dirty for t in self.files[p].targets)])
         changed = bool(dirty) or bool(added) or self.rescanned > 0 or refreshed
         if changed:
@@ -242,23 +211,18 @@ class IncludeGraph:
     def _asks_for(self, node: FileNode, names: set[str]) -> bool:
         """Whether resolving ``node``'s includes looks one of ``names`` up (the last component of a
         spelling is the name looked up in each directory tried; one that ends in ``..`` is anything)."""
-        if node.stored is not None:
-            spellings = [row[0] for row in node.stored if not row[6]]
-        else:
-            spellings = [e.spelling for e in node.edges if not e.computed]
-        for spelling in spellings:
-            tail = os.path.basename(os.path.normpath(spelling))
-            if tail in names or tail in ("", ".", ".."):
+        # Stored rows keep the edges' field order: [0] is the spelling, [6] whether it is computed.
+        for row in node.stored if node.stored is not None else node.edges:
+            tail = os.path.basename(os.path.normpath(row[0]))
+            if not row[6] and (tail in names or tail in ("", ".", "..")):
                 return True
         return False
 
     def _remember(self, resolver: Resolver) -> None:
         """Keep what ``resolver`` looked up, beside what earlier resolutions did."""
         for directory, asked in resolver.consulted.items():
-            known = self.consulted.get(directory)
-            if known is None:
-                self.consulted[directory] = asked
-            elif known is not asked:
+            known = self.consulted.setdefault(directory, asked)
+            if known is not asked:
                 known.merge(asked)
 
     def _read(self, node: FileNode) -> bool:
@@ -270,20 +234,17 @@ class IncludeGraph:
         try:
             data, st = read_regular(node.path)
             stamp = stamp_of(st)
-        except OSError as exc:
+        except OSError:
             changed = node.sha256 != ""
-            node.stamp, node.sha256, node.edges, node.probes, node.guard, node.stored = None, "", [], (), None, None
-            node.error = f"{node.path}: {exc.strerror or exc}"
+            node.stamp, node.sha256, node.edges, node.probes, node.stored = None, "", [], (), None
             return changed
         node.stamp = stamp if trusted(stamp, taken) else None
         digest = hashlib.sha256(data).hexdigest()
         if digest == node.sha256:
             return False
-        node.sha256, node.probes, node.edges, node.guard, node.error = digest, probes(data), [], None, None
-        node.stored = None
+        node.sha256, node.probes, node.edges, node.stored = digest, probes(data), [], None
         if _may_include(data):
             _, scan = self.cache.include_scan(node.path, data)
-            node.guard, node.error = scan.guard, scan.error
             node.edges = [IncludeEdge(i.spelling, i.angled, i.line, i.condition, None, i.kind, i.computed)
                           for i in scan.includes]
         return True
@@ -310,14 +271,12 @@ class IncludeGraph:
             node.stored = None
         return node.edges
 
-    @property
-    def nodes(self) -> Mapping[Path, FileNode]:
-        self._load_details()
-        if self._pending:  # asked for once per closure file by relevance: decode once, not per call
-            for node in self.files.values():
-                self._edges(node)
-            self._pending = False
-        return _ByPath(self.files)
+    def node(self, path: Path | str) -> FileNode | None:
+        """The node of ``path`` (normalised, as ``files`` keys them) with its edges decoded; None if not read."""
+        node = self.files.get(os.fspath(path))
+        if node is not None:
+            self._edges(node)
+        return node
 
     def edges(self, path: Path | str) -> list[IncludeEdge]:
         node = self.files.get(_norm(path))
@@ -352,13 +311,6 @@ class IncludeGraph:
                     stack.append(e.target)
         return order
 
-    def compile_closure(self, path: Path | str) -> list[Path]:
-        """What ``cc FLAGS -include path`` reads, in order: implicit and forced includes first."""
-        order: dict[Path, None] = {}
-        for start in [*(self.search.read_first() if self.search is not None else ()), path]:
-            order.update(dict.fromkeys(self.closure(start)))
-        return list(order)
-
     def reach(self, files: Iterable[str]) -> set[str]:
         """``files`` (normalised path strings) and everything they include, every branch."""
         return _walk(files, lambda p: node.targets if (node := self.files.get(p)) is not None else ())
@@ -381,18 +333,20 @@ class IncludeGraph:
             self._reverse = reverse
         return self._reverse
 
-    def missing(self) -> list[tuple[Path, IncludeEdge]]:
-        """Includes that resolve to nothing (computed ones excluded)."""
-        return [(p, e) for p, n in self.nodes.items() for e in n.edges if e.target is None and not e.computed]
-
     # -- persistence -----------------------------------------------------------------------------------------
 
-    def _stored_form(self) -> tuple[dict[str, Any], list[Any]]:
-        """A head (stamps, targets, listings) read on every run, and details read on demand."""
-        self._load_details()
+    def to_bytes(self) -> bytes:
+        """A head (stamps, targets, listings) read on every run, then details (digests, probes, edges) read on
+        demand; both index one path table."""
+        # Details never loaded and no file added: nothing was re-read or re-resolved, so the stored details still
+        # hold and only the head is new.  Decoding and encoding them again cost a second per save on a kernel
+        # graph, and a moved directory stamp asks for a save.
+        unchanged = self._details is not None and list(self.files) == self._stored_order
+        if not unchanged:
+            self._load_details()
         nodes = list(self.files.values())
         # Edges still as stored index the stored path table: keep it as the prefix (rebuilt when none is left).
-        paths = list(self._paths) if any(n.stored is not None for n in nodes) else []
+        paths = list(self._paths) if unchanged or any(n.stored is not None for n in nodes) else []
         index = {p: i for i, p in enumerate(paths)}
 
         def at(path: str) -> int:
@@ -402,33 +356,21 @@ class IncludeGraph:
                 paths.append(path)
             return found
 
-        head = self._head(nodes, paths, at)
-        rows = [n.stored if n.stored is not None else
-                [[e.spelling, e.angled, e.line, to_json(e.condition), -1 if e.target is None else at(os.fspath(e.target)),
-                  e.kind, e.computed] for e in n.edges] for n in nodes]
-        details = [[n.sha256 for n in nodes], [n.guard for n in nodes], [n.error for n in nodes],
-                   [encode_includes(n.probes) for n in nodes], rows]
-        return head, details
-
-    def _head(self, nodes: list[FileNode], paths: list[str], at: Callable[[str], int]) -> dict[str, Any]:
-        """Read on every run: ``paths`` is the table ``at`` indexes (the details' edges index it too)."""
-        return {"version": _FORMAT, "chains": [self.chains.quote, self.chains.angled], "paths": paths,
+        head = {"version": _FORMAT, "chains": [self.chains.quote, self.chains.angled], "paths": paths,
                 "nodes": [at(n.path) for n in nodes], "stamps": [n.stamp for n in nodes],
                 "targets": [[at(t) for t in n.targets] for n in nodes],
                 "consulted": [[d, a.stamp, "\n".join(sorted(a.found)), "\n".join(sorted(a.missing))]
                               for d, a in self.consulted.items()]}
-
-    def to_bytes(self) -> bytes:
-        if self._details is not None and list(self.files) == self._stored_order:
-            # Details never loaded and no file added: nothing was re-read or re-resolved, so the stored
-            # details still hold and only the head (stamps, listings) is new.  Decoding and encoding them
-            # again cost a second per save on a kernel graph, and a moved directory stamp asks for a save.
-            index = {p: i for i, p in enumerate(self._paths)}
-            head, tail = self._head(list(self.files.values()), self._paths, index.__getitem__), self._details
+        if unchanged and self._details is not None:
+            tail = self._details
         else:
-            head, details = self._stored_form()
+            rows = [n.stored if n.stored is not None else
+                    [[e.spelling, e.angled, e.line, to_json(e.condition),
+                      -1 if e.target is None else at(os.fspath(e.target)), e.kind, e.computed] for e in n.edges]
+                    for n in nodes]
+            details = [[n.sha256 for n in nodes], [encode_includes(n.probes) for n in nodes], rows]
             tail = zlib.compress(json.dumps(details, separators=(",", ":")).encode(), 1)
-        packed = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)
+        packed = zlib.compress(json.dumps(head, separators=(",", ":")).encode(), 1)  # after ``at`` grew ``paths``
         return len(packed).to_bytes(8, "little") + packed + tail
 
     @classmethod
@@ -437,51 +379,39 @@ class IncludeGraph:
         graph = cls(chains, cache)
         try:
             size = int.from_bytes(data[:8], "little")
-            if graph._apply_head(json.loads(zlib.decompress(data[8:8 + size]))):
-                graph._details = data[8 + size:]
+            head = json.loads(zlib.decompress(data[8:8 + size]))
+            if head.get("version") != _FORMAT or head.get("chains") != [list(chains.quote), list(chains.angled)]:
+                return graph
+            graph._paths = paths = head["paths"]
+            graph._stored_order = [paths[i] for i in head["nodes"]]
+            for path, stamp, targets in zip(graph._stored_order, head["stamps"], head["targets"], strict=True):
+                graph.files[path] = FileNode(path, tuple(stamp) if stamp else None, [paths[t] for t in targets], None)
+            graph.consulted = {d: Listing(tuple(stamp) if stamp else None, _names(found), _names(missing))
+                               for d, stamp, found, missing in head["consulted"]}
+            graph._details = data[8 + size:]
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
             return cls(chains, cache)
         return graph
-
-    def _apply_head(self, head: dict[str, Any]) -> bool:
-        if head.get("version") != _FORMAT or head.get("chains") != [list(self.chains.quote), list(self.chains.angled)]:
-            return False
-        self._paths = paths = head["paths"]
-        self._stored_order = [paths[i] for i in head["nodes"]]
-        for path, stamp, targets in zip(self._stored_order, head["stamps"], head["targets"], strict=True):
-            self.files[path] = FileNode(path, tuple(stamp) if stamp else None, [paths[t] for t in targets], None)
-        self.consulted = {d: Listing(tuple(stamp) if stamp else None, _names(found), _names(missing))
-                          for d, stamp, found, missing in head["consulted"]}
-        return True
-
-    def _apply_details(self, details: list[list[Any]]) -> None:
-        for path, digest, guard, error, named, rows in zip(self._stored_order, *details, strict=True):
-            node = self.files[path]
-            if node.sha256 is None:  # else re-read since: newer than the stored details
-                node.sha256, node.guard, node.error = digest, guard, error
-                node.probes, node.stored = decode_includes(named), rows
-                self._pending = True
 
     def _load_details(self) -> None:
         if self._details is None:
             return
         data, self._details = self._details, None
         try:
-            self._apply_details(json.loads(zlib.decompress(data)))
+            for path, digest, named, rows in zip(self._stored_order, *json.loads(zlib.decompress(data)), strict=True):
+                node = self.files[path]
+                if node.sha256 is None:  # else re-read since: newer than the stored details
+                    node.sha256, node.probes, node.stored = digest, decode_includes(named), rows
         except (ValueError, KeyError, TypeError, IndexError, zlib.error):
-            self._rebuild()
-
-    def _rebuild(self) -> None:
-        """Stored details unusable: read every file again (a cold build)."""
-        self.consulted = {}
-        self._resolver = None
-        resolver = self._resolving()
-        for node in self.files.values():
-            node.stamp, node.sha256, node.stored = None, "", None
-            self._read(node)
-            self._resolve(node, resolver)
-        self._remember(resolver)
-        self._reverse = None
+            # Stored details unusable: read every file again (a cold build).
+            self.consulted = {}
+            resolver = self._resolver = Resolver()
+            for node in self.files.values():
+                node.stamp, node.sha256, node.stored = None, "", None
+                self._read(node)
+                self._resolve(node, resolver)
+            self._remember(resolver)
+            self._reverse = None
 
 
 def _names(joined: str) -> set[str]:

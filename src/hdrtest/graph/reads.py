@@ -15,14 +15,13 @@ When neither is available the answer is unknown, and triage says so.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compdb import Entry
-from ..compile import private_dir, read_deps, scratch_deps_file, variant_prelude_text
+from ..compile import private_dir, read_deps, scratch_deps_file, variant_prelude
 from ..models import Variant
 from ..toolchain.run import run
 
@@ -59,18 +58,14 @@ def kbuild_cmd_deps(text: str, directory: Path) -> frozenset[str] | None:
     return frozenset(os.path.normpath(os.path.join(directory, w)) for w in words)
 
 
-def _dependency_files(unit: Path) -> list[Path]:
-    stem = unit.with_suffix("")
-    return [unit.parent / f".{stem.name}.o.cmd", stem.with_suffix(".o.d"), stem.with_suffix(".d")]
-
-
 def from_build(entry: Entry) -> Reads | None:
     """The build's own list for ``entry``, when one is beside the source and not older than it."""
     try:
         source_mtime = entry.file.stat().st_mtime_ns
     except OSError:
         return None
-    for path in _dependency_files(entry.file):
+    stem = entry.file.with_suffix("")
+    for path in (entry.file.parent / f".{stem.name}.o.cmd", stem.with_suffix(".o.d"), stem.with_suffix(".d")):
         try:
             if path.stat().st_mtime_ns < source_mtime:
                 continue  # older than the source: it describes another text
@@ -87,23 +82,16 @@ def from_build(entry: Entry) -> Reads | None:
     return None
 
 
-def _variant_file(variant: Variant) -> Path:
-    text = variant_prelude_text(variant)
-    path = private_dir() / f"triage-{hashlib.sha256(text.encode()).hexdigest()[:16]}.h"
-    if not path.exists():
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def from_preprocessor(entry: Entry, variant: Variant, timeout: float = TIMEOUT) -> Reads:
+def from_preprocessor(entry: Entry, variant: Variant) -> Reads:
     """A ``-M`` run of the unit with its flags, in ``variant``; unknown when it does not preprocess."""
     deps = scratch_deps_file()
-    forced = [] if variant.is_baseline and not variant.prelude_text else ["-include", str(_variant_file(variant))]
+    prelude = variant_prelude(variant, private_dir())  # the header the check forces; triage knows no cache dir
+    forced = ["-include", str(prelude)] if prelude is not None else []
     command = [entry.compiler, *entry.flags, *forced, "-M", "-MF", str(deps), str(entry.file)]
     try:
-        done = run(command, cwd=entry.directory, timeout=timeout)
+        done = run(command, cwd=entry.directory, timeout=TIMEOUT)
         if done.timed_out:
-            return Reads(None, f"a -M run of it did not finish in {timeout:g} s")
+            return Reads(None, f"a -M run of it did not finish in {TIMEOUT:g} s")
         if done.returncode != 0:
             lines = done.err.strip().splitlines()
             return Reads(None, "a -M run of it failed" + (f": {lines[-1]}" if lines else ""))
@@ -119,7 +107,6 @@ def from_preprocessor(entry: Entry, variant: Variant, timeout: float = TIMEOUT) 
 class UnitReads:
     """What units read, per configuration, asked once per (unit, variant) and kept for the run."""
 
-    timeout: float = TIMEOUT
     _built: dict[Path, Reads | None] = field(default_factory=dict)
     _ran: dict[tuple[Path, Variant], Reads] = field(default_factory=dict)
     #: -M runs made (for tests and measurements).
@@ -137,14 +124,13 @@ class UnitReads:
             if entry.file not in self._built:
                 self._built[entry.file] = from_build(entry)
             built = self._built[entry.file]
-            answer = built.read(header) if built is not None else None
-            if built is not None and answer is not None:
+            if built is not None and (answer := built.read(header)) is not None:
                 return answer, built.source
         key = (entry.file, variant)
         if key not in self._ran:
             if not run_if_needed:
                 return None, "not examined"
             self.runs += 1
-            self._ran[key] = from_preprocessor(entry, variant, self.timeout)
+            self._ran[key] = from_preprocessor(entry, variant)
         found = self._ran[key]
         return found.read(header), found.source

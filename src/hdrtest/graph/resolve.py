@@ -14,8 +14,8 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -99,19 +99,15 @@ class Resolver:
         #: Directory -> its stamp (None: it could not be listed) and the names looked up in it.
         self.consulted: dict[str, Listing] = {}
 
-    def names(self, directory: str) -> frozenset[str]:
-        listing = self._listings.get(directory)
-        if listing is None:
-            found = list_directory(directory)
-            listing = found[2] if found is not None else frozenset()
-            self._listings[directory] = listing
-            self.consulted[directory] = Listing(found[0] if found is not None else None)
-        return listing
-
     def exists(self, path: str) -> bool:
         """Whether ``path`` is a regular file (or a link to one), from its directory's listing."""
         head, tail = os.path.split(path)
-        present = tail in self.names(head)
+        listing = self._listings.get(head)
+        if listing is None:
+            stamp, listing = list_directory(head)
+            self._listings[head] = listing
+            self.consulted[head] = Listing(stamp)
+        present = tail in listing
         asked = self.consulted[head]
         (asked.found if present else asked.missing).add(tail)
         return present
@@ -151,9 +147,6 @@ class SearchPath:
     #: ``-imacros`` files: only their macros matter, but they are read first.
     macro_includes: tuple[str, ...] = ()
     directory: Path = Path(".")
-    #: The one resolver, made on first use (lookups list each directory once).
-    _resolver: Resolver | None = field(default=None, compare=False, repr=False)
-    _chains: Chains | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_flags(
@@ -202,26 +195,27 @@ class SearchPath:
 
     def angled_chain(self) -> tuple[Path, ...]:
         """Directories for ``#include <...>``, in order, duplicates removed like gcc."""
-        system = _dedupe(self.system_dirs + self.builtin_dirs)
-        system_set = set(system)
+        system = dict.fromkeys(self.system_dirs + self.builtin_dirs)
         # gcc: a directory given both with -I and as a system directory is searched as
         # a system directory only, at the system position.
-        user = tuple(d for d in _dedupe(self.include_dirs) if d not in system_set)
-        return _dedupe(user + system + self.after_dirs)
+        user = [d for d in self.include_dirs if d not in system]
+        return tuple(dict.fromkeys([*user, *system, *self.after_dirs]))
 
     def quote_chain(self) -> tuple[Path, ...]:
         """Directories for ``#include "..."`` after the including file's own directory."""
-        return _dedupe(self.quote_dirs + self.angled_chain())
+        return tuple(dict.fromkeys(self.quote_dirs + self.angled_chain()))
 
     # -- resolution -------------------------------------------------------
 
+    @functools.cached_property
+    def _resolving(self) -> tuple[Resolver, Chains]:
+        """The one resolver, made on first use (lookups list each directory once), and the chains it walks."""
+        return Resolver(), Chains.of(self)
+
     def _lookup(self, include: Include, including_file: Path | str | None) -> Path | None:
-        if self._resolver is None:
-            self._resolver = Resolver()
-            self._chains = Chains.of(self)
-        assert self._chains is not None
+        resolver, chains = self._resolving
         includer = None if including_file is None else os.path.normpath(os.path.abspath(including_file))
-        found = self._resolver.resolve(include, includer, self._chains)
+        found = resolver.resolve(include, includer, chains)
         return None if found is None else Path(found)
 
     def resolve(self, spelling: str, angled: bool, including_file: Path | str | None = None) -> Path | None:
@@ -244,17 +238,6 @@ class SearchPath:
             candidate = os.path.normpath(os.path.join(self.directory, spelling))
             out.append(Path(candidate) if os.path.isfile(candidate) else self.resolve(spelling, False, None))
         return out
-
-
-def _dedupe(dirs: Iterable[Path]) -> tuple[Path, ...]:
-    seen: set[Path] = set()
-    out = []
-    for d in dirs:
-        if d not in seen:
-            seen.add(d)
-            out.append(d)
-    return tuple(out)
-
 
 
 # -- a job's search path ------------------------------------------------------------------------------------------

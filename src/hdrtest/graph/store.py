@@ -60,19 +60,18 @@ def read_regular(path: str | Path) -> tuple[bytes, os.stat_result]:
         return handle.read(), st
 
 
-def list_directory(directory: str) -> tuple[Stamp, list[str], frozenset[str]] | None:
-    """A directory's stamp (``UNTRUSTED`` when too fresh to rely on), its names, and the regular files among
-    them (what an ``#include`` can name for us: gcc passes over directories, and a FIFO would block the scan
-    that reads it); None if it cannot be listed."""
+def list_directory(directory: str) -> tuple[Stamp | None, frozenset[str]]:
+    """A directory's stamp (``UNTRUSTED`` when too fresh to rely on; None if it cannot be listed) and its
+    regular files (what an ``#include`` can name for us: gcc passes over directories, and a FIFO would block
+    the scan that reads it)."""
     try:
         taken = time.time_ns()
         stamp = stamp_of(os.stat(directory))
         with os.scandir(directory) as entries:
-            listed = [(entry.name, _regular(entry)) for entry in entries]
+            regular = frozenset(entry.name for entry in entries if _regular(entry))
     except OSError:
-        return None
-    regular = frozenset(name for name, is_file in listed if is_file)
-    return (stamp if trusted(stamp, taken) else UNTRUSTED), [name for name, _ in listed], regular
+        return None, frozenset()
+    return (stamp if trusted(stamp, taken) else UNTRUSTED), regular
 
 
 def _regular(entry: os.DirEntry[str]) -> bool:
@@ -112,11 +111,10 @@ def revalidate(consulted: dict[str, Listing]) -> tuple[set[str], bool]:
     for directory, known in consulted.items():
         if current_stamp(directory) == known.stamp:
             continue
-        found = list_directory(directory)  # moved stamp: did a name we asked for come or go?
-        regular = found[2] if found is not None else frozenset()
+        stamp, regular = list_directory(directory)  # moved stamp: did a name we asked for come or go?
         gone, came = known.found - regular, known.missing & regular
         flipped |= gone | came
-        known.stamp = found[0] if found is not None else None
+        known.stamp = stamp
         known.found, known.missing = (known.found - gone) | came, (known.missing - came) | gone
         refreshed = True
     return flipped, refreshed

@@ -64,17 +64,21 @@ def probe(command: str, directory: Path | None = None) -> Compiler:
     else:
         family = "unknown"
     json_ok = family == "gcc" and _accepts_json(path)
-    return Compiler(command=command, path=path, family=family, version=first, json_diagnostics=json_ok,
-                    digest=_digest(path))
-
-
-def _digest(path: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()[:32] if hasattr(hashlib, "file_digest") \
-                else hashlib.sha256(handle.read()).hexdigest()[:32]
+        digest = file_digest(path)[:32]
     except OSError:
-        return ""
+        digest = ""
+    return Compiler(command=command, path=path, family=family, version=first, json_diagnostics=json_ok,
+                    digest=digest)
+
+
+def file_digest(path: Path | str) -> str:
+    """The sha256 of a file's content, read in blocks."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
 
 
 def _accepts_json(path: str) -> bool:
@@ -86,7 +90,4 @@ def _accepts_json(path: str) -> bool:
 
 
 def default_compiler(language: str) -> str:
-    env = os.environ.get("CXX" if language == "c++" else "CC")
-    if env:
-        return env
-    return os.environ.get("CC") or "cc"
+    return os.environ.get("CXX" if language == "c++" else "CC") or os.environ.get("CC") or "cc"

@@ -10,8 +10,9 @@ making them absolute depends on the compile's directory and sysroot, which the c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 __all__ = ["CompileFlags", "parse_flags"]
 
@@ -49,8 +50,6 @@ class CompileFlags:
     sysroot: str | None = None
     #: The first ``-x`` (what a header given alone is compiled as).
     language: str | None = None
-    #: The last ``-std=`` / ``--std=``.
-    std: str | None = None
     #: ``-D`` and ``-U`` in command-line order: ``(name, value)``, value None for ``-U``.
     macro_flags: tuple[tuple[str, str | None], ...] = ()
     #: Options that change the compiler's own search directories (``--target``, ``-m32``...),
@@ -69,12 +68,6 @@ class CompileFlags:
         return out
 
     @property
-    def undefines(self) -> frozenset[str]:
-        """Macros whose last word on the command line is ``-U``."""
-        last: dict[str, str | None] = dict(self.macro_flags)
-        return frozenset(name for name, value in last.items() if value is None)
-
-    @property
     def kernel(self) -> bool:
         """Whether this compiles kernel code (``-D__KERNEL__``): uapi headers then change meaning."""
         return "__KERNEL__" in self.defines
@@ -89,33 +82,23 @@ class CompileFlags:
         return out
 
 
-def _macro(text: str | None, undefine: bool) -> tuple[str, str | None] | None:
-    if not text:
-        return None
-    if undefine:
-        return text, None
-    name, eq, value = text.partition("=")
-    return (name, value if eq else "1") if name else None
-
-
 @dataclass
 class _Parse:
-    """The flags read so far; ``i`` is the position in ``flags``."""
+    """The flags read so far, under ``CompileFlags``' names; ``i`` is the position in ``flags``."""
 
     flags: Sequence[str]
     i: int = 0
-    quote: list[str] = field(default_factory=list)
-    inc: list[str] = field(default_factory=list)
-    system: list[str] = field(default_factory=list)
-    after: list[str] = field(default_factory=list)
-    forced: list[str] = field(default_factory=list)
-    imacros: list[str] = field(default_factory=list)
-    target: list[str] = field(default_factory=list)
+    quote_dirs: list[str] = field(default_factory=list)
+    include_dirs: list[str] = field(default_factory=list)
+    system_dirs: list[str] = field(default_factory=list)
+    after_dirs: list[str] = field(default_factory=list)
+    forced_includes: list[str] = field(default_factory=list)
+    macro_includes: list[str] = field(default_factory=list)
+    target_flags: list[str] = field(default_factory=list)
     macro_flags: list[tuple[str, str | None]] = field(default_factory=list)
     nostdinc: bool = False
     sysroot: str | None = None
     language: str | None = None
-    std: str | None = None
     prefix: str = ""
 
     def arg_of(self, opt: str) -> str | None:
@@ -129,20 +112,19 @@ class _Parse:
     def add_sysroot(self, value: str | None) -> None:
         self.sysroot = value or None
         if self.sysroot:
-            self.target.append("--sysroot=" + self.sysroot)
+            self.target_flags.append("--sysroot=" + self.sysroot)
 
-    def add_macro(self, value: str | None, undefine: bool) -> None:
-        macro = _macro(value, undefine)
-        if macro is not None:
-            self.macro_flags.append(macro)
+    def add_macro(self, text: str | None, undefine: bool) -> None:
+        name, eq, value = (text or "").partition("=")
+        if undefine and text:
+            self.macro_flags.append((text, None))
+        elif not undefine and name:
+            self.macro_flags.append((name, value if eq else "1"))
 
     def frozen(self) -> CompileFlags:
-        return CompileFlags(
-            quote_dirs=tuple(self.quote), include_dirs=tuple(self.inc), system_dirs=tuple(self.system),
-            after_dirs=tuple(self.after), forced_includes=tuple(self.forced), macro_includes=tuple(self.imacros),
-            nostdinc=self.nostdinc, sysroot=self.sysroot, language=self.language, std=self.std,
-            macro_flags=tuple(self.macro_flags), target_flags=tuple(self.target),
-        )
+        read = {f.name: getattr(self, f.name) for f in fields(CompileFlags)}
+        frozen: dict[str, Any] = {name: tuple(v) if isinstance(v, list) else v for name, v in read.items()}
+        return CompileFlags(**frozen)
 
 
 _Handler = Callable[[_Parse, str | None], None]
@@ -168,17 +150,17 @@ def _set_language(p: _Parse, value: str | None) -> None:
 # Options taking a value (``-Ivalue``, ``-I value``, ``--opt=value``), tried in order: longer spellings come
 # before their prefixes (-include-pch before -include, -iwithprefixbefore before -iwithprefix).
 _VALUED: tuple[tuple[str, _Handler], ...] = (
-    ("-I", _into(lambda p: p.inc)),
-    ("--include-directory", _into(lambda p: p.inc)),
-    ("-iquote", _into(lambda p: p.quote)),
-    ("-isystem", _into(lambda p: p.system)),
-    ("-idirafter", _into(lambda p: p.after)),
+    ("-I", _into(lambda p: p.include_dirs)),
+    ("--include-directory", _into(lambda p: p.include_dirs)),
+    ("-iquote", _into(lambda p: p.quote_dirs)),
+    ("-isystem", _into(lambda p: p.system_dirs)),
+    ("-idirafter", _into(lambda p: p.after_dirs)),
     ("-include-pch", lambda p, value: None),  # a precompiled header is not a forced include
-    ("-include", _into(lambda p: p.forced)),
-    ("-imacros", _into(lambda p: p.imacros)),
+    ("-include", _into(lambda p: p.forced_includes)),
+    ("-imacros", _into(lambda p: p.macro_includes)),
     ("-iprefix", _set_prefix),
-    ("-iwithprefixbefore", _into(lambda p: p.inc, prefixed=True)),
-    ("-iwithprefix", _into(lambda p: p.system, prefixed=True)),
+    ("-iwithprefixbefore", _into(lambda p: p.include_dirs, prefixed=True)),
+    ("-iwithprefix", _into(lambda p: p.system_dirs, prefixed=True)),
     ("--sysroot", _Parse.add_sysroot),
     ("-x", _set_language),
     ("-D", lambda p, value: p.add_macro(value, False)),
@@ -202,13 +184,11 @@ def _read_one(p: _Parse) -> None:
         if f.startswith(opt):
             handle(p, p.arg_of(opt))
             return
-    if f.startswith(("-std=", "--std=")):
-        p.std = f.partition("=")[2] or p.std
-    elif f in _TARGET_WITH_ARG and p.i + 1 < len(p.flags):
-        p.target += [f, p.flags[p.i + 1]]
+    if f in _TARGET_WITH_ARG and p.i + 1 < len(p.flags):
+        p.target_flags += [f, p.flags[p.i + 1]]
         p.i += 1
     elif f.startswith(_TARGET_PREFIXES) or f in _TARGET_EXACT:
-        p.target.append(f)
+        p.target_flags.append(f)
 
 
 def parse_flags(flags: Sequence[str]) -> CompileFlags:

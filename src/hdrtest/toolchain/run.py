@@ -11,13 +11,14 @@ the pipe open: the caller's timeout is a promise, not a hope.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,9 @@ OUTPUT_LIMIT = 4 * 1024 * 1024
 _EXIT_GRACE = 1.0
 
 _live: dict[int, subprocess.Popen[bytes]] = {}
-#: Child pid -> the thread that started it (a Dask worker ends the compiles of one cancelled run only).
-_owner: dict[int, int] = {}
+#: Child pid -> the tag its thread ran under (``tagged``): a Dask worker ends the compiles of one cancelled run only.
+_owner: dict[int, str | None] = {}
+_tag = threading.local()
 #: Re-entrant: ``terminate_all`` runs from a signal handler, which may interrupt the main thread holding it.
 _live_lock = threading.RLock()
 _stopping = threading.Event()
@@ -43,7 +45,6 @@ class Stopped(Exception):
 class Completed:
     """What a child did.  ``returncode`` is None when it was killed at its deadline."""
 
-    argv: tuple[str, ...]
     returncode: int | None
     stdout: bytes
     stderr: bytes
@@ -79,7 +80,7 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, i
                             start_new_session=True, close_fds=True)
     with _live_lock:
         _live[proc.pid] = proc
-        _owner[proc.pid] = threading.get_ident()
+        _owner[proc.pid] = getattr(_tag, "value", None)
     try:
         # ``terminate_all`` sets the flag before it sweeps ``_live``: a child registered after the sweep sees it.
         _refuse_when_stopping()
@@ -93,7 +94,7 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, i
             _live.pop(proc.pid, None)
             _owner.pop(proc.pid, None)
     _refuse_when_stopping()
-    return Completed(tuple(argv), None if timed_out else proc.returncode, out, err, timed_out, truncated)
+    return Completed(None if timed_out else proc.returncode, out, err, timed_out, truncated)
 
 
 def _refuse_when_stopping() -> None:
@@ -105,14 +106,11 @@ def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
     # Inputs are small (a line or two for bc); a child that does not read them gets EPIPE.
     assert proc.stdin is not None
     try:
-        proc.stdin.write(data)
-    except (BrokenPipeError, OSError):
-        pass
+        with contextlib.suppress(OSError):
+            proc.stdin.write(data)
     finally:
-        try:
+        with contextlib.suppress(OSError):
             proc.stdin.close()
-        except OSError:
-            pass
 
 
 def _collect(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tuple[bytes, bytes, bool, bool]:
@@ -160,10 +158,8 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float, limit: int) -> tupl
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def terminate_all() -> int:
@@ -174,17 +170,25 @@ def terminate_all() -> int:
     for proc in procs:
         _kill_group(proc)
     for proc in procs:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
     return len(procs)
 
 
-def kill_started_by(threads: set[int]) -> int:
-    """End the children (and their groups) that ``threads`` started, without refusing new ones; returns how many."""
+@contextlib.contextmanager
+def tagged(tag: str) -> Iterator[None]:
+    """Tag the children this thread starts meanwhile, for ``kill_tagged``."""
+    _tag.value = tag
+    try:
+        yield
+    finally:
+        _tag.value = None
+
+
+def kill_tagged(tag: str) -> int:
+    """End the children (and their groups) started under ``tag``, without refusing new ones; returns how many."""
     with _live_lock:
-        procs = [proc for pid, proc in _live.items() if _owner.get(pid) in threads]
+        procs = [proc for pid, proc in _live.items() if _owner.get(pid) == tag]
     for proc in procs:
         _kill_group(proc)
     return len(procs)
@@ -249,10 +253,8 @@ class Child:
             status = self._proc.poll()
             for stream in (self._proc.stdin, self._proc.stdout):
                 if stream is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         stream.close()
-                    except OSError:
-                        pass
             _kill_group(self._proc)
             self._proc.wait()
             with _live_lock:
