@@ -20,7 +20,6 @@ from .context import (
     Context,
     Explained,
     diagnosis_for,
-    labelled,
     norm_path,
     shown_in,
     tree_edit,
@@ -39,8 +38,7 @@ def explain_conditional(diag: Diagnostic, target: str | None, definition: Defini
     refused, stub = (stub, None) if blockers else (None, stub)
     editable = inside(Path(norm_path(definition.file)), root)
     edit = tree_edit(ctx, Edit(Path(norm_path(definition.file)), site.insert_line, (stub,),
-                               group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
-                               description=f"stub for {labelled(diag.symbol or '', target)}")) \
+                               group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else ())) \
         if site is not None and stub is not None else None
     header = None if norm_path(definition.file) in ctx.closure else shown_in(ctx.result.job.header, root)
     found = diagnosis_for(K.CONDITIONAL, diag, definition, ctx, target=target, header=header,
@@ -86,8 +84,7 @@ def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definiti
              ctx: Context, **fields: Any) -> Explained:
     """``definition``, which ``user`` reaches by including ``spelled``: the record, and the edit when
     ``user`` is a file of the tree."""
-    edit = tree_edit(ctx, Edit(user, include_line(user, ctx.files), (f"#include {spelled}",), group="include",
-                               description=f"include for {labelled(diag.symbol or '', target)}"))
+    edit = tree_edit(ctx, Edit(user, include_line(user, ctx.files), (f"#include {spelled}",), group="include"))
     return Explained(diagnosis_for(kind, diag, definition, ctx, target=target, include=spelled,
                                    header=shown_in(user, ctx.root), edit_line=edit.line if edit is not None else None,
                                    **fields), [edit] if edit is not None else [])

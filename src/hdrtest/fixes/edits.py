@@ -24,7 +24,6 @@ class Edit:
     #: Edits with the same file, line and group are merged: ``prefix`` once, then their lines.
     group: str = ""
     prefix: tuple[str, ...] = ()
-    description: str = ""
 
 
 @dataclass
