@@ -40,8 +40,3 @@ def files_under(path: Path) -> Iterator[tuple[str, os.stat_result]]:
                 yield os.path.join(dirpath, name), os.lstat(os.path.join(dirpath, name))
             except OSError:
                 pass
-
-
-def tree_size(path: Path) -> int:
-    """Bytes in the files under ``path``."""
-    return sum(st.st_size for _, st in files_under(path))
