@@ -127,8 +127,7 @@ def unconditional_files(definitions: list[Definition], values: Values) -> list[D
 
 
 def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[Definition],
-                        needs_complete: bool, ctx: Context, *, query: tuple[str, Sequence[str]] | None = None
-                        ) -> Explained:
+                        needs_complete: bool, ctx: Context, *, query: tuple[str, Sequence[str]]) -> Explained:
     """The decision between the four cases, given what the index knows (``target``: the type a typedef
     that ``diag`` names stands for, which ``definitions`` define).
 
@@ -136,10 +135,9 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
     compiler's headers gets its standard include even when the index has no (or only a
     hidden) definition of it.
     """
-    if query is not None:
-        standard = explain_standard(diag, target, query, definitions, ctx)
-        if standard is not None:
-            return standard
+    standard = explain_standard(diag, target, query, definitions, ctx)
+    if standard is not None:
+        return standard
     complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if norm_path(d.file) in ctx.closure]
