@@ -126,11 +126,16 @@ def normalise_quotes(message: str) -> str:
 
 def clean_type(text: str) -> str:
     """``const struct foo *[3]`` -> ``struct foo``: the name to look up."""
-    tagged = _TAGGED.search(text)
+    return _type_name(_TAGGED.search(text), text) or text.strip()
+
+
+def _type_name(tagged: re.Match[str] | None, text: str) -> str | None:
+    """The type ``tagged`` names (``struct foo``), else the last word of ``text`` that is not a qualifier (a
+    typedef name)."""
     if tagged is not None:
         return f"{tagged.group(1)} {tagged.group(2)}"
     words = _unqualified_words(text)
-    return words[-1] if words else text.strip()
+    return words[-1] if words else None
 
 
 def _unqualified_words(text: str) -> list[str]:
@@ -176,11 +181,7 @@ def type_of_declaration(path: str, line: int, column: int, name: str | None) -> 
         decl = re.split(r"[;{(,]", previous)[-1] + " " + decl
     decl = decl.replace("*", " ")
     tagged = list(_TAGGED.finditer(decl))
-    if tagged:
-        last = tagged[-1]
-        return f"{last.group(1)} {last.group(2)}"
-    words = _unqualified_words(decl)
-    return words[-1] if words else None
+    return _type_name(tagged[-1] if tagged else None, decl)
 
 
 def _search(patterns: Sequence[re.Pattern[str]], message: str) -> re.Match[str] | None:

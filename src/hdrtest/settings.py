@@ -132,11 +132,9 @@ def _fallback_root(start: Path, cwd: Path) -> Path:
     Checking /usr/include/linux from /tmp must not make /tmp the tree (reports relative to
     it, searches walking it).
     """
-    try:
-        start.relative_to(cwd)
+    if start.is_relative_to(cwd):
         return cwd
-    except ValueError:
-        return start if start.is_dir() else start.parent
+    return start if start.is_dir() else start.parent
 
 
 def _as_tuple(value: Any, key: str, path: Path) -> tuple[str, ...]:

@@ -19,9 +19,9 @@ from .fix import cmd_fix
 from .options import settings_from_args
 from .parser import build_parser
 from .series import cmd_bisect, cmd_series
-from .signals import Terminated, install_signal_handlers, restore_signal_handlers
+from .signals import install_signal_handlers, restore_signal_handlers
 
-__all__ = ["Terminated", "build_parser", "main", "settings_from_args"]
+__all__ = ["build_parser", "main", "settings_from_args"]
 
 COMMANDS: dict[str, Command] = {"check": cmd_check, "fix": cmd_fix, "diff": cmd_diff, "series": cmd_series,
                                 "bisect": cmd_bisect, "cache": cmd_cache, "audit": cmd_audit}

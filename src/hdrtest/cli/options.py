@@ -76,13 +76,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if args.lang:
         overrides["languages"] = parse_languages(args.lang)
     settings = load_settings(list(args.paths), overrides)
-    extra = tuple(_cflags(args))
-    changes: dict[str, Any] = {}
-    if extra:
-        changes["cflags"] = settings.cflags + extra
-    if args.exclude:
-        changes["exclude"] = settings.exclude + tuple(Exclusion(g, "excluded with --exclude") for g in args.exclude)
-    return replace(settings, **changes) if changes else settings
+    # Flags and exclusions add to the settings file's instead of replacing them.
+    return replace(settings, cflags=settings.cflags + tuple(_cflags(args)),
+                   exclude=settings.exclude + tuple(Exclusion(g, "excluded with --exclude") for g in args.exclude))
 
 
 def report_format(text: str, allowed: Collection[str] | None = None, *, path: str = "--format") -> ReportFormat:

@@ -20,7 +20,6 @@ from .context import (
     Context,
     Explained,
     diagnosis_for,
-    labelled,
     norm_path,
     shown_in,
     tree_edit,
@@ -39,8 +38,7 @@ def explain_conditional(diag: Diagnostic, target: str | None, definition: Defini
     refused, stub = (stub, None) if blockers else (None, stub)
     editable = inside(Path(norm_path(definition.file)), root)
     edit = tree_edit(ctx, Edit(Path(norm_path(definition.file)), site.insert_line, (stub,),
-                               group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else (),
-                               description=f"stub for {labelled(diag.symbol or '', target)}")) \
+                               group=f"stub@{site.first_line}", prefix=("#else",) if site.needs_else else ())) \
         if site is not None and stub is not None else None
     header = None if norm_path(definition.file) in ctx.closure else shown_in(ctx.result.job.header, root)
     found = diagnosis_for(K.CONDITIONAL, diag, definition, ctx, target=target, header=header,
@@ -86,8 +84,7 @@ def _include(kind: K, diag: Diagnostic, target: str | None, definition: Definiti
              ctx: Context, **fields: Any) -> Explained:
     """``definition``, which ``user`` reaches by including ``spelled``: the record, and the edit when
     ``user`` is a file of the tree."""
-    edit = tree_edit(ctx, Edit(user, include_line(user, ctx.files), (f"#include {spelled}",), group="include",
-                               description=f"include for {labelled(diag.symbol or '', target)}"))
+    edit = tree_edit(ctx, Edit(user, include_line(user, ctx.files), (f"#include {spelled}",), group="include"))
     return Explained(diagnosis_for(kind, diag, definition, ctx, target=target, include=spelled,
                                    header=shown_in(user, ctx.root), edit_line=edit.line if edit is not None else None,
                                    **fields), [edit] if edit is not None else [])
@@ -130,8 +127,7 @@ def unconditional_files(definitions: list[Definition], values: Values) -> list[D
 
 
 def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[Definition],
-                        needs_complete: bool, ctx: Context, *, query: tuple[str, Sequence[str]] | None = None
-                        ) -> Explained:
+                        needs_complete: bool, ctx: Context, *, query: tuple[str, Sequence[str]]) -> Explained:
     """The decision between the four cases, given what the index knows (``target``: the type a typedef
     that ``diag`` names stands for, which ``definitions`` define).
 
@@ -139,10 +135,9 @@ def explain_definitions(diag: Diagnostic, target: str | None, definitions: list[
     compiler's headers gets its standard include even when the index has no (or only a
     hidden) definition of it.
     """
-    if query is not None:
-        standard = explain_standard(diag, target, query, definitions, ctx)
-        if standard is not None:
-            return standard
+    standard = explain_standard(diag, target, query, definitions, ctx)
+    if standard is not None:
+        return standard
     complete = unconditional_files([d for d in definitions if d.complete or not needs_complete], ctx.values)
     forwards = [d for d in definitions if needs_complete and not d.complete]
     seen_forwards = [d for d in forwards if norm_path(d.file) in ctx.closure]

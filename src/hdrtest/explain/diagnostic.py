@@ -128,10 +128,9 @@ def _explain_guard(diag: Diagnostic, ctx: Context) -> Explained:
     while first <= len(lines) and (not lines[first - 1].strip()
                                    or lines[first - 1].lstrip().startswith(("//", "/*", "*"))):
         first += 1
-    edits = [e for e in (tree_edit(ctx, Edit(path, first, (f"#ifndef {macro}", f"#define {macro}"), group="guard-open",
-                                             description="include guard")),
-                         tree_edit(ctx, Edit(path, len(lines) + 1, (f"#endif /* {macro} */",), group="guard-close",
-                                             description="include guard"))) if e is not None]
+    edits = [e for e in (tree_edit(ctx, Edit(path, first, (f"#ifndef {macro}", f"#define {macro}"), group="guard-open")),
+                         tree_edit(ctx, Edit(path, len(lines) + 1, (f"#endif /* {macro} */",), group="guard-close")))
+             if e is not None]
     found = dataclasses.replace(record(K.NO_INCLUDE_GUARD, symbol, ctx, macro=macro), file=diag.file)
     return Explained(found, edits)
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ..scan.cindex import Definition
 from ..scan.formula import macros
+from ..scan.uses import call_arguments
 from .context import Context, norm_path
 from .files import Files
 from .guards import GuardSite
@@ -72,21 +73,11 @@ def declaration_text(lines: Sequence[str], line: int, limit: int = 20) -> str:
 def split_function(declaration: str, name: str) -> tuple[str, str] | None:
     """``("int", "struct kvm *kvm, gfn_t gfn")`` from a prototype's text."""
     match = re.search(r"\b" + re.escape(name) + r"\s*\(", declaration)
-    if match is None:
+    found = call_arguments(declaration, match.end() - 1, "(") if match is not None else None
+    if match is None or found is None:
         return None
-    depth = 0
-    start = match.end()
-    for index in range(start - 1, len(declaration)):
-        char = declaration[index]
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                ret = declaration[: match.start()]
-                ret = re.sub(r"\b__attribute__\s*\(\(.*?\)\)", " ", ret)
-                return _squash(ret), declaration[start:index]
-    return None
+    ret = re.sub(r"\b__attribute__\s*\(\(.*?\)\)", " ", declaration[: match.start()])
+    return _squash(ret), declaration[match.end():found[1] - 1]  # the parameters as written
 
 
 def stub_for(definition: Definition, files: Files) -> str | None:

@@ -24,7 +24,6 @@ class Edit:
     #: Edits with the same file, line and group are merged: ``prefix`` once, then their lines.
     group: str = ""
     prefix: tuple[str, ...] = ()
-    description: str = ""
 
 
 @dataclass
@@ -81,9 +80,7 @@ def render_diff(edits: Iterable[Edit], root: Path) -> str:
 
 
 def inside(path: Path, root: Path) -> bool:
-    real = Path(os.path.realpath(path))
-    top = Path(os.path.realpath(root))
-    return real == top or top in real.parents
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
 
 
 def real_target(path: Path, root: Path) -> Path:
@@ -92,10 +89,8 @@ def real_target(path: Path, root: Path) -> Path:
     Spelled under ``root`` when it lies there, so reports show the path the user knows.
     """
     real = Path(os.path.realpath(path))
-    try:
-        return root / real.relative_to(os.path.realpath(root))
-    except ValueError:
-        return real
+    top = os.path.realpath(root)
+    return root / real.relative_to(top) if real.is_relative_to(top) else real
 
 
 def split_inside(edits: Sequence[Edit], root: Path) -> tuple[list[Edit], list[Edit]]:

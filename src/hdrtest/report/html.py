@@ -34,12 +34,9 @@ def _cell(result: Result) -> dict[str, Any]:
         "description": job.variant.describe(),
         "duration": round(result.duration, 3),
     }
-    if job.variant.reason:
-        cell["reason"] = job.variant.reason
-    if result.cached:
-        cell["cached"] = True
-    if result.status is Status.UNVERIFIED:
-        cell["not_verified"] = unverified_reason(result)
+    optional = {"reason": job.variant.reason, "cached": result.cached,
+                "not_verified": unverified_reason(result) if result.status is Status.UNVERIFIED else None}
+    cell.update({key: value for key, value in optional.items() if value})
     if not result.status.failed:  # only failures open with the full record (compiler output, reproducer)
         return cell
     diagnostics = [line for diag in result.diagnostics for line in render_gcc_style(diag)]

@@ -174,18 +174,11 @@ def _check_properties(result: Result) -> dict[str, Any]:
 def _properties(finding: Finding) -> dict[str, Any]:
     first = finding.first
     variant = first.job.variant
-    props = {**_check_properties(first), "headers": finding.headers, "reproduce": reproducer(first)[0]}
-    if variant.reason:
-        props["variantReason"] = variant.reason
-    if variant.config_lines:
-        props["configLines"] = list(variant.config_lines)
-    if finding.diagnostic.symbol:
-        props["symbol"] = finding.diagnostic.symbol
-    if first.triage:
-        props["triage"] = first.triage
-    if finding.moved:
-        props["originalLocation"] = f"{finding.diagnostic.file}:{finding.diagnostic.line}"
-    return props
+    optional = {"variantReason": variant.reason, "configLines": list(variant.config_lines),
+                "symbol": finding.diagnostic.symbol, "triage": first.triage,
+                "originalLocation": f"{finding.diagnostic.file}:{finding.diagnostic.line}" if finding.moved else None}
+    return {**_check_properties(first), "headers": finding.headers, "reproduce": reproducer(first)[0],
+            **{key: value for key, value in optional.items() if value}}
 
 
 def _result(finding: Finding) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from ..graph.store import current_stamp
 from .atomic import write_atomic
-from .sizes import files_under, tree_size
+from .sizes import files_under
 
 T = TypeVar("T")
 
@@ -142,7 +142,8 @@ KBUILD_COMMANDS = register("kbuild-commands")
 
 def sizes(cache_dir: Path) -> dict[str, int]:
     """Bytes in each registered namespace that exists under ``cache_dir``."""
-    return {ns.name: tree_size(ns.directory(cache_dir)) for ns in registered() if ns.directory(cache_dir).is_dir()}
+    return {ns.name: sum(st.st_size for _, st in files_under(ns.directory(cache_dir)))
+            for ns in registered() if ns.directory(cache_dir).is_dir()}
 
 
 def clear(cache_dir: Path) -> int:

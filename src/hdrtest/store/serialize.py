@@ -22,14 +22,8 @@ def diagnostic_from_dict(data: dict[str, Any]) -> Diagnostic:
     return Diagnostic(**{**fields, "include_chain": [(str(f), int(n)) for f, n in data.get("include_chain", [])],
                          "children": [diagnostic_from_dict(c) for c in data.get("children", [])],
                          "notes": [Note(**n) for n in data.get("notes", [])],
-                         "diagnosis": diagnosis_from_dict(data.get("diagnosis"))})
-
-
-def diagnosis_from_dict(data: dict[str, Any] | None) -> Diagnosis | None:
-    if not data:
-        return None
-    values = tuple((str(name), value) for name, value in data.get("values", ()))
-    return Diagnosis(**{**data, "values": values})
+                         # Diagnosis makes its JSON lists and nested records canonical itself.
+                         "diagnosis": Diagnosis(**data["diagnosis"]) if data.get("diagnosis") else None})
 
 
 #: What of a result the cache does not keep: the job is the key's side, ``cached`` says where this run's came from.

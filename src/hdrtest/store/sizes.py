@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -36,12 +37,5 @@ def files_under(path: Path) -> Iterator[tuple[str, os.stat_result]]:
     """Every file under ``path`` and its ``lstat`` (files that vanish meanwhile are left out)."""
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):
                 yield os.path.join(dirpath, name), os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                pass
-
-
-def tree_size(path: Path) -> int:
-    """Bytes in the files under ``path``."""
-    return sum(st.st_size for _, st in files_under(path))
