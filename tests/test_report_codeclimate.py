@@ -21,8 +21,12 @@ def test_codeclimate_issues(tmp_path: Path) -> None:
     (root / "inc" / "good.h").write_text("#pragma once\n")
     settings = Settings(root=root, cflags=("-std=c11",), jobs=2, no_cache=True, variants="none")
     report = check(settings, [str(root / "inc")])
-    slow = check(Settings(root=root, cflags=("-std=c11",), jobs=1, no_cache=True, variants="none", timeout=0.0005),
-                 [str(root / "inc" / "good.h")])
+    # A compiler that is slow for sure: a tiny timeout on a real compile races the scheduler on a loaded machine.
+    slow_cc = tmp_path / "slowcc"
+    slow_cc.write_text('#!/bin/sh\ncase "$*" in *good.h*) sleep 30;; esac\nexec gcc "$@"\n')
+    slow_cc.chmod(0o755)
+    slow = check(Settings(root=root, cc=str(slow_cc), cflags=("-std=c11",), jobs=1, no_cache=True, variants="none",
+                          timeout=0.5), [str(root / "inc" / "good.h")])
     report.results.extend(slow.results)
 
     issues = json.loads(registry.render(ReportContext(report), "codeclimate"))

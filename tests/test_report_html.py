@@ -54,7 +54,13 @@ def _report(root: Path) -> CheckReport:
     options = CompileOptions(root=root)
     extra = [compile_job(replace(by_header[h].job, variant=FOO_OFF), options) for h in ("inc/guarded.h", "inc/good.h")]
     extra.append(not_verified(replace(by_header["inc/bad.h"].job, variant=FOO_OFF), "flags borrowed"))
-    extra.append(compile_job(replace(by_header["inc/evil<script>.h"].job, variant=FOO_OFF, timeout=0.0005), options))
+    # A compiler that is slow for sure: a tiny timeout on a real compile races the scheduler on a loaded machine
+    # (the compile can end before the deadline is looked at, and then it is a plain failure).
+    slow_cc = root.parent / "slowcc"
+    slow_cc.write_text('#!/bin/sh\ncase "$*" in *evil*) sleep 30;; esac\nexec gcc "$@"\n')
+    slow_cc.chmod(0o755)
+    extra.append(compile_job(replace(by_header["inc/evil<script>.h"].job, variant=FOO_OFF, compiler=str(slow_cc),
+                                     timeout=0.5), options))
     report = CheckReport(root=root, results=report.results + extra, skipped=report.skipped, elapsed=report.elapsed)
     for result in report.failures:
         for diag in result.diagnostics:
