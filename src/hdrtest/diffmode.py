@@ -132,13 +132,8 @@ def affected_in(top: Path, settings: Settings, rel_root: str, changed: Sequence[
 
 def config_names(settings: Settings, top: Path) -> set[str]:
     """Repository-relative files whose change affects every header (``graph.affected.config_files``)."""
-    out: set[str] = set()
-    for path in config_files(settings):
-        try:
-            out.add(Path(os.path.normpath(path)).resolve().relative_to(top).as_posix())
-        except ValueError:
-            pass
-    return out
+    resolved = [Path(os.path.normpath(path)).resolve() for path in config_files(settings)]
+    return {path.relative_to(top).as_posix() for path in resolved if path.is_relative_to(top)}
 
 
 # -- settings rebased onto a worktree -------------------------------------------------------------------------
@@ -157,10 +152,7 @@ class Rebase:
     new: Path
 
     def inside(self, path: Path) -> Path | None:
-        try:
-            return self.new / path.relative_to(self.old)
-        except ValueError:
-            return None
+        return self.new / path.relative_to(self.old) if path.is_relative_to(self.old) else None
 
     def file(self, path: Path) -> Path:
         """The worktree's copy; the user's file when only the user's checkout has it (a build's output)."""
