@@ -301,8 +301,9 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
 # -- running --------------------------------------------------------------------------------------------------
 
 
-def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
-    """Jobs for ``target``'s tree in the failing variants only ``source`` planned.
+def add_counterparts(target: CheckReport, source: CheckReport, settings: Settings, *,
+                     cache: ResultCache | None = None, progress: ProgressCallback | None = None) -> None:
+    """Check ``target``'s tree (``settings``) in the failing variants only ``source`` planned, into its results.
 
     Variants are planned from each revision's text, so a fix can remove the very variant it
     fixes (and a change can add the one it breaks).  The build robot builds both trees in the
@@ -317,7 +318,7 @@ def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
         twin = baselines.get((result.job.display, result.job.language))
         if twin is not None:
             jobs[replace(twin, variant=result.job.variant)] = None
-    return list(jobs)
+    target.results.extend(run_planned(list(jobs), settings, cache=cache, progress=progress))
 
 
 def check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None, *, explain: bool,
@@ -366,10 +367,8 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
         # BASE's errors only need their class (``compare`` classifies); HEAD's new ones are explained.
         base_report = check_tree(base_settings, ordered, progress, explain=False)
         head_report = check_tree(head_settings, ordered, progress, explain=True)
-        to_base = counterpart_jobs(head_report, base_report)
-        to_head = counterpart_jobs(base_report, head_report)
-        base_report.results.extend(run_planned(to_base, base_settings, progress=progress))
-        head_report.results.extend(run_planned(to_head, head_settings, progress=progress))
+        add_counterparts(base_report, head_report, base_settings, progress=progress)
+        add_counterparts(head_report, base_report, head_settings, progress=progress)
     new, fixed = compare(base_report, head_report)
     return DiffResult(base_rev=base_rev, head_rev=head_rev, base_commit=base_commit, head_commit=head_commit,
                       toplevel=top, changed_files=changed, headers=ordered, base=base_report, head=head_report,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import diffmode
 from .baseline import ResultKey, result_key
-from .check import ProgressCallback, run_planned
+from .check import ProgressCallback
 from .diffmode import DiffResult
 from .errors import UsageError
 from .graph import vcs
@@ -109,11 +109,9 @@ def _step(commit: Commit, top: Path, tree: Path, settings: Settings, affected: C
     after = diffmode.check_tree(settings, ordered, progress, explain=True, cache=cache)
     checkout(tree, commit.parent)
     before = diffmode.check_tree(settings, ordered, progress, explain=False, cache=cache)
-    before.results.extend(run_planned(diffmode.counterpart_jobs(after, before), settings, cache=cache,
-                                      progress=progress))
+    diffmode.add_counterparts(before, after, settings, cache=cache, progress=progress)
     checkout(tree, commit.sha)
-    after.results.extend(run_planned(diffmode.counterpart_jobs(before, after), settings, cache=cache,
-                                     progress=progress))
+    diffmode.add_counterparts(after, before, settings, cache=cache, progress=progress)
     new, fixed = diffmode.compare(before, after)
     return Step(base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent,
                 head_commit=commit.sha, toplevel=top, changed_files=changed, headers=ordered, base=before,
