@@ -63,13 +63,9 @@ class SeriesResult:
     still_broken: list[Breakage]
 
     @property
-    def has_new_failures(self) -> bool:
-        return any(step.has_new_failures for step in self.steps)
-
-    @property
     def bisectable(self) -> bool:
         """Every commit compiles what its parent compiled: no step breaks a header, even one a later step fixes."""
-        return not self.has_new_failures
+        return not any(step.has_new_failures for step in self.steps)
 
 
 @dataclass(frozen=True)
