@@ -160,7 +160,12 @@ class Rebase:
         return moved if moved is not None and (moved.exists() or not path.exists()) else path
 
     def text(self, value: str) -> str:
-        """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is."""
+        """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is.
+
+        No option is interpreted: relative paths follow the working directory, which moves
+        too; absolute ones are moved wherever they appear, so no flag table can misread one
+        (``-include-pch`` is not ``-include`` of ``-pch``).
+        """
         return _sub_paths(value, self.old, lambda path: str(self.file(Path(path))))
 
 
@@ -183,16 +188,6 @@ def _sub_paths(text: str, top: Path, replace_path: Callable[[str], str]) -> str:
         position = match.end()
     out.append(text[position:])
     return "".join(out)
-
-
-def rebase_args(args: Sequence[str], rebase: Rebase) -> list[str]:
-    """Compile arguments with every path into the repository moved into the worktree.
-
-    No option is interpreted: relative paths follow the working directory, which moves
-    too; absolute ones are moved wherever they appear, so no flag table can misread one
-    (``-include-pch`` is not ``-include`` of ``-pch``).
-    """
-    return [rebase.text(arg) for arg in args]
 
 
 #: Build outputs Kconfig needs in a Linux worktree (without auto.conf.cmd: ``make olddefconfig``, seconds a flip).
@@ -229,7 +224,7 @@ def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination
         rebased.append({
             "directory": str(directory or entry.directory),
             "file": str(source),
-            "arguments": [entry.compiler, *rebase_args(entry.flags, rebase), "-c", str(source)],
+            "arguments": [entry.compiler, *map(rebase.text, entry.flags), "-c", str(source)],
         })
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / "compile_commands.json"
@@ -249,8 +244,8 @@ def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) ->
     changes: dict[str, Any] = {
         "root": root,
         "settings_file": rebase.file(settings.settings_file) if settings.settings_file else None,
-        "cflags": tuple(rebase_args(settings.cflags, rebase)),
-        "preludes": tuple(rebase.text(p) for p in settings.preludes),
+        "cflags": tuple(map(rebase.text, settings.cflags)),
+        "preludes": tuple(map(rebase.text, settings.preludes)),
         "kconfig": rebase.text(settings.kconfig) if settings.kconfig else None,
         "kconfig_config": rebase.text(settings.kconfig_config) if settings.kconfig_config else None,
     }
