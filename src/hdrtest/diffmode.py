@@ -96,10 +96,9 @@ def located(settings: Settings) -> tuple[Path, Path, str]:
     """The checked root, the repository's top level, and the root relative to it."""
     root = settings.root.resolve()
     top = toplevel(root)
-    try:
-        return root, top, root.relative_to(top).as_posix()
-    except ValueError:
-        raise UsageError("the root is outside the git repository", path=root) from None
+    if not root.is_relative_to(top):
+        raise UsageError("the root is outside the git repository", path=root)
+    return root, top, root.relative_to(top).as_posix()
 
 
 def _commit(top: Path, rev: str) -> str:
