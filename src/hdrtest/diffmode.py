@@ -234,7 +234,6 @@ def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination
 def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) -> Settings:
     """The same settings, pointed at the worktree ``tree`` of the repository at ``top``."""
     database = compile_database(settings)
-    entries = compdb.load(database) if database is not None else []
     mirror_generated(top, tree, settings)
     rebase = Rebase(top, tree)
     root = rebase.inside(settings.root.resolve())
@@ -249,7 +248,7 @@ def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) ->
         "kconfig_config": rebase.text(settings.kconfig_config) if settings.kconfig_config else None,
     }
     if database is not None:
-        changes["compile_commands"] = str(rebase_database(entries, rebase, scratch))
+        changes["compile_commands"] = str(rebase_database(compdb.load(database), rebase, scratch))
         # The check looks for an O= build's .config next to the database; the copy has none beside it.
         beside = database.parent / ".config"
         if not settings.kconfig_config and beside.is_file():
