@@ -103,11 +103,8 @@ def from_report(report: CheckReport) -> Baseline:
     entries: dict[ResultKey, BaselineEntry] = {}
     ensure_classified(report.failures)
     for result in report.failures:
-        key = result_key(result)
-        if key in entries:  # the same job planned twice: keep the larger multiset
-            entries[key].errors |= error_keys(result)
-        else:
-            entries[key] = BaselineEntry(result.status.value, error_keys(result))
+        entry = entries.setdefault(result_key(result), BaselineEntry(result.status.value, Counter()))
+        entry.errors |= error_keys(result)  # the same job planned twice: keep the larger multiset
     return Baseline(entries)
 
 
@@ -176,10 +173,7 @@ def load(path: Path | str) -> Baseline:
     entries: dict[ResultKey, BaselineEntry] = {}
     for item in failures:
         key, entry = _parse_entry(item, source)
-        if key in entries:
-            entries[key].errors += entry.errors
-        else:
-            entries[key] = entry
+        entries.setdefault(key, BaselineEntry(entry.status, Counter())).errors += entry.errors
     return Baseline(entries, source)
 
 

@@ -56,12 +56,10 @@ def run_bisect(settings: Settings, good: str, bad: str, header: str, *, variant:
     commits = commits_between(top, good_commit, bad_commit)
     if not commits:
         raise UsageError(f"{bad} does not descend from {good}", path=top, hint="name GOOD before BAD")
-    given = Path(header)
-    absolute = given if given.is_absolute() else Path.cwd() / given
-    try:
-        rel_header = absolute.resolve().relative_to(top)
-    except ValueError:
-        raise UsageError("the header is outside the git repository", path=header) from None
+    absolute = Path(header).resolve()  # a relative one from the working directory
+    if not absolute.is_relative_to(top):
+        raise UsageError("the header is outside the git repository", path=header)
+    rel_header = absolute.relative_to(top)
     with diffmode.private_worktree(settings, top, bad_commit, "hdrtest-series-") as (tree, tree_settings):
         tree_header = tree / rel_header
         if not tree_header.is_file():

@@ -212,12 +212,12 @@ def plan_all_variants(settings: Settings, source: FlagSource, baseline: list[Job
         if plan.dropped_options:
             notes.append(f"{job.display}: {plan.dropped_options} more relevant option(s) not flipped")
         notes.extend(f"{job.display}: {text}" for text in plan.impossible)
-        for variant_job in variants.variant_jobs(plan):
-            planning.jobs.append(variant_job)
-            if variant_job.variant.name in plan.unverified:
-                planning.unverified[variant_job] = plan.unverified[variant_job.variant.name]
-            if variant_job.variant.name in plan.prepare_fails:
-                planning.prepare_fails[variant_job] = plan.prepare_fails[variant_job.variant.name]
+        jobs = [replace(job, variant=variant) for variant in plan.variants]
+        planning.jobs.extend(jobs)
+        planning.unverified.update({j: plan.unverified[j.variant.name] for j in jobs
+                                    if j.variant.name in plan.unverified})
+        planning.prepare_fails.update({j: plan.prepare_fails[j.variant.name] for j in jobs
+                                       if j.variant.name in plan.prepare_fails})
     notes.extend(getattr(backend, "notes", ()))  # e.g. the Kconfig fast evaluator's fallback
     return planning
 

@@ -96,10 +96,9 @@ def located(settings: Settings) -> tuple[Path, Path, str]:
     """The checked root, the repository's top level, and the root relative to it."""
     root = settings.root.resolve()
     top = toplevel(root)
-    try:
-        return root, top, root.relative_to(top).as_posix()
-    except ValueError:
-        raise UsageError("the root is outside the git repository", path=root) from None
+    if not root.is_relative_to(top):
+        raise UsageError("the root is outside the git repository", path=root)
+    return root, top, root.relative_to(top).as_posix()
 
 
 def _commit(top: Path, rev: str) -> str:
@@ -132,13 +131,8 @@ def affected_in(top: Path, settings: Settings, rel_root: str, changed: Sequence[
 
 def config_names(settings: Settings, top: Path) -> set[str]:
     """Repository-relative files whose change affects every header (``graph.affected.config_files``)."""
-    out: set[str] = set()
-    for path in config_files(settings):
-        try:
-            out.add(Path(os.path.normpath(path)).resolve().relative_to(top).as_posix())
-        except ValueError:
-            pass
-    return out
+    resolved = [Path(os.path.normpath(path)).resolve() for path in config_files(settings)]
+    return {path.relative_to(top).as_posix() for path in resolved if path.is_relative_to(top)}
 
 
 # -- settings rebased onto a worktree -------------------------------------------------------------------------
@@ -157,10 +151,7 @@ class Rebase:
     new: Path
 
     def inside(self, path: Path) -> Path | None:
-        try:
-            return self.new / path.relative_to(self.old)
-        except ValueError:
-            return None
+        return self.new / path.relative_to(self.old) if path.is_relative_to(self.old) else None
 
     def file(self, path: Path) -> Path:
         """The worktree's copy; the user's file when only the user's checkout has it (a build's output)."""
@@ -168,7 +159,12 @@ class Rebase:
         return moved if moved is not None and (moved.exists() or not path.exists()) else path
 
     def text(self, value: str) -> str:
-        """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is."""
+        """``value`` with every path into the checkout moved (see ``file``), wherever in the text it is.
+
+        No option is interpreted: relative paths follow the working directory, which moves
+        too; absolute ones are moved wherever they appear, so no flag table can misread one
+        (``-include-pch`` is not ``-include`` of ``-pch``).
+        """
         return _sub_paths(value, self.old, lambda path: str(self.file(Path(path))))
 
 
@@ -191,16 +187,6 @@ def _sub_paths(text: str, top: Path, replace_path: Callable[[str], str]) -> str:
         position = match.end()
     out.append(text[position:])
     return "".join(out)
-
-
-def rebase_args(args: Sequence[str], rebase: Rebase) -> list[str]:
-    """Compile arguments with every path into the repository moved into the worktree.
-
-    No option is interpreted: relative paths follow the working directory, which moves
-    too; absolute ones are moved wherever they appear, so no flag table can misread one
-    (``-include-pch`` is not ``-include`` of ``-pch``).
-    """
-    return [rebase.text(arg) for arg in args]
 
 
 #: Build outputs Kconfig needs in a Linux worktree (without auto.conf.cmd: ``make olddefconfig``, seconds a flip).
@@ -237,7 +223,7 @@ def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination
         rebased.append({
             "directory": str(directory or entry.directory),
             "file": str(source),
-            "arguments": [entry.compiler, *rebase_args(entry.flags, rebase), "-c", str(source)],
+            "arguments": [entry.compiler, *map(rebase.text, entry.flags), "-c", str(source)],
         })
     destination.mkdir(parents=True, exist_ok=True)
     target = destination / "compile_commands.json"
@@ -248,7 +234,6 @@ def rebase_database(entries: Sequence[compdb.Entry], rebase: Rebase, destination
 def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) -> Settings:
     """The same settings, pointed at the worktree ``tree`` of the repository at ``top``."""
     database = compile_database(settings)
-    entries = compdb.load(database) if database is not None else []
     mirror_generated(top, tree, settings)
     rebase = Rebase(top, tree)
     root = rebase.inside(settings.root.resolve())
@@ -257,13 +242,13 @@ def rebase_settings(settings: Settings, top: Path, tree: Path, scratch: Path) ->
     changes: dict[str, Any] = {
         "root": root,
         "settings_file": rebase.file(settings.settings_file) if settings.settings_file else None,
-        "cflags": tuple(rebase_args(settings.cflags, rebase)),
-        "preludes": tuple(rebase.text(p) for p in settings.preludes),
+        "cflags": tuple(map(rebase.text, settings.cflags)),
+        "preludes": tuple(map(rebase.text, settings.preludes)),
         "kconfig": rebase.text(settings.kconfig) if settings.kconfig else None,
         "kconfig_config": rebase.text(settings.kconfig_config) if settings.kconfig_config else None,
     }
     if database is not None:
-        changes["compile_commands"] = str(rebase_database(entries, rebase, scratch))
+        changes["compile_commands"] = str(rebase_database(compdb.load(database), rebase, scratch))
         # The check looks for an O= build's .config next to the database; the copy has none beside it.
         beside = database.parent / ".config"
         if not settings.kconfig_config and beside.is_file():
@@ -309,8 +294,9 @@ def compare(base: CheckReport, head: CheckReport) -> tuple[list[Change], list[Ch
 # -- running --------------------------------------------------------------------------------------------------
 
 
-def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
-    """Jobs for ``target``'s tree in the failing variants only ``source`` planned.
+def add_counterparts(target: CheckReport, source: CheckReport, settings: Settings, *,
+                     cache: ResultCache | None = None, progress: ProgressCallback | None = None) -> None:
+    """Check ``target``'s tree (``settings``) in the failing variants only ``source`` planned, into its results.
 
     Variants are planned from each revision's text, so a fix can remove the very variant it
     fixes (and a change can add the one it breaks).  The build robot builds both trees in the
@@ -325,7 +311,7 @@ def counterpart_jobs(source: CheckReport, target: CheckReport) -> list[Job]:
         twin = baselines.get((result.job.display, result.job.language))
         if twin is not None:
             jobs[replace(twin, variant=result.job.variant)] = None
-    return list(jobs)
+    target.results.extend(run_planned(list(jobs), settings, cache=cache, progress=progress))
 
 
 def check_tree(settings: Settings, headers: list[str], progress: ProgressCallback | None, *, explain: bool,
@@ -374,10 +360,8 @@ def run_diff(settings: Settings, base_rev: str, head_rev: str | None, *, paths: 
         # BASE's errors only need their class (``compare`` classifies); HEAD's new ones are explained.
         base_report = check_tree(base_settings, ordered, progress, explain=False)
         head_report = check_tree(head_settings, ordered, progress, explain=True)
-        to_base = counterpart_jobs(head_report, base_report)
-        to_head = counterpart_jobs(base_report, head_report)
-        base_report.results.extend(run_planned(to_base, base_settings, progress=progress))
-        head_report.results.extend(run_planned(to_head, head_settings, progress=progress))
+        add_counterparts(base_report, head_report, base_settings, progress=progress)
+        add_counterparts(head_report, base_report, head_settings, progress=progress)
     new, fixed = compare(base_report, head_report)
     return DiffResult(base_rev=base_rev, head_rev=head_rev, base_commit=base_commit, head_commit=head_commit,
                       toplevel=top, changed_files=changed, headers=ordered, base=base_report, head=head_report,

@@ -152,8 +152,7 @@ def _marker_reason(path: Path, display: str) -> str | None:
     return reason or "marked 'hdrtest: skip' in the header"
 
 
-def _walk(top: Path, prune: Callable[[Path], str | None] | None = None,
-          pruned: list[tuple[Path, str]] | None = None) -> list[Path]:
+def _walk(top: Path, prune: Callable[[Path], str | None], pruned: list[tuple[Path, str]]) -> list[Path]:
     """Files under ``top`` in sorted order, without recursion (a tree 1,200 levels deep is legal).
 
     Symbolic links to directories are not followed, as with ``os.walk``.  A directory for
@@ -177,10 +176,10 @@ def _walk(top: Path, prune: Callable[[Path], str | None] | None = None,
             if is_dir:
                 if item.name in _IGNORED_DIRS:
                     continue
-                why = prune(Path(item.path)) if prune is not None else None
+                why = prune(Path(item.path))
                 if why is None:
                     subdirs.append(Path(item.path))
-                elif pruned is not None:
+                else:
                     pruned.append((Path(item.path), why))
             else:
                 found.append(Path(item.path))
@@ -206,8 +205,7 @@ def discover(paths: list[Path], settings: Settings) -> tuple[list[Header], list[
     skipped: list[Skipped] = []
     kbuild = KbuildExclusions(settings.root)
     for given in paths:
-        path = given if given.is_absolute() else settings.root / given
-        path = Path(os.path.normpath(path))
+        path = Path(os.path.normpath(settings.root / given))  # an absolute one stays itself
         if not path.exists():
             raise UsageError("no such file or directory", path=given, hint="check the path given to hdrtest check")
         candidates: list[Path]

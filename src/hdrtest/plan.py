@@ -28,14 +28,14 @@ class FlagSource:
     settings: Settings
 
     def flags_for(self, header: Path, language: str) -> compdb.CompileFlags:
-        cc, cflags = self.settings.cc, self.settings.cflags
+        given = (self.settings.cxx if language == "c++" else None) or self.settings.cc  # a compiler the user named wins
+        cflags = self.settings.cflags
         if self.chooser is not None:
             chosen = self.chooser.flags_for(header, language)
-            compiler = (self.settings.cxx if language == "c++" else cc) or cc or chosen.compiler
-            return compdb.CompileFlags(compiler, chosen.flags + cflags, chosen.directory,
+            return compdb.CompileFlags(given or chosen.compiler, chosen.flags + cflags, chosen.directory,
                                        f"{self.database}: {chosen.origin}", chosen.language)
-        compiler = (self.settings.cxx if language == "c++" else None) or cc or default_compiler(language)
-        return compdb.CompileFlags(compiler, cflags, self.settings.root, "command-line flags", language)
+        return compdb.CompileFlags(given or default_compiler(language), cflags, self.settings.root,
+                                   "command-line flags", language)
 
 
 def compile_database(settings: Settings) -> Path | None:

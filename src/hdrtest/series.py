@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import diffmode
 from .baseline import ResultKey, result_key
-from .check import ProgressCallback, run_planned
+from .check import ProgressCallback
 from .diffmode import DiffResult
 from .errors import UsageError
 from .graph import vcs
@@ -63,13 +63,9 @@ class SeriesResult:
     still_broken: list[Breakage]
 
     @property
-    def has_new_failures(self) -> bool:
-        return any(step.has_new_failures for step in self.steps)
-
-    @property
     def bisectable(self) -> bool:
         """Every commit compiles what its parent compiled: no step breaks a header, even one a later step fixes."""
-        return not self.has_new_failures
+        return not any(step.has_new_failures for step in self.steps)
 
 
 @dataclass(frozen=True)
@@ -109,11 +105,9 @@ def _step(commit: Commit, top: Path, tree: Path, settings: Settings, affected: C
     after = diffmode.check_tree(settings, ordered, progress, explain=True, cache=cache)
     checkout(tree, commit.parent)
     before = diffmode.check_tree(settings, ordered, progress, explain=False, cache=cache)
-    before.results.extend(run_planned(diffmode.counterpart_jobs(after, before), settings, cache=cache,
-                                      progress=progress))
+    diffmode.add_counterparts(before, after, settings, cache=cache, progress=progress)
     checkout(tree, commit.sha)
-    after.results.extend(run_planned(diffmode.counterpart_jobs(before, after), settings, cache=cache,
-                                     progress=progress))
+    diffmode.add_counterparts(after, before, settings, cache=cache, progress=progress)
     new, fixed = diffmode.compare(before, after)
     return Step(base_rev=commit.parent[:12], head_rev=commit.sha[:12], base_commit=commit.parent,
                 head_commit=commit.sha, toplevel=top, changed_files=changed, headers=ordered, base=before,

@@ -311,9 +311,8 @@ def triage(header: Path, entries: Sequence[Entry], values: Mapping[str, str | No
 def _test_only_message(tally: _Tally, preferred: Iterable[str]) -> str:
     parts: list[str] = []
     if tally.not_built:
-        names = list(dict.fromkeys(tally.off))
-        first = [n for n in names if n in set(preferred)]
-        names = first + [n for n in names if n not in first]
+        wanted = set(preferred)
+        names = sorted(dict.fromkeys(tally.off), key=lambda n: n not in wanted)  # stable: preferred ones first
         when = f"when {_join(names)} {'is' if len(names) == 1 else 'are'} off" if names else "in this configuration"
         parts.append(f"no translation unit that includes it is built {when}; {len(tally.not_built)} including "
                      f"unit(s), e.g. {tally.not_built[0]}")

@@ -15,7 +15,7 @@ import json
 import random
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -421,7 +421,3 @@ def _drop_unbuilt(job: Job, plan: HeaderPlan, macros: Mapping[str, str], root: P
         else:
             kept.append(variant)
     return kept
-
-
-def variant_jobs(plan: HeaderPlan) -> list[Job]:
-    return [replace(plan.job, variant=v) for v in plan.variants]

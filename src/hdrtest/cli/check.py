@@ -22,9 +22,8 @@ from .output import write_report
 def _exit_code(report: CheckReport, known: baselines.Baseline | None, wrote_baseline: bool) -> int:
     if wrote_baseline and known is None:
         return EXIT_CLEAN  # every failure of this run is in the baseline just written
-    if known is not None:
-        return EXIT_FAILURES if baselines.new_failures(report, known) else EXIT_CLEAN
-    return EXIT_FAILURES if report.failures else EXIT_CLEAN
+    failing = baselines.new_failures(report, known) if known is not None else report.failures
+    return EXIT_FAILURES if failing else EXIT_CLEAN
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ def cmd_series(args: argparse.Namespace) -> int:
         found = run_series(config.settings, base, head, paths=config.paths, cache=cache, progress=progress.update)
     for out in config.outputs:
         write_report(series_report.FORMATS[out.format.value](found), out.destination)
-    return EXIT_FAILURES if found.has_new_failures else EXIT_CLEAN
+    return EXIT_CLEAN if found.bisectable else EXIT_FAILURES
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
