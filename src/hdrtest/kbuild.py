@@ -78,14 +78,12 @@ class Regeneration:
 class PrepareFailure:
     """A unit of Kbuild's prepare step (``bounds.c``, ``asm-offsets.c``) that does not compile in a variant."""
 
-    #: The unit, relative to the root.
-    unit: str
     #: Where its first error is, as an absolute path; None when the first error names no place.
     file: str | None
     line: int
     #: The first error's text after ``error:``, or the whole line when it names no place.
     message: str
-    #: What a report says about the variant.
+    #: What a report says about the variant (it names the unit).
     reason: str
 
 
@@ -213,8 +211,8 @@ def _unit_fails(unit: str, output: str, inputs: _Inputs) -> _Failed:
     first = location_line(error) if error is not None else _first_line(output)
     reason = f"{unit} does not compile in this variant ({first})"
     if error is None or not error.line or error.abs_file is None:
-        return _Failed(reason, PrepareFailure(unit, None, 0, first, reason))
-    return _Failed(reason, PrepareFailure(unit, error.abs_file, error.line, error.message, reason))
+        return _Failed(reason, PrepareFailure(None, 0, first, reason))
+    return _Failed(reason, PrepareFailure(error.abs_file, error.line, error.message, reason))
 
 
 @dataclass(frozen=True)
