@@ -100,8 +100,8 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, i
 def finished(argv: Sequence[str], *, timeout: float, error: Callable[[str], Exception] = ChildProcessError,
              what: str = "", cwd: Path | str | None = None, input: bytes | None = None,
              env: Mapping[str, str] | None = None, limit: int = OUTPUT_LIMIT) -> Completed:
-    """``run`` for a step its caller cannot go on without: a child that cannot start or does not finish
-    in time raises ``error`` with a message saying which (``what`` names the step, else ``argv[0]``)."""
+    """``run`` for a step its caller needs: a child that cannot start or does not finish in time raises ``error``
+    (``ChildProcessError`` unless given) saying which; ``what`` names the step (else ``argv[0]``)."""
     try:
         done = run(argv, timeout=timeout, cwd=cwd, input=input, env=env, limit=limit)
     except OSError as exc:
