@@ -209,7 +209,6 @@ class FlagChooser:
         self._by_dir: dict[Path, list[Entry]] = {}
         for entry in entries:
             self._by_dir.setdefault(entry.file.parent, []).append(entry)
-        self._entries = entries
         self._base = origin_base
         self._includers = includers
         self._kernel = [e for e in entries if is_kernel_unit(e)]

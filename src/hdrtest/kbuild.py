@@ -27,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from .classify import normalise_quotes
 from .compile import private_dir, read_deps, variant_prelude_text
@@ -41,7 +40,7 @@ from .scan.scancache import read_bytes
 from .store.namespaces import GENERATED, load_stamped, witness_stamps, write_stamped
 from .toolchain import probe
 from .toolchain.flags import parse_flags
-from .toolchain.run import Completed, run
+from .toolchain.run import finished
 
 Defines = tuple[tuple[str, str | None], ...]
 
@@ -79,14 +78,12 @@ class Regeneration:
 class PrepareFailure:
     """A unit of Kbuild's prepare step (``bounds.c``, ``asm-offsets.c``) that does not compile in a variant."""
 
-    #: The unit, relative to the root.
-    unit: str
     #: Where its first error is, as an absolute path; None when the first error names no place.
     file: str | None
     line: int
     #: The first error's text after ``error:``, or the whole line when it names no place.
     message: str
-    #: What a report says about the variant.
+    #: What a report says about the variant (it names the unit).
     reason: str
 
 
@@ -214,8 +211,8 @@ def _unit_fails(unit: str, output: str, inputs: _Inputs) -> _Failed:
     first = location_line(error) if error is not None else _first_line(output)
     reason = f"{unit} does not compile in this variant ({first})"
     if error is None or not error.line or error.abs_file is None:
-        return _Failed(reason, PrepareFailure(unit, None, 0, first, reason))
-    return _Failed(reason, PrepareFailure(unit, error.abs_file, error.line, error.message, reason))
+        return _Failed(reason, PrepareFailure(None, 0, first, reason))
+    return _Failed(reason, PrepareFailure(error.abs_file, error.line, error.message, reason))
 
 
 @dataclass(frozen=True)
@@ -241,7 +238,8 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     command = [inputs.compiler, *kbuild_flags(inputs.flags, basename), "-include", str(forced_file),
                "-MD", "-MF", str(deps), "-S", "-o", "-", "-x", "c", str(source)]
     rel = shown_path(source, inputs.root)
-    out = _step(command, f"compiling {rel}", inputs.timeout, cwd=inputs.directory, limit=1 << 28)
+    out = finished(command, timeout=inputs.timeout, error=_Failed, what=f"compiling {rel}", cwd=inputs.directory,
+                   limit=1 << 28)
     if out.returncode != 0:
         raise _unit_fails(rel, out.err, inputs)
     if not sed_offsets(out.out):
@@ -250,24 +248,14 @@ def _compile_asm(inputs: _Inputs, source: Path, basename: str, forced: str, work
     return out.out
 
 
-def _step(argv: list[str], what: str, timeout: float, **options: Any) -> Completed:
-    """One of Kbuild's steps run; one that cannot start or does not finish in time stops regeneration."""
-    try:
-        out = run(argv, timeout=timeout, **options)
-    except OSError as exc:
-        raise _Failed(f"cannot run {argv[0]}: {exc}") from None
-    if out.timed_out:
-        raise _Failed(f"{what} took over {timeout:g} s")
-    return out
-
-
 def _timeconst(root: Path, hz: str) -> str | None:
     """``timeconst.h`` for ``hz`` via the tree's bc script; None without bc (not an error)."""
     bc = shutil.which("bc")
     script = root / "kernel" / "time" / "timeconst.bc"
     if bc is None or not script.is_file():
         return None
-    out = _step([bc, "-q", str(script)], "bc on kernel/time/timeconst.bc", 30, input=(hz + "\n").encode())
+    out = finished([bc, "-q", str(script)], timeout=30, error=_Failed, what="bc on kernel/time/timeconst.bc",
+                   input=(hz + "\n").encode())
     # Past the usual "wrong HZ" guard, an #error means the script refused the value.
     if out.returncode != 0 or "#error" in _HZ_CHECK.sub("", out.out):
         raise _Failed(f"kernel/time/timeconst.bc rejects HZ={hz}: {_first_line(out.err or out.out)}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import SetupError
 from .models import Job
-from .toolchain.run import run
+from .toolchain.run import finished
 
 _DEFINE = re.compile(r"^#define (?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<params>\([^)]*\))?(?: (?P<body>.*))?$")
 
@@ -38,11 +38,9 @@ def dump_macros(command: Sequence[str], directory: Path, timeout: float, *,
                 keep_params: bool = True) -> tuple[dict[str, str], str | None]:
     """Run a ``-dM -E`` command: its macros, or why it listed none (what that means is the caller's call)."""
     try:
-        out = run(command, cwd=directory, timeout=timeout)
-    except OSError as exc:
-        return {}, str(exc.strerror or exc)
-    if out.timed_out:
-        return {}, f"'-dM -E' took over {timeout:g} s"
+        out = finished(command, timeout=timeout, what="'-dM -E'", cwd=directory)
+    except ChildProcessError as exc:
+        return {}, str(exc)
     if out.returncode != 0:
         return {}, (out.err.strip().splitlines() or [f"exit status {out.returncode}"])[0]
     return parse_dm(out.out, keep_params=keep_params), None

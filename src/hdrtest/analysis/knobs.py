@@ -116,12 +116,10 @@ def file_facts(scan: FileScan, text: str) -> FileFacts:
 
 @dataclass
 class KnobTable:
-    """The switches among the option macros of a set of files, and why the others are not."""
+    """The switches among the option macros of a set of files."""
 
     #: switch -> how the code tests it
     knobs: dict[str, MacroTests]
-    #: option -> why it is not flipped ("function-like", "computed by the headers", "a hook")
-    skipped: dict[str, str]
 
     def flippable(self, option: str) -> bool:
         return option in self.knobs
@@ -156,18 +154,11 @@ def knob_table(facts: Iterable[FileFacts], options: OptionFilter) -> KnobTable:
         merged.function_like |= one.function_like
         for name, defs in one.definitions.items():
             merged.definitions.setdefault(name, []).extend(defs)
-    knobs: dict[str, MacroTests] = {}
-    skipped: dict[str, str] = {}
-    for name, t in sorted(merged.tests.items()):
-        why = _not_a_switch(name, merged)
-        if why:
-            skipped[name] = why
-        else:
-            knobs[name] = t
-    return KnobTable(knobs, skipped)
+    return KnobTable({name: t for name, t in sorted(merged.tests.items()) if _not_a_switch(name, merged) is None})
 
 
 def _not_a_switch(name: str, facts: FileFacts) -> str | None:
+    """Why the tested option ``name`` is not flipped; None for a switch."""
     definitions = facts.definitions.get(name, [])
     if name in facts.function_like or name in facts.called:
         return "function-like: a value would only break its uses"

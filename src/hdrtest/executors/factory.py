@@ -11,8 +11,6 @@ from . import Executor
 from .dask import DaskExecutor, import_distributed, parse_resources
 from .local import LocalExecutor
 
-EXECUTORS = ("local", "dask")
-
 
 def make_executor(settings: Settings) -> Executor:
     """A ready executor; ``dask`` connects to the scheduler now, so a wrong address fails early.
@@ -22,11 +20,8 @@ def make_executor(settings: Settings) -> Executor:
     workers started with ``--resources compile=1`` get compiles), ``HDRTEST_DASK_BATCH``
     (jobs per task).
     """
-    if settings.executor == "local":
+    if settings.executor == "local":  # settings.check_values allows only local and dask
         return LocalExecutor(settings.jobs)
-    if settings.executor != "dask":
-        raise UsageError(f"unknown executor '{settings.executor}'", path="executor",
-                         hint="use " + " or ".join(EXECUTORS))
     import_distributed()  # the missing-package error comes before any complaint about the address
     batch_text = os.environ.get("HDRTEST_DASK_BATCH", "1")
     try:

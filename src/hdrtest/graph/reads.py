@@ -23,7 +23,7 @@ from pathlib import Path
 from ..compdb import Entry
 from ..compile import private_dir, read_deps, scratch_deps_file, variant_prelude
 from ..models import Variant
-from ..toolchain.run import run
+from ..toolchain.run import finished
 
 #: Seconds one ``-M`` run of a unit may take.
 TIMEOUT = 60.0
@@ -89,15 +89,13 @@ def from_preprocessor(entry: Entry, variant: Variant) -> Reads:
     forced = ["-include", str(prelude)] if prelude is not None else []
     command = [entry.compiler, *entry.flags, *forced, "-M", "-MF", str(deps), str(entry.file)]
     try:
-        done = run(command, cwd=entry.directory, timeout=TIMEOUT)
-        if done.timed_out:
-            return Reads(None, f"a -M run of it did not finish in {TIMEOUT:g} s")
+        done = finished(command, timeout=TIMEOUT, what="a -M run of it", cwd=entry.directory)
         if done.returncode != 0:
             lines = done.err.strip().splitlines()
             return Reads(None, "a -M run of it failed" + (f": {lines[-1]}" if lines else ""))
         files = frozenset(read_deps(deps, entry.directory))
-    except OSError as exc:
-        return Reads(None, f"its compiler cannot run ({exc.strerror})")
+    except ChildProcessError as exc:  # cannot start, or timed out
+        return Reads(None, str(exc))
     finally:
         deps.unlink(missing_ok=True)
     return Reads(files, "a -M run of it")

@@ -25,8 +25,6 @@ from ..toolchain import probe
 from ..toolchain.flags import parse_flags
 from .store import Listing, list_directory
 
-__all__ = ["Chains", "Include", "Resolver", "SearchPath", "job_chains", "job_search_path"]
-
 
 class Include(NamedTuple):
     """One ``#include``-like reference in a file, as written: what resolution needs of it."""

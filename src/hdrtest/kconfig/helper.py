@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
-from hdrtest.toolchain.run import Child, run, spawn
+from hdrtest.toolchain.run import Child, finished, spawn
 
 from .model import Model, ModelError, parse_model
 from .values import Assignments, KconfigError, State, config_line, parse_dotconfig
@@ -93,13 +93,11 @@ def _generated_sources(kdir: Path, work: Path, timeout: float) -> list[str]:
 def _step(argv: list[str], cwd: Path, timeout: float) -> None:
     """One build step; a tool that cannot start (no ``cc``) is a reason to fall back to conf, like one that fails."""
     what = Path(argv[0]).name
-    try:
-        proc = run(argv, cwd=cwd, timeout=timeout)
-    except OSError as exc:
-        raise KconfigError(f"{what} failed building kconfig-eval: cannot run {argv[0]}: {exc.strerror or exc}") from exc
+    proc = finished(argv, timeout=timeout, cwd=cwd,
+                    error=lambda reason: KconfigError(f"{what} failed building kconfig-eval: {reason}"))
     if proc.returncode != 0:
         first = next((line for line in proc.err.splitlines() if "error" in line), proc.err.strip())
-        raise KconfigError(f"{what} failed building kconfig-eval: {first[:300] or 'timed out'}")
+        raise KconfigError(f"{what} failed building kconfig-eval: {first[:300] or f'exit status {proc.returncode}'}")
 
 
 _EXISTING = r"^(?:{name}=.*|# {name} is not set)$"

@@ -23,7 +23,7 @@ from pathlib import Path
 from hdrtest.models import OptionSetting
 from hdrtest.store.atomic import write_atomic
 from hdrtest.store.namespaces import KCONFIG, load, witness_stamps
-from hdrtest.toolchain.run import run
+from hdrtest.toolchain.run import finished
 
 from .helper import Evaluator, build_helper, edit_dotconfig
 from .model import Model
@@ -346,12 +346,7 @@ class KernelConfBackend:
         return args
 
     def _run(self, argv: list[str], cwd: Path, extra_env: Mapping[str, str]) -> None:
-        try:
-            proc = run(argv, env=_kconfig_env(extra_env), cwd=cwd, timeout=self._timeout)
-        except OSError as e:
-            raise KconfigError(f"{argv[0]} failed: {e}") from e
-        if proc.timed_out:
-            raise KconfigError(f"{argv[0]} did not finish within {self._timeout:g} s")
+        proc = finished(argv, timeout=self._timeout, error=KconfigError, env=_kconfig_env(extra_env), cwd=cwd)
         if proc.returncode != 0:
             raise KconfigError(f"{' '.join(argv)} exited {proc.returncode}: "
                                f"{proc.err.strip()[-2000:]}")

@@ -117,7 +117,9 @@ class ScanCache:
         scan, error = self._scan(digest, path, data)
         found = IncludeScan(tuple(scan.includes), scan.guard, error)
         self._include_scans[digest] = (found, path)
-        self._save(digest, path, found)
+        where = self._path(digest)
+        if where is not None:
+            write_atomic(where, _encode_scan(path, found))
         return digest, found
 
     # -- disk ---------------------------------------------------------------------
@@ -126,11 +128,6 @@ class ScanCache:
         if self.cache_dir is None:
             return None
         return SCANS.path(self.cache_dir, SCANS.key(digest, self._code), ".pickle")
-
-    def _save(self, digest: str, path: str, scan: IncludeScan) -> None:
-        where = self._path(digest)
-        if where is not None:
-            write_atomic(where, _encode_scan(path, scan))
 
 
 def _renamed(error: str | None, scanned_as: str, path: str) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
-from .run import run
+from .run import finished, run
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,8 @@ def probe(command: str, directory: Path | None = None) -> Compiler:
     if path is None:
         raise SetupError("compiler not found", path=command,
                          hint="install it, or name another with --cc or the CC environment variable")
-    try:
-        out = run([path, "--version"], timeout=30)
-    except OSError as exc:
-        raise SetupError(f"compiler does not run: {exc}", path=path, hint="check the installation") from None
-    if out.timed_out:
-        raise SetupError("'--version' did not answer within 30 s", path=path, hint="check the installation")
+    out = finished([path, "--version"], timeout=30, what=f"'{path} --version'",
+                   error=lambda reason: SetupError(reason, path=path, hint="check the installation"))
     text = (out.out or out.err).strip()
     first = text.splitlines()[0] if text else ""
     if out.returncode != 0:

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CompileFlags", "parse_flags"]
-
 # Options that change where the compiler's own headers are: a probe of the compiler's
 # built-in directories must be run with them.
 _TARGET_WITH_ARG = {"-target", "-isysroot", "--sysroot", "--gcc-toolchain", "-b", "-V"}

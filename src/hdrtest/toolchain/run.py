@@ -18,7 +18,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +95,20 @@ def run(argv: Sequence[str], *, timeout: float, cwd: Path | str | None = None, i
             _owner.pop(proc.pid, None)
     _refuse_when_stopping()
     return Completed(None if timed_out else proc.returncode, out, err, timed_out, truncated)
+
+
+def finished(argv: Sequence[str], *, timeout: float, error: Callable[[str], Exception] = ChildProcessError,
+             what: str = "", cwd: Path | str | None = None, input: bytes | None = None,
+             env: Mapping[str, str] | None = None, limit: int = OUTPUT_LIMIT) -> Completed:
+    """``run`` for a step its caller needs: a child that cannot start or does not finish in time raises ``error``
+    (``ChildProcessError`` unless given) saying which; ``what`` names the step (else ``argv[0]``)."""
+    try:
+        done = run(argv, timeout=timeout, cwd=cwd, input=input, env=env, limit=limit)
+    except OSError as exc:
+        raise error(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+    if done.timed_out:
+        raise error(f"{what or argv[0]} took over {timeout:g} s")
+    return done
 
 
 def _refuse_when_stopping() -> None:
