@@ -133,7 +133,10 @@ _CONT = re.compile(r"\\[ \t]*\n")
 # A directive: '#' first on a line, the keyword, and the rest of the logical line
 # (continuations included).  Matched from the preceding newline, which lets the regex
 # engine jump from newline to newline instead of trying every position.
-_DIRECTIVE = re.compile(r"\n[ \t\f\v]*#[ \t\f\v]*([A-Za-z_][A-Za-z0-9_]*)?([^\\\n]*(?:\\(?:[ \t]*\n)?[^\\\n]*)*)")
+_DIRECTIVE_WITH = r"\n[ \t\f\v]*#[ \t\f\v]*{keyword}([^\\\n]*(?:\\(?:[ \t]*\n)?[^\\\n]*)*)"
+_DIRECTIVE = re.compile(_DIRECTIVE_WITH.format(keyword="([A-Za-z_][A-Za-z0-9_]*)?"))
+# The include keywords alone (``listed_includes``): the regex engine skips the other directives, most of them #define.
+_INCLUDE = re.compile(_DIRECTIVE_WITH.format(keyword=r"(include_next|include|import)\b"))
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
 _CONDITIONAL = {"if", "ifdef", "ifndef"}
 _BRANCH = {"elif", "elifdef", "elifndef", "else"}
@@ -366,13 +369,10 @@ def _unix_newlines(text: str) -> str:
 def listed_includes(text: str) -> list[IncludeDirective]:
     """The includes ``scan_directives`` finds, every branch, without their conditions: all the result cache asks.
 
-    Skipping the conditional bookkeeping and the ``#define`` parsing makes this about three times cheaper, and
-    a cold run lists every header of the closure once (measured on i915: 0.4 s of the run's own CPU)."""
+    Skipping the conditional bookkeeping and the ``#define`` parsing makes this 2.5 times cheaper (0.81 s
+    against 2.07 s over 14,520 kernel files), and a cold run lists every header of its closure once."""
     return [_include(d, d.keyword, TRUE) for d in _directives(strip_comments(_unix_newlines(text)), _INCLUDE)]
 
-
-# ``_DIRECTIVE`` for the include keywords alone: the regex engine skips the other directives (most are #define).
-_INCLUDE = re.compile(_DIRECTIVE.pattern.replace("([A-Za-z_][A-Za-z0-9_]*)?", r"(include_next|include|import)\b", 1))
 
 
 def scan_lenient(text: str, path: str, options: OptionFilter | None = None) -> tuple[FileScan, str | None]:
