@@ -62,8 +62,9 @@ def _tree_witnesses(root: Path) -> dict[str, list[int] | None]:
 
 
 def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
-    # A make jobserver inherited from an outer make would confuse the inner one, and a
-    # KCONFIG_* variable from the caller's shell must not redirect the output.
+    # conf and its $(shell) probes see what they would in a plain shell: an outer make's jobserver
+    # variables (hdrtest run from a Makefile) are not theirs, and a KCONFIG_* variable from the caller's
+    # shell must not redirect the output.
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("KCONFIG_")}
     return {**env, **extra}
