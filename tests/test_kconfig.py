@@ -324,14 +324,15 @@ def test_detect_picks_the_backend(tmp_path: Path) -> None:
     (linux / "scripts" / "kconfig" / "Makefile").write_text("")
     (linux / "arch").mkdir()
     (linux / ".config").write_text("CONFIG_FOO=y\n# CONFIG_BAR is not set\n")
-    kernel = detect(linux, None, None, tmp_path / "w")
-    assert isinstance(kernel, KernelConfBackend)
-    assert kernel.baseline() == {"CONFIG_FOO": "y", "CONFIG_BAR": "n"}
-    assert kernel.mode == "unprepared"  # no auto.conf.cmd to replay
-    # Evaluating it would mean make olddefconfig in the tree (which builds conf there): a flip is a KconfigError
-    # naming the fix, and nothing is written into the tree.
+    # Not prepared (no auto.conf.cmd to replay): evaluating it would mean make olddefconfig in the tree (which
+    # builds conf there), so the run is refused once, naming the fix, and nothing is written into the tree.
     before = sorted(p.relative_to(linux) for p in linux.rglob("*"))
     with pytest.raises(KconfigError, match="run make prepare"):
+        detect(linux, None, None, tmp_path / "w")
+    kernel = KernelConfBackend(linux, linux / ".config", tmp_path / "w")
+    assert kernel.baseline() == {"CONFIG_FOO": "y", "CONFIG_BAR": "n"}
+    assert kernel.mode == "unprepared"
+    with pytest.raises(KconfigError, match="run make prepare"):  # the guard a direct caller meets
         kernel.flip("CONFIG_FOO", "n")
     assert sorted(p.relative_to(linux) for p in linux.rglob("*")) == before
 

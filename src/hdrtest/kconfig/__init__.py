@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .kernel import KernelConfBackend
+from .kernel import KernelConfBackend, unprepared_error
 from .klib import KconfiglibBackend
 from .scan import kconfig_env_from_cmd, kconfig_fingerprint, scan_kconfig_text, scan_kconfig_tree
 from .values import (
@@ -44,8 +44,9 @@ def detect(root: Path, kconfig: Path | None, config: Path | None,
            workdir: Path) -> KconfigBackend | None:
     """The backend for ``root``, or None for a tree without (usable) Kconfig.
 
-    Raises ``KconfigError`` when a Kconfig is there but kconfiglib cannot parse it: silently
-    falling back to plain macro flips would test configurations Kconfig never produces.
+    Raises ``KconfigError`` when a Kconfig is there but kconfiglib cannot parse it, or a Linux tree is not
+    prepared (its Kconfig could only be evaluated by writing into it): silently falling back to plain macro flips
+    would test configurations Kconfig never produces, and every flip failing would say so once per variant.
     """
     cfg = config or root / ".config"
     if not cfg.is_file():
@@ -53,6 +54,9 @@ def detect(root: Path, kconfig: Path | None, config: Path | None,
     kdir = root / "scripts" / "kconfig"
     linux_tree = ((kdir / "conf").exists() or (kdir / "Makefile").exists()) and (root / "arch").is_dir()
     if linux_tree and kconfig is None:
-        return KernelConfBackend(root, cfg, workdir)
+        backend = KernelConfBackend(root, cfg, workdir)
+        if backend.mode == "unprepared":
+            raise unprepared_error(root)
+        return backend
     kpath = root / (kconfig or "Kconfig")  # an absolute ``kconfig`` stays itself
     return KconfiglibBackend(root, kpath, cfg) if kpath.is_file() else None

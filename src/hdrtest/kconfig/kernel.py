@@ -70,7 +70,8 @@ def _kconfig_env(extra: Mapping[str, str]) -> dict[str, str]:
     return {**env, **extra}
 
 
-def _unprepared(root: Path) -> KconfigError:
+def unprepared_error(root: Path) -> KconfigError:
+    """Why a Linux tree's Kconfig cannot be evaluated without writing into it."""
     return KconfigError(f"{root}: no include/config/auto.conf.cmd or scripts/kconfig/conf to evaluate Kconfig "
                         "outside the tree (run make prepare)")
 
@@ -195,7 +196,7 @@ class KernelConfBackend:
         """Thread-safe: different flips evaluate concurrently (each ``conf`` in its own directory);
         a second caller of the same flip waits for the first one's answer."""
         if self.mode == "unprepared":
-            raise _unprepared(self._root)
+            raise unprepared_error(self._root)
         name = macro_name(option)
         requested = OptionSetting(name, normalize_value(value, self.symbol_type(name)))
         with self._lock:
@@ -270,7 +271,7 @@ class KernelConfBackend:
         """What the tree's ``conf --olddefconfig`` makes of the .config edited by ``assigns``, run in a private
         directory."""
         if self.mode != "conf":
-            raise _unprepared(self._root)
+            raise unprepared_error(self._root)
         (self._workdir / "kconfig").mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="eval-", dir=self._workdir / "kconfig",
                                          ignore_cleanup_errors=True) as scratch:
