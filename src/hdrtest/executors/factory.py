@@ -6,7 +6,7 @@ import os
 
 from ..errors import UsageError
 from ..plan import compile_database
-from ..settings import Settings
+from ..settings import CHOICES, Settings
 from . import Executor
 from .dask import DaskExecutor, import_distributed, parse_resources
 from .local import LocalExecutor
@@ -20,8 +20,11 @@ def make_executor(settings: Settings) -> Executor:
     workers started with ``--resources compile=1`` get compiles), ``HDRTEST_DASK_BATCH``
     (jobs per task).
     """
-    if settings.executor == "local":  # settings.check_values allows only local and dask
+    if settings.executor == "local":
         return LocalExecutor(settings.jobs)
+    if settings.executor != "dask":  # Settings built by a library caller, not load_settings, are not validated
+        raise UsageError(f"unknown executor '{settings.executor}'", path="executor",
+                         hint="use " + " or ".join(CHOICES["executor"]))
     import_distributed()  # the missing-package error comes before any complaint about the address
     batch_text = os.environ.get("HDRTEST_DASK_BATCH", "1")
     try:
