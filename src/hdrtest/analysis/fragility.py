@@ -383,7 +383,9 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
     analyses: dict[int, Analysis] = {}
     behind: dict[tuple[str, str], Fragility] = {}
     made: dict[str, list[Definition]] | None = None
-    verdicts: dict[Fragility, bool] = {}
+    found_by_plan: list[list[Fragility]] = []
+    #: Each fragile use, with the macros in force for the first header whose closure has it (its verdict's).
+    first_macros: dict[Fragility, Mapping[str, str]] = {}
     for plan in plans:
         job = plan.job
         graph = graph_of(context, job)
@@ -395,12 +397,17 @@ def add_closure_fragility(plans: Sequence[HeaderPlan], context: ScanContext, opt
             baseline: dict[str, str | None] = dict(defined_macros(job))
             analysis = analyses[id(graph)] = Analysis(graph, context.index, options, baseline, root, cache_dir, made)
         found = [f for p in graph.closure(job.header) for f in analysis.fragile(os.path.normpath(str(p)))]
+        found_by_plan.append(found)
         macros = defined_macros(job)
-        flipper.prefetch(((f.option, target) for f in found if f not in verdicts
-                          for target in flipper.targets_for(f.option, macros)), context.jobs)
         for f in found:
-            if f not in verdicts:
-                verdicts[f] = _kconfig_valid(f, flipper, macros, options)
+            first_macros.setdefault(f, macros)
+    # One prefetch for every header's closure flips: a backend that runs each flip in its own process gets them
+    # all at once, where one per header mostly found a handful new.
+    flipper.prefetch(((f.option, target) for f, macros in first_macros.items()
+                      for target in flipper.targets_for(f.option, macros)), context.jobs)
+    verdicts = {f: _kconfig_valid(f, flipper, macros, options) for f, macros in first_macros.items()}
+    for plan, found in zip(plans, found_by_plan):
+        job = plan.job
         extra = [f for f in strongest([f for f in found if verdicts[f]], plan.reasons) if flipper.flippable(f.option)]
         plan.reasons = plan.reasons + [Reason(f.option, f.reason, 1) for f in extra]
         behind.update(((job.display, f.option), f) for f in extra)
